@@ -1,0 +1,110 @@
+/* httpd: an HTTP/1.1 server on libuv and http-parser.
+ *
+ * One struct httpd listens; each accepted socket is a struct httpd_conn that
+ * httpd owns. A connection parses one request at a time (keep-alive, no
+ * pipelined processing: reading pauses until the response is written), with
+ * limits on the request head and body, a timeout for the head to arrive and
+ * an idle timeout between requests. Limit violations are answered by httpd
+ * itself with a JSON error and the connection is closed:
+ *   head over max_header_bytes → 431, body over max_body_bytes → 413,
+ *   unparsable request → 400, head not complete in header_timeout_ms → closed.
+ *
+ * Contract with the handler: every request passed to on_request gets exactly
+ * one httpd_respond() (now or later, e.g. after a database query). The
+ * request and its connection stay valid until then, even if the peer has
+ * gone: httpd then discards the response and frees the connection.
+ *
+ * Upgrade: a request with "Connection: upgrade" goes to on_upgrade (if set,
+ * else it gets 400). That handler either rejects it with httpd_respond() or
+ * takes the socket over with httpd_upgrade(). */
+#ifndef STATEROOM_HTTPD_H
+#define STATEROOM_HTTPD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct httpd;
+struct httpd_conn;
+
+struct httpd_header {
+	const char *name, *value;   /* not NUL-terminated */
+	size_t name_len, value_len;
+};
+
+struct httpd_req {
+	struct httpd_conn *conn;
+	int method;                 /* enum http_method from http_parser.h */
+	const char *path;           /* decoded no further; without the query */
+	size_t path_len;
+	const char *query;          /* after '?', or NULL */
+	size_t query_len;
+	const struct httpd_header *headers;
+	size_t n_headers;
+	const char *body;           /* NULL when empty */
+	size_t body_len;
+	const char *peer;           /* "ip:port" of the client, NUL-terminated */
+};
+
+typedef void (*httpd_request_fn)(struct httpd_req *req, void *ud);
+
+struct httpd_config {
+	const char *host;           /* listen address, e.g. "127.0.0.1" */
+	int port;                   /* 0 picks a free port: see httpd_port() */
+	size_t max_header_bytes;    /* request line + headers; 0: 8192 */
+	size_t max_body_bytes;      /* 0: 65536 */
+	uint64_t header_timeout_ms; /* 0: 10000 */
+	uint64_t idle_timeout_ms;   /* keep-alive idle; 0: 60000 */
+	unsigned max_conns;         /* over it, new sockets are closed at once; 0: 10000 */
+	httpd_request_fn on_request;
+	httpd_request_fn on_upgrade; /* NULL: upgrades are refused with 400 */
+	void *ud;
+};
+
+/* Binds and listens. Returns 0 and *out, or a negative libuv error (nothing
+ * to free). cfg is copied. */
+int httpd_start(uv_loop_t *loop, const struct httpd_config *cfg, struct httpd **out);
+
+/* The bound port (useful after port 0). */
+int httpd_port(const struct httpd *srv);
+
+/* Stops listening and closes every connection that is not upgraded; done(arg)
+ * runs once all of httpd's handles are closed and srv is freed. Upgraded
+ * connections belong to their owner and are closed by it. */
+void httpd_stop(struct httpd *srv, void (*done)(void *arg), void *arg);
+
+/* Case-insensitive header look-up; the first match, or NULL. *len receives
+ * the value's length. */
+const char *httpd_header(const struct httpd_req *req, const char *name, size_t *len);
+
+/* Copies the percent-decoded value of query parameter key into out (NUL-
+ * terminated). Returns its length, -1 if absent, -2 if it does not fit or
+ * decodes to a NUL byte. */
+int httpd_query(const struct httpd_req *req, const char *key, char *out, size_t out_len);
+
+/* Sends the response: status line, Content-Type (if not NULL),
+ * Content-Length, Connection, then extra_headers verbatim (each line ending
+ * "\r\n", or NULL), then body (copied). Returns 0 or a negative error; the
+ * request is finished either way. */
+int httpd_respond(struct httpd_req *req, int status, const char *content_type,
+		  const char *extra_headers, const char *body, size_t body_len);
+
+/* Takes the socket over after an upgrade request. httpd stops reading and
+ * its timers, and from now on writes nothing and reads nothing on it: the
+ * owner calls uv_read_start() with its own callbacks and writes the 101
+ * answer itself. Bytes that arrived after the request head are in *rest,
+ * valid only until on_upgrade returns. The connection's memory (and the
+ * stream, which lives inside it) stays valid until the owner calls
+ * httpd_conn_close(); on_closed(owner) then runs from the close callback,
+ * after which neither the stream nor the request may be used. */
+uv_stream_t *httpd_upgrade(struct httpd_req *req, void *owner, void (*on_closed)(void *owner),
+			   const char **rest, size_t *rest_len);
+
+/* Closes an upgraded connection (idempotent). */
+void httpd_conn_close(struct httpd_conn *conn);
+
+/* Number of open connections, upgraded ones included. */
+size_t httpd_conn_count(const struct httpd *srv);
+
+#endif

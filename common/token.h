@@ -1,0 +1,42 @@
+/* token: JWT compact serialisation, HS256 only.
+ *
+ * The header is always {"alg":"HS256","typ":"JWT"} on signing; on
+ * verification the header's alg must be exactly "HS256" (never trusted to
+ * pick an algorithm), the signature is compared in constant time, "exp" must
+ * be a number greater than now, and "typ" in the claims must equal the
+ * expected type, so a join ticket is never accepted as a user token or the
+ * other way round. */
+#ifndef STATEROOM_TOKEN_H
+#define STATEROOM_TOKEN_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum tok_err {
+	TOK_OK = 0,
+	TOK_EMALFORMED = -1, /* not three base64url parts, bad JSON, too long */
+	TOK_EALG = -2,       /* header alg is not HS256 */
+	TOK_ESIG = -3,       /* signature does not match */
+	TOK_EEXPIRED = -4,   /* exp missing, not a number, or <= now */
+	TOK_ETYPE = -5,      /* typ claim differs from the expected one */
+	TOK_ENOMEM = -6,
+};
+
+/* Longest token accepted by tok_verify(); longer input is TOK_EMALFORMED. */
+#define TOK_MAX_LEN 4096
+
+/* Signs claims (borrowed, not modified). Returns a malloc'd NUL-terminated
+ * token the caller frees, or NULL on allocation failure. */
+char *tok_sign(const json_t *claims, const unsigned char *key, size_t key_len);
+
+/* Verifies token[0..len). On TOK_OK *claims receives a new reference the
+ * caller must json_decref(); on error *claims is untouched. now is Unix
+ * seconds. */
+int tok_verify(const char *token, size_t len, const unsigned char *key, size_t key_len,
+	       const char *expected_typ, int64_t now, json_t **claims);
+
+/* A short English phrase for an enum tok_err, for error messages. */
+const char *tok_strerror(int err);
+
+#endif

@@ -1,0 +1,71 @@
+/* scheduler: decides which session server hosts a room.
+ *
+ * A backend is a `const struct sched_ops` in a file of its own (sched_local.c,
+ * ...), found by name in the registry (sched_find). The backend server holds
+ * one instance. Placement is recorded in PostgreSQL (rooms.server_id,
+ * rooms.epoch) so any backend replica gives the same answer, and a placement
+ * never puts more rooms on a server than its capacity.
+ *
+ * Every operation that takes a callback returns 0 and later calls it exactly
+ * once, or returns a negative error and never calls it. */
+#ifndef STATEROOM_SCHEDULER_H
+#define STATEROOM_SCHEDULER_H
+
+#include <stdint.h>
+#include <uv.h>
+#include "db.h"
+
+enum sched_err {
+	SCHED_OK = 0,
+	SCHED_ENOROOM = -1,   /* the room does not exist */
+	SCHED_EFULL = -2,     /* every live server is at capacity (HTTP 503) */
+	SCHED_EUNAVAIL = -3,  /* database or orchestrator unreachable (HTTP 503) */
+	SCHED_EEXISTS = -4,   /* create: the room id is taken */
+};
+
+struct sched_placement {
+	char server_id[64];   /* the ticket's aud */
+	char address[256];    /* "host:port" clients connect to */
+	int64_t epoch;        /* bumped on every re-pin */
+};
+
+/* err is an enum sched_err; p is valid only during the call and only when
+ * err == SCHED_OK. */
+typedef void (*sched_cb)(int err, const struct sched_placement *p, void *arg);
+
+struct sched_room {               /* what a new room is created with */
+	const char *id;
+	const char *owner;
+	const char *name;             /* may be NULL */
+	int capacity;                 /* users */
+	const char *visibility;       /* "public" or "unlisted" */
+};
+
+struct sched_env {
+	uv_loop_t *loop;
+	struct db *db;
+	const char *servers;          /* local: comma-separated "host:port" list, or NULL for any */
+	int64_t dead_after_ms;        /* heartbeat older than this: server is dead */
+};
+
+struct sched_ops {
+	const char *name;
+	/* env is borrowed for the instance's lifetime. */
+	int (*create)(const struct sched_env *env, void **state);
+	/* Inserts the room and pins it to a server with a free room slot, in one
+	 * atomic step: SCHED_EFULL leaves no row behind. */
+	int (*place)(void *state, const struct sched_room *room, sched_cb cb, void *arg);
+	/* Where the room lives now. If its server is dead, draining or gone, or
+	 * the room is unpinned, re-pins it to a live server with epoch + 1. */
+	int (*locate)(void *state, const char *room_id, sched_cb cb, void *arg);
+	/* NULL-safe; pending callbacks must have run. */
+	void (*destroy)(void *state);
+};
+
+/* The backend named name, or NULL. */
+const struct sched_ops *sched_find(const char *name);
+
+/* Comma-separated names of every backend, for --help and errors. */
+const char *sched_names(void);
+
+#endif
