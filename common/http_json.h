@@ -21,7 +21,7 @@ int http_json_error(struct httpd_req *req, int status, const char *code, const c
  * application/json) and returns -1. */
 int http_json_body(struct httpd_req *req, json_t **out);
 
-/* Extracts "Authorization: Bearer <token>". Returns 0 with *tok/*len
+/* Extracts "Authorization: Bearer <token>". Returns 0 with *tok and *len
  * pointing into the request, or -1 if absent or malformed. */
 int http_bearer(const struct httpd_req *req, const char **tok, size_t *len);
 

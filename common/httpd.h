@@ -16,7 +16,11 @@
  *
  * Upgrade: a request with "Connection: upgrade" goes to on_upgrade (if set,
  * else it gets 400). That handler either rejects it with httpd_respond() or
- * takes the socket over with httpd_upgrade(). */
+ * takes the socket over with httpd_upgrade().
+ *
+ * The program must ignore SIGPIPE (signal(SIGPIPE, SIG_IGN)): a write to a
+ * peer that has gone is then an error return instead of the end of the
+ * process. httpd does not change signal dispositions itself. */
 #ifndef STATEROOM_HTTPD_H
 #define STATEROOM_HTTPD_H
 
@@ -97,7 +101,11 @@ int httpd_respond(struct httpd_req *req, int status, const char *content_type,
  * valid only until on_upgrade returns. The connection's memory (and the
  * stream, which lives inside it) stays valid until the owner calls
  * httpd_conn_close(); on_closed(owner) then runs from the close callback,
- * after which neither the stream nor the request may be used. */
+ * after which neither the stream nor the request may be used. Once
+ * on_upgrade has returned, the request keeps only conn and peer: its path,
+ * query, headers and body are released (copy what you need first). The
+ * stream's data field is set to owner. Returns NULL if req is not an upgrade
+ * request waiting for an answer. */
 uv_stream_t *httpd_upgrade(struct httpd_req *req, void *owner, void (*on_closed)(void *owner),
 			   const char **rest, size_t *rest_len);
 

@@ -2,7 +2,7 @@
  *
  * Patterns are literal segments and ":name" segments, which match one
  * non-empty segment ("/api/rooms/:id"). A trailing "*" segment matches the
- * rest of the path, including nothing ("/static/*"). Parameters point into
+ * rest of the path, including nothing (pattern "/static/" then "*"). Parameters point into
  * the request's path and are not decoded. */
 #ifndef STATEROOM_ROUTER_H
 #define STATEROOM_ROUTER_H

@@ -1,0 +1,1132 @@
+/* httpd: HTTP/1.1 on libuv and http-parser. See httpd.h for the contract.
+ *
+ * A connection is in one of these phases:
+ *   reading   the socket is read and fed to http-parser; the timer is the
+ *             head timeout (from accept or the request's first byte) or the
+ *             idle timeout between requests;
+ *   handling  a request is with the handler: nothing is read (pipelined
+ *             bytes wait in c->pending), no timer;
+ *   linger    a final response is queued; the write side is shut down and
+ *             input is discarded until EOF or a short timeout, so that the
+ *             peer reads the answer instead of a reset;
+ *   upgraded  the owner has the stream; httpd does nothing with it.
+ * Closing (c->closing) can overlap "handling" when httpd_stop() runs while a
+ * handler still holds the request: the memory then lives until
+ * httpd_respond(). */
+#include "httpd.h"
+
+#include <arpa/inet.h>
+#include <limits.h>
+#include <http_parser.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+#define HTTPD_MAX_HEADERS 64
+#define HTTPD_READ_BUF (64 * 1024)
+/* Head buffers are kept for reuse up to this many per server, so a busy
+ * server does not malloc per request, and an idle one holds little. */
+#define HTTPD_HEAD_CACHE 32
+/* How long a closing connection keeps draining input after its last
+ * response, so the peer sees the answer rather than a reset. */
+#define HTTPD_LINGER_MS 2000
+
+enum conn_timer { TIMER_NONE, TIMER_HEAD, TIMER_IDLE, TIMER_LINGER, TIMER_RESUME, TIMER_RELEASE };
+
+/* Per-request storage, allocated when a request starts and released when it
+ * is answered: the header array and the copied URL and header bytes. */
+struct head_buf {
+	struct head_buf *next_free;
+	size_t len;
+	struct httpd_header headers[HTTPD_MAX_HEADERS];
+	char data[];
+};
+
+struct httpd {
+	uv_loop_t *loop;
+	uv_tcp_t listener;
+	struct httpd_config cfg;
+	int port;
+	bool stopping, listener_closed;
+	void (*done)(void *arg);
+	void *done_arg;
+	struct httpd_conn *conns;   /* every open connection, upgraded included */
+	size_t n_conns;
+	struct head_buf *head_cache;
+	size_t n_head_cache;
+	bool rbuf_busy;
+	char rbuf[HTTPD_READ_BUF];
+};
+
+struct httpd_conn {
+	struct httpd *srv;          /* NULL once detached by httpd_stop (upgraded) */
+	struct httpd_conn *prev, *next;
+	uv_tcp_t tcp;
+	uv_timer_t timer;
+	uv_shutdown_t shutdown;
+	http_parser parser;
+	struct httpd_req req;
+	struct head_buf *head;
+	size_t head_seen;           /* raw bytes of the current head so far */
+	size_t url_off, url_len;
+	bool in_value;              /* last header callback was a value */
+	char *body;
+	size_t body_cap;
+	char *pending;              /* bytes read past the request being handled */
+	size_t pending_len;
+	const char *rest;           /* leftover bytes while on_upgrade runs */
+	size_t rest_len;
+	int fail_status;            /* set by a parser callback that refused */
+	const char *fail_code, *fail_msg;
+	enum conn_timer timer_mode;
+	unsigned n_writes;
+	unsigned pending_closes;
+	unsigned depth;             /* > 0 while httpd code up the stack uses c */
+	bool reading, head_done, msg_done, keep_alive, is_upgrade;
+	bool in_handler, in_on_upgrade, linger, closing, upgraded, close_done;
+	void *owner;
+	void (*on_closed)(void *owner);
+	char peer[INET6_ADDRSTRLEN + 8];
+};
+
+struct write_req {
+	uv_write_t req;
+	struct httpd_conn *conn;
+	char data[];
+};
+
+static void conn_close(struct httpd_conn *c);
+static void upgrade_release(struct httpd_conn *c);
+static void conn_process(struct httpd_conn *c, const char *data, size_t len);
+static void conn_fail(struct httpd_conn *c, int status, const char *code, const char *msg);
+
+/* ---- server bookkeeping ------------------------------------------------ */
+
+static void srv_maybe_done(struct httpd *srv)
+{
+	struct head_buf *h;
+
+	if (!srv->stopping || !srv->listener_closed || srv->conns)
+		return;
+	while ((h = srv->head_cache)) {
+		srv->head_cache = h->next_free;
+		free(h);
+	}
+	void (*done)(void *) = srv->done;
+	void *arg = srv->done_arg;
+	free(srv);
+	if (done)
+		done(arg);
+}
+
+static void srv_unlink(struct httpd_conn *c)
+{
+	struct httpd *srv = c->srv;
+
+	if (!srv)
+		return;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		srv->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+	srv->n_conns--;
+	c->srv = NULL;
+}
+
+static struct head_buf *head_get(struct httpd *srv)
+{
+	struct head_buf *h = srv->head_cache;
+
+	if (h) {
+		srv->head_cache = h->next_free;
+		srv->n_head_cache--;
+	} else {
+		h = malloc(sizeof(*h) + srv->cfg.max_header_bytes);
+		if (!h)
+			return NULL;
+	}
+	h->len = 0;
+	return h;
+}
+
+static void head_put(struct httpd *srv, struct head_buf *h)
+{
+	if (!h)
+		return;
+	if (srv && !srv->stopping && srv->n_head_cache < HTTPD_HEAD_CACHE) {
+		h->next_free = srv->head_cache;
+		srv->head_cache = h;
+		srv->n_head_cache++;
+		return;
+	}
+	free(h);
+}
+
+/* ---- connection lifetime ----------------------------------------------- */
+
+static void conn_free(struct httpd_conn *c)
+{
+	struct httpd *srv = c->srv;
+
+	if (c->upgraded && c->on_closed)
+		c->on_closed(c->owner);
+	head_put(srv, c->head);
+	free(c->body);
+	free(c->pending);
+	srv_unlink(c);
+	free(c);
+	if (srv)
+		srv_maybe_done(srv);
+}
+
+/* Frees c if nothing still needs it: both handles closed, no request with a
+ * handler, no httpd frame up the stack. */
+static void conn_maybe_free(struct httpd_conn *c)
+{
+	if (c->close_done && !c->in_handler && c->depth == 0)
+		conn_free(c);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	struct httpd_conn *c = h->type == UV_TCP
+		? container_of((uv_tcp_t *)h, struct httpd_conn, tcp)
+		: container_of((uv_timer_t *)h, struct httpd_conn, timer);
+
+	if (--c->pending_closes == 0) {
+		c->close_done = true;
+		conn_maybe_free(c);
+	}
+}
+
+static void conn_close(struct httpd_conn *c)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	c->reading = false;
+	c->pending_closes = 2;
+	uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+	uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+}
+
+/* ---- timers and reading ------------------------------------------------ */
+
+static void on_timer(uv_timer_t *t)
+{
+	struct httpd_conn *c = container_of(t, struct httpd_conn, timer);
+	enum conn_timer mode = c->timer_mode;
+	char *buf;
+	size_t len;
+
+	c->timer_mode = TIMER_NONE;
+	if (mode == TIMER_RELEASE) {
+		upgrade_release(c);
+		return;
+	}
+	if (mode != TIMER_RESUME) {
+		conn_close(c);
+		return;
+	}
+	buf = c->pending;
+	len = c->pending_len;
+	c->pending = NULL;
+	c->pending_len = 0;
+	c->depth++;
+	conn_process(c, buf, len);
+	c->depth--;
+	free(buf);
+	conn_maybe_free(c);
+}
+
+static void conn_timer(struct httpd_conn *c, enum conn_timer mode, uint64_t ms)
+{
+	c->timer_mode = mode;
+	if (mode == TIMER_NONE)
+		uv_timer_stop(&c->timer);
+	else
+		uv_timer_start(&c->timer, on_timer, ms, 0);
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	struct httpd_conn *c = container_of((uv_tcp_t *)h, struct httpd_conn, tcp);
+	struct httpd *srv = c->srv;
+
+	/* Every read is consumed (parsed, copied or discarded) before the read
+	 * callback returns, so one buffer per server serves all connections. */
+	if (!srv || srv->rbuf_busy) {
+		*buf = uv_buf_init(NULL, 0);
+		return;
+	}
+	srv->rbuf_busy = true;
+	*buf = uv_buf_init(srv->rbuf, sizeof(srv->rbuf));
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct httpd_conn *c = container_of((uv_tcp_t *)s, struct httpd_conn, tcp);
+	struct httpd *srv = c->srv;
+
+	if (n < 0) {
+		if (buf->base && srv)
+			srv->rbuf_busy = false;
+		conn_close(c);
+		return;
+	}
+	if (c->linger || n == 0) {
+		if (buf->base && srv)
+			srv->rbuf_busy = false;
+		return;
+	}
+	c->depth++;
+	conn_process(c, buf->base, (size_t)n);
+	c->depth--;
+	if (srv)
+		srv->rbuf_busy = false;
+	conn_maybe_free(c);
+}
+
+static void conn_read_start(struct httpd_conn *c)
+{
+	if (c->reading || c->closing)
+		return;
+	if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
+		conn_close(c);
+		return;
+	}
+	c->reading = true;
+}
+
+static void conn_read_stop(struct httpd_conn *c)
+{
+	if (!c->reading)
+		return;
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	c->reading = false;
+}
+
+/* ---- writing ----------------------------------------------------------- */
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+	struct httpd_conn *c = container_of(req, struct httpd_conn, shutdown);
+
+	if (status < 0)
+		conn_close(c);
+}
+
+static void conn_linger(struct httpd_conn *c)
+{
+	if (c->closing || c->linger)
+		return;
+	c->linger = true;
+	if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
+		conn_close(c);
+		return;
+	}
+	conn_read_start(c);
+	conn_timer(c, TIMER_LINGER, HTTPD_LINGER_MS);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+	struct write_req *w = container_of(req, struct write_req, req);
+	struct httpd_conn *c = w->conn;
+
+	free(w);
+	c->n_writes--;
+	if (status < 0)
+		conn_close(c);
+}
+
+/* Writes bufs: directly when the socket takes them, else the remainder is
+ * copied into a write request that owns it. */
+static int conn_write(struct httpd_conn *c, uv_buf_t *bufs, unsigned nbufs)
+{
+	uv_stream_t *s = (uv_stream_t *)&c->tcp;
+	size_t total = 0, done = 0, off = 0;
+	struct write_req *w;
+	uv_buf_t wb;
+	int rc;
+
+	for (unsigned i = 0; i < nbufs; i++)
+		total += bufs[i].len;
+	if (c->n_writes == 0) {
+		rc = uv_try_write(s, bufs, nbufs);
+		if (rc < 0 && rc != UV_EAGAIN)
+			return rc;
+		if (rc > 0)
+			done = (size_t)rc;
+		if (done == total)
+			return 0;
+	}
+	w = malloc(sizeof(*w) + total - done);
+	if (!w)
+		return UV_ENOMEM;
+	for (unsigned i = 0; i < nbufs; i++) {
+		size_t skip = done > bufs[i].len ? bufs[i].len : done;
+
+		done -= skip;
+		memcpy(w->data + off, bufs[i].base + skip, bufs[i].len - skip);
+		off += bufs[i].len - skip;
+	}
+	w->conn = c;
+	wb = uv_buf_init(w->data, (unsigned)off);
+	rc = uv_write(&w->req, s, &wb, 1, on_write);
+	if (rc < 0) {
+		free(w);
+		return rc;
+	}
+	c->n_writes++;
+	return 0;
+}
+
+static int conn_send(struct httpd_conn *c, int status, const char *content_type,
+		     const char *extra, const char *body, size_t body_len, bool keep)
+{
+	char stack[512];
+	char *head = stack;
+	size_t cap = sizeof(stack);
+	size_t need = 160 + (content_type ? strlen(content_type) : 0) + (extra ? strlen(extra) : 0);
+	uv_buf_t bufs[2];
+	int n, rc;
+
+	if (!body)
+		body_len = 0;
+	if (need > cap) {
+		head = malloc(need);
+		if (!head)
+			return UV_ENOMEM;
+		cap = need;
+	}
+	n = snprintf(head, cap, "HTTP/1.1 %d %s\r\n%s%s%sContent-Length: %zu\r\nConnection: %s\r\n%s\r\n",
+		     status, http_status_str((enum http_status)status),
+		     content_type ? "Content-Type: " : "", content_type ? content_type : "",
+		     content_type ? "\r\n" : "", body_len, keep ? "keep-alive" : "close",
+		     extra ? extra : "");
+	if (n < 0 || (size_t)n >= cap) {
+		rc = UV_EINVAL;
+		goto out_free_head;
+	}
+	bufs[0] = uv_buf_init(head, (unsigned)n);
+	/* A HEAD answer announces the length but carries no body. */
+	if (c->req.method == HTTP_HEAD)
+		body_len = 0;
+	bufs[1] = uv_buf_init((char *)body, (unsigned)body_len);
+	rc = conn_write(c, bufs, body_len ? 2 : 1);
+out_free_head:
+	if (head != stack)
+		free(head);
+	return rc;
+}
+
+/* ---- requests ---------------------------------------------------------- */
+
+static void req_release(struct httpd_conn *c)
+{
+	head_put(c->srv, c->head);
+	c->head = NULL;
+	free(c->body);
+	c->body = NULL;
+	c->body_cap = 0;
+	memset(&c->req, 0, sizeof(c->req));
+	c->req.conn = c;
+	c->req.peer = c->peer;
+	c->head_seen = 0;
+	c->url_len = 0;
+	c->head_done = c->msg_done = c->is_upgrade = false;
+}
+
+/* An upgraded connection may live for hours and should cost no more than
+ * its socket: the head buffer, body and leftover bytes go, and the request
+ * keeps only its conn and peer. */
+static void upgrade_release(struct httpd_conn *c)
+{
+	req_release(c);
+	free(c->pending);
+	c->pending = NULL;
+	c->pending_len = 0;
+}
+
+/* After a response with keep-alive: go on with buffered bytes (on the next
+ * loop turn, so that a handler answering at once does not recurse) or read. */
+static void conn_resume(struct httpd_conn *c)
+{
+	if (c->closing)
+		return;
+	http_parser_pause(&c->parser, 0);
+	if (c->pending_len) {
+		conn_timer(c, TIMER_RESUME, 0);
+		return;
+	}
+	conn_timer(c, TIMER_IDLE, c->srv->cfg.idle_timeout_ms);
+	conn_read_start(c);
+}
+
+static void conn_fail(struct httpd_conn *c, int status, const char *code, const char *msg)
+{
+	char body[192];
+	int n;
+
+	conn_read_stop(c);
+	conn_timer(c, TIMER_NONE, 0);
+	free(c->pending);
+	c->pending = NULL;
+	c->pending_len = 0;
+	n = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, msg);
+	c->req.method = HTTP_GET;
+	if (conn_send(c, status, "application/json", NULL, body, (size_t)n, false) < 0) {
+		conn_close(c);
+		return;
+	}
+	conn_linger(c);
+}
+
+static void split_url(struct httpd_conn *c)
+{
+	struct httpd_req *r = &c->req;
+	const char *url = c->head->data + c->url_off;
+	struct http_parser_url u;
+	size_t i;
+
+	if (c->url_len && url[0] == '/') {
+		for (i = 0; i < c->url_len && url[i] != '?' && url[i] != '#'; i++)
+			;
+		r->path = url;
+		r->path_len = i;
+		if (i < c->url_len && url[i] == '?') {
+			size_t q = ++i;
+
+			while (i < c->url_len && url[i] != '#')
+				i++;
+			r->query = url + q;
+			r->query_len = i - q;
+		}
+		return;
+	}
+	/* Absolute form ("http://host/p?q"), authority form (CONNECT) or "*". */
+	http_parser_url_init(&u);
+	if (http_parser_parse_url(url, c->url_len, r->method == HTTP_CONNECT, &u) == 0) {
+		if (u.field_set & (1 << UF_PATH)) {
+			r->path = url + u.field_data[UF_PATH].off;
+			r->path_len = u.field_data[UF_PATH].len;
+		}
+		if (u.field_set & (1 << UF_QUERY)) {
+			r->query = url + u.field_data[UF_QUERY].off;
+			r->query_len = u.field_data[UF_QUERY].len;
+		}
+	}
+	if (!r->path) {
+		r->path = url;
+		r->path_len = c->url_len;
+	}
+}
+
+static struct httpd_conn *parser_conn(http_parser *p)
+{
+	return container_of(p, struct httpd_conn, parser);
+}
+
+static int refuse(struct httpd_conn *c, int status, const char *code, const char *msg)
+{
+	c->fail_status = status;
+	c->fail_code = code;
+	c->fail_msg = msg;
+	return -1;
+}
+
+static int head_append(struct httpd_conn *c, const char *at, size_t len)
+{
+	struct head_buf *h = c->head;
+
+	if (len > c->srv->cfg.max_header_bytes - h->len)
+		return refuse(c, 431, "header_too_large", "request head too large");
+	memcpy(h->data + h->len, at, len);
+	h->len += len;
+	return 0;
+}
+
+static int on_message_begin(http_parser *p)
+{
+	struct httpd_conn *c = parser_conn(p);
+
+	if (!c->head) {
+		c->head = head_get(c->srv);
+		if (!c->head)
+			return refuse(c, 503, "out_of_memory", "server out of memory");
+	}
+	c->head->len = 0;
+	c->in_value = false;
+	/* The head timeout runs from the first byte of a request, except for the
+	 * first one, whose clock started at accept. */
+	if (c->timer_mode != TIMER_HEAD)
+		conn_timer(c, TIMER_HEAD, c->srv->cfg.header_timeout_ms);
+	return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+	struct httpd_conn *c = parser_conn(p);
+
+	if (c->url_len == 0)
+		c->url_off = c->head->len;
+	c->url_len += len;
+	return head_append(c, at, len);
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+	struct httpd_conn *c = parser_conn(p);
+	struct httpd_header *hd;
+
+	if (c->req.n_headers == 0 || c->in_value) {
+		if (c->req.n_headers == HTTPD_MAX_HEADERS)
+			return refuse(c, 431, "header_too_large", "too many header fields");
+		hd = &c->head->headers[c->req.n_headers++];
+		hd->name = c->head->data + c->head->len;
+		hd->name_len = 0;
+		hd->value = hd->name;
+		hd->value_len = 0;
+		c->in_value = false;
+	}
+	hd = &c->head->headers[c->req.n_headers - 1];
+	hd->name_len += len;
+	return head_append(c, at, len);
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+	struct httpd_conn *c = parser_conn(p);
+	struct httpd_header *hd = &c->head->headers[c->req.n_headers - 1];
+
+	if (!c->in_value) {
+		hd->value = c->head->data + c->head->len;
+		c->in_value = true;
+	}
+	hd->value_len += len;
+	return head_append(c, at, len);
+}
+
+static int on_headers_complete(http_parser *p)
+{
+	struct httpd_conn *c = parser_conn(p);
+	struct httpd *srv = c->srv;
+	struct httpd_req *r = &c->req;
+	size_t len;
+	const char *v;
+
+	c->head_done = true;
+	r->method = p->method;
+	r->headers = c->head->headers;
+	for (size_t i = 0; i < r->n_headers; i++) {
+		struct httpd_header *hd = &c->head->headers[i];
+
+		while (hd->value_len && (hd->value[hd->value_len - 1] == ' ' ||
+					 hd->value[hd->value_len - 1] == '\t'))
+			hd->value_len--;
+	}
+	split_url(c);
+	if (!(p->flags & F_CHUNKED) && (p->flags & F_CONTENTLENGTH) && p->content_length) {
+		if (p->content_length > srv->cfg.max_body_bytes)
+			return refuse(c, 413, "body_too_large", "request body too large");
+		c->body = malloc(p->content_length);
+		if (!c->body)
+			return refuse(c, 503, "out_of_memory", "server out of memory");
+		c->body_cap = p->content_length;
+	}
+	v = httpd_header(r, "Expect", &len);
+	if (v && len == 12 && strncasecmp(v, "100-continue", 12) == 0 &&
+	    ((p->flags & F_CHUNKED) || p->content_length)) {
+		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+		uv_buf_t b = uv_buf_init((char *)cont, sizeof(cont) - 1);
+
+		if (conn_write(c, &b, 1) < 0)
+			return refuse(c, 400, "bad_request", "cannot continue");
+	}
+	return 0;
+}
+
+static int on_chunk_header(http_parser *p)
+{
+	struct httpd_conn *c = parser_conn(p);
+
+	if (p->content_length > c->srv->cfg.max_body_bytes - c->req.body_len)
+		return refuse(c, 413, "body_too_large", "request body too large");
+	return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+	struct httpd_conn *c = parser_conn(p);
+	struct httpd_req *r = &c->req;
+
+	if (len > c->srv->cfg.max_body_bytes - r->body_len)
+		return refuse(c, 413, "body_too_large", "request body too large");
+	if (len > c->body_cap - r->body_len) {
+		size_t cap = c->body_cap ? c->body_cap * 2 : 1024;
+		char *nb;
+
+		while (cap - r->body_len < len)
+			cap *= 2;
+		if (cap > c->srv->cfg.max_body_bytes)
+			cap = c->srv->cfg.max_body_bytes;
+		nb = realloc(c->body, cap);
+		if (!nb)
+			return refuse(c, 503, "out_of_memory", "server out of memory");
+		c->body = nb;
+		c->body_cap = cap;
+	}
+	memcpy(c->body + r->body_len, at, len);
+	r->body_len += len;
+	return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+	struct httpd_conn *c = parser_conn(p);
+
+	c->msg_done = true;
+	c->keep_alive = http_should_keep_alive(p);
+	c->is_upgrade = p->upgrade;
+	c->req.body = c->req.body_len ? c->body : NULL;
+	/* One request at a time: stop here, the rest waits for the answer. */
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+static const http_parser_settings parser_settings = {
+	.on_message_begin = on_message_begin,
+	.on_url = on_url,
+	.on_header_field = on_header_field,
+	.on_header_value = on_header_value,
+	.on_headers_complete = on_headers_complete,
+	.on_body = on_body,
+	.on_message_complete = on_message_complete,
+	.on_chunk_header = on_chunk_header,
+};
+
+static int save_pending(struct httpd_conn *c, const char *data, size_t len)
+{
+	if (!len)
+		return 0;
+	c->pending = malloc(len);
+	if (!c->pending)
+		return UV_ENOMEM;
+	memcpy(c->pending, data, len);
+	c->pending_len = len;
+	return 0;
+}
+
+static void dispatch_upgrade(struct httpd_conn *c, const char *rest, size_t rest_len)
+{
+	struct httpd *srv = c->srv;
+
+	c->keep_alive = false;
+	if (!srv->cfg.on_upgrade) {
+		c->in_handler = false;
+		conn_fail(c, 400, "bad_request", "upgrade not supported here");
+		return;
+	}
+	c->rest = rest;
+	c->rest_len = rest_len;
+	c->in_on_upgrade = true;
+	srv->cfg.on_upgrade(&c->req, srv->cfg.ud);
+	c->in_on_upgrade = false;
+	c->rest = NULL;
+	c->rest_len = 0;
+	if (c->upgraded && !c->closing) {
+		upgrade_release(c);
+		return;
+	}
+	/* Answered later: keep the leftover bytes for a late httpd_upgrade(). */
+	if (c->in_handler && !c->closing && save_pending(c, rest, rest_len) < 0)
+		conn_close(c);
+}
+
+static void conn_process(struct httpd_conn *c, const char *data, size_t len)
+{
+	struct httpd *srv = c->srv;
+	size_t off = 0;
+
+	while (off < len && !c->closing && !c->linger) {
+		size_t n = len - off, used;
+		enum http_errno err;
+
+		if (!c->head_done) {
+			size_t room = srv->cfg.max_header_bytes - c->head_seen;
+
+			if (room == 0) {
+				conn_fail(c, 431, "header_too_large", "request head too large");
+				return;
+			}
+			if (n > room)
+				n = room;
+		}
+		used = http_parser_execute(&c->parser, &parser_settings, data + off, n);
+		err = HTTP_PARSER_ERRNO(&c->parser);
+		if (!c->head_done)
+			c->head_seen += used;
+		off += used;
+		if (err == HPE_OK && !c->msg_done && used < n)
+			err = HPE_UNKNOWN;
+		if (err != HPE_OK && err != HPE_PAUSED) {
+			if (c->fail_status)
+				conn_fail(c, c->fail_status, c->fail_code, c->fail_msg);
+			else
+				conn_fail(c, 400, "bad_request", http_errno_description(err));
+			return;
+		}
+		if (!c->msg_done)
+			continue;
+
+		conn_read_stop(c);
+		conn_timer(c, TIMER_NONE, 0);
+		c->in_handler = true;
+		if (c->is_upgrade) {
+			dispatch_upgrade(c, data + off, len - off);
+			return;
+		}
+		if (save_pending(c, data + off, len - off) < 0) {
+			c->keep_alive = false;
+			conn_close(c);
+		}
+		srv->cfg.on_request(&c->req, srv->cfg.ud);
+		return;
+	}
+	if (c->closing || c->linger)
+		return;
+	/* Only stray bytes between requests so far: the idle clock applies. */
+	if (c->timer_mode == TIMER_NONE)
+		conn_timer(c, TIMER_IDLE, srv->cfg.idle_timeout_ms);
+	conn_read_start(c);
+}
+
+/* ---- accepting --------------------------------------------------------- */
+
+static void on_reject_closed(uv_handle_t *h)
+{
+	free(h);
+}
+
+static void format_peer(struct httpd_conn *c)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+	char ip[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+
+	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+
+			uv_ip6_name(a6, ip, sizeof(ip));
+			port = ntohs(a6->sin6_port);
+			snprintf(c->peer, sizeof(c->peer), "[%s]:%d", ip, port);
+			return;
+		}
+		uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
+		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	}
+	snprintf(c->peer, sizeof(c->peer), "%s:%d", ip, port);
+}
+
+static void on_connection(uv_stream_t *ls, int status)
+{
+	struct httpd *srv = container_of((uv_tcp_t *)ls, struct httpd, listener);
+	struct httpd_conn *c;
+
+	if (status < 0 || srv->stopping)
+		return;
+	if (srv->n_conns >= srv->cfg.max_conns)
+		goto reject;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		goto reject;
+	c->srv = srv;
+	uv_tcp_init(srv->loop, &c->tcp);
+	uv_timer_init(srv->loop, &c->timer);
+	c->next = srv->conns;
+	if (c->next)
+		c->next->prev = c;
+	srv->conns = c;
+	srv->n_conns++;
+	http_parser_init(&c->parser, HTTP_REQUEST);
+	req_release(c);
+	if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0) {
+		conn_close(c);
+		return;
+	}
+	uv_tcp_nodelay(&c->tcp, 1);
+	format_peer(c);
+	conn_timer(c, TIMER_HEAD, srv->cfg.header_timeout_ms);
+	conn_read_start(c);
+	return;
+
+reject: ;
+	uv_tcp_t *t = malloc(sizeof(*t));
+
+	if (!t)
+		return;
+	uv_tcp_init(srv->loop, t);
+	uv_accept(ls, (uv_stream_t *)t);
+	uv_close((uv_handle_t *)t, on_reject_closed);
+}
+
+/* ---- public API -------------------------------------------------------- */
+
+static void on_listener_closed(uv_handle_t *h)
+{
+	struct httpd *srv = container_of((uv_tcp_t *)h, struct httpd, listener);
+
+	srv->listener_closed = true;
+	srv_maybe_done(srv);
+}
+
+int httpd_start(uv_loop_t *loop, const struct httpd_config *cfg, struct httpd **out)
+{
+	const char *host = cfg->host ? cfg->host : "0.0.0.0";
+	struct sockaddr_storage ss;
+	struct sockaddr_storage bound;
+	int len = sizeof(bound);
+	struct httpd *srv;
+	int rc;
+
+	if (!cfg->on_request)
+		return UV_EINVAL;
+	if (uv_ip4_addr(host, cfg->port, (struct sockaddr_in *)&ss) < 0 &&
+	    uv_ip6_addr(host, cfg->port, (struct sockaddr_in6 *)&ss) < 0)
+		return UV_EINVAL;
+	srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return UV_ENOMEM;
+	srv->loop = loop;
+	srv->cfg = *cfg;
+	srv->cfg.host = NULL;
+	if (!srv->cfg.max_header_bytes)
+		srv->cfg.max_header_bytes = 8192;
+	if (!srv->cfg.max_body_bytes)
+		srv->cfg.max_body_bytes = 65536;
+	if (!srv->cfg.header_timeout_ms)
+		srv->cfg.header_timeout_ms = 10000;
+	if (!srv->cfg.idle_timeout_ms)
+		srv->cfg.idle_timeout_ms = 60000;
+	if (!srv->cfg.max_conns)
+		srv->cfg.max_conns = 10000;
+	rc = uv_tcp_init(loop, &srv->listener);
+	if (rc < 0)
+		goto out_free;
+	rc = uv_tcp_bind(&srv->listener, (struct sockaddr *)&ss, 0);
+	if (rc < 0)
+		goto out_close;
+	rc = uv_listen((uv_stream_t *)&srv->listener, 511, on_connection);
+	if (rc < 0)
+		goto out_close;
+	rc = uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&bound, &len);
+	if (rc < 0)
+		goto out_close;
+	srv->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+				: ((struct sockaddr_in *)&bound)->sin_port);
+	*out = srv;
+	return 0;
+
+out_close:
+	/* libuv refers to the handle until its close callback: srv is freed
+	 * there, with no done callback to call. */
+	srv->stopping = true;
+	uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
+	return rc;
+out_free:
+	free(srv);
+	return rc;
+}
+
+int httpd_port(const struct httpd *srv)
+{
+	return srv->port;
+}
+
+void httpd_stop(struct httpd *srv, void (*done)(void *arg), void *arg)
+{
+	struct httpd_conn *c, *next;
+
+	if (!srv || srv->stopping)
+		return;
+	srv->stopping = true;
+	srv->done = done;
+	srv->done_arg = arg;
+	for (c = srv->conns; c; c = next) {
+		next = c->next;
+		if (c->upgraded)
+			srv_unlink(c);
+		else
+			conn_close(c);
+	}
+	uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
+}
+
+const char *httpd_header(const struct httpd_req *req, const char *name, size_t *len)
+{
+	size_t nl = strlen(name);
+
+	for (size_t i = 0; i < req->n_headers; i++) {
+		const struct httpd_header *h = &req->headers[i];
+
+		if (h->name_len == nl && strncasecmp(h->name, name, nl) == 0) {
+			if (len)
+				*len = h->value_len;
+			return h->value;
+		}
+	}
+	return NULL;
+}
+
+static int hexval(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* Decodes one character of a form-encoded string at *i, advancing *i. A '%'
+ * not followed by two hex digits stands for itself, as in the URL
+ * standard's percent-decoding. */
+static int decode_char(const char *s, size_t len, size_t *i)
+{
+	char ch = s[*i];
+	int hi, lo;
+
+	(*i)++;
+	if (ch == '+')
+		return ' ';
+	if (ch != '%' || *i + 2 > len)
+		return (unsigned char)ch;
+	hi = hexval(s[*i]);
+	lo = hexval(s[*i + 1]);
+	if (hi < 0 || lo < 0)
+		return '%';
+	*i += 2;
+	return hi << 4 | lo;
+}
+
+static bool decoded_equals(const char *s, size_t len, const char *key)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		if (!*key || decode_char(s, len, &i) != (unsigned char)*key)
+			return false;
+		key++;
+	}
+	return *key == '\0';
+}
+
+int httpd_query(const struct httpd_req *req, const char *key, char *out, size_t out_len)
+{
+	const char *q = req->query, *end = q + req->query_len;
+
+	if (!q)
+		return -1;
+	while (q < end) {
+		const char *amp = memchr(q, '&', (size_t)(end - q));
+		const char *pe = amp ? amp : end;
+		const char *eq = memchr(q, '=', (size_t)(pe - q));
+		const char *kend = eq ? eq : pe;
+
+		if (decoded_equals(q, (size_t)(kend - q), key)) {
+			const char *v = eq ? eq + 1 : pe;
+			size_t vlen = (size_t)(pe - v), i = 0, n = 0;
+
+			while (i < vlen) {
+				int ch = decode_char(v, vlen, &i);
+
+				if (ch == 0 || n + 1 >= out_len || n >= (size_t)INT_MAX)
+					return -2;
+				out[n++] = (char)ch;
+			}
+			if (out_len == 0)
+				return -2;
+			out[n] = '\0';
+			return (int)n;
+		}
+		q = pe + (amp ? 1 : 0);
+	}
+	return -1;
+}
+
+int httpd_respond(struct httpd_req *req, int status, const char *content_type,
+		  const char *extra_headers, const char *body, size_t body_len)
+{
+	struct httpd_conn *c = req->conn;
+	bool keep;
+	int rc;
+
+	if (!c->in_handler)
+		return UV_EINVAL;
+	c->in_handler = false;
+	if (c->closing) {
+		conn_maybe_free(c);
+		return UV_ECANCELED;
+	}
+	keep = c->keep_alive && !c->srv->stopping;
+	c->depth++;
+	rc = conn_send(c, status, content_type, extra_headers, body, body_len, keep);
+	req_release(c);
+	if (rc < 0)
+		conn_close(c);
+	else if (keep)
+		conn_resume(c);
+	else
+		conn_linger(c);
+	c->depth--;
+	conn_maybe_free(c);
+	return rc;
+}
+
+uv_stream_t *httpd_upgrade(struct httpd_req *req, void *owner, void (*on_closed)(void *owner),
+			   const char **rest, size_t *rest_len)
+{
+	struct httpd_conn *c = req->conn;
+
+	if (!c->in_handler || !c->is_upgrade || c->closing)
+		return NULL;
+	c->in_handler = false;
+	c->upgraded = true;
+	c->owner = owner;
+	c->on_closed = on_closed;
+	conn_read_stop(c);
+	conn_timer(c, TIMER_NONE, 0);
+	if (c->in_on_upgrade) {
+		*rest = c->rest;
+		*rest_len = c->rest_len;
+	} else {
+		*rest = c->pending;
+		*rest_len = c->pending_len;
+		/* The caller is still using the request: release it next turn. */
+		conn_timer(c, TIMER_RELEASE, 0);
+	}
+	c->tcp.data = owner;
+	return (uv_stream_t *)&c->tcp;
+}
+
+void httpd_conn_close(struct httpd_conn *conn)
+{
+	if (!conn || !conn->upgraded)
+		return;
+	conn_close(conn);
+}
+
+size_t httpd_conn_count(const struct httpd *srv)
+{
+	return srv->n_conns;
+}
