@@ -1,0 +1,233 @@
+/* POST /api/rooms → {"roomId"}: create a room and pin it to a server.
+ * GET /api/rooms/:id → {"host","token"}: where the room lives and a join
+ * ticket for that server, room and epoch. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth.h"
+#include "backend.h"
+#include "http_json.h"
+#include "ids.h"
+#include "log.h"
+#include "room_opts.h"
+#include "token.h"
+
+/* A random 12-character id collides with one in about 2^31 rooms; a few
+ * tries make a failure here a sign of a broken RNG, not bad luck. */
+#define ROOMS_CREATE_TRIES 5
+
+/* Full clears when a room is unloaded (about half a minute); an unreachable
+ * database usually comes back sooner. */
+static const char rooms_retry_full[] = "Retry-After: 5\r\n";
+static const char rooms_retry_unavail[] = "Retry-After: 2\r\n";
+
+struct rooms_call {             /* one request waiting on the scheduler */
+	struct backend *be;
+	struct httpd_req *req;
+	enum mx_route route;
+	struct auth_user user;
+	struct room_opts opts;  /* create only */
+	char room[IDS_ROOM_MAX + 1];
+	int tries;
+};
+
+/* Answers a scheduler failure (never SCHED_OK). */
+static void rooms_sched_error(struct rooms_call *c, int err)
+{
+	struct backend *be = c->be;
+
+	switch (err) {
+	case SCHED_EFULL:
+		be_error(be, c->req, c->route, 503, "no_capacity",
+			 "every session server is full; try again shortly", rooms_retry_full);
+		break;
+	case SCHED_ENOROOM:
+		be_json(be, c->req, c->route, 200, json_pack("{s:n,s:n}", "host", "token"), NULL);
+		break;
+	default:
+		be_error(be, c->req, c->route, 503, "unavailable",
+			 "the room directory is unavailable; try again shortly", rooms_retry_unavail);
+		break;
+	}
+}
+
+static void rooms_call_done(struct rooms_call *c)
+{
+	struct backend *be = c->be;
+
+	free(c);
+	be_release(be);
+}
+
+static void rooms_on_placed(int err, const struct sched_placement *p, void *arg);
+
+/* Picks a new id and asks the scheduler to place the room. Returns 0 when
+ * the scheduler will call back, or -1 after answering. */
+static int rooms_place(struct rooms_call *c)
+{
+	struct backend *be = c->be;
+	struct sched_room r;
+	int rc;
+
+	if (ids_room_new(c->room) < 0) {
+		be_error(be, c->req, c->route, 500, "internal", "no random room id", NULL);
+		return -1;
+	}
+	r.id = c->room;
+	r.owner = c->user.sub;
+	r.name = c->opts.has_name ? c->opts.name : NULL;
+	r.capacity = c->opts.capacity;
+	r.visibility = c->opts.visibility;
+	rc = be->sched->place(be->sched_state, &r, rooms_on_placed, c);
+	if (rc < 0) {
+		be->mx.place[mx_sched_index(rc)]++;
+		rooms_sched_error(c, rc);
+		return -1;
+	}
+	return 0;
+}
+
+static void rooms_on_placed(int err, const struct sched_placement *p, void *arg)
+{
+	struct rooms_call *c = arg;
+	struct backend *be = c->be;
+
+	be->mx.place[mx_sched_index(err)]++;
+	if (err == SCHED_EEXISTS) {
+		if (++c->tries < ROOMS_CREATE_TRIES && rooms_place(c) == 0)
+			return;
+		if (c->tries >= ROOMS_CREATE_TRIES)
+			be_error(be, c->req, c->route, 500, "internal", "no free room id", NULL);
+		rooms_call_done(c);
+		return;
+	}
+	if (err != SCHED_OK) {
+		rooms_sched_error(c, err);
+		rooms_call_done(c);
+		return;
+	}
+	log_write(LOG_INFO, "room created", "{s:s,s:s,s:s,s:I}", "room", c->room, "owner", c->user.sub,
+		  "server", p->server_id, "epoch", (json_int_t)p->epoch);
+	be_json(be, c->req, c->route, 200, json_pack("{s:s}", "roomId", c->room), NULL);
+	rooms_call_done(c);
+}
+
+void api_rooms_create(struct httpd_req *req, const struct route_params *params, void *ud)
+{
+	struct backend *be = ud;
+	struct rooms_call *c;
+	struct room_opts opts;
+	struct auth_user user;
+	const char *why;
+	json_t *body;
+
+	if (auth_user(be, req, MX_ROOMS_CREATE, &user) < 0)
+		return;
+	if (http_json_body(req, &body) < 0) {
+		mx_request(&be->mx, MX_ROOMS_CREATE, 400);  /* 400 or 415: the class is what counts */
+		return;
+	}
+	if (room_opts_parse(body, (int)be->cfg.room_capacity, &opts, &why) < 0) {
+		json_decref(body);
+		be_error(be, req, MX_ROOMS_CREATE, 400, "invalid_room", why, NULL);
+		return;
+	}
+	json_decref(body);
+
+	c = calloc(1, sizeof *c);
+	if (!c) {
+		be_error(be, req, MX_ROOMS_CREATE, 500, "internal", "out of memory", NULL);
+		return;
+	}
+	c->be = be;
+	c->req = req;
+	c->route = MX_ROOMS_CREATE;
+	c->user = user;
+	c->opts = opts;
+	be_hold(be);
+	if (rooms_place(c) < 0)
+		rooms_call_done(c);
+}
+
+/* The join ticket for the placement: docs/protocol.md, "Tokens". */
+static char *rooms_ticket(const struct rooms_call *c, const struct sched_placement *p)
+{
+	const struct backend *be = c->be;
+	json_int_t now = (json_int_t)time(NULL);
+	char jti[IDS_JTI_LEN + 1];
+	json_t *claims;
+	char *tok;
+
+	if (ids_jti_new(jti) < 0)
+		return NULL;
+	claims = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:s}",
+			   "sub", c->user.sub, "name", c->user.name, "room", c->room,
+			   "aud", p->server_id, "epoch", (json_int_t)p->epoch, "iat", now,
+			   "exp", now + (json_int_t)be->cfg.ticket_ttl, "jti", jti, "typ", "ticket");
+	if (!claims)
+		return NULL;
+	tok = tok_sign(claims, (const unsigned char *)be->cfg.secret, strlen(be->cfg.secret));
+	json_decref(claims);
+	return tok;
+}
+
+static void rooms_on_located(int err, const struct sched_placement *p, void *arg)
+{
+	struct rooms_call *c = arg;
+	struct backend *be = c->be;
+	json_t *out;
+	char *tok;
+
+	be->mx.locate[mx_sched_index(err)]++;
+	if (err != SCHED_OK) {
+		rooms_sched_error(c, err);
+		goto out;
+	}
+	tok = rooms_ticket(c, p);
+	out = tok ? json_pack("{s:s,s:s}", "host", p->address, "token", tok) : NULL;
+	free(tok);
+	if (!out) {
+		be_error(be, c->req, c->route, 500, "internal", "could not sign the ticket", NULL);
+		goto out;
+	}
+	be_json(be, c->req, c->route, 200, out, NULL);
+out:
+	rooms_call_done(c);
+}
+
+void api_rooms_get(struct httpd_req *req, const struct route_params *params, void *ud)
+{
+	struct backend *be = ud;
+	struct rooms_call *c;
+	struct auth_user user;
+	int rc;
+
+	if (auth_user(be, req, MX_ROOMS_GET, &user) < 0)
+		return;
+	/* An id we could never have made is simply not a room: the seed answers
+	 * unknown rooms with nulls, and so do we, without asking the database. */
+	if (params->n < 1 || !ids_room_valid(params->v[0].s, params->v[0].len)) {
+		be_json(be, req, MX_ROOMS_GET, 200, json_pack("{s:n,s:n}", "host", "token"), NULL);
+		return;
+	}
+
+	c = calloc(1, sizeof *c);
+	if (!c) {
+		be_error(be, req, MX_ROOMS_GET, 500, "internal", "out of memory", NULL);
+		return;
+	}
+	c->be = be;
+	c->req = req;
+	c->route = MX_ROOMS_GET;
+	c->user = user;
+	memcpy(c->room, params->v[0].s, params->v[0].len);
+	c->room[params->v[0].len] = '\0';
+	be_hold(be);
+	rc = be->sched->locate(be->sched_state, c->room, rooms_on_located, c);
+	if (rc < 0) {
+		be->mx.locate[mx_sched_index(rc)]++;
+		rooms_sched_error(c, rc);
+		rooms_call_done(c);
+	}
+}

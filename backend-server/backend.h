@@ -1,0 +1,73 @@
+/* backend: the state every part of stateroom-backend shares, and the way
+ * its handlers answer. One struct backend per process, owned by main.c. */
+#ifndef STATEROOM_BACKEND_H
+#define STATEROOM_BACKEND_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "db.h"
+#include "httpd.h"
+#include "metrics.h"
+#include "router.h"
+#include "scheduler.h"
+
+struct static_files;
+
+struct backend_config {                 /* docs/protocol.md, "stateroom-backend" */
+	const char *host;
+	long port;
+	const char *database_url;
+	const char *secret;
+	const char *scheduler;
+	const char *session_servers;
+	long dead_after_ms;
+	long room_capacity;
+	long ticket_ttl;
+	long token_ttl;
+	const char *client_dir;
+	const char *log_level;
+};
+
+struct backend {
+	uv_loop_t *loop;
+	struct backend_config cfg;
+	struct db *db;
+	const struct sched_ops *sched;
+	void *sched_state;
+	struct sched_env sched_env;     /* borrowed by the scheduler instance */
+	struct httpd *httpd;
+	struct static_files *files;
+	struct metrics mx;
+	bool ready;                     /* migrations applied: the API may run */
+	bool stopping;                  /* a signal came: new requests get 503 */
+	bool routed;                    /* set by a route's handler, see routes.c */
+	unsigned pending;               /* requests waiting on the database */
+};
+
+/* Answer and count the request (metrics by route and status class). body is
+ * stolen as in http_json_respond(). */
+void be_json(struct backend *be, struct httpd_req *req, enum mx_route route, int status,
+	     json_t *body, const char *extra_headers);
+void be_error(struct backend *be, struct httpd_req *req, enum mx_route route, int status,
+	      const char *code, const char *message, const char *extra_headers);
+
+/* A handler that waits on the database calls be_hold() before and
+ * be_release() after it answered, so that shutdown waits for it (main.c). */
+void be_hold(struct backend *be);
+void be_release(struct backend *be);
+
+/* httpd's on_request: routes.c. */
+void be_on_request(struct httpd_req *req, void *ud);
+
+/* Handlers (route_fn, ud is the struct backend). */
+void api_login(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_rooms_create(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_rooms_get(struct httpd_req *req, const struct route_params *params, void *ud);
+void status_healthz(struct httpd_req *req, const struct route_params *params, void *ud);
+void status_readyz(struct httpd_req *req, const struct route_params *params, void *ud);
+void status_metrics(struct httpd_req *req, const struct route_params *params, void *ud);
+
+#endif

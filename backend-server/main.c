@@ -1,0 +1,299 @@
+/* stateroom-backend: the stateless HTTP API (log in, create rooms, find
+ * where a room lives and hand out join tickets) and the web client.
+ *
+ * Start: options → PostgreSQL (connecting in the background) → scheduler →
+ * listen → migrations, retried until the database answers; until they are
+ * applied the API answers 503 and /readyz says not ready.
+ * Stop (SIGINT, SIGTERM): new requests get 503, requests waiting on the
+ * database finish, then httpd, the scheduler and the database close and the
+ * loop ends. */
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "config.h"
+#include "log.h"
+#include "migrate.h"
+#include "schema.h"
+#include "static_files.h"
+
+#ifndef STATEROOM_CLIENT_DIR
+#define STATEROOM_CLIENT_DIR "client"
+#endif
+
+#define MAIN_SECRET_MIN 32
+#define MAIN_MIGRATE_RETRY_MS 1000
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+struct main_ctx {
+	struct backend be;
+	uv_signal_t sigint, sigterm;
+	uv_timer_t timer;       /* migration retries, then the deferred stop */
+	int exit_code;
+};
+
+static void main_migrate(struct main_ctx *m);
+
+/* ---- stopping ---------------------------------------------------------- */
+
+static void main_on_closed(uv_handle_t *h)
+{
+	/* The handles live in struct main_ctx on main()'s stack: nothing to free. */
+}
+
+static void main_on_db_closed(void *arg)
+{
+	struct main_ctx *m = arg;
+
+	uv_close((uv_handle_t *)&m->sigint, main_on_closed);
+	uv_close((uv_handle_t *)&m->sigterm, main_on_closed);
+	uv_close((uv_handle_t *)&m->timer, main_on_closed);
+}
+
+static void main_on_httpd_stopped(void *arg)
+{
+	struct main_ctx *m = arg;
+
+	m->be.httpd = NULL;
+	m->be.sched->destroy(m->be.sched_state);
+	m->be.sched_state = NULL;
+	db_close(m->be.db, main_on_db_closed, m);
+	m->be.db = NULL;
+}
+
+/* Runs from a timer, so never inside a callback of httpd or db. */
+static void main_stop_continue(uv_timer_t *t)
+{
+	struct main_ctx *m = container_of(t, struct main_ctx, timer);
+
+	httpd_stop(m->be.httpd, main_on_httpd_stopped, m);
+}
+
+static void main_stop(struct main_ctx *m, int exit_code)
+{
+	if (m->be.stopping)
+		return;
+	m->be.stopping = true;
+	m->exit_code = exit_code;
+	log_write(LOG_INFO, "stopping", "{s:i}", "waiting", (int)m->be.pending);
+	uv_timer_stop(&m->timer);
+	if (m->be.pending == 0)
+		uv_timer_start(&m->timer, main_stop_continue, 0, 0);
+}
+
+void be_hold(struct backend *be)
+{
+	be->pending++;
+}
+
+void be_release(struct backend *be)
+{
+	struct main_ctx *m = container_of(be, struct main_ctx, be);
+
+	if (--be->pending == 0 && be->stopping)
+		uv_timer_start(&m->timer, main_stop_continue, 0, 0);
+}
+
+static void main_on_signal(uv_signal_t *s, int signum)
+{
+	struct main_ctx *m = s->data;
+
+	log_write(LOG_INFO, "signal", "{s:s}", "signal", signum == SIGINT ? "SIGINT" : "SIGTERM");
+	main_stop(m, 0);
+}
+
+/* ---- migrations -------------------------------------------------------- */
+
+static void main_on_retry(uv_timer_t *t)
+{
+	main_migrate(container_of(t, struct main_ctx, timer));
+}
+
+static void main_on_migrated(const char *err, void *arg)
+{
+	struct main_ctx *m = arg;
+
+	if (m->be.stopping)
+		return;
+	if (!err) {
+		m->be.ready = true;
+		log_write(LOG_INFO, "database ready", "{s:i}", "migrations", (int)schema_migrations_len);
+		return;
+	}
+	/* An error on a live connection is in the SQL itself and retrying will
+	 * not help; anything else is the database not being there yet. */
+	if (db_connected(m->be.db)) {
+		log_write(LOG_ERROR, "migration failed", "{s:s}", "error", err);
+		main_stop(m, 1);
+		return;
+	}
+	log_write(LOG_WARN, "database not reachable, retrying", "{s:s,s:i}", "error", err,
+		  "retry_ms", MAIN_MIGRATE_RETRY_MS);
+	uv_timer_start(&m->timer, main_on_retry, MAIN_MIGRATE_RETRY_MS, 0);
+}
+
+static void main_migrate(struct main_ctx *m)
+{
+	int rc = migrate_run(m->be.db, schema_migrations, schema_migrations_len, main_on_migrated, m);
+
+	if (rc < 0) {
+		log_write(LOG_WARN, "could not queue the migrations, retrying", "{s:s}", "error",
+			  uv_strerror(rc));
+		uv_timer_start(&m->timer, main_on_retry, MAIN_MIGRATE_RETRY_MS, 0);
+	}
+}
+
+/* ---- start ------------------------------------------------------------- */
+
+static void main_on_db_closed_early(void *arg)
+{
+	/* Start failed: only the loop run that follows db_close was waiting. */
+}
+
+static int main_options(struct backend_config *c, int argc, char **argv)
+{
+	const struct cfg_opt opts[] = {
+		{ "host", "BACKEND_HOST", CFG_STR, &c->host, "127.0.0.1", 0, 0, "listen address" },
+		{ "port", "BACKEND_PORT", CFG_INT, &c->port, "8080", 0, 65535,
+		  "listen port (0: any free port, see the \"listening\" log line)" },
+		{ "database-url", "DATABASE_URL", CFG_STR, &c->database_url,
+		  "postgresql://postgres@127.0.0.1:55432/stateroom", 0, 0, "PostgreSQL connection URI" },
+		{ "secret", "STATEROOM_SECRET", CFG_STR, &c->secret, NULL, 0, 0,
+		  "token key shared with the session servers (required, 32 bytes or more)" },
+		{ "scheduler", "STATEROOM_SCHEDULER", CFG_STR, &c->scheduler, "local", 0, 0,
+		  "scheduler backend" },
+		{ "session-servers", "STATEROOM_SESSION_SERVERS", CFG_STR, &c->session_servers, NULL, 0, 0,
+		  "local: comma-separated host:port list (empty: every registered server)" },
+		{ "dead-after-ms", "STATEROOM_DEAD_AFTER_MS", CFG_INT, &c->dead_after_ms, "3000",
+		  100, 3600000, "a session server whose heartbeat is older is dead" },
+		{ "room-capacity", "STATEROOM_ROOM_CAPACITY", CFG_INT, &c->room_capacity, "100",
+		  1, 1000000, "users per room unless the create asks for fewer" },
+		{ "ticket-ttl", "STATEROOM_TICKET_TTL", CFG_INT, &c->ticket_ttl, "30", 1, 3600,
+		  "join ticket lifetime, seconds" },
+		{ "token-ttl", "STATEROOM_TOKEN_TTL", CFG_INT, &c->token_ttl, "86400", 1, 31536000,
+		  "user token lifetime, seconds" },
+		{ "client-dir", "STATEROOM_CLIENT_DIR", CFG_STR, &c->client_dir, STATEROOM_CLIENT_DIR, 0, 0,
+		  "web client files" },
+		{ "log-level", "STATEROOM_LOG_LEVEL", CFG_STR, &c->log_level, "info", 0, 0,
+		  "debug, info, warn or error" },
+	};
+	char err[256];
+	int rc;
+
+	rc = cfg_parse(opts, sizeof opts / sizeof opts[0], argc, argv,
+		       "Usage: stateroom-backend [OPTION]...\n"
+		       "The Stateroom HTTP API and web client.\n", err, sizeof err);
+	if (rc == CFG_HELP)
+		return 1;
+	if (rc < 0) {
+		fprintf(stderr, "stateroom-backend: %s (try --help)\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct main_ctx m;
+	struct backend *be = &m.be;
+	enum log_level level;
+	struct httpd_config hc;
+	struct db_config dc;
+	int rc;
+
+	memset(&m, 0, sizeof m);
+	rc = main_options(&be->cfg, argc, argv);
+	if (rc != 0)
+		return rc > 0 ? 0 : 2;
+	if (log_parse_level(be->cfg.log_level, &level) < 0) {
+		fprintf(stderr, "stateroom-backend: --log-level: expected debug, info, warn or error\n");
+		return 2;
+	}
+	log_init("stateroom-backend", level);
+	if (!be->cfg.secret || strlen(be->cfg.secret) < MAIN_SECRET_MIN) {
+		fprintf(stderr, "stateroom-backend: STATEROOM_SECRET (or --secret) is required and must be "
+			"at least %d bytes\n", MAIN_SECRET_MIN);
+		return 2;
+	}
+	be->sched = sched_find(be->cfg.scheduler);
+	if (!be->sched) {
+		fprintf(stderr, "stateroom-backend: --scheduler: unknown backend \"%s\" (known: %s)\n",
+			be->cfg.scheduler, sched_names());
+		return 2;
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	be->loop = uv_default_loop();
+
+	rc = sf_load(be->cfg.client_dir, &be->files);
+	if (rc < 0)
+		log_write(LOG_WARN, "web client not served", "{s:s,s:s}", "dir", be->cfg.client_dir,
+			  "error", uv_strerror(rc));
+	else if (!sf_lookup(be->files, "/", 1))
+		log_write(LOG_WARN, "web client has no index.html", "{s:s}", "dir", be->cfg.client_dir);
+
+	memset(&dc, 0, sizeof dc);
+	dc.conninfo = be->cfg.database_url;
+	rc = db_open(be->loop, &dc, &be->db);
+	if (rc < 0) {
+		log_write(LOG_ERROR, "database", "{s:s}", "error", uv_strerror(rc));
+		goto out_files;
+	}
+
+	be->sched_env.loop = be->loop;
+	be->sched_env.db = be->db;
+	be->sched_env.servers = be->cfg.session_servers;
+	be->sched_env.dead_after_ms = be->cfg.dead_after_ms;
+	rc = be->sched->create(&be->sched_env, &be->sched_state);
+	if (rc < 0) {
+		fprintf(stderr, "stateroom-backend: scheduler %s: %s (check --session-servers)\n",
+			be->sched->name, uv_strerror(rc));
+		rc = -2;
+		goto out_db;
+	}
+
+	memset(&hc, 0, sizeof hc);
+	hc.host = be->cfg.host;
+	hc.port = (int)be->cfg.port;
+	hc.on_request = be_on_request;
+	hc.ud = be;
+	rc = httpd_start(be->loop, &hc, &be->httpd);
+	if (rc < 0) {
+		log_write(LOG_ERROR, "cannot listen", "{s:s,s:i,s:s}", "host", be->cfg.host,
+			  "port", (int)be->cfg.port, "error", uv_strerror(rc));
+		goto out_sched;
+	}
+
+	uv_timer_init(be->loop, &m.timer);
+	uv_signal_init(be->loop, &m.sigint);
+	uv_signal_init(be->loop, &m.sigterm);
+	m.sigint.data = m.sigterm.data = &m;
+	uv_signal_start(&m.sigint, main_on_signal, SIGINT);
+	uv_signal_start(&m.sigterm, main_on_signal, SIGTERM);
+
+	log_write(LOG_INFO, "listening", "{s:s,s:i,s:s,s:s?,s:i}", "host", be->cfg.host,
+		  "port", httpd_port(be->httpd), "scheduler", be->sched->name,
+		  "session_servers", be->cfg.session_servers, "client_files", (int)sf_count(be->files));
+	main_migrate(&m);
+
+	uv_run(be->loop, UV_RUN_DEFAULT);
+	uv_loop_close(be->loop);
+	sf_free(be->files);
+	log_write(LOG_INFO, "stopped", NULL);
+	return m.exit_code;
+
+out_sched:
+	be->sched->destroy(be->sched_state);
+out_db:
+	/* db_close finishes from the loop; run it so nothing leaks. */
+	db_close(be->db, main_on_db_closed_early, NULL);
+	uv_run(be->loop, UV_RUN_DEFAULT);
+	uv_loop_close(be->loop);
+out_files:
+	sf_free(be->files);
+	return rc == -2 ? 2 : 1;
+}

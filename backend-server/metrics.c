@@ -1,0 +1,124 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "metrics.h"
+#include "scheduler.h"
+
+static const char *const mx_route_names[MX_N_ROUTES] = {
+	[MX_LOGIN] = "login",
+	[MX_ROOMS_CREATE] = "rooms_create",
+	[MX_ROOMS_GET] = "rooms_get",
+	[MX_HEALTHZ] = "healthz",
+	[MX_READYZ] = "readyz",
+	[MX_METRICS] = "metrics",
+	[MX_STATIC] = "static",
+	[MX_NOT_FOUND] = "not_found",
+	[MX_METHOD_NOT_ALLOWED] = "method_not_allowed",
+	[MX_OTHER] = "other",
+};
+
+static const char *const mx_sched_names[MX_N_SCHED] = {
+	[MX_SCHED_OK] = "ok",
+	[MX_SCHED_NOROOM] = "no_room",
+	[MX_SCHED_FULL] = "full",
+	[MX_SCHED_UNAVAIL] = "unavailable",
+	[MX_SCHED_EXISTS] = "exists",
+};
+
+void mx_request(struct metrics *m, enum mx_route route, int status)
+{
+	if (route < MX_N_ROUTES && status >= 100 && status < 600)
+		m->requests[route][status / 100 - 1]++;
+}
+
+enum mx_sched mx_sched_index(int sched_err)
+{
+	switch (sched_err) {
+	case SCHED_OK: return MX_SCHED_OK;
+	case SCHED_ENOROOM: return MX_SCHED_NOROOM;
+	case SCHED_EFULL: return MX_SCHED_FULL;
+	case SCHED_EEXISTS: return MX_SCHED_EXISTS;
+	default: return MX_SCHED_UNAVAIL;
+	}
+}
+
+struct mx_buf {
+	char *s;
+	size_t len, cap;
+	int failed;
+};
+
+static void mx_printf(struct mx_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void mx_printf(struct mx_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->failed)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->failed = 1;
+			return;
+		}
+		if ((size_t)n < b->cap - b->len) {
+			b->len += (size_t)n;
+			return;
+		}
+		char *s = realloc(b->s, b->cap * 2 + (size_t)n);
+		if (!s) {
+			b->failed = 1;
+			return;
+		}
+		b->s = s;
+		b->cap = b->cap * 2 + (size_t)n;
+	}
+}
+
+char *mx_render(const struct metrics *m, size_t http_conns, int db_connected, int ready, size_t *len)
+{
+	struct mx_buf b = { .cap = 4096 };
+
+	b.s = malloc(b.cap);
+	if (!b.s)
+		return NULL;
+
+	mx_printf(&b, "# HELP stateroom_http_requests_total HTTP requests answered by the backend, "
+		  "by route and status class.\n# TYPE stateroom_http_requests_total counter\n");
+	for (int r = 0; r < MX_N_ROUTES; r++)
+		for (int c = 0; c < 5; c++)
+			if (m->requests[r][c])
+				mx_printf(&b, "stateroom_http_requests_total{route=\"%s\",code=\"%dxx\"} %llu\n",
+					  mx_route_names[r], c + 1, (unsigned long long)m->requests[r][c]);
+
+	mx_printf(&b, "# HELP stateroom_sched_place_total Room placements by outcome.\n"
+		  "# TYPE stateroom_sched_place_total counter\n");
+	for (int i = 0; i < MX_N_SCHED; i++)
+		mx_printf(&b, "stateroom_sched_place_total{result=\"%s\"} %llu\n", mx_sched_names[i],
+			  (unsigned long long)m->place[i]);
+	mx_printf(&b, "# HELP stateroom_sched_locate_total Room look-ups by outcome.\n"
+		  "# TYPE stateroom_sched_locate_total counter\n");
+	for (int i = 0; i < MX_N_SCHED; i++)
+		mx_printf(&b, "stateroom_sched_locate_total{result=\"%s\"} %llu\n", mx_sched_names[i],
+			  (unsigned long long)m->locate[i]);
+
+	mx_printf(&b, "# HELP stateroom_http_connections Open HTTP connections.\n"
+		  "# TYPE stateroom_http_connections gauge\nstateroom_http_connections %zu\n",
+		  http_conns);
+	mx_printf(&b, "# HELP stateroom_db_connected 1 while the PostgreSQL connection is up.\n"
+		  "# TYPE stateroom_db_connected gauge\nstateroom_db_connected %d\n", db_connected);
+	mx_printf(&b, "# HELP stateroom_ready 1 once migrations are applied.\n"
+		  "# TYPE stateroom_ready gauge\nstateroom_ready %d\n", ready);
+
+	if (b.failed) {
+		free(b.s);
+		return NULL;
+	}
+	*len = b.len;
+	return b.s;
+}

@@ -1,0 +1,42 @@
+/* metrics: counters the backend exposes on GET /metrics (Prometheus text
+ * format 0.0.4). Plain integers: one loop, one thread. */
+#ifndef STATEROOM_METRICS_H
+#define STATEROOM_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum mx_route {
+	MX_LOGIN,
+	MX_ROOMS_CREATE,
+	MX_ROOMS_GET,
+	MX_HEALTHZ,
+	MX_READYZ,
+	MX_METRICS,
+	MX_STATIC,
+	MX_NOT_FOUND,           /* no route (404) */
+	MX_METHOD_NOT_ALLOWED,  /* a route's path, another method (405) */
+	MX_OTHER,               /* refused before routing: starting or stopping */
+	MX_N_ROUTES
+};
+
+enum mx_sched { MX_SCHED_OK, MX_SCHED_NOROOM, MX_SCHED_FULL, MX_SCHED_UNAVAIL, MX_SCHED_EXISTS,
+		MX_N_SCHED };
+
+struct metrics {
+	uint64_t requests[MX_N_ROUTES][5];     /* by status class 1xx..5xx */
+	uint64_t place[MX_N_SCHED];            /* scheduler outcomes */
+	uint64_t locate[MX_N_SCHED];
+};
+
+/* Counts one answered request; status outside 100..599 is ignored. */
+void mx_request(struct metrics *m, enum mx_route route, int status);
+
+/* Maps an enum sched_err to its counter index. */
+enum mx_sched mx_sched_index(int sched_err);
+
+/* Renders the counters and the gauges given into a malloc'd text the caller
+ * frees; *len receives its length. NULL on allocation failure. */
+char *mx_render(const struct metrics *m, size_t http_conns, int db_connected, int ready, size_t *len);
+
+#endif

@@ -1,0 +1,97 @@
+/* The route table, and what happens to requests no route takes: 404 under
+ * /api/, the web client everywhere else. */
+#include <http_parser.h>
+#include <string.h>
+
+#include "backend.h"
+#include "http_json.h"
+#include "static_files.h"
+
+/* The router answers 405 itself without calling anything; so that metrics
+ * can tell that apart from a handled request, each route goes through a
+ * trampoline that marks the request as routed. */
+#define BE_ROUTED(fn) \
+	static void fn##_routed(struct httpd_req *req, const struct route_params *p, void *ud) \
+	{ \
+		((struct backend *)ud)->routed = true; \
+		fn(req, p, ud); \
+	}
+
+BE_ROUTED(api_login)
+BE_ROUTED(api_rooms_create)
+BE_ROUTED(api_rooms_get)
+BE_ROUTED(status_healthz)
+BE_ROUTED(status_readyz)
+BE_ROUTED(status_metrics)
+
+static const struct route be_routes[] = {
+	{ HTTP_POST, "/api/login", api_login_routed },
+	{ HTTP_POST, "/api/rooms", api_rooms_create_routed },
+	{ HTTP_GET, "/api/rooms/:id", api_rooms_get_routed },
+	{ HTTP_GET, "/healthz", status_healthz_routed },
+	{ HTTP_GET, "/readyz", status_readyz_routed },
+	{ HTTP_GET, "/metrics", status_metrics_routed },
+};
+
+void be_json(struct backend *be, struct httpd_req *req, enum mx_route route, int status,
+	     json_t *body, const char *extra_headers)
+{
+	mx_request(&be->mx, route, status);
+	http_json_respond(req, status, body, extra_headers);
+}
+
+void be_error(struct backend *be, struct httpd_req *req, enum mx_route route, int status,
+	      const char *code, const char *message, const char *extra_headers)
+{
+	mx_request(&be->mx, route, status);
+	http_json_error(req, status, code, message, extra_headers);
+}
+
+static void be_static(struct backend *be, struct httpd_req *req)
+{
+	/* no-cache: the browser revalidates, so a new client version shows at
+	 * once; nosniff: a file is only ever what its extension says. */
+	static const char headers[] = "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n";
+	const struct sf_file *f = sf_lookup(be->files, req->path, req->path_len);
+
+	if (!f) {
+		be_error(be, req, MX_NOT_FOUND, 404, "not_found", "no such file", NULL);
+		return;
+	}
+	if (req->method != HTTP_GET) {
+		be_error(be, req, MX_METHOD_NOT_ALLOWED, 405, "method_not_allowed",
+			 "only GET is allowed here", "Allow: GET\r\n");
+		return;
+	}
+	mx_request(&be->mx, MX_STATIC, 200);
+	httpd_respond(req, 200, f->content_type, headers, f->data, f->len);
+}
+
+void be_on_request(struct httpd_req *req, void *ud)
+{
+	struct backend *be = ud;
+	bool api = req->path_len >= 4 && memcmp(req->path, "/api", 4) == 0 &&
+		   (req->path_len == 4 || req->path[4] == '/');
+
+	if (be->stopping) {
+		be_error(be, req, MX_OTHER, 503, "unavailable", "the server is shutting down",
+			 "Retry-After: 1\r\n");
+		return;
+	}
+	if (api && !be->ready) {
+		be_error(be, req, MX_OTHER, 503, "unavailable", "the database is not ready yet",
+			 "Retry-After: 2\r\n");
+		return;
+	}
+	be->routed = false;
+	if (route_dispatch(be_routes, sizeof be_routes / sizeof be_routes[0], req, be) == 0) {
+		if (!be->routed)
+			mx_request(&be->mx, MX_METHOD_NOT_ALLOWED, 405);
+		return;
+	}
+	if (api) {
+		be_error(be, req, MX_NOT_FOUND, 404, "not_found", "no such API route", NULL);
+		return;
+	}
+	be_static(be, req);
+}

@@ -1,0 +1,200 @@
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "static_files.h"
+
+struct static_files {
+	struct sf_file files[SF_MAX_FILES];
+	size_t n;
+	const struct sf_file *index;
+};
+
+static const struct { const char *ext, *type; } sf_types[] = {
+	{ ".html", "text/html; charset=utf-8" },
+	{ ".js", "text/javascript; charset=utf-8" },
+	{ ".css", "text/css; charset=utf-8" },
+	{ ".svg", "image/svg+xml" },
+	{ ".png", "image/png" },
+	{ ".ico", "image/x-icon" },
+	{ ".json", "application/json" },
+};
+
+static const char *sf_type_of(const char *name)
+{
+	const char *dot = strrchr(name, '.');
+
+	if (!dot)
+		return NULL;
+	for (size_t i = 0; i < sizeof sf_types / sizeof sf_types[0]; i++)
+		if (strcmp(dot, sf_types[i].ext) == 0)
+			return sf_types[i].type;
+	return NULL;
+}
+
+static int sf_name_ok(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len == 0 || len > 128 || name[0] == '.')
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = name[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+/* A symlink is served only if it ends at a regular file directly in the
+ * folder itself. */
+static int sf_link_ok(const char *dir_real, const char *name)
+{
+	char path[PATH_MAX], *real, *slash;
+	int ok;
+
+	if ((size_t)snprintf(path, sizeof path, "%s/%s", dir_real, name) >= sizeof path)
+		return 0;
+	real = realpath(path, NULL);
+	if (!real)
+		return 0;
+	slash = strrchr(real, '/');
+	ok = slash && (size_t)(slash - real) == strlen(dir_real) &&
+	     strncmp(real, dir_real, (size_t)(slash - real)) == 0;
+	free(real);
+	return ok;
+}
+
+/* Reads one file into f. Returns 0, or -1 to skip it. */
+static int sf_read(int dfd, const char *name, struct sf_file *f)
+{
+	struct stat st;
+	char *data = NULL;
+	size_t off = 0;
+	int fd;
+
+	fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > SF_MAX_FILE)
+		goto err_close;
+	data = malloc((size_t)st.st_size + 1);
+	if (!data)
+		goto err_close;
+	while (off < (size_t)st.st_size) {
+		ssize_t n = read(fd, data + off, (size_t)st.st_size - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			goto err_free;
+		off += (size_t)n;
+	}
+	close(fd);
+	f->name = strdup(name);
+	if (!f->name) {
+		free(data);
+		return -1;
+	}
+	f->data = data;
+	f->len = off;
+	return 0;
+
+err_free:
+	free(data);
+err_close:
+	close(fd);
+	return -1;
+}
+
+int sf_load(const char *dir, struct static_files **out)
+{
+	struct static_files *sf;
+	struct dirent *de;
+	char *dir_real;
+	DIR *d;
+	int rc = 0;
+
+	sf = calloc(1, sizeof *sf);
+	if (!sf)
+		return -ENOMEM;
+	dir_real = realpath(dir, NULL);
+	if (!dir_real) {
+		rc = -errno;
+		goto err_free;
+	}
+	d = opendir(dir_real);
+	if (!d) {
+		rc = -errno;
+		goto err_free_real;
+	}
+	while (sf->n < SF_MAX_FILES && (de = readdir(d)) != NULL) {
+		struct sf_file *f = &sf->files[sf->n];
+		struct stat st;
+
+		if (!sf_name_ok(de->d_name) || !(f->content_type = sf_type_of(de->d_name)))
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (S_ISLNK(st.st_mode) ? !sf_link_ok(dir_real, de->d_name) : !S_ISREG(st.st_mode))
+			continue;
+		if (sf_read(dirfd(d), de->d_name, f) < 0)
+			continue;
+		if (strcmp(f->name, "index.html") == 0)
+			sf->index = f;
+		sf->n++;
+	}
+	closedir(d);
+	free(dir_real);
+	*out = sf;
+	return 0;
+
+err_free_real:
+	free(dir_real);
+err_free:
+	free(sf);
+	return rc;
+}
+
+void sf_free(struct static_files *sf)
+{
+	if (!sf)
+		return;
+	for (size_t i = 0; i < sf->n; i++) {
+		free((char *)sf->files[i].name);
+		free((char *)sf->files[i].data);
+	}
+	free(sf);
+}
+
+size_t sf_count(const struct static_files *sf)
+{
+	return sf ? sf->n : 0;
+}
+
+const struct sf_file *sf_lookup(const struct static_files *sf, const char *path, size_t len)
+{
+	const char *last;
+
+	if (!sf || len == 0 || path[0] != '/')
+		return NULL;
+	if (len == 1)
+		return sf->index;
+	last = path + len;
+	while (last > path && last[-1] != '/')
+		last--;
+	if (last == path + 1) {
+		for (size_t i = 0; i < sf->n; i++)
+			if (strlen(sf->files[i].name) == len - 1 && memcmp(sf->files[i].name, last, len - 1) == 0)
+				return &sf->files[i];
+	}
+	if (memchr(last, '.', (size_t)(path + len - last)))
+		return NULL;
+	return sf->index;
+}

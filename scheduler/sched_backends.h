@@ -1,0 +1,9 @@
+/* The backends the registry in scheduler.c knows; internal to scheduler/. */
+#ifndef STATEROOM_SCHED_BACKENDS_H
+#define STATEROOM_SCHED_BACKENDS_H
+
+#include "scheduler.h"
+
+extern const struct sched_ops sched_local_ops;
+
+#endif
