@@ -1,0 +1,115 @@
+// The backend's HTTP API (docs/protocol.md, "HTTP API"). Every failure is
+// thrown as an ApiError whose message can be shown to the user as it is.
+
+export const USER_ID_RULE = '1 to 32 characters: letters, digits, _ - .';
+const USER_ID_RE = /^[A-Za-z0-9_.-]{1,32}$/;
+const ROOM_ID_RE = /^[a-z0-9]{12}$/;
+
+export class ApiError extends Error {
+  constructor(message, { status = 0, code = 'network', retryAfter = null } = {}) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+    // Seconds, from a 503's Retry-After; null when the server gave none.
+    this.retryAfter = retryAfter;
+  }
+}
+
+export function validUserId(userId) {
+  return USER_ID_RE.test(userId);
+}
+
+export function validRoomId(roomId) {
+  return ROOM_ID_RE.test(roomId);
+}
+
+// Accepts a bare room id or a pasted share link (…/?room=ID) and returns the
+// id, or null when neither is recognisable.
+export function parseRoomInput(input) {
+  const text = input.trim();
+  if (validRoomId(text)) return text;
+  try {
+    const id = new URL(text).searchParams.get('room');
+    if (id !== null && validRoomId(id.trim())) return id.trim();
+  } catch {
+    // Not a URL either: the caller reports it.
+  }
+  return null;
+}
+
+function parseRetryAfter(value) {
+  if (value === null) return null;
+  const seconds = Number.parseInt(value, 10);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds;
+  const date = Date.parse(value);
+  if (Number.isFinite(date)) return Math.max(0, Math.ceil((date - Date.now()) / 1000));
+  return null;
+}
+
+async function request(method, path, { token = null, body = undefined } = {}) {
+  const headers = { Accept: 'application/json' };
+  if (token !== null) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: 'no-store',
+    });
+  } catch {
+    throw new ApiError('Cannot reach the server. Check your connection and try again.');
+  }
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    // A proxy's HTML error page, an empty body: handled below by status.
+  }
+  if (response.ok && data !== null && typeof data === 'object') return data;
+
+  const retryAfter = parseRetryAfter(response.headers.get('Retry-After'));
+  const error = data !== null && typeof data === 'object' ? data.error : null;
+  const code = error && typeof error.code === 'string' ? error.code : `http_${response.status}`;
+  let message = error && typeof error.message === 'string' && error.message !== ''
+    ? error.message
+    : `The server answered ${response.status} ${response.statusText}`.trim();
+  if (response.status === 503 && (code === 'no_capacity' || retryAfter !== null)) {
+    const wait = retryAfter ?? 5;
+    message = `All servers are full, try again in ${wait} s.`;
+  } else if (response.ok) {
+    message = 'The server sent an answer this page does not understand.';
+  }
+  throw new ApiError(message, { status: response.status, code, retryAfter });
+}
+
+// POST /api/login → user token.
+export async function login(userId) {
+  const data = await request('POST', '/api/login', { body: { userId } });
+  if (typeof data.token !== 'string' || data.token === '') {
+    throw new ApiError('The server sent no token.', { status: 200, code: 'bad_answer' });
+  }
+  return data.token;
+}
+
+// POST /api/rooms → room id.
+export async function createRoom(token) {
+  const data = await request('POST', '/api/rooms', { token, body: {} });
+  if (typeof data.roomId !== 'string' || data.roomId === '') {
+    throw new ApiError('The server sent no room id.', { status: 200, code: 'bad_answer' });
+  }
+  return data.roomId;
+}
+
+// GET /api/rooms/:id → { host, ticket }, or null when no such room exists.
+export async function lookupRoom(token, roomId) {
+  const data = await request('GET', `/api/rooms/${encodeURIComponent(roomId)}`, { token });
+  if (data.host === null || data.token === null) return null;
+  if (typeof data.host !== 'string' || typeof data.token !== 'string') {
+    throw new ApiError('The server sent an answer this page does not understand.',
+      { status: 200, code: 'bad_answer' });
+  }
+  return { host: data.host, ticket: data.token };
+}

@@ -1,0 +1,375 @@
+// One room's live connection: looks the room up, opens the native
+// (stateroom.v1) WebSocket to the session server that hosts it, and keeps it
+// open until close() is called. No DOM here; the page listens for events:
+//
+//   state     { state, retryAt, reason }   see STATE; retryAt is a Date.now()
+//                                           time while a retry is scheduled
+//   welcome   { room, user, members, seq, resumed }
+//   message   { seq, id, user, text, ts }  may repeat a seq already seen
+//                                           (resume, resend): dedupe by seq
+//   ack       { id, seq, text }            one of our sends is committed
+//   sendfail  { id, code, message }        the server refused one of our sends
+//   presence  { joined } | { left }
+//   typing    { user }
+//   history   { messages, more }
+//   servererror { code, message }
+//   fatal     { reason, message }          gave up; retry() starts over
+//
+// Sends are kept until acked and resent with the same id after every
+// reconnect: the server deduplicates by id, so a retry never duplicates.
+
+export const STATE = Object.freeze({
+  CONNECTING: 'connecting',
+  CONNECTED: 'connected',
+  RECONNECTING: 'reconnecting',
+  OFFLINE: 'offline',
+});
+
+export const SUBPROTOCOL = 'stateroom.v1';
+export const MAX_TEXT_BYTES = 4000;
+
+const BACKOFF_BASE_MS = 500;
+const BACKOFF_MAX_MS = 10000;
+// A connection that lived this long counts as healthy: the next failure
+// starts the backoff over instead of continuing it.
+const STABLE_MS = 5000;
+// A socket that has not produced a welcome by then is given up on, so a
+// silently dropped SYN cannot leave the page "connecting" for minutes.
+const WELCOME_TIMEOUT_MS = 10000;
+const TYPING_INTERVAL_MS = 3000;
+const TOO_MANY_REQUESTS_MIN_MS = 5000;
+
+export function newMessageId() {
+  // getRandomValues works on plain http pages too, unlike randomUUID.
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+export function textBytes(text) {
+  return new TextEncoder().encode(text).length;
+}
+
+export class RoomConnection extends EventTarget {
+  // lookup(roomId) resolves to { host, ticket } or null (no such room) and
+  // rejects with an ApiError. first, if given, is a lookup result the lobby
+  // already holds: tickets are single use, so it is used for the first try.
+  constructor({ roomId, lookup, first = null }) {
+    super();
+    this.roomId = roomId;
+    this.user = null;
+    this.state = STATE.CONNECTING;
+    this.lastSeq = null;
+    this.pending = new Map();
+    this._lookup = lookup;
+    this._next = first;
+    this._ws = null;
+    this._generation = 0;
+    this._attempt = 0;
+    this._retryTimer = null;
+    this._welcomeTimer = null;
+    this._welcomedAt = 0;
+    this._ticketRetried = false;
+    this._lastTypingAt = 0;
+    this._closed = false;
+    this._onOnline = () => {
+      if (this.state === STATE.OFFLINE || this.state === STATE.RECONNECTING) this.retry();
+    };
+  }
+
+  start() {
+    window.addEventListener('online', this._onOnline);
+    this._connect();
+  }
+
+  // The user left: no reconnection after this.
+  close() {
+    this._closed = true;
+    this._generation++;
+    window.removeEventListener('online', this._onOnline);
+    clearTimeout(this._retryTimer);
+    clearTimeout(this._welcomeTimer);
+    if (this._ws !== null) {
+      const ws = this._ws;
+      this._ws = null;
+      ws.close(1000, 'leaving');
+    }
+  }
+
+  // Try again now, whatever the backoff said (a click, or the network is back).
+  retry() {
+    if (this._closed || this.state === STATE.CONNECTED) return;
+    clearTimeout(this._retryTimer);
+    if (this._ws !== null) {
+      const ws = this._ws;
+      this._ws = null;
+      ws.close();
+    }
+    this._ticketRetried = false;
+    this._connect();
+  }
+
+  // Queues text for sending and returns its client id. It goes out now when
+  // connected, otherwise after the next welcome.
+  send(text) {
+    const id = newMessageId();
+    const entry = { id, text, ts: Date.now() };
+    this.pending.set(id, entry);
+    // Others stop showing us as typing when our message arrives, so the next
+    // keystroke must tell them again.
+    this._lastTypingAt = 0;
+    if (this.state === STATE.CONNECTED) this._write({ type: 'send', id, text });
+    return entry;
+  }
+
+  // Drops a send the server refused, so that it is not resent.
+  discard(id) {
+    this.pending.delete(id);
+  }
+
+  typing() {
+    const now = Date.now();
+    if (this.state !== STATE.CONNECTED || now - this._lastTypingAt < TYPING_INTERVAL_MS) return;
+    this._lastTypingAt = now;
+    this._write({ type: 'typing' });
+  }
+
+  history(before, limit = 50) {
+    if (this.state !== STATE.CONNECTED) return false;
+    return this._write({ type: 'history', before, limit });
+  }
+
+  _emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  _setState(state, { retryAt = null, reason = null } = {}) {
+    this.state = state;
+    this._emit('state', { state, retryAt, reason });
+  }
+
+  _write(frame) {
+    if (this._ws === null || this._ws.readyState !== WebSocket.OPEN) return false;
+    this._ws.send(JSON.stringify(frame));
+    return true;
+  }
+
+  _everConnected() {
+    return this._welcomedAt !== 0;
+  }
+
+  async _connect() {
+    const generation = ++this._generation;
+    this._setState(this._everConnected() ? STATE.RECONNECTING : STATE.CONNECTING);
+    let target = this._next;
+    this._next = null;
+    if (target === null) {
+      try {
+        target = await this._lookup(this.roomId);
+      } catch (error) {
+        if (generation !== this._generation) return;
+        this._lookupFailed(error);
+        return;
+      }
+      if (generation !== this._generation) return;
+      if (target === null) {
+        this._fail('unknown_room', 'This room does not exist (any more).');
+        return;
+      }
+    }
+    this._open(target, generation);
+  }
+
+  _lookupFailed(error) {
+    const status = error.status ?? 0;
+    if (status === 401) {
+      this._fail('unauthorized', 'Your login has expired. Please log in again.');
+    } else if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
+      this._fail('lookup', error.message);
+    } else {
+      const minDelay = error.retryAfter != null ? error.retryAfter * 1000 : null;
+      this._scheduleRetry(error.message, minDelay);
+    }
+  }
+
+  _open(target, generation) {
+    const scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';
+    let url = `${scheme}${target.host}/?token=${encodeURIComponent(target.ticket)}`;
+    if (this.lastSeq !== null) url += `&since=${this.lastSeq}`;
+    let ws;
+    try {
+      ws = new WebSocket(url, SUBPROTOCOL);
+    } catch {
+      this._scheduleRetry(`The server address "${target.host}" is not usable.`);
+      return;
+    }
+    this._ws = ws;
+    let welcomed = false;
+    ws.onopen = () => {
+      if (ws !== this._ws || ws.protocol === SUBPROTOCOL) return;
+      // Without the subprotocol the server would take our JSON for chat text.
+      this._ws = null;
+      ws.close(1000);
+      this._fail('protocol', `The server at ${target.host} does not speak ${SUBPROTOCOL}.`);
+    };
+    ws.onmessage = (event) => {
+      if (ws !== this._ws) return;
+      let frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (frame === null || typeof frame !== 'object') return;
+      if (frame.type === 'welcome') welcomed = true;
+      this._onFrame(frame);
+    };
+    ws.onclose = (event) => {
+      if (ws !== this._ws || generation !== this._generation) return;
+      this._ws = null;
+      clearTimeout(this._welcomeTimer);
+      this._onClose(event, welcomed);
+    };
+    clearTimeout(this._welcomeTimer);
+    this._welcomeTimer = setTimeout(() => {
+      if (ws === this._ws && !welcomed) ws.close();
+    }, WELCOME_TIMEOUT_MS);
+  }
+
+  _onClose(event, welcomed) {
+    if (this._closed) return;
+    if (welcomed && Date.now() - this._welcomedAt >= STABLE_MS) this._attempt = 0;
+    switch (event.code) {
+      case 4009:
+        this._fail('full', 'This room is full.');
+        return;
+      case 4001:
+        // Expired or already used: one fresh ticket may fix it, a second
+        // refusal will not.
+        if (!this._ticketRetried) {
+          this._ticketRetried = true;
+          this._connect();
+        } else {
+          this._fail('ticket', 'The server refused the join ticket.');
+        }
+        return;
+      case 4004:
+      case 1012:
+        this._scheduleRetry('The room is moving to another server.');
+        return;
+      case 4029:
+        this._scheduleRetry('Too many requests.', TOO_MANY_REQUESTS_MIN_MS);
+        return;
+      default:
+        this._scheduleRetry(welcomed ? 'Connection lost.' : 'Could not connect.');
+    }
+  }
+
+  _scheduleRetry(reason, minDelayMs = null) {
+    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** this._attempt);
+    this._attempt = Math.min(this._attempt + 1, 16);
+    // Half fixed, half random: spreads a crowd of clients dropped at the same
+    // moment (a server draining) without ever retrying at once.
+    let delay = base / 2 + Math.random() * (base / 2);
+    if (minDelayMs !== null) delay = Math.max(delay, minDelayMs);
+    if (!navigator.onLine) {
+      this._setState(STATE.OFFLINE, { reason: 'You are offline.' });
+      return;
+    }
+    const retryAt = Date.now() + delay;
+    this._setState(STATE.RECONNECTING, { retryAt, reason });
+    clearTimeout(this._retryTimer);
+    this._retryTimer = setTimeout(() => this._connect(), delay);
+  }
+
+  _fail(reason, message) {
+    this._setState(STATE.OFFLINE, { reason: message });
+    this._emit('fatal', { reason, message });
+  }
+
+  _onFrame(frame) {
+    switch (frame.type) {
+      case 'welcome':
+        this._onWelcome(frame);
+        break;
+      case 'message':
+        this._onMessage(frame);
+        break;
+      case 'ack':
+        if (typeof frame.id === 'string' && Number.isInteger(frame.seq)) {
+          const entry = this.pending.get(frame.id);
+          this.pending.delete(frame.id);
+          this._emit('ack', { id: frame.id, seq: frame.seq, text: entry ? entry.text : null });
+        }
+        break;
+      case 'presence':
+        this._emit('presence', { joined: frame.joined ?? null, left: frame.left ?? null });
+        break;
+      case 'typing':
+        if (typeof frame.user === 'string') this._emit('typing', { user: frame.user });
+        break;
+      case 'history':
+        if (Array.isArray(frame.messages)) {
+          const messages = frame.messages.filter(validMessage);
+          this._emit('history', { messages, more: frame.more === true });
+        }
+        break;
+      case 'error':
+        this._onError(frame);
+        break;
+      default:
+        // read marks and future frame types: nothing to show yet.
+        break;
+    }
+  }
+
+  _onWelcome(frame) {
+    clearTimeout(this._welcomeTimer);
+    const resumed = this.lastSeq !== null;
+    this._welcomedAt = Date.now();
+    this._ticketRetried = false;
+    this.user = typeof frame.user === 'string' ? frame.user : this.user;
+    const members = Array.isArray(frame.members) ? frame.members.map(memberName).filter(Boolean) : [];
+    this._emit('welcome', {
+      room: frame.room, user: this.user, members, seq: frame.seq, resumed,
+    });
+    const messages = Array.isArray(frame.messages) ? frame.messages.filter(validMessage) : [];
+    messages.sort((a, b) => a.seq - b.seq);
+    for (const message of messages) this._onMessage(message);
+    if (Number.isInteger(frame.seq) && (this.lastSeq === null || frame.seq > this.lastSeq)) {
+      this.lastSeq = frame.seq;
+    }
+    this._setState(STATE.CONNECTED);
+    for (const entry of this.pending.values()) {
+      this._write({ type: 'send', id: entry.id, text: entry.text });
+    }
+  }
+
+  _onMessage(message) {
+    if (!validMessage(message)) return;
+    if (this.lastSeq === null || message.seq > this.lastSeq) this.lastSeq = message.seq;
+    if (message.user === this.user) this.pending.delete(message.id);
+    this._emit('message', message);
+  }
+
+  _onError(frame) {
+    const code = typeof frame.code === 'string' ? frame.code : 'error';
+    const message = typeof frame.message === 'string' && frame.message !== '' ? frame.message : code;
+    if (typeof frame.id === 'string' && this.pending.has(frame.id)) {
+      this.pending.delete(frame.id);
+      this._emit('sendfail', { id: frame.id, code, message });
+    } else {
+      this._emit('servererror', { code, message });
+    }
+  }
+}
+
+function validMessage(m) {
+  return m !== null && typeof m === 'object' && Number.isInteger(m.seq)
+    && typeof m.user === 'string' && typeof m.text === 'string';
+}
+
+function memberName(m) {
+  if (typeof m === 'string') return m;
+  if (m !== null && typeof m === 'object') return m.user ?? m.userId ?? m.name ?? null;
+  return null;
+}
