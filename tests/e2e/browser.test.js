@@ -5,18 +5,16 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
-import { startStack } from './lib/stack.js';
+import { startStack, useStack } from './lib/stack.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SCREENSHOT = process.env.STATEROOM_SCREENSHOT ?? '/tmp/stateroom-room.png';
 const WAIT_MS = 20000;
 
-let stack;
+const shared = useStack({ sessions: 1, backends: 1 });
 let browser;
-const contexts = [];
 
 before(async () => {
-  stack = await startStack({ sessions: 1, backends: 1 });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -27,19 +25,17 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  await stack?.stop();
 });
 
 // A fresh browser profile (its own sessionStorage) on the given page, with
 // every uncaught page error collected so that a test can insist on none.
-async function openUser(path = '/') {
+async function openUser(path = '/', base = shared.stack.backendUrl) {
   const context = await browser.newContext({ viewport: { width: 1100, height: 720 } });
-  contexts.push(context);
   context.setDefaultTimeout(WAIT_MS);
   const page = await context.newPage();
   page.errors = [];
   page.on('pageerror', (error) => page.errors.push(error.message));
-  await page.goto(stack.backendUrl + path);
+  await page.goto(base + path);
   return page;
 }
 
@@ -48,8 +44,8 @@ async function logIn(page, name) {
   await page.getByTestId('login-submit').click();
 }
 
-async function user(name, path = '/') {
-  const page = await openUser(path);
+async function user(name, path = '/', base = undefined) {
+  const page = await openUser(path, base);
   await logIn(page, name);
   await page.getByTestId(path === '/' ? 'lobby-view' : 'room-view').waitFor();
   return page;
@@ -165,7 +161,7 @@ test('after the session server restarts the page reconnects by itself, without d
   await send(alice, 'before the restart');
   await confirmed(bob, 'before the restart').waitFor();
 
-  const session = stack.sessions[0];
+  const session = shared.stack.sessions[0];
   await session.stop('SIGTERM');
   await waitState(alice, 'reconnecting');
   await waitState(bob, 'reconnecting');
@@ -206,7 +202,7 @@ test('an unknown or malformed room id gets a clear message in the lobby', async 
   await error.filter({ hasText: 'is not a room ID' }).waitFor();
 
   // The same through a share link.
-  await dave.goto(`${stack.backendUrl}/?room=yyyyyyyyyyyy`);
+  await dave.goto(`${shared.stack.backendUrl}/?room=yyyyyyyyyyyy`);
   await dave.getByTestId('lobby-error').filter({ hasText: 'no room with the ID “yyyyyyyyyyyy”' }).waitFor();
   assert.deepEqual(dave.errors, []);
 });
@@ -223,4 +219,23 @@ test('the login form shows the name rule and refuses bad names', async () => {
   await logIn(page, 'ok_name-1.2');
   await page.getByTestId('lobby-view').waitFor();
   assert.equal((await page.getByTestId('whoami-name').textContent()).trim(), 'ok_name-1.2');
+});
+
+test('a full room says so instead of retrying', async () => {
+  const small = await startStack({ sessions: 1, backends: 1, backendEnv: { STATEROOM_ROOM_CAPACITY: '1' } });
+  try {
+    const erin = await user('erin', '/', small.backendUrl);
+    const roomId = await createRoom(erin);
+    const frank = await user('frank', '/', small.backendUrl);
+    await frank.getByTestId('join-input').fill(roomId);
+    await frank.getByTestId('join-button').click();
+    await waitState(frank, 'offline');
+    await frank.getByTestId('status-text').filter({ hasText: 'room is full' }).waitFor();
+    await frank.getByTestId('room-error').filter({ hasText: 'room is full' }).waitFor();
+    await member(erin, 'erin');
+    assert.equal(await erin.locator('[data-testid="member"][data-user="frank"]').count(), 0);
+    assert.deepEqual([...erin.errors, ...frank.errors], []);
+  } finally {
+    await small.stop();
+  }
 });
