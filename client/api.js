@@ -1,7 +1,7 @@
 // The backend's HTTP API (docs/protocol.md, "HTTP API"). Every failure is
 // thrown as an ApiError whose message can be shown to the user as it is.
 
-export const USER_ID_RULE = '1 to 32 characters: letters, digits, _ - .';
+export const USER_ID_RULE = 'use 1 to 32 letters, digits, “_”, “-” or “.” (no spaces)';
 const USER_ID_RE = /^[A-Za-z0-9_.-]{1,32}$/;
 const ROOM_ID_RE = /^[a-z0-9]{12}$/;
 

@@ -193,7 +193,6 @@ async function route() {
 
 // ---------------------------------------------------------------- login
 
-$('login-rule').textContent = `Use ${USER_ID_RULE}.`;
 
 $('login-form').addEventListener('submit', async (event) => {
   event.preventDefault();
@@ -201,7 +200,7 @@ $('login-form').addEventListener('submit', async (event) => {
   if (!validUserId(userId)) {
     setError($('login-error'), userId === ''
       ? 'Please enter a name.'
-      : `“${userId}” is not a valid name. Use ${USER_ID_RULE}.`);
+      : `“${userId}” is not a valid name: ${USER_ID_RULE}.`);
     $('login-user').focus();
     return;
   }
@@ -284,6 +283,13 @@ class RoomView {
     this.historyAsked = false;
     this.historyDone = false;
     this.listeners = [];
+    // Whether the reader is at the newest message; kept there when new
+    // messages arrive or the pane shrinks (a banner, a growing composer).
+    this.stuck = true;
+    this.resizer = new ResizeObserver(() => {
+      if (this.stuck) this.scroller.scrollTop = this.scroller.scrollHeight;
+    });
+    this.resizer.observe(this.scroller);
 
     this.list.replaceChildren();
     $('room-id').textContent = roomId;
@@ -336,6 +342,10 @@ class RoomView {
     });
     this.listen($('status-retry'), 'click', () => this.conn.retry());
     this.listen($('load-earlier'), 'click', () => this.loadEarlier());
+    this.listen(this.scroller, 'scroll', () => {
+      const s = this.scroller;
+      this.stuck = s.scrollHeight - s.scrollTop - s.clientHeight < 48;
+    });
     this.listen(document, 'visibilitychange', () => {
       if (!document.hidden) {
         this.unread = 0;
@@ -353,6 +363,7 @@ class RoomView {
 
   destroy() {
     this.conn.close();
+    this.resizer.disconnect();
     clearInterval(this.countdown);
     for (const timer of this.typers.values()) clearTimeout(timer);
     for (const remove of this.listeners) remove();
@@ -392,8 +403,9 @@ class RoomView {
         text.textContent = reason ? `Offline: ${reason}` : 'Offline';
         break;
     }
-    show($('status-retry'), state === STATE.OFFLINE || (state === STATE.RECONNECTING && retryAt !== null));
-    $('composer').dataset.state = state;
+    const retry = $('status-retry');
+    retry.textContent = state === STATE.OFFLINE ? 'Try again' : 'Retry now';
+    show(retry, state === STATE.OFFLINE || (state === STATE.RECONNECTING && retryAt !== null));
   }
 
   onFatal({ reason, message }) {
@@ -562,12 +574,15 @@ class RoomView {
   // there (or if force), or keeps what the reader sees still if not.
   withScroll(change, { force = false, prepend = false } = {}) {
     const s = this.scroller;
-    const atBottom = s.scrollHeight - s.scrollTop - s.clientHeight < 48;
     const fromBottom = s.scrollHeight - s.scrollTop;
     change();
     this.renderEmpty();
-    if (force || (atBottom && !prepend)) s.scrollTop = s.scrollHeight;
-    else if (prepend) s.scrollTop = s.scrollHeight - fromBottom;
+    if (force || (this.stuck && !prepend)) {
+      s.scrollTop = s.scrollHeight;
+      this.stuck = true;
+    } else if (prepend) {
+      s.scrollTop = s.scrollHeight - fromBottom;
+    }
   }
 
   addMessage(m, options = {}) {
@@ -659,10 +674,8 @@ class RoomView {
     const input = $('composer-input');
     const text = input.value.trim();
     if (text === '') return;
-    if (textBytes(text) > MAX_TEXT_BYTES) {
-      setError($('room-error'), `That message is too long: at most ${MAX_TEXT_BYTES} bytes.`);
-      return;
-    }
+    // The counter already shows it in red and the send button is disabled.
+    if (textBytes(text) > MAX_TEXT_BYTES) return;
     this.queue(text);
     input.value = '';
     this.renderCounter();
@@ -675,6 +688,8 @@ class RoomView {
     const counter = $('composer-counter');
     show(counter, bytes >= COUNTER_FROM_BYTES);
     counter.textContent = `${bytes} / ${MAX_TEXT_BYTES}`;
+    counter.title = bytes > MAX_TEXT_BYTES
+      ? `Too long: a message holds at most ${MAX_TEXT_BYTES} bytes.` : '';
     counter.classList.toggle('over', bytes > MAX_TEXT_BYTES);
     $('send-button').disabled = bytes > MAX_TEXT_BYTES;
     // Grow with the text up to a few lines, then scroll.
