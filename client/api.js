@@ -76,9 +76,10 @@ async function request(method, path, { token = null, body = undefined } = {}) {
   let message = error && typeof error.message === 'string' && error.message !== ''
     ? error.message
     : `The server answered ${response.status} ${response.statusText}`.trim();
-  if (response.status === 503 && (code === 'no_capacity' || retryAfter !== null)) {
-    const wait = retryAfter ?? 5;
-    message = `All servers are full, try again in ${wait} s.`;
+  if (response.status === 503 && code === 'no_capacity') {
+    message = `All servers are full, try again in ${retryAfter ?? 5} s.`;
+  } else if (response.status === 503 && retryAfter !== null) {
+    message = `${message} (retry in ${retryAfter} s)`;
   } else if (response.ok) {
     message = 'The server sent an answer this page does not understand.';
   }
