@@ -87,6 +87,7 @@ struct httpd_conn {
 	unsigned depth;             /* > 0 while httpd code up the stack uses c */
 	bool reading, head_done, msg_done, keep_alive, is_upgrade;
 	bool in_handler, in_on_upgrade, linger, closing, upgraded, close_done;
+	bool resume_after_write;
 	void *owner;
 	void (*on_closed)(void *owner);
 	char peer[INET6_ADDRSTRLEN + 8];
@@ -101,6 +102,7 @@ struct write_req {
 static void conn_close(struct httpd_conn *c);
 static void upgrade_release(struct httpd_conn *c);
 static void conn_process(struct httpd_conn *c, const char *data, size_t len);
+static void conn_resume(struct httpd_conn *c);
 static void conn_fail(struct httpd_conn *c, int status, const char *code, const char *msg);
 
 /* ---- server bookkeeping ------------------------------------------------ */
@@ -342,8 +344,14 @@ static void on_write(uv_write_t *req, int status)
 
 	free(w);
 	c->n_writes--;
-	if (status < 0)
+	if (status < 0) {
 		conn_close(c);
+		return;
+	}
+	if (c->n_writes == 0 && c->resume_after_write) {
+		c->resume_after_write = false;
+		conn_resume(c);
+	}
 }
 
 /* Writes bufs: directly when the socket takes them, else the remainder is
@@ -461,6 +469,13 @@ static void conn_resume(struct httpd_conn *c)
 {
 	if (c->closing)
 		return;
+	/* A client that sends requests but does not read the answers would
+	 * have them pile up here: take the next request once the socket has
+	 * taken this one. */
+	if (c->n_writes) {
+		c->resume_after_write = true;
+		return;
+	}
 	http_parser_pause(&c->parser, 0);
 	if (c->pending_len) {
 		conn_timer(c, TIMER_RESUME, 0);
@@ -586,6 +601,9 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 	struct httpd_conn *c = parser_conn(p);
 	struct httpd_header *hd;
 
+	/* Trailers after a chunked body are not kept (the parser bounds them). */
+	if (c->head_done)
+		return 0;
 	if (c->req.n_headers == 0 || c->in_value) {
 		if (c->req.n_headers == HTTPD_MAX_HEADERS)
 			return refuse(c, 431, "header_too_large", "too many header fields");
@@ -604,8 +622,11 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 static int on_header_value(http_parser *p, const char *at, size_t len)
 {
 	struct httpd_conn *c = parser_conn(p);
-	struct httpd_header *hd = &c->head->headers[c->req.n_headers - 1];
+	struct httpd_header *hd;
 
+	if (c->head_done)
+		return 0;
+	hd = &c->head->headers[c->req.n_headers - 1];
 	if (!c->in_value) {
 		hd->value = c->head->data + c->head->len;
 		c->in_value = true;

@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "check.h"
+#include "http_json.h"
 #include "httpd.h"
 
 #define LATE_MS 100
@@ -70,6 +71,13 @@ static void on_request(struct httpd_req *req, void *ud)
 	}
 	if (req->path_len == 5 && memcmp(req->path, "/echo", 5) == 0) {
 		httpd_respond(req, 200, "application/octet-stream", NULL, req->body, req->body_len);
+		return;
+	}
+	if (req->path_len == 5 && memcmp(req->path, "/json", 5) == 0) {
+		json_t *body;
+
+		if (http_json_body(req, &body) == 0)
+			http_json_respond(req, 200, body, NULL);
 		return;
 	}
 	if (req->path_len == 7 && memcmp(req->path, "/header", 7) == 0) {
@@ -765,6 +773,116 @@ static void test_extra_connections_over_max_are_closed(void)
 	fix_stop(&f);
 }
 
+/* One request on a fresh connection to a fresh server. */
+static int exchange(const char *request, struct resp *r)
+{
+	struct fix f;
+	struct client c;
+	int rc = -1;
+
+	if (fix_start(&f, base_config()) < 0)
+		return -1;
+	if (cl_connect(&c, f.port) == 0 && cl_sends(&c, request) == 0)
+		rc = cl_response(&c, r);
+	cl_close(&c);
+	fix_stop(&f);
+	return rc;
+}
+
+static void test_json_body_is_parsed_with_charset_parameter(void)
+{
+	struct resp r;
+
+	CHECK_EQ_INT(exchange("POST /json HTTP/1.1\r\nHost: t\r\n"
+			      "Content-Type: Application/JSON; charset=utf-8\r\nContent-Length: 18\r\n\r\n"
+			      "{ \"a\" : [1, \"x\"] }", &r), 0);
+	CHECK_EQ_INT(r.status, 200);
+	CHECK(strcasestr(r.head, "\r\nContent-Type: application/json\r\n") != NULL);
+	CHECK_EQ_STR(r.body, "{\"a\":[1,\"x\"]}");
+}
+
+static void test_empty_json_body_is_an_empty_object(void)
+{
+	struct resp r;
+
+	CHECK_EQ_INT(exchange("POST /json HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", &r), 0);
+	CHECK_EQ_INT(r.status, 200);
+	CHECK_EQ_STR(r.body, "{}");
+}
+
+static void test_invalid_json_gets_400_with_position(void)
+{
+	struct resp r;
+
+	CHECK_EQ_INT(exchange("POST /json HTTP/1.1\r\nHost: t\r\nContent-Length: 9\r\n\r\n{\"a\":\n  ]", &r), 0);
+	CHECK_EQ_INT(r.status, 400);
+	CHECK(strstr(r.body, "\"code\":\"bad_json\"") != NULL);
+	CHECK(strstr(r.body, "line 2") != NULL);
+}
+
+static void test_json_nul_escape_gets_400(void)
+{
+	struct resp r;
+
+	CHECK_EQ_INT(exchange("POST /json HTTP/1.1\r\nHost: t\r\nContent-Length: 14\r\n\r\n{\"a\":\"\\u0000\"}", &r), 0);
+	CHECK_EQ_INT(r.status, 400);
+	CHECK(strstr(r.body, "\"code\":\"bad_json\"") != NULL);
+}
+
+static void test_json_non_object_gets_400(void)
+{
+	struct resp r;
+
+	CHECK_EQ_INT(exchange("POST /json HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n[1,2]", &r), 0);
+	CHECK_EQ_INT(r.status, 400);
+	CHECK(strstr(r.body, "\"code\":\"not_object\"") != NULL);
+	CHECK_EQ_INT(exchange("POST /json HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n42", &r), 0);
+	CHECK_EQ_INT(r.status, 400);
+	CHECK(strstr(r.body, "\"code\":\"not_object\"") != NULL);
+}
+
+static void test_json_body_of_other_type_gets_415(void)
+{
+	struct resp r;
+
+	CHECK_EQ_INT(exchange("POST /json HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\n"
+			      "Content-Length: 2\r\n\r\n{}", &r), 0);
+	CHECK_EQ_INT(r.status, 415);
+	CHECK(strstr(r.body, "\"code\":\"unsupported_media_type\"") != NULL);
+	CHECK_EQ_INT(exchange("POST /json HTTP/1.1\r\nHost: t\r\nContent-Type: application/jsonx\r\n"
+			      "Content-Length: 2\r\n\r\n{}", &r), 0);
+	CHECK_EQ_INT(r.status, 415);
+}
+
+static int bearer_of(const char *value, char *out, size_t cap)
+{
+	struct httpd_header h = { "authorization", value, 13, strlen(value) };
+	struct httpd_req req = { .headers = &h, .n_headers = 1 };
+	const char *tok;
+	size_t len;
+
+	if (http_bearer(&req, &tok, &len) < 0)
+		return -1;
+	snprintf(out, cap, "%.*s", (int)len, tok);
+	return 0;
+}
+
+static void test_bearer_token_is_extracted(void)
+{
+	char tok[64];
+
+	CHECK_EQ_INT(bearer_of("Bearer abc.DEF-_1=", tok, sizeof(tok)), 0);
+	CHECK_EQ_STR(tok, "abc.DEF-_1=");
+	CHECK_EQ_INT(bearer_of("bEaReR   x.y.z", tok, sizeof(tok)), 0);
+	CHECK_EQ_STR(tok, "x.y.z");
+	CHECK_EQ_INT(bearer_of("Basic dXNlcg==", tok, sizeof(tok)), -1);
+	CHECK_EQ_INT(bearer_of("Bearer", tok, sizeof(tok)), -1);
+	CHECK_EQ_INT(bearer_of("Bearer ", tok, sizeof(tok)), -1);
+	CHECK_EQ_INT(bearer_of("Bearerabc", tok, sizeof(tok)), -1);
+	CHECK_EQ_INT(bearer_of("Bearer a b", tok, sizeof(tok)), -1);
+	CHECK_EQ_INT(bearer_of("Bearer =abc", tok, sizeof(tok)), -1);
+}
+
 static void test_query_decoding(void)
 {
 	static const char q[] = "a=%41b%2f&plus=x+y&nul=a%00b&long=0123456789&flag&bad=%zz%4&%74oken=t";
@@ -811,6 +929,13 @@ int main(void)
 	test_upgrade_without_handler_gets_400();
 	test_header_lookup_is_case_insensitive();
 	test_extra_connections_over_max_are_closed();
+	test_json_body_is_parsed_with_charset_parameter();
+	test_empty_json_body_is_an_empty_object();
+	test_invalid_json_gets_400_with_position();
+	test_json_nul_escape_gets_400();
+	test_json_non_object_gets_400();
+	test_json_body_of_other_type_gets_415();
+	test_bearer_token_is_extracted();
 	test_query_decoding();
 	return check_done();
 }
