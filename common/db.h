@@ -47,7 +47,10 @@ int db_query(struct db *db, const char *sql, int n, const char *const *params,
 /* Queues a script of several statements without parameters (PQsendQuery,
  * the simple protocol: the statements run in one implicit transaction unless
  * the script says otherwise). For migrations; never for user input. cb gets
- * the last result, or the first error. Same return contract as db_query(). */
+ * the last result, or the first error. A script that fails inside its own
+ * BEGIN is rolled back before the next query, so one bad script cannot leave
+ * the shared connection in an aborted transaction. Same return contract as
+ * db_query(). */
 int db_script(struct db *db, const char *sql, db_result_fn cb, void *arg);
 
 /* True while a connection is established. */

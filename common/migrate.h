@@ -13,7 +13,8 @@
 struct migration {
 	int version;      /* strictly increasing */
 	const char *name;
-	const char *sql;  /* may hold several statements; no parameters */
+	const char *sql;  /* may hold several statements; no parameters, no
+	                   * BEGIN/COMMIT (it already runs inside one) */
 };
 
 /* done(err, arg): err is NULL on success, else a one-line reason (valid
