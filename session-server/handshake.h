@@ -1,0 +1,42 @@
+/* handshake: the server side of the RFC 6455 opening handshake, with no I/O.
+ *
+ * hs_check() validates an upgrade request (header names and the tokens of
+ * Connection and Upgrade are matched case-insensitively, and a header may
+ * appear several times or hold a comma-separated list), checks Origin
+ * against an allow-list and picks the subprotocol. hs_response() builds the
+ * 101 answer. */
+#ifndef STATEROOM_HANDSHAKE_H
+#define STATEROOM_HANDSHAKE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "httpd.h"
+
+#define HS_SUBPROTOCOL "stateroom.v1"
+
+/* Sec-WebSocket-Accept is base64 of a SHA-1: 28 characters. */
+#define HS_ACCEPT_LEN 28
+
+struct hs_result {
+	char accept[HS_ACCEPT_LEN + 1];
+	bool native;  /* the client offered HS_SUBPROTOCOL and it was chosen */
+};
+
+/* Returns 0 and fills *out, or the HTTP status to refuse with:
+ * 400 (not GET, Upgrade or Connection wrong, key missing or not 16 bytes of
+ * base64, version missing), 426 (version other than 13; answer with
+ * "Sec-WebSocket-Version: 13"), 403 (Origin present and not allowed).
+ * allowed_origins: comma-separated origins, "*" for any, NULL or "" for none
+ * (requests without Origin always pass). */
+int hs_check(int method, const struct httpd_header *headers, size_t n_headers,
+	     const char *allowed_origins, struct hs_result *out);
+
+/* Computes the accept value for key[0..key_len) into out (HS_ACCEPT_LEN + 1
+ * bytes, NUL-terminated). */
+void hs_accept(const char *key, size_t key_len, char *out);
+
+/* Writes the 101 response into buf. Returns its length, or 0 if buf is too
+ * small (256 bytes always suffice). */
+size_t hs_response(const struct hs_result *r, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,534 @@
+#include "hub.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "log.h"
+#include "room.h"
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+#define HUB_TICK_MS 1000
+
+enum client_where { CL_OUT, CL_WAITING, CL_IN };
+
+struct client_list {
+	struct app_client *head, *tail;
+	size_t n;
+};
+
+struct app_client {
+	struct hub *hub;
+	struct ws_conn *ws;
+	struct app_room *room;
+	enum client_where where;
+	struct ticket t;
+	bool native;
+	int64_t since;
+	struct app_client *prev, *next;
+};
+
+struct app_room {
+	struct room room;
+	struct hub *hub;
+	bool ready, fetching;
+	int64_t epoch;
+	const struct room_app_ops *app;
+	void *state;
+	struct client_list clients;   /* admitted, in join order */
+	struct client_list waiters;   /* waiting for the room to load */
+	uint64_t empty_since;         /* 0 while someone is in */
+};
+
+struct hub {
+	uv_loop_t *loop;
+	struct hub_config cfg;
+	struct ws_server *ws;
+	struct registry *reg;
+	struct room_table table;
+	uv_timer_t timer;
+	bool draining, closing, timer_open;
+	unsigned pending;             /* room loads in flight */
+	size_t n_clients;
+	uint64_t messages;
+};
+
+/* ------------------------------------------------------------------ lists */
+
+static void list_append(struct client_list *l, struct app_client *c)
+{
+	c->next = NULL;
+	c->prev = l->tail;
+	if (l->tail)
+		l->tail->next = c;
+	else
+		l->head = c;
+	l->tail = c;
+	l->n++;
+}
+
+static void list_remove(struct client_list *l, struct app_client *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		l->head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		l->tail = c->prev;
+	c->prev = c->next = NULL;
+	l->n--;
+}
+
+/* ------------------------------------------------------------------ rooms */
+
+static void room_free(struct app_room *r)
+{
+	struct hub *h = r->hub;
+
+	if (r->ready)
+		r->app->dispose(r->state);
+	room_table_remove(&h->table, &r->room);
+	room_fini(&r->room);
+	free(r);
+}
+
+/* Sends a client away before it was admitted. */
+static void refuse(struct app_client *c, uint16_t code, const char *reason)
+{
+	if (c->where == CL_WAITING)
+		list_remove(&c->room->waiters, c);
+	c->where = CL_OUT;
+	c->room = NULL;
+	ws_close(c->ws, code, reason);
+}
+
+static void admit(struct app_room *r, struct app_client *c)
+{
+	int rc = room_join(&r->room, c->t.user);
+
+	if (rc == -ENOSPC) {
+		refuse(c, 4009, "room full");
+		return;
+	}
+	if (rc < 0) {
+		refuse(c, 1011, "cannot join");
+		return;
+	}
+	c->where = CL_IN;
+	c->room = r;
+	list_append(&r->clients, c);
+	r->empty_since = 0;
+	r->hub->n_clients++;
+	r->app->join(r->state, c, rc == 1);
+}
+
+static void on_fetched(void *arg, int status, const struct registry_room *row);
+
+static int start_fetch(struct app_room *r)
+{
+	struct hub *h = r->hub;
+	int rc;
+
+	if (!h->reg)
+		return -EAGAIN;
+	rc = registry_fetch_room(h->reg, r->room.id, on_fetched, r);
+	if (rc == 0) {
+		r->fetching = true;
+		h->pending++;
+	}
+	return rc;
+}
+
+static void hub_maybe_free(struct hub *h);
+
+static void on_fetched(void *arg, int status, const struct registry_room *row)
+{
+	struct app_room *r = arg;
+	struct hub *h = r->hub;
+	uint16_t code = 0;
+	const char *reason = NULL;
+
+	h->pending--;
+	r->fetching = false;
+	if (h->closing) {
+		while (r->waiters.head)
+			refuse(r->waiters.head, 1012, "server shutting down");
+		room_free(r);
+		hub_maybe_free(h);
+		return;
+	}
+
+	if (h->draining) {
+		code = 1012;
+		reason = "server draining";
+	} else if (status == -EIO) {
+		code = 1011;
+		reason = "room could not be loaded";
+	} else if (status != 0 || !row->pinned_here) {
+		code = 4004;
+		reason = "room not hosted here";
+		if (r->ready) {
+			/* Re-pinned elsewhere: we have been fenced, let everyone go
+			 * and look the room up again. */
+			log_write(LOG_WARN, "room fenced", "{s:s}", "room", r->room.id);
+			for (struct app_client *c = r->clients.head; c; c = c->next)
+				ws_close(c->ws, 4004, reason);
+		}
+	} else if (!r->ready) {
+		const struct room_app_ops *app = app_find(row->app);
+		if (!app) {
+			log_write(LOG_ERROR, "unknown room application", "{s:s,s:s}", "room", r->room.id,
+				  "app", row->app);
+			code = 1011;
+			reason = "unknown room application";
+		} else if (app->create((struct app_room *)r, &r->state) != 0) {
+			code = 1011;
+			reason = "room could not be loaded";
+		} else {
+			r->app = app;
+			r->ready = true;
+			r->epoch = row->epoch;
+		}
+	} else if (row->epoch > r->epoch) {
+		r->epoch = row->epoch;
+	}
+	if (code == 0)
+		room_set_capacity(&r->room, row->capacity > 0 ? (unsigned)row->capacity : 0,
+				  h->cfg.max_room_users);
+
+	while (r->waiters.head) {
+		struct app_client *c = r->waiters.head;
+		list_remove(&r->waiters, c);
+		c->where = CL_OUT;
+		if (code)
+			refuse(c, code, reason);
+		else if (c->t.epoch != r->epoch)
+			refuse(c, 4004, "room not hosted here at that epoch");
+		else
+			admit(r, c);
+	}
+	if (!r->ready)
+		room_free(r);
+	else if (r->clients.n == 0 && r->empty_since == 0)
+		r->empty_since = uv_now(h->loop);
+}
+
+static void attach(struct hub *h, struct app_client *c)
+{
+	struct room *found;
+	struct app_room *r;
+
+	if (h->draining) {
+		ws_close(c->ws, 1012, "server draining");
+		return;
+	}
+	found = room_table_find(&h->table, c->t.room);
+	if (found) {
+		r = container_of(found, struct app_room, room);
+		if (r->ready && !r->fetching) {
+			if (c->t.epoch == r->epoch) {
+				admit(r, c);
+				return;
+			}
+			if (c->t.epoch < r->epoch) {
+				ws_close(c->ws, 4004, "room not hosted here at that epoch");
+				return;
+			}
+		}
+		/* Loading, or a newer epoch: ask the database (once). */
+		c->where = CL_WAITING;
+		c->room = r;
+		list_append(&r->waiters, c);
+		if (!r->fetching && start_fetch(r) != 0)
+			refuse(c, 1011, "room could not be loaded");
+		return;
+	}
+
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		ws_close(c->ws, 1011, "out of memory");
+		return;
+	}
+	r->hub = h;
+	room_init(&r->room, c->t.room, h->cfg.max_room_users, h->cfg.max_room_users);
+	if (room_table_add(&h->table, &r->room) != 0) {
+		room_fini(&r->room);
+		free(r);
+		ws_close(c->ws, 4004, "no room slot on this server");
+		return;
+	}
+	c->where = CL_WAITING;
+	c->room = r;
+	list_append(&r->waiters, c);
+	if (start_fetch(r) != 0) {
+		refuse(c, 1011, "room could not be loaded");
+		room_free(r);
+	}
+}
+
+/* ------------------------------------------------------------ connections */
+
+static void on_message(struct ws_conn *ws, void *ud, bool binary, const uint8_t *data, size_t len)
+{
+	struct app_client *c = ud;
+
+	(void)ws;
+	/* Frames sent before the welcome, while the room loads, are dropped. */
+	if (c->where != CL_IN)
+		return;
+	c->hub->messages++;
+	c->room->app->frame(c->room->state, c, binary, data, len);
+}
+
+static void on_gone(struct ws_conn *ws, void *ud)
+{
+	struct app_client *c = ud;
+	struct app_room *r = c->room;
+	struct hub *h = c->hub;
+
+	(void)ws;
+	if (c->where == CL_WAITING) {
+		list_remove(&r->waiters, c);
+	} else if (c->where == CL_IN) {
+		bool last = room_leave(&r->room, c->t.user) == 1;
+		list_remove(&r->clients, c);
+		h->n_clients--;
+		r->app->leave(r->state, c, last);
+		if (r->clients.n == 0)
+			r->empty_since = uv_now(h->loop);
+	}
+	free(c);
+}
+
+static const struct ws_handler hub_ws_handler = {
+	.on_message = on_message,
+	.on_gone = on_gone,
+};
+
+int hub_accept(struct hub *h, struct httpd_req *req, const char *response, size_t len,
+	       const struct ticket *t, bool native, int64_t since)
+{
+	struct app_client *c = calloc(1, sizeof(*c));
+	int rc;
+
+	if (!c)
+		return -ENOMEM;
+	c->hub = h;
+	c->t = *t;
+	c->native = native;
+	c->since = since;
+	rc = ws_accept(h->ws, req, response, len, &hub_ws_handler, c, &c->ws);
+	if (rc != 0) {
+		free(c);
+		return rc;
+	}
+	attach(h, c);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ timer */
+
+static void on_tick(uv_timer_t *t)
+{
+	struct hub *h = container_of(t, struct hub, timer);
+	uint64_t now = uv_now(h->loop);
+
+	/* Backwards: room_free() moves the last room into the freed slot. */
+	for (size_t i = h->table.n; i-- > 0;) {
+		struct app_room *r = container_of(h->table.rooms[i], struct app_room, room);
+		if (!r->ready)
+			continue;
+		if (r->app->tick)
+			r->app->tick(r->state, now);
+		if (!r->fetching && r->clients.n == 0 && r->waiters.n == 0 && r->empty_since &&
+		    now - r->empty_since >= h->cfg.room_idle_ms) {
+			log_write(LOG_INFO, "room unloaded", "{s:s}", "room", r->room.id);
+			if (h->reg)
+				registry_unpin(h->reg, r->room.id, r->epoch);
+			room_free(r);
+		}
+	}
+}
+
+int hub_new(uv_loop_t *loop, const struct hub_config *cfg, struct ws_server *ws, struct hub **out)
+{
+	struct hub *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return -ENOMEM;
+	if (room_table_init(&h->table, cfg->max_rooms) != 0) {
+		free(h);
+		return -ENOMEM;
+	}
+	h->loop = loop;
+	h->cfg = *cfg;
+	h->ws = ws;
+	uv_timer_init(loop, &h->timer);
+	h->timer_open = true;
+	uv_timer_start(&h->timer, on_tick, HUB_TICK_MS, HUB_TICK_MS);
+	*out = h;
+	return 0;
+}
+
+void hub_set_registry(struct hub *h, struct registry *reg)
+{
+	h->reg = reg;
+}
+
+void hub_drain(struct hub *h)
+{
+	h->draining = true;
+	for (size_t i = 0; i < h->table.n; i++) {
+		struct app_room *r = container_of(h->table.rooms[i], struct app_room, room);
+		for (struct app_client *c = r->clients.head; c; c = c->next)
+			ws_close(c->ws, 1012, "server draining");
+		while (r->waiters.head)
+			refuse(r->waiters.head, 1012, "server draining");
+	}
+}
+
+static void hub_maybe_free(struct hub *h)
+{
+	if (!h->closing || h->timer_open || h->pending > 0)
+		return;
+	room_table_fini(&h->table);
+	free(h);
+}
+
+static void timer_closed(uv_handle_t *handle)
+{
+	struct hub *h = container_of((uv_timer_t *)handle, struct hub, timer);
+
+	h->timer_open = false;
+	hub_maybe_free(h);
+}
+
+void hub_close(struct hub *h)
+{
+	if (!h || h->closing)
+		return;
+	h->closing = true;
+	for (size_t i = h->table.n; i-- > 0;) {
+		struct app_room *r = container_of(h->table.rooms[i], struct app_room, room);
+		if (!r->fetching)
+			room_free(r);
+	}
+	uv_close((uv_handle_t *)&h->timer, timer_closed);
+}
+
+void hub_stats(void *ud, long *rooms, long *conns, char *ids, size_t ids_len)
+{
+	struct hub *h = ud;
+	size_t off = 0;
+
+	*rooms = (long)h->table.n;
+	*conns = (long)ws_server_conn_count(h->ws);
+	if (ids_len < 3)
+		return;
+	ids[off++] = '{';
+	for (size_t i = 0; i < h->table.n; i++) {
+		const char *id = h->table.rooms[i]->id;
+		size_t n = strlen(id);
+		if (off + n + 3 > ids_len) {
+			ids[0] = '\0';
+			return;
+		}
+		if (i > 0)
+			ids[off++] = ',';
+		memcpy(ids + off, id, n);
+		off += n;
+	}
+	ids[off++] = '}';
+	ids[off] = '\0';
+}
+
+size_t hub_room_count(const struct hub *h)
+{
+	return h->table.n;
+}
+
+size_t hub_client_count(const struct hub *h)
+{
+	return h->n_clients;
+}
+
+uint64_t hub_messages_total(const struct hub *h)
+{
+	return h->messages;
+}
+
+/* ------------------------------------------------------- app.h services */
+
+const char *app_room_id(const struct app_room *r)
+{
+	return r->room.id;
+}
+
+size_t app_room_member_count(const struct app_room *r)
+{
+	return r->room.n_members;
+}
+
+const char *app_room_member(const struct app_room *r, size_t i)
+{
+	return room_member(&r->room, i);
+}
+
+struct app_client *app_room_clients(struct app_room *r)
+{
+	return r->clients.head;
+}
+
+struct app_client *app_client_next(struct app_client *c)
+{
+	return c->next;
+}
+
+const char *app_client_user(const struct app_client *c)
+{
+	return c->t.user;
+}
+
+const char *app_client_name(const struct app_client *c)
+{
+	return c->t.name;
+}
+
+bool app_client_native(const struct app_client *c)
+{
+	return c->native;
+}
+
+int64_t app_client_since(const struct app_client *c)
+{
+	return c->since;
+}
+
+struct ws_frame *app_frame_text(const void *payload, size_t len)
+{
+	return ws_frame_text(payload, len);
+}
+
+void app_frame_unref(struct ws_frame *f)
+{
+	ws_frame_unref(f);
+}
+
+int app_send_frame(struct app_client *c, struct ws_frame *f)
+{
+	return ws_send(c->ws, f);
+}
+
+int app_send_text(struct app_client *c, const void *payload, size_t len)
+{
+	return ws_send_text(c->ws, payload, len);
+}
+
+void app_close(struct app_client *c, uint16_t code, const char *reason)
+{
+	ws_close(c->ws, code, reason);
+}

@@ -1,0 +1,60 @@
+/* hub: rooms in memory and the connections in them.
+ *
+ * hub_accept() takes an upgraded WebSocket whose ticket has been verified
+ * and attaches it to the ticket's room: a room not yet held is loaded
+ * (hydrated) from its rooms row, while later joiners of the same room wait;
+ * the row must pin the room to this server at the ticket's epoch (else close
+ * 4004; database error 1011; no free room slot 4004). A room at capacity
+ * refuses new users with 4009, but a further tab of a member is admitted.
+ * What a room then does with frames is its application's business (app.h).
+ *
+ * A room left empty for room_idle_ms is unloaded and unpinned. */
+#ifndef STATEROOM_HUB_H
+#define STATEROOM_HUB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "httpd.h"
+#include "registry.h"
+#include "ticket.h"
+#include "ws.h"
+
+struct hub;
+
+struct hub_config {
+	unsigned max_rooms;
+	unsigned max_room_users;
+	uint64_t room_idle_ms;
+};
+
+/* Returns 0 and *out, or a negative errno. ws is borrowed. */
+int hub_new(uv_loop_t *loop, const struct hub_config *cfg, struct ws_server *ws, struct hub **out);
+
+/* Rooms are loaded through reg once it is set; until then joins get 1011. */
+void hub_set_registry(struct hub *h, struct registry *reg);
+
+/* Upgrades req (writing response, the 101 answer) and attaches the client.
+ * since: the last seq the client saw, or -1. Returns 0, or a negative errno
+ * when the request could not be upgraded (the caller answers it). */
+int hub_accept(struct hub *h, struct httpd_req *req, const char *response, size_t len,
+	       const struct ticket *t, bool native, int64_t since);
+
+/* Closes every client with 1012 and refuses new ones with 1012. */
+void hub_drain(struct hub *h);
+
+/* Stops the room timer; h is freed once pending room loads have answered
+ * (db_close fails them). Connections must already be gone (ws_server_close).
+ * NULL-safe. */
+void hub_close(struct hub *h);
+
+/* registry_stats_fn for registry_start (ud is the hub). */
+void hub_stats(void *ud, long *rooms, long *conns, char *ids, size_t ids_len);
+
+size_t hub_room_count(const struct hub *h);
+size_t hub_client_count(const struct hub *h);
+uint64_t hub_messages_total(const struct hub *h);
+
+#endif

@@ -1,0 +1,420 @@
+/* stateroom-session: the session server. One libuv loop holds the rooms
+ * pinned here; clients reach it over WebSocket with a join ticket.
+ *
+ * Start: open the database, serve HTTP at once (/healthz answers while the
+ * database is still coming up), apply the migrations (retrying until the
+ * database answers), then register and heartbeat.
+ * Stop (SIGINT, SIGTERM): refuse new clients, mark this server 'draining',
+ * close every client with 1012, stop HTTP, close the database, exit 0. */
+#include <errno.h>
+#include <http_parser.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+#include "config.h"
+#include "db.h"
+#include "handshake.h"
+#include "http_json.h"
+#include "httpd.h"
+#include "hub.h"
+#include "log.h"
+#include "migrate.h"
+#include "registry.h"
+#include "router.h"
+#include "schema.h"
+#include "ticket.h"
+#include "ws.h"
+
+#define MIGRATE_RETRY_MS 1000
+#define MAX_USED_TICKETS 100000
+
+struct opts {
+	const char *host, *advertise, *id, *database_url, *secret, *allowed_origins, *log_level;
+	long port, max_rooms, max_room_users, max_frame, max_conns, heartbeat_ms, ping_ms,
+	     room_idle_ms;
+};
+
+struct server {
+	uv_loop_t *loop;
+	struct opts o;
+	char advertise[300], id[80];
+	struct db *db;
+	struct httpd *httpd;
+	struct ws_server *ws;
+	struct hub *hub;
+	struct registry *reg;
+	struct ticket_jar *jar;
+	uv_timer_t retry;
+	uv_signal_t sigint, sigterm;
+	bool draining;
+	uint64_t hs_ok, hs_refused, hs_bad_ticket;
+};
+
+/* ------------------------------------------------------------------ HTTP */
+
+static void get_healthz(struct httpd_req *req, const struct route_params *p, void *ud)
+{
+	(void)p;
+	(void)ud;
+	http_json_respond(req, 200, json_pack("{s:s}", "status", "ok"), NULL);
+}
+
+static void get_readyz(struct httpd_req *req, const struct route_params *p, void *ud)
+{
+	struct server *s = ud;
+	bool ready = !s->draining && registry_ready(s->reg);
+
+	(void)p;
+	http_json_respond(req, ready ? 200 : 503,
+			  json_pack("{s:s}", "status", ready ? "ready" : s->draining ? "draining" : "starting"),
+			  NULL);
+}
+
+static void get_metrics(struct httpd_req *req, const struct route_params *p, void *ud)
+{
+	struct server *s = ud;
+	char buf[8192];
+	uint16_t codes[32];
+	uint64_t counts[32];
+	size_t n_codes = ws_server_closes(s->ws, codes, counts, 32);
+	int off;
+
+	(void)p;
+	off = snprintf(buf, sizeof(buf),
+		       "# HELP stateroom_session_connections Open WebSocket connections.\n"
+		       "# TYPE stateroom_session_connections gauge\n"
+		       "stateroom_session_connections %zu\n"
+		       "# HELP stateroom_session_clients Connections admitted to a room.\n"
+		       "# TYPE stateroom_session_clients gauge\n"
+		       "stateroom_session_clients %zu\n"
+		       "# HELP stateroom_session_rooms Rooms held in memory.\n"
+		       "# TYPE stateroom_session_rooms gauge\n"
+		       "stateroom_session_rooms %zu\n"
+		       "# HELP stateroom_session_messages_total WebSocket messages received in rooms.\n"
+		       "# TYPE stateroom_session_messages_total counter\n"
+		       "stateroom_session_messages_total %" PRIu64 "\n"
+		       "# HELP stateroom_session_handshakes_total WebSocket handshakes by outcome.\n"
+		       "# TYPE stateroom_session_handshakes_total counter\n"
+		       "stateroom_session_handshakes_total{result=\"ok\"} %" PRIu64 "\n"
+		       "stateroom_session_handshakes_total{result=\"bad_ticket\"} %" PRIu64 "\n"
+		       "stateroom_session_handshakes_total{result=\"refused\"} %" PRIu64 "\n"
+		       "# HELP stateroom_session_closes_total Close frames sent, by code.\n"
+		       "# TYPE stateroom_session_closes_total counter\n",
+		       ws_server_conn_count(s->ws), hub_client_count(s->hub), hub_room_count(s->hub),
+		       hub_messages_total(s->hub), s->hs_ok, s->hs_bad_ticket, s->hs_refused);
+	for (size_t i = 0; i < n_codes && off > 0 && (size_t)off < sizeof(buf); i++)
+		off += snprintf(buf + off, sizeof(buf) - (size_t)off,
+				"stateroom_session_closes_total{code=\"%u\"} %" PRIu64 "\n",
+				codes[i], counts[i]);
+	if (off < 0 || (size_t)off >= sizeof(buf))
+		off = (int)strlen(buf);
+	httpd_respond(req, 200, "text/plain; version=0.0.4", NULL, buf, (size_t)off);
+}
+
+static const struct route routes[] = {
+	{ HTTP_GET, "/healthz", get_healthz },
+	{ HTTP_GET, "/readyz", get_readyz },
+	{ HTTP_GET, "/metrics", get_metrics },
+};
+
+static void on_request(struct httpd_req *req, void *ud)
+{
+	if (route_dispatch(routes, sizeof(routes) / sizeof(routes[0]), req, ud) != 0)
+		http_json_error(req, 404, "not_found", "no such route", NULL);
+}
+
+static int64_t parse_since(const struct httpd_req *req)
+{
+	char buf[24], *end;
+	long long v;
+
+	if (httpd_query(req, "since", buf, sizeof(buf)) <= 0)
+		return -1;
+	errno = 0;
+	v = strtoll(buf, &end, 10);
+	if (errno || *end || v < 0 || buf[0] < '0' || buf[0] > '9')
+		return -1;
+	return v;
+}
+
+static const char *ticket_reason(enum ticket_result r)
+{
+	switch (r) {
+	case TICKET_ELSEWHERE:
+		return "ticket for another server";
+	case TICKET_BUSY:
+		return "too many joins, retry";
+	default:
+		return "bad or expired ticket";
+	}
+}
+
+static void on_upgrade(struct httpd_req *req, void *ud)
+{
+	struct server *s = ud;
+	struct hs_result hs;
+	struct ticket t;
+	enum ticket_result tr;
+	char resp[256];
+	size_t resp_len;
+	int status, rc;
+
+	status = hs_check(req->method, req->headers, req->n_headers, s->o.allowed_origins, &hs);
+	if (status != 0) {
+		s->hs_refused++;
+		if (status == 426)
+			http_json_error(req, 426, "upgrade_required", "WebSocket version 13 only",
+					"Sec-WebSocket-Version: 13\r\n");
+		else if (status == 403)
+			http_json_error(req, 403, "forbidden_origin", "origin not allowed", NULL);
+		else
+			http_json_error(req, 400, "bad_handshake", "not a valid WebSocket upgrade", NULL);
+		return;
+	}
+	resp_len = hs_response(&hs, resp, sizeof(resp));
+	tr = ticket_from_query(s->jar, req->query, req->query ? req->query_len : 0,
+			       (const unsigned char *)s->o.secret, strlen(s->o.secret), s->id,
+			       (int64_t)time(NULL), &t);
+	if (tr == TICKET_OK) {
+		s->hs_ok++;
+		rc = hub_accept(s->hub, req, resp, resp_len, &t, hs.native, parse_since(req));
+	} else {
+		struct ws_conn *c;
+		s->hs_bad_ticket++;
+		/* The 101 first, so that a browser can see why it is turned away. */
+		rc = ws_accept(s->ws, req, resp, resp_len, NULL, NULL, &c);
+		if (rc == 0)
+			ws_close(c, (uint16_t)tr, ticket_reason(tr));
+	}
+	if (rc != 0)
+		http_json_error(req, 503, "unavailable", "cannot take connections now", NULL);
+}
+
+/* --------------------------------------------------------------- startup */
+
+static void migrate(struct server *s);
+
+static void on_retry(uv_timer_t *t)
+{
+	migrate(t->data);
+}
+
+static void migrated(const char *err, void *arg)
+{
+	struct server *s = arg;
+	struct registry_config rc = {
+		.id = s->id,
+		.address = s->advertise,
+		.capacity = s->o.max_rooms,
+		.heartbeat_ms = (uint64_t)s->o.heartbeat_ms,
+		.room_idle_ms = (uint64_t)s->o.room_idle_ms,
+	};
+	int r;
+
+	if (s->draining)
+		return;
+	if (err) {
+		log_write(LOG_WARN, "migrations failed, retrying", "{s:s}", "error", err);
+		uv_timer_start(&s->retry, on_retry, MIGRATE_RETRY_MS, 0);
+		return;
+	}
+	r = registry_start(s->loop, s->db, &rc, hub_stats, s->hub, &s->reg);
+	if (r != 0) {
+		log_write(LOG_ERROR, "cannot start the registry", "{s:i}", "error", r);
+		uv_timer_start(&s->retry, on_retry, MIGRATE_RETRY_MS, 0);
+		return;
+	}
+	hub_set_registry(s->hub, s->reg);
+}
+
+static void migrate(struct server *s)
+{
+	int r = migrate_run(s->db, schema_migrations, schema_migrations_len, migrated, s);
+
+	if (r != 0) {
+		log_write(LOG_WARN, "cannot queue migrations, retrying", "{s:i}", "error", r);
+		uv_timer_start(&s->retry, on_retry, MIGRATE_RETRY_MS, 0);
+	}
+}
+
+/* -------------------------------------------------------------- shutdown */
+
+static void db_closed(void *arg)
+{
+	(void)arg;
+	log_write(LOG_INFO, "stopped", NULL);
+}
+
+static void httpd_stopped(void *arg)
+{
+	struct server *s = arg;
+
+	registry_stop(s->reg);
+	hub_close(s->hub);
+	db_close(s->db, db_closed, s);
+}
+
+static void ws_closed(void *arg)
+{
+	struct server *s = arg;
+
+	s->ws = NULL;
+	httpd_stop(s->httpd, httpd_stopped, s);
+}
+
+static void drained(void *arg)
+{
+	struct server *s = arg;
+
+	ws_server_close(s->ws, 1012, ws_closed, s);
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+	struct server *s = sig->data;
+
+	if (s->draining)
+		return;
+	s->draining = true;
+	log_write(LOG_INFO, "draining", "{s:i}", "signal", signum);
+	uv_close((uv_handle_t *)&s->sigint, NULL);
+	uv_close((uv_handle_t *)&s->sigterm, NULL);
+	uv_close((uv_handle_t *)&s->retry, NULL);
+	hub_drain(s->hub);
+	if (s->reg)
+		registry_drain(s->reg, drained, s);
+	else
+		drained(s);
+}
+
+/* ------------------------------------------------------------------ main */
+
+int main(int argc, char **argv)
+{
+	static struct server srv;
+	struct server *s = &srv;
+	struct opts *o = &s->o;
+	const struct cfg_opt opts[] = {
+		{ "host", "SESSION_HOST", CFG_STR, &o->host, "127.0.0.1", 0, 0, "listen address" },
+		{ "port", "SESSION_PORT", CFG_INT, &o->port, "9001", 1, 65535,
+		  "listen port (WebSocket, /healthz, /readyz, /metrics)" },
+		{ "advertise", "SESSION_ADVERTISE", CFG_STR, &o->advertise, NULL, 0, 0,
+		  "address clients are sent to (default HOST:PORT)" },
+		{ "id", "SESSION_ID", CFG_STR, &o->id, NULL, 0, 0,
+		  "server id: ticket audience, registry key (default ss-PORT)" },
+		{ "database-url", "DATABASE_URL", CFG_STR, &o->database_url,
+		  "postgresql://postgres@127.0.0.1:55432/stateroom", 0, 0, "PostgreSQL" },
+		{ "secret", "STATEROOM_SECRET", CFG_STR, &o->secret, NULL, 0, 0,
+		  "token key (required, 32 bytes or more)" },
+		{ "max-rooms", "SESSION_MAX_ROOMS", CFG_INT, &o->max_rooms, "10", 1, 100000,
+		  "rooms this server hosts" },
+		{ "max-room-users", "SESSION_MAX_ROOM_USERS", CFG_INT, &o->max_room_users, "100", 1,
+		  1000000, "users per room (a room's own capacity may be lower)" },
+		{ "max-frame", "SESSION_MAX_FRAME", CFG_INT, &o->max_frame, "65536", 125, 16777216,
+		  "largest incoming WebSocket message" },
+		{ "max-conns", "SESSION_MAX_CONNS", CFG_INT, &o->max_conns, "10000", 1, 1000000,
+		  "open sockets" },
+		{ "allowed-origins", "STATEROOM_ALLOWED_ORIGINS", CFG_STR, &o->allowed_origins, "", 0, 0,
+		  "comma-separated origins, or * (empty: browsers refused)" },
+		{ "heartbeat-ms", "SESSION_HEARTBEAT_MS", CFG_INT, &o->heartbeat_ms, "1000", 10,
+		  3600000, "registry heartbeat" },
+		{ "ping-ms", "SESSION_PING_MS", CFG_INT, &o->ping_ms, "25000", 10, 3600000,
+		  "ping after this much silence; no answer within another period closes" },
+		{ "room-idle-ms", "SESSION_ROOM_IDLE_MS", CFG_INT, &o->room_idle_ms, "30000", 0,
+		  86400000, "an empty room is unloaded and unpinned after this" },
+		{ "log-level", "STATEROOM_LOG_LEVEL", CFG_STR, &o->log_level, "info", 0, 0,
+		  "debug, info, warn, error" },
+	};
+	char err[256];
+	enum log_level level;
+	int r;
+
+	r = cfg_parse(opts, sizeof(opts) / sizeof(opts[0]), argc, argv,
+		      "Usage: stateroom-session [options]\nThe Stateroom session server.", err, sizeof(err));
+	if (r == CFG_HELP)
+		return 0;
+	if (r != 0) {
+		fprintf(stderr, "stateroom-session: %s\n", err);
+		return 2;
+	}
+	if (log_parse_level(o->log_level, &level) != 0) {
+		fprintf(stderr, "stateroom-session: bad --log-level %s\n", o->log_level);
+		return 2;
+	}
+	log_init("stateroom-session", level);
+	if (!o->secret || strlen(o->secret) < 32) {
+		fprintf(stderr, "stateroom-session: --secret (STATEROOM_SECRET) of 32 bytes or more is required\n");
+		return 2;
+	}
+	if (o->advertise)
+		snprintf(s->advertise, sizeof(s->advertise), "%s", o->advertise);
+	else
+		snprintf(s->advertise, sizeof(s->advertise), "%s:%ld", o->host, o->port);
+	if (o->id)
+		snprintf(s->id, sizeof(s->id), "%s", o->id);
+	else
+		snprintf(s->id, sizeof(s->id), "ss-%ld", o->port);
+	if (strlen(s->id) < 1 || strlen(s->id) > 63) {
+		fprintf(stderr, "stateroom-session: --id must be 1 to 63 characters\n");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	s->loop = uv_default_loop();
+	struct db_config dbc = { .conninfo = o->database_url };
+	struct ws_config wsc = {
+		.max_message = (size_t)o->max_frame,
+		.ping_ms = (uint64_t)o->ping_ms,
+		.max_queued = 8u << 20,
+	};
+	struct hub_config hc = {
+		.max_rooms = (unsigned)o->max_rooms,
+		.max_room_users = (unsigned)o->max_room_users,
+		.room_idle_ms = (uint64_t)o->room_idle_ms,
+	};
+	struct httpd_config htc = {
+		.host = o->host,
+		.port = (int)o->port,
+		.max_conns = (unsigned)o->max_conns,
+		.on_request = on_request,
+		.on_upgrade = on_upgrade,
+		.ud = s,
+	};
+
+	if ((r = db_open(s->loop, &dbc, &s->db)) != 0) {
+		fprintf(stderr, "stateroom-session: database: %s\n", strerror(-r));
+		return 1;
+	}
+	if ((r = ws_server_new(s->loop, &wsc, &s->ws)) != 0 ||
+	    (r = hub_new(s->loop, &hc, s->ws, &s->hub)) != 0 ||
+	    (r = ticket_jar_new(MAX_USED_TICKETS, &s->jar)) != 0) {
+		fprintf(stderr, "stateroom-session: out of memory\n");
+		return 1;
+	}
+	if ((r = httpd_start(s->loop, &htc, &s->httpd)) != 0) {
+		log_write(LOG_ERROR, "cannot listen", "{s:s,s:i,s:s}", "host", o->host, "port",
+			  (int)o->port, "error", uv_strerror(r));
+		return 1;
+	}
+	log_write(LOG_INFO, "listening", "{s:s,s:i,s:s,s:s}", "host", o->host, "port",
+		  httpd_port(s->httpd), "id", s->id, "advertise", s->advertise);
+
+	uv_timer_init(s->loop, &s->retry);
+	s->retry.data = s;
+	uv_signal_init(s->loop, &s->sigint);
+	uv_signal_init(s->loop, &s->sigterm);
+	s->sigint.data = s->sigterm.data = s;
+	uv_signal_start(&s->sigint, on_signal, SIGINT);
+	uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+	migrate(s);
+
+	uv_run(s->loop, UV_RUN_DEFAULT);
+	ticket_jar_free(s->jar);
+	uv_loop_close(s->loop);
+	return 0;
+}

@@ -1,0 +1,65 @@
+/* registry: this server's row in session_servers, and the rooms pinned to it.
+ *
+ * registry_start() upserts the row (state 'up') and heartbeats every
+ * heartbeat_ms with the current room and connection counts (asked of the
+ * stats callback). Every ten heartbeats it also unpins rooms pinned here for
+ * longer than room_idle_ms that this server does not hold, so that a room
+ * whose clients never came does not stay pinned to us. A failed query is
+ * retried at the next heartbeat; a missing row is registered again. */
+#ifndef STATEROOM_REGISTRY_H
+#define STATEROOM_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "db.h"
+
+struct registry;
+
+struct registry_config {
+	const char *id;          /* copied */
+	const char *address;     /* copied */
+	long capacity;           /* rooms */
+	uint64_t heartbeat_ms;
+	uint64_t room_idle_ms;
+};
+
+/* Fills the counts and a PostgreSQL text[] literal of the room ids held in
+ * memory (ids are [a-z0-9], so "{a,b}" needs no quoting). */
+typedef void (*registry_stats_fn)(void *ud, long *rooms, long *conns, char *ids, size_t ids_len);
+
+struct registry_room {
+	long capacity;
+	char app[64];
+	bool pinned_here;        /* server_id is this server */
+	int64_t epoch;
+};
+
+/* status: 0 (row valid), -ENOENT (no such room), -EIO (database error). */
+typedef void (*registry_room_fn)(void *arg, int status, const struct registry_room *row);
+
+/* Returns 0 and *out, or a negative errno. */
+int registry_start(uv_loop_t *loop, struct db *db, const struct registry_config *cfg,
+		   registry_stats_fn stats, void *ud, struct registry **out);
+
+/* Registered, the last heartbeat succeeded recently, and not draining. */
+bool registry_ready(const struct registry *r);
+
+/* Reads a room's row; cb runs exactly once, later. Returns 0 or a negative
+ * errno (cb never runs). */
+int registry_fetch_room(struct registry *r, const char *room_id, registry_room_fn cb, void *arg);
+
+/* Unpins room_id if it is still pinned here at epoch (fire and forget). */
+void registry_unpin(struct registry *r, const char *room_id, int64_t epoch);
+
+/* Sets state 'draining' (heartbeats keep it); done(arg) runs once the
+ * update finished or failed. */
+void registry_drain(struct registry *r, void (*done)(void *arg), void *arg);
+
+/* Stops heartbeating. r is freed once its timer has closed and its queries
+ * have answered (db_close fails them). NULL-safe. */
+void registry_stop(struct registry *r);
+
+#endif

@@ -1,0 +1,133 @@
+#include "room.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static unsigned clamp(unsigned capacity, unsigned max_users)
+{
+	return capacity < max_users ? capacity : max_users;
+}
+
+void room_init(struct room *r, const char *id, unsigned capacity, unsigned max_users)
+{
+	memset(r, 0, sizeof(*r));
+	strncpy(r->id, id, ROOM_ID_MAX);
+	r->capacity = clamp(capacity, max_users);
+}
+
+void room_set_capacity(struct room *r, unsigned capacity, unsigned max_users)
+{
+	r->capacity = clamp(capacity, max_users);
+}
+
+void room_fini(struct room *r)
+{
+	if (!r)
+		return;
+	free(r->members);
+	r->members = NULL;
+	r->n_members = r->cap_members = 0;
+}
+
+static struct room_member *find(const struct room *r, const char *user)
+{
+	for (size_t i = 0; i < r->n_members; i++)
+		if (strcmp(r->members[i].user, user) == 0)
+			return &r->members[i];
+	return NULL;
+}
+
+int room_join(struct room *r, const char *user)
+{
+	struct room_member *m = find(r, user);
+	size_t len = strlen(user);
+
+	if (m) {
+		m->tabs++;
+		return 0;
+	}
+	if (len == 0 || len > ROOM_USER_MAX)
+		return -EINVAL;
+	if (r->n_members >= r->capacity)
+		return -ENOSPC;
+	if (r->n_members == r->cap_members) {
+		size_t cap = r->cap_members ? r->cap_members * 2 : 4;
+		struct room_member *p = realloc(r->members, cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		r->members = p;
+		r->cap_members = cap;
+	}
+	m = &r->members[r->n_members++];
+	memcpy(m->user, user, len + 1);
+	m->tabs = 1;
+	return 1;
+}
+
+int room_leave(struct room *r, const char *user)
+{
+	struct room_member *m = find(r, user);
+	size_t i;
+
+	if (!m)
+		return -ENOENT;
+	if (--m->tabs > 0)
+		return 0;
+	i = (size_t)(m - r->members);
+	memmove(m, m + 1, (r->n_members - i - 1) * sizeof(*m));
+	r->n_members--;
+	return 1;
+}
+
+const char *room_member(const struct room *r, size_t i)
+{
+	return i < r->n_members ? r->members[i].user : NULL;
+}
+
+int room_table_init(struct room_table *t, size_t max)
+{
+	t->rooms = calloc(max ? max : 1, sizeof(*t->rooms));
+	if (!t->rooms)
+		return -ENOMEM;
+	t->n = 0;
+	t->max = max;
+	return 0;
+}
+
+void room_table_fini(struct room_table *t)
+{
+	if (!t)
+		return;
+	free(t->rooms);
+	t->rooms = NULL;
+	t->n = t->max = 0;
+}
+
+struct room *room_table_find(const struct room_table *t, const char *id)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (strcmp(t->rooms[i]->id, id) == 0)
+			return t->rooms[i];
+	return NULL;
+}
+
+int room_table_add(struct room_table *t, struct room *r)
+{
+	if (room_table_find(t, r->id))
+		return -EEXIST;
+	if (t->n >= t->max)
+		return -ENOSPC;
+	t->rooms[t->n++] = r;
+	return 0;
+}
+
+void room_table_remove(struct room_table *t, struct room *r)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		if (t->rooms[i] == r) {
+			t->rooms[i] = t->rooms[--t->n];
+			return;
+		}
+	}
+}

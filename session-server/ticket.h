@@ -1,0 +1,53 @@
+/* ticket: join tickets, checked before the 101 answer.
+ *
+ * A ticket is a JWT (see token.h) with typ "ticket" whose claims bind a user
+ * to a room, a session server (aud) and a placement epoch. Each ticket's jti
+ * is remembered until the ticket expires, so a ticket works once. The
+ * remembered set is bounded: when it is full of unexpired tickets, new ones
+ * are refused (TICKET_BUSY) rather than letting memory grow. */
+#ifndef STATEROOM_TICKET_H
+#define STATEROOM_TICKET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TICKET_USER_MAX 64
+#define TICKET_ROOM_MAX 32
+
+/* Results double as the WebSocket close codes the caller sends. */
+enum ticket_result {
+	TICKET_OK = 0,
+	TICKET_BAD = 4001,       /* missing, malformed, forged, expired, or used */
+	TICKET_ELSEWHERE = 4004, /* valid, but for another server */
+	TICKET_BUSY = 4029,      /* the used-ticket set is full */
+};
+
+struct ticket {
+	char user[TICKET_USER_MAX + 1];
+	char name[TICKET_USER_MAX + 1];
+	char room[TICKET_ROOM_MAX + 1];
+	int64_t epoch;
+};
+
+struct ticket_jar;
+
+/* A jar remembering at most max_used tickets. Returns 0 and *out, or -ENOMEM. */
+int ticket_jar_new(size_t max_used, struct ticket_jar **out);
+void ticket_jar_free(struct ticket_jar *jar);
+
+/* Verifies one ticket for server_id at time now (Unix seconds) and, on
+ * TICKET_OK, marks it used and fills *out. */
+enum ticket_result ticket_verify(struct ticket_jar *jar, const char *tok, size_t len,
+				 const unsigned char *key, size_t key_len, const char *server_id,
+				 int64_t now, struct ticket *out);
+
+/* Finds the ticket in a URL query: the "token" parameter, or failing that the
+ * first other parameter (not "since") whose value verifies. Returns the
+ * result for the token parameter if present, else TICKET_OK for the first
+ * value that verifies, else TICKET_ELSEWHERE if any value was only for
+ * another server, else TICKET_BAD. */
+enum ticket_result ticket_from_query(struct ticket_jar *jar, const char *query, size_t query_len,
+				     const unsigned char *key, size_t key_len,
+				     const char *server_id, int64_t now, struct ticket *out);
+
+#endif

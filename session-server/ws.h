@@ -1,0 +1,85 @@
+/* ws: WebSocket connections (RFC 6455) on sockets taken over from httpd.
+ *
+ * wslay's event API does the framing. In front of it a small guard reads
+ * every frame header as bytes arrive and refuses, with close 1002, what wslay
+ * 1.1.1 would answer with an empty close or not at all: control frames that
+ * are fragmented or longer than 125 bytes, non-minimal lengths, reserved
+ * bits and opcodes, unmasked frames, a 1-byte close payload; and it holds a
+ * close frame until it is complete so that its code (1002) and reason
+ * (UTF-8, 1007) are checked before wslay echoes it.
+ *
+ * Outgoing data frames are struct ws_frame: framed once, reference-counted,
+ * and the same bytes are queued to every connection they go to. Everything
+ * queued during one loop turn is written with one uv_write per connection
+ * (a uv_check handle flushes). A connection whose unwritten output exceeds
+ * max_queued is dropped.
+ *
+ * Ownership: ws owns each struct ws_conn and frees it after both of its
+ * handles have closed; users learn that a connection is over from on_gone,
+ * which runs exactly once and never inside a ws_* call, and must not use the
+ * connection afterwards. */
+#ifndef STATEROOM_WS_H
+#define STATEROOM_WS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "httpd.h"
+
+struct ws_frame;
+struct ws_conn;
+struct ws_server;
+
+struct ws_handler {
+	/* A complete message (text is valid UTF-8). Not called once a close
+	 * has been queued. */
+	void (*on_message)(struct ws_conn *c, void *ud, bool binary, const uint8_t *data, size_t len);
+	/* The connection can no longer carry messages (close sent or received,
+	 * peer gone, or dropped). */
+	void (*on_gone)(struct ws_conn *c, void *ud);
+};
+
+struct ws_config {
+	size_t max_message;   /* largest incoming message; larger closes 1009 */
+	uint64_t ping_ms;     /* ping after this much silence, drop after twice */
+	size_t max_queued;    /* unwritten output bytes before a connection is dropped */
+};
+
+/* A text frame carrying payload[0..len) (copied), with one reference.
+ * NULL when out of memory. */
+struct ws_frame *ws_frame_text(const void *payload, size_t len);
+void ws_frame_unref(struct ws_frame *f);
+
+/* Returns 0 and *out, or a negative libuv error. */
+int ws_server_new(uv_loop_t *loop, const struct ws_config *cfg, struct ws_server **out);
+
+/* Closes every open connection with code and, once all are freed, frees the
+ * server and calls done(arg). */
+void ws_server_close(struct ws_server *s, uint16_t code, void (*done)(void *arg), void *arg);
+
+size_t ws_server_conn_count(const struct ws_server *s);
+
+/* Close frames sent so far, by code: fills up to max pairs, returns how many. */
+size_t ws_server_closes(const struct ws_server *s, uint16_t *codes, uint64_t *counts, size_t max);
+
+/* Takes over the upgraded request's socket (httpd_upgrade), queues
+ * response[0..len) (the 101 answer, copied) and starts reading. h may be NULL
+ * for a connection that will only be closed. Returns 0 and *out, or a
+ * negative errno; then the request is untouched and the caller answers it. */
+int ws_accept(struct ws_server *s, struct httpd_req *req, const char *response, size_t len,
+	      const struct ws_handler *h, void *ud, struct ws_conn **out);
+
+/* Queues f (a new reference is taken). Returns 0, or -EPIPE once the
+ * connection is closing (the frame is dropped). */
+int ws_send(struct ws_conn *c, struct ws_frame *f);
+
+/* Queues a text frame with payload[0..len). Same return as ws_send, or -ENOMEM. */
+int ws_send_text(struct ws_conn *c, const void *payload, size_t len);
+
+/* Starts the closing handshake with code and a reason of at most 123 bytes
+ * (longer is cut). No effect once closing. */
+void ws_close(struct ws_conn *c, uint16_t code, const char *reason);
+
+#endif
