@@ -1,0 +1,137 @@
+/* Room limits: distinct users, tabs, presence, member order, rooms per server. */
+#include <errno.h>
+
+#include "check.h"
+#include "room.h"
+
+static void test_capacity_counts_distinct_users(void)
+{
+	struct room r;
+
+	room_init(&r, "abc", 2, 100);
+	CHECK_EQ_INT(room_join(&r, "alice"), 1);
+	CHECK_EQ_INT(room_join(&r, "alice"), 0);
+	CHECK_EQ_INT(room_join(&r, "alice"), 0);
+	CHECK_EQ_INT(room_join(&r, "bob"), 1);
+	CHECK_EQ_INT(r.n_members, 2);
+	CHECK_EQ_INT(room_join(&r, "carol"), -ENOSPC);
+	CHECK_EQ_INT(r.n_members, 2);
+	room_fini(&r);
+}
+
+static void test_second_tab_of_member_admitted_when_full(void)
+{
+	struct room r;
+
+	room_init(&r, "abc", 1, 100);
+	CHECK_EQ_INT(room_join(&r, "alice"), 1);
+	CHECK_EQ_INT(room_join(&r, "bob"), -ENOSPC);
+	CHECK_EQ_INT(room_join(&r, "alice"), 0);
+	CHECK_EQ_INT(r.members[0].tabs, 2);
+	room_fini(&r);
+}
+
+static void test_capacity_never_over_server_limit(void)
+{
+	struct room r;
+	char user[8];
+
+	room_init(&r, "abc", 500, 3);
+	CHECK_EQ_INT(r.capacity, 3);
+	for (int i = 0; i < 3; i++) {
+		user[0] = (char)('a' + i);
+		user[1] = '\0';
+		CHECK_EQ_INT(room_join(&r, user), 1);
+	}
+	CHECK_EQ_INT(room_join(&r, "z"), -ENOSPC);
+	room_set_capacity(&r, 2, 100);
+	CHECK_EQ_INT(r.capacity, 2);
+	room_fini(&r);
+}
+
+static void test_presence_on_first_join_and_last_leave(void)
+{
+	struct room r;
+
+	room_init(&r, "abc", 10, 100);
+	CHECK_EQ_INT(room_join(&r, "alice"), 1);   /* joined */
+	CHECK_EQ_INT(room_join(&r, "alice"), 0);   /* second tab: no presence */
+	CHECK_EQ_INT(room_leave(&r, "alice"), 0);  /* one tab left: no presence */
+	CHECK_EQ_INT(r.n_members, 1);
+	CHECK_EQ_INT(room_leave(&r, "alice"), 1);  /* left */
+	CHECK_EQ_INT(r.n_members, 0);
+	CHECK_EQ_INT(room_leave(&r, "alice"), -ENOENT);
+	CHECK_EQ_INT(room_join(&r, "alice"), 1);   /* joins again */
+	room_fini(&r);
+}
+
+static void test_member_list_keeps_join_order(void)
+{
+	struct room r;
+
+	room_init(&r, "abc", 10, 100);
+	room_join(&r, "carol");
+	room_join(&r, "alice");
+	room_join(&r, "bob");
+	room_join(&r, "alice");
+	CHECK_EQ_STR(room_member(&r, 0), "carol");
+	CHECK_EQ_STR(room_member(&r, 1), "alice");
+	CHECK_EQ_STR(room_member(&r, 2), "bob");
+	CHECK(room_member(&r, 3) == NULL);
+	room_leave(&r, "carol");
+	CHECK_EQ_STR(room_member(&r, 0), "alice");
+	CHECK_EQ_STR(room_member(&r, 1), "bob");
+	room_leave(&r, "alice");                   /* one of two tabs */
+	CHECK_EQ_STR(room_member(&r, 0), "alice");
+	room_join(&r, "carol");
+	CHECK_EQ_STR(room_member(&r, 2), "carol");
+	room_fini(&r);
+}
+
+static void test_bad_user_ids_refused(void)
+{
+	struct room r;
+
+	room_init(&r, "abc", 10, 100);
+	CHECK_EQ_INT(room_join(&r, ""), -EINVAL);
+	CHECK_EQ_INT(room_join(&r, "0123456789012345678901234567890123456789012345678901234567890123x"),
+		     -EINVAL);
+	CHECK_EQ_INT(r.n_members, 0);
+	room_fini(&r);
+}
+
+static void test_max_rooms(void)
+{
+	struct room_table t;
+	struct room a, b, c, a2;
+
+	CHECK_EQ_INT(room_table_init(&t, 2), 0);
+	room_init(&a, "a", 1, 1);
+	room_init(&b, "b", 1, 1);
+	room_init(&c, "c", 1, 1);
+	room_init(&a2, "a", 1, 1);
+	CHECK_EQ_INT(room_table_add(&t, &a), 0);
+	CHECK_EQ_INT(room_table_add(&t, &a2), -EEXIST);
+	CHECK_EQ_INT(room_table_add(&t, &b), 0);
+	CHECK_EQ_INT(room_table_add(&t, &c), -ENOSPC);
+	CHECK(room_table_find(&t, "b") == &b);
+	CHECK(room_table_find(&t, "c") == NULL);
+	room_table_remove(&t, &a);
+	CHECK(room_table_find(&t, "a") == NULL);
+	CHECK_EQ_INT(room_table_add(&t, &c), 0);
+	CHECK(room_table_find(&t, "c") == &c);
+	CHECK(room_table_find(&t, "b") == &b);
+	room_table_fini(&t);
+}
+
+int main(void)
+{
+	test_capacity_counts_distinct_users();
+	test_second_tab_of_member_admitted_when_full();
+	test_capacity_never_over_server_limit();
+	test_presence_on_first_join_and_last_leave();
+	test_member_list_keeps_join_order();
+	test_bad_user_ids_refused();
+	test_max_rooms();
+	return check_done();
+}
