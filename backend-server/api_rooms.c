@@ -122,7 +122,7 @@ void api_rooms_create(struct httpd_req *req, const struct route_params *params, 
 	const char *why;
 	json_t *body;
 
-	if (auth_user(be, req, MX_ROOMS_CREATE, &user) < 0)
+	if (auth_user(be, req, MX_ROOMS_CREATE, &user) < 0 || !be_require_ready(be, req, MX_ROOMS_CREATE))
 		return;
 	if (http_json_body(req, &body) < 0) {
 		mx_request(&be->mx, MX_ROOMS_CREATE, 400);  /* 400 or 415: the class is what counts */
@@ -203,7 +203,7 @@ void api_rooms_get(struct httpd_req *req, const struct route_params *params, voi
 	struct auth_user user;
 	int rc;
 
-	if (auth_user(be, req, MX_ROOMS_GET, &user) < 0)
+	if (auth_user(be, req, MX_ROOMS_GET, &user) < 0 || !be_require_ready(be, req, MX_ROOMS_GET))
 		return;
 	/* An id we could never have made is simply not a room: the seed answers
 	 * unknown rooms with nulls, and so do we, without asking the database. */

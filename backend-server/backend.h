@@ -54,6 +54,10 @@ void be_json(struct backend *be, struct httpd_req *req, enum mx_route route, int
 void be_error(struct backend *be, struct httpd_req *req, enum mx_route route, int status,
 	      const char *code, const char *message, const char *extra_headers);
 
+/* True when migrations are applied; else answers 503 unavailable (with
+ * Retry-After) and returns false. For handlers that need the database. */
+bool be_require_ready(struct backend *be, struct httpd_req *req, enum mx_route route);
+
 /* A handler that waits on the database calls be_hold() before and
  * be_release() after it answered, so that shutdown waits for it (main.c). */
 void be_hold(struct backend *be);

@@ -3,9 +3,10 @@
  *
  * Start: options → PostgreSQL (connecting in the background) → scheduler →
  * listen → migrations, retried until the database answers; until they are
- * applied the API answers 503 and /readyz says not ready.
- * Stop (SIGINT, SIGTERM): new requests get 503, requests waiting on the
- * database finish, then httpd, the scheduler and the database close and the
+ * applied the room API answers 503 and /readyz says not ready (login needs
+ * no database and works at once).
+ * Stop (SIGINT, SIGTERM): new requests get 503 (/healthz and /metrics still
+ * answer), requests waiting on the database finish, then httpd, the scheduler and the database close and the
  * loop ends. */
 #include <signal.h>
 #include <stddef.h>
@@ -186,7 +187,7 @@ static int main_options(struct backend_config *c, int argc, char **argv)
 
 	rc = cfg_parse(opts, sizeof opts / sizeof opts[0], argc, argv,
 		       "Usage: stateroom-backend [OPTION]...\n"
-		       "The Stateroom HTTP API and web client.\n", err, sizeof err);
+		       "The Stateroom HTTP API and web client.", err, sizeof err);
 	if (rc == CFG_HELP)
 		return 1;
 	if (rc < 0) {

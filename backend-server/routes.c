@@ -58,13 +58,31 @@ static void be_static(struct backend *be, struct httpd_req *req)
 		be_error(be, req, MX_NOT_FOUND, 404, "not_found", "no such file", NULL);
 		return;
 	}
-	if (req->method != HTTP_GET) {
+	if (req->method != HTTP_GET && req->method != HTTP_HEAD) {
 		be_error(be, req, MX_METHOD_NOT_ALLOWED, 405, "method_not_allowed",
-			 "only GET is allowed here", "Allow: GET\r\n");
+			 "only GET and HEAD are allowed here", "Allow: GET, HEAD\r\n");
 		return;
 	}
 	mx_request(&be->mx, MX_STATIC, 200);
 	httpd_respond(req, 200, f->content_type, headers, f->data, f->len);
+}
+
+bool be_require_ready(struct backend *be, struct httpd_req *req, enum mx_route route)
+{
+	if (be->ready)
+		return true;
+	be_error(be, req, route, 503, "unavailable", "the database is not ready yet", "Retry-After: 2\r\n");
+	return false;
+}
+
+static bool be_is_status_path(const struct httpd_req *req)
+{
+	static const char *const paths[] = { "/healthz", "/readyz", "/metrics" };
+
+	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+		if (req->path_len == strlen(paths[i]) && memcmp(req->path, paths[i], req->path_len) == 0)
+			return true;
+	return false;
 }
 
 void be_on_request(struct httpd_req *req, void *ud)
@@ -73,14 +91,10 @@ void be_on_request(struct httpd_req *req, void *ud)
 	bool api = req->path_len >= 4 && memcmp(req->path, "/api", 4) == 0 &&
 		   (req->path_len == 4 || req->path[4] == '/');
 
-	if (be->stopping) {
+	/* While stopping, monitoring still sees the process (readyz says no). */
+	if (be->stopping && !be_is_status_path(req)) {
 		be_error(be, req, MX_OTHER, 503, "unavailable", "the server is shutting down",
 			 "Retry-After: 1\r\n");
-		return;
-	}
-	if (api && !be->ready) {
-		be_error(be, req, MX_OTHER, 503, "unavailable", "the database is not ready yet",
-			 "Retry-After: 2\r\n");
 		return;
 	}
 	be->routed = false;

@@ -34,6 +34,10 @@ void status_readyz(struct httpd_req *req, const struct route_params *params, voi
 	struct backend *be = ud;
 	struct readyz_call *c;
 
+	if (be->stopping) {
+		be_error(be, req, MX_READYZ, 503, "unavailable", "the server is shutting down", NULL);
+		return;
+	}
 	if (!be->ready) {
 		be_error(be, req, MX_READYZ, 503, "unavailable", "the database schema is not ready", NULL);
 		return;
