@@ -407,6 +407,27 @@ static void test_keep_alive_serves_two_requests(void)
 	fix_stop(&f);
 }
 
+static void test_request_in_one_byte_pieces_is_answered(void)
+{
+	static const char req[] = "POST /echo?q=1 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+				  "3\r\nabc\r\n0\r\n\r\n";
+	struct fix f;
+	struct client c;
+	struct resp r;
+
+	CHECK_EQ_INT(fix_start(&f, base_config()), 0);
+	CHECK_EQ_INT(cl_connect(&c, f.port), 0);
+	for (size_t i = 0; i < sizeof(req) - 1; i++) {
+		cl_send(&c, req + i, 1);
+		sleep_ms(1);
+	}
+	CHECK_EQ_INT(cl_response(&c, &r), 0);
+	CHECK_EQ_INT(r.status, 200);
+	CHECK_EQ_STR(r.body, "abc");
+	cl_close(&c);
+	fix_stop(&f);
+}
+
 static void test_pipelined_requests_are_answered_in_order(void)
 {
 	struct fix f;
@@ -912,6 +933,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	test_get_is_answered_200_with_body();
 	test_keep_alive_serves_two_requests();
+	test_request_in_one_byte_pieces_is_answered();
 	test_pipelined_requests_are_answered_in_order();
 	test_head_over_limit_gets_431_and_close();
 	test_head_exactly_at_limit_is_accepted();
