@@ -44,6 +44,7 @@ int auth_user(struct backend *be, struct httpd_req *req, enum mx_route route, st
 	const char *tok;
 	size_t len;
 	json_t *claims = NULL;
+	bool valid;
 	int rc;
 
 	if (http_bearer(req, &tok, &len) < 0) {
@@ -59,15 +60,18 @@ int auth_user(struct backend *be, struct httpd_req *req, enum mx_route route, st
 		return -1;
 	}
 	/* The signature is ours, but a token signed by an older version or with
-	 * a leaked key should still not smuggle odd ids into rooms and logs. */
-	if (auth_claim(claims, "sub", u.sub, IDS_USER_MAX) < 0 ||
-	    !ids_user_valid(u.sub, strlen(u.sub)) ||
-	    auth_claim(claims, "name", u.name, AUTH_NAME_MAX) < 0) {
-		json_decref(claims);
+	 * a leaked key should still not smuggle odd ids into rooms and logs. A
+	 * token without a name (the user id is the name) is fine. */
+	valid = auth_claim(claims, "sub", u.sub, IDS_USER_MAX) == 0 && ids_user_valid(u.sub, strlen(u.sub));
+	if (valid && !json_object_get(claims, "name"))
+		strcpy(u.name, u.sub);
+	else if (valid)
+		valid = auth_claim(claims, "name", u.name, AUTH_NAME_MAX) == 0;
+	json_decref(claims);
+	if (!valid) {
 		be_error(be, req, route, 401, "unauthorized", "the token's claims are invalid", challenge);
 		return -1;
 	}
-	json_decref(claims);
 	*out = u;
 	return 0;
 }
