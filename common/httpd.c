@@ -871,7 +871,10 @@ static void on_connection(uv_stream_t *ls, int status)
 	if (!c)
 		goto reject;
 	c->srv = srv;
-	uv_tcp_init(srv->loop, &c->tcp);
+	if (uv_tcp_init(srv->loop, &c->tcp) < 0) {
+		free(c);
+		goto reject;
+	}
 	uv_timer_init(srv->loop, &c->timer);
 	c->next = srv->conns;
 	if (c->next)
@@ -893,9 +896,14 @@ static void on_connection(uv_stream_t *ls, int status)
 reject: ;
 	uv_tcp_t *t = malloc(sizeof(*t));
 
+	/* Accepted only to be closed: left in the backlog it would be
+	 * reported again at once. */
 	if (!t)
 		return;
-	uv_tcp_init(srv->loop, t);
+	if (uv_tcp_init(srv->loop, t) < 0) {
+		free(t);
+		return;
+	}
 	uv_accept(ls, (uv_stream_t *)t);
 	uv_close((uv_handle_t *)t, on_reject_closed);
 }
