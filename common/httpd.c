@@ -800,6 +800,8 @@ static void conn_process(struct httpd_conn *c, const char *data, size_t len)
 		if (err != HPE_OK && err != HPE_PAUSED) {
 			if (c->fail_status)
 				conn_fail(c, c->fail_status, c->fail_code, c->fail_msg);
+			else if (err == HPE_HEADER_OVERFLOW) /* the parser's own 80 KiB cap */
+				conn_fail(c, 431, "header_too_large", "request head too large");
 			else
 				conn_fail(c, 400, "bad_request", http_errno_description(err));
 			return;
