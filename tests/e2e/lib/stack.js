@@ -164,8 +164,13 @@ class Proc {
 		if (!this.running) return;
 		this.sent = signal;
 		this.proc.kill(signal);
-		const timeout = sleep(STOP_MS).then(() => 'timeout');
-		if ((await Promise.race([this.exited, timeout])) === 'timeout') {
+		let timer;
+		const timeout = new Promise((r) => {
+			timer = setTimeout(() => r('timeout'), STOP_MS);
+		});
+		const outcome = await Promise.race([this.exited, timeout]);
+		clearTimeout(timer);
+		if (outcome === 'timeout') {
 			this.stack.problems.push(`${this.name} did not exit within ${STOP_MS} ms of ${signal}`);
 			this.sent = 'SIGKILL';
 			this.proc.kill('SIGKILL');
