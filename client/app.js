@@ -262,6 +262,11 @@ window.addEventListener('popstate', () => {
   route();
 });
 
+// Unsent messages live only in this tab: ask before they are thrown away.
+window.addEventListener('beforeunload', (event) => {
+  if (room !== null && room.conn.pending.size > 0) event.preventDefault();
+});
+
 // ---------------------------------------------------------------- room
 
 const TYPING_SHOW_MS = 4000;

@@ -174,13 +174,16 @@ test('after the session server restarts the page reconnects by itself, without d
   await waitState(bob, 'connected', 60000);
   await send(alice, 'after the restart');
   await confirmed(bob, 'after the restart').waitFor();
-  await confirmed(alice, 'written while offline').waitFor();
-  await confirmed(bob, 'written while offline').waitFor();
 
+  const expected = ['after the restart', 'before the restart', 'written while offline'];
   for (const page of [alice, bob]) {
+    // Wait for all of them, then compare, so that a failure names what is missing.
+    await page.waitForFunction((n) => document.querySelectorAll(
+      '[data-testid="message"][data-seq]').length >= n, expected.length, { timeout: 10000 })
+      .catch(() => {});
     const texts = await messageTexts(page);
-    assert.deepEqual([...texts].sort(),
-      ['after the restart', 'before the restart', 'written while offline']);
+    assert.deepEqual([...texts].sort(), expected,
+      'each message on screen exactly once, none lost across the restart');
     const shown = await seqs(page);
     assert.equal(new Set(shown).size, shown.length, `duplicate seq on screen: ${shown}`);
     assert.deepEqual(shown, [...shown].sort((a, b) => a - b));
