@@ -100,3 +100,46 @@ describe('a session server that dies', () => {
 		await closeAll([bob]);
 	});
 });
+
+describe('a session server that is stopped', () => {
+	const h = useStack({
+		sessions: 2,
+		backends: 1,
+		sessionEnv: { SESSION_MAX_ROOMS: '20' },
+		backendEnv: { STATEROOM_DEAD_AFTER_MS: String(DEAD_AFTER_MS) },
+	});
+
+	test('tells its clients to reconnect (1012), and they resume on the other server without a gap', { timeout: 30000 }, async () => {
+		const roomId = await newRoom(h.stack, 'alice');
+		const first = await ticketFor(h.stack, 'alice', roomId);
+		const alice = await connect(first.host, first.token, { protocol: 'stateroom.v1' });
+		await alice.next('welcome');
+		for (const n of [1, 2, 3]) await sendAcked(alice, `d${n}`, `text ${n}`);
+
+		const draining = h.stack.sessions.find((s) => s.address === first.host);
+		const other = h.stack.sessions.find((s) => s !== draining);
+		const stopped = draining.stop('SIGTERM');
+		assert.equal((await alice.closed).code, 1012);
+		await stopped;
+
+		// Look up again until the room has moved (at once if the drain is
+		// recorded, else once the server's heartbeat is old).
+		let again;
+		const deadline = Date.now() + DEAD_AFTER_MS + 3000;
+		do {
+			again = await ticketFor(h.stack, 'alice', roomId).catch(() => null);
+			if (again?.host === other.address) break;
+			await new Promise((r) => setTimeout(r, 100));
+		} while (Date.now() < deadline);
+		assert.equal(again?.host, other.address);
+		assert.ok(decodeToken(again.token).claims.epoch > decodeToken(first.token).claims.epoch);
+
+		const resumed = await connect(again.host, again.token, { protocol: 'stateroom.v1', since: 1 });
+		const welcome = await resumed.next('welcome');
+		assert.equal(welcome.seq, 3);
+		assert.deepEqual(welcome.messages.map((m) => m.seq), [2, 3]);
+		assert.equal(await sendAcked(resumed, 'd4', 'text 4'), 4);
+		await closeAll([resumed]);
+		await draining.start();
+	});
+});
