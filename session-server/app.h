@@ -15,7 +15,15 @@
  * may be sent to many clients (app_frame_text, app_send_frame).
  *
  * Clients connect in one of two modes: native (subprotocol stateroom.v1) or
- * compat (no subprotocol); an application may serve either or both. */
+ * compat (no subprotocol); an application may serve either or both.
+ *
+ * Persistence: a room has an append-only log of records in PostgreSQL. An
+ * application appends with app_log_append(), which assigns the next seq at
+ * once; committed() tells it when records are durable (in seq order, in
+ * batches: group commit), and that is when it should acknowledge and fan
+ * out. When the room is loaded, create() receives its latest records. If
+ * this server turns out to have lost the room (fenced), the transport closes
+ * every client with 4004 and committed() never comes for what was pending. */
 #ifndef STATEROOM_APP_H
 #define STATEROOM_APP_H
 
@@ -27,11 +35,25 @@ struct app_room;    /* a loaded room, owned by the transport */
 struct app_client;  /* one connection in a room, owned by the transport */
 struct ws_frame;    /* an outgoing text frame, built once, reference-counted */
 
+/* Records given to create() from the last APP_HYDRATE_RECORDS of the log. */
+#define APP_HYDRATE_RECORDS 1000
+
+struct app_record {
+	int64_t seq;
+	int64_t ts;              /* milliseconds since the Unix epoch */
+	const char *user;
+	const char *client_id;   /* NULL when none */
+	const char *body;        /* body_len bytes, no NUL inside */
+	size_t body_len;
+};
+
 struct room_app_ops {
 	const char *name;
-	/* The room has been loaded on this server. Returns 0 with *state set,
-	 * or a negative errno: the room then fails to load (close 1011). */
-	int (*create)(struct app_room *room, void **state);
+	/* The room has been loaded on this server; recent[0..n) are the latest
+	 * records of its log, oldest first (valid during the call). Returns 0
+	 * with *state set, or a negative errno: the room then fails to load
+	 * (close 1011). */
+	int (*create)(struct app_room *room, const struct app_record *recent, size_t n, void **state);
 	/* c was admitted; first: it is the user's first connection. */
 	void (*join)(void *state, struct app_client *c, bool first);
 	/* A complete message from c (text is valid UTF-8 and at most
@@ -40,6 +62,8 @@ struct room_app_ops {
 	/* c has left (it is no longer among the room's clients and may only be
 	 * queried during this call); last: it was the user's last connection. */
 	void (*leave)(void *state, struct app_client *c, bool last);
+	/* Every record up to seq is durable. */
+	void (*committed)(void *state, int64_t seq);
 	/* About once a second while the room is loaded; may be NULL. */
 	void (*tick)(void *state, uint64_t now_ms);
 	/* The room is unloaded: free state. */
@@ -74,6 +98,12 @@ int app_send_frame(struct app_client *c, struct ws_frame *f);
 int app_send_text(struct app_client *c, const void *payload, size_t len);
 /* Closes c with a WebSocket close code; leave() follows later. */
 void app_close(struct app_client *c, uint16_t code, const char *reason);
+
+/* Appends a record (everything copied; body must not contain NUL) and
+ * returns its seq, the room's next; committed() follows once it is durable.
+ * Returns a negative errno when the room cannot take writes (closing). */
+int64_t app_log_append(struct app_room *r, const char *user, const char *client_id,
+		       const char *body, size_t body_len, int64_t ts);
 
 extern const struct room_app_ops app_chat_ops;
 

@@ -2,7 +2,9 @@
  * docs/protocol.md: compat (raw text in, the full snapshot out after every
  * join, leave and message) and native stateroom.v1 (deltas).
  *
- * A room's messages live in a ring of the most recent CHAT_RING, which
+ * A message is appended to the room's log (app_log_append) and acknowledged
+ * and fanned out only once committed. A room's recent messages live in a
+ * ring of the last CHAT_RING (loaded from the log when the room is), which
  * serves welcome (with since), history, the compat snapshot and the
  * idempotency of sends: a send whose (user, id) is still in the ring is
  * acknowledged with its original seq and not broadcast again. */
@@ -25,13 +27,15 @@
 struct chat_msg {
 	int64_t seq, ts;
 	char *user, *id, *text;  /* one allocation, at user; id NULL for compat */
+	struct app_client *from; /* to acknowledge once committed; NULL if gone */
 };
 
 struct chat {
 	struct app_room *room;
 	struct chat_msg ring[CHAT_RING];
 	size_t head, n;          /* oldest at ring[head] */
-	int64_t seq;             /* latest assigned; 0 before the first */
+	int64_t seq;             /* latest in the ring; 0 before the first */
+	int64_t committed;       /* latest durable: what clients may see */
 };
 
 /* ------------------------------------------------------------- the ring */
@@ -64,8 +68,14 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static struct chat_msg *append(struct chat *ch, const char *user, const char *id,
-			       const char *text, size_t text_len)
+/* Messages ring[0..visible) are committed. */
+static size_t visible(const struct chat *ch)
+{
+	return ch->n - (size_t)(ch->seq - ch->committed);
+}
+
+static struct chat_msg *append(struct chat *ch, int64_t seq, int64_t ts, const char *user,
+			       const char *id, const char *text, size_t text_len)
 {
 	size_t ul = strlen(user) + 1, il = id ? strlen(id) + 1 : 0;
 	char *buf = malloc(ul + il + text_len + 1);
@@ -85,8 +95,9 @@ static struct chat_msg *append(struct chat *ch, const char *user, const char *id
 	m->text = buf + ul + il;
 	memcpy(m->text, text, text_len);
 	m->text[text_len] = '\0';
-	m->seq = ++ch->seq;
-	m->ts = now_ms();
+	m->seq = ch->seq = seq;
+	m->ts = ts;
+	m->from = NULL;
 	return m;
 }
 
@@ -191,9 +202,10 @@ static void broadcast_snapshot(struct chat *ch)
 		if (app_client_native(c))
 			continue;
 		if (!f) {
-			size_t from = ch->n > CHAT_COMPAT_MESSAGES ? ch->n - CHAT_COMPAT_MESSAGES : 0;
+			size_t n = visible(ch);
+			size_t from = n > CHAT_COMPAT_MESSAGES ? n - CHAT_COMPAT_MESSAGES : 0;
 			json_t *msgs = json_array();
-			for (size_t i = from; msgs && i < ch->n; i++) {
+			for (size_t i = from; msgs && i < n; i++) {
 				struct chat_msg *m = msg_at(ch, i);
 				json_array_append_new(msgs, json_pack("{s:s,s:s,s:I}", "userId", m->user,
 								      "msg", m->text, "ts", (json_int_t)m->ts));
@@ -208,22 +220,28 @@ static void broadcast_snapshot(struct chat *ch)
 	app_frame_unref(f);
 }
 
-/* A new message: the sender's ack (native), then the message to everyone. */
+/* A new message goes to the log; committed() announces it. */
 static void publish(struct chat *ch, struct app_client *from, const char *id, const char *text,
 		    size_t len)
 {
-	struct chat_msg *m = append(ch, app_client_user(from), id, text, len);
+	int64_t ts = now_ms();
+	int64_t seq;
+	struct chat_msg *m;
 
-	if (!m) {
-		if (app_client_native(from))
-			send_error(from, "unavailable", "out of memory", id);
+	/* Never evict a message that is not yet committed. */
+	if (ch->n == CHAT_RING && msg_at(ch, 0)->seq > ch->committed)
+		seq = -EAGAIN;
+	else
+		seq = app_log_append(ch->room, app_client_user(from), id, text, len, ts);
+	if (seq < 0 || !(m = append(ch, seq, ts, app_client_user(from), id, text, len))) {
+		/* A seq taken but not held would be a gap: the room cannot go on. */
+		if (seq >= 0)
+			app_close(from, 1011, "out of memory");
+		else if (app_client_native(from))
+			send_error(from, "unavailable", "the room cannot take messages now", id);
 		return;
 	}
-	if (app_client_native(from))
-		send_json(from, json_pack("{s:s,s:s,s:I}", "type", "ack", "id", id, "seq",
-					  (json_int_t)m->seq));
-	broadcast_native(ch, msg_json(m, true), NULL);
-	broadcast_snapshot(ch);
+	m->from = from;
 }
 
 /* ------------------------------------------------------------ native in */
@@ -252,8 +270,8 @@ static void on_send(struct chat *ch, struct app_client *c, json_t *o)
 		send_error(c, "bad_frame", "send needs an id of 1 to 64 bytes", NULL);
 		return;
 	}
-	if (!text || len == 0) {
-		send_error(c, "bad_frame", "send needs a non-empty text", id);
+	if (!text || len == 0 || memchr(text, '\0', len)) {
+		send_error(c, "bad_frame", "send needs a non-empty text without NUL", id);
 		return;
 	}
 	if (len > CHAT_TEXT_MAX) {
@@ -261,6 +279,10 @@ static void on_send(struct chat *ch, struct app_client *c, json_t *o)
 		return;
 	}
 	dup = find_sent(ch, app_client_user(c), id);
+	if (dup && dup->seq > ch->committed) {
+		dup->from = c;  /* still being written: the ack goes to the latest asker */
+		return;
+	}
 	if (dup) {
 		send_json(c, json_pack("{s:s,s:s,s:I}", "type", "ack", "id", id, "seq",
 				       (json_int_t)dup->seq));
@@ -271,7 +293,7 @@ static void on_send(struct chat *ch, struct app_client *c, json_t *o)
 
 static void on_history(struct chat *ch, struct app_client *c, json_t *o)
 {
-	json_int_t before = ch->seq + 1, limit = CHAT_HISTORY_DEFAULT;
+	json_int_t before = ch->committed + 1, limit = CHAT_HISTORY_DEFAULT;
 	int64_t first = first_seq(ch);
 	size_t end, start;
 
@@ -283,8 +305,8 @@ static void on_history(struct chat *ch, struct app_client *c, json_t *o)
 	/* Ring positions of seqs first .. before-1. */
 	if (before <= first)
 		end = 0;
-	else if (before > ch->seq)
-		end = ch->n;
+	else if (before > ch->committed)
+		end = visible(ch);
 	else
 		end = (size_t)(before - first);
 	start = end > (size_t)limit ? end - (size_t)limit : 0;
@@ -327,34 +349,63 @@ out:
 
 /* ------------------------------------------------------------- callbacks */
 
-static int chat_create(struct app_room *room, void **state)
+static void chat_dispose(void *state);
+
+static int chat_create(struct app_room *room, const struct app_record *recent, size_t n,
+		       void **state)
 {
 	struct chat *ch = calloc(1, sizeof(*ch));
 
 	if (!ch)
 		return -ENOMEM;
 	ch->room = room;
+	for (size_t i = n > CHAT_RING ? n - CHAT_RING : 0; i < n; i++) {
+		const struct app_record *r = &recent[i];
+		if (!append(ch, r->seq, r->ts, r->user, r->client_id, r->body, r->body_len)) {
+			chat_dispose(ch);
+			return -ENOMEM;
+		}
+	}
+	ch->committed = ch->seq;
 	*state = ch;
 	return 0;
+}
+
+/* One message at a time: compat clients get a snapshot after every message,
+ * as the seed sent them. */
+static void chat_committed(void *state, int64_t seq)
+{
+	struct chat *ch = state;
+
+	while (ch->committed < seq && ch->committed < ch->seq) {
+		struct chat_msg *m = msg_at(ch, visible(ch));
+		ch->committed = m->seq;
+		if (m->from && app_client_native(m->from))
+			send_json(m->from, json_pack("{s:s,s:s,s:I}", "type", "ack", "id", m->id,
+						     "seq", (json_int_t)m->seq));
+		m->from = NULL;
+		broadcast_native(ch, msg_json(m, true), NULL);
+		broadcast_snapshot(ch);
+	}
 }
 
 static void send_welcome(struct chat *ch, struct app_client *c)
 {
 	int64_t since = app_client_since(c), first = first_seq(ch);
-	size_t start;
+	size_t n = visible(ch), start;
 
 	if (since < 0)
-		start = ch->n > CHAT_WELCOME_MESSAGES ? ch->n - CHAT_WELCOME_MESSAGES : 0;
-	else if (since >= ch->seq)
-		start = ch->n;
+		start = n > CHAT_WELCOME_MESSAGES ? n - CHAT_WELCOME_MESSAGES : 0;
+	else if (since >= ch->committed)
+		start = n;
 	else if (since < first)
 		start = 0;
 	else
 		start = (size_t)(since - first + 1);
 	send_json(c, json_pack("{s:s,s:s,s:s,s:o*,s:I,s:o*}", "type", "welcome",
 			       "room", app_room_id(ch->room), "user", app_client_user(c),
-			       "members", members_json(ch), "seq", (json_int_t)ch->seq,
-			       "messages", msgs_json(ch, start, ch->n)));
+			       "members", members_json(ch), "seq", (json_int_t)ch->committed,
+			       "messages", msgs_json(ch, start, n)));
 }
 
 static void chat_join(void *state, struct app_client *c, bool first)
@@ -391,12 +442,20 @@ static void chat_frame(void *state, struct app_client *c, bool binary, const uin
 		app_close(c, 1009, "message over 4000 bytes");
 		return;
 	}
+	if (memchr(data, '\0', len)) {
+		app_close(c, 1007, "NUL in a message");
+		return;
+	}
 	publish(ch, c, NULL, (const char *)data, len);
 }
 
 static void chat_leave(void *state, struct app_client *c, bool last)
 {
 	struct chat *ch = state;
+
+	for (size_t i = visible(ch); i < ch->n; i++)
+		if (msg_at(ch, i)->from == c)
+			msg_at(ch, i)->from = NULL;
 
 	if (last)
 		broadcast_native(ch, json_pack("{s:s,s:s}", "type", "presence", "left",
@@ -421,6 +480,7 @@ const struct room_app_ops app_chat_ops = {
 	.join = chat_join,
 	.frame = chat_frame,
 	.leave = chat_leave,
+	.committed = chat_committed,
 	.tick = NULL,
 	.dispose = chat_dispose,
 };

@@ -7,10 +7,13 @@
 #include "app.h"
 #include "log.h"
 #include "room.h"
+#include "store.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 #define HUB_TICK_MS 1000
+/* Most records written in one statement (group commit). */
+#define HUB_BATCH_MAX 500
 
 enum client_where { CL_OUT, CL_WAITING, CL_IN };
 
@@ -33,8 +36,14 @@ struct app_client {
 struct app_room {
 	struct room room;
 	struct hub *hub;
-	bool ready, fetching;
+	bool ready, fetching, writing;
+	bool dead;                    /* fenced or failed: takes no one, unloads when empty */
 	int64_t epoch;
+	int64_t last_seq;             /* latest seq assigned */
+	struct app_record *pend;      /* appended, not yet written; strings owned */
+	size_t n_pend, cap_pend;
+	struct app_record *batch;     /* being written */
+	size_t n_batch;
 	const struct room_app_ops *app;
 	void *state;
 	struct client_list clients;   /* admitted, in join order */
@@ -47,10 +56,11 @@ struct hub {
 	struct hub_config cfg;
 	struct ws_server *ws;
 	struct registry *reg;
+	struct db *db;
 	struct room_table table;
 	uv_timer_t timer;
 	bool draining, closing, timer_open;
-	unsigned pending;             /* room loads in flight */
+	unsigned pending;             /* room loads and writes in flight */
 	size_t n_clients;
 	uint64_t messages;
 };
@@ -85,12 +95,21 @@ static void list_remove(struct client_list *l, struct app_client *c)
 
 /* ------------------------------------------------------------------ rooms */
 
+static void records_free(struct app_record *recs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free((char *)recs[i].user);  /* one allocation per record */
+	free(recs);
+}
+
 static void room_free(struct app_room *r)
 {
 	struct hub *h = r->hub;
 
 	if (r->ready)
 		r->app->dispose(r->state);
+	records_free(r->pend, r->n_pend);
+	records_free(r->batch, r->n_batch);
 	room_table_remove(&h->table, &r->room);
 	room_fini(&r->room);
 	free(r);
@@ -133,7 +152,7 @@ static int start_fetch(struct app_room *r)
 	struct hub *h = r->hub;
 	int rc;
 
-	if (!h->reg)
+	if (!h->reg || !h->db)
 		return -EAGAIN;
 	rc = registry_fetch_room(h->reg, r->room.id, on_fetched, r);
 	if (rc == 0) {
@@ -145,60 +164,23 @@ static int start_fetch(struct app_room *r)
 
 static void hub_maybe_free(struct hub *h);
 
-static void on_fetched(void *arg, int status, const struct registry_room *row)
+/* Lets a room's clients go (they look it up again) and stops its writes. */
+static void kill_room(struct app_room *r, uint16_t code, const char *reason)
 {
-	struct app_room *r = arg;
+	r->dead = true;
+	for (struct app_client *c = r->clients.head; c; c = c->next)
+		ws_close(c->ws, code, reason);
+	while (r->waiters.head)
+		refuse(r->waiters.head, code, reason);
+	records_free(r->pend, r->n_pend);
+	r->pend = NULL;
+	r->n_pend = r->cap_pend = 0;
+}
+
+/* Answers the clients waiting for a load: admitted, or refused with code. */
+static void finish_load(struct app_room *r, uint16_t code, const char *reason)
+{
 	struct hub *h = r->hub;
-	uint16_t code = 0;
-	const char *reason = NULL;
-
-	h->pending--;
-	r->fetching = false;
-	if (h->closing) {
-		while (r->waiters.head)
-			refuse(r->waiters.head, 1012, "server shutting down");
-		room_free(r);
-		hub_maybe_free(h);
-		return;
-	}
-
-	if (h->draining) {
-		code = 1012;
-		reason = "server draining";
-	} else if (status == -EIO) {
-		code = 1011;
-		reason = "room could not be loaded";
-	} else if (status != 0 || !row->pinned_here) {
-		code = 4004;
-		reason = "room not hosted here";
-		if (r->ready) {
-			/* Re-pinned elsewhere: we have been fenced, let everyone go
-			 * and look the room up again. */
-			log_write(LOG_WARN, "room fenced", "{s:s}", "room", r->room.id);
-			for (struct app_client *c = r->clients.head; c; c = c->next)
-				ws_close(c->ws, 4004, reason);
-		}
-	} else if (!r->ready) {
-		const struct room_app_ops *app = app_find(row->app);
-		if (!app) {
-			log_write(LOG_ERROR, "unknown room application", "{s:s,s:s}", "room", r->room.id,
-				  "app", row->app);
-			code = 1011;
-			reason = "unknown room application";
-		} else if (app->create((struct app_room *)r, &r->state) != 0) {
-			code = 1011;
-			reason = "room could not be loaded";
-		} else {
-			r->app = app;
-			r->ready = true;
-			r->epoch = row->epoch;
-		}
-	} else if (row->epoch > r->epoch) {
-		r->epoch = row->epoch;
-	}
-	if (code == 0)
-		room_set_capacity(&r->room, row->capacity > 0 ? (unsigned)row->capacity : 0,
-				  h->cfg.max_room_users);
 
 	while (r->waiters.head) {
 		struct app_client *c = r->waiters.head;
@@ -217,6 +199,186 @@ static void on_fetched(void *arg, int status, const struct registry_room *row)
 		r->empty_since = uv_now(h->loop);
 }
 
+/* During shutdown every answer just frees what waited for it. */
+static bool closing_cleanup(struct app_room *r)
+{
+	struct hub *h = r->hub;
+
+	if (!h->closing)
+		return false;
+	while (r->waiters.head)
+		refuse(r->waiters.head, 1012, "server shutting down");
+	if (!r->fetching && !r->writing)
+		room_free(r);
+	hub_maybe_free(h);
+	return true;
+}
+
+static void on_loaded(void *arg, int status, const struct app_record *recs, size_t n)
+{
+	struct app_room *r = arg;
+	struct hub *h = r->hub;
+
+	h->pending--;
+	r->fetching = false;
+	if (closing_cleanup(r))
+		return;
+	if (h->draining) {
+		finish_load(r, 1012, "server draining");
+		return;
+	}
+	if (status != 0 || r->app->create(r, recs, n, &r->state) != 0) {
+		finish_load(r, 1011, "room could not be loaded");
+		return;
+	}
+	r->ready = true;
+	r->last_seq = n > 0 ? recs[n - 1].seq : 0;
+	finish_load(r, 0, NULL);
+}
+
+static void on_fetched(void *arg, int status, const struct registry_room *row)
+{
+	struct app_room *r = arg;
+	struct hub *h = r->hub;
+	uint16_t code = 0;
+	const char *reason = NULL;
+
+	h->pending--;
+	r->fetching = false;
+	if (closing_cleanup(r))
+		return;
+
+	if (h->draining) {
+		code = 1012;
+		reason = "server draining";
+	} else if (status == -EIO) {
+		code = 1011;
+		reason = "room could not be loaded";
+	} else if (status != 0 || !row->pinned_here) {
+		code = 4004;
+		reason = "room not hosted here";
+		if (r->ready) {
+			/* Re-pinned elsewhere: we have been fenced. */
+			log_write(LOG_WARN, "room fenced", "{s:s}", "room", r->room.id);
+			kill_room(r, 4004, reason);
+		}
+	} else if (!r->ready) {
+		r->app = app_find(row->app);
+		if (!r->app) {
+			log_write(LOG_ERROR, "unknown room application", "{s:s,s:s}", "room", r->room.id,
+				  "app", row->app);
+			code = 1011;
+			reason = "unknown room application";
+		} else {
+			r->epoch = row->epoch;
+			room_set_capacity(&r->room, row->capacity > 0 ? (unsigned)row->capacity : 0,
+					  h->cfg.max_room_users);
+			if (store_load(h->db, r->room.id, APP_HYDRATE_RECORDS, on_loaded, r) == 0) {
+				r->fetching = true;
+				h->pending++;
+				return;
+			}
+			code = 1011;
+			reason = "room could not be loaded";
+		}
+	} else {
+		if (row->epoch > r->epoch)
+			r->epoch = row->epoch;
+		room_set_capacity(&r->room, row->capacity > 0 ? (unsigned)row->capacity : 0,
+				  h->cfg.max_room_users);
+	}
+	finish_load(r, code, reason);
+}
+
+/* ------------------------------------------------------------------- log */
+
+static void flush_log(struct app_room *r);
+
+static void on_appended(void *arg, int status)
+{
+	struct app_room *r = arg;
+	struct hub *h = r->hub;
+	int64_t upto = r->n_batch > 0 ? r->batch[r->n_batch - 1].seq : 0;
+
+	h->pending--;
+	r->writing = false;
+	records_free(r->batch, r->n_batch);
+	r->batch = NULL;
+	r->n_batch = 0;
+	if (closing_cleanup(r))
+		return;
+	if (status == -ESTALE) {
+		log_write(LOG_WARN, "room fenced on write", "{s:s}", "room", r->room.id);
+		kill_room(r, 4004, "room moved to another server");
+		return;
+	}
+	if (status != 0) {
+		kill_room(r, 1011, "messages could not be saved");
+		return;
+	}
+	r->app->committed(r->state, upto);
+	if (r->n_pend > 0 && !r->dead)
+		flush_log(r);
+}
+
+static void flush_log(struct app_room *r)
+{
+	struct hub *h = r->hub;
+	size_t n = r->n_pend < HUB_BATCH_MAX ? r->n_pend : HUB_BATCH_MAX;
+	struct app_record *batch = malloc(n * sizeof(*batch));
+
+	if (!batch) {
+		kill_room(r, 1011, "out of memory");
+		return;
+	}
+	memcpy(batch, r->pend, n * sizeof(*batch));
+	memmove(r->pend, r->pend + n, (r->n_pend - n) * sizeof(*r->pend));
+	r->n_pend -= n;
+	r->batch = batch;
+	r->n_batch = n;
+	if (store_append(h->db, r->room.id, h->cfg.server_id, r->epoch, batch, n, on_appended, r) != 0) {
+		kill_room(r, 1011, "messages could not be saved");
+		return;
+	}
+	r->writing = true;
+	h->pending++;
+}
+
+int64_t app_log_append(struct app_room *r, const char *user, const char *client_id,
+		       const char *body, size_t body_len, int64_t ts)
+{
+	size_t ul = strlen(user) + 1, il = client_id ? strlen(client_id) + 1 : 0;
+	struct app_record *rec;
+	char *buf;
+
+	if (r->dead || !r->hub->db || r->hub->closing)
+		return -EPIPE;
+	if (r->n_pend == r->cap_pend) {
+		size_t cap = r->cap_pend ? r->cap_pend * 2 : 16;
+		struct app_record *p = realloc(r->pend, cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		r->pend = p;
+		r->cap_pend = cap;
+	}
+	buf = malloc(ul + il + body_len + 1);
+	if (!buf)
+		return -ENOMEM;
+	rec = &r->pend[r->n_pend++];
+	memcpy(buf, user, ul);
+	rec->user = buf;
+	rec->client_id = client_id ? memcpy(buf + ul, client_id, il) : NULL;
+	memcpy(buf + ul + il, body, body_len);
+	buf[ul + il + body_len] = '\0';
+	rec->body = buf + ul + il;
+	rec->body_len = body_len;
+	rec->ts = ts;
+	rec->seq = ++r->last_seq;
+	if (!r->writing)
+		flush_log(r);
+	return rec->seq;
+}
+
 static void attach(struct hub *h, struct app_client *c)
 {
 	struct room *found;
@@ -229,6 +391,10 @@ static void attach(struct hub *h, struct app_client *c)
 	found = room_table_find(&h->table, c->t.room);
 	if (found) {
 		r = container_of(found, struct app_room, room);
+		if (r->dead) {
+			ws_close(c->ws, 4004, "room not hosted here");
+			return;
+		}
 		if (r->ready && !r->fetching) {
 			if (c->t.epoch == r->epoch) {
 				admit(r, c);
@@ -340,11 +506,17 @@ static void on_tick(uv_timer_t *t)
 	/* Backwards: room_free() moves the last room into the freed slot. */
 	for (size_t i = h->table.n; i-- > 0;) {
 		struct app_room *r = container_of(h->table.rooms[i], struct app_room, room);
+		bool unused = !r->fetching && !r->writing && r->clients.n == 0 && r->waiters.n == 0;
+		if (r->dead) {
+			if (unused)
+				room_free(r);
+			continue;
+		}
 		if (!r->ready)
 			continue;
 		if (r->app->tick)
 			r->app->tick(r->state, now);
-		if (!r->fetching && r->clients.n == 0 && r->waiters.n == 0 && r->empty_since &&
+		if (unused && r->n_pend == 0 && r->empty_since &&
 		    now - r->empty_since >= h->cfg.room_idle_ms) {
 			log_write(LOG_INFO, "room unloaded", "{s:s}", "room", r->room.id);
 			if (h->reg)
@@ -374,9 +546,10 @@ int hub_new(uv_loop_t *loop, const struct hub_config *cfg, struct ws_server *ws,
 	return 0;
 }
 
-void hub_set_registry(struct hub *h, struct registry *reg)
+void hub_set_registry(struct hub *h, struct registry *reg, struct db *db)
 {
 	h->reg = reg;
+	h->db = db;
 }
 
 void hub_drain(struct hub *h)
@@ -414,7 +587,7 @@ void hub_close(struct hub *h)
 	h->closing = true;
 	for (size_t i = h->table.n; i-- > 0;) {
 		struct app_room *r = container_of(h->table.rooms[i], struct app_room, room);
-		if (!r->fetching)
+		if (!r->fetching && !r->writing)
 			room_free(r);
 	}
 	uv_close((uv_handle_t *)&h->timer, timer_closed);

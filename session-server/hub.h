@@ -8,6 +8,10 @@
  * refuses new users with 4009, but a further tab of a member is admitted.
  * What a room then does with frames is its application's business (app.h).
  *
+ * A room's log (app_log_append) is written in batches, one in flight per
+ * room, each only while the room is still pinned here at its epoch; a write
+ * refused for that reason (fenced) closes the room's clients with 4004.
+ *
  * A room left empty for room_idle_ms is unloaded and unpinned. */
 #ifndef STATEROOM_HUB_H
 #define STATEROOM_HUB_H
@@ -25,6 +29,7 @@
 struct hub;
 
 struct hub_config {
+	const char *server_id;        /* kept by pointer */
 	unsigned max_rooms;
 	unsigned max_room_users;
 	uint64_t room_idle_ms;
@@ -33,8 +38,9 @@ struct hub_config {
 /* Returns 0 and *out, or a negative errno. ws is borrowed. */
 int hub_new(uv_loop_t *loop, const struct hub_config *cfg, struct ws_server *ws, struct hub **out);
 
-/* Rooms are loaded through reg once it is set; until then joins get 1011. */
-void hub_set_registry(struct hub *h, struct registry *reg);
+/* Rooms are loaded through reg and db once they are set (after the
+ * migrations); until then joins get 1011. */
+void hub_set_registry(struct hub *h, struct registry *reg, struct db *db);
 
 /* Upgrades req (writing response, the 101 answer) and attaches the client.
  * since: the last seq the client saw, or -1. Returns 0, or a negative errno

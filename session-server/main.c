@@ -229,7 +229,7 @@ static void migrated(const char *err, void *arg)
 		uv_timer_start(&s->retry, on_retry, MIGRATE_RETRY_MS, 0);
 		return;
 	}
-	hub_set_registry(s->hub, s->reg);
+	hub_set_registry(s->hub, s->reg, s->db);
 }
 
 static void migrate(struct server *s)
@@ -373,6 +373,7 @@ int main(int argc, char **argv)
 		.max_queued = 8u << 20,
 	};
 	struct hub_config hc = {
+		.server_id = s->id,
 		.max_rooms = (unsigned)o->max_rooms,
 		.max_room_users = (unsigned)o->max_room_users,
 		.room_idle_ms = (uint64_t)o->room_idle_ms,
