@@ -1,0 +1,484 @@
+/* http_client: libcurl's multi-socket API on a libuv loop.
+ *
+ * curl tells us which sockets to watch (hc_on_socket) and when to wake it
+ * (hc_on_curl_timer); we watch with one uv_poll_t per socket and one
+ * uv_timer_t, and hand every event back with curl_multi_socket_action().
+ * Finished transfers are collected with curl_multi_info_read() after each
+ * action, outside any curl callback, so a done callback may start a new
+ * request or close the client. */
+#include "http_client.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+#define HC_DEFAULT_TIMEOUT_MS 10000
+#define HC_BEARER_PREFIX "Authorization: Bearer "
+
+struct hc_sock {                  /* one socket curl asked us to watch */
+	struct hc *c;
+	uv_poll_t poll;
+	curl_socket_t fd;
+	bool closing;
+	struct hc_sock *prev, *next;
+};
+
+struct hc_req {                   /* one transfer; freed right after its done callback */
+	struct hc *c;
+	CURL *easy;
+	struct curl_slist *headers;
+	char *body;
+	char *resp;
+	size_t resp_len, resp_cap;
+	bool too_big;
+	hc_done_fn done;
+	void *arg;
+	char errbuf[CURL_ERROR_SIZE];
+	struct hc_req *prev, *next;
+};
+
+struct hc {
+	uv_loop_t *loop;
+	CURLM *multi;
+	uv_timer_t timer;
+	struct hc_req *reqs;          /* in flight */
+	struct hc_sock *socks;        /* watched or closing */
+	unsigned handles;             /* the timer and polls not yet closed */
+	bool closing;
+	void (*closed)(void *arg);
+	void *closed_arg;
+};
+
+static bool hc_curl_ready;
+
+/* ---- transfers ---------------------------------------------------------- */
+
+static void hc_req_free(struct hc_req *r)
+{
+	if (!r)
+		return;
+	if (r->easy)
+		curl_easy_cleanup(r->easy);
+	curl_slist_free_all(r->headers);
+	free(r->body);
+	free(r->resp);
+	free(r);
+}
+
+static void hc_unlink(struct hc_req *r)
+{
+	struct hc *c = r->c;
+
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		c->reqs = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	r->prev = r->next = NULL;
+}
+
+static int hc_errno(CURLcode rc, bool too_big)
+{
+	switch (rc) {
+	case CURLE_COULDNT_CONNECT:
+		return -ECONNREFUSED;
+	case CURLE_OPERATION_TIMEDOUT:
+		return -ETIMEDOUT;
+	case CURLE_WRITE_ERROR:
+		return too_big ? -EMSGSIZE : -EIO;
+	default:
+		return -EIO;
+	}
+}
+
+/* Calls the request's done callback and frees it. The easy handle is already
+ * out of the multi handle. */
+static void hc_finish(struct hc_req *r, int err, const char *why)
+{
+	struct hc_response res;
+	long status = 0;
+
+	memset(&res, 0, sizeof res);
+	res.err = err;
+	if (err == 0)
+		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+	res.status = status;
+	res.body = r->resp ? r->resp : "";
+	res.body_len = r->resp_len;
+	res.error = err == 0 ? "" : why;
+	hc_unlink(r);
+	r->done(&res, r->arg);
+	hc_req_free(r);
+}
+
+static size_t hc_on_write(char *data, size_t size, size_t n, void *userp)
+{
+	struct hc_req *r = userp;
+	size_t len = size * n;
+
+	if (len > HC_MAX_BODY - r->resp_len) {
+		r->too_big = true;
+		return 0;
+	}
+	if (r->resp_len + len + 1 > r->resp_cap) {
+		size_t cap = r->resp_cap ? r->resp_cap : 1024;
+		char *p;
+
+		while (cap < r->resp_len + len + 1)
+			cap *= 2;
+		p = realloc(r->resp, cap);
+		if (!p)
+			return 0;
+		r->resp = p;
+		r->resp_cap = cap;
+	}
+	memcpy(r->resp + r->resp_len, data, len);
+	r->resp_len += len;
+	r->resp[r->resp_len] = '\0';
+	return len;
+}
+
+/* Collects finished transfers; stops early if a callback closed the client. */
+static void hc_check(struct hc *c)
+{
+	CURLMsg *msg;
+	int left;
+
+	while (!c->closing && (msg = curl_multi_info_read(c->multi, &left))) {
+		CURL *easy = msg->easy_handle;
+		CURLcode result = msg->data.result;   /* msg is invalid once removed */
+		struct hc_req *r = NULL;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&r);
+		curl_multi_remove_handle(c->multi, easy);
+		if (result == CURLE_OK)
+			hc_finish(r, 0, "");
+		else
+			hc_finish(r, hc_errno(result, r->too_big),
+				  r->too_big ? "response body too large"
+				  : r->errbuf[0] ? r->errbuf : curl_easy_strerror(result));
+	}
+}
+
+/* ---- sockets and the timer ---------------------------------------------- */
+
+static void hc_maybe_free(struct hc *c)
+{
+	if (!c->closing || c->handles > 0)
+		return;
+	if (c->closed)
+		c->closed(c->closed_arg);
+	free(c);
+}
+
+static void hc_on_sock_closed(uv_handle_t *h)
+{
+	struct hc_sock *sk = container_of((uv_poll_t *)h, struct hc_sock, poll);
+	struct hc *c = sk->c;
+
+	if (sk->prev)
+		sk->prev->next = sk->next;
+	else
+		c->socks = sk->next;
+	if (sk->next)
+		sk->next->prev = sk->prev;
+	free(sk);
+	c->handles--;
+	hc_maybe_free(c);
+}
+
+static void hc_sock_close(struct hc_sock *sk)
+{
+	if (sk->closing)
+		return;
+	sk->closing = true;
+	uv_close((uv_handle_t *)&sk->poll, hc_on_sock_closed);
+}
+
+static void hc_on_poll(uv_poll_t *p, int status, int events)
+{
+	struct hc_sock *sk = container_of(p, struct hc_sock, poll);
+	struct hc *c = sk->c;
+	int flags = 0, running;
+
+	if (status < 0)
+		flags = CURL_CSELECT_ERR;
+	if (events & UV_READABLE)
+		flags |= CURL_CSELECT_IN;
+	if (events & UV_WRITABLE)
+		flags |= CURL_CSELECT_OUT;
+	curl_multi_socket_action(c->multi, sk->fd, flags, &running);
+	hc_check(c);
+}
+
+static int hc_on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+	struct hc *c = userp;
+	struct hc_sock *sk = socketp;
+	int events = 0;
+
+	(void)easy;
+	if (what == CURL_POLL_REMOVE) {
+		if (sk) {
+			curl_multi_assign(c->multi, fd, NULL);
+			hc_sock_close(sk);
+		}
+		return 0;
+	}
+	if (!sk) {
+		sk = calloc(1, sizeof *sk);
+		if (!sk)
+			return -1;
+		if (uv_poll_init_socket(c->loop, &sk->poll, fd) != 0) {
+			free(sk);
+			return -1;
+		}
+		sk->c = c;
+		sk->fd = fd;
+		sk->next = c->socks;
+		if (c->socks)
+			c->socks->prev = sk;
+		c->socks = sk;
+		c->handles++;
+		curl_multi_assign(c->multi, fd, sk);
+	}
+	if (what & CURL_POLL_IN)
+		events |= UV_READABLE;
+	if (what & CURL_POLL_OUT)
+		events |= UV_WRITABLE;
+	return uv_poll_start(&sk->poll, events, hc_on_poll) == 0 ? 0 : -1;
+}
+
+static void hc_on_timer(uv_timer_t *t)
+{
+	struct hc *c = container_of(t, struct hc, timer);
+	int running;
+
+	curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	hc_check(c);
+}
+
+/* curl asks to be woken after timeout_ms (-1: never). Even 0 goes through
+ * the timer, so that curl is never re-entered from its own callback. */
+static int hc_on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct hc *c = userp;
+
+	(void)multi;
+	if (timeout_ms < 0)
+		return uv_timer_stop(&c->timer) == 0 ? 0 : -1;
+	return uv_timer_start(&c->timer, hc_on_timer, (uint64_t)timeout_ms, 0) == 0 ? 0 : -1;
+}
+
+static void hc_on_timer_closed(uv_handle_t *h)
+{
+	struct hc *c = container_of((uv_timer_t *)h, struct hc, timer);
+
+	c->handles--;
+	hc_maybe_free(c);
+}
+
+/* ---- public ------------------------------------------------------------- */
+
+int hc_new(uv_loop_t *loop, struct hc **out)
+{
+	struct hc *c;
+	int rc;
+
+	if (!hc_curl_ready) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+			return -EIO;
+		hc_curl_ready = true;
+	}
+	c = calloc(1, sizeof *c);
+	if (!c)
+		return -ENOMEM;
+	c->loop = loop;
+	c->multi = curl_multi_init();
+	if (!c->multi) {
+		rc = -ENOMEM;
+		goto out_free;
+	}
+	rc = uv_timer_init(loop, &c->timer);
+	if (rc < 0)
+		goto out_multi;
+	c->handles = 1;
+	curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, hc_on_socket);
+	curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+	curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, hc_on_curl_timer);
+	curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+	*out = c;
+	return 0;
+
+out_multi:
+	curl_multi_cleanup(c->multi);
+out_free:
+	free(c);
+	return rc;
+}
+
+static bool hc_has_line_break(const char *s)
+{
+	return s && strpbrk(s, "\r\n") != NULL;
+}
+
+static bool hc_method_ok(const char *m)
+{
+	if (!m || !*m)
+		return false;
+	for (; *m; m++)
+		if (*m < 'A' || *m > 'Z')
+			return false;
+	return true;
+}
+
+static int hc_add_header(struct curl_slist **list, const char *line)
+{
+	struct curl_slist *l = curl_slist_append(*list, line);
+
+	if (!l)
+		return -ENOMEM;
+	*list = l;
+	return 0;
+}
+
+/* Builds the header list: the caller's, the bearer token, and an empty
+ * Expect so that curl never waits for "100 Continue". */
+static int hc_build_headers(struct hc_req *r, const struct hc_request *req)
+{
+	int rc;
+
+	for (const char *const *h = req->headers; h && *h; h++) {
+		if (hc_has_line_break(*h))
+			return -EINVAL;
+		if ((rc = hc_add_header(&r->headers, *h)) < 0)
+			return rc;
+	}
+	if (req->bearer && *req->bearer) {
+		size_t n = strlen(HC_BEARER_PREFIX) + strlen(req->bearer) + 1;
+		char *line;
+
+		if (hc_has_line_break(req->bearer))
+			return -EINVAL;
+		line = malloc(n);
+		if (!line)
+			return -ENOMEM;
+		strcpy(line, HC_BEARER_PREFIX);
+		strcat(line, req->bearer);
+		rc = hc_add_header(&r->headers, line);
+		free(line);
+		if (rc < 0)
+			return rc;
+	}
+	return hc_add_header(&r->headers, "Expect:");
+}
+
+static int hc_setup(struct hc_req *r, const struct hc_request *req)
+{
+	CURL *e = r->easy;
+	uint64_t timeout = req->timeout_ms ? req->timeout_ms : HC_DEFAULT_TIMEOUT_MS;
+	CURLcode cc = CURLE_OK;
+
+#define HC_SET(opt, val) do { if (cc == CURLE_OK) cc = curl_easy_setopt(e, opt, val); } while (0)
+	HC_SET(CURLOPT_URL, req->url);
+	HC_SET(CURLOPT_PROTOCOLS_STR, "http,https");
+	HC_SET(CURLOPT_NOSIGNAL, 1L);
+	HC_SET(CURLOPT_TIMEOUT_MS, (long)timeout);
+	HC_SET(CURLOPT_PRIVATE, (char *)r);
+	HC_SET(CURLOPT_ERRORBUFFER, r->errbuf);
+	HC_SET(CURLOPT_WRITEFUNCTION, hc_on_write);
+	HC_SET(CURLOPT_WRITEDATA, r);
+	HC_SET(CURLOPT_HTTPHEADER, r->headers);
+	if (req->ca_file && *req->ca_file)
+		HC_SET(CURLOPT_CAINFO, req->ca_file);
+	if (r->body || strcmp(req->method, "GET") != 0) {
+		/* Methods other than GET always send a (possibly empty) body. */
+		HC_SET(CURLOPT_POSTFIELDS, r->body ? r->body : "");
+		HC_SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(r->body ? req->body_len : 0));
+		if (strcmp(req->method, "POST") != 0)
+			HC_SET(CURLOPT_CUSTOMREQUEST, req->method);
+	}
+#undef HC_SET
+	if (cc == CURLE_OUT_OF_MEMORY)
+		return -ENOMEM;
+	return cc == CURLE_OK ? 0 : -EINVAL;
+}
+
+int hc_request(struct hc *c, const struct hc_request *req, hc_done_fn done, void *arg)
+{
+	struct hc_req *r;
+	int rc;
+
+	if (!c || !req || !done)
+		return -EINVAL;
+	if (c->closing)
+		return -ESHUTDOWN;
+	if (!hc_method_ok(req->method) || !req->url || hc_has_line_break(req->url) ||
+	    (strncasecmp(req->url, "http://", 7) != 0 && strncasecmp(req->url, "https://", 8) != 0))
+		return -EINVAL;
+	r = calloc(1, sizeof *r);
+	if (!r)
+		return -ENOMEM;
+	r->c = c;
+	r->done = done;
+	r->arg = arg;
+	if (req->body) {
+		r->body = malloc(req->body_len + 1);
+		if (!r->body) {
+			rc = -ENOMEM;
+			goto out_free;
+		}
+		memcpy(r->body, req->body, req->body_len);
+		r->body[req->body_len] = '\0';
+	}
+	r->easy = curl_easy_init();
+	if (!r->easy) {
+		rc = -ENOMEM;
+		goto out_free;
+	}
+	if ((rc = hc_build_headers(r, req)) < 0 || (rc = hc_setup(r, req)) < 0)
+		goto out_free;
+	if (curl_multi_add_handle(c->multi, r->easy) != CURLM_OK) {
+		rc = -ENOMEM;
+		goto out_free;
+	}
+	r->next = c->reqs;
+	if (c->reqs)
+		c->reqs->prev = r;
+	c->reqs = r;
+	return 0;
+
+out_free:
+	hc_req_free(r);
+	return rc;
+}
+
+void hc_close(struct hc *c, void (*closed)(void *arg), void *arg)
+{
+	if (!c || c->closing)
+		return;
+	c->closing = true;
+	c->closed = closed;
+	c->closed_arg = arg;
+	while (c->reqs) {
+		struct hc_req *r = c->reqs;
+
+		curl_multi_remove_handle(c->multi, r->easy);
+		hc_finish(r, -ECANCELED, "client closed");
+	}
+	/* Cleanup closes curl's cached connections and may still call
+	 * hc_on_socket to drop them; whatever it leaves we close ourselves. */
+	curl_multi_cleanup(c->multi);
+	c->multi = NULL;
+	for (struct hc_sock *sk = c->socks; sk; sk = sk->next)
+		hc_sock_close(sk);
+	uv_close((uv_handle_t *)&c->timer, hc_on_timer_closed);
+}
