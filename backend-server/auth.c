@@ -6,7 +6,7 @@
 #include "log.h"
 #include "token.h"
 
-char *auth_user_token(const struct backend *be, const char *sub)
+static char *auth_token(const struct backend *be, const char *sub, bool registered)
 {
 	json_int_t now = (json_int_t)time(NULL);
 	json_t *claims;
@@ -16,9 +16,23 @@ char *auth_user_token(const struct backend *be, const char *sub)
 			   "exp", now + (json_int_t)be->cfg.token_ttl, "typ", "user");
 	if (!claims)
 		return NULL;
+	if (registered && json_object_set_new(claims, "reg", json_true()) < 0) {
+		json_decref(claims);
+		return NULL;
+	}
 	tok = tok_sign(claims, (const unsigned char *)be->cfg.secret, strlen(be->cfg.secret));
 	json_decref(claims);
 	return tok;
+}
+
+char *auth_user_token(const struct backend *be, const char *sub)
+{
+	return auth_token(be, sub, false);
+}
+
+char *auth_account_token(const struct backend *be, const char *sub)
+{
+	return auth_token(be, sub, true);
 }
 
 /* A string claim that fits max bytes and holds no NUL; copied into out. */
@@ -67,6 +81,7 @@ int auth_user(struct backend *be, struct httpd_req *req, enum mx_route route, st
 		strcpy(u.name, u.sub);
 	else if (valid)
 		valid = auth_claim(claims, "name", u.name, AUTH_NAME_MAX) == 0;
+	u.registered = json_is_true(json_object_get(claims, "reg"));
 	json_decref(claims);
 	if (!valid) {
 		be_error(be, req, route, 401, "unauthorized", "the token's claims are invalid", challenge);

@@ -15,6 +15,7 @@
 #include "scheduler.h"
 
 struct static_files;
+struct pw;
 
 struct backend_config {                 /* docs/protocol.md, "stateroom-backend" */
 	const char *host;
@@ -40,6 +41,7 @@ struct backend {
 	struct sched_env sched_env;     /* borrowed by the scheduler instance */
 	struct httpd *httpd;
 	struct static_files *files;
+	struct pw *pw;                  /* password hashing (pwhash.h) */
 	struct metrics mx;
 	bool ready;                     /* migrations applied: the API may run */
 	bool stopping;                  /* a signal came: new requests get 503 */
@@ -70,6 +72,11 @@ void be_on_request(struct httpd_req *req, void *ud);
 void api_login(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_rooms_create(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_rooms_get(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_auth_register(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_auth_login(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_me(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_rooms_list(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_history(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_healthz(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_readyz(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_metrics(struct httpd_req *req, const struct route_params *params, void *ud);

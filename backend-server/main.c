@@ -18,6 +18,7 @@
 #include "config.h"
 #include "log.h"
 #include "migrate.h"
+#include "pwhash.h"
 #include "schema.h"
 #include "static_files.h"
 
@@ -27,6 +28,9 @@
 
 #define MAIN_SECRET_MIN 32
 #define MAIN_MIGRATE_RETRY_MS 1000
+/* Password hashes at once: each takes 19 MiB, and libuv's pool has 4
+ * threads; more waiting would only add latency. */
+#define MAIN_PW_INFLIGHT 4
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
@@ -237,6 +241,11 @@ int main(int argc, char **argv)
 	else if (!sf_lookup(be->files, "/", 1))
 		log_write(LOG_WARN, "web client has no index.html", "{s:s}", "dir", be->cfg.client_dir);
 
+	if (pw_new(be->loop, MAIN_PW_INFLIGHT, &be->pw) < 0) {
+		log_write(LOG_ERROR, "password hashing unavailable (libsodium)", NULL);
+		goto out_files;
+	}
+
 	memset(&dc, 0, sizeof dc);
 	dc.conninfo = be->cfg.database_url;
 	rc = db_open(be->loop, &dc, &be->db);
@@ -283,6 +292,7 @@ int main(int argc, char **argv)
 
 	uv_run(be->loop, UV_RUN_DEFAULT);
 	uv_loop_close(be->loop);
+	pw_free(be->pw);
 	sf_free(be->files);
 	log_write(LOG_INFO, "stopped", NULL);
 	return m.exit_code;
@@ -295,6 +305,7 @@ out_db:
 	uv_run(be->loop, UV_RUN_DEFAULT);
 	uv_loop_close(be->loop);
 out_files:
+	pw_free(be->pw);
 	sf_free(be->files);
 	return rc == -2 ? 2 : 1;
 }

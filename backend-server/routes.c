@@ -20,6 +20,11 @@
 BE_ROUTED(api_login)
 BE_ROUTED(api_rooms_create)
 BE_ROUTED(api_rooms_get)
+BE_ROUTED(api_auth_register)
+BE_ROUTED(api_auth_login)
+BE_ROUTED(api_me)
+BE_ROUTED(api_rooms_list)
+BE_ROUTED(api_history)
 BE_ROUTED(status_healthz)
 BE_ROUTED(status_readyz)
 BE_ROUTED(status_metrics)
@@ -28,6 +33,11 @@ static const struct route be_routes[] = {
 	{ HTTP_POST, "/api/login", api_login_routed },
 	{ HTTP_POST, "/api/rooms", api_rooms_create_routed },
 	{ HTTP_GET, "/api/rooms/:id", api_rooms_get_routed },
+	{ HTTP_POST, "/api/auth/register", api_auth_register_routed },
+	{ HTTP_POST, "/api/auth/login", api_auth_login_routed },
+	{ HTTP_GET, "/api/me", api_me_routed },
+	{ HTTP_GET, "/api/rooms", api_rooms_list_routed },
+	{ HTTP_GET, "/api/rooms/:id/messages", api_history_routed },
 	{ HTTP_GET, "/healthz", status_healthz_routed },
 	{ HTTP_GET, "/readyz", status_readyz_routed },
 	{ HTTP_GET, "/metrics", status_metrics_routed },

@@ -1,0 +1,165 @@
+/* GET /api/rooms/:id/messages?before=SEQ&limit=N → {"messages":[...],"more"}:
+ * the N messages just below SEQ (the newest when before is absent), oldest
+ * first, in the shape of the session server's native history frame. Unlike
+ * that frame, this reads PostgreSQL and so reaches back to the first
+ * message. One query. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "auth.h"
+#include "backend.h"
+#include "http_json.h"
+#include "ids.h"
+#include "log.h"
+
+#define HISTORY_LIMIT_DEFAULT 50
+#define HISTORY_LIMIT_MAX 100
+
+/* One row more than asked says whether there are older ones. The room row
+ * comes first so that a room with no messages (one row of NULLs) differs from
+ * no room (no row). The messages' primary key (room_id, seq) serves the
+ * backward walk. */
+static const char history_sql[] =
+	"SELECT m.seq, m.client_id, m.user_id, m.body,"
+	"  (extract(epoch FROM m.created_at) * 1000)::bigint"
+	" FROM rooms r LEFT JOIN LATERAL"
+	"  (SELECT * FROM messages WHERE room_id = r.id AND seq < coalesce($2::bigint, 9223372036854775807)"
+	"   ORDER BY seq DESC LIMIT $3) m ON true"
+	" WHERE r.id = $1"
+	" ORDER BY m.seq DESC";
+
+struct history_call {
+	struct backend *be;
+	struct httpd_req *req;
+	int limit;
+};
+
+/* A query parameter as a decimal integer (an optional '-' and 1 to 18
+ * digits). Returns 1 with *out, 0 when absent, -1 when not an integer. */
+static int history_param(const struct httpd_req *req, const char *key, long long *out)
+{
+	char buf[24], *end;
+	long long v;
+	int n = httpd_query(req, key, buf, sizeof buf);
+
+	if (n == -1)
+		return 0;
+	if (n <= 0 || n > 19 || (buf[0] != '-' && (buf[0] < '0' || buf[0] > '9')))
+		return -1;
+	errno = 0;
+	v = strtoll(buf, &end, 10);
+	if (errno != 0 || *end != '\0' || end == buf || (buf[0] == '-' && n == 1))
+		return -1;
+	*out = v;
+	return 1;
+}
+
+static json_int_t history_int(const PGresult *res, int row, int col)
+{
+	return (json_int_t)strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+/* The page, oldest first, or NULL when out of memory. */
+static json_t *history_json(const PGresult *res, int limit)
+{
+	int rows = PQntuples(res);
+	bool more = rows > limit;
+	json_t *msgs = json_array();
+
+	if (rows == 1 && PQgetisnull(res, 0, 0))
+		rows = 0;                       /* the room, no messages */
+	for (int i = (more ? limit : rows) - 1; msgs && i >= 0; i--) {
+		json_t *m = json_pack("{s:I,s:s?,s:s,s:s%,s:I}",
+				      "seq", history_int(res, i, 0),
+				      "id", PQgetisnull(res, i, 1) ? NULL : PQgetvalue(res, i, 1),
+				      "user", PQgetvalue(res, i, 2),
+				      "text", PQgetvalue(res, i, 3), (size_t)PQgetlength(res, i, 3),
+				      "ts", history_int(res, i, 4));
+
+		if (json_array_append_new(msgs, m) < 0) {
+			json_decref(msgs);
+			msgs = NULL;
+		}
+	}
+	return msgs ? json_pack("{s:o,s:b}", "messages", msgs, "more", more) : NULL;
+}
+
+static void history_on_rows(PGresult *res, const char *err, const char *sqlstate, void *arg)
+{
+	struct history_call *c = arg;
+	struct backend *be = c->be;
+	json_t *out;
+
+	if (!res) {
+		log_write(LOG_WARN, "history query failed", "{s:s}", "error", err ? err : "");
+		be_error(be, c->req, MX_HISTORY, 503, "unavailable",
+			 "the message store is unavailable; try again shortly", "Retry-After: 2\r\n");
+		goto out;
+	}
+	if (PQntuples(res) == 0) {
+		be_error(be, c->req, MX_HISTORY, 404, "not_found", "no such room", NULL);
+		goto out;
+	}
+	out = history_json(res, c->limit);
+	if (!out) {
+		be_error(be, c->req, MX_HISTORY, 500, "internal", "out of memory", NULL);
+		goto out;
+	}
+	be_json(be, c->req, MX_HISTORY, 200, out, NULL);
+out:
+	free(c);
+	be_release(be);
+}
+
+void api_history(struct httpd_req *req, const struct route_params *params, void *ud)
+{
+	struct backend *be = ud;
+	struct history_call *c;
+	struct auth_user user;
+	long long before = 0, limit = HISTORY_LIMIT_DEFAULT;
+	char room[IDS_ROOM_MAX + 1], before_s[24], limit_s[24];
+	const char *q[3];
+	int has_before, has_limit;
+
+	if (auth_user(be, req, MX_HISTORY, &user) < 0 || !be_require_ready(be, req, MX_HISTORY))
+		return;
+	has_before = history_param(req, "before", &before);
+	has_limit = history_param(req, "limit", &limit);
+	if (has_before < 0 || has_limit < 0 || (has_before && before < 1)) {
+		be_error(be, req, MX_HISTORY, 400, "invalid_query",
+			 "before must be an integer >= 1 and limit an integer", NULL);
+		return;
+	}
+	/* Documented: out-of-range limits are clamped, not refused. */
+	if (limit < 1)
+		limit = 1;
+	if (limit > HISTORY_LIMIT_MAX)
+		limit = HISTORY_LIMIT_MAX;
+	/* An id we could never have made is no room: no need to ask. */
+	if (params->n < 1 || !ids_room_valid(params->v[0].s, params->v[0].len)) {
+		be_error(be, req, MX_HISTORY, 404, "not_found", "no such room", NULL);
+		return;
+	}
+	c = calloc(1, sizeof *c);
+	if (!c) {
+		be_error(be, req, MX_HISTORY, 500, "internal", "out of memory", NULL);
+		return;
+	}
+	c->be = be;
+	c->req = req;
+	c->limit = (int)limit;
+	snprintf(room, sizeof room, "%.*s", (int)params->v[0].len, params->v[0].s);
+	snprintf(before_s, sizeof before_s, "%lld", before);
+	snprintf(limit_s, sizeof limit_s, "%lld", limit + 1);
+	q[0] = room;
+	q[1] = has_before ? before_s : NULL;
+	q[2] = limit_s;
+	be_hold(be);
+	if (db_query(be->db, history_sql, 3, q, history_on_rows, c) < 0) {
+		be_error(be, req, MX_HISTORY, 503, "unavailable",
+			 "the message store is unavailable; try again shortly", "Retry-After: 2\r\n");
+		free(c);
+		be_release(be);
+	}
+}
