@@ -86,31 +86,92 @@ async function request(method, path, { token = null, body = undefined } = {}) {
   throw new ApiError(message, { status: response.status, code, retryAfter });
 }
 
-// POST /api/login → user token.
-export async function login(userId) {
-  const data = await request('POST', '/api/login', { body: { userId } });
+function tokenOf(data) {
   if (typeof data.token !== 'string' || data.token === '') {
     throw new ApiError('The server sent no token.', { status: 200, code: 'bad_answer' });
   }
   return data.token;
 }
 
-// POST /api/rooms → room id.
-export async function createRoom(token) {
-  const data = await request('POST', '/api/rooms', { token, body: {} });
+function badAnswer() {
+  return new ApiError('The server sent an answer this page does not understand.',
+    { status: 200, code: 'bad_answer' });
+}
+
+// The bounds the backend puts on a password, in UTF-8 bytes.
+export const PASSWORD_MIN_BYTES = 8;
+export const PASSWORD_MAX_BYTES = 1024;
+export const ROOM_NAME_MAX_BYTES = 100;
+
+// The token's expiry as a Date.now() time, or null when it names none. The
+// signature is the server's business; the page only wants to know when to
+// stop offering a saved token.
+export function tokenExpiry(token) {
+  try {
+    const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const claims = JSON.parse(atob(part.padEnd(Math.ceil(part.length / 4) * 4, '=')));
+    return Number.isFinite(claims.exp) ? claims.exp * 1000 : null;
+  } catch {
+    return null;
+  }
+}
+
+// POST /api/login → user token for a guest.
+export async function login(userId) {
+  return tokenOf(await request('POST', '/api/login', { body: { userId } }));
+}
+
+// POST /api/auth/register → user token for a new account.
+export async function register(userId, password) {
+  return tokenOf(await request('POST', '/api/auth/register', { body: { userId, password } }));
+}
+
+// POST /api/auth/login → user token for an existing account.
+export async function loginWithPassword(userId, password) {
+  return tokenOf(await request('POST', '/api/auth/login', { body: { userId, password } }));
+}
+
+// POST /api/rooms → room id. options: { name, visibility }, each optional.
+export async function createRoom(token, options = {}) {
+  const data = await request('POST', '/api/rooms', { token, body: options });
   if (typeof data.roomId !== 'string' || data.roomId === '') {
     throw new ApiError('The server sent no room id.', { status: 200, code: 'bad_answer' });
   }
   return data.roomId;
 }
 
-// GET /api/rooms/:id → { host, ticket }, or null when no such room exists.
+// GET /api/rooms → the public rooms and the caller's own, newest first, each
+// { roomId, name, owner, visibility, members, lastSeq, unread }.
+export async function listRooms(token) {
+  const data = await request('GET', '/api/rooms', { token });
+  if (!Array.isArray(data.rooms)) throw badAnswer();
+  return data.rooms.filter((r) => r !== null && typeof r === 'object' && validRoomId(r.roomId))
+    .map((r) => ({
+      roomId: r.roomId,
+      name: typeof r.name === 'string' ? r.name : '',
+      owner: typeof r.owner === 'string' ? r.owner : '',
+      visibility: r.visibility === 'public' ? 'public' : 'unlisted',
+      members: Number.isInteger(r.members) && r.members > 0 ? r.members : 0,
+      lastSeq: Number.isInteger(r.lastSeq) ? r.lastSeq : 0,
+      unread: Number.isInteger(r.unread) && r.unread > 0 ? r.unread : 0,
+    }));
+}
+
+// GET /api/rooms/:id → { host, ticket, name }, or null when no such room
+// exists. name is null when the backend does not say.
 export async function lookupRoom(token, roomId) {
   const data = await request('GET', `/api/rooms/${encodeURIComponent(roomId)}`, { token });
   if (data.host === null || data.token === null) return null;
-  if (typeof data.host !== 'string' || typeof data.token !== 'string') {
-    throw new ApiError('The server sent an answer this page does not understand.',
-      { status: 200, code: 'bad_answer' });
-  }
-  return { host: data.host, ticket: data.token };
+  if (typeof data.host !== 'string' || typeof data.token !== 'string') throw badAnswer();
+  return { host: data.host, ticket: data.token, name: typeof data.name === 'string' ? data.name : null };
+}
+
+// GET /api/rooms/:id/messages → { messages (oldest first), more }: the page
+// of messages just before seq `before`.
+export async function olderMessages(token, roomId, before, limit) {
+  const query = new URLSearchParams({ before: String(before), limit: String(limit) });
+  const data = await request('GET',
+    `/api/rooms/${encodeURIComponent(roomId)}/messages?${query}`, { token });
+  if (!Array.isArray(data.messages)) throw badAnswer();
+  return { messages: data.messages, more: data.more === true };
 }

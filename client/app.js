@@ -3,35 +3,91 @@
 // (textContent), never as HTML.
 
 import {
-  ApiError, USER_ID_RULE, createRoom, login, lookupRoom, parseRoomInput, validUserId,
+  ApiError, PASSWORD_MAX_BYTES, PASSWORD_MIN_BYTES, ROOM_NAME_MAX_BYTES, USER_ID_RULE,
+  createRoom, listRooms, login, loginWithPassword, lookupRoom, olderMessages, parseRoomInput,
+  register, tokenExpiry, validUserId,
 } from './api.js';
-import { MAX_TEXT_BYTES, RoomConnection, STATE, textBytes } from './connection.js';
+import {
+  MAX_TEXT_BYTES, RoomConnection, STATE, textBytes, validMessage,
+} from './connection.js';
 
 const $ = (id) => document.getElementById(id);
 
 // ---------------------------------------------------------------- session
-// sessionStorage, not localStorage: each tab is its own user, so two tabs
-// can chat with each other.
+// A guest's session lives in sessionStorage: each tab is its own guest, so
+// two tabs can chat with each other, and the name is gone with the tab. An
+// account's session lives in localStorage, so that it survives a reload and
+// is shared by the browser's tabs until it expires or the user logs out.
+// session is { token, user, registered, expiresAt } or null.
 
-const SESSION_KEY = 'stateroom.session';
+const GUEST_KEY = 'stateroom.session';
+const ACCOUNT_KEY = 'stateroom.account';
+const MODE_KEY = 'stateroom.login-mode';
 
-function loadSession() {
+function storageGet(storage, key) {
   try {
-    const saved = JSON.parse(sessionStorage.getItem(SESSION_KEY));
-    if (saved && typeof saved.token === 'string' && typeof saved.user === 'string') return saved;
+    return storage.getItem(key);
   } catch {
-    // Corrupt entry: start over.
+    // Storage disabled (some private modes): nothing is remembered.
+    return null;
   }
+}
+
+function storageSet(storage, key, value) {
+  try {
+    if (value === null) storage.removeItem(key);
+    else storage.setItem(key, value);
+  } catch {
+    // As above: the session then lasts as long as the page.
+  }
+}
+
+function readSession(storage, key, registered) {
+  const raw = storageGet(storage, key);
+  if (raw === null) return null;
+  try {
+    const saved = JSON.parse(raw);
+    if (saved && typeof saved.token === 'string' && typeof saved.user === 'string') {
+      const expiresAt = tokenExpiry(saved.token);
+      if (expiresAt === null || expiresAt > Date.now()) {
+        return { token: saved.token, user: saved.user, registered, expiresAt };
+      }
+    }
+  } catch {
+    // Corrupt entry: dropped below.
+  }
+  storageSet(storage, key, null);
   return null;
+}
+
+// A guest in this tab wins over the browser's account: the tab chose it.
+function loadSession() {
+  return readSession(sessionStorage, GUEST_KEY, false)
+    ?? readSession(localStorage, ACCOUNT_KEY, true);
 }
 
 let session = loadSession();
 
 function saveSession(value) {
   session = value;
-  if (value === null) sessionStorage.removeItem(SESSION_KEY);
-  else sessionStorage.setItem(SESSION_KEY, JSON.stringify(value));
+  if (value === null) {
+    storageSet(sessionStorage, GUEST_KEY, null);
+    storageSet(localStorage, ACCOUNT_KEY, null);
+  } else {
+    const saved = JSON.stringify({ token: value.token, user: value.user });
+    storageSet(sessionStorage, GUEST_KEY, value.registered ? null : saved);
+    if (value.registered) storageSet(localStorage, ACCOUNT_KEY, saved);
+  }
   renderWhoami();
+}
+
+// The account's token, or null (and back to the login) once it has expired.
+function liveToken() {
+  if (session !== null && session.expiresAt !== null && session.expiresAt <= Date.now()) {
+    expireSession();
+    return null;
+  }
+  return session?.token ?? null;
 }
 
 // ---------------------------------------------------------------- helpers
@@ -75,6 +131,10 @@ function roomParam() {
   return new URLSearchParams(location.search).get('room');
 }
 
+function roomTitle(name, roomId) {
+  return name ? name : `Room ${roomId}`;
+}
+
 async function copyText(text, input) {
   try {
     await navigator.clipboard.writeText(text);
@@ -98,12 +158,15 @@ const views = {
 function showView(name) {
   for (const [key, element] of Object.entries(views)) show(element, key === name);
   document.body.dataset.view = name;
+  if (name !== 'lobby') stopRoomList();
 }
 
 function renderWhoami() {
   show($('whoami'), session !== null);
   if (session !== null) {
     $('whoami-name').textContent = session.user;
+    $('whoami-name').dataset.registered = String(session.registered);
+    $('whoami').title = session.registered ? '' : 'Guest: the name is gone when you close this tab';
     fillAvatar($('whoami-avatar'), session.user);
   }
 }
@@ -118,23 +181,27 @@ function closeRoom() {
   document.title = 'Stateroom';
 }
 
-function showLogin(message = null, lede = null) {
+function showLogin(message = null, { lede = null, user = null, mode = null } = {}) {
   closeRoom();
   showView('login');
-  $('login-lede').textContent = lede ?? 'Pick a name to chat as a guest.';
+  if (lede !== null) $('login-lede').textContent = lede;
+  if (user !== null) $('login-user').value = user;
+  if (mode !== null) setLoginMode(mode);
   setError($('login-error'), message);
-  $('login-user').focus();
+  (user !== null && loginMode !== 'guest' ? $('login-password') : $('login-user')).focus();
 }
 
 function showLobby(message = null) {
   closeRoom();
   showView('lobby');
   setError($('lobby-error'), message);
+  startRoomList();
 }
 
 function expireSession(message = 'Your login has expired. Please log in again.') {
+  const previous = session;
   saveSession(null);
-  showLogin(message);
+  showLogin(message, previous?.registered ? { user: previous.user, mode: 'login' } : {});
 }
 
 // An ApiError from a lobby action: 401 means the token is no longer good.
@@ -147,11 +214,13 @@ function lobbyFailed(error) {
 }
 
 // Looks the room up and shows it, or explains in the lobby why not.
-async function openRoom(roomId, { push }) {
+async function openRoom(roomId, { push, name = null }) {
+  const token = liveToken();
+  if (token === null) return;
   const buttons = [$('create-room'), $('join-button')];
   for (const b of buttons) b.disabled = true;
   try {
-    const target = await lookupRoom(session.token, roomId);
+    const target = await lookupRoom(token, roomId);
     if (target === null) {
       if (roomParam() !== null) history.replaceState(null, '', '/');
       showLobby(`There is no room with the ID “${roomId}”. Check the ID, or create a new room.`);
@@ -159,7 +228,8 @@ async function openRoom(roomId, { push }) {
     }
     if (push) history.pushState(null, '', `/?room=${encodeURIComponent(roomId)}`);
     closeRoom();
-    room = new RoomView(roomId, target);
+    const known = name ?? target.name ?? listedRooms.get(roomId)?.name ?? '';
+    room = new RoomView(roomId, target, known);
     showView('room');
     $('composer-input').focus();
   } catch (error) {
@@ -174,7 +244,11 @@ async function route() {
   renderWhoami();
   const param = roomParam();
   if (session === null) {
-    showLogin(null, param !== null ? `Pick a name to join room ${param} as a guest.` : null);
+    showLogin(null, {
+      lede: param !== null
+        ? `Log in, or pick a guest name, to join room ${param}.`
+        : 'Chat as a guest, or with an account that keeps your name.',
+    });
     return;
   }
   if (param === null) {
@@ -193,26 +267,126 @@ async function route() {
 
 // ---------------------------------------------------------------- login
 
+const LOGIN_MODES = {
+  guest: {
+    submit: 'Continue as guest',
+    footnote: 'A guest name lasts as long as this tab. Names that belong to an account are taken.',
+  },
+  login: {
+    submit: 'Log in',
+    footnote: 'You stay logged in on this browser until you log out or your login expires.',
+  },
+  register: {
+    submit: 'Create account',
+    footnote: 'You stay logged in on this browser until you log out or your login expires.',
+  },
+};
+
+let loginMode = 'guest';
+
+function setLoginMode(mode) {
+  loginMode = Object.hasOwn(LOGIN_MODES, mode) ? mode : 'guest';
+  $(`mode-${loginMode}`).checked = true;
+  const { submit, footnote } = LOGIN_MODES[loginMode];
+  $('login-submit').textContent = submit;
+  $('login-footnote').textContent = footnote;
+  show($('password-block'), loginMode !== 'guest');
+  const password = $('login-password');
+  password.autocomplete = loginMode === 'register' ? 'new-password' : 'current-password';
+  password.required = loginMode !== 'guest';
+  const rule = $('password-rule');
+  rule.textContent = loginMode === 'register'
+    ? `At least ${PASSWORD_MIN_BYTES} characters. Longer is better: a few unrelated words make a good one.`
+    : '';
+  show(rule, loginMode === 'register');
+  storageSet(localStorage, MODE_KEY, loginMode);
+}
+
+setLoginMode(storageGet(localStorage, MODE_KEY) ?? 'guest');
+
+for (const radio of document.querySelectorAll('#login-form input[name="mode"]')) {
+  radio.addEventListener('change', () => {
+    if (!radio.checked) return;
+    setLoginMode(radio.value);
+    setError($('login-error'), null);
+  });
+}
+
+$('show-password').addEventListener('click', () => {
+  const input = $('login-password');
+  const showing = input.type === 'text';
+  input.type = showing ? 'password' : 'text';
+  $('show-password').setAttribute('aria-pressed', String(!showing));
+  $('show-password').textContent = showing ? 'Show' : 'Hide';
+});
+
+// What to tell the user when a way in was refused, and which field to fix.
+function loginRefusal(error, mode, userId) {
+  if (!(error instanceof ApiError)) return { message: String(error), field: 'login-user' };
+  switch (error.code) {
+    case 'name_taken':
+      return mode === 'guest'
+        ? { message: `“${userId}” belongs to an account. Log in with its password, or pick another name.`, field: 'login-user' }
+        : { message: `The name “${userId}” is taken. Pick another one, or log in if it is yours.`, field: 'login-user' };
+    case 'invalid_credentials':
+      return { message: 'Wrong name or password.', field: 'login-password' };
+    case 'invalid_password':
+      return { message: `A password needs ${PASSWORD_MIN_BYTES} to ${PASSWORD_MAX_BYTES} bytes.`, field: 'login-password' };
+    case 'invalid_user_id':
+      return { message: `“${userId}” is not a valid name: ${USER_ID_RULE}.`, field: 'login-user' };
+    default:
+      return { message: error.message, field: 'login-user' };
+  }
+}
+
+// The problem with what was typed, before asking the server, or null.
+function loginProblem(mode, userId, password) {
+  if (userId === '') return { message: 'Please enter a name.', field: 'login-user' };
+  if (!validUserId(userId)) {
+    return { message: `“${userId}” is not a valid name: ${USER_ID_RULE}.`, field: 'login-user' };
+  }
+  if (mode === 'guest') return null;
+  if (password === '') return { message: 'Please enter your password.', field: 'login-password' };
+  if (mode === 'register' && textBytes(password) < PASSWORD_MIN_BYTES) {
+    return { message: `Use a password of at least ${PASSWORD_MIN_BYTES} characters.`, field: 'login-password' };
+  }
+  if (textBytes(password) > PASSWORD_MAX_BYTES) {
+    return { message: `A password can be at most ${PASSWORD_MAX_BYTES} bytes long.`, field: 'login-password' };
+  }
+  return null;
+}
+
+const SIGN_IN = {
+  guest: (userId) => login(userId),
+  login: (userId, password) => loginWithPassword(userId, password),
+  register: (userId, password) => register(userId, password),
+};
 
 $('login-form').addEventListener('submit', async (event) => {
   event.preventDefault();
+  const mode = loginMode;
   const userId = $('login-user').value.trim();
-  if (!validUserId(userId)) {
-    setError($('login-error'), userId === ''
-      ? 'Please enter a name.'
-      : `“${userId}” is not a valid name: ${USER_ID_RULE}.`);
-    $('login-user').focus();
+  const password = $('login-password').value;
+  const problem = loginProblem(mode, userId, password);
+  if (problem !== null) {
+    setError($('login-error'), problem.message);
+    $(problem.field).focus();
     return;
   }
   const submit = $('login-submit');
   submit.disabled = true;
   setError($('login-error'), null);
   try {
-    const token = await login(userId);
-    saveSession({ token, user: userId });
+    const token = await SIGN_IN[mode](userId, password);
+    $('login-password').value = '';
+    saveSession({
+      token, user: userId, registered: mode !== 'guest', expiresAt: tokenExpiry(token),
+    });
     await route();
   } catch (error) {
-    setError($('login-error'), error.message);
+    const refusal = loginRefusal(error, mode, userId);
+    setError($('login-error'), refusal.message);
+    $(refusal.field).focus();
   } finally {
     submit.disabled = false;
   }
@@ -220,27 +394,54 @@ $('login-form').addEventListener('submit', async (event) => {
 
 $('logout').addEventListener('click', () => {
   closeRoom();
+  const previous = session;
   saveSession(null);
   history.pushState(null, '', '/');
-  showLogin();
+  showLogin(null, previous?.registered ? { user: previous.user, mode: 'login' } : {});
+});
+
+// Another tab logged the account out, or in.
+window.addEventListener('storage', (event) => {
+  if (event.key !== ACCOUNT_KEY && event.key !== null) return;
+  if (session?.registered && storageGet(localStorage, ACCOUNT_KEY) === null) {
+    const previous = session;
+    session = null;
+    renderWhoami();
+    history.replaceState(null, '', '/');
+    showLogin('You logged out in another tab.', { user: previous.user, mode: 'login' });
+  } else if (session === null) {
+    session = loadSession();
+    if (session !== null) route();
+  }
 });
 
 // ---------------------------------------------------------------- lobby
 
-$('create-room').addEventListener('click', async () => {
+$('create-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const name = $('room-name-input').value.trim();
+  if (textBytes(name) > ROOM_NAME_MAX_BYTES) {
+    setError($('lobby-error'), `That name is too long: a room name holds at most ${ROOM_NAME_MAX_BYTES} bytes.`);
+    $('room-name-input').focus();
+    return;
+  }
+  const token = liveToken();
+  if (token === null) return;
+  const visibility = document.querySelector('#create-form input[name="visibility"]:checked').value;
   const button = $('create-room');
   button.disabled = true;
   setError($('lobby-error'), null);
   let roomId;
   try {
-    roomId = await createRoom(session.token);
+    roomId = await createRoom(token, name === '' ? { visibility } : { name, visibility });
   } catch (error) {
     button.disabled = false;
     lobbyFailed(error);
     return;
   }
   button.disabled = false;
-  await openRoom(roomId, { push: true });
+  $('room-name-input').value = '';
+  await openRoom(roomId, { push: true, name });
 });
 
 $('join-form').addEventListener('submit', async (event) => {
@@ -258,6 +459,144 @@ $('join-form').addEventListener('submit', async (event) => {
   await openRoom(roomId, { push: true });
 });
 
+// ---------------------------------------------------------------- room list
+// Polled while the lobby is on screen and the tab visible. The read marks
+// this page sent are remembered, so that a room just left shows no unread
+// messages even before its server has stored the mark.
+
+const ROOMS_REFRESH_MS = 4000;
+const listedRooms = new Map(); // roomId → the room as last listed
+const readUpTo = new Map(); // roomId → the highest read mark this page sent
+let roomsTimer = null;
+let roomsLoading = false;
+
+function startRoomList() {
+  clearInterval(roomsTimer);
+  roomsTimer = setInterval(() => {
+    if (!document.hidden) refreshRooms();
+  }, ROOMS_REFRESH_MS);
+  refreshRooms();
+}
+
+function stopRoomList() {
+  clearInterval(roomsTimer);
+  roomsTimer = null;
+}
+
+async function refreshRooms() {
+  const token = liveToken();
+  if (roomsLoading || token === null) return;
+  roomsLoading = true;
+  const status = $('rooms-status');
+  if (listedRooms.size === 0) status.textContent = 'Loading rooms…';
+  try {
+    const rooms = await listRooms(token);
+    if (roomsTimer === null || token !== session?.token) return;
+    renderRooms(rooms);
+  } catch (error) {
+    if (roomsTimer === null || token !== session?.token) return;
+    if (error instanceof ApiError && error.status === 401) {
+      expireSession();
+      return;
+    }
+    status.textContent = `Could not load the rooms: ${error.message}`;
+  } finally {
+    roomsLoading = false;
+  }
+}
+
+$('rooms-refresh').addEventListener('click', () => refreshRooms());
+
+document.addEventListener('visibilitychange', () => {
+  if (!document.hidden && roomsTimer !== null) refreshRooms();
+});
+
+function unreadOf(r) {
+  const read = readUpTo.get(r.roomId);
+  return read === undefined ? r.unread : Math.min(r.unread, Math.max(0, r.lastSeq - read));
+}
+
+function buildRoomItem(roomId) {
+  const li = document.createElement('li');
+  const link = document.createElement('a');
+  link.className = 'room-item';
+  link.href = `/?room=${encodeURIComponent(roomId)}`;
+  link.dataset.testid = 'room-item';
+  link.dataset.room = roomId;
+  link.addEventListener('click', (event) => {
+    if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+    event.preventDefault();
+    openRoom(roomId, { push: true, name: listedRooms.get(roomId)?.name ?? null });
+  });
+  const icon = document.createElement('span');
+  icon.className = 'avatar room-icon';
+  icon.setAttribute('aria-hidden', 'true');
+  const main = document.createElement('span');
+  main.className = 'room-main';
+  const name = document.createElement('span');
+  name.className = 'room-name';
+  name.dataset.testid = 'room-item-name';
+  const meta = document.createElement('span');
+  meta.className = 'room-meta';
+  main.append(name, meta);
+  const badge = document.createElement('span');
+  badge.className = 'badge';
+  badge.dataset.testid = 'room-unread';
+  badge.setAttribute('aria-hidden', 'true');
+  const spoken = document.createElement('span');
+  spoken.className = 'visually-hidden';
+  link.append(icon, main, badge, spoken);
+  li.append(link);
+  return li;
+}
+
+function fillRoomItem(li, r) {
+  const link = li.firstElementChild;
+  const [icon, main, badge, spoken] = link.children;
+  const [name, meta] = main.children;
+  fillAvatar(icon, r.name || '#');
+  icon.title = '';
+  name.textContent = r.name || 'Untitled room';
+  name.classList.toggle('untitled', r.name === '');
+  const id = document.createElement('code');
+  id.textContent = r.roomId;
+  const here = r.members === 0 ? 'nobody here' : `${r.members} here`;
+  const whose = r.owner === session?.user ? 'yours' : `by ${r.owner}`;
+  meta.replaceChildren(id, ` · ${here} · ${r.visibility} · ${whose}`);
+  const unread = unreadOf(r);
+  link.dataset.unread = String(unread);
+  link.dataset.members = String(r.members);
+  badge.textContent = unread > 99 ? '99+' : String(unread);
+  show(badge, unread > 0);
+  spoken.textContent = unread > 0 ? `, ${unread} unread` : '';
+}
+
+function renderRooms(rooms) {
+  listedRooms.clear();
+  for (const r of rooms) listedRooms.set(r.roomId, r);
+  const status = $('rooms-status');
+  status.textContent = rooms.length === 0
+    ? 'No rooms yet. Public rooms, and the rooms you create, show up here.'
+    : '';
+  const list = $('room-list');
+  const items = new Map();
+  for (const li of list.children) items.set(li.firstElementChild.dataset.room, li);
+  const wanted = rooms.map((r) => {
+    const li = items.get(r.roomId) ?? buildRoomItem(r.roomId);
+    fillRoomItem(li, r);
+    return li;
+  });
+  // Only reorder when the order changed: moving the focused item would
+  // take the focus away from a keyboard user.
+  const same = wanted.length === list.children.length
+    && wanted.every((li, i) => list.children[i] === li);
+  if (!same) {
+    const focused = document.activeElement?.closest?.('.room-item')?.dataset.room ?? null;
+    list.replaceChildren(...wanted);
+    if (focused !== null) list.querySelector(`[data-room="${focused}"]`)?.focus();
+  }
+}
+
 window.addEventListener('popstate', () => {
   route();
 });
@@ -271,10 +610,16 @@ window.addEventListener('beforeunload', (event) => {
 
 const TYPING_SHOW_MS = 4000;
 const COUNTER_FROM_BYTES = MAX_TEXT_BYTES - 500;
+const PAGE_SIZE = 50;
+// Older messages are fetched once the reader is this close to the top.
+const LOAD_OLDER_PX = 400;
+// Read marks go out at most this often.
+const READ_INTERVAL_MS = 1000;
 
 class RoomView {
-  constructor(roomId, first) {
+  constructor(roomId, first, name) {
     this.roomId = roomId;
+    this.name = name;
     this.me = session.user;
     this.list = $('message-list');
     this.scroller = $('messages-scroll');
@@ -285,8 +630,13 @@ class RoomView {
     this.typers = new Map();
     this.unread = 0;
     this.countdown = null;
-    this.historyAsked = false;
-    this.historyDone = false;
+    // Scrollback: 'idle' (more may exist), 'loading', 'done', 'error'.
+    this.older = 'idle';
+    this.olderError = '';
+    this.destroyed = false;
+    this.readSent = 0;
+    this.readAt = 0;
+    this.readTimer = null;
     this.listeners = [];
     // Whether the reader is at the newest message; kept there when new
     // messages arrive or the pane shrinks (a banner, a growing composer).
@@ -297,12 +647,14 @@ class RoomView {
     this.resizer.observe(this.scroller);
 
     this.list.replaceChildren();
+    $('room-name').textContent = name || 'Room';
+    $('room-name').classList.toggle('untitled', !name);
     $('room-id').textContent = roomId;
     $('share-link').value = roomUrl(roomId);
     $('copy-link').textContent = 'Copy';
     $('composer-input').value = '';
     setError($('room-error'), null);
-    show($('load-earlier'), false);
+    this.renderHistoryStatus();
     this.renderMembers();
     this.renderTyping();
     this.renderEmpty();
@@ -322,7 +674,6 @@ class RoomView {
     on('sendfail', this.onSendFail);
     on('presence', this.onPresence);
     on('typing', this.onTyping);
-    on('history', this.onHistory);
     on('servererror', this.onServerError);
     on('fatal', this.onFatal);
 
@@ -346,17 +697,21 @@ class RoomView {
       showLobby();
     });
     this.listen($('status-retry'), 'click', () => this.conn.retry());
-    this.listen($('load-earlier'), 'click', () => this.loadEarlier());
+    this.listen($('load-earlier'), 'click', () => this.loadOlder({ asked: true }));
     this.listen(this.scroller, 'scroll', () => {
       const s = this.scroller;
       this.stuck = s.scrollHeight - s.scrollTop - s.clientHeight < 48;
+      this.loadOlder();
+      this.noteRead();
     });
     this.listen(document, 'visibilitychange', () => {
       if (!document.hidden) {
         this.unread = 0;
         this.updateTitle();
+        this.noteRead();
       }
     });
+    this.listen(window, 'focus', () => this.noteRead());
 
     this.conn.start();
   }
@@ -367,6 +722,11 @@ class RoomView {
   }
 
   destroy() {
+    this.destroyed = true;
+    // What the reader saw last counts, even inside the last second.
+    clearTimeout(this.readTimer);
+    const seen = this.lastVisibleSeq();
+    if (seen !== null && seen > this.readSent && this.conn.read(seen)) readUpTo.set(this.roomId, seen);
     this.conn.close();
     this.resizer.disconnect();
     clearInterval(this.countdown);
@@ -391,6 +751,9 @@ class RoomView {
       case STATE.CONNECTED:
         text.textContent = 'Connected';
         setError($('room-error'), null);
+        // The welcome's messages are on screen now.
+        this.loadOlder();
+        this.noteRead();
         break;
       case STATE.RECONNECTING:
         if (retryAt === null) {
@@ -582,6 +945,7 @@ class RoomView {
     const fromBottom = s.scrollHeight - s.scrollTop;
     change();
     this.renderEmpty();
+    this.renderHistoryStatus();
     if (force || (this.stuck && !prepend)) {
       s.scrollTop = s.scrollHeight;
       this.stuck = true;
@@ -618,8 +982,8 @@ class RoomView {
         this.unread++;
         this.updateTitle();
       }
+      this.noteRead();
     }
-    this.updateLoadEarlier();
   }
 
   onAck({ id, seq }) {
@@ -632,6 +996,7 @@ class RoomView {
       return;
     }
     this.withScroll(() => this.confirm(li, { seq, id, ts: Number(li.dataset.sentAt) }));
+    this.noteRead();
   }
 
   onSendFail({ id, message }) {
@@ -706,37 +1071,126 @@ class RoomView {
     show($('messages-empty'), this.list.childElementCount === 0);
   }
 
-  // -------------------------------------------------------------- history
+  // -------------------------------------------------------------- scrollback
+  // Older pages come from GET /api/rooms/:id/messages, which reads the whole
+  // history, whatever the session server holds, and works while the socket
+  // is reconnecting. Pages are placed by seq like everything else, so one
+  // that overlaps what is on screen adds nothing twice.
 
-  updateLoadEarlier() {
-    const oldest = this.order[0];
-    show($('load-earlier'), oldest !== undefined && oldest > 1 && !this.historyDone);
+  oldestKnown() {
+    if (this.order.length > 0) return this.order[0];
+    return this.conn.lastSeq === null ? null : this.conn.lastSeq + 1;
   }
 
-  loadEarlier() {
-    const oldest = this.order[0];
-    if (oldest === undefined || this.historyAsked) return;
-    if (this.conn.history(oldest, 50)) {
-      this.historyAsked = true;
-      $('load-earlier').disabled = true;
+  // Fetches the page before the oldest message shown when the reader is near
+  // the top (or the messages do not fill the pane yet).
+  loadOlder({ asked = false } = {}) {
+    if (this.destroyed || this.older === 'loading' || this.older === 'done') return;
+    if (this.older === 'error' && !asked) return;
+    if (!asked && this.scroller.scrollTop >= LOAD_OLDER_PX) return;
+    const before = this.oldestKnown();
+    if (before === null) return;
+    if (before <= 1) {
+      this.setOlder('done');
+      return;
     }
+    const token = liveToken();
+    if (token === null) return;
+    this.setOlder('loading');
+    olderMessages(token, this.roomId, before, PAGE_SIZE).then(({ messages, more }) => {
+      if (this.destroyed) return;
+      const page = messages.filter((m) => validMessage(m) && m.seq < before);
+      this.withScroll(() => {
+        for (const m of page) this.addHistoric(m);
+      }, { prepend: true });
+      const finished = !more || page.length === 0 || this.order[0] <= 1;
+      this.setOlder(finished ? 'done' : 'idle');
+      // The page may not have filled the pane: keep going until it does.
+      if (!finished) requestAnimationFrame(() => this.loadOlder());
+    }, (error) => {
+      if (this.destroyed) return;
+      if (error instanceof ApiError && error.status === 401) {
+        expireSession();
+        return;
+      }
+      this.olderError = error.message;
+      this.setOlder('error');
+    });
   }
 
-  onHistory({ messages, more }) {
-    this.historyAsked = false;
-    $('load-earlier').disabled = false;
-    this.withScroll(() => {
-      for (const m of messages) {
-        if (this.bySeq.has(m.seq)) continue;
-        const li = this.buildItem(m);
-        if (typeof m.id === 'string') li.dataset.id = m.id;
-        li.dataset.seq = String(m.seq);
-        this.setTime(li, m.ts);
-        this.placeConfirmed(li, m.seq);
-      }
-    }, { prepend: true });
-    this.historyDone = !more;
-    this.updateLoadEarlier();
+  addHistoric(m) {
+    if (this.bySeq.has(m.seq)) return;
+    const li = this.buildItem(m);
+    if (typeof m.id === 'string') li.dataset.id = m.id;
+    li.dataset.seq = String(m.seq);
+    this.setTime(li, m.ts);
+    this.placeConfirmed(li, m.seq);
+  }
+
+  setOlder(state) {
+    this.older = state;
+    this.renderHistoryStatus();
+  }
+
+  renderHistoryStatus() {
+    const status = $('history-status');
+    const button = $('load-earlier');
+    const text = $('history-text');
+    status.dataset.state = this.older;
+    const empty = this.order.length === 0;
+    if (this.older === 'loading') {
+      text.textContent = 'Loading earlier messages…';
+    } else if (this.older === 'done') {
+      text.textContent = empty ? '' : 'This is the beginning of the room.';
+    } else if (this.older === 'error') {
+      text.textContent = `Could not load earlier messages: ${this.olderError} `;
+    } else {
+      text.textContent = '';
+    }
+    button.textContent = this.older === 'error' ? 'Try again' : 'Load earlier messages';
+    show(button, (this.older === 'idle' && !empty) || this.older === 'error');
+  }
+
+  // -------------------------------------------------------------- read marks
+  // A message counts as read once it has been on screen in a visible,
+  // focused tab. The mark is the highest such seq, sent at most once a
+  // second; the server keeps it and the room list's unread counts follow.
+
+  // The seq of the last confirmed message on screen, or null.
+  lastVisibleSeq() {
+    if (this.order.length === 0 || this.scroller.clientHeight === 0) return null;
+    const view = this.scroller.getBoundingClientRect();
+    const top = (i) => this.bySeq.get(this.order[i]).getBoundingClientRect().top;
+    let lo = 0;
+    let hi = this.order.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (top(mid) < view.bottom) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo === 0) return null;
+    const seq = this.order[lo - 1];
+    return this.bySeq.get(seq).getBoundingClientRect().bottom > view.top ? seq : null;
+  }
+
+  noteRead() {
+    if (this.destroyed || this.readTimer !== null) return;
+    if (document.visibilityState !== 'visible' || !document.hasFocus()) return;
+    const seq = this.lastVisibleSeq();
+    if (seq === null || seq <= this.readSent) return;
+    const wait = this.readAt + READ_INTERVAL_MS - Date.now();
+    if (wait > 0) {
+      this.readTimer = setTimeout(() => {
+        this.readTimer = null;
+        this.noteRead();
+      }, wait);
+      return;
+    }
+    // Not connected: the next welcome calls this again.
+    if (!this.conn.read(seq)) return;
+    this.readSent = seq;
+    this.readAt = Date.now();
+    readUpTo.set(this.roomId, Math.max(seq, readUpTo.get(this.roomId) ?? 0));
   }
 
   // -------------------------------------------------------------- misc
@@ -752,7 +1206,7 @@ class RoomView {
 
   updateTitle() {
     const prefix = this.unread > 0 ? `(${this.unread}) ` : '';
-    document.title = `${prefix}Room ${this.roomId} · Stateroom`;
+    document.title = `${prefix}${roomTitle(this.name, this.roomId)} · Stateroom`;
   }
 }
 

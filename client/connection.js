@@ -11,7 +11,6 @@
 //   sendfail  { id, code, message }        the server refused one of our sends
 //   presence  { joined } | { left }
 //   typing    { user }
-//   history   { messages, more }
 //   servererror { code, message }
 //   fatal     { reason, message }          gave up; retry() starts over
 //
@@ -133,9 +132,11 @@ export class RoomConnection extends EventTarget {
     this._write({ type: 'typing' });
   }
 
-  history(before, limit = 50) {
+  // Tells the server this user has read the room up to seq; false when not
+  // connected (the caller tries again after the next welcome).
+  read(seq) {
     if (this.state !== STATE.CONNECTED) return false;
-    return this._write({ type: 'history', before, limit });
+    return this._write({ type: 'read', seq });
   }
 
   _emit(type, detail) {
@@ -307,17 +308,12 @@ export class RoomConnection extends EventTarget {
       case 'typing':
         if (typeof frame.user === 'string') this._emit('typing', { user: frame.user });
         break;
-      case 'history':
-        if (Array.isArray(frame.messages)) {
-          const messages = frame.messages.filter(validMessage);
-          this._emit('history', { messages, more: frame.more === true });
-        }
-        break;
       case 'error':
         this._onError(frame);
         break;
       default:
-        // read marks and future frame types: nothing to show yet.
+        // Others' read marks, history (the page pages through HTTP) and
+        // future frame types: nothing to show.
         break;
     }
   }
@@ -363,7 +359,7 @@ export class RoomConnection extends EventTarget {
   }
 }
 
-function validMessage(m) {
+export function validMessage(m) {
   return m !== null && typeof m === 'object' && Number.isInteger(m.seq)
     && typeof m.user === 'string' && typeof m.text === 'string';
 }
