@@ -30,6 +30,7 @@ struct backend_config {                 /* docs/protocol.md, "stateroom-backend"
 	long token_ttl;
 	const char *client_dir;
 	const char *log_level;
+	const char *agones_api, *agones_namespace, *agones_fleet, *agones_token_file, *agones_ca_file;
 };
 
 struct backend {

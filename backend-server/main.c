@@ -185,6 +185,17 @@ static int main_options(struct backend_config *c, int argc, char **argv)
 		  "web client files" },
 		{ "log-level", "STATEROOM_LOG_LEVEL", CFG_STR, &c->log_level, "info", 0, 0,
 		  "debug, info, warn or error" },
+		{ "agones-api", "STATEROOM_AGONES_API", CFG_STR, &c->agones_api, NULL, 0, 0,
+		  "agones: Kubernetes API URL (default in a pod: https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT)" },
+		{ "agones-namespace", "STATEROOM_AGONES_NAMESPACE", CFG_STR, &c->agones_namespace, NULL,
+		  0, 0, "agones: the fleet's namespace (default: the service account's, else default)" },
+		{ "agones-fleet", "STATEROOM_AGONES_FLEET", CFG_STR, &c->agones_fleet, "stateroom-session",
+		  0, 0, "agones: the Fleet of session servers" },
+		{ "agones-token-file", "STATEROOM_AGONES_TOKEN_FILE", CFG_STR, &c->agones_token_file,
+		  "/var/run/secrets/kubernetes.io/serviceaccount/token", 0, 0,
+		  "agones: bearer token, re-read for every call (empty: none, for kubectl proxy)" },
+		{ "agones-ca-file", "STATEROOM_AGONES_CA_FILE", CFG_STR, &c->agones_ca_file, NULL, 0, 0,
+		  "agones: CA bundle for the API (default: the service account's ca.crt if present)" },
 	};
 	char err[256];
 	int rc;
@@ -258,6 +269,11 @@ int main(int argc, char **argv)
 	be->sched_env.db = be->db;
 	be->sched_env.servers = be->cfg.session_servers;
 	be->sched_env.dead_after_ms = be->cfg.dead_after_ms;
+	be->sched_env.agones.api = be->cfg.agones_api;
+	be->sched_env.agones.ns = be->cfg.agones_namespace;
+	be->sched_env.agones.fleet = be->cfg.agones_fleet;
+	be->sched_env.agones.token_file = be->cfg.agones_token_file;
+	be->sched_env.agones.ca_file = be->cfg.agones_ca_file;
 	rc = be->sched->create(&be->sched_env, &be->sched_state);
 	if (rc < 0) {
 		fprintf(stderr, "stateroom-backend: scheduler %s: %s (check --session-servers)\n",

@@ -5,5 +5,6 @@
 #include "scheduler.h"
 
 extern const struct sched_ops sched_local_ops;
+extern const struct sched_ops sched_agones_ops;
 
 #endif

@@ -41,11 +41,17 @@ struct sched_room {               /* what a new room is created with */
 	const char *visibility;       /* "public" or "unlisted" */
 };
 
+/* The agones backend's options (docs/protocol.md); NULL: the default. */
+struct sched_agones_config {
+	const char *api, *ns, *fleet, *token_file, *ca_file;
+};
+
 struct sched_env {
 	uv_loop_t *loop;
 	struct db *db;
 	const char *servers;          /* local: comma-separated "host:port" list, or NULL for any */
 	int64_t dead_after_ms;        /* heartbeat older than this: server is dead */
+	struct sched_agones_config agones;
 };
 
 struct sched_ops {
