@@ -30,6 +30,12 @@ struct backend_config {                 /* docs/protocol.md, "stateroom-backend"
 	long token_ttl;
 	const char *client_dir;
 	const char *log_level;
+	const char *session_binary;     /* process scheduler */
+	const char *session_host;
+	long max_servers;
+	long server_idle_ms;
+	long spawn_wait_ms;
+	const char *admin_token;        /* NULL: the admin API answers 404 */
 	const char *agones_api, *agones_namespace, *agones_fleet, *agones_token_file, *agones_ca_file;
 };
 
@@ -78,6 +84,8 @@ void api_auth_login(struct httpd_req *req, const struct route_params *params, vo
 void api_me(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_rooms_list(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_history(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_admin_servers(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_admin_drain(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_healthz(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_readyz(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_metrics(struct httpd_req *req, const struct route_params *params, void *ud);

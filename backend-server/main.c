@@ -25,6 +25,9 @@
 #ifndef STATEROOM_CLIENT_DIR
 #define STATEROOM_CLIENT_DIR "client"
 #endif
+#ifndef STATEROOM_SESSION_BINARY
+#define STATEROOM_SESSION_BINARY "stateroom-session"
+#endif
 
 #define MAIN_SECRET_MIN 32
 #define MAIN_MIGRATE_RETRY_MS 1000
@@ -39,9 +42,11 @@ struct main_ctx {
 	uv_signal_t sigint, sigterm;
 	uv_timer_t timer;       /* migration retries, then the deferred stop */
 	int exit_code;
+	bool sched_stopped;     /* the scheduler let go of what it runs */
 };
 
 static void main_migrate(struct main_ctx *m);
+static void main_stop_continue(uv_timer_t *t);
 
 /* ---- stopping ---------------------------------------------------------- */
 
@@ -70,6 +75,15 @@ static void main_on_httpd_stopped(void *arg)
 	m->be.db = NULL;
 }
 
+static void main_on_sched_stopped(void *arg)
+{
+	struct main_ctx *m = arg;
+
+	m->sched_stopped = true;
+	if (m->be.pending == 0)
+		uv_timer_start(&m->timer, main_stop_continue, 0, 0);
+}
+
 /* Runs from a timer, so never inside a callback of httpd or db. */
 static void main_stop_continue(uv_timer_t *t)
 {
@@ -86,7 +100,13 @@ static void main_stop(struct main_ctx *m, int exit_code)
 	m->exit_code = exit_code;
 	log_write(LOG_INFO, "stopping", "{s:i}", "waiting", (int)m->be.pending);
 	uv_timer_stop(&m->timer);
-	if (m->be.pending == 0)
+	/* The scheduler first: requests waiting for it end, and the servers it
+	 * started drain while the backend still answers monitoring. */
+	if (m->be.sched->stop)
+		m->be.sched->stop(m->be.sched_state, main_on_sched_stopped, m);
+	else
+		m->sched_stopped = true;
+	if (m->be.pending == 0 && m->sched_stopped)
 		uv_timer_start(&m->timer, main_stop_continue, 0, 0);
 }
 
@@ -99,7 +119,7 @@ void be_release(struct backend *be)
 {
 	struct main_ctx *m = container_of(be, struct main_ctx, be);
 
-	if (--be->pending == 0 && be->stopping)
+	if (--be->pending == 0 && be->stopping && m->sched_stopped)
 		uv_timer_start(&m->timer, main_stop_continue, 0, 0);
 }
 
@@ -196,6 +216,18 @@ static int main_options(struct backend_config *c, int argc, char **argv)
 		  "agones: bearer token, re-read for every call (empty: none, for kubectl proxy)" },
 		{ "agones-ca-file", "STATEROOM_AGONES_CA_FILE", CFG_STR, &c->agones_ca_file, NULL, 0, 0,
 		  "agones: CA bundle for the API (default: the service account's ca.crt if present)" },
+		{ "session-binary", "STATEROOM_SESSION_BINARY", CFG_STR, &c->session_binary,
+		  STATEROOM_SESSION_BINARY, 0, 0, "process: the stateroom-session it starts" },
+		{ "session-host", "STATEROOM_SESSION_HOST", CFG_STR, &c->session_host, "127.0.0.1", 0, 0,
+		  "process: address the session servers it starts listen on and advertise" },
+		{ "max-servers", "STATEROOM_MAX_SERVERS", CFG_INT, &c->max_servers, "4", 1, 1000,
+		  "process: live session servers at most (counting every registered one)" },
+		{ "server-idle-ms", "STATEROOM_SERVER_IDLE_MS", CFG_INT, &c->server_idle_ms, "60000", 100,
+		  86400000, "process: a server it started that hosted no room this long is stopped" },
+		{ "spawn-wait-ms", "STATEROOM_SPAWN_WAIT_MS", CFG_INT, &c->spawn_wait_ms, "10000", 100,
+		  600000, "process: how long a request waits for a new server before 503 no_capacity" },
+		{ "admin-token", "STATEROOM_ADMIN_TOKEN", CFG_STR, &c->admin_token, NULL, 0, 0,
+		  "operator token for /api/admin/* (unset: those routes answer 404)" },
 	};
 	char err[256];
 	int rc;
@@ -274,6 +306,13 @@ int main(int argc, char **argv)
 	be->sched_env.agones.fleet = be->cfg.agones_fleet;
 	be->sched_env.agones.token_file = be->cfg.agones_token_file;
 	be->sched_env.agones.ca_file = be->cfg.agones_ca_file;
+	be->sched_env.session_binary = be->cfg.session_binary;
+	be->sched_env.session_host = be->cfg.session_host;
+	be->sched_env.database_url = be->cfg.database_url;
+	be->sched_env.secret = be->cfg.secret;
+	be->sched_env.max_servers = (int)be->cfg.max_servers;
+	be->sched_env.server_idle_ms = be->cfg.server_idle_ms;
+	be->sched_env.spawn_wait_ms = be->cfg.spawn_wait_ms;
 	rc = be->sched->create(&be->sched_env, &be->sched_state);
 	if (rc < 0) {
 		fprintf(stderr, "stateroom-backend: scheduler %s: %s (check --session-servers)\n",

@@ -25,6 +25,8 @@ BE_ROUTED(api_auth_login)
 BE_ROUTED(api_me)
 BE_ROUTED(api_rooms_list)
 BE_ROUTED(api_history)
+BE_ROUTED(api_admin_servers)
+BE_ROUTED(api_admin_drain)
 BE_ROUTED(status_healthz)
 BE_ROUTED(status_readyz)
 BE_ROUTED(status_metrics)
@@ -38,6 +40,8 @@ static const struct route be_routes[] = {
 	{ HTTP_GET, "/api/me", api_me_routed },
 	{ HTTP_GET, "/api/rooms", api_rooms_list_routed },
 	{ HTTP_GET, "/api/rooms/:id/messages", api_history_routed },
+	{ HTTP_GET, "/api/admin/servers", api_admin_servers_routed },
+	{ HTTP_POST, "/api/admin/servers/:id/drain", api_admin_drain_routed },
 	{ HTTP_GET, "/healthz", status_healthz_routed },
 	{ HTTP_GET, "/readyz", status_readyz_routed },
 	{ HTTP_GET, "/metrics", status_metrics_routed },

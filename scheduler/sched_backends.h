@@ -6,5 +6,6 @@
 
 extern const struct sched_ops sched_local_ops;
 extern const struct sched_ops sched_agones_ops;
+extern const struct sched_ops sched_process_ops;
 
 #endif

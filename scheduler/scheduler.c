@@ -8,6 +8,7 @@
 static const struct sched_ops *const sched_backends[] = {
 	&sched_local_ops,
 	&sched_agones_ops,
+	&sched_process_ops,
 };
 
 #define SCHED_N_BACKENDS (sizeof sched_backends / sizeof sched_backends[0])

@@ -52,6 +52,14 @@ struct sched_env {
 	const char *servers;          /* local: comma-separated "host:port" list, or NULL for any */
 	int64_t dead_after_ms;        /* heartbeat older than this: server is dead */
 	struct sched_agones_config agones;
+	/* process: the session servers it starts (see sched_process.c) */
+	const char *session_binary;   /* path of stateroom-session */
+	const char *session_host;     /* their listen (and advertised) address */
+	const char *database_url;     /* passed to them with secret, in their environment */
+	const char *secret;
+	int max_servers;              /* live servers at most, whoever started them */
+	int64_t server_idle_ms;       /* a started server with no room this long is stopped */
+	int64_t spawn_wait_ms;        /* how long a request waits for a new server */
 };
 
 struct sched_ops {
@@ -64,7 +72,11 @@ struct sched_ops {
 	/* Where the room lives now. If its server is dead, draining or gone, or
 	 * the room is unpinned, re-pins it to a live server with epoch + 1. */
 	int (*locate)(void *state, const char *room_id, sched_cb cb, void *arg);
-	/* NULL-safe; pending callbacks must have run. */
+	/* Optional (NULL: nothing to stop). Before destroy: fails the requests
+	 * still waiting, lets go of what the backend runs (the process backend
+	 * drains its children and waits for them), then calls done(arg) once. */
+	void (*stop)(void *state, void (*done)(void *arg), void *arg);
+	/* NULL-safe; pending callbacks must have run (and stop's done, if any). */
 	void (*destroy)(void *state);
 };
 
