@@ -106,6 +106,8 @@ static void room_free(struct app_room *r)
 {
 	struct hub *h = r->hub;
 
+	if (r->ready && !h->closing && h->cfg.on_room)
+		h->cfg.on_room(h->cfg.on_room_ud, r->room.id, false);
 	if (r->ready)
 		r->app->dispose(r->state);
 	records_free(r->pend, r->n_pend);
@@ -232,6 +234,8 @@ static void on_loaded(void *arg, int status, const struct app_record *recs, size
 		return;
 	}
 	r->ready = true;
+	if (h->cfg.on_room)
+		h->cfg.on_room(h->cfg.on_room_ud, r->room.id, true);
 	r->last_seq = n > 0 ? recs[n - 1].seq : 0;
 	finish_load(r, 0, NULL);
 }

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <uv.h>
 
+#include "agones_sdk.h"
 #include "config.h"
 #include "db.h"
 #include "handshake.h"
@@ -35,6 +36,7 @@
 
 struct opts {
 	const char *host, *advertise, *id, *database_url, *secret, *allowed_origins, *log_level;
+	long agones_sdk_port, agones_health_ms;
 	long port, max_rooms, max_room_users, max_frame, max_conns, heartbeat_ms, ping_ms,
 	     room_idle_ms;
 };
@@ -49,6 +51,7 @@ struct server {
 	struct hub *hub;
 	struct registry *reg;
 	struct ticket_jar *jar;
+	struct agones_sdk *sdk;      /* NULL unless on Agones */
 	uv_timer_t retry;
 	uv_signal_t sigint, sigterm;
 	bool draining;
@@ -242,6 +245,23 @@ static void migrate(struct server *s)
 	}
 }
 
+/* ---------------------------------------------------------------- agones */
+
+/* Ready for Agones means ready to take rooms: registered, not draining. */
+static bool sdk_can_ready(void *ud)
+{
+	struct server *s = ud;
+
+	return !s->draining && registry_ready(s->reg);
+}
+
+static void on_room_changed(void *ud, const char *room_id, bool loaded)
+{
+	struct server *s = ud;
+
+	agones_sdk_room(s->sdk, room_id, loaded);
+}
+
 /* -------------------------------------------------------------- shutdown */
 
 static void db_closed(void *arg)
@@ -255,6 +275,8 @@ static void httpd_stopped(void *arg)
 	struct server *s = arg;
 
 	registry_stop(s->reg);
+	agones_sdk_shutdown(s->sdk);
+	s->sdk = NULL;
 	hub_close(s->hub);
 	db_close(s->db, db_closed, s);
 }
@@ -285,6 +307,7 @@ static void on_signal(uv_signal_t *sig, int signum)
 	uv_close((uv_handle_t *)&s->sigint, NULL);
 	uv_close((uv_handle_t *)&s->sigterm, NULL);
 	uv_close((uv_handle_t *)&s->retry, NULL);
+	agones_sdk_drain(s->sdk, hub_room_count(s->hub));
 	hub_drain(s->hub);
 	if (s->reg)
 		registry_drain(s->reg, drained, s);
@@ -329,6 +352,10 @@ int main(int argc, char **argv)
 		  86400000, "an empty room is unloaded and unpinned after this" },
 		{ "log-level", "STATEROOM_LOG_LEVEL", CFG_STR, &o->log_level, "info", 0, 0,
 		  "debug, info, warn, error" },
+		{ "agones-sdk-port", "AGONES_SDK_HTTP_PORT", CFG_INT, &o->agones_sdk_port, "0", 0, 65535,
+		  "the Agones SDK sidecar's HTTP port, set by Agones (0: not on Agones)" },
+		{ "agones-health-ms", "SESSION_AGONES_HEALTH_MS", CFG_INT, &o->agones_health_ms, "5000",
+		  100, 3600000, "on Agones: Health every this long" },
 	};
 	char err[256];
 	enum log_level level;
@@ -377,6 +404,8 @@ int main(int argc, char **argv)
 		.max_rooms = (unsigned)o->max_rooms,
 		.max_room_users = (unsigned)o->max_room_users,
 		.room_idle_ms = (uint64_t)o->room_idle_ms,
+		.on_room = on_room_changed,
+		.on_room_ud = s,
 	};
 	struct httpd_config htc = {
 		.host = o->host,
@@ -404,6 +433,18 @@ int main(int argc, char **argv)
 	}
 	log_write(LOG_INFO, "listening", "{s:s,s:i,s:s,s:s}", "host", o->host, "port",
 		  httpd_port(s->httpd), "id", s->id, "advertise", s->advertise);
+	if (o->agones_sdk_port > 0) {
+		struct agones_sdk_config ac = {
+			.port = (int)o->agones_sdk_port,
+			.health_ms = (uint64_t)o->agones_health_ms,
+			.can_ready = sdk_can_ready,
+			.ud = s,
+		};
+		if ((r = agones_sdk_start(s->loop, &ac, &s->sdk)) != 0) {
+			log_write(LOG_ERROR, "cannot start the Agones SDK client", "{s:s}", "error", strerror(-r));
+			return 1;
+		}
+	}
 
 	uv_timer_init(s->loop, &s->retry);
 	s->retry.data = s;

@@ -1,0 +1,143 @@
+// A fake Agones SDK sidecar (the REST side of the SDK server, Agones v1):
+// POST /ready /health /shutdown, GET /gameserver, PUT /metadata/label, and
+// the beta Counters and Lists API for one counter and one list. It records
+// every call (method, path, headers, raw body, parsed JSON, time) and keeps
+// the counter and list the way the real sidecar does (int64 travel as
+// strings; adding a value already there is 409, removing one that is not is
+// 404, as grpc-gateway maps AlreadyExists and NotFound).
+//
+// refuseForMs: the sidecar starts late; until then nothing listens on its
+// port, so connections are refused.
+import http from 'node:http';
+
+const COUNTER = /^\/v1beta1\/counters\/([A-Za-z0-9_-]+)$/;
+const LIST = /^\/v1beta1\/lists\/([A-Za-z0-9_-]+)(?::(addValue|removeValue))?$/;
+
+export class FakeSdk {
+	constructor({ port, refuseForMs = 0, capacity = 10, name = 'gs-1' } = {}) {
+		this.port = port;
+		this.refuseForMs = refuseForMs;
+		this.name = name;
+		this.calls = [];
+		this.counters = new Map([['rooms', { count: 0, capacity }]]);
+		this.lists = new Map([['rooms', { capacity: 1000, values: [] }]]);
+		this.state = 'Scheduled';
+		this.listening = false;
+		this.server = http.createServer((req, res) => this.handle(req, res));
+	}
+
+	// Resolves at once; the port listens after refuseForMs.
+	async start() {
+		const listen = () => new Promise((resolve) => this.server.listen(this.port, '127.0.0.1', () => {
+			this.listening = true;
+			this.listenedAt = Date.now();
+			resolve();
+		}));
+		this.startedAt = Date.now();
+		if (this.refuseForMs > 0) this.late = new Promise((r) => setTimeout(r, this.refuseForMs)).then(listen);
+		else await listen();
+		return this;
+	}
+
+	async stop() {
+		await this.late;
+		this.server.closeAllConnections?.();
+		await new Promise((resolve) => this.server.close(resolve));
+	}
+
+	callsTo(method, p) {
+		return this.calls.filter((c) => c.method === method && c.path === p);
+	}
+
+	// Resolves once pred(calls) holds (polling), or rejects after timeoutMs.
+	async waitFor(pred, what, timeoutMs = 10000) {
+		const deadline = Date.now() + timeoutMs;
+		while (Date.now() < deadline) {
+			if (pred(this.calls)) return;
+			await new Promise((r) => setTimeout(r, 25));
+		}
+		throw new Error(`fake SDK: ${what} did not happen within ${timeoutMs} ms; calls: ${this.calls.map((c) => `${c.method} ${c.path} ${c.raw}`).join(', ')}`);
+	}
+
+	send(res, code, body) {
+		const text = JSON.stringify(body);
+		res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+		res.end(text);
+	}
+
+	handle(req, res) {
+		const chunks = [];
+		req.on('data', (d) => chunks.push(d));
+		req.on('end', () => {
+			const raw = Buffer.concat(chunks).toString('utf8');
+			let body;
+			try {
+				body = raw ? JSON.parse(raw) : undefined;
+			} catch {
+				body = undefined;
+			}
+			const p = new URL(req.url, 'http://x').pathname;
+			this.calls.push({ method: req.method, path: p, headers: req.headers, raw, body, at: Date.now() });
+			if (req.method !== 'GET' && body === undefined) {
+				this.send(res, 400, { code: 3, message: 'invalid JSON body', details: [] });
+				return;
+			}
+			this.route(req.method, p, body, res);
+		});
+	}
+
+	route(method, p, body, res) {
+		if (method === 'POST' && p === '/ready') {
+			this.state = 'Ready';
+			return this.send(res, 200, {});
+		}
+		if (method === 'POST' && p === '/health') return this.send(res, 200, {});
+		if (method === 'POST' && p === '/shutdown') {
+			this.state = 'Shutdown';
+			return this.send(res, 200, {});
+		}
+		if (method === 'PUT' && p === '/metadata/label') return this.send(res, 200, {});
+		if (method === 'GET' && p === '/gameserver') {
+			return this.send(res, 200, {
+				object_meta: { name: this.name, namespace: 'default' },
+				status: { state: this.state, address: '127.0.0.1', ports: [{ name: 'default', port: 7000 }] },
+			});
+		}
+		let m;
+		if ((m = COUNTER.exec(p))) {
+			const c = this.counters.get(m[1]);
+			if (!c) return this.send(res, 404, { code: 5, message: `counter not found: ${m[1]}`, details: [] });
+			if (method === 'PATCH') {
+				if (body.countDiff !== undefined) {
+					const next = c.count + Number(body.countDiff);
+					if (!Number.isInteger(next) || next < 0 || next > c.capacity) {
+						return this.send(res, 400, { code: 11, message: 'count out of range', details: [] });
+					}
+					c.count = next;
+				}
+				if (body.capacity !== undefined) c.capacity = Number(body.capacity);
+				if (body.count !== undefined) c.count = Number(body.count);
+			} else if (method !== 'GET') {
+				return this.send(res, 405, { code: 12, message: 'method not allowed', details: [] });
+			}
+			return this.send(res, 200, { name: m[1], count: String(c.count), capacity: String(c.capacity) });
+		}
+		if ((m = LIST.exec(p))) {
+			const l = this.lists.get(m[1]);
+			if (!l) return this.send(res, 404, { code: 5, message: `list not found: ${m[1]}`, details: [] });
+			if (method === 'POST' && m[2] === 'addValue') {
+				if (l.values.includes(body.value)) return this.send(res, 409, { code: 6, message: 'already exists', details: [] });
+				if (l.values.length >= l.capacity) return this.send(res, 400, { code: 11, message: 'list at capacity', details: [] });
+				l.values.push(body.value);
+			} else if (method === 'POST' && m[2] === 'removeValue') {
+				const i = l.values.indexOf(body.value);
+				if (i < 0) return this.send(res, 404, { code: 5, message: 'not found', details: [] });
+				l.values.splice(i, 1);
+			} else if (method !== 'GET') {
+				return this.send(res, 405, { code: 12, message: 'method not allowed', details: [] });
+			}
+			return this.send(res, 200, { name: m[1], capacity: String(l.capacity), values: l.values });
+		}
+		return this.send(res, 404, { code: 5, message: 'Not Found', details: [] });
+	}
+}
