@@ -21,9 +21,19 @@
  * application appends with app_log_append(), which assigns the next seq at
  * once; committed() tells it when records are durable (in seq order, in
  * batches: group commit), and that is when it should acknowledge and fan
- * out. When the room is loaded, create() receives its latest records. If
- * this server turns out to have lost the room (fenced), the transport closes
- * every client with 4004 and committed() never comes for what was pending. */
+ * out. When the room is loaded, create() receives its latest records
+ * (app_room_log_window() of them). If this server turns out to have lost the
+ * room (fenced), the transport closes every client with 4004 and committed()
+ * never comes for what was pending.
+ *
+ * A batch that fails (the database is down, say) is rolled back: rollback()
+ * says that nothing after a seq is written, and app_log_append() refuses
+ * records until the transport has read the end of the log back from the
+ * database (so seqs stay gapless and unique). If that read finds that the
+ * failed batch did commit after all (its answer was lost with the
+ * connection), restore() hands those records over as durable.
+ *
+ * Older records than the application keeps are read with app_log_read(). */
 #ifndef STATEROOM_APP_H
 #define STATEROOM_APP_H
 
@@ -34,9 +44,6 @@
 struct app_room;    /* a loaded room, owned by the transport */
 struct app_client;  /* one connection in a room, owned by the transport */
 struct ws_frame;    /* an outgoing text frame, built once, reference-counted */
-
-/* Records given to create() from the last APP_HYDRATE_RECORDS of the log. */
-#define APP_HYDRATE_RECORDS 1000
 
 struct app_record {
 	int64_t seq;
@@ -64,6 +71,14 @@ struct room_app_ops {
 	void (*leave)(void *state, struct app_client *c, bool last);
 	/* Every record up to seq is durable. */
 	void (*committed)(void *state, int64_t seq);
+	/* The records after seq are not durable (or it is not known whether
+	 * they are): forget them; their senders should hear of it now. The next
+	 * record appended after recovery gets the next free seq, which may be
+	 * seq + 1 again. */
+	void (*rollback)(void *state, int64_t seq);
+	/* Records that rollback() dropped but that turned out durable, oldest
+	 * first (valid during the call): they now follow the last durable one. */
+	void (*restore)(void *state, const struct app_record *recs, size_t n);
 	/* About once a second while the room is loaded; may be NULL. */
 	void (*tick)(void *state, uint64_t now_ms);
 	/* The room is unloaded: free state. */
@@ -100,10 +115,34 @@ int app_send_text(struct app_client *c, const void *payload, size_t len);
 void app_close(struct app_client *c, uint16_t code, const char *reason);
 
 /* Appends a record (everything copied; body must not contain NUL) and
- * returns its seq, the room's next; committed() follows once it is durable.
- * Returns a negative errno when the room cannot take writes (closing). */
+ * returns its seq, the room's next; committed() or rollback() follows.
+ * Returns a negative errno when the room cannot take writes: -EAGAIN while
+ * it recovers from a failed batch, -EPIPE when it is closing. */
 int64_t app_log_append(struct app_room *r, const char *user, const char *client_id,
 		       const char *body, size_t body_len, int64_t ts);
+
+/* How many of the latest records create() gets (--ring-size). */
+size_t app_room_log_window(const struct app_room *r);
+
+/* status 0: recs[0..n) (valid during the call) are the latest records with
+ * after < seq < before, at most limit, oldest first; -EIO: database error. */
+typedef void (*app_read_fn)(void *arg, int status, const struct app_record *recs, size_t n);
+
+/* Reads durable records from the database. Returns 0, after which cb runs
+ * exactly once, later (even while the room is being unloaded: the room's
+ * state is disposed of only after every read has answered); or a negative
+ * errno, and cb never runs. */
+int app_log_read(struct app_room *r, int64_t after, int64_t before, size_t limit,
+		 app_read_fn cb, void *arg);
+
+/* Records that user has read up to seq (read_marks, keeping the highest).
+ * Writes are coalesced: at most one statement per room per second. Returns
+ * 0 or -ENOMEM. */
+int app_mark_read(struct app_room *r, const char *user, int64_t seq);
+
+/* One pointer of the application's per connection, NULL at first. */
+void app_client_set_data(struct app_client *c, void *data);
+void *app_client_data(const struct app_client *c);
 
 extern const struct room_app_ops app_chat_ops;
 

@@ -3,11 +3,20 @@
  * join, leave and message) and native stateroom.v1 (deltas).
  *
  * A message is appended to the room's log (app_log_append) and acknowledged
- * and fanned out only once committed. A room's recent messages live in a
- * ring of the last CHAT_RING (loaded from the log when the room is), which
- * serves welcome (with since), history, the compat snapshot and the
- * idempotency of sends: a send whose (user, id) is still in the ring is
- * acknowledged with its original seq and not broadcast again. */
+ * and fanned out only once committed; a batch that fails is rolled back and
+ * its senders get an `unavailable` error (compat senders are closed with
+ * 1011, their protocol has no errors). A room's recent messages live in a
+ * ring (app_room_log_window() of them, loaded with the room), which serves
+ * welcome (with since), history, the compat snapshot and the idempotency of
+ * sends: a send whose (user, id) is still in the ring is acknowledged with
+ * its original seq and not broadcast again. What the ring no longer holds
+ * (a resume from further back, history pages beyond it) is read from the
+ * database (app_log_read); a client resuming from there gets no frame before
+ * its welcome, and the welcome carries everything committed up to then.
+ *
+ * Frames on the per-message path (message, ack, welcome, history, snapshot)
+ * are written by hand into one reused buffer (jbuf); ring slots keep their
+ * memory when a message is evicted, for the next one. */
 #include "app.h"
 
 #include <errno.h>
@@ -16,9 +25,13 @@
 #include <string.h>
 #include <time.h>
 
-#define CHAT_RING 1000
+#include "jbuf.h"
+
 #define CHAT_COMPAT_MESSAGES 100
 #define CHAT_WELCOME_MESSAGES 50
+/* Most messages a resuming welcome carries; from further back it carries the
+ * latest ones and "more":true (page the rest with history). */
+#define CHAT_CATCHUP_MAX 1000
 #define CHAT_HISTORY_DEFAULT 50
 #define CHAT_HISTORY_MAX 100
 #define CHAT_TEXT_MAX 4000
@@ -26,23 +39,42 @@
 
 struct chat_msg {
 	int64_t seq, ts;
-	char *user, *id, *text;  /* one allocation, at user; id NULL for compat */
+	char *buf;               /* user, id, text; kept when the slot is reused */
+	size_t cap;
+	const char *user, *id;   /* id NULL for compat */
+	const char *text;
+	size_t text_len;
 	struct app_client *from; /* to acknowledge once committed; NULL if gone */
+};
+
+enum wait_kind { WAIT_WELCOME, WAIT_HISTORY };
+
+/* A database read in flight on behalf of a client. */
+struct chat_wait {
+	struct chat *ch;
+	struct app_client *c;    /* NULL once it left */
+	enum wait_kind kind;
+	int64_t since;           /* welcome: the client's since */
+	int64_t upto;            /* welcome: read up to here, the ring has the rest */
+	struct chat_wait *prev, *next;
 };
 
 struct chat {
 	struct app_room *room;
-	struct chat_msg ring[CHAT_RING];
+	struct chat_msg *ring;
+	size_t size;
 	size_t head, n;          /* oldest at ring[head] */
 	int64_t seq;             /* latest in the ring; 0 before the first */
 	int64_t committed;       /* latest durable: what clients may see */
+	struct jbuf out;         /* the frame being written */
+	struct chat_wait *waits;
 };
 
 /* ------------------------------------------------------------- the ring */
 
 static struct chat_msg *msg_at(struct chat *ch, size_t i)
 {
-	return &ch->ring[(ch->head + i) % CHAT_RING];
+	return &ch->ring[(ch->head + i) % ch->size];
 }
 
 static int64_t first_seq(const struct chat *ch)
@@ -74,27 +106,40 @@ static size_t visible(const struct chat *ch)
 	return ch->n - (size_t)(ch->seq - ch->committed);
 }
 
+/* Ring position of a committed seq in [first_seq, committed]. */
+static size_t pos_of(const struct chat *ch, int64_t seq)
+{
+	return (size_t)(seq - first_seq(ch));
+}
+
 static struct chat_msg *append(struct chat *ch, int64_t seq, int64_t ts, const char *user,
 			       const char *id, const char *text, size_t text_len)
 {
-	size_t ul = strlen(user) + 1, il = id ? strlen(id) + 1 : 0;
-	char *buf = malloc(ul + il + text_len + 1);
+	size_t ul = strlen(user) + 1, il = id ? strlen(id) + 1 : 0, need = ul + il + text_len + 1;
 	struct chat_msg *m;
+	char *buf;
 
-	if (!buf)
-		return NULL;
-	if (ch->n == CHAT_RING) {
-		free(msg_at(ch, 0)->user);
-		ch->head = (ch->head + 1) % CHAT_RING;
+	m = msg_at(ch, ch->n == ch->size ? 0 : ch->n);
+	if (m->cap < need) {
+		buf = realloc(m->buf, need);
+		if (!buf)
+			return NULL;
+		m->buf = buf;
+		m->cap = need;
+	}
+	if (ch->n == ch->size) {
+		ch->head = (ch->head + 1) % ch->size;
 		ch->n--;
 	}
-	m = msg_at(ch, ch->n++);
-	m->user = buf;
+	ch->n++;
+	buf = m->buf;
 	memcpy(buf, user, ul);
+	m->user = buf;
 	m->id = id ? memcpy(buf + ul, id, il) : NULL;
+	memcpy(buf + ul + il, text, text_len);
+	buf[ul + il + text_len] = '\0';
 	m->text = buf + ul + il;
-	memcpy(m->text, text, text_len);
-	m->text[text_len] = '\0';
+	m->text_len = text_len;
 	m->seq = ch->seq = seq;
 	m->ts = ts;
 	m->from = NULL;
@@ -105,45 +150,68 @@ static struct chat_msg *append(struct chat *ch, int64_t seq, int64_t ts, const c
 
 /* A message as held in welcome and history arrays; typed adds "type":"message"
  * in front, for the live frame. */
-static json_t *msg_json(const struct chat_msg *m, bool typed)
+static void put_msg(struct jbuf *b, bool typed, int64_t seq, const char *id, const char *user,
+		    const char *text, size_t text_len, int64_t ts)
 {
-	if (typed)
-		return json_pack("{s:s,s:I,s:s?,s:s,s:s,s:I}", "type", "message",
-				 "seq", (json_int_t)m->seq, "id", m->id, "user", m->user,
-				 "text", m->text, "ts", (json_int_t)m->ts);
-	return json_pack("{s:I,s:s?,s:s,s:s,s:I}", "seq", (json_int_t)m->seq, "id", m->id,
-			 "user", m->user, "text", m->text, "ts", (json_int_t)m->ts);
+	jbuf_puts(b, typed ? "{\"type\":\"message\",\"seq\":" : "{\"seq\":");
+	jbuf_int(b, seq);
+	jbuf_puts(b, ",\"id\":");
+	jbuf_strz(b, id);
+	jbuf_puts(b, ",\"user\":");
+	jbuf_strz(b, user);
+	jbuf_puts(b, ",\"text\":");
+	jbuf_str(b, text, text_len);
+	jbuf_puts(b, ",\"ts\":");
+	jbuf_int(b, ts);
+	jbuf_put(b, "}", 1);
 }
 
-/* Messages ring[from..to) as a JSON array of msg_json objects. */
-static json_t *msgs_json(struct chat *ch, size_t from, size_t to)
+static void put_ring(struct jbuf *b, const struct chat_msg *m, bool typed)
 {
-	json_t *a = json_array();
+	put_msg(b, typed, m->seq, m->id, m->user, m->text, m->text_len, m->ts);
+}
 
-	for (size_t i = from; a && i < to; i++) {
-		if (json_array_append_new(a, msg_json(msg_at(ch, i), false)) != 0) {
-			json_decref(a);
-			return NULL;
-		}
+static void put_rec(struct jbuf *b, const struct app_record *r)
+{
+	put_msg(b, false, r->seq, r->client_id, r->user, r->body, r->body_len, r->ts);
+}
+
+/* Ring positions [from, to) as the elements of an array (no brackets). */
+static void put_ring_range(struct chat *ch, size_t from, size_t to, bool comma)
+{
+	for (size_t i = from; i < to; i++) {
+		if (comma || i > from)
+			jbuf_put(&ch->out, ",", 1);
+		put_ring(&ch->out, msg_at(ch, i), false);
 	}
-	return a;
 }
 
-static json_t *members_json(struct chat *ch)
+static void put_members(struct chat *ch)
 {
-	json_t *a = json_array();
 	size_t n = app_room_member_count(ch->room);
 
-	for (size_t i = 0; a && i < n; i++) {
-		if (json_array_append_new(a, json_string(app_room_member(ch->room, i))) != 0) {
-			json_decref(a);
-			return NULL;
-		}
+	jbuf_put(&ch->out, "[", 1);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			jbuf_put(&ch->out, ",", 1);
+		jbuf_strz(&ch->out, app_room_member(ch->room, i));
 	}
-	return a;
+	jbuf_put(&ch->out, "]", 1);
 }
 
-/* Serialises j (stolen) into a frame; NULL on failure. */
+/* The frame written in ch->out, with one reference; NULL on failure. */
+static struct ws_frame *out_frame(struct chat *ch)
+{
+	return jbuf_ok(&ch->out) ? app_frame_text(ch->out.p, ch->out.len) : NULL;
+}
+
+static void send_out(struct chat *ch, struct app_client *c)
+{
+	if (jbuf_ok(&ch->out))
+		app_send_text(c, ch->out.p, ch->out.len);
+}
+
+/* Serialises j (stolen) into a frame; NULL on failure. For the rare frames. */
 static struct ws_frame *frame_of(json_t *j)
 {
 	char *s;
@@ -176,21 +244,58 @@ static void send_error(struct app_client *c, const char *code, const char *messa
 			       "id", id));
 }
 
-/* Sends j (stolen) to the native clients, except those of user skip_user. */
-static void broadcast_native(struct chat *ch, json_t *j, const char *skip_user)
+static void send_ack(struct chat *ch, struct app_client *c, const char *id, int64_t seq)
 {
-	struct ws_frame *f = NULL;
+	jbuf_reset(&ch->out);
+	jbuf_puts(&ch->out, "{\"type\":\"ack\",\"id\":");
+	jbuf_strz(&ch->out, id);
+	jbuf_puts(&ch->out, ",\"seq\":");
+	jbuf_int(&ch->out, seq);
+	jbuf_put(&ch->out, "}", 1);
+	send_out(ch, c);
+}
 
+/* A native client sees nothing before its welcome (its data is the wait
+ * for it). */
+static bool welcomed_native(struct app_client *c)
+{
+	return app_client_native(c) && !app_client_data(c);
+}
+
+/* Sends f (a reference is kept by the caller) to the welcomed native
+ * clients, except those of user skip_user. */
+static void broadcast_frame(struct chat *ch, struct ws_frame *f, const char *skip_user)
+{
 	for (struct app_client *c = app_room_clients(ch->room); c; c = app_client_next(c)) {
-		if (!app_client_native(c) || (skip_user && strcmp(app_client_user(c), skip_user) == 0))
+		if (!welcomed_native(c) || (skip_user && strcmp(app_client_user(c), skip_user) == 0))
 			continue;
-		if (!f && !(f = frame_of(j)))
-			return;
-		j = NULL;
 		app_send_frame(c, f);
 	}
-	json_decref(j);
-	app_frame_unref(f);
+}
+
+/* Sends j (stolen) likewise. */
+static void broadcast_native(struct chat *ch, json_t *j, const char *skip_user)
+{
+	struct ws_frame *f = frame_of(j);
+
+	if (f) {
+		broadcast_frame(ch, f, skip_user);
+		app_frame_unref(f);
+	}
+}
+
+/* The live frame of ring message m to every welcomed native client. */
+static void broadcast_msg(struct chat *ch, const struct chat_msg *m)
+{
+	struct ws_frame *f;
+
+	jbuf_reset(&ch->out);
+	put_ring(&ch->out, m, true);
+	f = out_frame(ch);
+	if (f) {
+		broadcast_frame(ch, f, NULL);
+		app_frame_unref(f);
+	}
 }
 
 /* The compat snapshot to every compat client, built only if there is one. */
@@ -204,15 +309,22 @@ static void broadcast_snapshot(struct chat *ch)
 		if (!f) {
 			size_t n = visible(ch);
 			size_t from = n > CHAT_COMPAT_MESSAGES ? n - CHAT_COMPAT_MESSAGES : 0;
-			json_t *msgs = json_array();
-			for (size_t i = from; msgs && i < n; i++) {
+			jbuf_reset(&ch->out);
+			jbuf_puts(&ch->out, "{\"messages\":[");
+			for (size_t i = from; i < n; i++) {
 				struct chat_msg *m = msg_at(ch, i);
-				json_array_append_new(msgs, json_pack("{s:s,s:s,s:I}", "userId", m->user,
-								      "msg", m->text, "ts", (json_int_t)m->ts));
+				jbuf_puts(&ch->out, i > from ? ",{\"userId\":" : "{\"userId\":");
+				jbuf_strz(&ch->out, m->user);
+				jbuf_puts(&ch->out, ",\"msg\":");
+				jbuf_str(&ch->out, m->text, m->text_len);
+				jbuf_puts(&ch->out, ",\"ts\":");
+				jbuf_int(&ch->out, m->ts);
+				jbuf_put(&ch->out, "}", 1);
 			}
-			f = frame_of(json_pack("{s:o*,s:o*}", "messages", msgs, "connectedUsers",
-					       members_json(ch)));
-			if (!f)
+			jbuf_puts(&ch->out, "],\"connectedUsers\":");
+			put_members(ch);
+			jbuf_put(&ch->out, "}", 1);
+			if (!(f = out_frame(ch)))
 				return;
 		}
 		app_send_frame(c, f);
@@ -229,7 +341,7 @@ static void publish(struct chat *ch, struct app_client *from, const char *id, co
 	struct chat_msg *m;
 
 	/* Never evict a message that is not yet committed. */
-	if (ch->n == CHAT_RING && msg_at(ch, 0)->seq > ch->committed)
+	if (ch->n == ch->size && msg_at(ch, 0)->seq > ch->committed)
 		seq = -EAGAIN;
 	else
 		seq = app_log_append(ch->room, app_client_user(from), id, text, len, ts);
@@ -238,10 +350,139 @@ static void publish(struct chat *ch, struct app_client *from, const char *id, co
 		if (seq >= 0)
 			app_close(from, 1011, "out of memory");
 		else if (app_client_native(from))
-			send_error(from, "unavailable", "the room cannot take messages now", id);
+			send_error(from, "unavailable", "the room cannot take messages now, retry", id);
+		else
+			app_close(from, 1011, "the room cannot take messages now");
 		return;
 	}
 	m->from = from;
+}
+
+/* ------------------------------------------------------ database reads */
+
+static void on_waited(void *arg, int status, const struct app_record *recs, size_t n);
+
+static void wait_link(struct chat *ch, struct chat_wait *w)
+{
+	w->prev = NULL;
+	w->next = ch->waits;
+	if (ch->waits)
+		ch->waits->prev = w;
+	ch->waits = w;
+}
+
+static void wait_unlink(struct chat *ch, struct chat_wait *w)
+{
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		ch->waits = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	w->prev = w->next = NULL;
+}
+
+/* Reads after < seq < before (the latest limit) for w. Returns 0 or a
+ * negative errno (w is then neither linked nor freed). */
+static int wait_read(struct chat *ch, struct chat_wait *w, int64_t after, int64_t before,
+		     size_t limit)
+{
+	int rc = app_log_read(ch->room, after, before, limit, on_waited, w);
+
+	if (rc == 0)
+		wait_link(ch, w);
+	return rc;
+}
+
+/* The welcome for a client resuming from before the ring: recs[0..n) from
+ * the database cover (since, upto], the ring the rest up to committed. */
+static void send_catchup_welcome(struct chat *ch, struct chat_wait *w,
+				 const struct app_record *recs, size_t n)
+{
+	size_t end = visible(ch), from = w->upto < ch->committed ? pos_of(ch, w->upto + 1) : end;
+	size_t total = n + (end - from), skip = total > CHAT_CATCHUP_MAX ? total - CHAT_CATCHUP_MAX : 0;
+	size_t rskip = skip > n ? n : skip;
+	int64_t first;
+	bool comma = false;
+
+	from += skip - rskip;
+	if (n > rskip)
+		first = recs[rskip].seq;
+	else if (from < end)
+		first = msg_at(ch, from)->seq;
+	else
+		first = ch->committed + 1;
+	jbuf_reset(&ch->out);
+	jbuf_puts(&ch->out, "{\"type\":\"welcome\",\"room\":");
+	jbuf_strz(&ch->out, app_room_id(ch->room));
+	jbuf_puts(&ch->out, ",\"user\":");
+	jbuf_strz(&ch->out, app_client_user(w->c));
+	jbuf_puts(&ch->out, ",\"members\":");
+	put_members(ch);
+	jbuf_puts(&ch->out, ",\"seq\":");
+	jbuf_int(&ch->out, ch->committed);
+	jbuf_puts(&ch->out, ",\"messages\":[");
+	for (size_t i = rskip; i < n; i++, comma = true) {
+		if (comma)
+			jbuf_put(&ch->out, ",", 1);
+		put_rec(&ch->out, &recs[i]);
+	}
+	put_ring_range(ch, from, end, comma);
+	jbuf_put(&ch->out, "]", 1);
+	if (first > w->since + 1)
+		jbuf_puts(&ch->out, ",\"more\":true");
+	jbuf_put(&ch->out, "}", 1);
+	send_out(ch, w->c);
+}
+
+static void send_history_recs(struct chat *ch, struct app_client *c, const struct app_record *recs,
+			      size_t n)
+{
+	jbuf_reset(&ch->out);
+	jbuf_puts(&ch->out, "{\"type\":\"history\",\"messages\":[");
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			jbuf_put(&ch->out, ",", 1);
+		put_rec(&ch->out, &recs[i]);
+	}
+	jbuf_puts(&ch->out, n > 0 && recs[0].seq > 1 ? "],\"more\":true}" : "],\"more\":false}");
+	send_out(ch, c);
+}
+
+static void on_waited(void *arg, int status, const struct app_record *recs, size_t n)
+{
+	struct chat_wait *w = arg;
+	struct chat *ch = w->ch;
+	struct app_client *c = w->c;
+
+	wait_unlink(ch, w);
+	if (!c)
+		goto out_free;
+	if (status != 0) {
+		if (w->kind == WAIT_WELCOME)
+			app_client_set_data(c, NULL);
+		app_close(c, 1011, "messages could not be loaded");
+		goto out_free;
+	}
+	if (w->kind == WAIT_HISTORY) {
+		send_history_recs(ch, c, recs, n);
+		goto out_free;
+	}
+	/* The ring moved past upto while we read: read up to where it is now. */
+	if (w->upto < ch->committed && first_seq(ch) > w->upto + 1) {
+		int64_t upto = w->upto;
+		w->upto = ch->committed;
+		if (wait_read(ch, w, w->since, w->upto + 1, CHAT_CATCHUP_MAX) == 0)
+			return;
+		w->upto = upto;
+		app_client_set_data(c, NULL);
+		app_close(c, 1011, "messages could not be loaded");
+		goto out_free;
+	}
+	send_catchup_welcome(ch, w, recs, n);
+	app_client_set_data(c, NULL);
+out_free:
+	free(w);
 }
 
 /* ------------------------------------------------------------ native in */
@@ -284,8 +525,7 @@ static void on_send(struct chat *ch, struct app_client *c, json_t *o)
 		return;
 	}
 	if (dup) {
-		send_json(c, json_pack("{s:s,s:s,s:I}", "type", "ack", "id", id, "seq",
-				       (json_int_t)dup->seq));
+		send_ack(ch, c, id, dup->seq);
 		return;
 	}
 	publish(ch, c, id, text, len);
@@ -294,24 +534,57 @@ static void on_send(struct chat *ch, struct app_client *c, json_t *o)
 static void on_history(struct chat *ch, struct app_client *c, json_t *o)
 {
 	json_int_t before = ch->committed + 1, limit = CHAT_HISTORY_DEFAULT;
-	int64_t first = first_seq(ch);
-	size_t end, start;
+	int64_t lo;
+	struct chat_wait *w;
 
 	if (!get_int(o, "before", false, 1, INT64_MAX, &before) ||
 	    !get_int(o, "limit", false, 1, CHAT_HISTORY_MAX, &limit)) {
 		send_error(c, "bad_frame", "history takes an integer before >= 1 and limit 1..100", NULL);
 		return;
 	}
-	/* Ring positions of seqs first .. before-1. */
-	if (before <= first)
-		end = 0;
-	else if (before > ch->committed)
-		end = visible(ch);
-	else
-		end = (size_t)(before - first);
-	start = end > (size_t)limit ? end - (size_t)limit : 0;
-	send_json(c, json_pack("{s:s,s:o*,s:b}", "type", "history", "messages",
-			       msgs_json(ch, start, end), "more", start > 0));
+	if (before > ch->committed + 1)
+		before = ch->committed + 1;
+	lo = before - limit > 1 ? before - limit : 1;
+	/* Seqs are gapless from 1: the page is [lo, before), older ones exist
+	 * when lo > 1. */
+	if (before <= 1 || lo >= first_seq(ch)) {
+		size_t from = before <= 1 ? 0 : pos_of(ch, lo), to = before <= 1 ? 0 : pos_of(ch, before);
+		jbuf_reset(&ch->out);
+		jbuf_puts(&ch->out, "{\"type\":\"history\",\"messages\":[");
+		put_ring_range(ch, from, to, false);
+		jbuf_puts(&ch->out, before > 1 && lo > 1 ? "],\"more\":true}" : "],\"more\":false}");
+		send_out(ch, c);
+		return;
+	}
+	w = calloc(1, sizeof(*w));
+	if (w) {
+		w->ch = ch;
+		w->c = c;
+		w->kind = WAIT_HISTORY;
+	}
+	if (!w || wait_read(ch, w, 0, before, (size_t)limit) != 0) {
+		free(w);
+		send_error(c, "unavailable", "history cannot be read now, retry", NULL);
+	}
+}
+
+static void on_read(struct chat *ch, struct app_client *c, json_t *o)
+{
+	json_int_t seq;
+
+	if (!get_int(o, "seq", true, 0, INT64_MAX, &seq)) {
+		send_error(c, "bad_frame", "read needs an integer seq >= 0", NULL);
+		return;
+	}
+	/* No one can have read past the latest message. */
+	if (seq > ch->committed)
+		seq = ch->committed;
+	if (app_mark_read(ch->room, app_client_user(c), seq) != 0) {
+		send_error(c, "unavailable", "the read mark cannot be kept now", NULL);
+		return;
+	}
+	broadcast_native(ch, json_pack("{s:s,s:s,s:I}", "type", "read", "user", app_client_user(c),
+				       "seq", seq), NULL);
 }
 
 static void on_native(struct chat *ch, struct app_client *c, const uint8_t *data, size_t len)
@@ -334,12 +607,7 @@ static void on_native(struct chat *ch, struct app_client *c, const uint8_t *data
 		broadcast_native(ch, json_pack("{s:s,s:s}", "type", "typing", "user", app_client_user(c)),
 				 app_client_user(c));
 	} else if (strcmp(type, "read") == 0) {
-		json_int_t seq;
-		if (!get_int(o, "seq", true, 0, INT64_MAX, &seq))
-			send_error(c, "bad_frame", "read needs an integer seq >= 0", NULL);
-		else
-			broadcast_native(ch, json_pack("{s:s,s:s,s:I}", "type", "read", "user",
-						       app_client_user(c), "seq", seq), NULL);
+		on_read(ch, c, o);
 	} else {
 		send_error(c, "unknown_type", "unknown frame type", NULL);
 	}
@@ -359,7 +627,13 @@ static int chat_create(struct app_room *room, const struct app_record *recent, s
 	if (!ch)
 		return -ENOMEM;
 	ch->room = room;
-	for (size_t i = n > CHAT_RING ? n - CHAT_RING : 0; i < n; i++) {
+	ch->size = app_room_log_window(room);
+	ch->ring = calloc(ch->size, sizeof(*ch->ring));
+	if (!ch->ring) {
+		free(ch);
+		return -ENOMEM;
+	}
+	for (size_t i = n > ch->size ? n - ch->size : 0; i < n; i++) {
 		const struct app_record *r = &recent[i];
 		if (!append(ch, r->seq, r->ts, r->user, r->client_id, r->body, r->body_len)) {
 			chat_dispose(ch);
@@ -381,31 +655,97 @@ static void chat_committed(void *state, int64_t seq)
 		struct chat_msg *m = msg_at(ch, visible(ch));
 		ch->committed = m->seq;
 		if (m->from && app_client_native(m->from))
-			send_json(m->from, json_pack("{s:s,s:s,s:I}", "type", "ack", "id", m->id,
-						     "seq", (json_int_t)m->seq));
+			send_ack(ch, m->from, m->id, m->seq);
 		m->from = NULL;
-		broadcast_native(ch, msg_json(m, true), NULL);
+		broadcast_msg(ch, m);
+		broadcast_snapshot(ch);
+	}
+}
+
+static void chat_rollback(void *state, int64_t seq)
+{
+	struct chat *ch = state;
+
+	while (ch->n > 0 && ch->seq > seq) {
+		struct chat_msg *m = msg_at(ch, ch->n - 1);
+		if (m->from && app_client_native(m->from))
+			send_error(m->from, "unavailable", "the message could not be saved, retry", m->id);
+		else if (m->from)
+			app_close(m->from, 1011, "the message could not be saved");
+		m->from = NULL;
+		ch->n--;
+		ch->seq = m->seq - 1;
+	}
+	ch->seq = seq;
+	if (ch->committed > seq)
+		ch->committed = seq;
+}
+
+static void chat_restore(void *state, const struct app_record *recs, size_t n)
+{
+	struct chat *ch = state;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct app_record *r = &recs[i];
+		struct chat_msg *m;
+		if (r->seq <= ch->committed)
+			continue;
+		m = append(ch, r->seq, r->ts, r->user, r->client_id, r->body, r->body_len);
+		if (!m) {
+			/* Clients would see a gap: let them reconnect instead. */
+			for (struct app_client *c = app_room_clients(ch->room); c; c = app_client_next(c))
+				app_close(c, 1011, "out of memory");
+			return;
+		}
+		ch->committed = m->seq;
+		broadcast_msg(ch, m);
 		broadcast_snapshot(ch);
 	}
 }
 
 static void send_welcome(struct chat *ch, struct app_client *c)
 {
-	int64_t since = app_client_since(c), first = first_seq(ch);
+	int64_t since = app_client_since(c);
 	size_t n = visible(ch), start;
+	struct chat_wait *w;
 
+	if (since >= 0 && since < ch->committed && since + 1 < first_seq(ch)) {
+		/* The ring does not reach back: the database does. */
+		w = calloc(1, sizeof(*w));
+		if (w) {
+			w->ch = ch;
+			w->c = c;
+			w->kind = WAIT_WELCOME;
+			w->since = since;
+			w->upto = ch->committed;
+		}
+		if (!w || wait_read(ch, w, since, ch->committed + 1, CHAT_CATCHUP_MAX) != 0) {
+			free(w);
+			app_close(c, 1011, "messages could not be loaded");
+			return;
+		}
+		app_client_set_data(c, w);
+		return;
+	}
 	if (since < 0)
 		start = n > CHAT_WELCOME_MESSAGES ? n - CHAT_WELCOME_MESSAGES : 0;
 	else if (since >= ch->committed)
 		start = n;
-	else if (since < first)
-		start = 0;
 	else
-		start = (size_t)(since - first + 1);
-	send_json(c, json_pack("{s:s,s:s,s:s,s:o*,s:I,s:o*}", "type", "welcome",
-			       "room", app_room_id(ch->room), "user", app_client_user(c),
-			       "members", members_json(ch), "seq", (json_int_t)ch->committed,
-			       "messages", msgs_json(ch, start, n)));
+		start = pos_of(ch, since + 1);
+	jbuf_reset(&ch->out);
+	jbuf_puts(&ch->out, "{\"type\":\"welcome\",\"room\":");
+	jbuf_strz(&ch->out, app_room_id(ch->room));
+	jbuf_puts(&ch->out, ",\"user\":");
+	jbuf_strz(&ch->out, app_client_user(c));
+	jbuf_puts(&ch->out, ",\"members\":");
+	put_members(ch);
+	jbuf_puts(&ch->out, ",\"seq\":");
+	jbuf_int(&ch->out, ch->committed);
+	jbuf_puts(&ch->out, ",\"messages\":[");
+	put_ring_range(ch, start, n, false);
+	jbuf_puts(&ch->out, "]}");
+	send_out(ch, c);
 }
 
 static void chat_join(void *state, struct app_client *c, bool first)
@@ -426,6 +766,10 @@ static void chat_frame(void *state, struct app_client *c, bool binary, const uin
 	struct chat *ch = state;
 
 	if (app_client_native(c)) {
+		/* Waiting for its welcome (read from the database): as while the
+		 * room loads, frames are dropped. */
+		if (app_client_data(c))
+			return;
 		if (binary)
 			send_error(c, "binary_unsupported", "frames are JSON text", NULL);
 		else
@@ -456,6 +800,10 @@ static void chat_leave(void *state, struct app_client *c, bool last)
 	for (size_t i = visible(ch); i < ch->n; i++)
 		if (msg_at(ch, i)->from == c)
 			msg_at(ch, i)->from = NULL;
+	for (struct chat_wait *w = ch->waits; w; w = w->next)
+		if (w->c == c)
+			w->c = NULL;
+	app_client_set_data(c, NULL);
 
 	if (last)
 		broadcast_native(ch, json_pack("{s:s,s:s}", "type", "presence", "left",
@@ -463,14 +811,18 @@ static void chat_leave(void *state, struct app_client *c, bool last)
 	broadcast_snapshot(ch);
 }
 
+/* Reads still in flight hold their chat_wait, not ch: the transport
+ * disposes of a room only once every read has answered. */
 static void chat_dispose(void *state)
 {
 	struct chat *ch = state;
 
 	if (!ch)
 		return;
-	for (size_t i = 0; i < ch->n; i++)
-		free(msg_at(ch, i)->user);
+	for (size_t i = 0; i < ch->size; i++)
+		free(ch->ring[i].buf);
+	free(ch->ring);
+	jbuf_fini(&ch->out);
 	free(ch);
 }
 
@@ -481,6 +833,8 @@ const struct room_app_ops app_chat_ops = {
 	.frame = chat_frame,
 	.leave = chat_leave,
 	.committed = chat_committed,
+	.rollback = chat_rollback,
+	.restore = chat_restore,
 	.tick = NULL,
 	.dispose = chat_dispose,
 };

@@ -1,11 +1,13 @@
 #include "hub.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "app.h"
 #include "log.h"
+#include "marks.h"
 #include "room.h"
 #include "store.h"
 
@@ -30,6 +32,7 @@ struct app_client {
 	struct ticket t;
 	bool native;
 	int64_t since;
+	void *app_data;
 	struct app_client *prev, *next;
 };
 
@@ -44,6 +47,11 @@ struct app_room {
 	size_t n_pend, cap_pend;
 	struct app_record *batch;     /* being written */
 	size_t n_batch;
+	int64_t durable;              /* latest seq known committed */
+	bool recovering;              /* a batch failed: no appends until the log is read back */
+	bool batch_failed;            /* a batch could not even be queued: roll back at the tick */
+	unsigned reads;               /* app_log_read() queries in flight */
+	struct marks *marks;          /* read marks and member count on their way out */
 	const struct room_app_ops *app;
 	void *state;
 	struct client_list clients;   /* admitted, in join order */
@@ -110,6 +118,7 @@ static void room_free(struct app_room *r)
 		h->cfg.on_room(h->cfg.on_room_ud, r->room.id, false);
 	if (r->ready)
 		r->app->dispose(r->state);
+	marks_free(r->marks);
 	records_free(r->pend, r->n_pend);
 	records_free(r->batch, r->n_batch);
 	room_table_remove(&h->table, &r->room);
@@ -210,7 +219,7 @@ static bool closing_cleanup(struct app_room *r)
 		return false;
 	while (r->waiters.head)
 		refuse(r->waiters.head, 1012, "server shutting down");
-	if (!r->fetching && !r->writing)
+	if (!r->fetching && !r->writing && r->reads == 0)
 		room_free(r);
 	hub_maybe_free(h);
 	return true;
@@ -229,7 +238,8 @@ static void on_loaded(void *arg, int status, const struct app_record *recs, size
 		finish_load(r, 1012, "server draining");
 		return;
 	}
-	if (status != 0 || r->app->create(r, recs, n, &r->state) != 0) {
+	if (status != 0 || !(r->marks = marks_new(r->room.id)) ||
+	    r->app->create(r, recs, n, &r->state) != 0) {
 		finish_load(r, 1011, "room could not be loaded");
 		return;
 	}
@@ -237,6 +247,7 @@ static void on_loaded(void *arg, int status, const struct app_record *recs, size
 	if (h->cfg.on_room)
 		h->cfg.on_room(h->cfg.on_room_ud, r->room.id, true);
 	r->last_seq = n > 0 ? recs[n - 1].seq : 0;
+	r->durable = r->last_seq;
 	finish_load(r, 0, NULL);
 }
 
@@ -277,7 +288,7 @@ static void on_fetched(void *arg, int status, const struct registry_room *row)
 			r->epoch = row->epoch;
 			room_set_capacity(&r->room, row->capacity > 0 ? (unsigned)row->capacity : 0,
 					  h->cfg.max_room_users);
-			if (store_load(h->db, r->room.id, APP_HYDRATE_RECORDS, on_loaded, r) == 0) {
+			if (store_load(h->db, r->room.id, h->cfg.log_window, on_loaded, r) == 0) {
 				r->fetching = true;
 				h->pending++;
 				return;
@@ -297,6 +308,8 @@ static void on_fetched(void *arg, int status, const struct registry_room *row)
 /* ------------------------------------------------------------------- log */
 
 static void flush_log(struct app_room *r);
+static void fail_log(struct app_room *r);
+static void recover_log(struct app_room *r);
 
 static void on_appended(void *arg, int status)
 {
@@ -317,9 +330,10 @@ static void on_appended(void *arg, int status)
 		return;
 	}
 	if (status != 0) {
-		kill_room(r, 1011, "messages could not be saved");
+		fail_log(r);
 		return;
 	}
+	r->durable = upto;
 	r->app->committed(r->state, upto);
 	if (r->n_pend > 0 && !r->dead)
 		flush_log(r);
@@ -341,7 +355,9 @@ static void flush_log(struct app_room *r)
 	r->batch = batch;
 	r->n_batch = n;
 	if (store_append(h->db, r->room.id, h->cfg.server_id, r->epoch, batch, n, on_appended, r) != 0) {
-		kill_room(r, 1011, "messages could not be saved");
+		/* Maybe inside the application's own call: rolled back at the tick. */
+		r->batch_failed = true;
+		r->recovering = true;
 		return;
 	}
 	r->writing = true;
@@ -357,6 +373,8 @@ int64_t app_log_append(struct app_room *r, const char *user, const char *client_
 
 	if (r->dead || !r->hub->db || r->hub->closing)
 		return -EPIPE;
+	if (r->recovering)
+		return -EAGAIN;
 	if (r->n_pend == r->cap_pend) {
 		size_t cap = r->cap_pend ? r->cap_pend * 2 : 16;
 		struct app_record *p = realloc(r->pend, cap * sizeof(*p));
@@ -381,6 +399,120 @@ int64_t app_log_append(struct app_room *r, const char *user, const char *client_
 	if (!r->writing)
 		flush_log(r);
 	return rec->seq;
+}
+
+/* A batch failed or could not be queued: nothing after r->durable is known
+ * to be written. The application forgets those records at once (their
+ * senders hear so), and appends are refused until the log's end has been
+ * read back, so that no seq is skipped or given twice. */
+static void fail_log(struct app_room *r)
+{
+	r->batch_failed = false;
+	records_free(r->batch, r->n_batch);
+	r->batch = NULL;
+	r->n_batch = 0;
+	records_free(r->pend, r->n_pend);
+	r->pend = NULL;
+	r->n_pend = r->cap_pend = 0;
+	r->recovering = true;
+	r->last_seq = r->durable;
+	log_write(LOG_WARN, "room log rolled back", "{s:s,s:I}", "room", r->room.id, "seq",
+		  (json_int_t)r->durable);
+	r->app->rollback(r->state, r->durable);
+	recover_log(r);
+}
+
+static void on_recovered(void *arg, int status, bool pinned, const struct app_record *recs,
+			 size_t n)
+{
+	struct app_room *r = arg;
+	struct hub *h = r->hub;
+
+	h->pending--;
+	r->writing = false;
+	if (closing_cleanup(r) || r->dead || status != 0)
+		return;  /* a database still away is asked again at the tick */
+	if (!pinned) {
+		log_write(LOG_WARN, "room fenced on recovery", "{s:s}", "room", r->room.id);
+		kill_room(r, 4004, "room moved to another server");
+		return;
+	}
+	/* The failed batch's answer was lost, not its commit. */
+	if (n > 0) {
+		r->durable = r->last_seq = recs[n - 1].seq;
+		r->app->restore(r->state, recs, n);
+	}
+	r->recovering = false;
+	log_write(LOG_INFO, "room log recovered", "{s:s,s:I,s:I}", "room", r->room.id, "seq",
+		  (json_int_t)r->durable, "restored", (json_int_t)n);
+}
+
+/* Reads back what follows the last durable seq: at most the failed batch,
+ * as this server is the room's only writer. */
+static void recover_log(struct app_room *r)
+{
+	struct hub *h = r->hub;
+
+	if (r->writing || r->dead || !h->db || h->closing)
+		return;
+	if (store_tail(h->db, r->room.id, h->cfg.server_id, r->epoch, r->durable, HUB_BATCH_MAX,
+		       on_recovered, r) == 0) {
+		r->writing = true;
+		h->pending++;
+	}
+}
+
+struct hub_read {
+	struct app_room *r;
+	app_read_fn cb;
+	void *arg;
+};
+
+static void on_read(void *arg, int status, const struct app_record *recs, size_t n)
+{
+	struct hub_read *rd = arg;
+	struct app_room *r = rd->r;
+
+	r->hub->pending--;
+	r->reads--;
+	rd->cb(rd->arg, status, recs, n);
+	free(rd);
+	closing_cleanup(r);
+}
+
+int app_log_read(struct app_room *r, int64_t after, int64_t before, size_t limit,
+		 app_read_fn cb, void *arg)
+{
+	struct hub *h = r->hub;
+	struct hub_read *rd;
+	int rc;
+
+	if (!h->db || h->closing)
+		return -EPIPE;
+	rd = malloc(sizeof(*rd));
+	if (!rd)
+		return -ENOMEM;
+	rd->r = r;
+	rd->cb = cb;
+	rd->arg = arg;
+	rc = store_range(h->db, r->room.id, after, before, limit, on_read, rd);
+	if (rc != 0) {
+		free(rd);
+		return rc;
+	}
+	r->reads++;
+	h->pending++;
+	return 0;
+}
+
+size_t app_room_log_window(const struct app_room *r)
+{
+	return r->hub->cfg.log_window;
+}
+
+int app_mark_read(struct app_room *r, const char *user, int64_t seq)
+{
+	return marks_set(r->marks, user, seq);
 }
 
 static void attach(struct hub *h, struct app_client *c)
@@ -510,7 +642,8 @@ static void on_tick(uv_timer_t *t)
 	/* Backwards: room_free() moves the last room into the freed slot. */
 	for (size_t i = h->table.n; i-- > 0;) {
 		struct app_room *r = container_of(h->table.rooms[i], struct app_room, room);
-		bool unused = !r->fetching && !r->writing && r->clients.n == 0 && r->waiters.n == 0;
+		bool unused = !r->fetching && !r->writing && r->reads == 0 && r->clients.n == 0 &&
+			      r->waiters.n == 0;
 		if (r->dead) {
 			if (unused)
 				room_free(r);
@@ -520,9 +653,18 @@ static void on_tick(uv_timer_t *t)
 			continue;
 		if (r->app->tick)
 			r->app->tick(r->state, now);
+		if (r->batch_failed)
+			fail_log(r);
+		else if (r->recovering && !r->writing)
+			recover_log(r);
+		if (h->db)
+			marks_flush(r->marks, h->db, h->cfg.server_id, (long)r->room.n_members);
+		unused = unused && !r->writing && !r->recovering;
 		if (unused && r->n_pend == 0 && r->empty_since &&
 		    now - r->empty_since >= h->cfg.room_idle_ms) {
 			log_write(LOG_INFO, "room unloaded", "{s:s}", "room", r->room.id);
+			if (h->db)
+				marks_flush(r->marks, h->db, h->cfg.server_id, 0);
 			if (h->reg)
 				registry_unpin(h->reg, r->room.id, r->epoch);
 			room_free(r);
@@ -542,6 +684,8 @@ int hub_new(uv_loop_t *loop, const struct hub_config *cfg, struct ws_server *ws,
 	}
 	h->loop = loop;
 	h->cfg = *cfg;
+	if (h->cfg.log_window == 0)
+		h->cfg.log_window = 1000;
 	h->ws = ws;
 	uv_timer_init(loop, &h->timer);
 	h->timer_open = true;
@@ -591,7 +735,7 @@ void hub_close(struct hub *h)
 	h->closing = true;
 	for (size_t i = h->table.n; i-- > 0;) {
 		struct app_room *r = container_of(h->table.rooms[i], struct app_room, room);
-		if (!r->fetching && !r->writing)
+		if (!r->fetching && !r->writing && r->reads == 0)
 			room_free(r);
 	}
 	uv_close((uv_handle_t *)&h->timer, timer_closed);
@@ -708,4 +852,14 @@ int app_send_text(struct app_client *c, const void *payload, size_t len)
 void app_close(struct app_client *c, uint16_t code, const char *reason)
 {
 	ws_close(c->ws, code, reason);
+}
+
+void app_client_set_data(struct app_client *c, void *data)
+{
+	c->app_data = data;
+}
+
+void *app_client_data(const struct app_client *c)
+{
+	return c->app_data;
 }

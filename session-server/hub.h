@@ -33,6 +33,7 @@ struct hub_config {
 	unsigned max_rooms;
 	unsigned max_room_users;
 	uint64_t room_idle_ms;
+	size_t log_window;            /* records loaded with a room (--ring-size); 0: 1000 */
 	/* Told when a room is loaded (true) or unloaded (false), not while the
 	 * hub closes; may be NULL. room_id is valid during the call. */
 	void (*on_room)(void *ud, const char *room_id, bool loaded);

@@ -38,7 +38,7 @@ struct opts {
 	const char *host, *advertise, *id, *database_url, *secret, *allowed_origins, *log_level;
 	long agones_sdk_port, agones_health_ms;
 	long port, max_rooms, max_room_users, max_frame, max_conns, heartbeat_ms, ping_ms,
-	     room_idle_ms;
+	     room_idle_ms, ring_size;
 };
 
 struct server {
@@ -352,6 +352,8 @@ int main(int argc, char **argv)
 		  86400000, "an empty room is unloaded and unpinned after this" },
 		{ "log-level", "STATEROOM_LOG_LEVEL", CFG_STR, &o->log_level, "info", 0, 0,
 		  "debug, info, warn, error" },
+		{ "ring-size", "SESSION_RING_SIZE", CFG_INT, &o->ring_size, "1000", 1, 1000000,
+		  "recent messages a room keeps in memory (for tests; see docs/protocol.md)" },
 		{ "agones-sdk-port", "AGONES_SDK_HTTP_PORT", CFG_INT, &o->agones_sdk_port, "0", 0, 65535,
 		  "the Agones SDK sidecar's HTTP port, set by Agones (0: not on Agones)" },
 		{ "agones-health-ms", "SESSION_AGONES_HEALTH_MS", CFG_INT, &o->agones_health_ms, "5000",
@@ -404,6 +406,7 @@ int main(int argc, char **argv)
 		.max_rooms = (unsigned)o->max_rooms,
 		.max_room_users = (unsigned)o->max_room_users,
 		.room_idle_ms = (uint64_t)o->room_idle_ms,
+		.log_window = (size_t)o->ring_size,
 		.on_room = on_room_changed,
 		.on_room_ud = s,
 	};

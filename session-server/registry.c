@@ -147,7 +147,7 @@ static void on_beat(uv_timer_t *t)
 			r->beat_in_flight = true;
 		if (++r->beats % SWEEP_EVERY == 0 && ids[0] == '{') {
 			const char *sp[] = { r->id, idle, ids };
-			query(r, "UPDATE rooms SET server_id = NULL, pinned_at = NULL"
+			query(r, "UPDATE rooms SET server_id = NULL, pinned_at = NULL, members = 0"
 				 " WHERE server_id = $1"
 				 " AND pinned_at < now() - make_interval(secs => $2::double precision / 1000)"
 				 " AND NOT (id = ANY ($3::text[]))",
@@ -249,7 +249,7 @@ void registry_unpin(struct registry *r, const char *room_id, int64_t epoch)
 	const char *p[] = { room_id, r->id, e };
 
 	snprintf(e, sizeof(e), "%" PRId64, epoch);
-	query(r, "UPDATE rooms SET server_id = NULL, pinned_at = NULL"
+	query(r, "UPDATE rooms SET server_id = NULL, pinned_at = NULL, members = 0"
 		 " WHERE id = $1 AND server_id = $2 AND epoch = $3",
 	      3, p, unpin_done, r);
 }

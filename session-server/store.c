@@ -2,12 +2,15 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "jbuf.h"
 #include "log.h"
+
+/* Columns 0..4 of every record query, in this order. */
+#define RECORD_COLUMNS "seq, client_id, user_id, body, (extract(epoch FROM created_at) * 1000)::bigint"
 
 struct load {
 	store_load_fn cb;
@@ -20,58 +23,83 @@ struct append {
 	size_t n;
 };
 
+struct tail {
+	store_tail_fn cb;
+	void *arg;
+};
+
+/* Rows [0, PQntuples) whose column 0 is not NULL, as records pointing into
+ * res. Returns 0 with *out (NULL when there are none; free() it) or -ENOMEM. */
+static int records_of(PGresult *res, struct app_record **out, size_t *n_out)
+{
+	int rows = PQntuples(res);
+	struct app_record *recs = NULL;
+	size_t n = 0;
+
+	if (rows > 0 && !(recs = calloc((size_t)rows, sizeof(*recs))))
+		return -ENOMEM;
+	for (int i = 0; i < rows; i++) {
+		struct app_record *r;
+		if (PQgetisnull(res, i, 0))
+			continue;
+		r = &recs[n++];
+		r->seq = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		r->client_id = PQgetisnull(res, i, 1) ? NULL : PQgetvalue(res, i, 1);
+		r->user = PQgetvalue(res, i, 2);
+		r->body = PQgetvalue(res, i, 3);
+		r->body_len = (size_t)PQgetlength(res, i, 3);
+		r->ts = strtoll(PQgetvalue(res, i, 4), NULL, 10);
+	}
+	*out = recs;
+	*n_out = n;
+	return 0;
+}
+
 static void load_done(PGresult *res, const char *err, const char *sqlstate, void *arg)
 {
 	struct load *l = arg;
 	struct app_record *recs = NULL;
-	int n = 0;
+	size_t n = 0;
 
 	(void)sqlstate;
-	if (!res) {
+	if (!res)
 		log_write(LOG_WARN, "loading messages failed", "{s:s}", "error", err ? err : "");
+	if (!res || records_of(res, &recs, &n) != 0)
 		l->cb(l->arg, -EIO, NULL, 0);
-		free(l);
-		return;
-	}
-	n = PQntuples(res);
-	if (n > 0 && !(recs = calloc((size_t)n, sizeof(*recs)))) {
-		l->cb(l->arg, -EIO, NULL, 0);
-		free(l);
-		return;
-	}
-	for (int i = 0; i < n; i++) {
-		recs[i].seq = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-		recs[i].client_id = PQgetisnull(res, i, 1) ? NULL : PQgetvalue(res, i, 1);
-		recs[i].user = PQgetvalue(res, i, 2);
-		recs[i].body = PQgetvalue(res, i, 3);
-		recs[i].body_len = (size_t)PQgetlength(res, i, 3);
-		recs[i].ts = strtoll(PQgetvalue(res, i, 4), NULL, 10);
-	}
-	l->cb(l->arg, 0, recs, (size_t)n);
+	else
+		l->cb(l->arg, 0, recs, n);
 	free(recs);
 	free(l);
 }
 
-int store_load(struct db *db, const char *room, size_t limit, store_load_fn cb, void *arg)
+int store_range(struct db *db, const char *room, int64_t after, int64_t before, size_t limit,
+		store_load_fn cb, void *arg)
 {
 	struct load *l = malloc(sizeof(*l));
-	char lim[24];
-	const char *p[] = { room, lim };
+	char a[24], b[24], lim[24];
+	const char *p[] = { room, a, b, lim };
 	int rc;
 
 	if (!l)
 		return -ENOMEM;
 	l->cb = cb;
 	l->arg = arg;
+	snprintf(a, sizeof(a), "%" PRId64, after);
+	snprintf(b, sizeof(b), "%" PRId64, before);
 	snprintf(lim, sizeof(lim), "%zu", limit);
-	rc = db_query(db, "SELECT seq, client_id, user_id, body,"
-			  " (extract(epoch FROM created_at) * 1000)::bigint"
-			  " FROM (SELECT * FROM messages WHERE room_id = $1"
-			  "       ORDER BY seq DESC LIMIT $2) m ORDER BY seq",
-		      2, p, load_done, l);
+	/* Backwards along the primary key (room_id, seq), then turned around. */
+	rc = db_query(db, "SELECT * FROM (SELECT " RECORD_COLUMNS " FROM messages"
+			  "   WHERE room_id = $1 AND seq > $2 AND seq < $3"
+			  "   ORDER BY seq DESC LIMIT $4) m ORDER BY seq",
+		      4, p, load_done, l);
 	if (rc != 0)
 		free(l);
 	return rc;
+}
+
+int store_load(struct db *db, const char *room, size_t limit, store_load_fn cb, void *arg)
+{
+	return store_range(db, room, 0, INT64_MAX, limit, cb, arg);
 }
 
 static void append_done(PGresult *res, const char *err, const char *sqlstate, void *arg)
@@ -93,44 +121,95 @@ static void append_done(PGresult *res, const char *err, const char *sqlstate, vo
 int store_append(struct db *db, const char *room, const char *server_id, int64_t epoch,
 		 const struct app_record *recs, size_t n, store_append_fn cb, void *arg)
 {
+	struct jbuf batch = { 0 };
 	struct append *a;
-	json_t *batch = json_array();
-	char *text = NULL, ep[24];
+	char ep[24];
 	int rc = -ENOMEM;
 
-	if (!batch)
-		return -ENOMEM;
+	/* [[seq, client id, user, body, ts], ...]: written by hand, one buffer
+	 * for the whole batch (db_query copies it). */
+	jbuf_put(&batch, "[", 1);
 	for (size_t i = 0; i < n; i++) {
-		json_t *m = json_pack("{s:I,s:s?,s:s,s:s%,s:I}", "s", (json_int_t)recs[i].seq,
-				      "c", recs[i].client_id, "u", recs[i].user,
-				      "b", recs[i].body, recs[i].body_len, "t", (json_int_t)recs[i].ts);
-		if (json_array_append_new(batch, m) != 0)
-			goto out_batch;
+		jbuf_put(&batch, i ? ",[" : "[", i ? 2 : 1);
+		jbuf_int(&batch, recs[i].seq);
+		jbuf_put(&batch, ",", 1);
+		jbuf_strz(&batch, recs[i].client_id);
+		jbuf_put(&batch, ",", 1);
+		jbuf_strz(&batch, recs[i].user);
+		jbuf_put(&batch, ",", 1);
+		jbuf_str(&batch, recs[i].body, recs[i].body_len);
+		jbuf_put(&batch, ",", 1);
+		jbuf_int(&batch, recs[i].ts);
+		jbuf_put(&batch, "]", 1);
 	}
-	text = json_dumps(batch, JSON_COMPACT);
-	a = malloc(sizeof(*a));
-	if (!text || !a) {
-		free(a);
+	jbuf_put(&batch, "]", 1);
+	if (!jbuf_ok(&batch))
 		goto out_batch;
-	}
+	a = malloc(sizeof(*a));
+	if (!a)
+		goto out_batch;
 	a->cb = cb;
 	a->arg = arg;
 	a->n = n;
 	snprintf(ep, sizeof(ep), "%" PRId64, epoch);
 	{
-		const char *p[] = { room, server_id, ep, text };
+		const char *p[] = { room, server_id, ep, batch.p };
 		rc = db_query(db, "WITH pin AS (SELECT 1 FROM rooms"
 				  "   WHERE id = $1 AND server_id = $2 AND epoch = $3 FOR SHARE)"
 				  " INSERT INTO messages (room_id, seq, client_id, user_id, body, created_at)"
-				  " SELECT $1, (m->>'s')::bigint, m->>'c', m->>'u', m->>'b',"
-				  "        to_timestamp((m->>'t')::double precision / 1000)"
+				  " SELECT $1, (m->>0)::bigint, m->>1, m->>2, m->>3,"
+				  "        to_timestamp((m->>4)::double precision / 1000)"
 				  " FROM pin, json_array_elements($4::json) m",
 			      4, p, append_done, a);
 	}
 	if (rc != 0)
 		free(a);
 out_batch:
-	free(text);
-	json_decref(batch);
+	jbuf_fini(&batch);
+	return rc;
+}
+
+static void tail_done(PGresult *res, const char *err, const char *sqlstate, void *arg)
+{
+	struct tail *t = arg;
+	struct app_record *recs = NULL;
+	size_t n = 0;
+
+	(void)sqlstate;
+	if (!res)
+		log_write(LOG_WARN, "reading the log back failed", "{s:s}", "error", err ? err : "");
+	if (!res || PQntuples(res) < 1 || records_of(res, &recs, &n) != 0)
+		t->cb(t->arg, -EIO, false, NULL, 0);
+	else
+		t->cb(t->arg, 0, strcmp(PQgetvalue(res, 0, 5), "t") == 0, recs, n);
+	free(recs);
+	free(t);
+}
+
+int store_tail(struct db *db, const char *room, const char *server_id, int64_t epoch,
+	       int64_t after, size_t limit, store_tail_fn cb, void *arg)
+{
+	struct tail *t = malloc(sizeof(*t));
+	char ep[24], a[24], lim[24];
+	const char *p[] = { room, server_id, ep, a, lim };
+	int rc;
+
+	if (!t)
+		return -ENOMEM;
+	t->cb = cb;
+	t->arg = arg;
+	snprintf(ep, sizeof(ep), "%" PRId64, epoch);
+	snprintf(a, sizeof(a), "%" PRId64, after);
+	snprintf(lim, sizeof(lim), "%zu", limit);
+	/* One row at least (the pin), with the records, if any, beside it. */
+	rc = db_query(db, "SELECT m.*, p.pinned FROM"
+			  " (SELECT EXISTS (SELECT 1 FROM rooms WHERE id = $1 AND server_id = $2"
+			  "                 AND epoch = $3) AS pinned) p"
+			  " LEFT JOIN LATERAL (SELECT " RECORD_COLUMNS " FROM messages"
+			  "   WHERE room_id = $1 AND seq > $4 ORDER BY seq LIMIT $5) m ON true"
+			  " ORDER BY m.seq",
+		      5, p, tail_done, t);
+	if (rc != 0)
+		free(t);
 	return rc;
 }
