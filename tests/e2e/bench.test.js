@@ -1,0 +1,91 @@
+// scripts/bench --quick: the bench runs end to end on a tiny load (its own
+// PostgreSQL, backend, session server and load generator) and reports every
+// figure the closing notes quote, with nothing lost on the way.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ROOT } from './lib/stack.js';
+
+const SLOW = process.env.STATEROOM_BUILD_DIR?.includes('asan') ? 3 : 1;
+const TIMEOUT_MS = 120000 * SLOW;
+
+let run; // { code, stdout, stderr, results }
+
+before(async () => {
+	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stateroom-bench-'));
+	const out = path.join(dir, 'results.json');
+	// The bench starts its own PostgreSQL; the suite's DATABASE_URL is not for it.
+	const env = { ...process.env };
+	delete env.DATABASE_URL;
+	run = await new Promise((resolve) => {
+		execFile(path.join(ROOT, 'scripts/bench'), ['--quick', '--out', out],
+			{ cwd: ROOT, env, timeout: TIMEOUT_MS, killSignal: 'SIGTERM', maxBuffer: 16 << 20 },
+			(err, stdout, stderr) => {
+				let results = null;
+				try {
+					results = JSON.parse(fs.readFileSync(out, 'utf8'));
+				} catch {
+					// reported by the tests below
+				}
+				fs.rmSync(dir, { recursive: true, force: true });
+				resolve({ code: err ? (err.code ?? err.signal) : 0, stdout, stderr, results });
+			});
+	});
+}, { timeout: TIMEOUT_MS + 10000 });
+
+function results() {
+	assert.equal(run.code, 0, `scripts/bench --quick failed (${run.code}):\n${run.stderr.slice(-4000)}`);
+	assert.ok(run.results, 'no results file');
+	return run.results;
+}
+
+const positive = (v, name) => assert.ok(typeof v === 'number' && Number.isFinite(v) && v > 0,
+	`${name} is ${JSON.stringify(v)}`);
+
+test('bench --quick exits 0 and prints the table', () => {
+	results();
+	assert.match(run.stdout, /sustained persisted msg\/s, 1 room/);
+	assert.match(run.stdout, /hydration of \d+ messages/);
+});
+
+test('every figure of the closing note is a positive number', () => {
+	const r = results();
+	for (const k of ['busy_room_msgs_per_sec', 'ten_rooms_msgs_per_sec', 'ack_p50_ms', 'ack_p99_ms',
+		'e2e_p99_ms', 'hydration_p50_ms', 'idle_rss_per_conn_bytes', 'server_cpu_us_per_delivery']) {
+		positive(r.summary[k], `summary.${k}`);
+	}
+	assert.equal(r.meta.postgresql.synchronous_commit, 'on');
+	assert.ok(r.hydration.runs_ms.length >= 2, 'hydration has several runs');
+	r.hydration.runs_ms.forEach((v, i) => positive(v, `hydration run ${i + 1}`));
+});
+
+test('each step reports deliveries, latency percentiles and server cost', () => {
+	const r = results();
+	const steps = [...r.busy_room.steps, ...r.ten_rooms.steps, r.ack_latency];
+	assert.ok(steps.length >= 3);
+	for (const s of steps) {
+		positive(s.deliveries_per_sec, 'deliveries_per_sec');
+		for (const h of ['ack_ms', 'e2e_ms']) {
+			for (const q of ['p50', 'p99', 'p999']) positive(s[h][q], `${h}.${q}`);
+			assert.ok(s[h].p50 <= s[h].p99 && s[h].p99 <= s[h].p999 && s[h].p999 <= s[h].max,
+				`${h} percentiles in order: ${JSON.stringify(s[h])}`);
+		}
+		positive(s.server_cpu_us_per_delivery, 'server_cpu_us_per_delivery');
+		positive(s.server_rss_kb, 'server_rss_kb');
+	}
+});
+
+test('on the tiny load every message is acked and delivered to every member', () => {
+	const r = results();
+	const steps = [...r.busy_room.steps, ...r.ten_rooms.steps, r.ack_latency];
+	for (const s of steps) {
+		assert.equal(s.delivered_ratio, 1, `delivered ${s.delivered} of ${s.expected} at ${s.rate} msg/s`);
+		assert.equal(s.acked, s.scheduled, `acked ${s.acked} of ${s.scheduled} at ${s.rate} msg/s`);
+		assert.equal(s.delivered, s.expected);
+		assert.ok(s.expected > s.scheduled, 'each message goes to several members');
+	}
+	assert.equal(r.summary.min_delivered_ratio, 1);
+});
