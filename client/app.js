@@ -331,6 +331,7 @@ function loginRefusal(error, mode, userId) {
     case 'invalid_credentials':
       return { message: 'Wrong name or password.', field: 'login-password' };
     case 'invalid_password':
+    case 'too_long':
       return { message: `A password needs ${PASSWORD_MIN_BYTES} to ${PASSWORD_MAX_BYTES} bytes.`, field: 'login-password' };
     case 'invalid_user_id':
       return { message: `“${userId}” is not a valid name: ${USER_ID_RULE}.`, field: 'login-user' };
