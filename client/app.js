@@ -24,9 +24,11 @@ const GUEST_KEY = 'stateroom.session';
 const ACCOUNT_KEY = 'stateroom.account';
 const MODE_KEY = 'stateroom.login-mode';
 
+// storage is 'localStorage' or 'sessionStorage': merely reading those
+// properties throws where the browser blocks storage.
 function storageGet(storage, key) {
   try {
-    return storage.getItem(key);
+    return window[storage].getItem(key);
   } catch {
     // Storage disabled (some private modes): nothing is remembered.
     return null;
@@ -35,8 +37,8 @@ function storageGet(storage, key) {
 
 function storageSet(storage, key, value) {
   try {
-    if (value === null) storage.removeItem(key);
-    else storage.setItem(key, value);
+    if (value === null) window[storage].removeItem(key);
+    else window[storage].setItem(key, value);
   } catch {
     // As above: the session then lasts as long as the page.
   }
@@ -62,8 +64,8 @@ function readSession(storage, key, registered) {
 
 // A guest in this tab wins over the browser's account: the tab chose it.
 function loadSession() {
-  return readSession(sessionStorage, GUEST_KEY, false)
-    ?? readSession(localStorage, ACCOUNT_KEY, true);
+  return readSession('sessionStorage', GUEST_KEY, false)
+    ?? readSession('localStorage', ACCOUNT_KEY, true);
 }
 
 let session = loadSession();
@@ -71,12 +73,12 @@ let session = loadSession();
 function saveSession(value) {
   session = value;
   if (value === null) {
-    storageSet(sessionStorage, GUEST_KEY, null);
-    storageSet(localStorage, ACCOUNT_KEY, null);
+    storageSet('sessionStorage', GUEST_KEY, null);
+    storageSet('localStorage', ACCOUNT_KEY, null);
   } else {
     const saved = JSON.stringify({ token: value.token, user: value.user });
-    storageSet(sessionStorage, GUEST_KEY, value.registered ? null : saved);
-    if (value.registered) storageSet(localStorage, ACCOUNT_KEY, saved);
+    storageSet('sessionStorage', GUEST_KEY, value.registered ? null : saved);
+    if (value.registered) storageSet('localStorage', ACCOUNT_KEY, saved);
   }
   renderWhoami();
 }
@@ -299,10 +301,10 @@ function setLoginMode(mode) {
     ? `At least ${PASSWORD_MIN_BYTES} characters. Longer is better: a few unrelated words make a good one.`
     : '';
   show(rule, loginMode === 'register');
-  storageSet(localStorage, MODE_KEY, loginMode);
+  storageSet('localStorage', MODE_KEY, loginMode);
 }
 
-setLoginMode(storageGet(localStorage, MODE_KEY) ?? 'guest');
+setLoginMode(storageGet('localStorage', MODE_KEY) ?? 'guest');
 
 for (const radio of document.querySelectorAll('#login-form input[name="mode"]')) {
   radio.addEventListener('change', () => {
@@ -404,7 +406,7 @@ $('logout').addEventListener('click', () => {
 // Another tab logged the account out, or in.
 window.addEventListener('storage', (event) => {
   if (event.key !== ACCOUNT_KEY && event.key !== null) return;
-  if (session?.registered && storageGet(localStorage, ACCOUNT_KEY) === null) {
+  if (session?.registered && storageGet('localStorage', ACCOUNT_KEY) === null) {
     const previous = session;
     session = null;
     renderWhoami();

@@ -66,11 +66,14 @@ test('an account survives a reload and a new tab until it logs out; a wrong pass
 	const tab = await openPage(browser, url(), { context: page.context() });
 	await tab.getByTestId('lobby-view').waitFor();
 	assert.equal(await whoami(tab), 'reggie', 'logged in in a new tab of the same browser');
-	await tab.close();
 
 	await page.getByTestId('logout').click();
 	await page.getByTestId('login-view').waitFor();
 	assert.equal(await page.getByTestId('whoami').isVisible(), false);
+	// Every tab of the browser is logged out with it.
+	await tab.getByTestId('login-error').filter({ hasText: 'logged out in another tab' }).waitFor();
+	assert.equal(await tab.getByTestId('whoami').isVisible(), false);
+	await tab.close();
 	// Logging out offers to log back in, with the name filled in.
 	assert.equal(await page.getByTestId('login-mode-login').isChecked(), true);
 	assert.equal(await page.getByTestId('login-user').inputValue(), 'reggie');
