@@ -56,6 +56,7 @@ struct agones {
 	char *ca_file;              /* NULL: the system's CAs */
 	char *alloc_url;
 	char dead_ms[24];
+	struct ag_op *moving;       /* locates re-placing a room now, one per room */
 };
 
 enum ag_alloc { AG_ALLOC_NEW, AG_ALLOC_FIND };
@@ -76,6 +77,10 @@ struct ag_op {                  /* one place or locate; freed in its timer's clo
 	struct sched_placement old; /* locate: the pin we read */
 	struct sched_placement got; /* the allocated server */
 	long server_capacity;
+	bool moving;                /* in a->moving */
+	struct ag_op *next_moving;
+	struct ag_op *followers;    /* later locates of the same room, answered with ours */
+	struct ag_op *next_follower;
 };
 
 static void ag_allocate(struct ag_op *op);
@@ -140,11 +145,49 @@ static void ag_op_closed(uv_handle_t *h)
 	free(op);
 }
 
-/* Answers the caller and releases the operation. */
+/* Answers the caller, and the locates that waited on this one, and
+ * releases the operation. */
 static void ag_done(struct ag_op *op, int err, const struct sched_placement *p)
 {
+	struct ag_op *f, *next;
+
+	if (op->moving) {
+		struct ag_op **pp = &op->a->moving;
+
+		while (*pp != op)
+			pp = &(*pp)->next_moving;
+		*pp = op->next_moving;
+		op->moving = false;
+	}
 	op->cb(err, err == SCHED_OK ? p : NULL, op->arg);
+	for (f = op->followers; f; f = next) {
+		next = f->next_follower;
+		ag_done(f, err, p);
+	}
+	op->followers = NULL;
 	uv_close((uv_handle_t *)&op->timer, ag_op_closed);
+}
+
+/* Many clients of a room whose server died look it up at the same moment:
+ * one re-placement (one allocation) answers them all. Returns true when op
+ * now waits on another locate of the same room. */
+static bool ag_follow(struct ag_op *op)
+{
+	struct ag_op *lead;
+
+	if (op->moving)
+		return false;
+	for (lead = op->a->moving; lead; lead = lead->next_moving) {
+		if (strcmp(lead->room, op->room) == 0) {
+			op->next_follower = lead->followers;
+			lead->followers = op;
+			return true;
+		}
+	}
+	op->moving = true;
+	op->next_moving = op->a->moving;
+	op->a->moving = op;
+	return false;
 }
 
 /* One API call with the current token (re-read every time: projected
@@ -579,6 +622,8 @@ static void ag_on_lookup(PGresult *res, const char *err, const char *sqlstate, v
 	op->tries = 0;
 	if (live && op->epoch >= 1) {
 		ag_done(op, SCHED_OK, &op->old);
+	} else if (ag_follow(op)) {
+		return;
 	} else if (!server || !addr) {
 		op->kind = AG_ALLOC_FIND;
 		ag_allocate(op);

@@ -261,12 +261,18 @@ describe('agones scheduler', () => {
 		assert.equal(kube.calls[0].path, `/apis/agones.dev/v1/namespaces/${NS}/gameservers/${a.id}`);
 		assert.equal(kube.calls[0].headers.authorization, 'Bearer sa-token-one');
 
-		// Gone from Kubernetes: a new allocation, a new epoch.
+		// Gone from Kubernetes: a new allocation, a new epoch. Its clients
+		// all look it up at once; one allocation answers them all.
 		kube.deleteGameServer(a.id);
 		kube.reset();
 		kube.answer(allocated(gs(b)));
-		const again = await lookup(h.stack.backendUrl, token, roomId);
-		assert.equal(again.status, 200, again.text);
+		const all = await Promise.all([1, 2, 3, 4].map(() => lookup(h.stack.backendUrl, token, roomId)));
+		const again = all[0];
+		for (const r of all) {
+			assert.equal(r.status, 200, r.text);
+			assert.equal(r.json.host, b.address);
+			assert.equal(decodeToken(r.json.token).claims.epoch, 2);
+		}
 		assert.equal(kube.calls.length, 2);
 		assert.equal(kube.calls[0].method, 'GET');
 		assert.equal(kube.calls[0].path, `/apis/agones.dev/v1/namespaces/${NS}/gameservers/${a.id}`);
