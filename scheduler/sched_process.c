@@ -177,12 +177,13 @@ static void proc_child_closed(uv_handle_t *h)
 	proc_maybe_stopped(p);
 }
 
-static void proc_on_exited_row(PGresult *res, const char *err, const char *sqlstate, void *arg)
+/* For the queries that only tidy rows up: a failure is logged, nothing more. */
+static void proc_on_tidied(PGresult *res, const char *err, const char *sqlstate, void *arg)
 {
 	struct proc *p = arg;
 
 	if (!res)
-		log_write(LOG_WARN, "cannot remove an exited session server's row", "{s:s}", "error",
+		log_write(LOG_WARN, "cannot update the session server registry", "{s:s}", "error",
 			  err ? err : "");
 	proc_query_done(p);
 }
@@ -217,7 +218,7 @@ static void proc_child_on_exit(uv_process_t *h, int64_t status, int sig)
 	params[0] = c->id;
 	params[1] = backoff_s;
 	if (proc_query(p, "SELECT stateroom_spawn_exited($1, $2::bigint)", 2, params,
-		       proc_on_exited_row, p) < 0)
+		       proc_on_tidied, p) < 0)
 		log_write(LOG_WARN, "cannot remove an exited session server's row", "{s:s}", "id", c->id);
 	uv_close((uv_handle_t *)h, proc_child_closed);
 }
@@ -333,10 +334,15 @@ static void proc_on_rows(PGresult *res, const char *err, const char *sqlstate, v
 		if (!c || c->term_sent)
 			continue;
 		if (!c->registered) {
+			const char *params[1] = { c->id };
+
 			c->registered = true;
 			p->failures = 0;
 			log_write(LOG_INFO, "session server registered", "{s:s,s:I}", "id", c->id,
 				  "after_ms", (json_int_t)(now - c->started));
+			/* Its spawn row has done its job (the next claim would drop it). */
+			proc_query(p, "DELETE FROM session_spawns WHERE id = $1", 1, params,
+				   proc_on_tidied, p);
 		}
 		if (!idle) {
 			c->idle_since = 0;
@@ -494,7 +500,7 @@ static void proc_on_claim(PGresult *res, const char *err, const char *sqlstate, 
 			snprintf(backoff, sizeof backoff, "%d", PROC_BACKOFF_MAX_MS);
 			params[1] = backoff;
 			proc_query(p, "SELECT stateroom_spawn_exited($1, $2::bigint)", 2, params,
-				   proc_on_exited_row, p);
+				   proc_on_tidied, p);
 			proc_op_finish(op, SCHED_EFULL, NULL);
 			return;
 		}

@@ -149,14 +149,21 @@ class Proc {
 					this.stack.problems.push(`${this.name} (pid ${child.pid}) died of ${signal}`);
 				} else if (!this.sent) {
 					this.stack.problems.push(`${this.name} (pid ${child.pid}) exited by itself with code ${code}`);
-				} else if (this.sent === 'SIGTERM' && code !== 0) {
-					this.stack.problems.push(`${this.name} (pid ${child.pid}) exited with code ${code} after SIGTERM`);
+				} else if ((this.sent === 'SIGTERM' || this.sent === 'drain') && code !== 0) {
+					this.stack.problems.push(`${this.name} (pid ${child.pid}) exited with code ${code} after ${this.sent}`);
 				}
 				resolve({ code, signal });
 			});
 		});
 		child.on('error', (e) => this.stack.problems.push(`${this.name}: ${e.message}`));
 		await waitReady(this, `http://127.0.0.1:${this.port}/readyz`);
+	}
+
+	// The process is about to exit by itself (an operator drain): status 0 is
+	// expected, anything else is a problem. Resolves with {code, signal}.
+	expectExit() {
+		this.sent = 'drain';
+		return this.exited;
 	}
 
 	// Sends sig and resolves once the process exited (SIGKILL after a while).
@@ -270,9 +277,13 @@ function cleanEnv() {
 //   sessions, backends   how many of each (1, 1)
 //   sessionEnv, backendEnv   extra environment (wins over the harness's)
 //   sessionEnvs[i]      extra environment for session server i only
-export async function startStack({ sessions = 1, backends = 1, sessionEnv = {}, backendEnv = {}, sessionEnvs = [] } = {}) {
+//   databaseUrl         a PostgreSQL server of the test's own (the stack's
+//                       database is created in it; default: scripts/pg url)
+export async function startStack({
+	sessions = 1, backends = 1, sessionEnv = {}, backendEnv = {}, sessionEnvs = [], databaseUrl,
+} = {}) {
 	const stack = new Stack();
-	const base = clusterUrl();
+	const base = databaseUrl || clusterUrl();
 	stack.dbName = `e2e_${process.pid}_${crypto.randomBytes(4).toString('hex')}`;
 	stack.adminUrl = withDatabase(base, 'postgres');
 	stack.databaseUrl = withDatabase(base, stack.dbName);
