@@ -57,6 +57,7 @@ struct app_room {
 	struct client_list clients;   /* admitted, in join order */
 	struct client_list waiters;   /* waiting for the room to load */
 	uint64_t empty_since;         /* 0 while someone is in */
+	int64_t drain_upto;           /* draining: its clients go once this seq is committed */
 };
 
 struct hub {
@@ -68,6 +69,8 @@ struct hub {
 	struct room_table table;
 	uv_timer_t timer;
 	bool draining, closing, timer_open;
+	void (*drain_done)(void *arg);  /* hub_drain's, until it has run */
+	void *drain_arg;
 	unsigned pending;             /* room loads and writes in flight */
 	size_t n_clients;
 	uint64_t messages;
@@ -305,6 +308,36 @@ static void on_fetched(void *arg, int status, const struct registry_room *row)
 	finish_load(r, code, reason);
 }
 
+/* ----------------------------------------------------------------- drain */
+
+static void drain_room(struct app_room *r)
+{
+	r->drain_upto = 0;
+	for (struct app_client *c = r->clients.head; c; c = c->next)
+		ws_close(c->ws, 1012, "server draining");
+}
+
+/* Sends away the clients of rooms with nothing left to wait for, and tells
+ * hub_drain's caller once no room has anything left to write. */
+static void drain_check(struct hub *h)
+{
+	bool quiet = true;
+
+	for (size_t i = 0; i < h->table.n; i++) {
+		struct app_room *r = container_of(h->table.rooms[i], struct app_room, room);
+		/* A write that failed or was fenced: what it held is not coming. */
+		if (r->drain_upto && !r->writing)
+			drain_room(r);
+		if (r->writing || r->fetching || r->n_pend > 0)
+			quiet = false;
+	}
+	if (quiet && h->drain_done) {
+		void (*done)(void *) = h->drain_done;
+		h->drain_done = NULL;
+		done(h->drain_arg);
+	}
+}
+
 /* ------------------------------------------------------------------- log */
 
 static void flush_log(struct app_room *r);
@@ -335,8 +368,12 @@ static void on_appended(void *arg, int status)
 	}
 	r->durable = upto;
 	r->app->committed(r->state, upto);
+	if (r->drain_upto && upto >= r->drain_upto)
+		drain_room(r);
 	if (r->n_pend > 0 && !r->dead)
 		flush_log(r);
+	if (h->draining)
+		drain_check(h);
 }
 
 static void flush_log(struct app_room *r)
@@ -670,6 +707,8 @@ static void on_tick(uv_timer_t *t)
 			room_free(r);
 		}
 	}
+	if (h->draining)
+		drain_check(h);
 }
 
 int hub_new(uv_loop_t *loop, const struct hub_config *cfg, struct ws_server *ws, struct hub **out)
@@ -700,16 +739,23 @@ void hub_set_registry(struct hub *h, struct registry *reg, struct db *db)
 	h->db = db;
 }
 
-void hub_drain(struct hub *h)
+void hub_drain(struct hub *h, void (*done)(void *arg), void *arg)
 {
 	h->draining = true;
+	h->drain_done = done;
+	h->drain_arg = arg;
 	for (size_t i = 0; i < h->table.n; i++) {
 		struct app_room *r = container_of(h->table.rooms[i], struct app_room, room);
-		for (struct app_client *c = r->clients.head; c; c = c->next)
-			ws_close(c->ws, 1012, "server draining");
 		while (r->waiters.head)
 			refuse(r->waiters.head, 1012, "server draining");
+		/* Whoever sent a message should get its ack before being sent
+		 * away, so it need not send it again elsewhere. */
+		if (r->writing && !r->dead && r->last_seq > 0)
+			r->drain_upto = r->last_seq;
+		else
+			drain_room(r);
 	}
+	drain_check(h);
 }
 
 static void hub_maybe_free(struct hub *h)

@@ -33,11 +33,11 @@ struct hub_config {
 	unsigned max_rooms;
 	unsigned max_room_users;
 	uint64_t room_idle_ms;
-	size_t log_window;            /* records loaded with a room (--ring-size); 0: 1000 */
 	/* Told when a room is loaded (true) or unloaded (false), not while the
 	 * hub closes; may be NULL. room_id is valid during the call. */
 	void (*on_room)(void *ud, const char *room_id, bool loaded);
 	void *on_room_ud;
+	size_t log_window;            /* records loaded with a room (--ring-size); 0: 1000 */
 };
 
 /* Returns 0 and *out, or a negative errno. ws is borrowed. */
@@ -53,8 +53,12 @@ void hub_set_registry(struct hub *h, struct registry *reg, struct db *db);
 int hub_accept(struct hub *h, struct httpd_req *req, const char *response, size_t len,
 	       const struct ticket *t, bool native, int64_t since);
 
-/* Closes every client with 1012 and refuses new ones with 1012. */
-void hub_drain(struct hub *h);
+/* Refuses new clients with 1012, and closes each room's clients with 1012
+ * once the messages it had received are committed (acked), so that they look
+ * the room up again and resume elsewhere. done(arg) runs once, maybe before
+ * hub_drain returns, when no room has a write in flight or waiting (or
+ * never, if the database stays away: the caller bounds the wait). */
+void hub_drain(struct hub *h, void (*done)(void *arg), void *arg);
 
 /* Stops the room timer; h is freed once pending room loads have answered
  * (db_close fails them). Connections must already be gone (ws_server_close).

@@ -4,8 +4,13 @@
  * Start: open the database, serve HTTP at once (/healthz answers while the
  * database is still coming up), apply the migrations (retrying until the
  * database answers), then register and heartbeat.
- * Stop (SIGINT, SIGTERM): refuse new clients, mark this server 'draining',
- * close every client with 1012, stop HTTP, close the database, exit 0. */
+ * Drain (SIGINT, SIGTERM, or the registry row set to 'draining' by the
+ * operator, seen on a heartbeat): /readyz says 503 and new clients get 1012;
+ * the row is marked 'draining' (the scheduler re-pins our rooms on their
+ * next look-up); each room's clients are closed with 1012 once the messages
+ * they sent are committed; then the row is deleted, HTTP stops, the
+ * database closes and the process exits 0. Past --drain-grace-ms it stops
+ * waiting for commits and goes straight to closing. */
 #include <errno.h>
 #include <http_parser.h>
 #include <inttypes.h>
@@ -37,6 +42,7 @@
 struct opts {
 	const char *host, *advertise, *id, *database_url, *secret, *allowed_origins, *log_level;
 	long agones_sdk_port, agones_health_ms;
+	long drain_grace_ms;
 	long port, max_rooms, max_room_users, max_frame, max_conns, heartbeat_ms, ping_ms,
 	     room_idle_ms, ring_size;
 };
@@ -54,7 +60,10 @@ struct server {
 	struct agones_sdk *sdk;      /* NULL unless on Agones */
 	uv_timer_t retry;
 	uv_signal_t sigint, sigterm;
+	uv_timer_t grace;            /* bounds the drain */
+	uint64_t drain_started;
 	bool draining;
+	enum { DRAIN_NONE, DRAIN_COMMITS, DRAIN_DEREGISTER, DRAIN_CLOSE } drain_stage;
 	uint64_t hs_ok, hs_refused, hs_bad_ticket;
 };
 
@@ -183,16 +192,19 @@ static void on_upgrade(struct httpd_req *req, void *ud)
 	tr = ticket_from_query(s->jar, req->query, req->query ? req->query_len : 0,
 			       (const unsigned char *)s->o.secret, strlen(s->o.secret), s->id,
 			       (int64_t)time(NULL), &t);
-	if (tr == TICKET_OK) {
+	if (tr == TICKET_OK && !s->draining) {
 		s->hs_ok++;
 		rc = hub_accept(s->hub, req, resp, resp_len, &t, hs.native, parse_since(req));
 	} else {
 		struct ws_conn *c;
-		s->hs_bad_ticket++;
+		if (tr != TICKET_OK)
+			s->hs_bad_ticket++;
 		/* The 101 first, so that a browser can see why it is turned away. */
 		rc = ws_accept(s->ws, req, resp, resp_len, NULL, NULL, &c);
-		if (rc == 0)
+		if (rc == 0 && tr != TICKET_OK)
 			ws_close(c, (uint16_t)tr, ticket_reason(tr));
+		else if (rc == 0)
+			ws_close(c, 1012, "server draining");
 	}
 	if (rc != 0)
 		http_json_error(req, 503, "unavailable", "cannot take connections now", NULL);
@@ -201,6 +213,7 @@ static void on_upgrade(struct httpd_req *req, void *ud)
 /* --------------------------------------------------------------- startup */
 
 static void migrate(struct server *s);
+static void on_registry_drain(void *arg);
 
 static void on_retry(uv_timer_t *t)
 {
@@ -216,6 +229,8 @@ static void migrated(const char *err, void *arg)
 		.capacity = s->o.max_rooms,
 		.heartbeat_ms = (uint64_t)s->o.heartbeat_ms,
 		.room_idle_ms = (uint64_t)s->o.room_idle_ms,
+		.on_drain = on_registry_drain,
+		.drain_arg = s,
 	};
 	int r;
 
@@ -289,30 +304,85 @@ static void ws_closed(void *arg)
 	httpd_stop(s->httpd, httpd_stopped, s);
 }
 
-static void drained(void *arg)
+/* The drain's steps, in order; each runs once, and the grace timer may
+ * jump to the last. */
+static void drain_close(void *arg)
 {
 	struct server *s = arg;
 
+	if (s->drain_stage >= DRAIN_CLOSE)
+		return;
+	s->drain_stage = DRAIN_CLOSE;
+	/* Held until now so that a second signal during the drain is ignored
+	 * rather than fatal. */
+	uv_close((uv_handle_t *)&s->sigint, NULL);
+	uv_close((uv_handle_t *)&s->sigterm, NULL);
+	uv_close((uv_handle_t *)&s->grace, NULL);
 	ws_server_close(s->ws, 1012, ws_closed, s);
+}
+
+static void drain_deregister(void *arg)
+{
+	struct server *s = arg;
+
+	if (s->drain_stage >= DRAIN_DEREGISTER)
+		return;
+	s->drain_stage = DRAIN_DEREGISTER;
+	log_write(LOG_INFO, "messages committed, leaving the registry", "{s:I}", "after_ms",
+		  (json_int_t)(uv_now(s->loop) - s->drain_started));
+	if (s->reg)
+		registry_deregister(s->reg, drain_close, s);
+	else
+		drain_close(s);
+}
+
+static void drain_commits(void *arg)
+{
+	struct server *s = arg;
+
+	if (s->drain_stage >= DRAIN_COMMITS)
+		return;
+	s->drain_stage = DRAIN_COMMITS;
+	hub_drain(s->hub, drain_deregister, s);
+}
+
+static void on_grace(uv_timer_t *t)
+{
+	struct server *s = t->data;
+
+	log_write(LOG_WARN, "drain grace time over, closing", "{s:i}", "grace_ms", (int)s->o.drain_grace_ms);
+	if (s->drain_stage < DRAIN_DEREGISTER && s->reg) {
+		s->drain_stage = DRAIN_DEREGISTER;
+		registry_deregister(s->reg, NULL, NULL);
+	}
+	drain_close(s);
+}
+
+static void start_drain(struct server *s, const char *why)
+{
+	if (s->draining)
+		return;
+	s->draining = true;
+	s->drain_started = uv_now(s->loop);
+	agones_sdk_drain(s->sdk, hub_room_count(s->hub));
+	log_write(LOG_INFO, "draining", "{s:s,s:i}", "why", why, "grace_ms", (int)s->o.drain_grace_ms);
+	uv_close((uv_handle_t *)&s->retry, NULL);
+	uv_timer_start(&s->grace, on_grace, (uint64_t)s->o.drain_grace_ms, 0);
+	/* The row first, so that clients sent away find the room elsewhere. */
+	if (s->reg)
+		registry_drain(s->reg, drain_commits, s);
+	else
+		drain_commits(s);
+}
+
+static void on_registry_drain(void *arg)
+{
+	start_drain(arg, "registry");
 }
 
 static void on_signal(uv_signal_t *sig, int signum)
 {
-	struct server *s = sig->data;
-
-	if (s->draining)
-		return;
-	s->draining = true;
-	log_write(LOG_INFO, "draining", "{s:i}", "signal", signum);
-	uv_close((uv_handle_t *)&s->sigint, NULL);
-	uv_close((uv_handle_t *)&s->sigterm, NULL);
-	uv_close((uv_handle_t *)&s->retry, NULL);
-	agones_sdk_drain(s->sdk, hub_room_count(s->hub));
-	hub_drain(s->hub);
-	if (s->reg)
-		registry_drain(s->reg, drained, s);
-	else
-		drained(s);
+	start_drain(sig->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
 /* ------------------------------------------------------------------ main */
@@ -324,8 +394,8 @@ int main(int argc, char **argv)
 	struct opts *o = &s->o;
 	const struct cfg_opt opts[] = {
 		{ "host", "SESSION_HOST", CFG_STR, &o->host, "127.0.0.1", 0, 0, "listen address" },
-		{ "port", "SESSION_PORT", CFG_INT, &o->port, "9001", 1, 65535,
-		  "listen port (WebSocket, /healthz, /readyz, /metrics)" },
+		{ "port", "SESSION_PORT", CFG_INT, &o->port, "9001", 0, 65535,
+		  "listen port (WebSocket, /healthz, /readyz, /metrics); 0: any free port" },
 		{ "advertise", "SESSION_ADVERTISE", CFG_STR, &o->advertise, NULL, 0, 0,
 		  "address clients are sent to (default HOST:PORT)" },
 		{ "id", "SESSION_ID", CFG_STR, &o->id, NULL, 0, 0,
@@ -352,12 +422,14 @@ int main(int argc, char **argv)
 		  86400000, "an empty room is unloaded and unpinned after this" },
 		{ "log-level", "STATEROOM_LOG_LEVEL", CFG_STR, &o->log_level, "info", 0, 0,
 		  "debug, info, warn, error" },
-		{ "ring-size", "SESSION_RING_SIZE", CFG_INT, &o->ring_size, "1000", 1, 1000000,
-		  "recent messages a room keeps in memory (for tests; see docs/protocol.md)" },
 		{ "agones-sdk-port", "AGONES_SDK_HTTP_PORT", CFG_INT, &o->agones_sdk_port, "0", 0, 65535,
 		  "the Agones SDK sidecar's HTTP port, set by Agones (0: not on Agones)" },
 		{ "agones-health-ms", "SESSION_AGONES_HEALTH_MS", CFG_INT, &o->agones_health_ms, "5000",
 		  100, 3600000, "on Agones: Health every this long" },
+		{ "drain-grace-ms", "SESSION_DRAIN_GRACE_MS", CFG_INT, &o->drain_grace_ms, "10000", 0,
+		  3600000, "a drain waits this long at most for pending messages to commit" },
+		{ "ring-size", "SESSION_RING_SIZE", CFG_INT, &o->ring_size, "1000", 1, 1000000,
+		  "recent messages a room keeps in memory (for tests; see docs/protocol.md)" },
 	};
 	char err[256];
 	enum log_level level;
@@ -406,9 +478,9 @@ int main(int argc, char **argv)
 		.max_rooms = (unsigned)o->max_rooms,
 		.max_room_users = (unsigned)o->max_room_users,
 		.room_idle_ms = (uint64_t)o->room_idle_ms,
-		.log_window = (size_t)o->ring_size,
 		.on_room = on_room_changed,
 		.on_room_ud = s,
+		.log_window = (size_t)o->ring_size,
 	};
 	struct httpd_config htc = {
 		.host = o->host,
@@ -434,6 +506,14 @@ int main(int argc, char **argv)
 			  (int)o->port, "error", uv_strerror(r));
 		return 1;
 	}
+	if (o->port == 0) {
+		/* Any free port (how the process scheduler starts us): advertise
+		 * and name the one we got. */
+		if (!o->advertise)
+			snprintf(s->advertise, sizeof(s->advertise), "%s:%d", o->host, httpd_port(s->httpd));
+		if (!o->id)
+			snprintf(s->id, sizeof(s->id), "ss-%d", httpd_port(s->httpd));
+	}
 	log_write(LOG_INFO, "listening", "{s:s,s:i,s:s,s:s}", "host", o->host, "port",
 		  httpd_port(s->httpd), "id", s->id, "advertise", s->advertise);
 	if (o->agones_sdk_port > 0) {
@@ -449,6 +529,8 @@ int main(int argc, char **argv)
 		}
 	}
 
+	uv_timer_init(s->loop, &s->grace);
+	s->grace.data = s;
 	uv_timer_init(s->loop, &s->retry);
 	s->retry.data = s;
 	uv_signal_init(s->loop, &s->sigint);

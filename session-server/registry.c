@@ -24,6 +24,9 @@ struct registry {
 	uint64_t heartbeat_ms, room_idle_ms;
 	registry_stats_fn stats;
 	void *ud;
+	void (*on_drain)(void *arg);
+	void *drain_arg;
+	bool deregistered;
 	uv_timer_t timer;
 	bool registered, draining, stopping, timer_open, beat_in_flight;
 	uint64_t last_ok;
@@ -80,7 +83,7 @@ static void beat_done(PGresult *res, const char *err, const char *sqlstate, void
 
 	(void)sqlstate;
 	r->beat_in_flight = false;
-	if (!r->stopping) {
+	if (!r->stopping && !r->deregistered) {
 		if (!res) {
 			log_write(LOG_WARN, "heartbeat failed", "{s:s}", "error", err ? err : "");
 		} else if (strcmp(PQcmdTuples(res), "0") == 0) {
@@ -92,6 +95,11 @@ static void beat_done(PGresult *res, const char *err, const char *sqlstate, void
 				log_write(LOG_INFO, "registered", "{s:s,s:s}", "id", r->id, "address", r->address);
 			r->registered = true;
 			r->last_ok = uv_now(r->loop);
+			if (!r->draining && r->on_drain && PQntuples(res) == 1 &&
+			    strcmp(PQgetvalue(res, 0, 0), "draining") == 0) {
+				log_write(LOG_INFO, "drain requested in the registry", NULL);
+				r->on_drain(r->drain_arg);
+			}
 		}
 	}
 	query_done(r);
@@ -116,7 +124,7 @@ static void on_beat(uv_timer_t *t)
 	char *ids;
 	long n_rooms = 0, n_conns = 0;
 
-	if (r->beat_in_flight)
+	if (r->beat_in_flight || r->deregistered)
 		return;
 	ids = malloc(IDS_MAX);
 	if (!ids)
@@ -141,8 +149,11 @@ static void on_beat(uv_timer_t *t)
 			r->beat_in_flight = true;
 	} else {
 		const char *p[] = { r->id, rooms, conns, state(r) };
+		/* A 'draining' set by the operator stays, and comes back to us. */
 		if (query(r, "UPDATE session_servers SET heartbeat_at = now(), rooms = $2,"
-			     " connections = $3, state = $4 WHERE id = $1",
+			     " connections = $3,"
+			     " state = CASE WHEN state = 'draining' THEN state ELSE $4 END"
+			     " WHERE id = $1 RETURNING state",
 			  4, p, beat_done, r) == 0)
 			r->beat_in_flight = true;
 		if (++r->beats % SWEEP_EVERY == 0 && ids[0] == '{') {
@@ -179,6 +190,8 @@ int registry_start(uv_loop_t *loop, struct db *db, const struct registry_config 
 	r->room_idle_ms = cfg->room_idle_ms;
 	r->stats = stats;
 	r->ud = ud;
+	r->on_drain = cfg->on_drain;
+	r->drain_arg = cfg->drain_arg;
 	uv_timer_init(loop, &r->timer);
 	r->timer_open = true;
 	uv_timer_start(&r->timer, on_beat, 0, cfg->heartbeat_ms);
@@ -261,8 +274,9 @@ static void drain_done(PGresult *res, const char *err, const char *sqlstate, voi
 
 	(void)sqlstate;
 	if (!res)
-		log_write(LOG_WARN, "drain update failed", "{s:s}", "error", err ? err : "");
-	d->done(d->arg);
+		log_write(LOG_WARN, "registry update failed", "{s:s}", "error", err ? err : "");
+	if (d->done)
+		d->done(d->arg);
 	free(d);
 	query_done(r);
 }
@@ -285,6 +299,29 @@ void registry_drain(struct registry *r, void (*done)(void *arg), void *arg)
 		free(d);
 		done(arg);
 	}
+}
+
+void registry_deregister(struct registry *r, void (*done)(void *arg), void *arg)
+{
+	struct drain *d = malloc(sizeof(*d));
+	const char *p[] = { r->id };
+
+	r->deregistered = true;
+	uv_timer_stop(&r->timer);
+	if (!d)
+		goto out_done;
+	d->r = r;
+	d->done = done;
+	d->arg = arg;
+	if (query(r, "DELETE FROM session_servers WHERE id = $1", 1, p, drain_done, d) != 0) {
+		free(d);
+		goto out_done;
+	}
+	return;
+
+out_done:
+	if (done)
+		done(arg);
 }
 
 static void timer_closed(uv_handle_t *h)

@@ -24,6 +24,10 @@ struct registry_config {
 	long capacity;           /* rooms */
 	uint64_t heartbeat_ms;
 	uint64_t room_idle_ms;
+	/* Called once when a heartbeat finds the row set to 'draining' by
+	 * someone else (the operator's drain); NULL: not told. */
+	void (*on_drain)(void *arg);
+	void *drain_arg;
 };
 
 /* Fills the counts and a PostgreSQL text[] literal of the room ids held in
@@ -57,6 +61,11 @@ void registry_unpin(struct registry *r, const char *room_id, int64_t epoch);
 /* Sets state 'draining' (heartbeats keep it); done(arg) runs once the
  * update finished or failed. */
 void registry_drain(struct registry *r, void (*done)(void *arg), void *arg);
+
+/* Stops heartbeating for good and deletes the row (the rooms still pinned
+ * here become unpinned, so they re-pin on their next look-up); done(arg),
+ * if not NULL, runs once the delete finished or failed. */
+void registry_deregister(struct registry *r, void (*done)(void *arg), void *arg);
 
 /* Stops heartbeating. r is freed once its timer has closed and its queries
  * have answered (db_close fails them). NULL-safe. */
