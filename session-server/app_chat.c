@@ -589,7 +589,9 @@ static void on_read(struct chat *ch, struct app_client *c, json_t *o)
 
 static void on_native(struct chat *ch, struct app_client *c, const uint8_t *data, size_t len)
 {
-	json_t *o = json_loadb((const char *)data, len, 0, NULL);
+	/* \u0000 is parsed so that a NUL in a text is a bad_frame like any
+	 * other field out of range (PostgreSQL text cannot hold it). */
+	json_t *o = json_loadb((const char *)data, len, JSON_ALLOW_NUL, NULL);
 	const char *type;
 
 	if (!json_is_object(o)) {
