@@ -298,7 +298,7 @@ struct opts {
 	const char *host, *path, *server_id, *secret, *rooms, *rates, *subprotocol, *user_prefix;
 	long port, conns, senders, body, warmup_ms, step_ms, drain_ms, idle_ms, server_pid,
 	     source_addrs, connect_concurrency, connect_timeout_ms, stop_p99_ms, time_limit_s,
-	     ticket_ttl;
+	     ticket_ttl, retries;
 	bool stop_on_miss;
 };
 
@@ -348,6 +348,7 @@ struct wreq {
 struct step {
 	long rate;               /* messages per second, all rooms together */
 	bool warmup;             /* not reported */
+	unsigned attempt;        /* 0, or how many times this rate missed before */
 	uint64_t start_ns, end_ns, drained_ns;
 	uint64_t scheduled, skipped, sent, acked, refused, delivered, expected;
 	struct proc_sample srv0, srv1;
@@ -375,7 +376,7 @@ struct lg {
 	uint64_t connect_start, connect_end;  /* of the PH_CONNECT phase */
 
 	struct step *steps;
-	size_t n_steps, cur, n_run;
+	size_t n_steps, cap_steps, cur, n_run;
 	uint64_t j;              /* next message of the current step */
 	uint64_t now;            /* time of the read being handled */
 
@@ -1185,6 +1186,20 @@ static void step_end(struct lg *lg, uint64_t now)
 			(double)hist_quantile(&st->e2e, 0.99) / 1e6, st->kept ? "" : "  (missed)");
 	}
 	lg->n_run = lg->cur + 1;
+	/* A miss may be the machine's other work rather than the server's: the
+	 * rate is tried again next, up to --retries times. */
+	if (!st->warmup && !st->kept && st->attempt < (unsigned)lg->o.retries &&
+	    lg->n_steps < lg->cap_steps) {
+		struct step *next = st + 1;
+
+		memmove(next + 1, next, (lg->n_steps - lg->cur - 1) * sizeof(*next));
+		memset(next, 0, sizeof(*next));
+		next->rate = st->rate;
+		next->attempt = st->attempt + 1;
+		lg->n_steps++;
+		lg->cur++;
+		return;
+	}
 	if (!st->warmup && !st->kept && lg->o.stop_on_miss)
 		lg->cur = lg->n_steps;
 	else
@@ -1404,6 +1419,7 @@ static json_t *step_json(const struct step *st)
 			    json_real(window > 0 && busy > srv_cpu + self
 					      ? (double)(busy - srv_cpu - self) / 1e7 / window : 0));
 	json_object_set_new(o, "late", json_integer((json_int_t)st->late));
+	json_object_set_new(o, "attempt", json_integer(st->attempt));
 	return o;
 }
 
@@ -1456,6 +1472,9 @@ static json_t *report(const struct lg *lg)
 		      "dropped", (json_int_t)lg->n_dropped, "foreign_frames", (json_int_t)lg->foreign,
 		      "binary_frames", (json_int_t)lg->binary, "other_frames", (json_int_t)lg->other_frames,
 		      "aborted", lg->aborted, "abort_reason", lg->abort_reason);
+	if (o)
+		json_object_set_new(json_object_get(o, "config"), "retries",
+				    json_integer(lg->o.retries));
 	return o;
 }
 
@@ -1513,8 +1532,9 @@ static int parse_rates(struct lg *lg, const char *spec)
 		p = end + (*end == ',');
 	}
 	lg->n_steps = n ? n + (lg->o.warmup_ms > 0) : 0;
-	lg->steps = lg->n_steps ? calloc(lg->n_steps, sizeof(*lg->steps)) : NULL;
-	if (lg->n_steps && !lg->steps)
+	lg->cap_steps = lg->n_steps + n * (size_t)lg->o.retries;
+	lg->steps = lg->cap_steps ? calloc(lg->cap_steps, sizeof(*lg->steps)) : NULL;
+	if (lg->cap_steps && !lg->steps)
 		return -1;
 	if (n && lg->o.warmup_ms > 0) {
 		lg->steps[k].rate = rates[0];
@@ -1655,7 +1675,8 @@ int main(int argc, char **argv)
 		{ "connect-concurrency", NULL, CFG_INT, &o->connect_concurrency, "256", 1, 100000, "handshakes in flight at once" },
 		{ "connect-timeout-ms", NULL, CFG_INT, &o->connect_timeout_ms, "60000", 100, 3600000, "deadline for every connection to be welcomed" },
 		{ "stop-p99-ms", NULL, CFG_INT, &o->stop_p99_ms, "100", 1, 600000, "a step is missed when its p99 ack latency passes this" },
-		{ "stop-on-miss", NULL, CFG_BOOL, &o->stop_on_miss, "false", 0, 0, "run no further step after a missed one" },
+		{ "retries", NULL, CFG_INT, &o->retries, "0", 0, 5, "run a missed step again up to this many times" },
+		{ "stop-on-miss", NULL, CFG_BOOL, &o->stop_on_miss, "false", 0, 0, "run no further step after a missed one (and its retries)" },
 		{ "time-limit-s", NULL, CFG_INT, &o->time_limit_s, "900", 1, 86400, "hard limit on the whole run" },
 		{ "subprotocol", NULL, CFG_STR, &o->subprotocol, "stateroom.v1", 0, 0, "Sec-WebSocket-Protocol to ask for (empty: none)" },
 		{ "user-prefix", NULL, CFG_STR, &o->user_prefix, "lg", 0, 0, "user ids are this plus the connection's number" },
