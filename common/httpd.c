@@ -55,6 +55,10 @@ struct httpd {
 	void *done_arg;
 	struct httpd_conn *conns;   /* every open connection, upgraded included */
 	size_t n_conns;
+	/* Open, not upgraded, not closing: oldest first, for max_pending. */
+	struct httpd_conn *pend_head, *pend_tail;
+	size_t n_pending;
+	uint64_t evicted;
 	struct head_buf *head_cache;
 	size_t n_head_cache;
 	bool rbuf_busy;
@@ -64,6 +68,8 @@ struct httpd {
 struct httpd_conn {
 	struct httpd *srv;          /* NULL once detached by httpd_stop (upgraded) */
 	struct httpd_conn *prev, *next;
+	struct httpd_conn *pend_prev, *pend_next;
+	bool in_pending;
 	uv_tcp_t tcp;
 	uv_timer_t timer;
 	uv_shutdown_t shutdown;
@@ -170,6 +176,38 @@ static void head_put(struct httpd *srv, struct head_buf *h)
 	free(h);
 }
 
+static void pending_add(struct httpd *srv, struct httpd_conn *c)
+{
+	c->pend_next = NULL;
+	c->pend_prev = srv->pend_tail;
+	if (srv->pend_tail)
+		srv->pend_tail->pend_next = c;
+	else
+		srv->pend_head = c;
+	srv->pend_tail = c;
+	srv->n_pending++;
+	c->in_pending = true;
+}
+
+static void pending_remove(struct httpd_conn *c)
+{
+	struct httpd *srv = c->srv;
+
+	if (!c->in_pending || !srv)
+		return;
+	if (c->pend_prev)
+		c->pend_prev->pend_next = c->pend_next;
+	else
+		srv->pend_head = c->pend_next;
+	if (c->pend_next)
+		c->pend_next->pend_prev = c->pend_prev;
+	else
+		srv->pend_tail = c->pend_prev;
+	c->pend_prev = c->pend_next = NULL;
+	srv->n_pending--;
+	c->in_pending = false;
+}
+
 /* ---- connection lifetime ----------------------------------------------- */
 
 static void conn_free(struct httpd_conn *c)
@@ -211,6 +249,7 @@ static void conn_close(struct httpd_conn *c)
 {
 	if (c->closing)
 		return;
+	pending_remove(c);
 	c->closing = true;
 	c->reading = false;
 	c->pending_closes = 2;
@@ -869,6 +908,17 @@ static void on_connection(uv_stream_t *ls, int status)
 		return;
 	if (srv->n_conns >= srv->cfg.max_conns)
 		goto reject;
+	if (srv->cfg.max_pending && srv->n_pending >= srv->cfg.max_pending) {
+		/* Sockets that never finish a request must not lock everyone
+		 * else out: the oldest makes way. One whose request is with a
+		 * handler is about to be answered and stays. */
+		for (c = srv->pend_head; c && c->in_handler; c = c->pend_next)
+			;
+		if (!c)
+			goto reject;
+		srv->evicted++;
+		conn_close(c);
+	}
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		goto reject;
@@ -883,6 +933,7 @@ static void on_connection(uv_stream_t *ls, int status)
 		c->next->prev = c;
 	srv->conns = c;
 	srv->n_conns++;
+	pending_add(srv, c);
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	req_release(c);
 	if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0) {
@@ -1133,6 +1184,7 @@ uv_stream_t *httpd_upgrade(struct httpd_req *req, void *owner, void (*on_closed)
 		return NULL;
 	c->in_handler = false;
 	c->upgraded = true;
+	pending_remove(c);
 	c->owner = owner;
 	c->on_closed = on_closed;
 	conn_read_stop(c);
@@ -1160,4 +1212,14 @@ void httpd_conn_close(struct httpd_conn *conn)
 size_t httpd_conn_count(const struct httpd *srv)
 {
 	return srv->n_conns;
+}
+
+size_t httpd_pending_count(const struct httpd *srv)
+{
+	return srv->n_pending;
+}
+
+uint64_t httpd_pending_evicted(const struct httpd *srv)
+{
+	return srv->evicted;
 }

@@ -61,6 +61,10 @@ struct httpd_config {
 	uint64_t header_timeout_ms; /* 0: 10000 */
 	uint64_t idle_timeout_ms;   /* keep-alive idle; 0: 60000 */
 	unsigned max_conns;         /* over it, new sockets are closed at once; 0: 10000 */
+	/* Connections not upgraded (a handshake under way, or plain HTTP) at
+	 * most; a new socket past it closes the oldest of them that is not with
+	 * a handler (else the new socket). 0: no bound but max_conns. */
+	unsigned max_pending;
 	httpd_request_fn on_request;
 	httpd_request_fn on_upgrade; /* NULL: upgrades are refused with 400 */
 	void *ud;
@@ -114,5 +118,10 @@ void httpd_conn_close(struct httpd_conn *conn);
 
 /* Number of open connections, upgraded ones included. */
 size_t httpd_conn_count(const struct httpd *srv);
+
+/* Open connections that are not upgraded, and how many max_pending has
+ * closed so far. */
+size_t httpd_pending_count(const struct httpd *srv);
+uint64_t httpd_pending_evicted(const struct httpd *srv);
 
 #endif

@@ -16,6 +16,8 @@
 #define HUB_TICK_MS 1000
 /* Most records written in one statement (group commit). */
 #define HUB_BATCH_MAX 500
+/* Refusals by the rate limit are counted over this long from the first. */
+#define HUB_RATE_WINDOW_MS 10000
 
 enum client_where { CL_OUT, CL_WAITING, CL_IN };
 
@@ -34,6 +36,11 @@ struct app_client {
 	int64_t since;
 	void *app_data;
 	struct app_client *prev, *next;
+	/* Rate limit: tokens in thousandths of a message, refilled from the
+	 * loop's cached clock (no syscall per message). */
+	uint64_t rl_tokens, rl_at;
+	uint64_t rl_window_at;        /* first refusal of the current window */
+	unsigned rl_refused;          /* refusals in that window */
 };
 
 struct app_room {
@@ -74,6 +81,8 @@ struct hub {
 	unsigned pending;             /* room loads and writes in flight */
 	size_t n_clients;
 	uint64_t messages;
+	uint64_t rate_limited;
+	struct ws_frame *rate_error;  /* the native rate_limited error, built once */
 };
 
 /* ------------------------------------------------------------------ lists */
@@ -611,11 +620,43 @@ static void attach(struct hub *h, struct app_client *c)
 
 /* ------------------------------------------------------------ connections */
 
+/* Takes a token from c's bucket. false: the message is over the limit, and
+ * c has been told (or closed, after a sustained excess). */
+static bool rate_take(struct hub *h, struct app_client *c)
+{
+	uint64_t now = uv_now(h->loop), cap = (uint64_t)h->cfg.rate_burst * 1000;
+
+	c->rl_tokens += (now - c->rl_at) * h->cfg.rate_limit;
+	if (c->rl_tokens > cap)
+		c->rl_tokens = cap;
+	c->rl_at = now;
+	if (c->rl_tokens >= 1000) {
+		c->rl_tokens -= 1000;
+		return true;
+	}
+	h->rate_limited++;
+	if (c->rl_refused == 0 || now - c->rl_window_at >= HUB_RATE_WINDOW_MS) {
+		c->rl_window_at = now;
+		c->rl_refused = 0;
+	}
+	if (++c->rl_refused > h->cfg.rate_burst) {
+		log_write(LOG_INFO, "connection closed for flooding", "{s:s,s:s}", "user", c->t.user,
+			  "room", c->t.room);
+		ws_close(c->ws, 4029, "too many requests");
+	} else if (c->native && c->where == CL_IN && h->rate_error) {
+		/* Nothing may precede the welcome: before it, refusals are silent. */
+		ws_send(c->ws, h->rate_error);
+	}
+	return false;
+}
+
 static void on_message(struct ws_conn *ws, void *ud, bool binary, const uint8_t *data, size_t len)
 {
 	struct app_client *c = ud;
 
 	(void)ws;
+	if (c->hub->cfg.rate_limit && !rate_take(c->hub, c))
+		return;
 	/* Frames sent before the welcome, while the room loads, are dropped. */
 	if (c->where != CL_IN)
 		return;
@@ -660,6 +701,8 @@ int hub_accept(struct hub *h, struct httpd_req *req, const char *response, size_
 	c->t = *t;
 	c->native = native;
 	c->since = since;
+	c->rl_tokens = (uint64_t)h->cfg.rate_burst * 1000;
+	c->rl_at = uv_now(h->loop);
 	rc = ws_accept(h->ws, req, response, len, &hub_ws_handler, c, &c->ws);
 	if (rc != 0) {
 		free(c);
@@ -725,6 +768,18 @@ int hub_new(uv_loop_t *loop, const struct hub_config *cfg, struct ws_server *ws,
 	h->cfg = *cfg;
 	if (h->cfg.log_window == 0)
 		h->cfg.log_window = 1000;
+	if (h->cfg.rate_burst == 0)
+		h->cfg.rate_burst = h->cfg.rate_limit;
+	if (h->cfg.rate_limit) {
+		static const char err[] = "{\"type\":\"error\",\"code\":\"rate_limited\","
+					  "\"message\":\"too many frames: this one was not processed, slow down\"}";
+		h->rate_error = ws_frame_text(err, sizeof(err) - 1);
+		if (!h->rate_error) {
+			room_table_fini(&h->table);
+			free(h);
+			return -ENOMEM;
+		}
+	}
 	h->ws = ws;
 	uv_timer_init(loop, &h->timer);
 	h->timer_open = true;
@@ -762,6 +817,7 @@ static void hub_maybe_free(struct hub *h)
 {
 	if (!h->closing || h->timer_open || h->pending > 0)
 		return;
+	ws_frame_unref(h->rate_error);
 	room_table_fini(&h->table);
 	free(h);
 }
@@ -826,6 +882,11 @@ size_t hub_client_count(const struct hub *h)
 uint64_t hub_messages_total(const struct hub *h)
 {
 	return h->messages;
+}
+
+uint64_t hub_rate_limited_total(const struct hub *h)
+{
+	return h->rate_limited;
 }
 
 /* ------------------------------------------------------- app.h services */

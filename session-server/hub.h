@@ -12,7 +12,14 @@
  * room, each only while the room is still pinned here at its epoch; a write
  * refused for that reason (fenced) closes the room's clients with 4004.
  *
- * A room left empty for room_idle_ms is unloaded and unpinned. */
+ * A room left empty for room_idle_ms is unloaded and unpinned.
+ *
+ * Each connection has a token bucket (rate_limit frames a second, up to
+ * rate_burst at once): a message beyond it is not processed; a native client
+ * gets an error frame rate_limited for it, a compat client nothing. More than
+ * rate_burst messages refused within ten seconds (from the first refusal)
+ * close the connection with 4029. Frames sent while the room loads count
+ * too. */
 #ifndef STATEROOM_HUB_H
 #define STATEROOM_HUB_H
 
@@ -38,6 +45,8 @@ struct hub_config {
 	void (*on_room)(void *ud, const char *room_id, bool loaded);
 	void *on_room_ud;
 	size_t log_window;            /* records loaded with a room (--ring-size); 0: 1000 */
+	unsigned rate_limit;          /* messages a second per connection; 0: no limit */
+	unsigned rate_burst;          /* bucket size; 0: rate_limit */
 };
 
 /* Returns 0 and *out, or a negative errno. ws is borrowed. */
@@ -71,5 +80,7 @@ void hub_stats(void *ud, long *rooms, long *conns, char *ids, size_t ids_len);
 size_t hub_room_count(const struct hub *h);
 size_t hub_client_count(const struct hub *h);
 uint64_t hub_messages_total(const struct hub *h);
+/* Messages refused by the rate limit (closes are counted by code in ws). */
+uint64_t hub_rate_limited_total(const struct hub *h);
 
 #endif

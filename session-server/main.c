@@ -45,6 +45,7 @@ struct opts {
 	long drain_grace_ms;
 	long port, max_rooms, max_room_users, max_frame, max_conns, heartbeat_ms, ping_ms,
 	     room_idle_ms, ring_size;
+	long rate_limit, rate_burst, handshake_timeout_ms, max_pending_handshakes;
 };
 
 struct server {
@@ -115,10 +116,21 @@ static void get_metrics(struct httpd_req *req, const struct route_params *p, voi
 		       "stateroom_session_handshakes_total{result=\"ok\"} %" PRIu64 "\n"
 		       "stateroom_session_handshakes_total{result=\"bad_ticket\"} %" PRIu64 "\n"
 		       "stateroom_session_handshakes_total{result=\"refused\"} %" PRIu64 "\n"
+		       "# HELP stateroom_session_rate_limited_total Messages refused by the rate limit.\n"
+		       "# TYPE stateroom_session_rate_limited_total counter\n"
+		       "stateroom_session_rate_limited_total %" PRIu64 "\n"
+		       "# HELP stateroom_session_pending_connections Connections not upgraded to WebSocket.\n"
+		       "# TYPE stateroom_session_pending_connections gauge\n"
+		       "stateroom_session_pending_connections %zu\n"
+		       "# HELP stateroom_session_pending_evicted_total Connections closed to bound those not upgraded.\n"
+		       "# TYPE stateroom_session_pending_evicted_total counter\n"
+		       "stateroom_session_pending_evicted_total %" PRIu64 "\n"
 		       "# HELP stateroom_session_closes_total Close frames sent, by code.\n"
 		       "# TYPE stateroom_session_closes_total counter\n",
 		       ws_server_conn_count(s->ws), hub_client_count(s->hub), hub_room_count(s->hub),
-		       hub_messages_total(s->hub), s->hs_ok, s->hs_bad_ticket, s->hs_refused);
+		       hub_messages_total(s->hub), s->hs_ok, s->hs_bad_ticket, s->hs_refused,
+		       hub_rate_limited_total(s->hub), httpd_pending_count(s->httpd),
+		       httpd_pending_evicted(s->httpd));
 	for (size_t i = 0; i < n_codes && off > 0 && (size_t)off < sizeof(buf); i++)
 		off += snprintf(buf + off, sizeof(buf) - (size_t)off,
 				"stateroom_session_closes_total{code=\"%u\"} %" PRIu64 "\n",
@@ -430,6 +442,16 @@ int main(int argc, char **argv)
 		  3600000, "a drain waits this long at most for pending messages to commit" },
 		{ "ring-size", "SESSION_RING_SIZE", CFG_INT, &o->ring_size, "1000", 1, 1000000,
 		  "recent messages a room keeps in memory (for tests; see docs/protocol.md)" },
+		{ "rate-limit", "SESSION_RATE_LIMIT", CFG_INT, &o->rate_limit, "20", 0, 1000000,
+		  "WebSocket messages a second per connection (0: no limit)" },
+		{ "rate-burst", "SESSION_RATE_BURST", CFG_INT, &o->rate_burst, "40", 1, 1000000,
+		  "messages a connection may send at once; more than this refused within 10 s closes 4029" },
+		{ "handshake-timeout-ms", "SESSION_HANDSHAKE_TIMEOUT_MS", CFG_INT,
+		  &o->handshake_timeout_ms, "10000", 100, 3600000,
+		  "a connection must send its whole HTTP request head within this" },
+		{ "max-pending-handshakes", "SESSION_MAX_PENDING_HANDSHAKES", CFG_INT,
+		  &o->max_pending_handshakes, "1024", 1, 1000000,
+		  "connections not (yet) upgraded to WebSocket; past it the oldest idle one is closed" },
 	};
 	char err[256];
 	enum log_level level;
@@ -481,11 +503,15 @@ int main(int argc, char **argv)
 		.on_room = on_room_changed,
 		.on_room_ud = s,
 		.log_window = (size_t)o->ring_size,
+		.rate_limit = (unsigned)o->rate_limit,
+		.rate_burst = (unsigned)o->rate_burst,
 	};
 	struct httpd_config htc = {
 		.host = o->host,
 		.port = (int)o->port,
 		.max_conns = (unsigned)o->max_conns,
+		.header_timeout_ms = (uint64_t)o->handshake_timeout_ms,
+		.max_pending = (unsigned)o->max_pending_handshakes,
 		.on_request = on_request,
 		.on_upgrade = on_upgrade,
 		.ud = s,

@@ -329,6 +329,8 @@ export async function startStack({
 				STATEROOM_SECRET: stack.secret,
 				STATEROOM_ALLOWED_ORIGINS: origins,
 				SESSION_HEARTBEAT_MS: '200',
+				// Tests send as fast as they can; abuse.test.js sets its own limit.
+				SESSION_RATE_LIMIT: '0',
 				STATEROOM_LOG_LEVEL: logLevel,
 				...sessionEnv,
 				...(sessionEnvs[i] ?? {}),

@@ -1,0 +1,167 @@
+// Bad input under load, on small numbers: a client that floods is limited
+// (rate_limited errors, then close 4029) while the room carries on; sockets
+// that never finish their handshake are bounded and timed out while normal
+// clients still get in.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { useStack, connect, newRoom, ticketFor, join, sendAcked, closeAll, request } from './lib/stack.js';
+
+const RATE = 5;
+const BURST = 10;
+const HANDSHAKE_MS = 1500;
+const MAX_PENDING = 100;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// The messages c receives until none has come for quietMs.
+async function collectMessages(c, quietMs = 1000) {
+	const got = [];
+	for (;;) {
+		try {
+			got.push(await c.next('message', quietMs));
+		} catch {
+			return got;
+		}
+	}
+}
+
+async function metric(stack, name) {
+	const res = await request(`http://${stack.sessions[0].address}`, '/metrics');
+	const m = new RegExp(`^${name} (\\d+)$`, 'm').exec(res.text);
+	assert.ok(m, `${name} in /metrics`);
+	return Number(m[1]);
+}
+
+describe('a client that floods', () => {
+	const h = useStack({ sessionEnv: { SESSION_RATE_LIMIT: String(RATE), SESSION_RATE_BURST: String(BURST) } });
+
+	test('native: over the burst it gets rate_limited errors, then 4029; the others get every accepted message in order', async () => {
+		const roomId = await newRoom(h.stack, 'flood');
+		const [bob] = await join(h.stack, 'bob', roomId);
+		const [flood] = await join(h.stack, 'flood', roomId);
+		await bob.next({ type: 'presence', joined: 'flood' });
+
+		const frames = Array.from({ length: 200 }, (_, i) => JSON.stringify({ type: 'send', id: `f${i}`, text: `f${i}` }));
+		for (const f of frames) flood.send(f);
+		const { code } = await flood.closed;
+		assert.equal(code, 4029);
+
+		const errors = flood.frames.filter((f) => f?.type === 'error');
+		assert.ok(errors.length >= 1, 'rate_limited errors before the close');
+		for (const e of errors) assert.equal(e.code, 'rate_limited', JSON.stringify(e));
+		// At most a burst of refusals is answered; the next one closes.
+		assert.ok(errors.length <= BURST, `${errors.length} rate_limited errors`);
+
+		// What was accepted (the burst, plus what the bucket refilled
+		// meanwhile) reaches bob whole, in order, gapless.
+		const got = await collectMessages(bob);
+		assert.ok(got.length >= BURST && got.length <= BURST + 2, `${got.length} messages accepted`);
+		got.forEach((m, i) => assert.equal(m.seq, i + 1));
+		const idx = got.map((m) => Number(m.text.slice(1)));
+		assert.deepEqual(idx, [...idx].sort((a, b) => a - b), 'in the order sent');
+		assert.equal(idx[0], 0);
+		for (const m of got) assert.equal(m.user, 'flood');
+
+		// The room goes on for everyone else.
+		assert.equal(await sendAcked(bob, 'b1', 'still here'), got.length + 1);
+		assert.ok((await metric(h.stack, 'stateroom_session_rate_limited_total')) >= BURST + 1);
+		await closeAll([bob]);
+	});
+
+	test('a burst within the limit is served whole, with no error', async () => {
+		const roomId = await newRoom(h.stack, 'carol');
+		const [carol] = await join(h.stack, 'carol', roomId);
+		for (let i = 0; i < BURST; i++) carol.send({ type: 'send', id: `c${i}`, text: `c${i}` });
+		for (let i = 0; i < BURST; i++) assert.equal((await carol.next({ type: 'ack', id: `c${i}` })).seq, i + 1);
+		// The bucket refills at RATE a second.
+		await sleep(1000 / RATE + 100);
+		assert.equal(await sendAcked(carol, 'again', 'after a pause'), BURST + 1);
+		assert.deepEqual(carol.frames.filter((f) => f?.type === 'error'), []);
+		await closeAll([carol]);
+	});
+
+	test('compat: its excess is dropped without a frame, then 4029; the others get every accepted message', async () => {
+		const roomId = await newRoom(h.stack, 'cflood');
+		const [bob] = await join(h.stack, 'bob', roomId);
+		const { host, token } = await ticketFor(h.stack, 'cflood', roomId);
+		const flood = await connect(host, token);
+		await bob.next({ type: 'presence', joined: 'cflood' });
+		for (let i = 0; i < 100; i++) flood.send(`m${i}`);
+		assert.equal((await flood.closed).code, 4029);
+		for (const f of flood.frames) assert.ok(Array.isArray(f?.messages), `only snapshots: ${JSON.stringify(f)}`);
+
+		const got = await collectMessages(bob);
+		assert.ok(got.length >= BURST && got.length <= BURST + 2, `${got.length} messages accepted`);
+		got.forEach((m, i) => {
+			assert.equal(m.seq, i + 1);
+			assert.equal(m.text, `m${i}`);
+		});
+		await closeAll([bob]);
+	});
+});
+
+// Opens a raw TCP socket that sends `bytes` (maybe nothing) and records when
+// the server closed it.
+function halfOpen(port, bytes) {
+	return new Promise((resolve, reject) => {
+		const s = { opened: 0, closedAfter: null };
+		const sock = net.connect(port, '127.0.0.1');
+		s.sock = sock;
+		s.closed = new Promise((done) => sock.once('close', () => {
+			s.closedAfter = Date.now() - s.opened;
+			done();
+		}));
+		sock.on('error', () => {});
+		sock.once('connect', () => {
+			s.opened = Date.now();
+			if (bytes) sock.write(bytes);
+			resolve(s);
+		});
+		sock.once('error', reject);
+	});
+}
+
+describe('connections that never complete a handshake', () => {
+	const h = useStack({
+		sessionEnv: {
+			SESSION_HANDSHAKE_TIMEOUT_MS: String(HANDSHAKE_MS),
+			SESSION_MAX_PENDING_HANDSHAKES: String(MAX_PENDING),
+		},
+	});
+
+	test('are bounded and closed after the timeout, while clients get in and chat', { timeout: 60000 }, async () => {
+		const port = Number(h.stack.sessions[0].address.split(':')[1]);
+		const roomId = await newRoom(h.stack, 'alice');
+		const [alice] = await join(h.stack, 'alice', roomId);
+
+		const partial = 'GET /?token=x HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n';
+		const socks = [];
+		for (let i = 0; i < 300; i++) socks.push(await halfOpen(port, i % 2 ? partial : null));
+		await sleep(200);
+		// The bound holds: the oldest made way for the newer.
+		assert.ok((await metric(h.stack, 'stateroom_session_pending_connections')) <= MAX_PENDING);
+		assert.ok((await metric(h.stack, 'stateroom_session_pending_evicted_total')) >= 300 - MAX_PENDING);
+
+		// A normal client still gets in and the room works for everyone.
+		const [bob] = await join(h.stack, 'bob', roomId);
+		assert.equal(await sendAcked(bob, 'b1', 'through the crowd'), 1);
+		assert.equal((await alice.next('message')).text, 'through the crowd');
+
+		await Promise.all(socks.map((s) => s.closed));
+		const late = socks.filter((s) => s.closedAfter >= HANDSHAKE_MS - 100);
+		const early = socks.filter((s) => s.closedAfter < HANDSHAKE_MS - 100);
+		// The newest stayed until their timeout; the others were evicted.
+		assert.ok(late.length >= 1 && late.length <= MAX_PENDING, `${late.length} timed out`);
+		assert.ok(early.length >= 300 - MAX_PENDING, `${early.length} evicted`);
+		for (const s of late) assert.ok(s.closedAfter < HANDSHAKE_MS + 3000, `closed after ${s.closedAfter} ms`);
+
+		// Upgraded connections were never touched.
+		assert.equal(alice.closeInfo, null);
+		assert.equal(bob.closeInfo, null);
+		assert.equal(await sendAcked(alice, 'a1', 'all quiet'), 2);
+		// Only this test's own HTTP requests (kept alive) remain.
+		assert.ok((await metric(h.stack, 'stateroom_session_pending_connections')) < 10);
+		await closeAll([alice, bob]);
+	});
+});
