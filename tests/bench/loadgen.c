@@ -18,6 +18,16 @@
  * around each step and, with --idle-ms, the memory each idle connection
  * costs. Figures go to stdout as one JSON object, a summary to stderr.
  *
+ * --churn-ms measures handshakes instead: connect-concurrency connections at
+ * a time each connect, upgrade, wait for the welcome and close, and a new
+ * one starts in its place, for that long.
+ *
+ * Bad clients beside the measured ones (--stall-conns, --flood-conns,
+ * --halfopen-conns): extra connections that stop reading once welcomed, send
+ * far beyond the rate limit, or never finish their upgrade request. They are
+ * not measured; the server may close them (that is what they are for) and
+ * how many it closed is reported.
+ *
  * Bounds: targets and source addresses only in 127.0.0.0/8, at most
  * LG_MAX_CONNS connections, unsent bytes per connection capped, every phase
  * has a deadline, and --time-limit-s ends the run whatever happens. */
@@ -298,7 +308,7 @@ struct opts {
 	const char *host, *path, *server_id, *secret, *rooms, *rates, *subprotocol, *user_prefix;
 	long port, conns, senders, body, warmup_ms, step_ms, drain_ms, idle_ms, server_pid,
 	     source_addrs, connect_concurrency, connect_timeout_ms, stop_p99_ms, time_limit_s,
-	     ticket_ttl, retries;
+	     ticket_ttl, retries, churn_ms, stall_conns, flood_conns, flood_rate, halfopen_conns;
 	bool stop_on_miss;
 };
 
@@ -309,6 +319,11 @@ struct room {
 	uint32_t senders;  /* its first members take turns sending */
 };
 
+/* Measured connections, and the bad clients beside them. */
+enum conn_kind { K_NORMAL, K_STALL, K_FLOOD, K_HALFOPEN, K_KINDS };
+
+static const char *const kind_names[K_KINDS] = { "normal", "stall", "flood", "halfopen" };
+
 enum conn_state { CONN_NEW, CONN_CONNECTING, CONN_HANDSHAKE, CONN_OPEN, CONN_CLOSING, CONN_CLOSED };
 
 struct conn {
@@ -316,6 +331,7 @@ struct conn {
 	uv_connect_t connect;
 	struct lg *lg;
 	uint32_t index;
+	uint8_t kind;            /* enum conn_kind */
 	enum conn_state state;
 	bool settled;            /* counted as joined or failed */
 	bool joined;             /* welcome received */
@@ -359,7 +375,7 @@ struct step {
 	struct hist ack, e2e, lag;
 };
 
-enum phase { PH_PRIME, PH_CONNECT, PH_IDLE, PH_SEND, PH_DRAIN, PH_CLOSE };
+enum phase { PH_PRIME, PH_CONNECT, PH_IDLE, PH_SEND, PH_DRAIN, PH_CHURN, PH_CLOSE };
 
 struct lg {
 	uv_loop_t loop;
@@ -368,7 +384,7 @@ struct lg {
 	struct room *rooms;
 	size_t n_rooms;
 	struct conn *conns;
-	size_t n_conns, per_source;
+	size_t n_conns, n_total, per_source, n_sources;  /* measured connections; with the bad ones */
 
 	enum phase phase;
 	uint64_t t0, phase_deadline;
@@ -378,6 +394,14 @@ struct lg {
 	struct step *steps;
 	size_t n_steps, cap_steps, cur, n_run;
 	uint64_t j;              /* next message of the current step */
+	uint64_t flood_j;        /* next flood message of the current step */
+	uint64_t flood_sent, bad_frames;
+	uint64_t bad_closed[K_KINDS];  /* bad connections the server closed or refused */
+
+	uint64_t churn_next, churn_done;   /* handshake loops started, completed in time */
+	uint64_t churn_end;
+	struct proc_sample churn0, churn1;
+	uint64_t churn_self0, churn_self1, churn_busy0, churn_busy1, churn_total0, churn_total1;
 	uint64_t now;            /* time of the read being handled */
 
 	uv_poll_t tick;          /* a timerfd: sends at their due times, phase checks */
@@ -402,6 +426,7 @@ struct lg {
 
 static void conn_close(struct conn *c);
 static void conn_fail(struct conn *c, const char *reason);
+static void churn_start(struct lg *lg, struct conn *c);
 static void phase_next(struct lg *lg, uint64_t now);
 static void arm_tick(struct lg *lg, uint64_t now);
 
@@ -588,6 +613,15 @@ static void on_welcome(struct conn *c)
 		lg->n_joined++;
 		hist_add(&lg->welcome, since(lg->now, c->t_start));
 	}
+	if (lg->phase == PH_CHURN) {
+		if (lg->now < lg->churn_end)
+			lg->churn_done++;
+		conn_close(c);
+	} else if (c->kind == K_STALL) {
+		/* From here on the server's frames pile up: in our small receive
+		 * buffer, then in its send buffer, then in its own queue. */
+		uv_read_stop((uv_stream_t *)&c->tcp);
+	}
 }
 
 static void on_text(struct conn *c, const uint8_t *p, size_t n)
@@ -603,6 +637,11 @@ static void on_text(struct conn *c, const uint8_t *p, size_t n)
 		return;
 	}
 #define IS(lit) (type_len == sizeof(lit) - 1 && memcmp(type, lit, type_len) == 0)
+	if (c->kind != K_NORMAL && !IS("welcome")) {
+		/* The bad clients' errors (rate limit) are counted apart. */
+		lg->bad_frames++;
+		return;
+	}
 	if (IS("message")) {
 		if (str_field(p, n, "\"text\":\"", &v, &vl) && (st = tagged_step(lg, v, vl, ' ', &due))) {
 			if (st->done) {
@@ -1000,6 +1039,20 @@ static void on_connect(uv_connect_t *req, int status)
 		return;
 	}
 	c->state = CONN_HANDSHAKE;
+	if (c->kind == K_HALFOPEN) {
+		static const char part[] = "GET /?token=x HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n";
+
+		/* Settled at once: it never goes further, and nothing waits for it. */
+		c->settled = true;
+		c->lg->in_flight--;
+		c->lg->n_joined++;
+		r = conn_write(c, part, sizeof(part) - 1);
+		if (r == 0)
+			r = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+		if (r)
+			conn_fail(c, uv_err_name(r));
+		return;
+	}
 	r = send_upgrade(c);
 	if (r == 0)
 		r = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
@@ -1019,6 +1072,8 @@ static void on_conn_closed(uv_handle_t *h)
 	c->msg = NULL;
 	c->state = CONN_CLOSED;
 	c->lg->n_closed++;
+	if (c->lg->phase == PH_CHURN && now_ns() < c->lg->churn_end)
+		churn_start(c->lg, c);
 }
 
 /* Closes c (once). A joined connection lost before the run ends is a
@@ -1029,8 +1084,12 @@ static void conn_close(struct conn *c)
 
 	if (c->state == CONN_NEW || c->state == CONN_CLOSING || c->state == CONN_CLOSED)
 		return;
-	if (c->joined && lg->phase != PH_CLOSE)
+	if (c->kind != K_NORMAL) {
+		if (lg->phase != PH_CLOSE)
+			lg->bad_closed[c->kind]++;
+	} else if (c->joined && lg->phase != PH_CLOSE && lg->phase != PH_CHURN) {
 		lg->n_dropped++;
+	}
 	c->state = CONN_CLOSING;
 	uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
@@ -1039,7 +1098,12 @@ static void conn_fail(struct conn *c, const char *reason)
 {
 	struct lg *lg = c->lg;
 
-	if (!c->settled) {
+	if (!c->settled && c->kind != K_NORMAL) {
+		/* A bad client refused is one the server bounded. */
+		c->settled = true;
+		lg->in_flight--;
+		lg->n_joined++;
+	} else if (!c->settled) {
 		c->settled = true;
 		lg->in_flight--;
 		lg->n_failed++;
@@ -1075,7 +1139,13 @@ static void conn_start(struct lg *lg, struct conn *c)
 	 * each 127.0.0.x has its own ephemeral range. */
 	if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
 		setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
-	snprintf(src_ip, sizeof(src_ip), "127.0.0.%zu", 1 + c->index / lg->per_source);
+	snprintf(src_ip, sizeof(src_ip), "127.0.0.%zu", 1 + (c->index / lg->per_source) % lg->n_sources);
+	/* A client that stops reading stops sooner with a small window. */
+	if (c->kind == K_STALL && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
+		int small = 4096;
+
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	}
 	r = uv_ip4_addr(src_ip, 0, &src);
 	if (r == 0)
 		r = uv_tcp_bind(&c->tcp, (const struct sockaddr *)&src, 0);
@@ -1087,15 +1157,36 @@ static void conn_start(struct lg *lg, struct conn *c)
 		conn_fail(c, uv_err_name(r));
 }
 
+static enum conn_kind kind_of(const struct lg *lg, size_t i)
+{
+	if (i < lg->n_conns)
+		return K_NORMAL;
+	i -= lg->n_conns;
+	if (i < (size_t)lg->o.stall_conns)
+		return K_STALL;
+	i -= (size_t)lg->o.stall_conns;
+	return i < (size_t)lg->o.flood_conns ? K_FLOOD : K_HALFOPEN;
+}
+
 /* Starts connections up to the target, at most connect_concurrency at once. */
 static void connect_more(struct lg *lg)
 {
 	while (lg->in_flight < (size_t)lg->o.connect_concurrency && lg->next_conn < lg->target) {
 		struct conn *c = &lg->conns[lg->next_conn];
 
+		c->kind = (uint8_t)kind_of(lg, lg->next_conn);
 		c->index = (uint32_t)lg->next_conn++;
 		conn_start(lg, c);
 	}
+}
+
+/* One more connect, upgrade, welcome and close, in slot c; each has its own
+ * user and ticket. */
+static void churn_start(struct lg *lg, struct conn *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->index = (uint32_t)lg->churn_next++;
+	conn_start(lg, c);
 }
 
 /* --------------------------------------------------------------- phases */
@@ -1136,10 +1227,42 @@ static uint64_t due_of(const struct step *st, uint64_t j)
 	return st->start_ns + (uint64_t)((double)j * 1e9 / (double)st->rate);
 }
 
+static uint64_t flood_due(const struct lg *lg, const struct step *st)
+{
+	return st->start_ns + (uint64_t)((double)lg->flood_j * 1e9 / (double)lg->o.flood_rate);
+}
+
+/* The flooding clients share --flood-rate, in turn; their texts carry no tag,
+ * so what the room relays of them is not counted as a delivery. */
+static void flood_due_sends(struct lg *lg, const struct step *st, uint64_t now)
+{
+	size_t first = lg->n_conns + (size_t)lg->o.stall_conns;
+	char frame[160];
+	int fl;
+
+	for (;;) {
+		uint64_t due = flood_due(lg, st);
+		struct conn *c = &lg->conns[first + lg->flood_j % (uint64_t)lg->o.flood_conns];
+
+		if (due > now || due >= st->end_ns)
+			break;
+		lg->flood_j++;
+		if (c->state != CONN_OPEN || c->backlog > LG_BACKLOG_MAX)
+			continue;
+		fl = snprintf(frame, sizeof(frame), "{\"type\":\"send\",\"id\":\"f%" PRIu64 "\",\"text\":"
+			      "\"flood xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}", lg->flood_j);
+		if (fl > 0 && (size_t)fl < sizeof(frame) &&
+		    conn_send_frame(c, WSLAY_TEXT_FRAME, frame, (size_t)fl) == 0)
+			lg->flood_sent++;
+	}
+}
+
 static void send_due(struct lg *lg, uint64_t now)
 {
 	struct step *st = &lg->steps[lg->cur];
 
+	if (lg->o.flood_conns > 0)
+		flood_due_sends(lg, st, now);
 	for (;;) {
 		uint64_t due = due_of(st, lg->j);
 
@@ -1166,6 +1289,7 @@ static void step_begin(struct lg *lg, uint64_t now)
 	st->start_ns = now;
 	st->end_ns = now + (uint64_t)(st->warmup ? lg->o.warmup_ms : lg->o.step_ms) * 1000000u;
 	lg->j = 0;
+	lg->flood_j = 0;
 	lg->phase = PH_SEND;
 }
 
@@ -1215,7 +1339,7 @@ static bool step_drained(const struct step *st)
 static void begin_close(struct lg *lg)
 {
 	lg->phase = PH_CLOSE;
-	for (size_t i = 0; i < lg->next_conn; i++) {
+	for (size_t i = 0; i < lg->n_total; i++) {
 		struct conn *c = &lg->conns[i];
 
 		if (c->state == CONN_OPEN)
@@ -1244,7 +1368,7 @@ static void phase_next(struct lg *lg, uint64_t now)
 	case PH_PRIME:
 		proc_sample(lg->o.server_pid, &lg->srv_primed);
 		lg->phase = PH_CONNECT;
-		lg->target = lg->n_conns;
+		lg->target = lg->n_total;
 		lg->connect_start = now;
 		lg->phase_deadline = now + (uint64_t)lg->o.connect_timeout_ms * 1000000u;
 		connect_more(lg);
@@ -1268,6 +1392,7 @@ static void phase_next(struct lg *lg, uint64_t now)
 	case PH_DRAIN:
 		step_end(lg, now);
 		break;
+	case PH_CHURN:
 	case PH_CLOSE:
 		return;
 	}
@@ -1292,6 +1417,13 @@ static void check_phase(struct lg *lg, uint64_t now)
 			phase_next(lg, now);
 		} else if (now >= lg->phase_deadline) {
 			abort_run(lg, "connections not welcomed before --connect-timeout-ms");
+		}
+		break;
+	case PH_CHURN:
+		if (now >= lg->churn_end) {
+			lg->connect_end = now;
+			sample_into(lg, &lg->churn1, &lg->churn_self1, &lg->churn_busy1, &lg->churn_total1);
+			begin_close(lg);
 		}
 		break;
 	case PH_IDLE:
@@ -1325,6 +1457,8 @@ static void arm_tick(struct lg *lg, uint64_t now)
 		uint64_t due = due_of(&lg->steps[lg->cur], lg->j);
 
 		if (due < at)
+			at = due;
+		if (lg->o.flood_conns > 0 && (due = flood_due(lg, &lg->steps[lg->cur])) < at)
 			at = due;
 	}
 	if (at <= now)
@@ -1423,6 +1557,35 @@ static json_t *step_json(const struct step *st)
 	return o;
 }
 
+/* The handshake loops: how many completed in the window, and what each
+ * cost the server. */
+static json_t *churn_json(const struct lg *lg)
+{
+	double secs = (double)(lg->churn_end - lg->connect_start) / 1e9;
+	double window = (double)(lg->connect_end - lg->connect_start) / 1e9;
+	uint64_t srv = 0, self = lg->churn_self1 - lg->churn_self0, busy = lg->churn_busy1 - lg->churn_busy0;
+	json_t *o;
+
+	if (lg->churn0.ok && lg->churn1.ok)
+		srv = lg->churn1.sched_ns && lg->churn0.sched_ns ? lg->churn1.sched_ns - lg->churn0.sched_ns
+								  : lg->churn1.cpu_ns - lg->churn0.cpu_ns;
+	o = json_pack("{s:f,s:I,s:I,s:f,s:I,s:o}", "seconds", secs, "concurrency",
+		      (json_int_t)lg->n_total, "handshakes", (json_int_t)lg->churn_done,
+		      "handshakes_per_sec", secs > 0 ? (double)lg->churn_done / secs : 0.0,
+		      "failed", (json_int_t)lg->n_failed, "welcome_ms", lat_json(&lg->welcome));
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "server_cpu_us_per_handshake",
+			    lg->churn0.ok && lg->churn_done ? json_real((double)srv / 1e3 / (double)lg->churn_done)
+							    : json_null());
+	json_object_set_new(o, "server_cpu_pct",
+			    lg->churn0.ok && window > 0 ? json_real((double)srv / 1e7 / window) : json_null());
+	json_object_set_new(o, "generator_cpu_pct", json_real(window > 0 ? (double)self / 1e7 / window : 0));
+	json_object_set_new(o, "other_cpu_pct",
+			    json_real(window > 0 && busy > srv + self ? (double)(busy - srv - self) / 1e7 / window : 0));
+	return o;
+}
+
 static json_t *report(const struct lg *lg)
 {
 	json_t *steps = json_array(), *o, *idle = json_null();
@@ -1458,7 +1621,7 @@ static json_t *report(const struct lg *lg)
 		      "body_bytes", (json_int_t)lg->o.body, "warmup_ms", (json_int_t)lg->o.warmup_ms,
 		      "step_ms", (json_int_t)lg->o.step_ms, "drain_ms", (json_int_t)lg->o.drain_ms,
 		      "idle_ms", (json_int_t)lg->o.idle_ms,
-		      "source_addresses", (json_int_t)((lg->n_conns + lg->per_source - 1) / lg->per_source),
+		      "source_addresses", (json_int_t)lg->n_sources,
 		      "stop_p99_ms", (json_int_t)lg->o.stop_p99_ms,
 		      "connect", "ok", (json_int_t)lg->n_joined, "failed", (json_int_t)lg->n_failed,
 		      "seconds", csecs, "handshakes_per_sec", csecs > 0 ? (double)rest / csecs : 0.0,
@@ -1475,6 +1638,19 @@ static json_t *report(const struct lg *lg)
 	if (o)
 		json_object_set_new(json_object_get(o, "config"), "retries",
 				    json_integer(lg->o.retries));
+	if (o && lg->o.churn_ms > 0)
+		json_object_set_new(o, "churn", churn_json(lg));
+	if (o && lg->n_total > lg->n_conns && lg->o.churn_ms == 0) {
+		json_t *closed = json_object();
+
+		for (int k = K_STALL; closed && k < K_KINDS; k++)
+			json_object_set_new(closed, kind_names[k], json_integer((json_int_t)lg->bad_closed[k]));
+		json_object_set_new(o, "bad", json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:o}",
+			"stall_conns", (json_int_t)lg->o.stall_conns, "flood_conns", (json_int_t)lg->o.flood_conns,
+			"flood_rate", (json_int_t)lg->o.flood_rate, "halfopen_conns", (json_int_t)lg->o.halfopen_conns,
+			"flood_sent", (json_int_t)lg->flood_sent, "frames_received", (json_int_t)lg->bad_frames,
+			"closed_by_server", closed));
+	}
 	return o;
 }
 
@@ -1595,22 +1771,41 @@ static int setup(struct lg *lg, char *err, size_t err_len)
 		rm->senders = o->senders > 0 && (uint32_t)o->senders < rm->members ? (uint32_t)o->senders
 										   : rm->members;
 	}
+	if (o->churn_ms > 0 && (o->stall_conns || o->flood_conns || o->halfopen_conns || lg->n_steps ||
+				o->idle_ms)) {
+		snprintf(err, err_len, "--churn-ms measures handshakes alone: no --rates, --idle-ms or bad clients");
+		return -1;
+	}
+	if (o->flood_conns > 0 && o->flood_rate < 1) {
+		snprintf(err, err_len, "--flood-conns needs --flood-rate");
+		return -1;
+	}
+	lg->n_total = o->churn_ms > 0 ? (size_t)o->connect_concurrency
+				      : lg->n_conns + (size_t)(o->stall_conns + o->flood_conns + o->halfopen_conns);
+	if (lg->n_total > LG_MAX_CONNS) {
+		snprintf(err, err_len, "at most %d connections in all", LG_MAX_CONNS);
+		return -1;
+	}
 	sources = o->source_addrs > 0 ? (size_t)o->source_addrs
-				      : (lg->n_conns + LG_PER_SOURCE - 1) / LG_PER_SOURCE;
-	lg->per_source = (lg->n_conns + sources - 1) / sources;
+				      : (lg->n_total + LG_PER_SOURCE - 1) / LG_PER_SOURCE;
+	/* Handshake loops leave a TIME_WAIT behind each: spread over addresses. */
+	if (o->churn_ms > 0 && o->source_addrs == 0)
+		sources = 16;
+	lg->n_sources = sources;
+	lg->per_source = o->churn_ms > 0 ? 1 : (lg->n_total + sources - 1) / sources;
 	if (lg->per_source > 28000) {
 		snprintf(err, err_len, "%zu connections per source address is more than the ephemeral "
 			 "port range holds: raise --source-addrs", lg->per_source);
 		return -1;
 	}
 	/* One descriptor per connection, plus a few of our own. */
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < lg->n_conns + 64) {
-		if (rl.rlim_max < lg->n_conns + 64) {
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < lg->n_total + 64) {
+		if (rl.rlim_max < lg->n_total + 64) {
 			snprintf(err, err_len, "%zu connections need more open files than the hard limit (%llu)",
-				 lg->n_conns, (unsigned long long)rl.rlim_max);
+				 lg->n_total, (unsigned long long)rl.rlim_max);
 			return -1;
 		}
-		rl.rlim_cur = lg->n_conns + 64;
+		rl.rlim_cur = lg->n_total + 64;
 		if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
 			snprintf(err, err_len, "setrlimit: %s", strerror(errno));
 			return -1;
@@ -1622,7 +1817,7 @@ static int setup(struct lg *lg, char *err, size_t err_len)
 static void summary(const struct lg *lg)
 {
 	fprintf(stderr, "loadgen: %zu/%zu connections welcomed (%zu failed), welcome p50 %.2f ms, "
-		"p99 %.2f ms\n", lg->n_joined, lg->n_conns, lg->n_failed,
+		"p99 %.2f ms\n", lg->n_joined, lg->n_total, lg->n_failed,
 		ms(hist_quantile(&lg->welcome, 0.5)), ms(hist_quantile(&lg->welcome, 0.99)));
 	for (size_t i = 0; i < lg->n_run; i++) {
 		const struct step *st = &lg->steps[i];
@@ -1680,6 +1875,11 @@ int main(int argc, char **argv)
 		{ "time-limit-s", NULL, CFG_INT, &o->time_limit_s, "900", 1, 86400, "hard limit on the whole run" },
 		{ "subprotocol", NULL, CFG_STR, &o->subprotocol, "stateroom.v1", 0, 0, "Sec-WebSocket-Protocol to ask for (empty: none)" },
 		{ "user-prefix", NULL, CFG_STR, &o->user_prefix, "lg", 0, 0, "user ids are this plus the connection's number" },
+		{ "churn-ms", NULL, CFG_INT, &o->churn_ms, "0", 0, 600000, "measure handshakes instead: connect-concurrency loops of connect, upgrade, welcome, close for this long" },
+		{ "stall-conns", NULL, CFG_INT, &o->stall_conns, "0", 0, 10000, "bad clients: connections that stop reading once welcomed" },
+		{ "flood-conns", NULL, CFG_INT, &o->flood_conns, "0", 0, 10000, "bad clients: connections that send --flood-rate messages per second between them during the steps" },
+		{ "flood-rate", NULL, CFG_INT, &o->flood_rate, "0", 0, LG_MAX_RATE, "messages per second the flooding clients send in all" },
+		{ "halfopen-conns", NULL, CFG_INT, &o->halfopen_conns, "0", 0, LG_MAX_CONNS, "bad clients: connections that send part of an upgrade request and nothing more" },
 		{ "ticket-ttl", NULL, CFG_INT, &o->ticket_ttl, "300", 1, 86400, "seconds the minted tickets live" },
 	};
 	char err[256];
@@ -1699,7 +1899,7 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 
-	lg->conns = calloc(lg->n_conns, sizeof(*lg->conns));
+	lg->conns = calloc(lg->n_total, sizeof(*lg->conns));
 	if (!lg->conns) {
 		fprintf(stderr, "stateroom-loadgen: out of memory\n");
 		goto out_free;
@@ -1738,12 +1938,21 @@ int main(int argc, char **argv)
 	if (o->server_pid > 0 && !lg->srv_start.ok)
 		fprintf(stderr, "stateroom-loadgen: cannot read /proc/%ld: server figures will be null\n",
 			o->server_pid);
-	/* One connection per room first, so that the idle memory figure counts
-	 * connections and not the rooms they load. */
-	lg->phase = PH_PRIME;
-	lg->target = lg->n_rooms;
-	lg->phase_deadline = lg->t0 + (uint64_t)o->connect_timeout_ms * 1000000u;
-	connect_more(lg);
+	if (o->churn_ms > 0) {
+		lg->phase = PH_CHURN;
+		lg->connect_start = lg->t0;
+		lg->churn_end = lg->t0 + (uint64_t)o->churn_ms * 1000000u;
+		sample_into(lg, &lg->churn0, &lg->churn_self0, &lg->churn_busy0, &lg->churn_total0);
+		for (size_t i = 0; i < lg->n_total; i++)
+			churn_start(lg, &lg->conns[i]);
+	} else {
+		/* One connection per room first, so that the idle memory figure
+		 * counts connections and not the rooms they load. */
+		lg->phase = PH_PRIME;
+		lg->target = lg->n_rooms;
+		lg->phase_deadline = lg->t0 + (uint64_t)o->connect_timeout_ms * 1000000u;
+		connect_more(lg);
+	}
 	arm_tick(lg, lg->t0);
 	uv_run(&lg->loop, UV_RUN_DEFAULT);
 
