@@ -79,6 +79,7 @@ static int rooms_place(struct rooms_call *c)
 	r.name = c->opts.has_name ? c->opts.name : NULL;
 	r.capacity = c->opts.capacity;
 	r.visibility = c->opts.visibility;
+	r.ephemeral = !c->opts.persistent;
 	rc = be->sched->place(be->sched_state, &r, rooms_on_placed, c);
 	if (rc < 0) {
 		be->mx.place[mx_sched_index(rc)]++;

@@ -3,6 +3,7 @@
  * caller's unread counts. One query. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "auth.h"
 #include "backend.h"
@@ -20,7 +21,8 @@ static const char rooms_list_sql[] =
 	"       THEN r.members ELSE 0 END,"
 	"  coalesce(m.last, 0),"
 	"  greatest(coalesce(m.last, 0) - coalesce(rm.seq, 0), 0),"
-	"  (extract(epoch FROM r.created_at) * 1000)::bigint"
+	"  (extract(epoch FROM r.created_at) * 1000)::bigint,"
+	"  r.persistent"
 	" FROM ((SELECT * FROM rooms WHERE visibility = 'public' ORDER BY created_at DESC LIMIT 100)"
 	"       UNION"
 	"       (SELECT * FROM rooms WHERE owner = $1 ORDER BY created_at DESC LIMIT 100)"
@@ -47,7 +49,7 @@ static json_t *rooms_list_json(const PGresult *res)
 	int n = PQntuples(res);
 
 	for (int i = 0; rooms && i < n; i++) {
-		json_t *r = json_pack("{s:s,s:s?,s:s,s:s,s:I,s:I,s:I,s:I,s:I}",
+		json_t *r = json_pack("{s:s,s:s?,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:b}",
 				      "roomId", PQgetvalue(res, i, 0),
 				      "name", PQgetisnull(res, i, 1) ? NULL : PQgetvalue(res, i, 1),
 				      "owner", PQgetvalue(res, i, 2),
@@ -56,7 +58,8 @@ static json_t *rooms_list_json(const PGresult *res)
 				      "members", rooms_list_int(res, i, 5),
 				      "lastSeq", rooms_list_int(res, i, 6),
 				      "unread", rooms_list_int(res, i, 7),
-				      "createdAt", rooms_list_int(res, i, 8));
+				      "createdAt", rooms_list_int(res, i, 8),
+				      "persistent", strcmp(PQgetvalue(res, i, 9), "t") == 0);
 
 		if (json_array_append_new(rooms, r) < 0) {
 			json_decref(rooms);

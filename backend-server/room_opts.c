@@ -4,7 +4,7 @@
 
 int room_opts_parse(const json_t *body, int max_capacity, struct room_opts *out, const char **why)
 {
-	struct room_opts o = { .capacity = max_capacity, .visibility = "unlisted" };
+	struct room_opts o = { .capacity = max_capacity, .visibility = "unlisted", .persistent = true };
 	const json_t *v;
 
 	if (!json_is_object(body)) {
@@ -59,6 +59,15 @@ int room_opts_parse(const json_t *body, int max_capacity, struct room_opts *out,
 			*why = "visibility must be \"public\" or \"unlisted\"";
 			return -1;
 		}
+	}
+
+	v = json_object_get(body, "persistent");
+	if (v && !json_is_null(v)) {
+		if (!json_is_boolean(v)) {
+			*why = "persistent must be true or false";
+			return -1;
+		}
+		o.persistent = json_is_true(v);
 	}
 
 	*out = o;

@@ -73,6 +73,7 @@ struct ag_op {                  /* one place or locate; freed in its timer's clo
 	char room[33];
 	char *owner, *name, *visibility;
 	int capacity;
+	bool ephemeral;
 	int64_t epoch;              /* locate: the room's epoch when read */
 	struct sched_placement old; /* locate: the pin we read */
 	struct sched_placement got; /* the allocated server */
@@ -245,8 +246,9 @@ static const char ag_sql_place[] =
 	"WITH srv AS (INSERT INTO session_servers (id, address, capacity)"
 	" VALUES ($6, $7, $8::integer)"
 	" ON CONFLICT (id) DO UPDATE SET address = EXCLUDED.address RETURNING id)"
-	" INSERT INTO rooms (id, owner, name, capacity, visibility, server_id, epoch, pinned_at)"
-	" SELECT $1, $2, $3, $4::integer, $5, srv.id, 1, now() FROM srv"
+	" INSERT INTO rooms (id, owner, name, capacity, visibility, persistent, server_id, epoch,"
+	"                    pinned_at)"
+	" SELECT $1, $2, $3, $4::integer, $5, NOT $9::boolean, srv.id, 1, now() FROM srv"
 	" ON CONFLICT (id) DO NOTHING RETURNING epoch";
 
 /* Compare-and-set on the epoch read by the look-up. */
@@ -308,11 +310,12 @@ static void ag_record(struct ag_op *op)
 
 	snprintf(cap, sizeof cap, "%ld", op->server_capacity);
 	if (op->is_place) {
-		const char *params[8] = { op->room, op->owner, op->name, num, op->visibility,
-					  op->got.server_id, op->got.address, cap };
+		const char *params[9] = { op->room, op->owner, op->name, num, op->visibility,
+					  op->got.server_id, op->got.address, cap,
+					  op->ephemeral ? "t" : "f" };
 
 		snprintf(num, sizeof num, "%d", op->capacity);
-		rc = db_query(db, ag_sql_place, 8, params, ag_on_recorded, op);
+		rc = db_query(db, ag_sql_place, 9, params, ag_on_recorded, op);
 	} else {
 		const char *params[5] = { op->room, num, op->got.server_id, op->got.address, cap };
 
@@ -685,6 +688,7 @@ static int ag_place(void *state, const struct sched_room *room, sched_cb cb, voi
 	op->is_place = true;
 	op->kind = AG_ALLOC_NEW;
 	op->capacity = room->capacity;
+	op->ephemeral = room->ephemeral;
 	op->owner = strdup(room->owner);
 	op->visibility = strdup(room->visibility);
 	op->name = room->name ? strdup(room->name) : NULL;

@@ -11,6 +11,7 @@
 #ifndef STATEROOM_SCHEDULER_H
 #define STATEROOM_SCHEDULER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 #include "db.h"
@@ -39,6 +40,7 @@ struct sched_room {               /* what a new room is created with */
 	const char *name;             /* may be NULL */
 	int capacity;                 /* users */
 	const char *visibility;       /* "public" or "unlisted" */
+	bool ephemeral;               /* rooms.persistent = false */
 };
 
 /* The agones backend's options (docs/protocol.md); NULL: the default. */

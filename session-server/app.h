@@ -33,7 +33,14 @@
  * failed batch did commit after all (its answer was lost with the
  * connection), restore() hands those records over as durable.
  *
- * Older records than the application keeps are read with app_log_read(). */
+ * Older records than the application keeps are read with app_log_read().
+ *
+ * An ephemeral room (rooms.persistent false, app_room_persistent()) has no
+ * log in the database: it starts at seq 1 each time it is loaded, and
+ * app_log_append() only assigns the next seq. Its records are durable at
+ * once (committed() is not called for them: the application announces them
+ * as soon as app_log_append() returns), rollback() and restore() never come,
+ * and app_log_read() returns -ENOENT. */
 #ifndef STATEROOM_APP_H
 #define STATEROOM_APP_H
 
@@ -115,11 +122,15 @@ int app_send_text(struct app_client *c, const void *payload, size_t len);
 void app_close(struct app_client *c, uint16_t code, const char *reason);
 
 /* Appends a record (everything copied; body must not contain NUL) and
- * returns its seq, the room's next; committed() or rollback() follows.
+ * returns its seq, the room's next; committed() or rollback() follows
+ * (in an ephemeral room: nothing is copied, and it is durable at once).
  * Returns a negative errno when the room cannot take writes: -EAGAIN while
  * it recovers from a failed batch, -EPIPE when it is closing. */
 int64_t app_log_append(struct app_room *r, const char *user, const char *client_id,
 		       const char *body, size_t body_len, int64_t ts);
+
+/* Whether the room's records are written to the database (see above). */
+bool app_room_persistent(const struct app_room *r);
 
 /* How many of the latest records create() gets (--ring-size). */
 size_t app_room_log_window(const struct app_room *r);

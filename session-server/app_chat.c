@@ -14,6 +14,10 @@
  * database (app_log_read); a client resuming from there gets no frame before
  * its welcome, and the welcome carries everything committed up to then.
  *
+ * An ephemeral room (not persistent) has only the ring: a message is acked
+ * and fanned out as soon as it has its seq, history and resumes reach back
+ * as far as the ring does, and what it has evicted is gone.
+ *
  * Frames on the per-message path (message, ack, welcome, history, snapshot)
  * are written by hand into one reused buffer (jbuf); ring slots keep their
  * memory when a message is evicted, for the next one. */
@@ -332,6 +336,8 @@ static void broadcast_snapshot(struct chat *ch)
 	app_frame_unref(f);
 }
 
+static void chat_committed(void *state, int64_t seq);
+
 /* A new message goes to the log; committed() announces it. */
 static void publish(struct chat *ch, struct app_client *from, const char *id, const char *text,
 		    size_t len)
@@ -356,6 +362,8 @@ static void publish(struct chat *ch, struct app_client *from, const char *id, co
 		return;
 	}
 	m->from = from;
+	if (!app_room_persistent(ch->room))
+		chat_committed(ch, seq);
 }
 
 /* ------------------------------------------------------ database reads */
@@ -545,6 +553,17 @@ static void on_history(struct chat *ch, struct app_client *c, json_t *o)
 	if (before > ch->committed + 1)
 		before = ch->committed + 1;
 	lo = before - limit > 1 ? before - limit : 1;
+	if (!app_room_persistent(ch->room)) {
+		/* The ring is all there is: the page is clipped to it. */
+		int64_t first = first_seq(ch);
+		int64_t from = lo > first ? lo : first, to = before > from ? before : from;
+		jbuf_reset(&ch->out);
+		jbuf_puts(&ch->out, "{\"type\":\"history\",\"messages\":[");
+		put_ring_range(ch, pos_of(ch, from), pos_of(ch, to), false);
+		jbuf_puts(&ch->out, from > first ? "],\"more\":true}" : "],\"more\":false}");
+		send_out(ch, c);
+		return;
+	}
 	/* Seqs are gapless from 1: the page is [lo, before), older ones exist
 	 * when lo > 1. */
 	if (before <= 1 || lo >= first_seq(ch)) {
@@ -711,7 +730,8 @@ static void send_welcome(struct chat *ch, struct app_client *c)
 	size_t n = visible(ch), start;
 	struct chat_wait *w;
 
-	if (since >= 0 && since < ch->committed && since + 1 < first_seq(ch)) {
+	if (since >= 0 && since < ch->committed && since + 1 < first_seq(ch) &&
+	    app_room_persistent(ch->room)) {
 		/* The ring does not reach back: the database does. */
 		w = calloc(1, sizeof(*w));
 		if (w) {
@@ -733,6 +753,8 @@ static void send_welcome(struct chat *ch, struct app_client *c)
 		start = n > CHAT_WELCOME_MESSAGES ? n - CHAT_WELCOME_MESSAGES : 0;
 	else if (since >= ch->committed)
 		start = n;
+	else if (since + 1 < first_seq(ch))
+		start = 0;  /* ephemeral: what the ring lost is gone */
 	else
 		start = pos_of(ch, since + 1);
 	jbuf_reset(&ch->out);

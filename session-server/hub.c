@@ -47,6 +47,7 @@ struct app_room {
 	struct room room;
 	struct hub *hub;
 	bool ready, fetching, writing;
+	bool persistent;              /* false: no log in the database (app.h) */
 	bool dead;                    /* fenced or failed: takes no one, unloads when empty */
 	int64_t epoch;
 	int64_t last_seq;             /* latest seq assigned */
@@ -237,15 +238,11 @@ static bool closing_cleanup(struct app_room *r)
 	return true;
 }
 
-static void on_loaded(void *arg, int status, const struct app_record *recs, size_t n)
+/* The room's latest records are in (status 0), or could not be read. */
+static void room_loaded(struct app_room *r, int status, const struct app_record *recs, size_t n)
 {
-	struct app_room *r = arg;
 	struct hub *h = r->hub;
 
-	h->pending--;
-	r->fetching = false;
-	if (closing_cleanup(r))
-		return;
 	if (h->draining) {
 		finish_load(r, 1012, "server draining");
 		return;
@@ -261,6 +258,18 @@ static void on_loaded(void *arg, int status, const struct app_record *recs, size
 	r->last_seq = n > 0 ? recs[n - 1].seq : 0;
 	r->durable = r->last_seq;
 	finish_load(r, 0, NULL);
+}
+
+static void on_loaded(void *arg, int status, const struct app_record *recs, size_t n)
+{
+	struct app_room *r = arg;
+	struct hub *h = r->hub;
+
+	h->pending--;
+	r->fetching = false;
+	if (closing_cleanup(r))
+		return;
+	room_loaded(r, status, recs, n);
 }
 
 static void on_fetched(void *arg, int status, const struct registry_room *row)
@@ -298,8 +307,14 @@ static void on_fetched(void *arg, int status, const struct registry_room *row)
 			reason = "unknown room application";
 		} else {
 			r->epoch = row->epoch;
+			r->persistent = row->persistent;
 			room_set_capacity(&r->room, row->capacity > 0 ? (unsigned)row->capacity : 0,
 					  h->cfg.max_room_users);
+			/* An ephemeral room starts empty, at seq 1. */
+			if (!r->persistent) {
+				room_loaded(r, 0, NULL, 0);
+				return;
+			}
 			if (store_load(h->db, r->room.id, h->cfg.log_window, on_loaded, r) == 0) {
 				r->fetching = true;
 				h->pending++;
@@ -413,14 +428,22 @@ static void flush_log(struct app_room *r)
 int64_t app_log_append(struct app_room *r, const char *user, const char *client_id,
 		       const char *body, size_t body_len, int64_t ts)
 {
-	size_t ul = strlen(user) + 1, il = client_id ? strlen(client_id) + 1 : 0;
+	size_t ul, il;
 	struct app_record *rec;
 	char *buf;
 
+	if (!r->persistent) {
+		if (r->dead || r->hub->closing)
+			return -EPIPE;
+		r->durable = ++r->last_seq;
+		return r->last_seq;
+	}
 	if (r->dead || !r->hub->db || r->hub->closing)
 		return -EPIPE;
 	if (r->recovering)
 		return -EAGAIN;
+	ul = strlen(user) + 1;
+	il = client_id ? strlen(client_id) + 1 : 0;
 	if (r->n_pend == r->cap_pend) {
 		size_t cap = r->cap_pend ? r->cap_pend * 2 : 16;
 		struct app_record *p = realloc(r->pend, cap * sizeof(*p));
@@ -533,6 +556,8 @@ int app_log_read(struct app_room *r, int64_t after, int64_t before, size_t limit
 	struct hub_read *rd;
 	int rc;
 
+	if (!r->persistent)
+		return -ENOENT;
 	if (!h->db || h->closing)
 		return -EPIPE;
 	rd = malloc(sizeof(*rd));
@@ -549,6 +574,11 @@ int app_log_read(struct app_room *r, int64_t after, int64_t before, size_t limit
 	r->reads++;
 	h->pending++;
 	return 0;
+}
+
+bool app_room_persistent(const struct app_room *r)
+{
+	return r->persistent;
 }
 
 size_t app_room_log_window(const struct app_room *r)

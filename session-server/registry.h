@@ -39,6 +39,7 @@ struct registry_room {
 	char app[64];
 	bool pinned_here;        /* server_id is this server */
 	int64_t epoch;
+	bool persistent;         /* false: the room's messages are kept in memory only */
 };
 
 /* status: 0 (row valid), -ENOENT (no such room), -EIO (database error). */

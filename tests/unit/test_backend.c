@@ -78,6 +78,7 @@ static void test_room_opts(void)
 	CHECK(!o.has_name);
 	CHECK_EQ_INT(o.capacity, 50);
 	CHECK_EQ_STR(o.visibility, "unlisted");
+	CHECK(o.persistent);
 
 	CHECK_EQ_INT(parse("{\"name\":\"Lobby\",\"capacity\":7,\"visibility\":\"public\",\"x\":1}", &o), 0);
 	CHECK(o.has_name);
@@ -97,6 +98,15 @@ static void test_room_opts(void)
 	CHECK_EQ_INT(parse("{\"capacity\":\"3\"}", &o), -1);
 	CHECK_EQ_INT(parse("{\"visibility\":\"private\"}", &o), -1);
 	CHECK_EQ_INT(parse("{\"visibility\":\"public\\u0000x\"}", &o), -1);
+
+	CHECK_EQ_INT(parse("{\"persistent\":false}", &o), 0);
+	CHECK(!o.persistent);
+	CHECK_EQ_INT(parse("{\"persistent\":true}", &o), 0);
+	CHECK(o.persistent);
+	CHECK_EQ_INT(parse("{\"persistent\":null}", &o), 0);
+	CHECK(o.persistent);
+	CHECK_EQ_INT(parse("{\"persistent\":0}", &o), -1);
+	CHECK_EQ_INT(parse("{\"persistent\":\"false\"}", &o), -1);
 }
 
 /* name holds bytes, not characters: 100 is fine, 101 is not. */
