@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <uv.h>
 
@@ -46,6 +47,7 @@ struct opts {
 	long port, max_rooms, max_room_users, max_frame, max_conns, heartbeat_ms, ping_ms,
 	     room_idle_ms, ring_size;
 	long rate_limit, rate_burst, handshake_timeout_ms, max_pending_handshakes;
+	long max_send_buffer;
 };
 
 struct server {
@@ -399,6 +401,27 @@ static void on_signal(uv_signal_t *sig, int signum)
 
 /* ------------------------------------------------------------------ main */
 
+/* Every connection is a descriptor: take the soft limit up to the hard one
+ * (100 000 connections need it; distributions start at 1024) and say so
+ * when even that is below --max-conns. */
+static void raise_nofile(long max_conns)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t was = rl.rlim_cur;
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			rl.rlim_cur = was;
+	}
+	/* Some descriptors go to the listener, PostgreSQL and the loop. */
+	if (rl.rlim_cur != RLIM_INFINITY && (rlim_t)max_conns + 64 > rl.rlim_cur)
+		log_write(LOG_WARN, "open file limit below --max-conns", "{s:I,s:I}", "limit",
+			  (json_int_t)rl.rlim_cur, "max_conns", (json_int_t)max_conns);
+}
+
 int main(int argc, char **argv)
 {
 	static struct server srv;
@@ -428,6 +451,9 @@ int main(int argc, char **argv)
 		  "comma-separated origins, or * (empty: browsers refused)" },
 		{ "heartbeat-ms", "SESSION_HEARTBEAT_MS", CFG_INT, &o->heartbeat_ms, "1000", 10,
 		  3600000, "registry heartbeat" },
+		{ "max-send-buffer", "SESSION_MAX_SEND_BUFFER", CFG_INT, &o->max_send_buffer, "1048576",
+		  4096, 1073741824,
+		  "bytes a connection may leave unread behind the frame being written; past it, close 1008" },
 		{ "ping-ms", "SESSION_PING_MS", CFG_INT, &o->ping_ms, "25000", 10, 3600000,
 		  "ping after this much silence; no answer within another period closes" },
 		{ "room-idle-ms", "SESSION_ROOM_IDLE_MS", CFG_INT, &o->room_idle_ms, "30000", 0,
@@ -487,13 +513,14 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile(o->max_conns);
 
 	s->loop = uv_default_loop();
 	struct db_config dbc = { .conninfo = o->database_url };
 	struct ws_config wsc = {
 		.max_message = (size_t)o->max_frame,
 		.ping_ms = (uint64_t)o->ping_ms,
-		.max_queued = 8u << 20,
+		.max_queued = (size_t)o->max_send_buffer,
 	};
 	struct hub_config hc = {
 		.server_id = s->id,

@@ -4,20 +4,35 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <wslay/wslay.h>
 
+#include <jansson.h>
+
+#include "log.h"
 #include "utf8.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
-/* After our close frame is written (or queued, if the peer stops reading),
- * wait this long for the peer to close before dropping the socket. Reading
- * on until then keeps the kernel from answering unread data with a reset
- * that could destroy the close frame in flight. */
+/* After our close frame is queued, wait this long for it to leave and for
+ * the peer to close before dropping the socket. Reading on until then keeps
+ * the kernel from answering unread data with a reset that could destroy the
+ * close frame in flight. */
 #define WS_LINGER_MS 2000
 
-#define WS_WRITE_BATCH 64
+/* Frames a connection holds without a heap queue: one loop turn rarely
+ * queues more (a message, an ack, a presence). */
+#define WS_Q_INLINE 4
+/* Buffers per writev. */
+#define WS_IOV 64
 #define WS_MAX_CLOSE_CODES 32
+
+enum {
+	OP_CONT = 0x0,
+	OP_TEXT = 0x1,
+	OP_BINARY = 0x2,
+	OP_CLOSE = 0x8,
+	OP_PING = 0x9,
+	OP_PONG = 0xa,
+};
 
 struct ws_frame {
 	unsigned refs;
@@ -25,81 +40,86 @@ struct ws_frame {
 	uint8_t data[];
 };
 
+enum ws_list { L_NONE, L_LIVE, L_CLOSING };
+
 enum ws_state {
 	WS_OPEN,
-	WS_CLOSING,  /* a close frame is queued (ours or the echo) */
-	WS_LINGER,   /* the close frame has been handed to uv_write */
+	WS_CLOSING,  /* our close frame (or the echo of the peer's) is queued */
+	WS_LINGER,   /* everything up to it is handed to libuv, the write side shut down */
 	WS_DEAD,     /* the socket is to be closed */
 };
 
-/* Frame-header guard state (see ws.h). */
-struct ws_guard {
-	uint8_t hdr[14];
-	uint8_t hlen, need;
-	uint64_t left;           /* payload bytes of a non-close frame to pass on */
-	bool in_close;
-	uint8_t close[14 + 125]; /* a close frame, held until complete */
-	size_t close_len, close_need;
+/* A fragmented message being put together (allocated at its first
+ * fragment, freed when it is delivered). */
+struct ws_msg {
+	bool binary;
+	size_t len, cap;
+	uint8_t data[];
 };
 
+/* Memory, an idle connection's cost, is what this struct is laid out for:
+ * no libuv handle of its own (pings and lingering run off one server timer,
+ * in two lists ordered by deadline), no read buffer (one per server; a
+ * connection keeps only the bytes of a frame split across reads, in `in`,
+ * allocated then and freed when it completes), a handful of queued frames
+ * inline. The alternative, wslay's event API, costs about 8.6 KB per
+ * connection (its frame context alone holds a 4 KB input buffer) and copies
+ * every queued message; client frames are simple enough to parse here, and
+ * server frames are built once per broadcast (ws_frame_text). */
 struct ws_conn {
 	struct ws_server *srv;
 	struct httpd_conn *hc;
 	uv_stream_t *stream;
-	uv_timer_t timer;        /* ping, then linger */
-	uv_shutdown_t shutdown_req;
-	wslay_event_context_ptr ctx;
+	const char *peer;
 	const struct ws_handler *h;
 	void *ud;
 
-	enum ws_state state;
-	bool gone_notified, dirty, ping_outstanding, shutdown_started, handles_closing, close_counted;
-	unsigned pending_closes;
-	uint64_t last_rx;
-
+	struct ws_conn *prev, *next; /* in srv->live or srv->closing, oldest mark first */
 	struct ws_conn *dirty_next;
-	struct ws_conn *prev, *next;
+	uint64_t mark;               /* live: last input or ping; closing: since when */
 
-	const uint8_t *in;       /* bytes wslay's recv callback drains */
-	size_t in_len;
-	uint8_t *early;          /* bytes that came with the request head */
-	size_t early_len;
+	/* Output: q[0..nq) in order; the first n_writing are in the one
+	 * uv_write in flight; off bytes of q[0] went out by uv_try_write. */
+	struct ws_frame **q;
+	struct ws_frame *q_inline[WS_Q_INLINE];
+	uint32_t nq, cap_q, n_writing, off;
+	size_t q_bytes;              /* unsent bytes in q, off deducted */
 
-	struct ws_frame **pend;
-	size_t n_pend, cap_pend, pend_bytes;
-	size_t writing_bytes;
+	/* Input: a frame split across reads, and a fragmented message. */
+	uint8_t *in;
+	uint32_t in_len, in_cap;
+	struct ws_msg *msg;
 
-	struct ws_guard g;
+	uint8_t state;               /* enum ws_state */
+	uint8_t list;                /* enum ws_list */
+	bool dirty, gone_notified, ping_outstanding, early, handles_closing;
 };
 
 struct ws_server {
 	uv_loop_t *loop;
 	struct ws_config cfg;
 	uv_check_t check;
-	uv_idle_t idle;          /* keeps poll from blocking while work is dirty */
+	uv_idle_t idle;              /* keeps poll from blocking while work is dirty */
+	uv_timer_t timer;            /* the next ping or linger deadline */
+	uint64_t timer_due;          /* 0: not armed */
 	unsigned pending_closes;
 	struct ws_conn *dirty;
-	struct ws_conn *conns;
+	struct ws_conn *live_head, *live_tail;       /* open, by last input */
+	struct ws_conn *closing_head, *closing_tail; /* closing, by when they began */
 	size_t n_conns;
 	bool closing;
 	void (*done)(void *arg);
 	void *done_arg;
+	struct ws_frame *ping;       /* the one empty ping every connection is sent */
 	uint16_t close_codes[WS_MAX_CLOSE_CODES];
 	uint64_t close_counts[WS_MAX_CLOSE_CODES];
 	size_t n_close_codes;
-	uint8_t rbuf[65536];     /* one read at a time per loop */
+	uint8_t rbuf[65536];         /* every read lands here and is consumed at once */
 };
 
-struct ws_write {
-	uv_write_t req;
-	struct ws_conn *c;
-	size_t n, bytes;
-	struct ws_frame *frames[WS_WRITE_BATCH];
-};
-
-static void on_timer(uv_timer_t *t);
-static void server_closed(uv_handle_t *h);
-static int enqueue(struct ws_conn *c, struct ws_frame *f);
+static void arm_timer(struct ws_server *s, uint64_t due);
+static void server_maybe_close(struct ws_server *s);
+static int flush(struct ws_conn *c);
 
 /* ---------------------------------------------------------------- frames */
 
@@ -114,27 +134,41 @@ static struct ws_frame *frame_alloc(size_t len)
 	return f;
 }
 
-struct ws_frame *ws_frame_text(const void *payload, size_t len)
+static size_t put_header(uint8_t *p, uint8_t first, size_t len)
+{
+	p[0] = first;
+	if (len < 126) {
+		p[1] = (uint8_t)len;
+		return 2;
+	}
+	if (len < 65536) {
+		p[1] = 126;
+		p[2] = (uint8_t)(len >> 8);
+		p[3] = (uint8_t)len;
+		return 4;
+	}
+	p[1] = 127;
+	for (int i = 0; i < 8; i++)
+		p[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+	return 10;
+}
+
+static struct ws_frame *frame_new(uint8_t first, const void *payload, size_t len)
 {
 	size_t hlen = len < 126 ? 2 : len < 65536 ? 4 : 10;
 	struct ws_frame *f = frame_alloc(hlen + len);
 
 	if (!f)
 		return NULL;
-	f->data[0] = 0x81; /* FIN, text */
-	if (len < 126) {
-		f->data[1] = (uint8_t)len;
-	} else if (len < 65536) {
-		f->data[1] = 126;
-		f->data[2] = (uint8_t)(len >> 8);
-		f->data[3] = (uint8_t)len;
-	} else {
-		f->data[1] = 127;
-		for (int i = 0; i < 8; i++)
-			f->data[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
-	}
-	memcpy(f->data + hlen, payload, len);
+	put_header(f->data, first, len);
+	if (len)
+		memcpy(f->data + hlen, payload, len);
 	return f;
+}
+
+struct ws_frame *ws_frame_text(const void *payload, size_t len)
+{
+	return frame_new(0x80 | OP_TEXT, payload, len);
 }
 
 void ws_frame_unref(struct ws_frame *f)
@@ -143,7 +177,7 @@ void ws_frame_unref(struct ws_frame *f)
 		free(f);
 }
 
-/* ------------------------------------------------------------ server side */
+/* ----------------------------------------------------- lists and timing */
 
 static void count_close(struct ws_server *s, uint16_t code)
 {
@@ -157,6 +191,46 @@ static void count_close(struct ws_server *s, uint16_t code)
 		s->close_codes[s->n_close_codes] = code;
 		s->close_counts[s->n_close_codes++] = 1;
 	}
+}
+
+static void list_unlink(struct ws_conn *c)
+{
+	struct ws_server *s = c->srv;
+	struct ws_conn **head = c->list == L_CLOSING ? &s->closing_head : &s->live_head;
+	struct ws_conn **tail = c->list == L_CLOSING ? &s->closing_tail : &s->live_tail;
+
+	if (c->list == L_NONE)
+		return;
+	c->list = L_NONE;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		*head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		*tail = c->prev;
+	c->prev = c->next = NULL;
+}
+
+/* Appends c (in no list) to list with mark now: marks only grow, so each
+ * list stays ordered and its head has the next deadline. */
+static void list_append(struct ws_conn *c, enum ws_list list)
+{
+	struct ws_server *s = c->srv;
+	struct ws_conn **head = list == L_CLOSING ? &s->closing_head : &s->live_head;
+	struct ws_conn **tail = list == L_CLOSING ? &s->closing_tail : &s->live_tail;
+
+	c->list = (uint8_t)list;
+	c->mark = uv_now(s->loop);
+	c->next = NULL;
+	c->prev = *tail;
+	if (*tail)
+		(*tail)->next = c;
+	else
+		*head = c;
+	*tail = c;
+	arm_timer(s, c->mark + (list == L_CLOSING ? WS_LINGER_MS : s->cfg.ping_ms));
 }
 
 static void idle_noop(uv_idle_t *h)
@@ -177,110 +251,365 @@ static void mark_dirty(struct ws_conn *c)
 	s->dirty = c;
 }
 
-/* --------------------------------------------------------- wslay callbacks */
-
-static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *ud)
-{
-	struct ws_conn *c = ud;
-	size_t n = c->in_len < len ? c->in_len : len;
-
-	(void)flags;
-	if (n == 0) {
-		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-		return -1;
-	}
-	memcpy(buf, c->in, n);
-	c->in += n;
-	c->in_len -= n;
-	return (ssize_t)n;
-}
-
-/* wslay writes only control frames (pong, close): each piece becomes a
- * private frame in the queue, so nothing is ever left half-sent inside wslay. */
-static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
-		       void *ud)
-{
-	struct ws_conn *c = ud;
-	struct ws_frame *f;
-
-	(void)flags;
-	f = frame_alloc(len);
-	if (!f || c->state == WS_DEAD || enqueue(c, f) != 0) {
-		ws_frame_unref(f);
-		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-		return -1;
-	}
-	memcpy(f->data, data, len);
-	ws_frame_unref(f);
-	return (ssize_t)len;
-}
-
-static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
-		   void *ud)
-{
-	struct ws_conn *c = ud;
-
-	(void)ctx;
-	if (c->state != WS_OPEN || !c->h)
-		return;
-	if (arg->opcode == WSLAY_TEXT_FRAME || arg->opcode == WSLAY_BINARY_FRAME)
-		c->h->on_message(c, c->ud, arg->opcode == WSLAY_BINARY_FRAME, arg->msg, arg->msg_length);
-}
-
-static const struct wslay_event_callbacks ws_callbacks = {
-	.recv_callback = recv_cb,
-	.send_callback = send_cb,
-	.on_msg_recv_callback = msg_cb,
-};
-
-/* ------------------------------------------------------------------ input */
-
-static void enter_closing(struct ws_conn *c)
-{
-	if (c->state != WS_OPEN)
-		return;
-	c->state = WS_CLOSING;
-	uv_timer_start(&c->timer, on_timer, WS_LINGER_MS, 0);
-	mark_dirty(c);
-}
-
+/* Ends the connection without a closing handshake. */
 static void drop(struct ws_conn *c)
 {
 	c->state = WS_DEAD;
+	list_unlink(c);
 	mark_dirty(c);
 }
 
-static void fail(struct ws_conn *c, uint16_t code)
+/* ---------------------------------------------------------------- output */
+
+static void q_release(struct ws_conn *c, uint32_t n)
 {
-	ws_close(c, code, NULL);
+	for (uint32_t i = 0; i < n; i++)
+		ws_frame_unref(c->q[i]);
+	c->nq -= n;
+	if (c->nq == 0 && c->q != c->q_inline) {
+		/* A burst outgrew the inline slots: give the memory back. */
+		free(c->q);
+		c->q = c->q_inline;
+		c->cap_q = WS_Q_INLINE;
+	} else if (c->nq > 0) {
+		memmove(c->q, c->q + n, c->nq * sizeof(*c->q));
+	}
 }
 
-/* Passes data[0..len) to wslay. */
-static void feed(struct ws_conn *c, const uint8_t *data, size_t len)
+/* Unsent bytes behind the frame being written: what the bound is about (a
+ * single large frame, a long welcome, is let through on its own). */
+static size_t q_behind(const struct ws_conn *c)
 {
-	c->in = data;
-	c->in_len = len;
-	if (wslay_event_recv(c->ctx) != 0) {
+	return c->nq ? c->q_bytes - (c->q[0]->len - c->off) : 0;
+}
+
+static void too_slow(struct ws_conn *c);
+
+/* Appends f (taking a reference). Returns 0 or -ENOMEM. */
+static int enqueue(struct ws_conn *c, struct ws_frame *f)
+{
+	if (c->nq == c->cap_q) {
+		uint32_t cap = c->cap_q * 2;
+		struct ws_frame **q = malloc(cap * sizeof(*q));
+		if (!q)
+			return -ENOMEM;
+		memcpy(q, c->q, c->nq * sizeof(*q));
+		if (c->q != c->q_inline)
+			free(c->q);
+		c->q = q;
+		c->cap_q = cap;
+	}
+	f->refs++;
+	c->q[c->nq++] = f;
+	c->q_bytes += f->len;
+	mark_dirty(c);
+	return 0;
+}
+
+struct ws_write {
+	uv_write_t req;
+	size_t bytes;
+};
+
+static void write_cb(uv_write_t *req, int status)
+{
+	struct ws_write *w = container_of(req, struct ws_write, req);
+	struct ws_conn *c = req->data;
+
+	c->q_bytes -= w->bytes;
+	free(w);
+	c->off = 0;
+	q_release(c, c->n_writing);
+	c->n_writing = 0;
+	if (status < 0 && c->state != WS_DEAD)
+		drop(c);
+	else
+		mark_dirty(c);
+}
+
+/* Fills bufs with the first frames of q; returns how many. */
+static uint32_t fill_bufs(const struct ws_conn *c, uv_buf_t *bufs, size_t *bytes)
+{
+	uint32_t n = c->nq < WS_IOV ? c->nq : WS_IOV;
+
+	*bytes = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t skip = i == 0 ? c->off : 0;
+		bufs[i] = uv_buf_init((char *)c->q[i]->data + skip, (unsigned)(c->q[i]->len - skip));
+		*bytes += bufs[i].len;
+	}
+	return n;
+}
+
+/* Writes what the kernel takes now, one writev per WS_IOV frames, and hands
+ * the rest to one uv_write; while that is in flight, new frames wait in q
+ * for its callback, which flushes again. Returns 0 or a negative libuv
+ * error. */
+static int flush(struct ws_conn *c)
+{
+	uv_buf_t bufs[WS_IOV];
+	size_t bytes, wrote;
+	uint32_t n, done;
+	struct ws_write *w;
+	int r;
+
+	if (c->n_writing)
+		return 0;
+	while (c->nq > 0) {
+		n = fill_bufs(c, bufs, &bytes);
+		r = uv_try_write(c->stream, bufs, n);
+		if (r < 0 && r != UV_EAGAIN)
+			return r;
+		wrote = r > 0 ? (size_t)r : 0;
+		c->q_bytes -= wrote;
+		for (done = 0; done < n && wrote >= bufs[done].len; done++)
+			wrote -= bufs[done].len;
+		if (done > 0)
+			c->off = 0;
+		c->off += (uint32_t)wrote;
+		q_release(c, done);
+		if (done < n)
+			break;
+	}
+	if (c->nq == 0)
+		return 0;
+	w = malloc(sizeof(*w));
+	if (!w)
+		return UV_ENOMEM;
+	n = fill_bufs(c, bufs, &w->bytes);
+	w->req.data = c;
+	r = uv_write(&w->req, c->stream, bufs, n, write_cb);
+	if (r < 0) {
+		free(w);
+		return r;
+	}
+	c->n_writing = n;
+	return 0;
+}
+
+/* Past the bound: whatever has not started to leave is dropped, a close
+ * 1008 queued behind what has (best effort: the peer is not reading), and
+ * the linger deadline ends the socket. */
+static void too_slow(struct ws_conn *c)
+{
+	uint32_t keep = c->n_writing ? c->n_writing : c->off ? 1 : 0;
+
+	log_write(LOG_WARN, "slow consumer closed", "{s:s,s:I,s:I}", "peer", c->peer ? c->peer : "",
+		  "unsent_bytes", (json_int_t)c->q_bytes, "limit", (json_int_t)c->srv->cfg.max_queued);
+	for (uint32_t i = keep; i < c->nq; i++) {
+		c->q_bytes -= c->q[i]->len - (i == 0 ? c->off : 0);
+		ws_frame_unref(c->q[i]);
+	}
+	c->nq = keep;
+	ws_close(c, 1008, "too slow");
+}
+
+static int send_frame(struct ws_conn *c, struct ws_frame *f)
+{
+	int r = enqueue(c, f);
+
+	if (r != 0)
+		return r;
+	if (q_behind(c) > c->srv->cfg.max_queued) {
+		/* A burst larger than the bound may still be read at once: try
+		 * the kernel before judging. */
+		if (flush(c) != 0)
+			drop(c);
+		else if (q_behind(c) > c->srv->cfg.max_queued)
+			too_slow(c);
+	}
+	return 0;
+}
+
+int ws_send(struct ws_conn *c, struct ws_frame *f)
+{
+	if (c->state != WS_OPEN)
+		return -EPIPE;
+	return send_frame(c, f);
+}
+
+int ws_send_text(struct ws_conn *c, const void *payload, size_t len)
+{
+	struct ws_frame *f;
+	int r;
+
+	if (c->state != WS_OPEN)
+		return -EPIPE;
+	f = ws_frame_text(payload, len);
+	if (!f)
+		return -ENOMEM;
+	r = send_frame(c, f);
+	ws_frame_unref(f);
+	return r;
+}
+
+static void enter_closing(struct ws_conn *c)
+{
+	list_unlink(c);
+	c->state = WS_CLOSING;
+	list_append(c, L_CLOSING);
+	mark_dirty(c);
+}
+
+/* Queues a close frame: code 0 sends an empty one. */
+static void send_close(struct ws_conn *c, uint16_t code, const char *reason, size_t len)
+{
+	uint8_t payload[125];
+	struct ws_frame *f;
+
+	if (code) {
+		payload[0] = (uint8_t)(code >> 8);
+		payload[1] = (uint8_t)code;
+		if (len)
+			memcpy(payload + 2, reason, len);
+		len += 2;
+	} else {
+		len = 0;
+	}
+	f = frame_new(0x80 | OP_CLOSE, payload, len);
+	if (!f || enqueue(c, f) != 0) {
+		ws_frame_unref(f);
 		drop(c);
 		return;
 	}
-	c->in_len = 0;
-	if (!wslay_event_get_read_enabled(c->ctx))
-		enter_closing(c);
+	ws_frame_unref(f);
+	count_close(c->srv, code ? code : 1005);
+	enter_closing(c);
 }
+
+void ws_close(struct ws_conn *c, uint16_t code, const char *reason)
+{
+	size_t len = reason ? strlen(reason) : 0;
+
+	if (c->state != WS_OPEN)
+		return;
+	if (len > 123)
+		len = 123;
+	send_close(c, code, reason, len);
+}
+
+/* ------------------------------------------------------------------ input */
 
 static bool close_code_valid(unsigned code)
 {
-	/* The set wslay accepts, so that the guard and wslay never disagree. */
 	return (code >= 1000 && code <= 1011 && code != 1004 && code != 1005 && code != 1006) ||
 	       (code >= 3000 && code <= 4999);
 }
 
-/* Returns 0, or the close code a header deserves. Sets *len on success. */
-static uint16_t check_header(const uint8_t *h, uint64_t *len)
+static void deliver(struct ws_conn *c, bool binary, const uint8_t *data, size_t len)
+{
+	if (!binary && !utf8_valid(data, len)) {
+		ws_close(c, 1007, NULL);
+		return;
+	}
+	if (c->h)
+		c->h->on_message(c, c->ud, binary, data, len);
+}
+
+static void on_close_frame(struct ws_conn *c, const uint8_t *p, size_t len)
+{
+	unsigned code;
+
+	if (len == 0) {
+		send_close(c, 0, NULL, 0);
+		return;
+	}
+	if (len == 1) {
+		ws_close(c, 1002, NULL);
+		return;
+	}
+	code = (unsigned)p[0] << 8 | p[1];
+	if (!close_code_valid(code)) {
+		ws_close(c, 1002, NULL);
+		return;
+	}
+	if (!utf8_valid(p + 2, len - 2)) {
+		ws_close(c, 1007, NULL);
+		return;
+	}
+	send_close(c, (uint16_t)code, NULL, 0);
+}
+
+/* One complete frame whose header check_header() accepted, payload unmasked. */
+static void on_frame(struct ws_conn *c, uint8_t opcode, bool fin, const uint8_t *p, size_t len)
+{
+	struct ws_msg *m = c->msg;
+	struct ws_frame *f;
+
+	switch (opcode) {
+	case OP_TEXT:
+	case OP_BINARY:
+		if (m) {
+			ws_close(c, 1002, NULL);
+			return;
+		}
+		if (fin) {
+			deliver(c, opcode == OP_BINARY, p, len);
+			return;
+		}
+		m = malloc(sizeof(*m) + len);
+		if (!m) {
+			ws_close(c, 1011, NULL);
+			return;
+		}
+		m->binary = opcode == OP_BINARY;
+		m->len = m->cap = len;
+		memcpy(m->data, p, len);
+		c->msg = m;
+		return;
+	case OP_CONT:
+		if (!m) {
+			ws_close(c, 1002, NULL);
+			return;
+		}
+		if (m->len + len > m->cap) {
+			size_t cap = m->cap * 2 > m->len + len ? m->cap * 2 : m->len + len;
+			if (cap > c->srv->cfg.max_message)
+				cap = c->srv->cfg.max_message;
+			m = realloc(m, sizeof(*m) + cap);
+			if (!m) {
+				ws_close(c, 1011, NULL);
+				return;
+			}
+			m->cap = cap;
+			c->msg = m;
+		}
+		memcpy(m->data + m->len, p, len);
+		m->len += len;
+		if (fin) {
+			c->msg = NULL;
+			deliver(c, m->binary, m->data, m->len);
+			free(m);
+		}
+		return;
+	case OP_PING:
+		f = frame_new(0x80 | OP_PONG, p, len);
+		if (!f || send_frame(c, f) != 0)
+			drop(c);
+		ws_frame_unref(f);
+		return;
+	case OP_PONG:
+		return;
+	case OP_CLOSE:
+		on_close_frame(c, p, len);
+		return;
+	}
+}
+
+static size_t header_len(const uint8_t *h)
+{
+	uint8_t len7 = h[1] & 0x7f;
+
+	return 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + (h[1] & 0x80 ? 4 : 0);
+}
+
+/* Returns 0, or the close code a complete header deserves (judged before its
+ * payload arrives, so that nothing waits for a frame it will refuse). Sets
+ * *len on success. */
+static uint16_t check_header(const struct ws_conn *c, const uint8_t *h, uint64_t *len)
 {
 	uint8_t opcode = h[0] & 0x0f;
-	bool fin = h[0] & 0x80, masked = h[1] & 0x80;
+	bool fin = h[0] & 0x80;
 	uint8_t len7 = h[1] & 0x7f;
 	uint64_t n = len7;
 
@@ -288,7 +617,7 @@ static uint16_t check_header(const uint8_t *h, uint64_t *len)
 		return 1002;
 	if ((opcode >= 3 && opcode <= 7) || opcode >= 0xb)
 		return 1002;
-	if (!masked)
+	if (!(h[1] & 0x80))
 		return 1002;
 	if ((opcode & 0x8) && (!fin || len7 > 125))
 		return 1002;
@@ -303,209 +632,115 @@ static uint16_t check_header(const uint8_t *h, uint64_t *len)
 		if (n < 65536 || (n >> 63))
 			return 1002;
 	}
+	if (!(opcode & 0x8) && n + (opcode == OP_CONT && c->msg ? c->msg->len : 0) >
+				     c->srv->cfg.max_message)
+		return 1009;
 	*len = n;
 	return 0;
 }
 
-/* Validates a complete close frame held by the guard; 0 if it may go to wslay. */
-static uint16_t check_close(struct ws_guard *g)
+static void unmask(uint8_t *p, size_t len, const uint8_t *key)
 {
-	/* A control frame's header is 2 bytes and the mask (check_header). */
-	const size_t hlen = 6;
-	const uint8_t *mask = g->close + 2;
-	size_t plen = g->close_len - hlen;
-	uint8_t payload[125];
+	uint32_t k;
+	size_t i = 0;
 
-	for (size_t i = 0; i < plen; i++)
-		payload[i] = g->close[hlen + i] ^ mask[i % 4];
-	if (plen == 1)
-		return 1002;
-	if (plen >= 2) {
-		unsigned code = (unsigned)payload[0] << 8 | payload[1];
-		if (!close_code_valid(code))
-			return 1002;
-		if (!utf8_valid(payload + 2, plen - 2))
-			return 1007;
+	memcpy(&k, key, 4);
+	for (; i + 4 <= len; i += 4) {
+		uint32_t w;
+		memcpy(&w, p + i, 4);
+		w ^= k;
+		memcpy(p + i, &w, 4);
 	}
+	for (; i < len; i++)
+		p[i] ^= key[i & 3];
+}
+
+/* Handles the complete frames at the start of p[0..n) (unmasking them in
+ * place) while the connection is open. Returns the bytes used; the rest is a
+ * frame still arriving (*need: its whole size when known, else 0). */
+static size_t parse(struct ws_conn *c, uint8_t *p, size_t n, size_t *need)
+{
+	size_t off = 0;
+
+	*need = 0;
+	while (c->state == WS_OPEN && n - off >= 2) {
+		uint8_t *h = p + off;
+		size_t hlen = header_len(h);
+		uint64_t len;
+		uint16_t code;
+
+		if (n - off < hlen)
+			break;
+		code = check_header(c, h, &len);
+		if (code) {
+			ws_close(c, code, NULL);
+			return n;
+		}
+		if (n - off - hlen < len) {
+			*need = hlen + (size_t)len;
+			break;
+		}
+		unmask(h + hlen, (size_t)len, h + hlen - 4);
+		off += hlen + (size_t)len;
+		on_frame(c, h[0] & 0x0f, h[0] & 0x80, h + hlen, (size_t)len);
+	}
+	return c->state == WS_OPEN ? off : n;
+}
+
+/* Keeps cap bytes for c->in. Returns 0 or -ENOMEM. */
+static int in_reserve(struct ws_conn *c, size_t cap)
+{
+	uint8_t *b;
+
+	if (cap <= c->in_cap)
+		return 0;
+	b = realloc(c->in, cap);
+	if (!b)
+		return -ENOMEM;
+	c->in = b;
+	c->in_cap = (uint32_t)cap;
 	return 0;
 }
 
-static void input(struct ws_conn *c, const uint8_t *p, size_t n)
+/* Feeds p[0..n): straight from the read buffer when no frame is split, else
+ * behind the bytes kept from before. What is left is one frame still
+ * arriving: kept in c->in, with room for all of it once its header says how
+ * long it is (check_header bounds that by max_message). */
+static void input(struct ws_conn *c, uint8_t *p, size_t n)
 {
-	struct ws_guard *g = &c->g;
+	size_t used, need, left;
 
-	while (n > 0 && c->state == WS_OPEN) {
-		if (g->left > 0) {
-			size_t k = g->left < n ? (size_t)g->left : n;
-			g->left -= k;
-			feed(c, p, k);
-			p += k;
-			n -= k;
-			continue;
-		}
-		if (g->in_close) {
-			size_t k = g->close_need - g->close_len;
-			uint16_t code;
-			if (k > n)
-				k = n;
-			memcpy(g->close + g->close_len, p, k);
-			g->close_len += k;
-			p += k;
-			n -= k;
-			if (g->close_len < g->close_need)
-				continue;
-			g->in_close = false;
-			code = check_close(g);
-			if (code)
-				fail(c, code);
-			else
-				feed(c, g->close, g->close_len);
-			continue;
-		}
-
-		g->hdr[g->hlen++] = *p++;
-		n--;
-		if (g->hlen == 2) {
-			uint8_t len7 = g->hdr[1] & 0x7f;
-			g->need = (uint8_t)(2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) +
-					    (g->hdr[1] & 0x80 ? 4 : 0));
-		}
-		if (g->hlen < 2 || g->hlen < g->need)
-			continue;
-
-		uint64_t len = 0;
-		uint16_t code = check_header(g->hdr, &len);
-		uint8_t hlen = g->hlen;
-		g->hlen = 0;
-		g->need = 0;
-		if (code) {
-			fail(c, code);
+	if (c->in) {
+		if (in_reserve(c, c->in_len + n) != 0) {
+			drop(c);
 			return;
 		}
-		if ((g->hdr[0] & 0x0f) == WSLAY_CONNECTION_CLOSE) {
-			memcpy(g->close, g->hdr, hlen);
-			g->close_len = hlen;
-			g->close_need = hlen + (size_t)len;
-			g->in_close = true;
-			if (len == 0) {
-				g->in_close = false;
-				feed(c, g->close, g->close_len);
-			}
-			continue;
-		}
-		feed(c, g->hdr, hlen);
-		g->left = len;
+		if (n)
+			memcpy(c->in + c->in_len, p, n);
+		c->in_len += (uint32_t)n;
+		p = c->in;
+		n = c->in_len;
 	}
-}
-
-/* ---------------------------------------------------------------- output */
-
-static void write_cb(uv_write_t *req, int status)
-{
-	struct ws_write *w = container_of(req, struct ws_write, req);
-	struct ws_conn *c = w->c;
-
-	for (size_t i = 0; i < w->n; i++)
-		ws_frame_unref(w->frames[i]);
-	c->writing_bytes -= w->bytes;
-	free(w);
-	if (status < 0 && c->state != WS_DEAD)
-		drop(c);
-}
-
-static int flush(struct ws_conn *c)
-{
-	size_t done = 0;
-
-	while (done < c->n_pend) {
-		struct ws_write *w = malloc(sizeof(*w));
-		uv_buf_t bufs[WS_WRITE_BATCH];
-		int r;
-
-		if (!w)
-			return -ENOMEM;
-		w->c = c;
-		w->n = 0;
-		w->bytes = 0;
-		while (done < c->n_pend && w->n < WS_WRITE_BATCH) {
-			struct ws_frame *f = c->pend[done++];
-			bufs[w->n] = uv_buf_init((char *)f->data, (unsigned)f->len);
-			w->frames[w->n++] = f;
-			w->bytes += f->len;
-		}
-		r = uv_write(&w->req, c->stream, bufs, (unsigned)w->n, write_cb);
-		if (r < 0) {
-			for (size_t i = 0; i < w->n; i++)
-				ws_frame_unref(w->frames[i]);
-			free(w);
-			memmove(c->pend, c->pend + done, (c->n_pend - done) * sizeof(*c->pend));
-			c->n_pend -= done;
-			return r;
-		}
-		c->pend_bytes -= w->bytes;
-		c->writing_bytes += w->bytes;
-	}
-	c->n_pend = 0;
-	return 0;
-}
-
-/* Appends f to the output; wslay's own frames come here in state CLOSING too. */
-static int enqueue(struct ws_conn *c, struct ws_frame *f)
-{
-	if (c->n_pend == c->cap_pend) {
-		size_t cap = c->cap_pend ? c->cap_pend * 2 : 8;
-		struct ws_frame **p = realloc(c->pend, cap * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		c->pend = p;
-		c->cap_pend = cap;
-	}
-	f->refs++;
-	c->pend[c->n_pend++] = f;
-	c->pend_bytes += f->len;
-	if (c->pend_bytes + c->writing_bytes > c->srv->cfg.max_queued)
-		drop(c);
-	else
-		mark_dirty(c);
-	return 0;
-}
-
-int ws_send(struct ws_conn *c, struct ws_frame *f)
-{
-	if (c->state != WS_OPEN)
-		return -EPIPE;
-	return enqueue(c, f);
-}
-
-int ws_send_text(struct ws_conn *c, const void *payload, size_t len)
-{
-	struct ws_frame *f;
-	int r;
-
-	if (c->state != WS_OPEN)
-		return -EPIPE;
-	f = ws_frame_text(payload, len);
-	if (!f)
-		return -ENOMEM;
-	r = ws_send(c, f);
-	ws_frame_unref(f);
-	return r;
-}
-
-void ws_close(struct ws_conn *c, uint16_t code, const char *reason)
-{
-	size_t len = reason ? strlen(reason) : 0;
-
-	if (c->state != WS_OPEN)
-		return;
-	if (len > 123)
-		len = 123;
-	wslay_event_shutdown_read(c->ctx);
-	if (wslay_event_queue_close(c->ctx, code, (const uint8_t *)reason, len) != 0) {
-		drop(c);
+	used = parse(c, p, n, &need);
+	left = n - used;
+	if (left == 0) {
+		free(c->in);
+		c->in = NULL;
+		c->in_len = c->in_cap = 0;
 		return;
 	}
-	enter_closing(c);
+	if (c->in) {
+		memmove(c->in, c->in + used, left);
+	} else {
+		if (in_reserve(c, left) != 0) {
+			drop(c);
+			return;
+		}
+		memcpy(c->in, p + used, left);
+	}
+	c->in_len = (uint32_t)left;
+	if (in_reserve(c, need) != 0)
+		drop(c);
 }
 
 /* ------------------------------------------------------------- lifecycle */
@@ -514,98 +749,71 @@ static void conn_free(struct ws_conn *c)
 {
 	struct ws_server *s = c->srv;
 
-	for (size_t i = 0; i < c->n_pend; i++)
-		ws_frame_unref(c->pend[i]);
-	free(c->pend);
-	free(c->early);
-	wslay_event_context_free(c->ctx);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		s->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	for (uint32_t i = 0; i < c->nq; i++)
+		ws_frame_unref(c->q[i]);
+	if (c->q != c->q_inline)
+		free(c->q);
+	free(c->in);
+	free(c->msg);
+	list_unlink(c);
 	s->n_conns--;
 	free(c);
-	if (s->closing && s->n_conns == 0 && s->pending_closes == 0) {
-		s->pending_closes = 2;
-		uv_close((uv_handle_t *)&s->check, server_closed);
-		uv_close((uv_handle_t *)&s->idle, server_closed);
-	}
-}
-
-static void handle_closed(struct ws_conn *c)
-{
-	if (--c->pending_closes == 0)
-		conn_free(c);
-}
-
-static void timer_closed(uv_handle_t *h)
-{
-	handle_closed(container_of((uv_timer_t *)h, struct ws_conn, timer));
+	server_maybe_close(s);
 }
 
 static void stream_closed(void *owner)
 {
-	handle_closed(owner);
-}
-
-static void close_handles(struct ws_conn *c)
-{
-	c->handles_closing = true;
-	c->pending_closes = 2;
-	uv_close((uv_handle_t *)&c->timer, timer_closed);
-	httpd_conn_close(c->hc);
+	conn_free(owner);
 }
 
 static void shutdown_cb(uv_shutdown_t *req, int status)
 {
-	struct ws_conn *c = container_of(req, struct ws_conn, shutdown_req);
+	struct ws_conn *c = req->data;
 
+	free(req);
 	if (status < 0 && c->state != WS_DEAD)
 		drop(c);
+}
+
+static void start_shutdown(struct ws_conn *c)
+{
+	uv_shutdown_t *req = malloc(sizeof(*req));
+
+	c->state = WS_LINGER;
+	if (!req) {
+		c->state = WS_DEAD;
+		return;
+	}
+	req->data = c;
+	if (uv_shutdown(req, c->stream, shutdown_cb) != 0) {
+		free(req);
+		c->state = WS_DEAD;
+	}
 }
 
 /* The one place that decides what a connection does next. */
 static void proceed(struct ws_conn *c)
 {
 	if (c->early) {
-		uint8_t *early = c->early;
-		size_t n = c->early_len;
-		c->early = NULL;
+		c->early = false;
 		if (c->state == WS_OPEN)
-			input(c, early, n);
-		free(early);
-	}
-	if (c->state == WS_OPEN || c->state == WS_CLOSING) {
-		if (wslay_event_want_write(c->ctx) && wslay_event_send(c->ctx) != 0)
-			c->state = WS_DEAD;
-		if (c->state != WS_DEAD && wslay_event_get_close_sent(c->ctx)) {
-			if (c->state == WS_OPEN)
-				uv_timer_start(&c->timer, on_timer, WS_LINGER_MS, 0);
-			c->state = WS_LINGER;
-		} else if (c->state == WS_OPEN && !wslay_event_get_read_enabled(c->ctx)) {
-			enter_closing(c);
-		}
-	}
-	if (!c->close_counted && wslay_event_get_close_sent(c->ctx)) {
-		c->close_counted = true;
-		count_close(c->srv, wslay_event_get_status_code_sent(c->ctx));
+			input(c, NULL, 0);
 	}
 	if (c->state != WS_OPEN && !c->gone_notified) {
 		c->gone_notified = true;
 		if (c->h)
 			c->h->on_gone(c, c->ud);
 	}
-	if (c->state != WS_DEAD && c->n_pend > 0 && flush(c) != 0)
+	if (c->state != WS_DEAD && c->nq > 0 && flush(c) != 0)
 		c->state = WS_DEAD;
-	if (c->state == WS_LINGER && !c->shutdown_started) {
-		c->shutdown_started = true;
-		if (uv_shutdown(&c->shutdown_req, c->stream, shutdown_cb) != 0)
-			c->state = WS_DEAD;
+	/* Shut down once everything up to the close frame is with libuv, which
+	 * writes it before the FIN. */
+	if (c->state == WS_CLOSING && c->nq == c->n_writing)
+		start_shutdown(c);
+	if (c->state == WS_DEAD && !c->handles_closing) {
+		c->handles_closing = true;
+		httpd_conn_close(c->hc);
 	}
-	if (c->state == WS_DEAD && !c->handles_closing)
-		close_handles(c);
 }
 
 static void on_check(uv_check_t *h)
@@ -623,29 +831,38 @@ static void on_check(uv_check_t *h)
 
 static void on_timer(uv_timer_t *t)
 {
-	struct ws_conn *c = container_of(t, struct ws_conn, timer);
-	uint64_t now = uv_now(c->srv->loop), ping = c->srv->cfg.ping_ms;
+	struct ws_server *s = container_of(t, struct ws_server, timer);
+	uint64_t now = uv_now(s->loop), ping = s->cfg.ping_ms;
+	struct ws_conn *c;
 
-	if (c->state != WS_OPEN) {
+	s->timer_due = 0;
+	while ((c = s->closing_head) && c->mark + WS_LINGER_MS <= now)
 		drop(c);  /* linger over */
-		return;
+	while ((c = s->live_head) && c->mark + ping <= now) {
+		if (c->ping_outstanding) {
+			drop(c);  /* no answer within a period */
+			continue;
+		}
+		c->ping_outstanding = true;
+		list_unlink(c);
+		list_append(c, L_LIVE);
+		if (send_frame(c, s->ping) != 0)
+			drop(c);
 	}
-	if (c->ping_outstanding) {
-		drop(c);  /* no answer within a period */
+	if (s->closing_head)
+		arm_timer(s, s->closing_head->mark + WS_LINGER_MS);
+	if (s->live_head)
+		arm_timer(s, s->live_head->mark + ping);
+}
+
+static void arm_timer(struct ws_server *s, uint64_t due)
+{
+	uint64_t now = uv_now(s->loop);
+
+	if (s->timer_due && s->timer_due <= due)
 		return;
-	}
-	if (now - c->last_rx < ping) {
-		uv_timer_start(&c->timer, on_timer, ping - (now - c->last_rx), 0);
-		return;
-	}
-	struct wslay_event_msg msg = { .opcode = WSLAY_PING, .msg = NULL, .msg_length = 0 };
-	if (wslay_event_queue_msg(c->ctx, &msg) != 0) {
-		drop(c);
-		return;
-	}
-	c->ping_outstanding = true;
-	uv_timer_start(&c->timer, on_timer, ping, 0);
-	mark_dirty(c);
+	s->timer_due = due;
+	uv_timer_start(&s->timer, on_timer, due > now ? due - now : 0, 0);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -668,11 +885,12 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 			drop(c);
 		return;
 	}
-	c->last_rx = uv_now(c->srv->loop);
+	if (c->state != WS_OPEN)
+		return;  /* closing: input is read only to see the peer's end */
 	c->ping_outstanding = false;
-	if (c->state == WS_OPEN)
-		input(c, (const uint8_t *)buf->base, (size_t)nread);
-	mark_dirty(c);
+	list_unlink(c);
+	list_append(c, L_LIVE);
+	input(c, (uint8_t *)buf->base, (size_t)nread);
 }
 
 int ws_accept(struct ws_server *s, struct httpd_req *req, const char *response, size_t len,
@@ -682,7 +900,6 @@ int ws_accept(struct ws_server *s, struct httpd_req *req, const char *response, 
 	struct ws_frame *f;
 	const char *rest = NULL;
 	size_t rest_len = 0;
-	int r = -ENOMEM;
 
 	if (s->closing)
 		return -ESHUTDOWN;
@@ -692,64 +909,51 @@ int ws_accept(struct ws_server *s, struct httpd_req *req, const char *response, 
 	c->srv = s;
 	c->h = h;
 	c->ud = ud;
-	if (wslay_event_context_server_init(&c->ctx, &ws_callbacks, c) != 0)
-		goto out_free;
-	wslay_event_config_set_max_recv_msg_length(c->ctx, s->cfg.max_message);
+	c->q = c->q_inline;
+	c->cap_q = WS_Q_INLINE;
 	f = frame_alloc(len);
-	if (!f)
-		goto out_ctx;
-	memcpy(f->data, response, len);
-	c->pend = malloc(8 * sizeof(*c->pend));
-	if (!c->pend) {
-		ws_frame_unref(f);
-		goto out_ctx;
+	if (!f) {
+		free(c);
+		return -ENOMEM;
 	}
-	c->cap_pend = 8;
-	c->pend[c->n_pend++] = f;
-	c->pend_bytes = len;
+	memcpy(f->data, response, len);
+	c->q[c->nq++] = f;
+	c->q_bytes = len;
 	c->hc = req->conn;
+	c->peer = req->peer;
 	c->stream = httpd_upgrade(req, c, stream_closed, &rest, &rest_len);
 	if (!c->stream) {
-		r = -EPIPE;
-		goto out_pend;
+		ws_frame_unref(f);
+		free(c);
+		return -EPIPE;
 	}
 	/* From here on the socket is ours: nothing below can fail. */
-	uv_timer_init(s->loop, &c->timer);
-	if (rest_len > 0) {
-		c->early = malloc(rest_len);
-		if (c->early) {
-			memcpy(c->early, rest, rest_len);
-			c->early_len = rest_len;
-		} else {
-			c->state = WS_DEAD;
-		}
-	}
 	c->stream->data = c;
-	c->last_rx = uv_now(s->loop);
-	c->next = s->conns;
-	if (s->conns)
-		s->conns->prev = c;
-	s->conns = c;
 	s->n_conns++;
+	list_append(c, L_LIVE);
 	if (uv_read_start(c->stream, on_alloc, on_read) != 0)
 		c->state = WS_DEAD;
-	uv_timer_start(&c->timer, on_timer, s->cfg.ping_ms, 0);
 	mark_dirty(c);
 	*out = c;
+	/* Frames that came with the request head wait where a split frame
+	 * would, for proceed(): the caller attaches the connection first. */
+	if (rest_len > 0 && c->state == WS_OPEN) {
+		if (in_reserve(c, rest_len) != 0) {
+			c->state = WS_DEAD;
+			return 0;
+		}
+		memcpy(c->in, rest, rest_len);
+		c->in_len = (uint32_t)rest_len;
+		c->early = true;
+	}
 	return 0;
-
-out_pend:
-	ws_frame_unref(c->pend[0]);
-	free(c->pend);
-out_ctx:
-	wslay_event_context_free(c->ctx);
-out_free:
-	free(c);
-	return r;
 }
+
+/* --------------------------------------------------------------- server */
 
 int ws_server_new(uv_loop_t *loop, const struct ws_config *cfg, struct ws_server **out)
 {
+	static const uint8_t ping[2] = { 0x80 | OP_PING, 0 };
 	struct ws_server *s = calloc(1, sizeof(*s));
 	int r;
 
@@ -757,13 +961,24 @@ int ws_server_new(uv_loop_t *loop, const struct ws_config *cfg, struct ws_server
 		return UV_ENOMEM;
 	s->loop = loop;
 	s->cfg = *cfg;
+	s->ping = frame_alloc(sizeof(ping));
+	if (!s->ping) {
+		free(s);
+		return UV_ENOMEM;
+	}
+	memcpy(s->ping->data, ping, sizeof(ping));
 	if ((r = uv_check_init(loop, &s->check)) != 0) {
+		ws_frame_unref(s->ping);
 		free(s);
 		return r;
 	}
 	uv_idle_init(loop, &s->idle);
+	uv_timer_init(loop, &s->timer);
 	uv_check_start(&s->check, on_check);
 	uv_unref((uv_handle_t *)&s->check);
+	s->check.data = s;
+	s->idle.data = s;
+	s->timer.data = s;
 	*out = s;
 	return 0;
 }
@@ -775,26 +990,36 @@ static void server_closed(uv_handle_t *h)
 	if (--s->pending_closes == 0) {
 		void (*done)(void *) = s->done;
 		void *arg = s->done_arg;
+		ws_frame_unref(s->ping);
 		free(s);
 		if (done)
 			done(arg);
 	}
 }
 
+static void server_maybe_close(struct ws_server *s)
+{
+	if (!s->closing || s->n_conns > 0 || s->pending_closes > 0)
+		return;
+	s->pending_closes = 3;
+	uv_close((uv_handle_t *)&s->check, server_closed);
+	uv_close((uv_handle_t *)&s->idle, server_closed);
+	uv_close((uv_handle_t *)&s->timer, server_closed);
+}
+
 void ws_server_close(struct ws_server *s, uint16_t code, void (*done)(void *arg), void *arg)
 {
+	struct ws_conn *c, *next;
+
 	s->closing = true;
 	s->done = done;
 	s->done_arg = arg;
-	s->check.data = s;
-	s->idle.data = s;
-	for (struct ws_conn *c = s->conns; c; c = c->next)
+	/* ws_close moves each open connection to the closing list. */
+	for (c = s->live_head; c; c = next) {
+		next = c->next;
 		ws_close(c, code, NULL);
-	if (s->n_conns == 0) {
-		s->pending_closes = 2;
-		uv_close((uv_handle_t *)&s->check, server_closed);
-		uv_close((uv_handle_t *)&s->idle, server_closed);
 	}
+	server_maybe_close(s);
 }
 
 size_t ws_server_conn_count(const struct ws_server *s)

@@ -1,22 +1,25 @@
 /* ws: WebSocket connections (RFC 6455) on sockets taken over from httpd.
  *
- * wslay's event API does the framing. In front of it a small guard reads
- * every frame header as bytes arrive and refuses, with close 1002, what wslay
- * 1.1.1 would answer with an empty close or not at all: control frames that
- * are fragmented or longer than 125 bytes, non-minimal lengths, reserved
- * bits and opcodes, unmasked frames, a 1-byte close payload; and it holds a
- * close frame until it is complete so that its code (1002) and reason
- * (UTF-8, 1007) are checked before wslay echoes it.
+ * Client frames are parsed here, straight from one read buffer per server,
+ * and whatever RFC 6455 forbids is refused with close 1002 (reserved bits
+ * and opcodes, unmasked frames, fragmented or over-125-byte control frames,
+ * non-minimal lengths, a stray continuation, a new message inside a
+ * fragmented one, a 1-byte or invalid-code close), 1007 (text or close
+ * reason that is not UTF-8) or 1009 (a message over max_message, judged
+ * from the frame header). Pings are answered, a close is echoed with its
+ * code.
  *
  * Outgoing data frames are struct ws_frame: framed once, reference-counted,
- * and the same bytes are queued to every connection they go to. Everything
- * queued during one loop turn is written with one uv_write per connection
- * (a uv_check handle flushes). A connection whose unwritten output exceeds
- * max_queued is dropped.
+ * and the same bytes are queued to every connection they go to. What a
+ * connection has queued in one loop turn leaves in one writev (uv_try_write;
+ * only what the kernel does not take waits for one uv_write). A connection
+ * with more than max_queued bytes waiting behind the frame being written is
+ * closed with 1008 "too slow" (best effort: its queue is dropped first) and
+ * logged.
  *
- * Ownership: ws owns each struct ws_conn and frees it after both of its
- * handles have closed; users learn that a connection is over from on_gone,
- * which runs exactly once and never inside a ws_* call, and must not use the
+ * Ownership: ws owns each struct ws_conn and frees it after its socket has
+ * closed; users learn that a connection is over from on_gone, which runs
+ * exactly once and never inside a ws_* call, and must not use the
  * connection afterwards. */
 #ifndef STATEROOM_WS_H
 #define STATEROOM_WS_H
@@ -44,7 +47,7 @@ struct ws_handler {
 struct ws_config {
 	size_t max_message;   /* largest incoming message; larger closes 1009 */
 	uint64_t ping_ms;     /* ping after this much silence, drop after twice */
-	size_t max_queued;    /* unwritten output bytes before a connection is dropped */
+	size_t max_queued;    /* unsent bytes behind the frame being written before 1008 */
 };
 
 /* A text frame carrying payload[0..len) (copied), with one reference.
