@@ -22,7 +22,7 @@ function fmt(v) {
 	if (!num(v)) return '–';
 	const a = Math.abs(v);
 	if (a >= 1e6) return `${+(v / 1e6).toFixed(2)}M`;
-	if (a >= 1e4) return `${+(v / 1e3).toFixed(0)}k`;
+	if (a >= 1e5) return `${+(v / 1e3).toFixed(0)}k`;
 	if (a >= 1e3) return `${+(v / 1e3).toFixed(1)}k`;
 	if (a >= 10) return `${+v.toFixed(0)}`;
 	if (a >= 1) return `${+v.toFixed(1)}`;
@@ -122,7 +122,7 @@ function build(r) {
 	const ids = series.filter((s) => idle[s.id] || hs[s.id]);
 	if (ids.length) {
 		others.push(barChart({ title: `Memory per idle connection (${fmt(Object.values(idle)[0]?.conns)} connections)`, groups: ['RSS delta'], series: ids, unit: 'bytes', values: [ids.map((s) => idle[s.id]?.rss_per_conn_bytes ?? null)] }));
-		others.push(barChart({ title: 'Handshakes per second (connect, upgrade, welcome, close)', groups: ['handshakes'], series: ids, unit: 'per second', values: [ids.map((s) => hs[s.id]?.handshakes_per_sec ?? null)] }));
+		others.push(barChart({ title: 'Handshakes per second (to welcome, then close)', groups: ['handshakes'], series: ids, unit: 'per second', values: [ids.map((s) => hs[s.id]?.handshakes_per_sec ?? null)] }));
 	}
 	if (r.bad_input) {
 		const v = r.bad_input.variants;

@@ -1,6 +1,7 @@
 // scripts/bench --quick: the bench runs end to end on a tiny load (its own
-// PostgreSQL, backend, session server and load generator) and reports every
-// figure the closing notes quote, with nothing lost on the way.
+// PostgreSQL, backend, session server, the peer servers and load generator)
+// and reports every figure the closing notes quote, with nothing lost on the
+// way, and draws its chart.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -12,7 +13,7 @@ import { ROOT } from './lib/stack.js';
 const SLOW = process.env.STATEROOM_BUILD_DIR?.includes('asan') ? 3 : 1;
 const TIMEOUT_MS = 120000 * SLOW;
 
-let run; // { code, stdout, stderr, results }
+let run; // { code, stdout, stderr, results, html }
 
 before(async () => {
 	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stateroom-bench-'));
@@ -25,13 +26,15 @@ before(async () => {
 			{ cwd: ROOT, env, timeout: TIMEOUT_MS, killSignal: 'SIGTERM', maxBuffer: 16 << 20 },
 			(err, stdout, stderr) => {
 				let results = null;
+				let html = null;
 				try {
 					results = JSON.parse(fs.readFileSync(out, 'utf8'));
+					html = fs.readFileSync(path.join(dir, 'results.html'), 'utf8');
 				} catch {
 					// reported by the tests below
 				}
 				fs.rmSync(dir, { recursive: true, force: true });
-				resolve({ code: err ? (err.code ?? err.signal) : 0, stdout, stderr, results });
+				resolve({ code: err ? (err.code ?? err.signal) : 0, stdout, stderr, results, html });
 			});
 	});
 }, { timeout: TIMEOUT_MS + 10000 });
@@ -88,4 +91,63 @@ test('on the tiny load every message is acked and delivered to every member', ()
 		assert.ok(s.expected > s.scheduled, 'each message goes to several members');
 	}
 	assert.equal(r.summary.min_delivered_ratio, 1);
+});
+
+// The peers run when their packages are installed (scripts/bench installs
+// them on a full run; --quick only uses what is there).
+const PEERS = path.join(ROOT, 'tests/bench/peers/node_modules');
+const expectedServers = ['stateroom',
+	...(fs.existsSync(path.join(PEERS, 'ws/package.json')) ? ['node-ws'] : []),
+	...(fs.existsSync(path.join(PEERS, '.bin/bun')) ? ['bun'] : [])];
+
+test('every server is measured at every point of the matrix, nothing lost', () => {
+	const r = results();
+	const ids = r.servers.map((s) => s.id);
+	for (const s of expectedServers) assert.ok(ids.includes(s), `${s} measured (servers: ${ids})`);
+	assert.ok(r.matrix.length >= 2, 'two shapes at least');
+	for (const p of r.matrix) {
+		for (const s of ids) {
+			const v = p.servers[s];
+			assert.ok(v, `${s} at ${p.shape} ${p.rate} msg/s`);
+			assert.equal(v.delivered_ratio, 1, `${s} at ${p.shape} ${p.rate} msg/s delivered everything`);
+			positive(v.server_cpu_us_per_delivery, `${s} server_cpu_us_per_delivery`);
+			for (const q of ['p50', 'p99', 'p999']) positive(v.e2e_ms[q], `${s} e2e_ms.${q}`);
+			assert.ok(typeof v.other_cpu_pct === 'number', `${s} other_cpu_pct`);
+		}
+	}
+});
+
+test('idle memory and handshakes are measured for each server', () => {
+	const r = results();
+	for (const s of r.servers.map((x) => x.id).filter((x) => x !== 'stateroom-ephemeral')) {
+		positive(r.idle_by_server[s]?.rss_per_conn_bytes, `${s} idle bytes per connection`);
+		positive(r.handshakes[s]?.handshakes_per_sec, `${s} handshakes per second`);
+		assert.equal(r.handshakes[s].failed, 0, `${s}: no handshake failed`);
+	}
+});
+
+test('bad clients beside normal ones: each runs, the normal ones lose nothing', () => {
+	const r = results();
+	const v = r.bad_input.variants;
+	assert.deepEqual(Object.keys(v).sort(), ['baseline', 'baseline2', 'flood', 'halfopen', 'stall']);
+	for (const [name, x] of Object.entries(v)) {
+		assert.equal(x.delivered_ratio, 1, `${name}: the normal clients got every message`);
+		positive(x.e2e_p99_ratio, `${name} e2e p99 ratio`);
+	}
+	assert.equal(v.stall.bad.stall_conns > 0, true);
+	positive(v.flood.bad.flood_sent, 'messages the flooder sent');
+	assert.ok(v.halfopen.bad.halfopen_conns > 0);
+});
+
+test('the chart page shows every server and a panel per figure, self-contained', () => {
+	const r = results();
+	const html = run.html;
+	assert.ok(html, 'results.html written beside the results');
+	for (const s of r.servers) assert.ok(html.includes(s.label), `legend names ${s.label}`);
+	// Per shape: CPU, latency, deliveries; then idle memory, handshakes, bad input.
+	const shapes = new Set(r.matrix.map((p) => p.shape)).size;
+	assert.equal((html.match(/<svg /g) ?? []).length, 3 * shapes + 3);
+	assert.equal((html.match(/<rect /g) ?? []).length, 3 * r.matrix.length * r.servers.length
+		+ 2 * Object.keys(r.idle_by_server).length + Object.keys(r.bad_input.variants).length, 'a bar per figure');
+	assert.doesNotMatch(html, /<script|https?:\/\/(?!www\.w3\.org)/, 'no scripts, nothing fetched');
 });
