@@ -8,4 +8,19 @@ extern const struct sched_ops sched_local_ops;
 extern const struct sched_ops sched_agones_ops;
 extern const struct sched_ops sched_process_ops;
 
+/* The placement functions in PostgreSQL that `local` and `process` share
+ * (sched_sql.c). servers: "h:p,h:p" without blanks, or NULL for every
+ * registered server; dead_ms: the heartbeat age of a dead server, as text.
+ * Both return db_query()'s result; cb gets one row that sched_sql_result()
+ * reads. */
+int sched_sql_place(struct db *db, const struct sched_room *room, const char *servers,
+		    const char *dead_ms, db_result_fn cb, void *arg);
+int sched_sql_locate(struct db *db, const char *room_id, const char *servers, const char *dead_ms,
+		     db_result_fn cb, void *arg);
+
+/* Reads the row of sched_sql_place() or sched_sql_locate(): SCHED_OK with
+ * *out, or another enum sched_err (*out untouched). A malformed row is
+ * logged (op names the call) and is SCHED_EUNAVAIL. */
+int sched_sql_result(const PGresult *res, const char *op, struct sched_placement *out);
+
 #endif

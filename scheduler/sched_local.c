@@ -2,10 +2,9 @@
  * or every server that registered itself), rooms placed on the live one with
  * the most free room slots.
  *
- * All the deciding happens in PostgreSQL (stateroom_place and
- * stateroom_locate, schema/migrations/002_placement.sql): one round trip per
+ * All the deciding happens in PostgreSQL (sched_sql.c): one round trip per
  * operation, atomic across any number of backend replicas. This file only
- * passes parameters and reads the answer. */
+ * checks the configured list and passes it on. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,105 +116,67 @@ static void local_destroy(void *state)
 	free(l);
 }
 
-/* Both functions answer one row (status, server_id, address, epoch). */
 static void local_on_result(PGresult *res, const char *err, const char *sqlstate, void *arg)
 {
 	struct local_call *call = arg;
 	struct sched_placement p;
-	const char *status;
-	int rc = SCHED_EUNAVAIL;
+	int rc;
 
-	if (!res) {
+	if (res) {
+		rc = sched_sql_result(res, call->op, &p);
+	} else {
 		log_write(LOG_WARN, "scheduler query failed", "{s:s,s:s,s:s?}", "op", call->op,
 			  "error", err ? err : "", "sqlstate", sqlstate);
-		goto out;
+		rc = SCHED_EUNAVAIL;
 	}
-	if (PQntuples(res) != 1 || PQnfields(res) != 4) {
-		log_write(LOG_ERROR, "scheduler query: unexpected result shape", "{s:s}", "op", call->op);
-		goto out;
-	}
-	status = PQgetvalue(res, 0, 0);
-	if (strcmp(status, "ok") == 0) {
-		const char *id = PQgetvalue(res, 0, 1), *addr = PQgetvalue(res, 0, 2);
-		char *end;
-
-		if (strlen(id) >= sizeof p.server_id || strlen(addr) >= sizeof p.address) {
-			log_write(LOG_ERROR, "scheduler: server id or address too long", "{s:s}", "server", id);
-			goto out;
-		}
-		memset(&p, 0, sizeof p);
-		strcpy(p.server_id, id);
-		strcpy(p.address, addr);
-		errno = 0;
-		p.epoch = strtoll(PQgetvalue(res, 0, 3), &end, 10);
-		if (errno || *end || p.epoch < 1)
-			goto out;
-		rc = SCHED_OK;
-	} else if (strcmp(status, "full") == 0) {
-		rc = SCHED_EFULL;
-	} else if (strcmp(status, "exists") == 0) {
-		rc = SCHED_EEXISTS;
-	} else if (strcmp(status, "noroom") == 0) {
-		rc = SCHED_ENOROOM;
-	}
-out:
 	call->cb(rc, rc == SCHED_OK ? &p : NULL, call->arg);
 	free(call);
 }
 
-static int local_query(struct local *l, const char *op, const char *sql, int n,
-		       const char *const *params, sched_cb cb, void *arg)
+static struct local_call *local_call_new(const char *op, sched_cb cb, void *arg)
 {
 	struct local_call *call = malloc(sizeof *call);
 
 	if (!call)
-		return SCHED_EUNAVAIL;
+		return NULL;
 	call->cb = cb;
 	call->arg = arg;
 	call->op = op;
-	if (db_query(l->env->db, sql, n, params, local_on_result, call) < 0) {
+	return call;
+}
+
+static int local_place(void *state, const struct sched_room *room, sched_cb cb, void *arg)
+{
+	struct local *l = state;
+	struct local_call *call;
+
+	if (!room || !room->id || !room->owner || !room->visibility || room->capacity < 1)
+		return SCHED_EUNAVAIL;
+	call = local_call_new("place", cb, arg);
+	if (!call)
+		return SCHED_EUNAVAIL;
+	if (sched_sql_place(l->env->db, room, l->servers, l->dead_ms, local_on_result, call) < 0) {
 		free(call);
 		return SCHED_EUNAVAIL;
 	}
 	return 0;
 }
 
-static int local_place(void *state, const struct sched_room *room, sched_cb cb, void *arg)
-{
-	struct local *l = state;
-	char capacity[16];
-	const char *params[7];
-
-	if (!room || !room->id || !room->owner || !room->visibility || room->capacity < 1)
-		return SCHED_EUNAVAIL;
-	snprintf(capacity, sizeof capacity, "%d", room->capacity);
-	params[0] = room->id;
-	params[1] = room->owner;
-	params[2] = room->name;
-	params[3] = capacity;
-	params[4] = room->visibility;
-	params[5] = l->servers;
-	params[6] = l->dead_ms;
-	return local_query(l, "place",
-			   "SELECT status, server_id, address, epoch FROM stateroom_place("
-			   "$1, $2, $3, $4::integer, $5, string_to_array($6, ','), $7::bigint)",
-			   7, params, cb, arg);
-}
-
 static int local_locate(void *state, const char *room_id, sched_cb cb, void *arg)
 {
 	struct local *l = state;
-	const char *params[3];
+	struct local_call *call;
 
 	if (!room_id)
 		return SCHED_EUNAVAIL;
-	params[0] = room_id;
-	params[1] = l->servers;
-	params[2] = l->dead_ms;
-	return local_query(l, "locate",
-			   "SELECT status, server_id, address, epoch FROM stateroom_locate("
-			   "$1, string_to_array($2, ','), $3::bigint)",
-			   3, params, cb, arg);
+	call = local_call_new("locate", cb, arg);
+	if (!call)
+		return SCHED_EUNAVAIL;
+	if (sched_sql_locate(l->env->db, room_id, l->servers, l->dead_ms, local_on_result, call) < 0) {
+		free(call);
+		return SCHED_EUNAVAIL;
+	}
+	return 0;
 }
 
 const struct sched_ops sched_local_ops = {

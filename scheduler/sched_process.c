@@ -77,7 +77,7 @@ struct proc_op {                  /* one place or locate until it is answered */
 	uint64_t deadline;
 	bool place;
 	const char *room, *owner, *name, *visibility;  /* in buf */
-	char capacity[16];
+	int capacity;
 	char buf[];
 };
 
@@ -510,54 +510,29 @@ static void proc_on_claim(PGresult *res, const char *err, const char *sqlstate, 
 	}
 }
 
-/* Both placement functions answer one row (status, server_id, address, epoch). */
 static void proc_on_placed(PGresult *res, const char *err, const char *sqlstate, void *arg)
 {
 	struct proc_op *op = arg;
+	const char *what = op->place ? "place" : "locate";
 	struct sched_placement pl;
-	const char *status, *id, *addr;
-	char *end;
+	int rc;
 
 	if (!res) {
-		log_write(LOG_WARN, "scheduler query failed", "{s:s,s:s,s:s?}", "op",
-			  op->place ? "place" : "locate", "error", err ? err : "", "sqlstate", sqlstate);
-		goto unavail;
+		log_write(LOG_WARN, "scheduler query failed", "{s:s,s:s,s:s?}", "op", what,
+			  "error", err ? err : "", "sqlstate", sqlstate);
+		proc_op_finish(op, SCHED_EUNAVAIL, NULL);
+		return;
 	}
-	if (PQntuples(res) != 1 || PQnfields(res) != 4)
-		goto unavail;
-	status = PQgetvalue(res, 0, 0);
-	if (strcmp(status, "full") == 0) {
+	rc = sched_sql_result(res, what, &pl);
+	if (rc == SCHED_EFULL)
 		proc_need_server(op);
-		return;
-	}
-	if (strcmp(status, "exists") == 0 || strcmp(status, "noroom") == 0) {
-		proc_op_finish(op, status[0] == 'e' ? SCHED_EEXISTS : SCHED_ENOROOM, NULL);
-		return;
-	}
-	if (strcmp(status, "ok") != 0)
-		goto unavail;
-	id = PQgetvalue(res, 0, 1);
-	addr = PQgetvalue(res, 0, 2);
-	if (strlen(id) >= sizeof pl.server_id || strlen(addr) >= sizeof pl.address)
-		goto unavail;
-	memset(&pl, 0, sizeof pl);
-	strcpy(pl.server_id, id);
-	strcpy(pl.address, addr);
-	errno = 0;
-	pl.epoch = strtoll(PQgetvalue(res, 0, 3), &end, 10);
-	if (errno || *end || pl.epoch < 1)
-		goto unavail;
-	proc_op_finish(op, SCHED_OK, &pl);
-	return;
-
-unavail:
-	proc_op_finish(op, SCHED_EUNAVAIL, NULL);
+	else
+		proc_op_finish(op, rc, &pl);
 }
 
 static void proc_op_try(struct proc_op *op)
 {
 	struct proc *p = op->p;
-	const char *params[6];
 	int rc;
 
 	if (p->stopping) {
@@ -565,23 +540,14 @@ static void proc_op_try(struct proc_op *op)
 		return;
 	}
 	if (op->place) {
-		params[0] = op->room;
-		params[1] = op->owner;
-		params[2] = op->name;
-		params[3] = op->capacity;
-		params[4] = op->visibility;
-		params[5] = p->dead_ms;
-		rc = db_query(p->env->db,
-			      "SELECT status, server_id, address, epoch FROM stateroom_place("
-			      "$1, $2, $3, $4::integer, $5, NULL, $6::bigint)",
-			      6, params, proc_on_placed, op);
+		const struct sched_room room = {
+			.id = op->room, .owner = op->owner, .name = op->name,
+			.capacity = op->capacity, .visibility = op->visibility,
+		};
+
+		rc = sched_sql_place(p->env->db, &room, NULL, p->dead_ms, proc_on_placed, op);
 	} else {
-		params[0] = op->room;
-		params[1] = p->dead_ms;
-		rc = db_query(p->env->db,
-			      "SELECT status, server_id, address, epoch FROM stateroom_locate("
-			      "$1, NULL, $2::bigint)",
-			      2, params, proc_on_placed, op);
+		rc = sched_sql_locate(p->env->db, op->room, NULL, p->dead_ms, proc_on_placed, op);
 	}
 	if (rc < 0)
 		proc_op_finish(op, SCHED_EUNAVAIL, NULL);
@@ -632,7 +598,7 @@ static int proc_place(void *state, const struct sched_room *room, sched_cb cb, v
 	if (!op)
 		return SCHED_EUNAVAIL;
 	op->place = true;
-	snprintf(op->capacity, sizeof op->capacity, "%d", room->capacity);
+	op->capacity = room->capacity;
 	p->n_ops++;
 	proc_op_try(op);
 	return 0;

@@ -1,0 +1,76 @@
+/* The placement functions in PostgreSQL (stateroom_place and
+ * stateroom_locate, schema/migrations/002_placement.sql and 003_locate.sql),
+ * called the same way by the `local` and `process` backends. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "sched_backends.h"
+
+int sched_sql_place(struct db *db, const struct sched_room *room, const char *servers,
+		    const char *dead_ms, db_result_fn cb, void *arg)
+{
+	char capacity[16];
+	const char *params[7] = { room->id, room->owner, room->name, capacity, room->visibility,
+				  servers, dead_ms };
+
+	snprintf(capacity, sizeof capacity, "%d", room->capacity);
+	return db_query(db,
+			"SELECT status, server_id, address, epoch FROM stateroom_place("
+			"$1, $2, $3, $4::integer, $5, string_to_array($6, ','), $7::bigint)",
+			7, params, cb, arg);
+}
+
+int sched_sql_locate(struct db *db, const char *room_id, const char *servers, const char *dead_ms,
+		     db_result_fn cb, void *arg)
+{
+	const char *params[3] = { room_id, servers, dead_ms };
+
+	return db_query(db,
+			"SELECT status, server_id, address, epoch FROM stateroom_locate("
+			"$1, string_to_array($2, ','), $3::bigint)",
+			3, params, cb, arg);
+}
+
+int sched_sql_result(const PGresult *res, const char *op, struct sched_placement *out)
+{
+	struct sched_placement p;
+	const char *status, *id, *addr;
+	char *end;
+
+	if (PQntuples(res) != 1 || PQnfields(res) != 4) {
+		log_write(LOG_ERROR, "scheduler query: unexpected result shape", "{s:s}", "op", op);
+		return SCHED_EUNAVAIL;
+	}
+	status = PQgetvalue(res, 0, 0);
+	if (strcmp(status, "full") == 0)
+		return SCHED_EFULL;
+	if (strcmp(status, "exists") == 0)
+		return SCHED_EEXISTS;
+	if (strcmp(status, "noroom") == 0)
+		return SCHED_ENOROOM;
+	if (strcmp(status, "ok") != 0) {
+		log_write(LOG_ERROR, "scheduler query: unknown status", "{s:s,s:s}", "op", op,
+			  "status", status);
+		return SCHED_EUNAVAIL;
+	}
+	id = PQgetvalue(res, 0, 1);
+	addr = PQgetvalue(res, 0, 2);
+	if (strlen(id) >= sizeof p.server_id || strlen(addr) >= sizeof p.address) {
+		log_write(LOG_ERROR, "scheduler: server id or address too long", "{s:s}", "server", id);
+		return SCHED_EUNAVAIL;
+	}
+	memset(&p, 0, sizeof p);
+	strcpy(p.server_id, id);
+	strcpy(p.address, addr);
+	errno = 0;
+	p.epoch = strtoll(PQgetvalue(res, 0, 3), &end, 10);
+	if (errno || *end || p.epoch < 1) {
+		log_write(LOG_ERROR, "scheduler query: bad epoch", "{s:s,s:s}", "op", op, "server", id);
+		return SCHED_EUNAVAIL;
+	}
+	*out = p;
+	return SCHED_OK;
+}
