@@ -361,10 +361,14 @@ static void proc_on_tick(uv_timer_t *t)
 {
 	struct proc *p = container_of(t, struct proc, tick);
 	uint64_t now = uv_now(p->loop);
-	char ids[1024];
+	char *ids = NULL;
 	size_t off = 0;
 	const char *params[1];
 
+	/* Sized for every child: an id left out would never count as
+	 * registered, and the check below would kill its server. */
+	if (!p->stopping && !p->tick_busy && p->n_children > 0)
+		ids = malloc((size_t)p->n_children * PROC_ID_LEN);
 	for (struct proc_child *c = p->children; c; c = c->next) {
 		if (c->term_sent && now - c->term_sent >= PROC_KILL_AFTER_MS) {
 			log_write(LOG_WARN, "session server did not stop, killing it", "{s:s}", "id", c->id);
@@ -376,18 +380,18 @@ static void proc_on_tick(uv_timer_t *t)
 			c->unwanted = true;
 			proc_signal(c, SIGKILL);
 		}
-		if (!c->term_sent && off + strlen(c->id) + 2 < sizeof ids) {
-			off += (size_t)snprintf(ids + off, sizeof ids - off, "%s%s", off ? "," : "", c->id);
-		}
+		if (ids && !c->term_sent)
+			off += (size_t)sprintf(ids + off, "%s%s", off ? "," : "", c->id);
 	}
-	if (p->stopping || p->tick_busy || off == 0)
-		return;
-	params[0] = ids;
-	if (proc_query(p, "SELECT s.id, s.state, s.rooms + (SELECT count(*) FROM rooms r"
-			  " WHERE r.server_id = s.id) FROM session_servers s"
-			  " WHERE s.id = ANY (string_to_array($1, ','))",
-		       1, params, proc_on_rows, p) == 0)
-		p->tick_busy = true;
+	if (off > 0) {
+		params[0] = ids;
+		if (proc_query(p, "SELECT s.id, s.state, s.rooms + (SELECT count(*) FROM rooms r"
+				  " WHERE r.server_id = s.id) FROM session_servers s"
+				  " WHERE s.id = ANY (string_to_array($1, ','))",
+			       1, params, proc_on_rows, p) == 0)
+			p->tick_busy = true;
+	}
+	free(ids);
 }
 
 /* ---- requests ---------------------------------------------------------- */
