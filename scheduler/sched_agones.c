@@ -440,6 +440,7 @@ static void ag_on_backoff(uv_timer_t *t)
 static void ag_retry(struct ag_op *op, const char *why)
 {
 	uint64_t wait;
+	uint32_t jitter;
 
 	if (op->tries >= AG_TRIES) {
 		log_write(LOG_ERROR, "agones: allocation failed, giving up", "{s:s,s:s,s:i}",
@@ -447,10 +448,13 @@ static void ag_retry(struct ag_op *op, const char *why)
 		ag_done(op, SCHED_EUNAVAIL, NULL);
 		return;
 	}
-	/* Full jitter on the doubled step, so that replicas that collided
-	 * do not collide again. */
+	/* Half the doubled step plus a random part of the other half, so that
+	 * replicas that collided do not collide again: never rand(), which
+	 * nothing seeds and so draws the same waits in every replica. */
+	if (uv_random(NULL, NULL, &jitter, sizeof jitter, 0, NULL) < 0)
+		jitter = (uint32_t)uv_hrtime();
 	wait = (uint64_t)AG_BACKOFF_MS << (op->tries - 1);
-	wait = wait / 2 + (uint64_t)rand() % (wait / 2 + 1);
+	wait = wait / 2 + jitter % (wait / 2 + 1);
 	log_write(LOG_INFO, "agones: allocation retry", "{s:s,s:s,s:i,s:I}", "room", op->room,
 		  "reason", why, "try", op->tries, "wait_ms", (json_int_t)wait);
 	if (uv_timer_start(&op->timer, ag_on_backoff, wait, 0) < 0)
