@@ -49,6 +49,7 @@ struct chat_msg {
 	const char *text;
 	size_t text_len;
 	struct app_client *from; /* to acknowledge once committed; NULL if gone */
+	uint32_t key;            /* hash of (user, id), for the index */
 };
 
 enum wait_kind { WAIT_WELCOME, WAIT_HISTORY };
@@ -72,6 +73,11 @@ struct chat {
 	int64_t committed;       /* latest durable: what clients may see */
 	struct jbuf out;         /* the frame being written */
 	struct chat_wait *waits;
+	/* Ring slot + 1 of each message with an id, by its key (linear
+	 * probing, at most half full): a send's retry is found without
+	 * comparing it with every message in the ring. */
+	uint32_t *index;
+	size_t index_mask;
 };
 
 /* ------------------------------------------------------------- the ring */
@@ -86,11 +92,72 @@ static int64_t first_seq(const struct chat *ch)
 	return ch->seq - (int64_t)ch->n + 1;
 }
 
+/* FNV-1a of user, a NUL, id. */
+static uint32_t key_of(const char *user, const char *id)
+{
+	uint32_t h = 2166136261u;
+
+	for (const char *p = user; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	h *= 16777619u;
+	for (const char *p = id; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	return h;
+}
+
+static int index_init(struct chat *ch)
+{
+	size_t n = 2;
+
+	while (n < 2 * ch->size)
+		n *= 2;
+	ch->index = calloc(n, sizeof(*ch->index));
+	if (!ch->index)
+		return -ENOMEM;
+	ch->index_mask = n - 1;
+	return 0;
+}
+
+static void index_add(struct chat *ch, struct chat_msg *m)
+{
+	size_t i = m->key & ch->index_mask;
+
+	while (ch->index[i])
+		i = (i + 1) & ch->index_mask;
+	ch->index[i] = (uint32_t)(m - ch->ring) + 1;
+}
+
+/* Removes m, moving later entries of its probe run back into the hole so
+ * that lookups need no tombstones. */
+static void index_remove(struct chat *ch, struct chat_msg *m)
+{
+	size_t mask = ch->index_mask, i = m->key & mask, j;
+	uint32_t slot = (uint32_t)(m - ch->ring) + 1;
+
+	while (ch->index[i] != slot) {
+		if (!ch->index[i])
+			return;
+		i = (i + 1) & mask;
+	}
+	for (j = (i + 1) & mask; ch->index[j]; j = (j + 1) & mask) {
+		size_t home = ch->ring[ch->index[j] - 1].key & mask;
+		/* The entry at j may fill the hole at i unless its home lies
+		 * cyclically in (i, j]. */
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			ch->index[i] = ch->index[j];
+			i = j;
+		}
+	}
+	ch->index[i] = 0;
+}
+
 static struct chat_msg *find_sent(struct chat *ch, const char *user, const char *id)
 {
-	for (size_t i = ch->n; i-- > 0;) {
-		struct chat_msg *m = msg_at(ch, i);
-		if (m->id && strcmp(m->id, id) == 0 && strcmp(m->user, user) == 0)
+	uint32_t key = key_of(user, id);
+
+	for (size_t i = key & ch->index_mask; ch->index[i]; i = (i + 1) & ch->index_mask) {
+		struct chat_msg *m = &ch->ring[ch->index[i] - 1];
+		if (m->key == key && strcmp(m->id, id) == 0 && strcmp(m->user, user) == 0)
 			return m;
 	}
 	return NULL;
@@ -132,6 +199,8 @@ static struct chat_msg *append(struct chat *ch, int64_t seq, int64_t ts, const c
 		m->cap = need;
 	}
 	if (ch->n == ch->size) {
+		if (m->id)
+			index_remove(ch, m);
 		ch->head = (ch->head + 1) % ch->size;
 		ch->n--;
 	}
@@ -147,6 +216,10 @@ static struct chat_msg *append(struct chat *ch, int64_t seq, int64_t ts, const c
 	m->seq = ch->seq = seq;
 	m->ts = ts;
 	m->from = NULL;
+	if (id) {
+		m->key = key_of(user, id);
+		index_add(ch, m);
+	}
 	return m;
 }
 
@@ -650,7 +723,8 @@ static int chat_create(struct app_room *room, const struct app_record *recent, s
 	ch->room = room;
 	ch->size = app_room_log_window(room);
 	ch->ring = calloc(ch->size, sizeof(*ch->ring));
-	if (!ch->ring) {
+	if (!ch->ring || index_init(ch) != 0) {
+		free(ch->ring);
 		free(ch);
 		return -ENOMEM;
 	}
@@ -694,6 +768,8 @@ static void chat_rollback(void *state, int64_t seq)
 		else if (m->from)
 			app_close(m->from, 1011, "the message could not be saved");
 		m->from = NULL;
+		if (m->id)
+			index_remove(ch, m);
 		ch->n--;
 		ch->seq = m->seq - 1;
 	}
@@ -846,6 +922,7 @@ static void chat_dispose(void *state)
 	for (size_t i = 0; i < ch->size; i++)
 		free(ch->ring[i].buf);
 	free(ch->ring);
+	free(ch->index);
 	jbuf_fini(&ch->out);
 	free(ch);
 }
