@@ -3,7 +3,7 @@
 // written whole or in chops, and server frames parsed (close code/reason).
 import net from 'node:net';
 import crypto from 'node:crypto';
-import { matcher, describe } from './match.js';
+import { matcher, FrameQueue } from './match.js';
 
 export const OP = { CONT: 0x0, TEXT: 0x1, BINARY: 0x2, CLOSE: 0x8, PING: 0x9, PONG: 0xa };
 
@@ -42,31 +42,25 @@ export class RawClient {
 		this.sock = sock;
 		this.buf = Buffer.alloc(0);
 		this.frames = [];
-		this.queue = [];
-		this.waiters = [];
+		this.queue = new FrameQueue({
+			closed: () => this.sock.destroyed && 'socket closed',
+			summary: (frames) => JSON.stringify(frames.map((f) => ({ opcode: f.opcode, code: f.code, text: f.text?.slice(0, 200) }))),
+		});
 		this.protocolError = null; // something the server sent that breaks RFC 6455
 		this.ended = new Promise((resolve) => sock.once('close', resolve));
-		sock.on('close', () => {
-			for (const w of this.waiters.splice(0)) w.fail('socket closed');
-		});
+		sock.on('close', () => this.queue.fail('socket closed'));
 	}
 
 	feed(chunk) {
 		this.buf = Buffer.concat([this.buf, chunk]);
+		const got = [];
 		for (;;) {
 			const f = this.parseOne();
 			if (!f) break;
 			this.frames.push(f);
-			this.queue.push(f);
+			got.push(f);
 		}
-		for (const w of [...this.waiters]) {
-			const i = this.queue.findIndex(w.match);
-			if (i >= 0) {
-				const [f] = this.queue.splice(i, 1);
-				this.waiters.splice(this.waiters.indexOf(w), 1);
-				w.done(f);
-			}
-		}
+		this.queue.push(got);
 	}
 
 	parseOne() {
@@ -113,32 +107,7 @@ export class RawClient {
 	// The first queued or future frame matching pred (see match.js; objects are
 	// compared with the parsed frame, e.g. {opcode: OP.PONG}).
 	next(pred, timeoutMs = 5000) {
-		const match = matcher(pred);
-		const i = this.queue.findIndex(match);
-		if (i >= 0) return Promise.resolve(this.queue.splice(i, 1)[0]);
-		return new Promise((resolve, reject) => {
-			const w = {
-				match,
-				done: (f) => {
-					clearTimeout(timer);
-					resolve(f);
-				},
-				fail: (why) => {
-					clearTimeout(timer);
-					const seen = this.queue.map((f) => ({ opcode: f.opcode, code: f.code, text: f.text?.slice(0, 200) }));
-					reject(new Error(`waiting for ${describe(pred)}: ${why}; queued: ${JSON.stringify(seen)}`));
-				},
-			};
-			const timer = setTimeout(() => {
-				this.waiters.splice(this.waiters.indexOf(w), 1);
-				w.fail(`nothing within ${timeoutMs} ms`);
-			}, timeoutMs);
-			if (this.sock.destroyed) {
-				w.fail('socket closed');
-				return;
-			}
-			this.waiters.push(w);
-		});
+		return this.queue.next(pred, timeoutMs, `nothing within ${timeoutMs} ms`);
 	}
 
 	// The server's close frame: {code, reason}.

@@ -1,7 +1,7 @@
 // A WebSocket client on the npm `ws` package (an implementation independent
 // of ours) with a queue of received frames.
 import WebSocket from 'ws';
-import { matcher, describe } from './match.js';
+import { matcher, FrameQueue } from './match.js';
 
 export function wsUrl(host, ticket, { since, path = '/', query } = {}) {
 	const params = new URLSearchParams();
@@ -15,13 +15,15 @@ export class Client {
 	constructor(ws) {
 		this.ws = ws;
 		this.frames = []; // every frame received, in order (parsed JSON, or the string)
-		this.queue = []; // frames not yet taken by next()
-		this.waiters = [];
 		this.closeInfo = null;
+		this.queue = new FrameQueue({ // frames not yet taken by next()
+			closed: () => this.closeInfo && `connection closed (${this.closeInfo.code} ${this.closeInfo.reason})`,
+			summary: (frames) => JSON.stringify(frames).slice(0, 2000),
+		});
 		this.closed = new Promise((resolve) => {
 			ws.on('close', (code, reason) => {
 				this.closeInfo = { code, reason: reason.toString() };
-				for (const w of this.waiters.splice(0)) w.fail(`connection closed (${code} ${reason})`);
+				this.queue.fail(`connection closed (${code} ${reason})`);
 				resolve(this.closeInfo);
 			});
 		});
@@ -35,8 +37,7 @@ export class Client {
 				}
 			}
 			this.frames.push(frame);
-			this.queue.push(frame);
-			this.wake();
+			this.queue.push([frame]);
 		});
 		ws.on('error', () => {}); // surfaces as close 1006
 	}
@@ -45,61 +46,26 @@ export class Client {
 		return this.ws.protocol;
 	}
 
-	wake() {
-		for (const w of [...this.waiters]) {
-			const i = this.queue.findIndex(w.match);
-			if (i >= 0) {
-				const [f] = this.queue.splice(i, 1);
-				this.waiters.splice(this.waiters.indexOf(w), 1);
-				w.done(f);
-			}
-		}
-	}
-
 	// The first queued or future frame that matches pred, taken off the queue.
 	// Frames that do not match stay queued.
 	next(pred, timeoutMs = 5000) {
-		const match = matcher(pred);
-		const i = this.queue.findIndex(match);
-		if (i >= 0) return Promise.resolve(this.queue.splice(i, 1)[0]);
-		return new Promise((resolve, reject) => {
-			const w = {
-				match,
-				done: (f) => {
-					clearTimeout(timer);
-					resolve(f);
-				},
-				fail: (why) => {
-					clearTimeout(timer);
-					reject(new Error(`waiting for ${describe(pred)}: ${why}; queued: ${JSON.stringify(this.queue).slice(0, 2000)}`));
-				},
-			};
-			const timer = setTimeout(() => {
-				this.waiters.splice(this.waiters.indexOf(w), 1);
-				w.fail(`no frame within ${timeoutMs} ms`);
-			}, timeoutMs);
-			if (this.closeInfo) {
-				w.fail(`connection closed (${this.closeInfo.code} ${this.closeInfo.reason})`);
-				return;
-			}
-			this.waiters.push(w);
-		});
+		return this.queue.next(pred, timeoutMs, `no frame within ${timeoutMs} ms`);
 	}
 
 	// Resolves if no frame matching pred arrives within ms; rejects with the
 	// frame if one does (a queued one counts).
 	async none(pred, ms = 300) {
 		const match = matcher(pred);
-		const found = this.queue.find(match);
+		const found = this.queue.frames.find(match);
 		if (found !== undefined) throw new Error(`unexpected frame ${JSON.stringify(found)}`);
 		await new Promise((r) => setTimeout(r, ms));
-		const late = this.queue.find(match);
+		const late = this.queue.frames.find(match);
 		if (late !== undefined) throw new Error(`unexpected frame ${JSON.stringify(late)}`);
 	}
 
 	// Drops every queued frame.
 	drain() {
-		this.queue.length = 0;
+		this.queue.frames.length = 0;
 	}
 
 	send(obj) {
