@@ -3,10 +3,11 @@
  *
  * Start: options → PostgreSQL (connecting in the background) → scheduler →
  * listen → migrations, retried until the database answers; until they are
- * applied the room API answers 503 and /readyz says not ready (login needs
- * no database and works at once).
+ * applied every API route that needs the database (all but /api/me) answers
+ * 503 and /readyz says not ready.
  * Stop (SIGINT, SIGTERM): new requests get 503 (/healthz and /metrics still
- * answer), requests waiting on the database finish, then httpd, the scheduler and the database close and the
+ * answer), the scheduler lets go of what it runs, requests waiting on the
+ * database finish, then httpd, the scheduler and the database close and the
  * loop ends. */
 #include <signal.h>
 #include <stddef.h>
@@ -50,18 +51,15 @@ static void main_stop_continue(uv_timer_t *t);
 
 /* ---- stopping ---------------------------------------------------------- */
 
-static void main_on_closed(uv_handle_t *h)
-{
-	/* The handles live in struct main_ctx on main()'s stack: nothing to free. */
-}
-
+/* The handles live in struct main_ctx on main()'s stack: closing them
+ * frees nothing, and ends the loop. */
 static void main_on_db_closed(void *arg)
 {
 	struct main_ctx *m = arg;
 
-	uv_close((uv_handle_t *)&m->sigint, main_on_closed);
-	uv_close((uv_handle_t *)&m->sigterm, main_on_closed);
-	uv_close((uv_handle_t *)&m->timer, main_on_closed);
+	uv_close((uv_handle_t *)&m->sigint, NULL);
+	uv_close((uv_handle_t *)&m->sigterm, NULL);
+	uv_close((uv_handle_t *)&m->timer, NULL);
 }
 
 static void main_on_httpd_stopped(void *arg)
@@ -173,11 +171,6 @@ static void main_migrate(struct main_ctx *m)
 }
 
 /* ---- start ------------------------------------------------------------- */
-
-static void main_on_db_closed_early(void *arg)
-{
-	/* Start failed: only the loop run that follows db_close was waiting. */
-}
 
 static int main_options(struct backend_config *c, int argc, char **argv)
 {
@@ -356,7 +349,7 @@ out_sched:
 	be->sched->destroy(be->sched_state);
 out_db:
 	/* db_close finishes from the loop; run it so nothing leaks. */
-	db_close(be->db, main_on_db_closed_early, NULL);
+	db_close(be->db, NULL, NULL);
 	uv_run(be->loop, UV_RUN_DEFAULT);
 	uv_loop_close(be->loop);
 out_files:
