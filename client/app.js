@@ -103,6 +103,15 @@ function setError(element, message) {
   show(element, Boolean(message));
 }
 
+function linkButton(label, onClick) {
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.className = 'link-button';
+  button.textContent = label;
+  button.addEventListener('click', onClick);
+  return button;
+}
+
 function hue(name) {
   let h = 0;
   for (const ch of name) h = (h * 31 + ch.codePointAt(0)) % 360;
@@ -1009,20 +1018,12 @@ class RoomView {
     li.classList.add('failed');
     delete li.dataset.pending;
     li.dataset.failed = 'true';
-    const retry = document.createElement('button');
-    retry.type = 'button';
-    retry.className = 'link-button';
-    retry.textContent = 'Retry';
-    retry.addEventListener('click', () => {
+    const retry = linkButton('Retry', () => {
       this.byId.delete(id);
       li.remove();
       this.queue(li.querySelector('.text').textContent);
     });
-    const remove = document.createElement('button');
-    remove.type = 'button';
-    remove.className = 'link-button';
-    remove.textContent = 'Remove';
-    remove.addEventListener('click', () => {
+    const remove = linkButton('Remove', () => {
       this.byId.delete(id);
       li.remove();
       this.renderEmpty();
