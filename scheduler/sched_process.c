@@ -78,6 +78,7 @@ struct proc_op {                  /* one place or locate until it is answered */
 	bool place;
 	const char *room, *owner, *name, *visibility;  /* in buf */
 	int capacity;
+	bool ephemeral;
 	char buf[];
 };
 
@@ -547,6 +548,7 @@ static void proc_op_try(struct proc_op *op)
 		const struct sched_room room = {
 			.id = op->room, .owner = op->owner, .name = op->name,
 			.capacity = op->capacity, .visibility = op->visibility,
+			.ephemeral = op->ephemeral,
 		};
 
 		rc = sched_sql_place(p->env->db, &room, NULL, p->dead_ms, proc_on_placed, op);
@@ -603,6 +605,7 @@ static int proc_place(void *state, const struct sched_room *room, sched_cb cb, v
 		return SCHED_EUNAVAIL;
 	op->place = true;
 	op->capacity = room->capacity;
+	op->ephemeral = room->ephemeral;
 	p->n_ops++;
 	proc_op_try(op);
 	return 0;
