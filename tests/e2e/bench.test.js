@@ -102,6 +102,7 @@ const expectedServers = ['stateroom',
 
 test('every server is measured at every point of the matrix, nothing lost', () => {
 	const r = results();
+	assert.deepEqual(r.meta.session_server_crashes, [], 'the session server never died');
 	const ids = r.servers.map((s) => s.id);
 	for (const s of expectedServers) assert.ok(ids.includes(s), `${s} measured (servers: ${ids})`);
 	assert.ok(r.matrix.length >= 2, 'two shapes at least');
