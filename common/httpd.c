@@ -65,16 +65,16 @@ struct httpd {
 	char rbuf[HTTPD_READ_BUF];
 };
 
-struct httpd_conn {
-	struct httpd *srv;          /* NULL once detached by httpd_stop (upgraded) */
-	struct httpd_conn *prev, *next;
+/* What a connection needs only while it speaks HTTP, allocated apart so
+ * that an upgraded connection, which may live for hours, costs no more than
+ * its socket: upgrade_release() closes the timer and frees this. */
+struct conn_http {
+	struct httpd_conn *conn;
 	struct httpd_conn *pend_prev, *pend_next;
 	bool in_pending;
-	uv_tcp_t tcp;
 	uv_timer_t timer;
 	uv_shutdown_t shutdown;
 	http_parser parser;
-	struct httpd_req req;
 	struct head_buf *head;
 	size_t head_seen;           /* raw bytes of the current head so far */
 	size_t url_off, url_len;
@@ -89,6 +89,14 @@ struct httpd_conn {
 	const char *fail_code, *fail_msg;
 	enum conn_timer timer_mode;
 	unsigned n_writes;
+};
+
+struct httpd_conn {
+	struct httpd *srv;          /* NULL once detached by httpd_stop (upgraded) */
+	struct httpd_conn *prev, *next;
+	uv_tcp_t tcp;
+	struct conn_http *http;     /* NULL once released after an upgrade */
+	struct httpd_req req;       /* after an upgrade: conn and peer only */
 	unsigned pending_closes;
 	unsigned depth;             /* > 0 while httpd code up the stack uses c */
 	bool reading, head_done, msg_done, keep_alive, is_upgrade;
@@ -178,34 +186,34 @@ static void head_put(struct httpd *srv, struct head_buf *h)
 
 static void pending_add(struct httpd *srv, struct httpd_conn *c)
 {
-	c->pend_next = NULL;
-	c->pend_prev = srv->pend_tail;
+	c->http->pend_next = NULL;
+	c->http->pend_prev = srv->pend_tail;
 	if (srv->pend_tail)
-		srv->pend_tail->pend_next = c;
+		srv->pend_tail->http->pend_next = c;
 	else
 		srv->pend_head = c;
 	srv->pend_tail = c;
 	srv->n_pending++;
-	c->in_pending = true;
+	c->http->in_pending = true;
 }
 
 static void pending_remove(struct httpd_conn *c)
 {
 	struct httpd *srv = c->srv;
 
-	if (!c->in_pending || !srv)
+	if (!c->http || !c->http->in_pending || !srv)
 		return;
-	if (c->pend_prev)
-		c->pend_prev->pend_next = c->pend_next;
+	if (c->http->pend_prev)
+		c->http->pend_prev->http->pend_next = c->http->pend_next;
 	else
-		srv->pend_head = c->pend_next;
-	if (c->pend_next)
-		c->pend_next->pend_prev = c->pend_prev;
+		srv->pend_head = c->http->pend_next;
+	if (c->http->pend_next)
+		c->http->pend_next->http->pend_prev = c->http->pend_prev;
 	else
-		srv->pend_tail = c->pend_prev;
-	c->pend_prev = c->pend_next = NULL;
+		srv->pend_tail = c->http->pend_prev;
+	c->http->pend_prev = c->http->pend_next = NULL;
 	srv->n_pending--;
-	c->in_pending = false;
+	c->http->in_pending = false;
 }
 
 /* ---- connection lifetime ----------------------------------------------- */
@@ -216,9 +224,12 @@ static void conn_free(struct httpd_conn *c)
 
 	if (c->upgraded && c->on_closed)
 		c->on_closed(c->owner);
-	head_put(srv, c->head);
-	free(c->body);
-	free(c->pending);
+	if (c->http) {
+		head_put(srv, c->http->head);
+		free(c->http->body);
+		free(c->http->pending);
+		free(c->http);
+	}
 	srv_unlink(c);
 	free(c);
 	if (srv)
@@ -237,7 +248,7 @@ static void on_handle_closed(uv_handle_t *h)
 {
 	struct httpd_conn *c = h->type == UV_TCP
 		? container_of((uv_tcp_t *)h, struct httpd_conn, tcp)
-		: container_of((uv_timer_t *)h, struct httpd_conn, timer);
+		: container_of((uv_timer_t *)h, struct conn_http, timer)->conn;
 
 	if (--c->pending_closes == 0) {
 		c->close_done = true;
@@ -252,21 +263,22 @@ static void conn_close(struct httpd_conn *c)
 	pending_remove(c);
 	c->closing = true;
 	c->reading = false;
-	c->pending_closes = 2;
+	c->pending_closes = c->http ? 2 : 1;
 	uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
-	uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+	if (c->http)
+		uv_close((uv_handle_t *)&c->http->timer, on_handle_closed);
 }
 
 /* ---- timers and reading ------------------------------------------------ */
 
 static void on_timer(uv_timer_t *t)
 {
-	struct httpd_conn *c = container_of(t, struct httpd_conn, timer);
-	enum conn_timer mode = c->timer_mode;
+	struct httpd_conn *c = container_of(t, struct conn_http, timer)->conn;
+	enum conn_timer mode = c->http->timer_mode;
 	char *buf;
 	size_t len;
 
-	c->timer_mode = TIMER_NONE;
+	c->http->timer_mode = TIMER_NONE;
 	if (mode == TIMER_RELEASE) {
 		upgrade_release(c);
 		return;
@@ -275,10 +287,10 @@ static void on_timer(uv_timer_t *t)
 		conn_close(c);
 		return;
 	}
-	buf = c->pending;
-	len = c->pending_len;
-	c->pending = NULL;
-	c->pending_len = 0;
+	buf = c->http->pending;
+	len = c->http->pending_len;
+	c->http->pending = NULL;
+	c->http->pending_len = 0;
 	c->depth++;
 	conn_process(c, buf, len);
 	c->depth--;
@@ -288,11 +300,11 @@ static void on_timer(uv_timer_t *t)
 
 static void conn_timer(struct httpd_conn *c, enum conn_timer mode, uint64_t ms)
 {
-	c->timer_mode = mode;
+	c->http->timer_mode = mode;
 	if (mode == TIMER_NONE)
-		uv_timer_stop(&c->timer);
+		uv_timer_stop(&c->http->timer);
 	else
-		uv_timer_start(&c->timer, on_timer, ms, 0);
+		uv_timer_start(&c->http->timer, on_timer, ms, 0);
 }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -357,7 +369,7 @@ static void conn_read_stop(struct httpd_conn *c)
 
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
-	struct httpd_conn *c = container_of(req, struct httpd_conn, shutdown);
+	struct httpd_conn *c = container_of(req, struct conn_http, shutdown)->conn;
 
 	if (status < 0)
 		conn_close(c);
@@ -368,7 +380,7 @@ static void conn_linger(struct httpd_conn *c)
 	if (c->closing || c->linger)
 		return;
 	c->linger = true;
-	if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
+	if (uv_shutdown(&c->http->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
 		conn_close(c);
 		return;
 	}
@@ -382,12 +394,16 @@ static void on_write(uv_write_t *req, int status)
 	struct httpd_conn *c = w->conn;
 
 	free(w);
-	c->n_writes--;
+	/* A 100 Continue that was still leaving when the connection was
+	 * upgraded: the stream, and its errors, are the owner's now. */
+	if (c->upgraded)
+		return;
+	c->http->n_writes--;
 	if (status < 0) {
 		conn_close(c);
 		return;
 	}
-	if (c->n_writes == 0 && c->resume_after_write) {
+	if (c->http->n_writes == 0 && c->resume_after_write) {
 		c->resume_after_write = false;
 		conn_resume(c);
 	}
@@ -405,7 +421,7 @@ static int conn_write(struct httpd_conn *c, uv_buf_t *bufs, unsigned nbufs)
 
 	for (unsigned i = 0; i < nbufs; i++)
 		total += bufs[i].len;
-	if (c->n_writes == 0) {
+	if (c->http->n_writes == 0) {
 		rc = uv_try_write(s, bufs, nbufs);
 		if (rc < 0 && rc != UV_EAGAIN)
 			return rc;
@@ -431,7 +447,7 @@ static int conn_write(struct httpd_conn *c, uv_buf_t *bufs, unsigned nbufs)
 		free(w);
 		return rc;
 	}
-	c->n_writes++;
+	c->http->n_writes++;
 	return 0;
 }
 
@@ -478,28 +494,42 @@ out_free_head:
 
 static void req_release(struct httpd_conn *c)
 {
-	head_put(c->srv, c->head);
-	c->head = NULL;
-	free(c->body);
-	c->body = NULL;
-	c->body_cap = 0;
+	head_put(c->srv, c->http->head);
+	c->http->head = NULL;
+	free(c->http->body);
+	c->http->body = NULL;
+	c->http->body_cap = 0;
 	memset(&c->req, 0, sizeof(c->req));
 	c->req.conn = c;
 	c->req.peer = c->peer;
-	c->head_seen = 0;
-	c->url_len = 0;
+	c->http->head_seen = 0;
+	c->http->url_len = 0;
 	c->head_done = c->msg_done = c->is_upgrade = false;
 }
 
+static void http_closed(uv_handle_t *h)
+{
+	free(container_of((uv_timer_t *)h, struct conn_http, timer));
+}
+
 /* An upgraded connection may live for hours and should cost no more than
- * its socket: the head buffer, body and leftover bytes go, and the request
- * keeps only its conn and peer. */
+ * its socket: everything of HTTP goes but the request's conn and peer, the
+ * timer's memory once libuv is done with it. */
 static void upgrade_release(struct httpd_conn *c)
 {
-	req_release(c);
-	free(c->pending);
-	c->pending = NULL;
-	c->pending_len = 0;
+	struct conn_http *http = c->http;
+
+	/* Closing: conn_close() closes the timer and conn_free() frees. */
+	if (!http || c->closing)
+		return;
+	head_put(c->srv, http->head);
+	free(http->body);
+	free(http->pending);
+	memset(&c->req, 0, sizeof(c->req));
+	c->req.conn = c;
+	c->req.peer = c->peer;
+	c->http = NULL;
+	uv_close((uv_handle_t *)&http->timer, http_closed);
 }
 
 /* After a response with keep-alive: go on with buffered bytes (on the next
@@ -511,12 +541,12 @@ static void conn_resume(struct httpd_conn *c)
 	/* A client that sends requests but does not read the answers would
 	 * have them pile up here: take the next request once the socket has
 	 * taken this one. */
-	if (c->n_writes) {
+	if (c->http->n_writes) {
 		c->resume_after_write = true;
 		return;
 	}
-	http_parser_pause(&c->parser, 0);
-	if (c->pending_len) {
+	http_parser_pause(&c->http->parser, 0);
+	if (c->http->pending_len) {
 		conn_timer(c, TIMER_RESUME, 0);
 		return;
 	}
@@ -531,9 +561,9 @@ static void conn_fail(struct httpd_conn *c, int status, const char *code, const 
 
 	conn_read_stop(c);
 	conn_timer(c, TIMER_NONE, 0);
-	free(c->pending);
-	c->pending = NULL;
-	c->pending_len = 0;
+	free(c->http->pending);
+	c->http->pending = NULL;
+	c->http->pending_len = 0;
 	n = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, msg);
 	c->req.method = HTTP_GET;
 	if (conn_send(c, status, "application/json", NULL, body, (size_t)n, false) < 0) {
@@ -546,19 +576,19 @@ static void conn_fail(struct httpd_conn *c, int status, const char *code, const 
 static void split_url(struct httpd_conn *c)
 {
 	struct httpd_req *r = &c->req;
-	const char *url = c->head->data + c->url_off;
+	const char *url = c->http->head->data + c->http->url_off;
 	struct http_parser_url u;
 	size_t i;
 
-	if (c->url_len && url[0] == '/') {
-		for (i = 0; i < c->url_len && url[i] != '?' && url[i] != '#'; i++)
+	if (c->http->url_len && url[0] == '/') {
+		for (i = 0; i < c->http->url_len && url[i] != '?' && url[i] != '#'; i++)
 			;
 		r->path = url;
 		r->path_len = i;
-		if (i < c->url_len && url[i] == '?') {
+		if (i < c->http->url_len && url[i] == '?') {
 			size_t q = ++i;
 
-			while (i < c->url_len && url[i] != '#')
+			while (i < c->http->url_len && url[i] != '#')
 				i++;
 			r->query = url + q;
 			r->query_len = i - q;
@@ -567,7 +597,7 @@ static void split_url(struct httpd_conn *c)
 	}
 	/* Absolute form ("http://host/p?q"), authority form (CONNECT) or "*". */
 	http_parser_url_init(&u);
-	if (http_parser_parse_url(url, c->url_len, r->method == HTTP_CONNECT, &u) == 0) {
+	if (http_parser_parse_url(url, c->http->url_len, r->method == HTTP_CONNECT, &u) == 0) {
 		if (u.field_set & (1 << UF_PATH)) {
 			r->path = url + u.field_data[UF_PATH].off;
 			r->path_len = u.field_data[UF_PATH].len;
@@ -579,26 +609,26 @@ static void split_url(struct httpd_conn *c)
 	}
 	if (!r->path) {
 		r->path = url;
-		r->path_len = c->url_len;
+		r->path_len = c->http->url_len;
 	}
 }
 
 static struct httpd_conn *parser_conn(http_parser *p)
 {
-	return container_of(p, struct httpd_conn, parser);
+	return container_of(p, struct conn_http, parser)->conn;
 }
 
 static int refuse(struct httpd_conn *c, int status, const char *code, const char *msg)
 {
-	c->fail_status = status;
-	c->fail_code = code;
-	c->fail_msg = msg;
+	c->http->fail_status = status;
+	c->http->fail_code = code;
+	c->http->fail_msg = msg;
 	return -1;
 }
 
 static int head_append(struct httpd_conn *c, const char *at, size_t len)
 {
-	struct head_buf *h = c->head;
+	struct head_buf *h = c->http->head;
 
 	if (len > c->srv->cfg.max_header_bytes - h->len)
 		return refuse(c, 431, "header_too_large", "request head too large");
@@ -611,16 +641,16 @@ static int on_message_begin(http_parser *p)
 {
 	struct httpd_conn *c = parser_conn(p);
 
-	if (!c->head) {
-		c->head = head_get(c->srv);
-		if (!c->head)
+	if (!c->http->head) {
+		c->http->head = head_get(c->srv);
+		if (!c->http->head)
 			return refuse(c, 503, "out_of_memory", "server out of memory");
 	}
-	c->head->len = 0;
-	c->in_value = false;
+	c->http->head->len = 0;
+	c->http->in_value = false;
 	/* The head timeout runs from the first byte of a request, except for the
 	 * first one, whose clock started at accept. */
-	if (c->timer_mode != TIMER_HEAD)
+	if (c->http->timer_mode != TIMER_HEAD)
 		conn_timer(c, TIMER_HEAD, c->srv->cfg.header_timeout_ms);
 	return 0;
 }
@@ -629,9 +659,9 @@ static int on_url(http_parser *p, const char *at, size_t len)
 {
 	struct httpd_conn *c = parser_conn(p);
 
-	if (c->url_len == 0)
-		c->url_off = c->head->len;
-	c->url_len += len;
+	if (c->http->url_len == 0)
+		c->http->url_off = c->http->head->len;
+	c->http->url_len += len;
 	return head_append(c, at, len);
 }
 
@@ -643,17 +673,17 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 	/* Trailers after a chunked body are not kept (the parser bounds them). */
 	if (c->head_done)
 		return 0;
-	if (c->req.n_headers == 0 || c->in_value) {
+	if (c->req.n_headers == 0 || c->http->in_value) {
 		if (c->req.n_headers == HTTPD_MAX_HEADERS)
 			return refuse(c, 431, "header_too_large", "too many header fields");
-		hd = &c->head->headers[c->req.n_headers++];
-		hd->name = c->head->data + c->head->len;
+		hd = &c->http->head->headers[c->req.n_headers++];
+		hd->name = c->http->head->data + c->http->head->len;
 		hd->name_len = 0;
 		hd->value = hd->name;
 		hd->value_len = 0;
-		c->in_value = false;
+		c->http->in_value = false;
 	}
-	hd = &c->head->headers[c->req.n_headers - 1];
+	hd = &c->http->head->headers[c->req.n_headers - 1];
 	hd->name_len += len;
 	return head_append(c, at, len);
 }
@@ -665,10 +695,10 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 
 	if (c->head_done)
 		return 0;
-	hd = &c->head->headers[c->req.n_headers - 1];
-	if (!c->in_value) {
-		hd->value = c->head->data + c->head->len;
-		c->in_value = true;
+	hd = &c->http->head->headers[c->req.n_headers - 1];
+	if (!c->http->in_value) {
+		hd->value = c->http->head->data + c->http->head->len;
+		c->http->in_value = true;
 	}
 	hd->value_len += len;
 	return head_append(c, at, len);
@@ -684,9 +714,9 @@ static int on_headers_complete(http_parser *p)
 
 	c->head_done = true;
 	r->method = p->method;
-	r->headers = c->head->headers;
+	r->headers = c->http->head->headers;
 	for (size_t i = 0; i < r->n_headers; i++) {
-		struct httpd_header *hd = &c->head->headers[i];
+		struct httpd_header *hd = &c->http->head->headers[i];
 
 		while (hd->value_len && (hd->value[hd->value_len - 1] == ' ' ||
 					 hd->value[hd->value_len - 1] == '\t'))
@@ -696,10 +726,10 @@ static int on_headers_complete(http_parser *p)
 	if (!(p->flags & F_CHUNKED) && (p->flags & F_CONTENTLENGTH) && p->content_length) {
 		if (p->content_length > srv->cfg.max_body_bytes)
 			return refuse(c, 413, "body_too_large", "request body too large");
-		c->body = malloc(p->content_length);
-		if (!c->body)
+		c->http->body = malloc(p->content_length);
+		if (!c->http->body)
 			return refuse(c, 503, "out_of_memory", "server out of memory");
-		c->body_cap = p->content_length;
+		c->http->body_cap = p->content_length;
 	}
 	v = httpd_header(r, "Expect", &len);
 	if (v && len == 12 && strncasecmp(v, "100-continue", 12) == 0 &&
@@ -729,21 +759,21 @@ static int on_body(http_parser *p, const char *at, size_t len)
 
 	if (len > c->srv->cfg.max_body_bytes - r->body_len)
 		return refuse(c, 413, "body_too_large", "request body too large");
-	if (len > c->body_cap - r->body_len) {
-		size_t cap = c->body_cap ? c->body_cap * 2 : 1024;
+	if (len > c->http->body_cap - r->body_len) {
+		size_t cap = c->http->body_cap ? c->http->body_cap * 2 : 1024;
 		char *nb;
 
 		while (cap - r->body_len < len)
 			cap *= 2;
 		if (cap > c->srv->cfg.max_body_bytes)
 			cap = c->srv->cfg.max_body_bytes;
-		nb = realloc(c->body, cap);
+		nb = realloc(c->http->body, cap);
 		if (!nb)
 			return refuse(c, 503, "out_of_memory", "server out of memory");
-		c->body = nb;
-		c->body_cap = cap;
+		c->http->body = nb;
+		c->http->body_cap = cap;
 	}
-	memcpy(c->body + r->body_len, at, len);
+	memcpy(c->http->body + r->body_len, at, len);
 	r->body_len += len;
 	return 0;
 }
@@ -755,7 +785,7 @@ static int on_message_complete(http_parser *p)
 	c->msg_done = true;
 	c->keep_alive = http_should_keep_alive(p);
 	c->is_upgrade = p->upgrade;
-	c->req.body = c->req.body_len ? c->body : NULL;
+	c->req.body = c->req.body_len ? c->http->body : NULL;
 	/* One request at a time: stop here, the rest waits for the answer. */
 	http_parser_pause(p, 1);
 	return 0;
@@ -776,11 +806,11 @@ static int save_pending(struct httpd_conn *c, const char *data, size_t len)
 {
 	if (!len)
 		return 0;
-	c->pending = malloc(len);
-	if (!c->pending)
+	c->http->pending = malloc(len);
+	if (!c->http->pending)
 		return UV_ENOMEM;
-	memcpy(c->pending, data, len);
-	c->pending_len = len;
+	memcpy(c->http->pending, data, len);
+	c->http->pending_len = len;
 	return 0;
 }
 
@@ -794,13 +824,13 @@ static void dispatch_upgrade(struct httpd_conn *c, const char *rest, size_t rest
 		conn_fail(c, 400, "bad_request", "upgrade not supported here");
 		return;
 	}
-	c->rest = rest;
-	c->rest_len = rest_len;
+	c->http->rest = rest;
+	c->http->rest_len = rest_len;
 	c->in_on_upgrade = true;
 	srv->cfg.on_upgrade(&c->req, srv->cfg.ud);
 	c->in_on_upgrade = false;
-	c->rest = NULL;
-	c->rest_len = 0;
+	c->http->rest = NULL;
+	c->http->rest_len = 0;
 	if (c->upgraded && !c->closing) {
 		upgrade_release(c);
 		return;
@@ -820,7 +850,7 @@ static void conn_process(struct httpd_conn *c, const char *data, size_t len)
 		enum http_errno err;
 
 		if (!c->head_done) {
-			size_t room = srv->cfg.max_header_bytes - c->head_seen;
+			size_t room = srv->cfg.max_header_bytes - c->http->head_seen;
 
 			if (room == 0) {
 				conn_fail(c, 431, "header_too_large", "request head too large");
@@ -829,16 +859,16 @@ static void conn_process(struct httpd_conn *c, const char *data, size_t len)
 			if (n > room)
 				n = room;
 		}
-		used = http_parser_execute(&c->parser, &parser_settings, data + off, n);
-		err = HTTP_PARSER_ERRNO(&c->parser);
+		used = http_parser_execute(&c->http->parser, &parser_settings, data + off, n);
+		err = HTTP_PARSER_ERRNO(&c->http->parser);
 		if (!c->head_done)
-			c->head_seen += used;
+			c->http->head_seen += used;
 		off += used;
 		if (err == HPE_OK && !c->msg_done && used < n)
 			err = HPE_UNKNOWN;
 		if (err != HPE_OK && err != HPE_PAUSED) {
-			if (c->fail_status)
-				conn_fail(c, c->fail_status, c->fail_code, c->fail_msg);
+			if (c->http->fail_status)
+				conn_fail(c, c->http->fail_status, c->http->fail_code, c->http->fail_msg);
 			else if (err == HPE_HEADER_OVERFLOW) /* the parser's own 80 KiB cap */
 				conn_fail(c, 431, "header_too_large", "request head too large");
 			else
@@ -865,7 +895,7 @@ static void conn_process(struct httpd_conn *c, const char *data, size_t len)
 	if (c->closing || c->linger)
 		return;
 	/* Only stray bytes between requests so far: the idle clock applies. */
-	if (c->timer_mode == TIMER_NONE)
+	if (c->http->timer_mode == TIMER_NONE)
 		conn_timer(c, TIMER_IDLE, srv->cfg.idle_timeout_ms);
 	conn_read_start(c);
 }
@@ -912,7 +942,7 @@ static void on_connection(uv_stream_t *ls, int status)
 		/* Sockets that never finish a request must not lock everyone
 		 * else out: the oldest makes way. One whose request is with a
 		 * handler is about to be answered and stays. */
-		for (c = srv->pend_head; c && c->in_handler; c = c->pend_next)
+		for (c = srv->pend_head; c && c->in_handler; c = c->http->pend_next)
 			;
 		if (!c)
 			goto reject;
@@ -922,19 +952,26 @@ static void on_connection(uv_stream_t *ls, int status)
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		goto reject;
-	c->srv = srv;
-	if (uv_tcp_init(srv->loop, &c->tcp) < 0) {
+	c->http = calloc(1, sizeof(*c->http));
+	if (!c->http) {
 		free(c);
 		goto reject;
 	}
-	uv_timer_init(srv->loop, &c->timer);
+	c->http->conn = c;
+	c->srv = srv;
+	if (uv_tcp_init(srv->loop, &c->tcp) < 0) {
+		free(c->http);
+		free(c);
+		goto reject;
+	}
+	uv_timer_init(srv->loop, &c->http->timer);
 	c->next = srv->conns;
 	if (c->next)
 		c->next->prev = c;
 	srv->conns = c;
 	srv->n_conns++;
 	pending_add(srv, c);
-	http_parser_init(&c->parser, HTTP_REQUEST);
+	http_parser_init(&c->http->parser, HTTP_REQUEST);
 	req_release(c);
 	if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0) {
 		conn_close(c);
@@ -1190,11 +1227,11 @@ uv_stream_t *httpd_upgrade(struct httpd_req *req, void *owner, void (*on_closed)
 	conn_read_stop(c);
 	conn_timer(c, TIMER_NONE, 0);
 	if (c->in_on_upgrade) {
-		*rest = c->rest;
-		*rest_len = c->rest_len;
+		*rest = c->http->rest;
+		*rest_len = c->http->rest_len;
 	} else {
-		*rest = c->pending;
-		*rest_len = c->pending_len;
+		*rest = c->http->pending;
+		*rest_len = c->http->pending_len;
 		/* The caller is still using the request: release it next turn. */
 		conn_timer(c, TIMER_RELEASE, 0);
 	}

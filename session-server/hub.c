@@ -31,7 +31,8 @@ struct app_client {
 	struct ws_conn *ws;
 	struct app_room *room;
 	enum client_where where;
-	struct ticket t;
+	int64_t epoch;                /* the ticket's */
+	const char *name, *room_id;   /* the ticket's, in strs after the user */
 	bool native;
 	int64_t since;
 	void *app_data;
@@ -41,6 +42,9 @@ struct app_client {
 	uint64_t rl_tokens, rl_at;
 	uint64_t rl_window_at;        /* first refusal of the current window */
 	unsigned rl_refused;          /* refusals in that window */
+	/* The ticket's user, name and room, NUL-terminated one after the
+	 * other: a connection costs their lengths, not the ticket's maxima. */
+	char strs[];
 };
 
 struct app_room {
@@ -151,7 +155,7 @@ static void refuse(struct app_client *c, uint16_t code, const char *reason)
 
 static void admit(struct app_room *r, struct app_client *c)
 {
-	int rc = room_join(&r->room, c->t.user);
+	int rc = room_join(&r->room, c->strs);
 
 	if (rc == -ENOSPC) {
 		refuse(c, 4009, "room full");
@@ -212,7 +216,7 @@ static void finish_load(struct app_room *r, uint16_t code, const char *reason)
 		c->where = CL_OUT;
 		if (code)
 			refuse(c, code, reason);
-		else if (c->t.epoch != r->epoch)
+		else if (c->epoch != r->epoch)
 			refuse(c, 4004, "room not hosted here at that epoch");
 		else
 			admit(r, c);
@@ -600,7 +604,7 @@ static void attach(struct hub *h, struct app_client *c)
 		ws_close(c->ws, 1012, "server draining");
 		return;
 	}
-	found = room_table_find(&h->table, c->t.room);
+	found = room_table_find(&h->table, c->room_id);
 	if (found) {
 		r = container_of(found, struct app_room, room);
 		if (r->dead) {
@@ -608,11 +612,11 @@ static void attach(struct hub *h, struct app_client *c)
 			return;
 		}
 		if (r->ready && !r->fetching) {
-			if (c->t.epoch == r->epoch) {
+			if (c->epoch == r->epoch) {
 				admit(r, c);
 				return;
 			}
-			if (c->t.epoch < r->epoch) {
+			if (c->epoch < r->epoch) {
 				ws_close(c->ws, 4004, "room not hosted here at that epoch");
 				return;
 			}
@@ -632,7 +636,7 @@ static void attach(struct hub *h, struct app_client *c)
 		return;
 	}
 	r->hub = h;
-	room_init(&r->room, c->t.room, h->cfg.max_room_users, h->cfg.max_room_users);
+	room_init(&r->room, c->room_id, h->cfg.max_room_users, h->cfg.max_room_users);
 	if (room_table_add(&h->table, &r->room) != 0) {
 		room_fini(&r->room);
 		free(r);
@@ -670,8 +674,8 @@ static bool rate_take(struct hub *h, struct app_client *c)
 		c->rl_refused = 0;
 	}
 	if (++c->rl_refused > h->cfg.rate_burst) {
-		log_write(LOG_INFO, "connection closed for flooding", "{s:s,s:s}", "user", c->t.user,
-			  "room", c->t.room);
+		log_write(LOG_INFO, "connection closed for flooding", "{s:s,s:s}", "user", c->strs,
+			  "room", c->room_id);
 		ws_close(c->ws, 4029, "too many requests");
 	} else if (c->native && c->where == CL_IN && h->rate_error) {
 		/* Nothing may precede the welcome: before it, refusals are silent. */
@@ -704,7 +708,7 @@ static void on_gone(struct ws_conn *ws, void *ud)
 	if (c->where == CL_WAITING) {
 		list_remove(&r->waiters, c);
 	} else if (c->where == CL_IN) {
-		bool last = room_leave(&r->room, c->t.user) == 1;
+		bool last = room_leave(&r->room, c->strs) == 1;
 		list_remove(&r->clients, c);
 		h->n_clients--;
 		r->app->leave(r->state, c, last);
@@ -722,13 +726,17 @@ static const struct ws_handler hub_ws_handler = {
 int hub_accept(struct hub *h, struct httpd_req *req, const char *response, size_t len,
 	       const struct ticket *t, bool native, int64_t since)
 {
-	struct app_client *c = calloc(1, sizeof(*c));
+	size_t ul = strlen(t->user) + 1, nl = strlen(t->name) + 1, rl = strlen(t->room) + 1;
+	struct app_client *c = calloc(1, sizeof(*c) + ul + nl + rl);
 	int rc;
 
 	if (!c)
 		return -ENOMEM;
 	c->hub = h;
-	c->t = *t;
+	memcpy(c->strs, t->user, ul);
+	c->name = memcpy(c->strs + ul, t->name, nl);
+	c->room_id = memcpy(c->strs + ul + nl, t->room, rl);
+	c->epoch = t->epoch;
 	c->native = native;
 	c->since = since;
 	c->rl_tokens = (uint64_t)h->cfg.rate_burst * 1000;
@@ -948,12 +956,12 @@ struct app_client *app_client_next(struct app_client *c)
 
 const char *app_client_user(const struct app_client *c)
 {
-	return c->t.user;
+	return c->strs;
 }
 
 const char *app_client_name(const struct app_client *c)
 {
-	return c->t.name;
+	return c->name;
 }
 
 bool app_client_native(const struct app_client *c)

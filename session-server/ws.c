@@ -20,7 +20,7 @@
 
 /* Frames a connection holds without a heap queue: one loop turn rarely
  * queues more (a message, an ack, a presence). */
-#define WS_Q_INLINE 4
+#define WS_Q_INLINE 3
 /* Buffers per writev. */
 #define WS_IOV 64
 #define WS_MAX_CLOSE_CODES 32
@@ -490,9 +490,11 @@ void ws_close(struct ws_conn *c, uint16_t code, const char *reason)
 
 /* ------------------------------------------------------------------ input */
 
+/* The codes a peer may send (RFC 6455 7.4 and the IANA registry: 1012 to
+ * 1014 were added after the RFC). */
 static bool close_code_valid(unsigned code)
 {
-	return (code >= 1000 && code <= 1011 && code != 1004 && code != 1005 && code != 1006) ||
+	return (code >= 1000 && code <= 1014 && code != 1004 && code != 1005 && code != 1006) ||
 	       (code >= 3000 && code <= 4999);
 }
 
@@ -763,7 +765,14 @@ static void conn_free(struct ws_conn *c)
 
 static void stream_closed(void *owner)
 {
-	conn_free(owner);
+	struct ws_conn *c = owner;
+
+	/* proceed() has told the user unless the socket went some other way. */
+	if (!c->gone_notified && c->h) {
+		c->gone_notified = true;
+		c->h->on_gone(c, c->ud);
+	}
+	conn_free(c);
 }
 
 static void shutdown_cb(uv_shutdown_t *req, int status)
@@ -799,17 +808,20 @@ static void proceed(struct ws_conn *c)
 		if (c->state == WS_OPEN)
 			input(c, NULL, 0);
 	}
+	if (c->state != WS_DEAD && c->nq > 0 && flush(c) != 0) {
+		c->state = WS_DEAD;  /* the peer is gone (a write failed at once) */
+		list_unlink(c);
+	}
+	/* Shut down once everything up to the close frame is with libuv, which
+	 * writes it before the FIN. */
+	if (c->state == WS_CLOSING && c->nq == c->n_writing)
+		start_shutdown(c);
+	/* Last before the socket closes, whatever above changed the state. */
 	if (c->state != WS_OPEN && !c->gone_notified) {
 		c->gone_notified = true;
 		if (c->h)
 			c->h->on_gone(c, c->ud);
 	}
-	if (c->state != WS_DEAD && c->nq > 0 && flush(c) != 0)
-		c->state = WS_DEAD;
-	/* Shut down once everything up to the close frame is with libuv, which
-	 * writes it before the FIN. */
-	if (c->state == WS_CLOSING && c->nq == c->n_writing)
-		start_shutdown(c);
 	if (c->state == WS_DEAD && !c->handles_closing) {
 		c->handles_closing = true;
 		httpd_conn_close(c->hc);
