@@ -139,6 +139,7 @@ const pageHeight = (rows) => HEAD_H + rows.length * (ROW_HEAD_H + PANEL_H + GAP)
 
 function page(r, rows) {
 	const m = r.meta ?? {};
+	const died = (m.session_server_crashes ?? []).map((c) => c.run).join(', ');
 	const left = Object.entries(m.left_out ?? {}).map(([k, v]) => `${k}: ${v}`).join('; ');
 	const load = m.other_cpu_pct ? `the machine's other load during the steps: mean ${fmt(m.other_cpu_pct.mean)} %, max ${fmt(m.other_cpu_pct.max)} % of one CPU` : '';
 	return `<!doctype html>
@@ -146,7 +147,7 @@ function page(r, rows) {
 <style>
 body { font: 13px/1.4 system-ui, sans-serif; margin: 16px 20px; color: #222; background: #fff; width: ${3 * PANEL_W + 2 * GAP}px; }
 h1 { font-size: 18px; margin: 0 0 4px; } h2 { font-size: 14px; margin: 12px 0 4px; height: ${ROW_HEAD_H - 16}px; }
-.meta { color: #555; } .row { display: flex; gap: ${GAP}px; }
+.meta { color: #555; } .died { color: #c00; font-weight: 600; } .row { display: flex; gap: ${GAP}px; }
 .legend span { margin-right: 16px; } .legend i { display: inline-block; width: 12px; height: 12px; margin-right: 5px; vertical-align: -1px; }
 svg .t { font-weight: 600; font-size: 13px; } svg .ax { font-size: 11px; fill: #555; } svg .mk { font-size: 12px; font-weight: 700; fill: #c00; }
 svg .na { font-size: 12px; fill: #999; } svg .grid { stroke: #e4e4e4; } svg .axis { stroke: #888; } svg .hl { stroke: #c00; stroke-dasharray: 4 3; }
@@ -154,6 +155,7 @@ svg .na { font-size: 12px; fill: #999; } svg .grid { stroke: #e4e4e4; } svg .axi
 <h1>Stateroom beside Node ws and Bun</h1>
 <div class="meta">${esc(m.command ?? '')} · commit ${esc(m.commit ?? '?')} · ${esc(m.build_dir ?? '')} (${esc(m.buildtype ?? '')}) · ${esc(m.date ?? '')} · ${m.cpus ?? '?'} CPUs${m.pinned ? ', servers on CPU 0, generator on CPU 1' : ''} · ${esc(m.cpu_model ?? '')}</div>
 <div class="meta">${esc(load)}${left ? ` · left out: ${esc(left)}` : ''}</div>
+${died ? `<div class="died">The session server died during: ${esc(died)} (started again each time; see raw/crashes.jsonl)</div>` : ''}
 ${legend(r.servers ?? [])}
 ${rows.map((row) => `<h2>${esc(row.heading)}</h2><div class="row">${row.panels.join('')}</div>`).join('\n')}
 </body></html>
