@@ -1,6 +1,6 @@
 /* POST /api/rooms → {"roomId"}: create a room and pin it to a server.
- * GET /api/rooms/:id → {"host","token"}: where the room lives and a join
- * ticket for that server, room and epoch. */
+ * GET /api/rooms/:id → {"host","token","name"}: where the room lives, a join
+ * ticket for that server, room and epoch, and the room's name (or null). */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -186,7 +186,8 @@ static void rooms_on_located(int err, const struct sched_placement *p, void *arg
 		goto out;
 	}
 	tok = rooms_ticket(c, p);
-	out = tok ? json_pack("{s:s,s:s}", "host", p->address, "token", tok) : NULL;
+	out = tok ? json_pack("{s:s,s:s,s:s?}", "host", p->address, "token", tok, "name", p->name)
+		  : NULL;
 	free(tok);
 	if (!out) {
 		be_error(be, c->req, c->route, 500, "internal", "could not sign the ticket", NULL);

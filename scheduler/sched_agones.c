@@ -150,6 +150,7 @@ static void ag_op_closed(uv_handle_t *h)
  * releases the operation. */
 static void ag_done(struct ag_op *op, int err, const struct sched_placement *p)
 {
+	struct sched_placement named;
 	struct ag_op *f, *next;
 
 	if (op->moving) {
@@ -159,6 +160,11 @@ static void ag_done(struct ag_op *op, int err, const struct sched_placement *p)
 			pp = &(*pp)->next_moving;
 		*pp = op->next_moving;
 		op->moving = false;
+	}
+	if (err == SCHED_OK) {
+		named = *p;
+		named.name = op->name;
+		p = &named;
 	}
 	op->cb(err, err == SCHED_OK ? p : NULL, op->arg);
 	for (f = op->followers; f; f = next) {
@@ -263,13 +269,13 @@ static const char ag_sql_repin[] =
 /* The room, its pin and whether that server is live; a live pin is touched
  * (pinned_at) as by `local`, so the server's sweep keeps it. */
 static const char ag_sql_lookup[] =
-	"WITH cur AS (SELECT r.id, r.server_id, s.address, r.epoch, s.state,"
+	"WITH cur AS (SELECT r.id, r.server_id, s.address, r.epoch, s.state, r.name,"
 	" coalesce(s.state = 'up' AND s.heartbeat_at > now() - $2::bigint * interval '1 millisecond',"
 	" false) AS live"
 	" FROM rooms r LEFT JOIN session_servers s ON s.id = r.server_id WHERE r.id = $1),"
 	" touched AS (UPDATE rooms SET pinned_at = now() FROM cur"
 	" WHERE rooms.id = cur.id AND cur.live RETURNING 1)"
-	" SELECT server_id, address, epoch, live, state FROM cur";
+	" SELECT server_id, address, epoch, live, state, name FROM cur";
 
 static void ag_on_recorded(PGresult *res, const char *err, const char *sqlstate, void *arg)
 {
@@ -620,6 +626,13 @@ static void ag_on_lookup(PGresult *res, const char *err, const char *sqlstate, v
 	op->epoch = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
 	live = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
 	state = PQgetisnull(res, 0, 4) ? NULL : PQgetvalue(res, 0, 4);
+	/* Kept for the answer, which may come after an allocation. */
+	free(op->name);
+	op->name = PQgetisnull(res, 0, 5) ? NULL : strdup(PQgetvalue(res, 0, 5));
+	if (!PQgetisnull(res, 0, 5) && !op->name) {
+		ag_done(op, SCHED_EUNAVAIL, NULL);
+		return;
+	}
 	memset(&op->old, 0, sizeof op->old);
 	if (server && addr) {
 		snprintf(op->old.server_id, sizeof op->old.server_id, "%s", server);

@@ -19,7 +19,7 @@ int sched_sql_place(struct db *db, const struct sched_room *room, const char *se
 
 	snprintf(capacity, sizeof capacity, "%d", room->capacity);
 	return db_query(db,
-			"SELECT status, server_id, address, epoch FROM stateroom_place("
+			"SELECT status, server_id, address, epoch, $3::text FROM stateroom_place("
 			"$1, $2, $3, $4::integer, $5, string_to_array($6, ','), $7::bigint, $8::boolean)",
 			8, params, cb, arg);
 }
@@ -30,7 +30,8 @@ int sched_sql_locate(struct db *db, const char *room_id, const char *servers, co
 	const char *params[3] = { room_id, servers, dead_ms };
 
 	return db_query(db,
-			"SELECT status, server_id, address, epoch FROM stateroom_locate("
+			"SELECT status, server_id, address, epoch,"
+			" (SELECT name FROM rooms WHERE id = $1) FROM stateroom_locate("
 			"$1, string_to_array($2, ','), $3::bigint)",
 			3, params, cb, arg);
 }
@@ -41,7 +42,7 @@ int sched_sql_result(const PGresult *res, const char *op, struct sched_placement
 	const char *status, *id, *addr;
 	char *end;
 
-	if (PQntuples(res) != 1 || PQnfields(res) != 4) {
+	if (PQntuples(res) != 1 || PQnfields(res) != 5) {
 		log_write(LOG_ERROR, "scheduler query: unexpected result shape", "{s:s}", "op", op);
 		return SCHED_EUNAVAIL;
 	}
@@ -72,6 +73,7 @@ int sched_sql_result(const PGresult *res, const char *op, struct sched_placement
 		log_write(LOG_ERROR, "scheduler query: bad epoch", "{s:s,s:s}", "op", op, "server", id);
 		return SCHED_EUNAVAIL;
 	}
+	p.name = PQgetisnull(res, 0, 4) ? NULL : PQgetvalue(res, 0, 4);
 	*out = p;
 	return SCHED_OK;
 }

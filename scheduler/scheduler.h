@@ -28,6 +28,7 @@ struct sched_placement {
 	char server_id[64];   /* the ticket's aud */
 	char address[256];    /* "host:port" clients connect to */
 	int64_t epoch;        /* bumped on every re-pin */
+	const char *name;     /* the room's name, or NULL; valid as long as p */
 };
 
 /* err is an enum sched_err; p is valid only during the call and only when
