@@ -807,10 +807,11 @@ class RoomView {
 
   // -------------------------------------------------------------- members
 
-  onWelcome({ user, members }) {
+  onWelcome({ user, members, restarted }) {
     if (typeof user === 'string') this.me = user;
     this.members = [...new Set(members)];
     this.renderMembers();
+    if (restarted) this.startOver();
   }
 
   onPresence({ joined, left }) {
@@ -985,6 +986,26 @@ class RoomView {
     this.setTime(li, m.ts);
     this.withScroll(() => this.placeConfirmed(li, m.seq), options);
     return true;
+  }
+
+  // The room started over at seq 1 (an ephemeral room loaded again): what is
+  // on screen is gone from it and its seqs will be reused. Our own unsent
+  // messages stay; they are resent and placed by their new seqs.
+  startOver() {
+    this.withScroll(() => {
+      for (const li of [...this.list.children]) {
+        if (!li.classList.contains('unconfirmed')) li.remove();
+      }
+      this.bySeq.clear();
+      this.order = [];
+      const notice = document.createElement('li');
+      notice.className = 'notice';
+      notice.dataset.testid = 'room-restarted';
+      notice.textContent = 'This room was restarted; earlier messages were not kept.';
+      this.list.prepend(notice);
+    });
+    this.readSent = 0;
+    this.setOlder('idle');
   }
 
   onMessage(m) {

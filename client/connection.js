@@ -4,7 +4,10 @@
 //
 //   state     { state, retryAt, reason }   see STATE; retryAt is a Date.now()
 //                                           time while a retry is scheduled
-//   welcome   { room, user, members, seq, resumed }
+//   welcome   { room, user, members, seq, resumed, restarted }
+//                                           restarted: an ephemeral room
+//                                           started over (seqs from 1 again):
+//                                           forget the messages seen so far
 //   message   { seq, id, user, text, ts }  may repeat a seq already seen
 //                                           (resume, resend): dedupe by seq
 //   ack       { id, seq, text }            one of our sends is committed
@@ -37,6 +40,8 @@ const STABLE_MS = 5000;
 const WELCOME_TIMEOUT_MS = 10000;
 const TYPING_INTERVAL_MS = 3000;
 const TOO_MANY_REQUESTS_MIN_MS = 5000;
+// The most a history frame holds: what a restarted room shows at first.
+const REFILL_LIMIT = 100;
 
 export function newMessageId() {
   // getRandomValues works on plain http pages too, unlike randomUUID.
@@ -69,6 +74,9 @@ export class RoomConnection extends EventTarget {
     this._welcomedAt = 0;
     this._ticketRetried = false;
     this._lastTypingAt = 0;
+    // A restarted room's messages up to its welcome's seq are still to be
+    // fetched (with a history frame): a welcome with since past them holds none.
+    this._refill = false;
     this._closed = false;
     this._onOnline = () => {
       if (this.state === STATE.OFFLINE || this.state === STATE.RECONNECTING) this.retry();
@@ -311,9 +319,17 @@ export class RoomConnection extends EventTarget {
       case 'error':
         this._onError(frame);
         break;
+      case 'history':
+        if (this._refill && Array.isArray(frame.messages)) {
+          this._refill = false;
+          for (const message of frame.messages.filter(validMessage).sort((a, b) => a.seq - b.seq)) {
+            this._onMessage(message);
+          }
+        }
+        break;
       default:
-        // Others' read marks, history (the page pages through HTTP) and
-        // future frame types: nothing to show.
+        // Others' read marks and future frame types: nothing to show. Older
+        // history the page pages through HTTP.
         break;
     }
   }
@@ -321,12 +337,20 @@ export class RoomConnection extends EventTarget {
   _onWelcome(frame) {
     clearTimeout(this._welcomeTimer);
     const resumed = this.lastSeq !== null;
+    // Only an ephemeral room that was loaded again goes back in seq
+    // (docs/protocol.md, "Ephemeral rooms"): its new messages reuse the old
+    // seqs, so the old ones must not hide them.
+    const restarted = resumed && Number.isInteger(frame.seq) && frame.seq < this.lastSeq;
+    if (restarted) {
+      this.lastSeq = null;
+      this._refill = true;
+    }
     this._welcomedAt = Date.now();
     this._ticketRetried = false;
     this.user = typeof frame.user === 'string' ? frame.user : this.user;
     const members = Array.isArray(frame.members) ? frame.members.map(memberName).filter(Boolean) : [];
     this._emit('welcome', {
-      room: frame.room, user: this.user, members, seq: frame.seq, resumed,
+      room: frame.room, user: this.user, members, seq: frame.seq, resumed, restarted,
     });
     const messages = Array.isArray(frame.messages) ? frame.messages.filter(validMessage) : [];
     messages.sort((a, b) => a.seq - b.seq);
@@ -335,6 +359,7 @@ export class RoomConnection extends EventTarget {
       this.lastSeq = frame.seq;
     }
     this._setState(STATE.CONNECTED);
+    if (this._refill) this._write({ type: 'history', limit: REFILL_LIMIT });
     for (const entry of this.pending.values()) {
       this._write({ type: 'send', id: entry.id, text: entry.text });
     }
