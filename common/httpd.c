@@ -1150,37 +1150,84 @@ static bool decoded_equals(const char *s, size_t len, const char *key)
 	return *key == '\0';
 }
 
+/* The length s[0..len) decodes to, if that fits in out_len bytes with a
+ * NUL and holds no NUL byte of its own; else -1. */
+static long decoded_len(const char *s, size_t len, size_t out_len)
+{
+	size_t i = 0, n = 0;
+
+	if (out_len == 0)
+		return -1;
+	while (i < len)
+		if (decode_char(s, len, &i) == 0 || ++n >= out_len)
+			return -1;
+	return (long)n;
+}
+
+/* Decodes s[0..len) into out, NUL-terminated; decoded_len() said it fits. */
+static void decode_into(const char *s, size_t len, char *out)
+{
+	size_t i = 0, n = 0;
+
+	while (i < len)
+		out[n++] = (char)decode_char(s, len, &i);
+	out[n] = '\0';
+}
+
+struct query_param {
+	const char *key, *val;  /* still encoded */
+	size_t key_len, val_len;
+};
+
+/* Splits off the parameter at pos (< query_len); returns the next pos. */
+static size_t query_param_at(const struct httpd_req *req, size_t pos, struct query_param *p)
+{
+	const char *q = req->query + pos, *end = req->query + req->query_len;
+	const char *amp = memchr(q, '&', (size_t)(end - q));
+	const char *pe = amp ? amp : end;
+	const char *eq = memchr(q, '=', (size_t)(pe - q));
+
+	p->key = q;
+	p->key_len = (size_t)((eq ? eq : pe) - q);
+	p->val = eq ? eq + 1 : pe;
+	p->val_len = (size_t)(pe - p->val);
+	return (size_t)(pe - req->query) + (amp ? 1 : 0);
+}
+
 int httpd_query(const struct httpd_req *req, const char *key, char *out, size_t out_len)
 {
-	const char *q = req->query, *end = q + req->query_len;
+	struct query_param p;
+	size_t pos = 0;
+	long n;
 
-	if (!q)
+	if (!req->query)
 		return -1;
-	while (q < end) {
-		const char *amp = memchr(q, '&', (size_t)(end - q));
-		const char *pe = amp ? amp : end;
-		const char *eq = memchr(q, '=', (size_t)(pe - q));
-		const char *kend = eq ? eq : pe;
-
-		if (decoded_equals(q, (size_t)(kend - q), key)) {
-			const char *v = eq ? eq + 1 : pe;
-			size_t vlen = (size_t)(pe - v), i = 0, n = 0;
-
-			while (i < vlen) {
-				int ch = decode_char(v, vlen, &i);
-
-				if (ch == 0 || n + 1 >= out_len || n >= (size_t)INT_MAX)
-					return -2;
-				out[n++] = (char)ch;
-			}
-			if (out_len == 0)
+	while (pos < req->query_len) {
+		pos = query_param_at(req, pos, &p);
+		if (decoded_equals(p.key, p.key_len, key)) {
+			n = decoded_len(p.val, p.val_len, out_len < (size_t)INT_MAX ? out_len : (size_t)INT_MAX);
+			if (n < 0)
 				return -2;
-			out[n] = '\0';
+			decode_into(p.val, p.val_len, out);
 			return (int)n;
 		}
-		q = pe + (amp ? 1 : 0);
 	}
 	return -1;
+}
+
+int httpd_query_next(const struct httpd_req *req, size_t *pos, char *key, size_t key_len,
+		     char *val, size_t val_len)
+{
+	struct query_param p;
+
+	if (!req->query || *pos >= req->query_len)
+		return 0;
+	*pos = query_param_at(req, *pos, &p);
+	if (decoded_len(p.key, p.key_len, key_len) < 0 || decoded_len(p.val, p.val_len, val_len) < 0)
+		return -2;
+	decode_into(p.key, p.key_len, key);
+	decode_into(p.val, p.val_len, val);
+	return 1;
 }
 
 int httpd_respond(struct httpd_req *req, int status, const char *content_type,

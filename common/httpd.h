@@ -88,8 +88,18 @@ const char *httpd_header(const struct httpd_req *req, const char *name, size_t *
 
 /* Copies the percent-decoded value of query parameter key into out (NUL-
  * terminated). Returns its length, -1 if absent, -2 if it does not fit or
- * decodes to a NUL byte. */
+ * decodes to a NUL byte (out is then untouched). */
 int httpd_query(const struct httpd_req *req, const char *key, char *out, size_t out_len);
+
+/* Walks the query's '&'-separated parameters in order, percent-decoded as by
+ * httpd_query (a parameter without '=' has the empty value). *pos is the
+ * cursor: 0 to start, advanced past each parameter returned or refused.
+ * Returns 1 with key and val (NUL-terminated), 0 at the end (nothing
+ * written), or -2 for a parameter whose key or value does not fit or
+ * decodes to a NUL byte: key and val are then untouched, and the caller may
+ * go on with the next one. */
+int httpd_query_next(const struct httpd_req *req, size_t *pos, char *key, size_t key_len,
+		     char *val, size_t val_len);
 
 /* Sends the response: status line, Content-Type (if not NULL),
  * Content-Length, Connection, then extra_headers verbatim (each line ending

@@ -203,9 +203,8 @@ static void on_upgrade(struct httpd_req *req, void *ud)
 		return;
 	}
 	resp_len = hs_response(&hs, resp, sizeof(resp));
-	tr = ticket_from_query(s->jar, req->query, req->query ? req->query_len : 0,
-			       (const unsigned char *)s->o.secret, strlen(s->o.secret), s->id,
-			       (int64_t)time(NULL), &t);
+	tr = ticket_from_query(s->jar, req, (const unsigned char *)s->o.secret, strlen(s->o.secret),
+			       s->id, (int64_t)time(NULL), &t);
 	if (tr == TICKET_OK && !s->draining) {
 		s->hs_ok++;
 		rc = hub_accept(s->hub, req, resp, resp_len, &t, hs.native, parse_since(req));

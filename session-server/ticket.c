@@ -7,11 +7,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "httpd.h"
 #include "token.h"
 
 /* Used tickets: an open-addressing table of (hash of jti, exp). A hash
  * collision could only refuse a fresh ticket, never accept a used one, and
- * jtis come from tickets we signed, so a 64-bit keyed hash is enough. */
+ * jtis come from tickets we signed, so a 64-bit keyed hash is enough.
+ *
+ * The table starts small and is rebuilt (expired entries dropped) when 3/4
+ * full, to twice the live entries or more, so that memory follows the
+ * tickets in use: its slots are touched at random, and a table sized for
+ * max_used from the start would soon be resident in full. Its largest size
+ * keeps the load at 1/2 with max_used entries, so it is never 3/4 full. */
+#define JAR_MIN_SLOTS 16
+
 struct jar_slot {
 	uint64_t hash;   /* 0: empty */
 	int64_t exp;
@@ -20,27 +29,34 @@ struct jar_slot {
 struct ticket_jar {
 	struct jar_slot *slots;
 	size_t mask;     /* slots - 1, a power of two minus one */
+	size_t max_slots;
 	size_t used, max_used;
+	/* When the jar was last full and rebuilt: another rebuild in the same
+	 * second would find nothing more expired, so a flood of joins on a full
+	 * jar costs one pass a second, not one per join. */
+	int64_t full_swept_at;
 	uint64_t seed;
 };
 
 int ticket_jar_new(size_t max_used, struct ticket_jar **out)
 {
 	struct ticket_jar *jar;
-	size_t n = 16;
+	size_t n = JAR_MIN_SLOTS;
 
 	while (n < max_used * 2)
 		n *= 2;
 	jar = calloc(1, sizeof(*jar));
 	if (!jar)
 		return -ENOMEM;
-	jar->slots = calloc(n, sizeof(*jar->slots));
+	jar->slots = calloc(JAR_MIN_SLOTS, sizeof(*jar->slots));
 	if (!jar->slots) {
 		free(jar);
 		return -ENOMEM;
 	}
-	jar->mask = n - 1;
+	jar->mask = JAR_MIN_SLOTS - 1;
+	jar->max_slots = n;
 	jar->max_used = max_used;
+	jar->full_swept_at = INT64_MIN;
 	if (RAND_bytes((unsigned char *)&jar->seed, sizeof(jar->seed)) != 1)
 		jar->seed = (uint64_t)(uintptr_t)jar;
 	*out = jar;
@@ -69,33 +85,56 @@ static uint64_t jar_hash(const struct ticket_jar *jar, const char *s, size_t len
 	return h ? h : 1;
 }
 
-static struct jar_slot *jar_lookup(struct ticket_jar *jar, uint64_t h)
+static struct jar_slot *jar_lookup(struct jar_slot *slots, size_t mask, uint64_t h)
 {
-	size_t i = h & jar->mask;
+	size_t i = h & mask;
 
-	while (jar->slots[i].hash && jar->slots[i].hash != h)
-		i = (i + 1) & jar->mask;
-	return &jar->slots[i];
+	while (slots[i].hash && slots[i].hash != h)
+		i = (i + 1) & mask;
+	return &slots[i];
 }
 
-/* Drops expired entries by rebuilding the table in place. */
-static void jar_sweep(struct ticket_jar *jar, int64_t now)
+/* Rebuilds the table without expired entries, at least twice as large as
+ * the live entries plus the one about to be added, so that a quarter of it
+ * fills before the next rebuild. Returns 0 or -ENOMEM (the table as it was). */
+static int jar_rebuild(struct ticket_jar *jar, int64_t now)
+{
+	size_t old_n = jar->mask + 1, live = 0, n = JAR_MIN_SLOTS;
+	struct jar_slot *old = jar->slots, *fresh;
+
+	for (size_t i = 0; i < old_n; i++)
+		if (old[i].hash && old[i].exp > now)
+			live++;
+	while (n < (live + 1) * 2 && n < jar->max_slots)
+		n *= 2;
+	fresh = calloc(n, sizeof(*fresh));
+	if (!fresh)
+		return -ENOMEM;
+	for (size_t i = 0; i < old_n; i++)
+		if (old[i].hash && old[i].exp > now)
+			*jar_lookup(fresh, n - 1, old[i].hash) = old[i];
+	free(old);
+	jar->slots = fresh;
+	jar->mask = n - 1;
+	jar->used = live;
+	return 0;
+}
+
+/* Makes room for one more entry. Returns false when the jar is full of
+ * unexpired tickets (or memory is short): the ticket is then refused. */
+static bool jar_reserve(struct ticket_jar *jar, int64_t now)
 {
 	size_t n = jar->mask + 1;
-	struct jar_slot *old = jar->slots;
-	struct jar_slot *fresh = calloc(n, sizeof(*fresh));
 
-	if (!fresh)
-		return;
-	jar->slots = fresh;
-	jar->used = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (old[i].hash && old[i].exp > now) {
-			*jar_lookup(jar, old[i].hash) = old[i];
-			jar->used++;
-		}
+	if (jar->used >= jar->max_used) {
+		if (jar->full_swept_at == now || jar_rebuild(jar, now) != 0)
+			return false;
+		jar->full_swept_at = now;
+		return jar->used < jar->max_used;
 	}
-	free(old);
+	if (n < jar->max_slots && jar->used + 1 > n / 4 * 3)
+		return jar_rebuild(jar, now) == 0;
+	return true;
 }
 
 static bool room_id_valid(const char *s)
@@ -154,20 +193,17 @@ enum ticket_result ticket_verify(struct ticket_jar *jar, const char *tok, size_t
 	}
 
 	h = jar_hash(jar, jti, strlen(jti));
-	slot = jar_lookup(jar, h);
+	slot = jar_lookup(jar->slots, jar->mask, h);
 	if (slot->hash) {
 		if (slot->exp > now)
 			goto out_claims;
 		/* Expired entry for the same hash: reuse the slot. */
 	} else {
-		if (jar->used >= jar->max_used) {
-			jar_sweep(jar, now);
-			if (jar->used >= jar->max_used) {
-				res = TICKET_BUSY;
-				goto out_claims;
-			}
-			slot = jar_lookup(jar, h);
+		if (!jar_reserve(jar, now)) {
+			res = TICKET_BUSY;
+			goto out_claims;
 		}
+		slot = jar_lookup(jar->slots, jar->mask, h);
 		jar->used++;
 	}
 	slot->hash = h;
@@ -179,73 +215,29 @@ out_claims:
 	return res;
 }
 
-static int hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decodes s[0..len) into out. Returns the length or -1. */
-static long pct_decode(const char *s, size_t len, char *out, size_t out_len)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (c == '%') {
-			int a, b;
-			if (len - i < 3)
-				return -1;
-			a = hex(s[i + 1]);
-			b = hex(s[i + 2]);
-			if (a < 0 || b < 0)
-				return -1;
-			c = (char)(a * 16 + b);
-			i += 2;
-		} else if (c == '+') {
-			c = ' ';
-		}
-		if (o >= out_len)
-			return -1;
-		out[o++] = c;
-	}
-	return (long)o;
-}
-
-enum ticket_result ticket_from_query(struct ticket_jar *jar, const char *query, size_t query_len,
+enum ticket_result ticket_from_query(struct ticket_jar *jar, const struct httpd_req *req,
 				     const unsigned char *key, size_t key_len,
 				     const char *server_id, int64_t now, struct ticket *out)
 {
-	char buf[TOK_MAX_LEN];
+	char name[TICKET_PARAM_NAME_MAX + 1], buf[TOK_MAX_LEN];
 	enum ticket_result best = TICKET_BAD;
-	const char *p, *end = query ? query + query_len : NULL;
 
-	for (int pass = 0; pass < 2 && query; pass++) {
-		for (p = query; p < end;) {
-			const char *amp = memchr(p, '&', (size_t)(end - p));
-			const char *pe = amp ? amp : end;
-			const char *eq = memchr(p, '=', (size_t)(pe - p));
-			size_t klen = (size_t)((eq ? eq : pe) - p);
-			bool is_token = klen == 5 && memcmp(p, "token", 5) == 0;
-			bool is_since = klen == 5 && memcmp(p, "since", 5) == 0;
-			long n;
+	for (int pass = 0; pass < 2; pass++) {
+		size_t pos = 0;
+		int rc;
+
+		while ((rc = httpd_query_next(req, &pos, name, sizeof(name), buf, sizeof(buf))) != 0) {
+			bool is_token = strcmp(name, "token") == 0;
 			enum ticket_result r;
 
-			p = amp ? amp + 1 : end;
-			if (!eq || is_since || (pass == 0) != is_token)
+			if (rc < 0 || strcmp(name, "since") == 0 || (pass == 0) != is_token)
 				continue;
-			n = pct_decode(eq + 1, (size_t)(pe - eq - 1), buf, sizeof(buf));
-			if (n <= 0) {
+			if (buf[0] == '\0') {
 				if (pass == 0)
 					return TICKET_BAD;
 				continue;
 			}
-			r = ticket_verify(jar, buf, (size_t)n, key, key_len, server_id, now, out);
+			r = ticket_verify(jar, buf, strlen(buf), key, key_len, server_id, now, out);
 			if (pass == 0 || r == TICKET_OK)
 				return r;
 			if (r == TICKET_ELSEWHERE)

@@ -41,12 +41,19 @@ enum ticket_result ticket_verify(struct ticket_jar *jar, const char *tok, size_t
 				 const unsigned char *key, size_t key_len, const char *server_id,
 				 int64_t now, struct ticket *out);
 
-/* Finds the ticket in a URL query: the "token" parameter, or failing that the
- * first other parameter (not "since") whose value verifies. Returns the
- * result for the token parameter if present, else TICKET_OK for the first
- * value that verifies, else TICKET_ELSEWHERE if any value was only for
- * another server, else TICKET_BAD. */
-enum ticket_result ticket_from_query(struct ticket_jar *jar, const char *query, size_t query_len,
+/* Parameter names longer than this are passed over by ticket_from_query. */
+#define TICKET_PARAM_NAME_MAX 63
+
+struct httpd_req;
+
+/* Finds the ticket in the request's URL query: the "token" parameter, or
+ * failing that the first other parameter (not "since") whose value
+ * verifies. Returns the result for the token parameter if present, else
+ * TICKET_OK for the first value that verifies, else TICKET_ELSEWHERE if any
+ * value was only for another server, else TICKET_BAD. A parameter that does
+ * not decode (a NUL byte, a value longer than TOK_MAX_LEN, a name longer
+ * than TICKET_PARAM_NAME_MAX) counts as absent. */
+enum ticket_result ticket_from_query(struct ticket_jar *jar, const struct httpd_req *req,
 				     const unsigned char *key, size_t key_len,
 				     const char *server_id, int64_t now, struct ticket *out);
 

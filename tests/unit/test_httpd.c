@@ -916,7 +916,9 @@ static void test_query_decoding(void)
 	CHECK_EQ_STR(out, "x y");
 	CHECK_EQ_INT(httpd_query(&req, "missing", out, sizeof(out)), -1);
 	CHECK_EQ_INT(httpd_query(&req, "nul", out, sizeof(out)), -2);
+	memcpy(out, "keep", 5);
 	CHECK_EQ_INT(httpd_query(&req, "long", out, sizeof(out)), -2);
+	CHECK_EQ_STR(out, "keep");
 	CHECK_EQ_INT(httpd_query(&req, "flag", out, sizeof(out)), 0);
 	CHECK_EQ_STR(out, "");
 	CHECK_EQ_INT(httpd_query(&req, "bad", out, sizeof(out)), 5);
@@ -926,6 +928,63 @@ static void test_query_decoding(void)
 	req.query = NULL;
 	req.query_len = 0;
 	CHECK_EQ_INT(httpd_query(&req, "a", out, sizeof(out)), -1);
+}
+
+static void test_query_iterator_yields_decoded_pairs_in_order(void)
+{
+	static const char q[] = "a=%41b%2f&flag&%74oken=x+y&&last=";
+	struct httpd_req req = { .query = q, .query_len = sizeof(q) - 1 };
+	char k[8], v[8];
+	size_t pos = 0;
+
+	CHECK_EQ_INT(httpd_query_next(&req, &pos, k, sizeof(k), v, sizeof(v)), 1);
+	CHECK_EQ_STR(k, "a");
+	CHECK_EQ_STR(v, "Ab/");
+	CHECK_EQ_INT(httpd_query_next(&req, &pos, k, sizeof(k), v, sizeof(v)), 1);
+	CHECK_EQ_STR(k, "flag");
+	CHECK_EQ_STR(v, "");
+	CHECK_EQ_INT(httpd_query_next(&req, &pos, k, sizeof(k), v, sizeof(v)), 1);
+	CHECK_EQ_STR(k, "token");
+	CHECK_EQ_STR(v, "x y");
+	CHECK_EQ_INT(httpd_query_next(&req, &pos, k, sizeof(k), v, sizeof(v)), 1);
+	CHECK_EQ_STR(k, "");
+	CHECK_EQ_STR(v, "");
+	CHECK_EQ_INT(httpd_query_next(&req, &pos, k, sizeof(k), v, sizeof(v)), 1);
+	CHECK_EQ_STR(k, "last");
+	CHECK_EQ_STR(v, "");
+	CHECK_EQ_INT(pos, sizeof(q) - 1);
+	CHECK_EQ_INT(httpd_query_next(&req, &pos, k, sizeof(k), v, sizeof(v)), 0);
+	CHECK_EQ_INT(httpd_query_next(&req, &pos, k, sizeof(k), v, sizeof(v)), 0);
+}
+
+static void test_query_iterator_skips_pairs_that_do_not_fit(void)
+{
+	static const char q[] = "nul=a%00b&long=01234567&longname=1&%00=1&ok=1234567";
+	struct httpd_req req = { .query = q, .query_len = sizeof(q) - 1 };
+	char k[8] = "k", v[8] = "v";
+	size_t pos = 0;
+
+	for (int i = 0; i < 4; i++) {
+		CHECK_EQ_INT(httpd_query_next(&req, &pos, k, sizeof(k), v, sizeof(v)), -2);
+		CHECK_EQ_STR(k, "k");
+		CHECK_EQ_STR(v, "v");
+	}
+	CHECK_EQ_INT(httpd_query_next(&req, &pos, k, sizeof(k), v, sizeof(v)), 1);
+	CHECK_EQ_STR(k, "ok");
+	CHECK_EQ_STR(v, "1234567");
+	CHECK_EQ_INT(httpd_query_next(&req, &pos, k, sizeof(k), v, sizeof(v)), 0);
+}
+
+static void test_query_iterator_on_no_query_ends_at_once(void)
+{
+	struct httpd_req req = { .query = NULL, .query_len = 0 };
+	char k[8], v[8];
+	size_t pos = 0;
+
+	CHECK_EQ_INT(httpd_query_next(&req, &pos, k, sizeof(k), v, sizeof(v)), 0);
+	req.query = "";
+	CHECK_EQ_INT(httpd_query_next(&req, &pos, k, sizeof(k), v, sizeof(v)), 0);
+	CHECK_EQ_INT(pos, 0);
 }
 
 int main(void)
@@ -959,5 +1018,8 @@ int main(void)
 	test_json_body_of_other_type_gets_415();
 	test_bearer_token_is_extracted();
 	test_query_decoding();
+	test_query_iterator_yields_decoded_pairs_in_order();
+	test_query_iterator_skips_pairs_that_do_not_fit();
+	test_query_iterator_on_no_query_ends_at_once();
 	return check_done();
 }
