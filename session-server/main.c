@@ -45,7 +45,7 @@ struct opts {
 	long agones_sdk_port, agones_health_ms;
 	long drain_grace_ms;
 	long port, max_rooms, max_room_users, max_frame, max_conns, heartbeat_ms, ping_ms,
-	     room_idle_ms, ring_size;
+	     room_idle_ms, pin_grace_ms, ring_size;
 	long rate_limit, rate_burst, handshake_timeout_ms, max_pending_handshakes;
 	long max_send_buffer;
 };
@@ -241,7 +241,7 @@ static void migrated(const char *err, void *arg)
 		.address = s->advertise,
 		.capacity = s->o.max_rooms,
 		.heartbeat_ms = (uint64_t)s->o.heartbeat_ms,
-		.room_idle_ms = (uint64_t)s->o.room_idle_ms,
+		.pin_grace_ms = (uint64_t)s->o.pin_grace_ms,
 		.on_drain = on_registry_drain,
 		.drain_arg = s,
 	};
@@ -457,6 +457,8 @@ int main(int argc, char **argv)
 		  "ping after this much silence; no answer within another period closes" },
 		{ "room-idle-ms", "SESSION_ROOM_IDLE_MS", CFG_INT, &o->room_idle_ms, "30000", 0,
 		  86400000, "an empty room is unloaded and unpinned after this" },
+		{ "pin-grace-ms", "SESSION_PIN_GRACE_MS", CFG_INT, &o->pin_grace_ms, "60000", 0,
+		  86400000, "a room pinned here that nobody joins is unpinned after this" },
 		{ "log-level", "STATEROOM_LOG_LEVEL", CFG_STR, &o->log_level, "info", 0, 0,
 		  "debug, info, warn, error" },
 		{ "agones-sdk-port", "AGONES_SDK_HTTP_PORT", CFG_INT, &o->agones_sdk_port, "0", 0, 65535,

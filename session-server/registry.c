@@ -21,7 +21,7 @@ struct registry {
 	struct db *db;
 	char *id, *address;
 	long capacity;
-	uint64_t heartbeat_ms, room_idle_ms;
+	uint64_t heartbeat_ms, pin_grace_ms;
 	registry_stats_fn stats;
 	void *ud;
 	void (*on_drain)(void *arg);
@@ -134,7 +134,7 @@ static void on_beat(uv_timer_t *t)
 	snprintf(rooms, sizeof(rooms), "%ld", n_rooms);
 	snprintf(conns, sizeof(conns), "%ld", n_conns);
 	snprintf(cap, sizeof(cap), "%ld", r->capacity);
-	snprintf(idle, sizeof(idle), "%" PRIu64, r->room_idle_ms);
+	snprintf(idle, sizeof(idle), "%" PRIu64, r->pin_grace_ms);
 
 	if (!r->registered) {
 		const char *p[] = { r->id, r->address, cap, rooms, conns, state(r) };
@@ -187,7 +187,7 @@ int registry_start(uv_loop_t *loop, struct db *db, const struct registry_config 
 	r->db = db;
 	r->capacity = cfg->capacity;
 	r->heartbeat_ms = cfg->heartbeat_ms;
-	r->room_idle_ms = cfg->room_idle_ms;
+	r->pin_grace_ms = cfg->pin_grace_ms;
 	r->stats = stats;
 	r->ud = ud;
 	r->on_drain = cfg->on_drain;

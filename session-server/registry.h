@@ -3,8 +3,8 @@
  * registry_start() upserts the row (state 'up') and heartbeats every
  * heartbeat_ms with the current room and connection counts (asked of the
  * stats callback). Every ten heartbeats it also unpins rooms pinned here for
- * longer than room_idle_ms that this server does not hold, so that a room
- * whose clients never came does not stay pinned to us. A failed query is
+ * longer than pin_grace_ms that this server does not hold, so that a room
+ * whose clients never came does not keep a slot here. A failed query is
  * retried at the next heartbeat; a missing row is registered again. */
 #ifndef STATEROOM_REGISTRY_H
 #define STATEROOM_REGISTRY_H
@@ -23,7 +23,7 @@ struct registry_config {
 	const char *address;     /* copied */
 	long capacity;           /* rooms */
 	uint64_t heartbeat_ms;
-	uint64_t room_idle_ms;
+	uint64_t pin_grace_ms;  /* a room pinned here, never joined, keeps its slot this long */
 	/* Called once when a heartbeat finds the row set to 'draining' by
 	 * someone else (the operator's drain); NULL: not told. */
 	void (*on_drain)(void *arg);
