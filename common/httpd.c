@@ -65,11 +65,13 @@ struct httpd {
 	char rbuf[HTTPD_READ_BUF];
 };
 
-/* What a connection needs only while it speaks HTTP, allocated apart so
+/* What a connection needs only while it speaks HTTP, the request included,
+ * allocated apart so
  * that an upgraded connection, which may live for hours, costs no more than
  * its socket: upgrade_release() closes the timer and frees this. */
 struct conn_http {
 	struct httpd_conn *conn;
+	struct httpd_req req;
 	struct httpd_conn *pend_prev, *pend_next;
 	bool in_pending;
 	uv_timer_t timer;
@@ -96,7 +98,6 @@ struct httpd_conn {
 	struct httpd_conn *prev, *next;
 	uv_tcp_t tcp;
 	struct conn_http *http;     /* NULL once released after an upgrade */
-	struct httpd_req req;       /* after an upgrade: conn and peer only */
 	unsigned pending_closes;
 	unsigned depth;             /* > 0 while httpd code up the stack uses c */
 	bool reading, head_done, msg_done, keep_alive, is_upgrade;
@@ -480,7 +481,7 @@ static int conn_send(struct httpd_conn *c, int status, const char *content_type,
 	}
 	bufs[0] = uv_buf_init(head, (unsigned)n);
 	/* A HEAD answer announces the length but carries no body. */
-	if (c->req.method == HTTP_HEAD)
+	if (c->http->req.method == HTTP_HEAD)
 		body_len = 0;
 	bufs[1] = uv_buf_init((char *)body, (unsigned)body_len);
 	rc = conn_write(c, bufs, body_len ? 2 : 1);
@@ -499,9 +500,9 @@ static void req_release(struct httpd_conn *c)
 	free(c->http->body);
 	c->http->body = NULL;
 	c->http->body_cap = 0;
-	memset(&c->req, 0, sizeof(c->req));
-	c->req.conn = c;
-	c->req.peer = c->peer;
+	memset(&c->http->req, 0, sizeof(c->http->req));
+	c->http->req.conn = c;
+	c->http->req.peer = c->peer;
 	c->http->head_seen = 0;
 	c->http->url_len = 0;
 	c->head_done = c->msg_done = c->is_upgrade = false;
@@ -513,8 +514,8 @@ static void http_closed(uv_handle_t *h)
 }
 
 /* An upgraded connection may live for hours and should cost no more than
- * its socket: everything of HTTP goes but the request's conn and peer, the
- * timer's memory once libuv is done with it. */
+ * its socket: everything of HTTP goes, the request included (its peer is
+ * c->peer, which stays), the timer's memory once libuv is done with it. */
 static void upgrade_release(struct httpd_conn *c)
 {
 	struct conn_http *http = c->http;
@@ -525,9 +526,6 @@ static void upgrade_release(struct httpd_conn *c)
 	head_put(c->srv, http->head);
 	free(http->body);
 	free(http->pending);
-	memset(&c->req, 0, sizeof(c->req));
-	c->req.conn = c;
-	c->req.peer = c->peer;
 	c->http = NULL;
 	uv_close((uv_handle_t *)&http->timer, http_closed);
 }
@@ -565,7 +563,7 @@ static void conn_fail(struct httpd_conn *c, int status, const char *code, const 
 	c->http->pending = NULL;
 	c->http->pending_len = 0;
 	n = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, msg);
-	c->req.method = HTTP_GET;
+	c->http->req.method = HTTP_GET;
 	if (conn_send(c, status, "application/json", NULL, body, (size_t)n, false) < 0) {
 		conn_close(c);
 		return;
@@ -575,7 +573,7 @@ static void conn_fail(struct httpd_conn *c, int status, const char *code, const 
 
 static void split_url(struct httpd_conn *c)
 {
-	struct httpd_req *r = &c->req;
+	struct httpd_req *r = &c->http->req;
 	const char *url = c->http->head->data + c->http->url_off;
 	struct http_parser_url u;
 	size_t i;
@@ -673,17 +671,17 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 	/* Trailers after a chunked body are not kept (the parser bounds them). */
 	if (c->head_done)
 		return 0;
-	if (c->req.n_headers == 0 || c->http->in_value) {
-		if (c->req.n_headers == HTTPD_MAX_HEADERS)
+	if (c->http->req.n_headers == 0 || c->http->in_value) {
+		if (c->http->req.n_headers == HTTPD_MAX_HEADERS)
 			return refuse(c, 431, "header_too_large", "too many header fields");
-		hd = &c->http->head->headers[c->req.n_headers++];
+		hd = &c->http->head->headers[c->http->req.n_headers++];
 		hd->name = c->http->head->data + c->http->head->len;
 		hd->name_len = 0;
 		hd->value = hd->name;
 		hd->value_len = 0;
 		c->http->in_value = false;
 	}
-	hd = &c->http->head->headers[c->req.n_headers - 1];
+	hd = &c->http->head->headers[c->http->req.n_headers - 1];
 	hd->name_len += len;
 	return head_append(c, at, len);
 }
@@ -695,7 +693,7 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 
 	if (c->head_done)
 		return 0;
-	hd = &c->http->head->headers[c->req.n_headers - 1];
+	hd = &c->http->head->headers[c->http->req.n_headers - 1];
 	if (!c->http->in_value) {
 		hd->value = c->http->head->data + c->http->head->len;
 		c->http->in_value = true;
@@ -708,7 +706,7 @@ static int on_headers_complete(http_parser *p)
 {
 	struct httpd_conn *c = parser_conn(p);
 	struct httpd *srv = c->srv;
-	struct httpd_req *r = &c->req;
+	struct httpd_req *r = &c->http->req;
 	size_t len;
 	const char *v;
 
@@ -747,7 +745,7 @@ static int on_chunk_header(http_parser *p)
 {
 	struct httpd_conn *c = parser_conn(p);
 
-	if (p->content_length > c->srv->cfg.max_body_bytes - c->req.body_len)
+	if (p->content_length > c->srv->cfg.max_body_bytes - c->http->req.body_len)
 		return refuse(c, 413, "body_too_large", "request body too large");
 	return 0;
 }
@@ -755,7 +753,7 @@ static int on_chunk_header(http_parser *p)
 static int on_body(http_parser *p, const char *at, size_t len)
 {
 	struct httpd_conn *c = parser_conn(p);
-	struct httpd_req *r = &c->req;
+	struct httpd_req *r = &c->http->req;
 
 	if (len > c->srv->cfg.max_body_bytes - r->body_len)
 		return refuse(c, 413, "body_too_large", "request body too large");
@@ -785,7 +783,7 @@ static int on_message_complete(http_parser *p)
 	c->msg_done = true;
 	c->keep_alive = http_should_keep_alive(p);
 	c->is_upgrade = p->upgrade;
-	c->req.body = c->req.body_len ? c->http->body : NULL;
+	c->http->req.body = c->http->req.body_len ? c->http->body : NULL;
 	/* One request at a time: stop here, the rest waits for the answer. */
 	http_parser_pause(p, 1);
 	return 0;
@@ -827,7 +825,7 @@ static void dispatch_upgrade(struct httpd_conn *c, const char *rest, size_t rest
 	c->http->rest = rest;
 	c->http->rest_len = rest_len;
 	c->in_on_upgrade = true;
-	srv->cfg.on_upgrade(&c->req, srv->cfg.ud);
+	srv->cfg.on_upgrade(&c->http->req, srv->cfg.ud);
 	c->in_on_upgrade = false;
 	c->http->rest = NULL;
 	c->http->rest_len = 0;
@@ -889,7 +887,7 @@ static void conn_process(struct httpd_conn *c, const char *data, size_t len)
 			c->keep_alive = false;
 			conn_close(c);
 		}
-		srv->cfg.on_request(&c->req, srv->cfg.ud);
+		srv->cfg.on_request(&c->http->req, srv->cfg.ud);
 		return;
 	}
 	if (c->closing || c->linger)

@@ -115,9 +115,11 @@ int httpd_respond(struct httpd_req *req, int status, const char *content_type,
  * valid only until on_upgrade returns. The connection's memory (and the
  * stream, which lives inside it) stays valid until the owner calls
  * httpd_conn_close(); on_closed(owner) then runs from the close callback,
- * after which neither the stream nor the request may be used. Once
- * on_upgrade has returned, the request keeps only conn and peer: its path,
- * query, headers and body are released (copy what you need first). The
+ * after which neither the stream nor the peer may be used. Once
+ * on_upgrade has returned (or, upgraded later, from the next loop turn), the
+ * request itself is freed, so that an upgraded connection does not carry
+ * it: copy conn and the peer pointer (valid until on_closed) and whatever
+ * else you need first. The
  * stream's data field is set to owner. Returns NULL if req is not an upgrade
  * request waiting for an answer. */
 uv_stream_t *httpd_upgrade(struct httpd_req *req, void *owner, void (*on_closed)(void *owner),

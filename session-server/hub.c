@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,10 +31,8 @@ struct app_client {
 	struct hub *hub;
 	struct ws_conn *ws;
 	struct app_room *room;
-	enum client_where where;
 	int64_t epoch;                /* the ticket's */
 	const char *name, *room_id;   /* the ticket's, in strs after the user */
-	bool native;
 	int64_t since;
 	void *app_data;
 	struct app_client *prev, *next;
@@ -42,6 +41,10 @@ struct app_client {
 	uint64_t rl_tokens, rl_at;
 	uint64_t rl_window_at;        /* first refusal of the current window */
 	unsigned rl_refused;          /* refusals in that window */
+	/* The small fields last, next to strs, so that no padding sits
+	 * between them: an idle connection pays for every byte here. */
+	enum client_where where;
+	bool native;
 	/* The ticket's user, name and room, NUL-terminated one after the
 	 * other: a connection costs their lengths, not the ticket's maxima. */
 	char strs[];
@@ -727,7 +730,7 @@ int hub_accept(struct hub *h, struct httpd_req *req, const char *response, size_
 	       const struct ticket *t, bool native, int64_t since)
 {
 	size_t ul = strlen(t->user) + 1, nl = strlen(t->name) + 1, rl = strlen(t->room) + 1;
-	struct app_client *c = calloc(1, sizeof(*c) + ul + nl + rl);
+	struct app_client *c = calloc(1, offsetof(struct app_client, strs) + ul + nl + rl);
 	int rc;
 
 	if (!c)

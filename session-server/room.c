@@ -53,6 +53,9 @@ int room_join(struct room *r, const char *user)
 		return -ENOSPC;
 	if (r->n_members == r->cap_members) {
 		size_t cap = r->cap_members ? r->cap_members * 2 : 4;
+		/* A full room holds no slots it can never use. */
+		if (cap > r->capacity)
+			cap = r->capacity;
 		struct room_member *p = realloc(r->members, cap * sizeof(*p));
 		if (!p)
 			return -ENOMEM;
