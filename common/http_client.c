@@ -15,6 +15,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dlist.h"
+
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 #define HC_DEFAULT_TIMEOUT_MS 10000
@@ -25,7 +27,7 @@ struct hc_sock {                  /* one socket curl asked us to watch */
 	uv_poll_t poll;
 	curl_socket_t fd;
 	bool closing;
-	struct hc_sock *prev, *next;
+	struct dlist_node node;       /* in c->socks */
 };
 
 struct hc_req {                   /* one transfer; freed right after its done callback */
@@ -39,15 +41,15 @@ struct hc_req {                   /* one transfer; freed right after its done ca
 	hc_done_fn done;
 	void *arg;
 	char errbuf[CURL_ERROR_SIZE];
-	struct hc_req *prev, *next;
+	struct dlist_node node;       /* in c->reqs */
 };
 
 struct hc {
 	uv_loop_t *loop;
 	CURLM *multi;
 	uv_timer_t timer;
-	struct hc_req *reqs;          /* in flight */
-	struct hc_sock *socks;        /* watched or closing */
+	struct dlist reqs;            /* in flight */
+	struct dlist socks;           /* watched or closing */
 	unsigned handles;             /* the timer and polls not yet closed */
 	bool closing;
 	void (*closed)(void *arg);
@@ -72,15 +74,7 @@ static void hc_req_free(struct hc_req *r)
 
 static void hc_unlink(struct hc_req *r)
 {
-	struct hc *c = r->c;
-
-	if (r->prev)
-		r->prev->next = r->next;
-	else
-		c->reqs = r->next;
-	if (r->next)
-		r->next->prev = r->prev;
-	r->prev = r->next = NULL;
+	dlist_remove(&r->c->reqs, &r->node);
 }
 
 static int hc_errno(CURLcode rc, bool too_big)
@@ -184,12 +178,7 @@ static void hc_on_sock_closed(uv_handle_t *h)
 	struct hc_sock *sk = container_of((uv_poll_t *)h, struct hc_sock, poll);
 	struct hc *c = sk->c;
 
-	if (sk->prev)
-		sk->prev->next = sk->next;
-	else
-		c->socks = sk->next;
-	if (sk->next)
-		sk->next->prev = sk->prev;
+	dlist_remove(&c->socks, &sk->node);
 	free(sk);
 	c->handles--;
 	hc_maybe_free(c);
@@ -243,10 +232,7 @@ static int hc_on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, voi
 		}
 		sk->c = c;
 		sk->fd = fd;
-		sk->next = c->socks;
-		if (c->socks)
-			c->socks->prev = sk;
-		c->socks = sk;
+		dlist_push_front(&c->socks, &sk->node);
 		c->handles++;
 		curl_multi_assign(c->multi, fd, sk);
 	}
@@ -450,10 +436,7 @@ int hc_request(struct hc *c, const struct hc_request *req, hc_done_fn done, void
 		rc = -ENOMEM;
 		goto out_free;
 	}
-	r->next = c->reqs;
-	if (c->reqs)
-		c->reqs->prev = r;
-	c->reqs = r;
+	dlist_push_front(&c->reqs, &r->node);
 	return 0;
 
 out_free:
@@ -463,13 +446,15 @@ out_free:
 
 void hc_close(struct hc *c, void (*closed)(void *arg), void *arg)
 {
+	struct hc_sock *sk;
+
 	if (!c || c->closing)
 		return;
 	c->closing = true;
 	c->closed = closed;
 	c->closed_arg = arg;
-	while (c->reqs) {
-		struct hc_req *r = c->reqs;
+	while (!dlist_empty(&c->reqs)) {
+		struct hc_req *r = dlist_first(&c->reqs, struct hc_req, node);
 
 		curl_multi_remove_handle(c->multi, r->easy);
 		hc_finish(r, -ECANCELED, "client closed");
@@ -478,7 +463,7 @@ void hc_close(struct hc *c, void (*closed)(void *arg), void *arg)
 	 * hc_on_socket to drop them; whatever it leaves we close ourselves. */
 	curl_multi_cleanup(c->multi);
 	c->multi = NULL;
-	for (struct hc_sock *sk = c->socks; sk; sk = sk->next)
+	dlist_for_each(sk, &c->socks, node)
 		hc_sock_close(sk);
 	uv_close((uv_handle_t *)&c->timer, hc_on_timer_closed);
 }

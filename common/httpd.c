@@ -23,6 +23,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dlist.h"
+
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 #define HTTPD_MAX_HEADERS 64
@@ -58,7 +60,7 @@ struct httpd {
 	bool stopping, listener_closed;
 	void (*done)(void *arg);
 	void *done_arg;
-	struct httpd_conn *conns;   /* every open connection, upgraded included */
+	struct dlist conns;         /* every open connection, upgraded included */
 	size_t n_conns;
 	/* Open, not upgraded, not closing: oldest first, for max_pending. */
 	struct httpd_conn *pend_head, *pend_tail;
@@ -105,7 +107,7 @@ struct conn_http {
 
 struct httpd_conn {
 	struct httpd *srv;          /* NULL once detached by httpd_stop (upgraded) */
-	struct httpd_conn *prev, *next;
+	struct dlist_node node;     /* in srv->conns while srv is set */
 	uv_tcp_t tcp;
 	struct conn_http *http;     /* NULL once released after an upgrade */
 	unsigned pending_closes;
@@ -137,7 +139,7 @@ static void srv_maybe_done(struct httpd *srv)
 	struct head_buf *h;
 	struct conn_http *http;
 
-	if (!srv->stopping || !srv->listener_closed || srv->conns || srv->n_http_closing)
+	if (!srv->stopping || !srv->listener_closed || !dlist_empty(&srv->conns) || srv->n_http_closing)
 		return;
 	while ((h = srv->head_cache)) {
 		srv->head_cache = h->next_free;
@@ -160,13 +162,7 @@ static void srv_unlink(struct httpd_conn *c)
 
 	if (!srv)
 		return;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		srv->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	c->prev = c->next = NULL;
+	dlist_remove(&srv->conns, &c->node);
 	srv->n_conns--;
 	c->srv = NULL;
 }
@@ -1008,10 +1004,7 @@ static void on_connection(uv_stream_t *ls, int status)
 		goto reject;
 	}
 	uv_timer_init(srv->loop, &c->http->timer);
-	c->next = srv->conns;
-	if (c->next)
-		c->next->prev = c;
-	srv->conns = c;
+	dlist_push_front(&srv->conns, &c->node);
 	srv->n_conns++;
 	pending_add(srv, c);
 	http_parser_init(&c->http->parser, HTTP_REQUEST);
@@ -1123,8 +1116,7 @@ void httpd_stop(struct httpd *srv, void (*done)(void *arg), void *arg)
 	srv->stopping = true;
 	srv->done = done;
 	srv->done_arg = arg;
-	for (c = srv->conns; c; c = next) {
-		next = c->next;
+	dlist_for_each_safe(c, next, &srv->conns, node) {
 		if (c->upgraded)
 			srv_unlink(c);
 		else

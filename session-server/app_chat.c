@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dlist.h"
 #include "jbuf.h"
 
 #define CHAT_COMPAT_MESSAGES 100
@@ -61,7 +62,7 @@ struct chat_wait {
 	enum wait_kind kind;
 	int64_t since;           /* welcome: the client's since */
 	int64_t upto;            /* welcome: read up to here, the ring has the rest */
-	struct chat_wait *prev, *next;
+	struct dlist_node node;  /* in ch->waits */
 };
 
 struct chat {
@@ -72,7 +73,7 @@ struct chat {
 	int64_t seq;             /* latest in the ring; 0 before the first */
 	int64_t committed;       /* latest durable: what clients may see */
 	struct jbuf out;         /* the frame being written */
-	struct chat_wait *waits;
+	struct dlist waits;
 	/* Ring slot + 1 of each message with an id, by its key (linear
 	 * probing, at most half full): a send's retry is found without
 	 * comparing it with every message in the ring. */
@@ -443,26 +444,6 @@ static void publish(struct chat *ch, struct app_client *from, const char *id, co
 
 static void on_waited(void *arg, int status, const struct app_record *recs, size_t n);
 
-static void wait_link(struct chat *ch, struct chat_wait *w)
-{
-	w->prev = NULL;
-	w->next = ch->waits;
-	if (ch->waits)
-		ch->waits->prev = w;
-	ch->waits = w;
-}
-
-static void wait_unlink(struct chat *ch, struct chat_wait *w)
-{
-	if (w->prev)
-		w->prev->next = w->next;
-	else
-		ch->waits = w->next;
-	if (w->next)
-		w->next->prev = w->prev;
-	w->prev = w->next = NULL;
-}
-
 /* Reads after < seq < before (the latest limit) for w. Returns 0 or a
  * negative errno (w is then neither linked nor freed). */
 static int wait_read(struct chat *ch, struct chat_wait *w, int64_t after, int64_t before,
@@ -471,7 +452,7 @@ static int wait_read(struct chat *ch, struct chat_wait *w, int64_t after, int64_
 	int rc = app_log_read(ch->room, after, before, limit, on_waited, w);
 
 	if (rc == 0)
-		wait_link(ch, w);
+		dlist_push_front(&ch->waits, &w->node);
 	return rc;
 }
 
@@ -536,7 +517,7 @@ static void on_waited(void *arg, int status, const struct app_record *recs, size
 	struct chat *ch = w->ch;
 	struct app_client *c = w->c;
 
-	wait_unlink(ch, w);
+	dlist_remove(&ch->waits, &w->node);
 	if (!c)
 		goto out_free;
 	if (status != 0) {
@@ -896,11 +877,12 @@ static void chat_frame(void *state, struct app_client *c, bool binary, const uin
 static void chat_leave(void *state, struct app_client *c, bool last)
 {
 	struct chat *ch = state;
+	struct chat_wait *w;
 
 	for (size_t i = visible(ch); i < ch->n; i++)
 		if (msg_at(ch, i)->from == c)
 			msg_at(ch, i)->from = NULL;
-	for (struct chat_wait *w = ch->waits; w; w = w->next)
+	dlist_for_each(w, &ch->waits, node)
 		if (w->c == c)
 			w->c = NULL;
 	app_client_set_data(c, NULL);

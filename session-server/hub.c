@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "dlist.h"
 #include "log.h"
 #include "marks.h"
 #include "room.h"
@@ -23,7 +24,7 @@
 enum client_where { CL_OUT, CL_WAITING, CL_IN };
 
 struct client_list {
-	struct app_client *head, *tail;
+	struct dlist l;
 	size_t n;
 };
 
@@ -35,7 +36,7 @@ struct app_client {
 	const char *name, *room_id;   /* the ticket's, in strs after the user */
 	int64_t since;
 	void *app_data;
-	struct app_client *prev, *next;
+	struct dlist_node node;       /* in its room's clients or waiters */
 	/* Rate limit: tokens in thousandths of a message, refilled from the
 	 * loop's cached clock (no syscall per message). */
 	uint64_t rl_tokens, rl_at;
@@ -97,28 +98,19 @@ struct hub {
 
 static void list_append(struct client_list *l, struct app_client *c)
 {
-	c->next = NULL;
-	c->prev = l->tail;
-	if (l->tail)
-		l->tail->next = c;
-	else
-		l->head = c;
-	l->tail = c;
+	dlist_push_back(&l->l, &c->node);
 	l->n++;
 }
 
 static void list_remove(struct client_list *l, struct app_client *c)
 {
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		l->head = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	else
-		l->tail = c->prev;
-	c->prev = c->next = NULL;
+	dlist_remove(&l->l, &c->node);
 	l->n--;
+}
+
+static struct app_client *list_first(const struct client_list *l)
+{
+	return dlist_first(&l->l, struct app_client, node);
 }
 
 /* ------------------------------------------------------------------ rooms */
@@ -198,11 +190,13 @@ static void hub_maybe_free(struct hub *h);
 /* Lets a room's clients go (they look it up again) and stops its writes. */
 static void kill_room(struct app_room *r, uint16_t code, const char *reason)
 {
+	struct app_client *c;
+
 	r->dead = true;
-	for (struct app_client *c = r->clients.head; c; c = c->next)
+	dlist_for_each(c, &r->clients.l, node)
 		ws_close(c->ws, code, reason);
-	while (r->waiters.head)
-		refuse(r->waiters.head, code, reason);
+	while ((c = list_first(&r->waiters)))
+		refuse(c, code, reason);
 	records_free(r->pend, r->n_pend);
 	r->pend = NULL;
 	r->n_pend = r->cap_pend = 0;
@@ -212,9 +206,9 @@ static void kill_room(struct app_room *r, uint16_t code, const char *reason)
 static void finish_load(struct app_room *r, uint16_t code, const char *reason)
 {
 	struct hub *h = r->hub;
+	struct app_client *c;
 
-	while (r->waiters.head) {
-		struct app_client *c = r->waiters.head;
+	while ((c = list_first(&r->waiters))) {
 		list_remove(&r->waiters, c);
 		c->where = CL_OUT;
 		if (code)
@@ -234,11 +228,12 @@ static void finish_load(struct app_room *r, uint16_t code, const char *reason)
 static bool closing_cleanup(struct app_room *r)
 {
 	struct hub *h = r->hub;
+	struct app_client *c;
 
 	if (!h->closing)
 		return false;
-	while (r->waiters.head)
-		refuse(r->waiters.head, 1012, "server shutting down");
+	while ((c = list_first(&r->waiters)))
+		refuse(c, 1012, "server shutting down");
 	if (!r->fetching && !r->writing && r->reads == 0)
 		room_free(r);
 	hub_maybe_free(h);
@@ -343,8 +338,10 @@ static void on_fetched(void *arg, int status, const struct registry_room *row)
 
 static void drain_room(struct app_room *r)
 {
+	struct app_client *c;
+
 	r->drain_upto = 0;
-	for (struct app_client *c = r->clients.head; c; c = c->next)
+	dlist_for_each(c, &r->clients.l, node)
 		ws_close(c->ws, 1012, "server draining");
 }
 
@@ -842,8 +839,10 @@ void hub_drain(struct hub *h, void (*done)(void *arg), void *arg)
 	h->drain_arg = arg;
 	for (size_t i = 0; i < h->table.n; i++) {
 		struct app_room *r = container_of(h->table.rooms[i], struct app_room, room);
-		while (r->waiters.head)
-			refuse(r->waiters.head, 1012, "server draining");
+		struct app_client *c;
+
+		while ((c = list_first(&r->waiters)))
+			refuse(c, 1012, "server draining");
 		/* Whoever sent a message should get its ack before being sent
 		 * away, so it need not send it again elsewhere. */
 		if (r->writing && !r->dead && r->last_seq > 0)
@@ -949,12 +948,12 @@ const char *app_room_member(const struct app_room *r, size_t i)
 
 struct app_client *app_room_clients(struct app_room *r)
 {
-	return r->clients.head;
+	return list_first(&r->clients);
 }
 
 struct app_client *app_client_next(struct app_client *c)
 {
-	return c->next;
+	return dlist_entry_or_null(c->node.next, struct app_client, node);
 }
 
 const char *app_client_user(const struct app_client *c)

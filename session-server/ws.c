@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "dlist.h"
 #include "log.h"
 #include "utf8.h"
 
@@ -74,7 +75,7 @@ struct ws_conn {
 	const struct ws_handler *h;
 	void *ud;
 
-	struct ws_conn *prev, *next; /* in srv->live or srv->closing, oldest mark first */
+	struct dlist_node node;      /* in srv->live or srv->closing, oldest mark first */
 	struct ws_conn *dirty_next;
 	uint64_t mark;               /* live: last input or ping; closing: since when */
 
@@ -104,8 +105,8 @@ struct ws_server {
 	uint64_t timer_due;          /* 0: not armed */
 	unsigned pending_closes;
 	struct ws_conn *dirty;
-	struct ws_conn *live_head, *live_tail;       /* open, by last input */
-	struct ws_conn *closing_head, *closing_tail; /* closing, by when they began */
+	struct dlist live;           /* open, by last input */
+	struct dlist closing_conns;  /* closing, by when they began */
 	size_t n_conns;
 	bool closing;
 	void (*done)(void *arg);
@@ -196,21 +197,11 @@ static void count_close(struct ws_server *s, uint16_t code)
 static void list_unlink(struct ws_conn *c)
 {
 	struct ws_server *s = c->srv;
-	struct ws_conn **head = c->list == L_CLOSING ? &s->closing_head : &s->live_head;
-	struct ws_conn **tail = c->list == L_CLOSING ? &s->closing_tail : &s->live_tail;
 
 	if (c->list == L_NONE)
 		return;
+	dlist_remove(c->list == L_CLOSING ? &s->closing_conns : &s->live, &c->node);
 	c->list = L_NONE;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		*head = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	else
-		*tail = c->prev;
-	c->prev = c->next = NULL;
 }
 
 /* Appends c (in no list) to list with mark now: marks only grow, so each
@@ -218,18 +209,10 @@ static void list_unlink(struct ws_conn *c)
 static void list_append(struct ws_conn *c, enum ws_list list)
 {
 	struct ws_server *s = c->srv;
-	struct ws_conn **head = list == L_CLOSING ? &s->closing_head : &s->live_head;
-	struct ws_conn **tail = list == L_CLOSING ? &s->closing_tail : &s->live_tail;
 
 	c->list = (uint8_t)list;
 	c->mark = uv_now(s->loop);
-	c->next = NULL;
-	c->prev = *tail;
-	if (*tail)
-		(*tail)->next = c;
-	else
-		*head = c;
-	*tail = c;
+	dlist_push_back(list == L_CLOSING ? &s->closing_conns : &s->live, &c->node);
 	arm_timer(s, c->mark + (list == L_CLOSING ? WS_LINGER_MS : s->cfg.ping_ms));
 }
 
@@ -848,9 +831,9 @@ static void on_timer(uv_timer_t *t)
 	struct ws_conn *c;
 
 	s->timer_due = 0;
-	while ((c = s->closing_head) && c->mark + WS_LINGER_MS <= now)
+	while ((c = dlist_first(&s->closing_conns, struct ws_conn, node)) && c->mark + WS_LINGER_MS <= now)
 		drop(c);  /* linger over */
-	while ((c = s->live_head) && c->mark + ping <= now) {
+	while ((c = dlist_first(&s->live, struct ws_conn, node)) && c->mark + ping <= now) {
 		if (c->ping_outstanding) {
 			drop(c);  /* no answer within a period */
 			continue;
@@ -861,10 +844,10 @@ static void on_timer(uv_timer_t *t)
 		if (send_frame(c, s->ping) != 0)
 			drop(c);
 	}
-	if (s->closing_head)
-		arm_timer(s, s->closing_head->mark + WS_LINGER_MS);
-	if (s->live_head)
-		arm_timer(s, s->live_head->mark + ping);
+	if ((c = dlist_first(&s->closing_conns, struct ws_conn, node)))
+		arm_timer(s, c->mark + WS_LINGER_MS);
+	if ((c = dlist_first(&s->live, struct ws_conn, node)))
+		arm_timer(s, c->mark + ping);
 }
 
 static void arm_timer(struct ws_server *s, uint64_t due)
@@ -1027,10 +1010,8 @@ void ws_server_close(struct ws_server *s, uint16_t code, void (*done)(void *arg)
 	s->done = done;
 	s->done_arg = arg;
 	/* ws_close moves each open connection to the closing list. */
-	for (c = s->live_head; c; c = next) {
-		next = c->next;
+	dlist_for_each_safe(c, next, &s->live, node)
 		ws_close(c, code, NULL);
-	}
 	server_maybe_close(s);
 }
 
