@@ -99,8 +99,7 @@ static struct admin_call *admin_call_new(struct backend *be, struct httpd_req *r
 static void admin_unavailable(struct admin_call *c, const char *err)
 {
 	log_write(LOG_WARN, "admin query failed", "{s:s}", "error", err ? err : "");
-	be_error(c->be, c->req, MX_OTHER, 503, "unavailable", "the registry is unavailable",
-		 "Retry-After: 2\r\n");
+	be_unavailable(c->be, c->req, MX_OTHER, "the registry is unavailable");
 }
 
 /* Columns: id, address, state, capacity, rooms, connections, heartbeat age

@@ -17,7 +17,6 @@
 #include "pwhash.h"
 
 static const char auth_retry_busy[] = "Retry-After: 1\r\n";
-static const char auth_retry_unavail[] = "Retry-After: 2\r\n";
 
 struct auth_call {              /* one request waiting on the pool or the database */
 	struct backend *be;
@@ -37,9 +36,20 @@ static void auth_call_done(struct auth_call *c)
 	be_release(be);
 }
 
+/* Frees the parsed request body after wiping the password in it: jansson's
+ * copy is ours (the raw body is httpd's), and freed memory is not cleared. */
+static void auth_body_free(json_t *body)
+{
+	json_t *v = json_object_get(body, "password");
+
+	if (json_is_string(v))
+		sodium_memzero((char *)json_string_value(v), json_string_length(v));
+	json_decref(body);
+}
+
 /* Reads and checks {"userId","password"}. Returns 0 with the user id copied
  * into user and *pw, *pw_len pointing into *body (which the caller then
- * owns), or -1 after answering 400 or 415. */
+ * owns: auth_body_free()), or -1 after answering 400 or 415. */
 static int auth_parse(struct backend *be, struct httpd_req *req, enum mx_route route,
 		      char user[IDS_USER_MAX + 1], json_t **body, const char **pw, size_t *pw_len)
 {
@@ -53,7 +63,7 @@ static int auth_parse(struct backend *be, struct httpd_req *req, enum mx_route r
 	v = json_object_get(b, "userId");
 	len = json_is_string(v) ? json_string_length(v) : 0;
 	if (!json_is_string(v) || !ids_user_valid(json_string_value(v), len)) {
-		json_decref(b);
+		auth_body_free(b);
 		be_error(be, req, route, 400, "invalid_user_id",
 			 "userId must be 1 to 32 characters from A-Z a-z 0-9 _ - .", NULL);
 		return -1;
@@ -63,13 +73,13 @@ static int auth_parse(struct backend *be, struct httpd_req *req, enum mx_route r
 	v = json_object_get(b, "password");
 	len = json_is_string(v) ? json_string_length(v) : 0;
 	if (!json_is_string(v) || len < PW_MIN_LEN) {
-		json_decref(b);
+		auth_body_free(b);
 		be_error(be, req, route, 400, "invalid_password",
 			 "password must be a string of 8 to 1024 bytes", NULL);
 		return -1;
 	}
 	if (len > PW_MAX_LEN) {
-		json_decref(b);
+		auth_body_free(b);
 		be_error(be, req, route, 400, "too_long", "password must be at most 1024 bytes", NULL);
 		return -1;
 	}
@@ -106,8 +116,7 @@ static void auth_pool_error(struct auth_call *c, int rc)
 static void auth_db_error(struct auth_call *c, const char *err)
 {
 	log_write(LOG_WARN, "accounts query failed", "{s:s}", "error", err ? err : "");
-	be_error(c->be, c->req, c->route, 503, "unavailable",
-		 "the account store is unavailable; try again shortly", auth_retry_unavail);
+	be_unavailable(c->be, c->req, c->route, "the account store is unavailable; try again shortly");
 }
 
 /* Allocates the call and holds the backend (see be_hold()). */
@@ -178,11 +187,11 @@ void api_auth_register(struct httpd_req *req, const struct route_params *params,
 		return;
 	c = auth_call_new(be, req, MX_REGISTER, user);
 	if (!c) {
-		json_decref(body);
+		auth_body_free(body);
 		return;
 	}
 	rc = pw_hash(be->pw, pw, pw_len, auth_on_hashed, c);
-	json_decref(body);
+	auth_body_free(body);
 	if (rc < 0) {
 		auth_pool_error(c, rc);
 		auth_call_done(c);
@@ -237,12 +246,12 @@ void api_auth_login(struct httpd_req *req, const struct route_params *params, vo
 		return;
 	c = auth_call_new(be, req, MX_ACCOUNT_LOGIN, user);
 	if (!c) {
-		json_decref(body);
+		auth_body_free(body);
 		return;
 	}
 	memcpy(c->password, pw, pw_len);
 	c->pw_len = pw_len;
-	json_decref(body);
+	auth_body_free(body);
 	q[0] = c->user;
 	if (db_query(be->db, "SELECT password_hash FROM users WHERE id = $1", 1, q,
 		     auth_on_looked_up, c) < 0) {

@@ -93,8 +93,7 @@ static void history_on_rows(PGresult *res, const char *err, const char *sqlstate
 
 	if (!res) {
 		log_write(LOG_WARN, "history query failed", "{s:s}", "error", err ? err : "");
-		be_error(be, c->req, MX_HISTORY, 503, "unavailable",
-			 "the message store is unavailable; try again shortly", "Retry-After: 2\r\n");
+		be_unavailable(be, c->req, MX_HISTORY, "the message store is unavailable; try again shortly");
 		goto out;
 	}
 	if (PQntuples(res) == 0) {
@@ -157,8 +156,7 @@ void api_history(struct httpd_req *req, const struct route_params *params, void 
 	q[2] = limit_s;
 	be_hold(be);
 	if (db_query(be->db, history_sql, 3, q, history_on_rows, c) < 0) {
-		be_error(be, req, MX_HISTORY, 503, "unavailable",
-			 "the message store is unavailable; try again shortly", "Retry-After: 2\r\n");
+		be_unavailable(be, req, MX_HISTORY, "the message store is unavailable; try again shortly");
 		free(c);
 		be_release(be);
 	}

@@ -24,8 +24,7 @@ static void login_on_checked(PGresult *res, const char *err, const char *sqlstat
 
 	if (!res) {
 		log_write(LOG_WARN, "guest name check failed", "{s:s}", "error", err ? err : "");
-		be_error(be, c->req, MX_LOGIN, 503, "unavailable",
-			 "the account store is unavailable; try again shortly", "Retry-After: 2\r\n");
+		be_unavailable(be, c->req, MX_LOGIN, "the account store is unavailable; try again shortly");
 		goto out;
 	}
 	if (PQntuples(res) > 0) {
@@ -87,8 +86,7 @@ void api_login(struct httpd_req *req, const struct route_params *params, void *u
 	be_hold(be);
 	q[0] = c->user;
 	if (db_query(be->db, "SELECT 1 FROM users WHERE id = $1", 1, q, login_on_checked, c) < 0) {
-		be_error(be, req, MX_LOGIN, 503, "unavailable",
-			 "the account store is unavailable; try again shortly", "Retry-After: 2\r\n");
+		be_unavailable(be, req, MX_LOGIN, "the account store is unavailable; try again shortly");
 		free(c);
 		be_release(be);
 	}

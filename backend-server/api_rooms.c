@@ -17,10 +17,9 @@
  * tries make a failure here a sign of a broken RNG, not bad luck. */
 #define ROOMS_CREATE_TRIES 5
 
-/* Full clears when a room is unloaded (about half a minute); an unreachable
- * database usually comes back sooner. */
+/* Full clears when a room is unloaded (about half a minute), later than an
+ * unreachable database usually comes back (be_unavailable()). */
 static const char rooms_retry_full[] = "Retry-After: 5\r\n";
-static const char rooms_retry_unavail[] = "Retry-After: 2\r\n";
 
 struct rooms_call {             /* one request waiting on the scheduler */
 	struct backend *be;
@@ -46,8 +45,7 @@ static void rooms_sched_error(struct rooms_call *c, int err)
 		be_json(be, c->req, c->route, 200, json_pack("{s:n,s:n}", "host", "token"), NULL);
 		break;
 	default:
-		be_error(be, c->req, c->route, 503, "unavailable",
-			 "the room directory is unavailable; try again shortly", rooms_retry_unavail);
+		be_unavailable(be, c->req, c->route, "the room directory is unavailable; try again shortly");
 		break;
 	}
 }

@@ -77,8 +77,8 @@ static void rooms_list_on_rows(PGresult *res, const char *err, const char *sqlst
 
 	if (!res) {
 		log_write(LOG_WARN, "room list query failed", "{s:s}", "error", err ? err : "");
-		be_error(be, c->req, MX_ROOMS_LIST, 503, "unavailable",
-			 "the room directory is unavailable; try again shortly", "Retry-After: 2\r\n");
+		be_unavailable(be, c->req, MX_ROOMS_LIST,
+			       "the room directory is unavailable; try again shortly");
 		goto out;
 	}
 	rooms = rooms_list_json(res);
@@ -114,8 +114,7 @@ void api_rooms_list(struct httpd_req *req, const struct route_params *params, vo
 	q[1] = dead_ms;
 	be_hold(be);
 	if (db_query(be->db, rooms_list_sql, 2, q, rooms_list_on_rows, c) < 0) {
-		be_error(be, req, MX_ROOMS_LIST, 503, "unavailable",
-			 "the room directory is unavailable; try again shortly", "Retry-After: 2\r\n");
+		be_unavailable(be, req, MX_ROOMS_LIST, "the room directory is unavailable; try again shortly");
 		free(c);
 		be_release(be);
 	}

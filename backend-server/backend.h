@@ -63,6 +63,11 @@ void be_json(struct backend *be, struct httpd_req *req, enum mx_route route, int
 void be_error(struct backend *be, struct httpd_req *req, enum mx_route route, int status,
 	      const char *code, const char *message, const char *extra_headers);
 
+/* Answers 503 unavailable with Retry-After: 2 (a database or the scheduler
+ * down usually comes back within seconds); message says what is down. */
+void be_unavailable(struct backend *be, struct httpd_req *req, enum mx_route route,
+		    const char *message);
+
 /* True when migrations are applied; else answers 503 unavailable (with
  * Retry-After) and returns false. For handlers that need the database. */
 bool be_require_ready(struct backend *be, struct httpd_req *req, enum mx_route route);

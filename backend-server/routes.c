@@ -61,6 +61,12 @@ void be_error(struct backend *be, struct httpd_req *req, enum mx_route route, in
 	http_json_error(req, status, code, message, extra_headers);
 }
 
+void be_unavailable(struct backend *be, struct httpd_req *req, enum mx_route route,
+		    const char *message)
+{
+	be_error(be, req, route, 503, "unavailable", message, "Retry-After: 2\r\n");
+}
+
 static void be_static(struct backend *be, struct httpd_req *req)
 {
 	/* no-cache: the browser revalidates, so a new client version shows at
@@ -85,7 +91,7 @@ bool be_require_ready(struct backend *be, struct httpd_req *req, enum mx_route r
 {
 	if (be->ready)
 		return true;
-	be_error(be, req, route, 503, "unavailable", "the database is not ready yet", "Retry-After: 2\r\n");
+	be_unavailable(be, req, route, "the database is not ready yet");
 	return false;
 }
 
