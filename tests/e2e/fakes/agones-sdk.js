@@ -9,6 +9,7 @@
 // refuseForMs: the sidecar starts late; until then nothing listens on its
 // port, so connections are refused.
 import http from 'node:http';
+import { readCall, sendJson } from './http.js';
 
 const COUNTER = /^\/v1beta1\/counters\/([A-Za-z0-9_-]+)$/;
 const LIST = /^\/v1beta1\/lists\/([A-Za-z0-9_-]+)(?::(addValue|removeValue))?$/;
@@ -59,46 +60,30 @@ export class FakeSdk {
 		throw new Error(`fake SDK: ${what} did not happen within ${timeoutMs} ms; calls: ${this.calls.map((c) => `${c.method} ${c.path} ${c.raw}`).join(', ')}`);
 	}
 
-	send(res, code, body) {
-		const text = JSON.stringify(body);
-		res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-		res.end(text);
-	}
-
 	handle(req, res) {
-		const chunks = [];
-		req.on('data', (d) => chunks.push(d));
-		req.on('end', () => {
-			const raw = Buffer.concat(chunks).toString('utf8');
-			let body;
-			try {
-				body = raw ? JSON.parse(raw) : undefined;
-			} catch {
-				body = undefined;
-			}
-			const p = new URL(req.url, 'http://x').pathname;
-			this.calls.push({ method: req.method, path: p, headers: req.headers, raw, body, at: Date.now() });
-			if (req.method !== 'GET' && body === undefined) {
-				this.send(res, 400, { code: 3, message: 'invalid JSON body', details: [] });
+		readCall(req, (call) => {
+			this.calls.push(call);
+			if (call.method !== 'GET' && call.body === undefined) {
+				sendJson(res, 400, { code: 3, message: 'invalid JSON body', details: [] });
 				return;
 			}
-			this.route(req.method, p, body, res);
+			this.route(call.method, call.path, call.body, res);
 		});
 	}
 
 	route(method, p, body, res) {
 		if (method === 'POST' && p === '/ready') {
 			this.state = 'Ready';
-			return this.send(res, 200, {});
+			return sendJson(res, 200, {});
 		}
-		if (method === 'POST' && p === '/health') return this.send(res, 200, {});
+		if (method === 'POST' && p === '/health') return sendJson(res, 200, {});
 		if (method === 'POST' && p === '/shutdown') {
 			this.state = 'Shutdown';
-			return this.send(res, 200, {});
+			return sendJson(res, 200, {});
 		}
-		if (method === 'PUT' && p === '/metadata/label') return this.send(res, 200, {});
+		if (method === 'PUT' && p === '/metadata/label') return sendJson(res, 200, {});
 		if (method === 'GET' && p === '/gameserver') {
-			return this.send(res, 200, {
+			return sendJson(res, 200, {
 				object_meta: { name: this.name, namespace: 'default' },
 				status: { state: this.state, address: '127.0.0.1', ports: [{ name: 'default', port: 7000 }] },
 			});
@@ -106,38 +91,38 @@ export class FakeSdk {
 		let m;
 		if ((m = COUNTER.exec(p))) {
 			const c = this.counters.get(m[1]);
-			if (!c) return this.send(res, 404, { code: 5, message: `counter not found: ${m[1]}`, details: [] });
+			if (!c) return sendJson(res, 404, { code: 5, message: `counter not found: ${m[1]}`, details: [] });
 			if (method === 'PATCH') {
 				if (body.countDiff !== undefined) {
 					const next = c.count + Number(body.countDiff);
 					if (!Number.isInteger(next) || next < 0 || next > c.capacity) {
-						return this.send(res, 400, { code: 11, message: 'count out of range', details: [] });
+						return sendJson(res, 400, { code: 11, message: 'count out of range', details: [] });
 					}
 					c.count = next;
 				}
 				if (body.capacity !== undefined) c.capacity = Number(body.capacity);
 				if (body.count !== undefined) c.count = Number(body.count);
 			} else if (method !== 'GET') {
-				return this.send(res, 405, { code: 12, message: 'method not allowed', details: [] });
+				return sendJson(res, 405, { code: 12, message: 'method not allowed', details: [] });
 			}
-			return this.send(res, 200, { name: m[1], count: String(c.count), capacity: String(c.capacity) });
+			return sendJson(res, 200, { name: m[1], count: String(c.count), capacity: String(c.capacity) });
 		}
 		if ((m = LIST.exec(p))) {
 			const l = this.lists.get(m[1]);
-			if (!l) return this.send(res, 404, { code: 5, message: `list not found: ${m[1]}`, details: [] });
+			if (!l) return sendJson(res, 404, { code: 5, message: `list not found: ${m[1]}`, details: [] });
 			if (method === 'POST' && m[2] === 'addValue') {
-				if (l.values.includes(body.value)) return this.send(res, 409, { code: 6, message: 'already exists', details: [] });
-				if (l.values.length >= l.capacity) return this.send(res, 400, { code: 11, message: 'list at capacity', details: [] });
+				if (l.values.includes(body.value)) return sendJson(res, 409, { code: 6, message: 'already exists', details: [] });
+				if (l.values.length >= l.capacity) return sendJson(res, 400, { code: 11, message: 'list at capacity', details: [] });
 				l.values.push(body.value);
 			} else if (method === 'POST' && m[2] === 'removeValue') {
 				const i = l.values.indexOf(body.value);
-				if (i < 0) return this.send(res, 404, { code: 5, message: 'not found', details: [] });
+				if (i < 0) return sendJson(res, 404, { code: 5, message: 'not found', details: [] });
 				l.values.splice(i, 1);
 			} else if (method !== 'GET') {
-				return this.send(res, 405, { code: 12, message: 'method not allowed', details: [] });
+				return sendJson(res, 405, { code: 12, message: 'method not allowed', details: [] });
 			}
-			return this.send(res, 200, { name: m[1], capacity: String(l.capacity), values: l.values });
+			return sendJson(res, 200, { name: m[1], capacity: String(l.capacity), values: l.values });
 		}
-		return this.send(res, 404, { code: 5, message: 'Not Found', details: [] });
+		return sendJson(res, 404, { code: 5, message: 'Not Found', details: [] });
 	}
 }

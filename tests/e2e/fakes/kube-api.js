@@ -6,6 +6,7 @@
 // JSON). Allocation answers come from a script (a queue); when it is empty,
 // from `fallback`. Errors are Kubernetes Status objects.
 import http from 'node:http';
+import { readCall, sendJson } from './http.js';
 
 // A Kubernetes Status object (metav1.Status).
 export function statusObject(code, reason, message, details) {
@@ -70,61 +71,44 @@ export class FakeKubeApi {
 		return this.calls.filter((c) => re.test(c.path));
 	}
 
-	send(res, code, body) {
-		const text = JSON.stringify(body);
-		res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-		res.end(text);
-	}
-
 	handle(req, res) {
-		const chunks = [];
-		req.on('data', (d) => chunks.push(d));
-		req.on('end', () => {
-			const raw = Buffer.concat(chunks).toString('utf8');
-			let json;
-			try {
-				json = raw ? JSON.parse(raw) : undefined;
-			} catch {
-				json = undefined;
-			}
-			const url = new URL(req.url, 'http://x');
-			const call = { method: req.method, path: url.pathname, headers: req.headers, raw, body: json, at: Date.now() };
+		readCall(req, (call) => {
 			this.calls.push(call);
-			if (this.token && req.headers.authorization !== `Bearer ${this.token}`) {
-				this.send(res, 401, statusObject(401, 'Unauthorized', 'Unauthorized'));
+			if (this.token && call.headers.authorization !== `Bearer ${this.token}`) {
+				sendJson(res, 401, statusObject(401, 'Unauthorized', 'Unauthorized'));
 				return;
 			}
 			let m;
-			if ((m = ALLOC_PATH.exec(url.pathname))) {
-				if (req.method !== 'POST') {
-					this.send(res, 405, statusObject(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`));
+			if ((m = ALLOC_PATH.exec(call.path))) {
+				if (call.method !== 'POST') {
+					sendJson(res, 405, statusObject(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`));
 					return;
 				}
 				this.allocate(m[1], call, res);
 				return;
 			}
-			if ((m = GS_PATH.exec(url.pathname)) && req.method === 'GET') {
+			if ((m = GS_PATH.exec(call.path)) && call.method === 'GET') {
 				this.getGameServer(m[1], decodeURIComponent(m[2]), res);
 				return;
 			}
-			this.send(res, 404, statusObject(404, 'NotFound', 'the server could not find the requested resource'));
+			sendJson(res, 404, statusObject(404, 'NotFound', 'the server could not find the requested resource'));
 		});
 	}
 
 	allocate(ns, call, res) {
 		const ct = call.headers['content-type'] ?? '';
 		if (!/^application\/json\b/.test(ct)) {
-			this.send(res, 415, statusObject(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json`));
+			sendJson(res, 415, statusObject(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json`));
 			return;
 		}
 		const body = call.body;
 		if (!body || body.apiVersion !== 'allocation.agones.dev/v1' || body.kind !== 'GameServerAllocation' || typeof body.spec !== 'object') {
-			this.send(res, 400, statusObject(400, 'BadRequest', 'not a GameServerAllocation'));
+			sendJson(res, 400, statusObject(400, 'BadRequest', 'not a GameServerAllocation'));
 			return;
 		}
 		const step = this.script.length ? this.script.shift() : this.fallback;
 		if (step.kind === 'Status') {
-			this.send(res, step.code, statusObject(step.code, step.reason, step.message));
+			sendJson(res, step.code, statusObject(step.code, step.reason, step.message));
 			return;
 		}
 		const out = {
@@ -156,17 +140,17 @@ export class FakeKubeApi {
 				lists: { rooms: { capacity: 1000, values: [...gs.rooms] } },
 			});
 		}
-		this.send(res, 201, out);
+		sendJson(res, 201, out);
 	}
 
 	getGameServer(ns, name, res) {
 		const gs = this.gameServers.get(name);
 		if (!gs) {
-			this.send(res, 404, statusObject(404, 'NotFound', `gameservers.agones.dev "${name}" not found`,
+			sendJson(res, 404, statusObject(404, 'NotFound', `gameservers.agones.dev "${name}" not found`,
 				{ name, group: 'agones.dev', kind: 'gameservers' }));
 			return;
 		}
-		this.send(res, 200, {
+		sendJson(res, 200, {
 			apiVersion: 'agones.dev/v1',
 			kind: 'GameServer',
 			metadata: { name, namespace: ns, labels: { 'agones.dev/fleet': 'fleet' } },
