@@ -48,6 +48,8 @@ struct opts {
 	     room_idle_ms, pin_grace_ms, ring_size;
 	long rate_limit, rate_burst, handshake_timeout_ms, max_pending_handshakes;
 	long max_send_buffer;
+	long max_write_delay_ms;
+	long hold_load_pct;
 };
 
 struct server {
@@ -97,9 +99,12 @@ static void get_metrics(struct httpd_req *req, const struct route_params *p, voi
 	uint16_t codes[32];
 	uint64_t counts[32];
 	size_t n_codes = ws_server_closes(s->ws, codes, counts, 32);
+	uint64_t frames, sends;
+	bool holding;
 	int off;
 
 	(void)p;
+	ws_server_output(s->ws, &frames, &sends, &holding);
 	off = snprintf(buf, sizeof(buf),
 		       "# HELP stateroom_session_connections Open WebSocket connections.\n"
 		       "# TYPE stateroom_session_connections gauge\n"
@@ -127,12 +132,21 @@ static void get_metrics(struct httpd_req *req, const struct route_params *p, voi
 		       "# HELP stateroom_session_pending_evicted_total Connections closed to bound those not upgraded.\n"
 		       "# TYPE stateroom_session_pending_evicted_total counter\n"
 		       "stateroom_session_pending_evicted_total %" PRIu64 "\n"
+		       "# HELP stateroom_session_frames_total WebSocket frames queued to connections.\n"
+		       "# TYPE stateroom_session_frames_total counter\n"
+		       "stateroom_session_frames_total %" PRIu64 "\n"
+		       "# HELP stateroom_session_sends_total Send calls that carried them.\n"
+		       "# TYPE stateroom_session_sends_total counter\n"
+		       "stateroom_session_sends_total %" PRIu64 "\n"
+		       "# HELP stateroom_session_holding_frames 1 while busy enough to hold frames back to send them together.\n"
+		       "# TYPE stateroom_session_holding_frames gauge\n"
+		       "stateroom_session_holding_frames %d\n"
 		       "# HELP stateroom_session_closes_total Close frames sent, by code.\n"
 		       "# TYPE stateroom_session_closes_total counter\n",
 		       ws_server_conn_count(s->ws), hub_client_count(s->hub), hub_room_count(s->hub),
 		       hub_messages_total(s->hub), s->hs_ok, s->hs_bad_ticket, s->hs_refused,
 		       hub_rate_limited_total(s->hub), httpd_pending_count(s->httpd),
-		       httpd_pending_evicted(s->httpd));
+		       httpd_pending_evicted(s->httpd), frames, sends, holding ? 1 : 0);
 	for (size_t i = 0; i < n_codes && off > 0 && (size_t)off < sizeof(buf); i++)
 		off += snprintf(buf + off, sizeof(buf) - (size_t)off,
 				"stateroom_session_closes_total{code=\"%u\"} %" PRIu64 "\n",
@@ -453,6 +467,10 @@ int main(int argc, char **argv)
 		{ "max-send-buffer", "SESSION_MAX_SEND_BUFFER", CFG_INT, &o->max_send_buffer, "1048576",
 		  4096, 1073741824,
 		  "bytes a connection may leave unread behind the frame being written; past it, close 1008" },
+		{ "max-write-delay-ms", "SESSION_MAX_WRITE_DELAY_MS", CFG_INT, &o->max_write_delay_ms, "5",
+		  0, 1000, "a busy server holds outgoing frames at most this long to send them together (0: never)" },
+		{ "hold-load-pct", "SESSION_HOLD_LOAD_PCT", CFG_INT, &o->hold_load_pct, "85", 0, 1000,
+		  "busy means: sending every frame at once would take more than this % of the time" },
 		{ "ping-ms", "SESSION_PING_MS", CFG_INT, &o->ping_ms, "25000", 10, 3600000,
 		  "ping after this much silence; no answer within another period closes" },
 		{ "room-idle-ms", "SESSION_ROOM_IDLE_MS", CFG_INT, &o->room_idle_ms, "30000", 0,
@@ -522,6 +540,8 @@ int main(int argc, char **argv)
 		.max_message = (size_t)o->max_frame,
 		.ping_ms = (uint64_t)o->ping_ms,
 		.max_queued = (size_t)o->max_send_buffer,
+		.max_write_delay_ms = (uint64_t)o->max_write_delay_ms,
+		.hold_load_pct = (unsigned)o->hold_load_pct,
 	};
 	struct hub_config hc = {
 		.server_id = s->id,

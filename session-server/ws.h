@@ -11,8 +11,10 @@
  *
  * Outgoing data frames are struct ws_frame: framed once, reference-counted,
  * and the same bytes are queued to every connection they go to. What a
- * connection has queued in one loop turn leaves in one writev (uv_try_write;
- * only what the kernel does not take waits for one uv_write). A connection
+ * connection has queued in one loop turn leaves in one send (only what the
+ * kernel does not take waits for one uv_write); a server too busy to keep
+ * that up holds frames back for a few milliseconds (at most
+ * max_write_delay_ms) so that more leave in each send. A connection
  * with more than max_queued bytes waiting behind the frame being written is
  * closed with 1008 "too slow" (best effort: its queue is dropped first) and
  * logged.
@@ -48,6 +50,8 @@ struct ws_config {
 	size_t max_message;   /* largest incoming message; larger closes 1009 */
 	uint64_t ping_ms;     /* ping after this much silence, drop after twice */
 	size_t max_queued;    /* unsent bytes behind the frame being written before 1008 */
+	uint64_t max_write_delay_ms; /* longest a busy server holds frames back to send them together; 0: never */
+	unsigned hold_load_pct;      /* busy: sending each frame at once would take more than this % of the time */
 };
 
 /* A text frame carrying payload[0..len) (copied), with one reference.
@@ -63,6 +67,10 @@ int ws_server_new(uv_loop_t *loop, const struct ws_config *cfg, struct ws_server
 void ws_server_close(struct ws_server *s, uint16_t code, void (*done)(void *arg), void *arg);
 
 size_t ws_server_conn_count(const struct ws_server *s);
+
+/* Frames queued to connections and send calls made so far, and whether
+ * the server is holding frames back to send them together (busy). */
+void ws_server_output(const struct ws_server *s, uint64_t *frames, uint64_t *sends, bool *holding);
 
 /* Close frames sent so far, by code: fills up to max pairs, returns how many. */
 size_t ws_server_closes(const struct ws_server *s, uint16_t *codes, uint64_t *counts, size_t max);
