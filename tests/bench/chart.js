@@ -9,6 +9,7 @@ import fs from 'node:fs';
 const COLORS = {
 	stateroom: '#1b6ac9',
 	'stateroom-ephemeral': '#59a5f5',
+	'stateroom-nodelay': '#8e6cd8',
 	'node-ws': '#3c8f3c',
 	bun: '#d9822b',
 };
