@@ -1131,8 +1131,10 @@ size_t ws_server_conn_count(const struct ws_server *s)
 	return s->n_conns;
 }
 
-void ws_server_output(const struct ws_server *s, uint64_t *frames, uint64_t *sends, bool *holding)
+void ws_server_output(struct ws_server *s, uint64_t *frames, uint64_t *sends, bool *holding)
 {
+	/* Judged only when flushing, a server gone quiet would still say busy. */
+	judge_load(s, uv_hrtime());
 	*frames = s->frames;
 	*sends = s->sends;
 	*holding = s->hold;

@@ -70,7 +70,7 @@ size_t ws_server_conn_count(const struct ws_server *s);
 
 /* Frames queued to connections and send calls made so far, and whether
  * the server is holding frames back to send them together (busy). */
-void ws_server_output(const struct ws_server *s, uint64_t *frames, uint64_t *sends, bool *holding);
+void ws_server_output(struct ws_server *s, uint64_t *frames, uint64_t *sends, bool *holding);
 
 /* Close frames sent so far, by code: fills up to max pairs, returns how many. */
 size_t ws_server_closes(const struct ws_server *s, uint16_t *codes, uint64_t *counts, size_t max);
