@@ -38,7 +38,6 @@
 #include "ws.h"
 
 #define MIGRATE_RETRY_MS 1000
-#define MAX_USED_TICKETS 100000
 
 struct opts {
 	const char *host, *advertise, *id, *database_url, *secret, *allowed_origins, *log_level;
@@ -50,6 +49,7 @@ struct opts {
 	long max_send_buffer;
 	long max_write_delay_ms;
 	long hold_load_pct;
+	long max_used_tickets;
 };
 
 struct server {
@@ -469,6 +469,9 @@ int main(int argc, char **argv)
 		  "bytes a connection may leave unread behind the frame being written; past it, close 1008" },
 		{ "max-write-delay-ms", "SESSION_MAX_WRITE_DELAY_MS", CFG_INT, &o->max_write_delay_ms, "5",
 		  0, 1000, "a busy server holds outgoing frames at most this long to send them together (0: never)" },
+		{ "max-used-tickets", "SESSION_MAX_USED_TICKETS", CFG_INT, &o->max_used_tickets, "1000000",
+		  1000, 100000000,
+		  "unexpired used tickets remembered (32 bytes each at most); when full, new joins close 4029" },
 		{ "hold-load-pct", "SESSION_HOLD_LOAD_PCT", CFG_INT, &o->hold_load_pct, "85", 0, 1000,
 		  "busy means: sending every frame at once would take more than this % of the time" },
 		{ "ping-ms", "SESSION_PING_MS", CFG_INT, &o->ping_ms, "25000", 10, 3600000,
@@ -571,7 +574,7 @@ int main(int argc, char **argv)
 	}
 	if ((r = ws_server_new(s->loop, &wsc, &s->ws)) != 0 ||
 	    (r = hub_new(s->loop, &hc, s->ws, &s->hub)) != 0 ||
-	    (r = ticket_jar_new(MAX_USED_TICKETS, &s->jar)) != 0) {
+	    (r = ticket_jar_new((size_t)s->o.max_used_tickets, &s->jar)) != 0) {
 		fprintf(stderr, "stateroom-session: out of memory\n");
 		return 1;
 	}
