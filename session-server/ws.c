@@ -23,7 +23,7 @@
 /* Frames a connection holds without a heap queue: one loop turn rarely
  * queues more (a message, an ack, a presence). */
 #define WS_Q_INLINE 3
-/* Buffers per writev. */
+/* Buffers per send. */
 #define WS_IOV 64
 #define WS_MAX_CLOSE_CODES 32
 
@@ -81,7 +81,7 @@ struct ws_conn {
 	uint64_t mark;               /* live: last input or ping; closing: since when */
 
 	/* Output: q[0..nq) in order; the first n_writing are in the one
-	 * uv_write in flight; off bytes of q[0] went out by uv_try_write. */
+	 * uv_write in flight; off bytes of q[0] went out by try_send. */
 	struct ws_frame **q;
 	struct ws_frame *q_inline[WS_Q_INLINE];
 	uint32_t nq, cap_q, n_writing, off;
@@ -90,6 +90,9 @@ struct ws_conn {
 	/* Input: a frame split across reads, and a fragmented message. */
 	uint8_t *in;
 	uint32_t in_len, in_cap;
+	/* The socket, kept here so that a send does not touch the libuv
+	 * handle's memory at all (uv_fileno was 3 % of a fan-out's samples). */
+	uv_os_fd_t fd;
 	struct ws_msg *msg;
 
 	uint8_t state;               /* enum ws_state */
@@ -348,24 +351,21 @@ static uint32_t fill_bufs(const struct ws_conn *c, uv_buf_t *bufs, size_t *bytes
 static ssize_t try_send(struct ws_conn *c, uv_buf_t *bufs, uint32_t n)
 {
 	struct msghdr m = { .msg_iov = (struct iovec *)bufs, .msg_iovlen = n };
-	uv_os_fd_t fd;
 	ssize_t r;
 
-	if (uv_fileno((const uv_handle_t *)c->stream, &fd) != 0)
-		return UV_EBADF;
 	c->srv->sends++;
 	do {
 		if (n == 1)
-			r = send(fd, bufs[0].base, bufs[0].len, MSG_DONTWAIT | MSG_NOSIGNAL);
+			r = send(c->fd, bufs[0].base, bufs[0].len, MSG_DONTWAIT | MSG_NOSIGNAL);
 		else
-			r = sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+			r = sendmsg(c->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
 	} while (r < 0 && errno == EINTR);
 	if (r >= 0)
 		return r;
 	return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : uv_translate_sys_error(errno);
 }
 
-/* Writes what the kernel takes now, one writev per WS_IOV frames, and hands
+/* Writes what the kernel takes now, one send per WS_IOV frames, and hands
  * the rest to one uv_write; while that is in flight, new frames wait in q
  * for its callback, which flushes again. Returns 0 or a negative libuv
  * error. */
@@ -1032,6 +1032,8 @@ int ws_accept(struct ws_server *s, struct httpd_req *req, const char *response, 
 	}
 	/* From here on the socket is ours: nothing below can fail. */
 	c->stream->data = c;
+	if (uv_fileno((const uv_handle_t *)c->stream, &c->fd) != 0)
+		c->state = WS_DEAD;
 	s->n_conns++;
 	list_append(c, L_LIVE);
 	if (uv_read_start(c->stream, on_alloc, on_read) != 0)
