@@ -471,7 +471,7 @@ int main(int argc, char **argv)
 		  0, 1000, "a busy server holds outgoing frames at most this long to send them together (0: never)" },
 		{ "max-used-tickets", "SESSION_MAX_USED_TICKETS", CFG_INT, &o->max_used_tickets, "1000000",
 		  1000, 100000000,
-		  "unexpired used tickets remembered (32 bytes each at most); when full, new joins close 4029" },
+		  "unexpired used tickets remembered (at most 64 bytes each, as used); when full, new joins close 4029" },
 		{ "hold-load-pct", "SESSION_HOLD_LOAD_PCT", CFG_INT, &o->hold_load_pct, "85", 0, 1000,
 		  "busy means: sending every frame at once would take more than this % of the time" },
 		{ "ping-ms", "SESSION_PING_MS", CFG_INT, &o->ping_ms, "25000", 10, 3600000,
