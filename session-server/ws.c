@@ -109,7 +109,6 @@ struct ws_server {
 	uint64_t timer_due;          /* 0: not armed */
 	uv_timer_t coalesce;         /* the deferred flush of the dirty connections */
 	uint64_t flush_at;           /* uv_hrtime() before which no flush starts */
-	bool coalescing;             /* coalesce is armed */
 	bool hold;                   /* busy: flushes are spaced out (flush_dirty) */
 	uint64_t frames, sends;      /* queued to connections, send calls: since start */
 	/* The current load window (WS_LOAD_WINDOW_NS): since when, the totals
@@ -910,7 +909,6 @@ static void on_coalesce(uv_timer_t *t)
 {
 	struct ws_server *s = container_of(t, struct ws_server, coalesce);
 
-	s->coalescing = false;
 	flush_dirty(s);
 }
 
@@ -919,7 +917,7 @@ static void on_check(uv_check_t *h)
 	struct ws_server *s = container_of(h, struct ws_server, check);
 	uint64_t now;
 
-	if (!s->dirty || s->coalescing)
+	if (!s->dirty || uv_is_active((const uv_handle_t *)&s->coalesce))
 		return;
 	now = uv_hrtime();
 	if (now >= s->flush_at) {
@@ -928,7 +926,6 @@ static void on_check(uv_check_t *h)
 	}
 	/* Nothing else may keep poll from sleeping until then. */
 	uv_idle_stop(&s->idle);
-	s->coalescing = true;
 	uv_timer_start(&s->coalesce, on_coalesce, (s->flush_at - now + 999999) / 1000000, 0);
 }
 
