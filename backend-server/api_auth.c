@@ -269,6 +269,6 @@ void api_me(struct httpd_req *req, const struct route_params *params, void *ud)
 
 	if (auth_user(be, req, MX_ME, &user) < 0)
 		return;
-	be_json(be, req, MX_ME, 200, json_pack("{s:s,s:s,s:b}", "userId", user.sub, "name", user.name,
-					       "registered", user.registered), NULL);
+	be_json(be, req, MX_ME, 200, json_pack("{s:s,s:s,s:s,s:b}", "userId", user.name, "name", user.name,
+					       "sub", user.sub, "registered", user.registered), NULL);
 }

@@ -2,7 +2,8 @@
  * the N messages just below SEQ (the newest when before is absent), oldest
  * first, in the shape of the session server's native history frame. Unlike
  * that frame, this reads PostgreSQL and so reaches back to the first
- * message. One query. */
+ * message. One query. A message's "user" is its sender's name as shown
+ * (user_name, NULL when the name is the user id). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,7 @@
  * no room (no row). The messages' primary key (room_id, seq) serves the
  * backward walk. */
 static const char history_sql[] =
-	"SELECT m.seq, m.client_id, m.user_id, m.body,"
+	"SELECT m.seq, m.client_id, coalesce(m.user_name, m.user_id), m.body,"
 	"  (extract(epoch FROM m.created_at) * 1000)::bigint"
 	" FROM rooms r LEFT JOIN LATERAL"
 	"  (SELECT * FROM messages WHERE room_id = r.id AND seq < coalesce($2::bigint, 9223372036854775807)"

@@ -1,5 +1,6 @@
 /* POST /api/login {"userId"} → {"token"}: a guest user token, for any name
- * that no account has registered (one look-up in users). */
+ * that no account has registered (one look-up in users). Each login is a new
+ * guest (a subject of its own), whatever name it picks. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,7 +33,7 @@ static void login_on_checked(PGresult *res, const char *err, const char *sqlstat
 			 "that user name is registered: log in with its password", NULL);
 		goto out;
 	}
-	tok = auth_user_token(be, c->user);
+	tok = auth_guest_token(be, c->user);
 	body = tok ? json_pack("{s:s}", "token", tok) : NULL;
 	free(tok);
 	if (!body) {

@@ -1,6 +1,8 @@
-/* POST /api/rooms → {"roomId"}: create a room and pin it to a server.
+/* POST /api/rooms → {"roomId"}: create a room and pin it to a server, within
+ * the creator's limits (stateroom_admit_create, migration 008).
  * GET /api/rooms/:id → {"host","token","name"}: where the room lives, a join
  * ticket for that server, room and epoch, and the room's name (or null). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -20,6 +22,15 @@
 /* Full clears when a room is unloaded (about half a minute), later than an
  * unreachable database usually comes back (be_unavailable()). */
 static const char rooms_retry_full[] = "Retry-After: 5\r\n";
+
+/* An unjoined room stops counting once somebody joins it or, at the latest,
+ * when its server gives its slot back (--pin-grace-ms, 15 s by default). */
+static const char rooms_retry_quota[] = "Retry-After: 15\r\n";
+
+/* A creation that never became a room (placement failed, or is still
+ * waiting for a new server) counts against the quota this long: at most
+ * --spawn-wait-ms, plus the round trips around it. */
+#define ROOMS_PENDING_SLACK_MS 5000
 
 struct rooms_call {             /* one request waiting on the scheduler */
 	struct backend *be;
@@ -60,20 +71,17 @@ static void rooms_call_done(struct rooms_call *c)
 
 static void rooms_on_placed(int err, const struct sched_placement *p, void *arg);
 
-/* Picks a new id and asks the scheduler to place the room. Returns 0 when
- * the scheduler will call back, or -1 after answering. */
+/* Asks the scheduler to place the room c->room. Returns 0 when the
+ * scheduler will call back, or -1 after answering. */
 static int rooms_place(struct rooms_call *c)
 {
 	struct backend *be = c->be;
 	struct sched_room r;
 	int rc;
 
-	if (ids_room_new(c->room) < 0) {
-		be_error(be, c->req, c->route, 500, "internal", "no random room id", NULL);
-		return -1;
-	}
 	r.id = c->room;
 	r.owner = c->user.sub;
+	r.owner_name = c->user.name;
 	r.name = c->opts.has_name ? c->opts.name : NULL;
 	r.capacity = c->opts.capacity;
 	r.visibility = c->opts.visibility;
@@ -94,10 +102,13 @@ static void rooms_on_placed(int err, const struct sched_placement *p, void *arg)
 
 	be->mx.place[mx_sched_index(err)]++;
 	if (err == SCHED_EEXISTS) {
-		if (++c->tries < ROOMS_CREATE_TRIES && rooms_place(c) == 0)
-			return;
-		if (c->tries >= ROOMS_CREATE_TRIES)
+		/* Admitted already: the limits count the creation, not the id. */
+		if (++c->tries >= ROOMS_CREATE_TRIES)
 			be_error(be, c->req, c->route, 500, "internal", "no free room id", NULL);
+		else if (ids_room_new(c->room) < 0)
+			be_error(be, c->req, c->route, 500, "internal", "no random room id", NULL);
+		else if (rooms_place(c) == 0)
+			return;
 		rooms_call_done(c);
 		return;
 	}
@@ -110,6 +121,62 @@ static void rooms_on_placed(int err, const struct sched_placement *p, void *arg)
 		  "server", p->server_id, "epoch", (json_int_t)p->epoch);
 	be_json(be, c->req, c->route, 200, json_pack("{s:s}", "roomId", c->room), NULL);
 	rooms_call_done(c);
+}
+
+static void rooms_on_admitted(PGresult *res, const char *err, const char *sqlstate, void *arg)
+{
+	struct rooms_call *c = arg;
+	struct backend *be = c->be;
+	const char *status;
+	char retry[48];
+
+	if (!res || PQntuples(res) != 1 || PQnfields(res) != 2) {
+		log_write(LOG_WARN, "room admission failed", "{s:s}", "error", err ? err : "unexpected result");
+		be_unavailable(be, c->req, c->route, "the room directory is unavailable; try again shortly");
+		goto done;
+	}
+	status = PQgetvalue(res, 0, 0);
+	if (strcmp(status, "ok") == 0) {
+		if (rooms_place(c) == 0)
+			return;
+		goto done;
+	}
+	if (strcmp(status, "rate") == 0) {
+		snprintf(retry, sizeof retry, "Retry-After: %ld\r\n", strtol(PQgetvalue(res, 0, 1), NULL, 10));
+		be_error(be, c->req, c->route, 429, "rate_limited",
+			 "you created too many rooms within a minute; try again later", retry);
+	} else {
+		be_error(be, c->req, c->route, 429, "too_many_rooms",
+			 "you have too many rooms that nobody has joined; join one, or try again once "
+			 "they have been released", rooms_retry_quota);
+	}
+done:
+	rooms_call_done(c);
+}
+
+/* Picks the room's id and asks whether c's user may create it now. Returns
+ * 0 when the database will call back, or -1 after answering. */
+static int rooms_admit(struct rooms_call *c)
+{
+	struct backend *be = c->be;
+	char max_unjoined[24], per_minute[24], dead_ms[24], pending_ms[24];
+	const char *q[6] = { c->user.sub, c->room, max_unjoined, per_minute, dead_ms, pending_ms };
+
+	if (ids_room_new(c->room) < 0) {
+		be_error(be, c->req, c->route, 500, "internal", "no random room id", NULL);
+		return -1;
+	}
+	snprintf(max_unjoined, sizeof max_unjoined, "%ld", be->cfg.max_unjoined_rooms);
+	snprintf(per_minute, sizeof per_minute, "%ld", be->cfg.room_creates_per_minute);
+	snprintf(dead_ms, sizeof dead_ms, "%ld", be->cfg.dead_after_ms);
+	snprintf(pending_ms, sizeof pending_ms, "%ld", be->cfg.spawn_wait_ms + ROOMS_PENDING_SLACK_MS);
+	if (db_query(be->db, "SELECT status, retry_after FROM stateroom_admit_create($1, $2,"
+			     " $3::integer, $4::integer, $5::bigint, $6::bigint)",
+		     6, q, rooms_on_admitted, c) < 0) {
+		be_unavailable(be, c->req, c->route, "the room directory is unavailable; try again shortly");
+		return -1;
+	}
+	return 0;
 }
 
 void api_rooms_create(struct httpd_req *req, const struct route_params *params, void *ud)
@@ -145,7 +212,7 @@ void api_rooms_create(struct httpd_req *req, const struct route_params *params, 
 	c->user = user;
 	c->opts = opts;
 	be_hold(be);
-	if (rooms_place(c) < 0)
+	if (rooms_admit(c) < 0)
 		rooms_call_done(c);
 }
 

@@ -1,6 +1,8 @@
 /* GET /api/rooms → {"rooms":[...]}: the public rooms and the caller's own,
  * newest first, at most 100, with live member counts and the
- * caller's unread counts. One query. */
+ * caller's unread counts. One query. Own and read marks are the caller's
+ * subject's (a guest's is its login's, not its name's); "owner" is the
+ * creator's name as shown. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,13 +18,13 @@
  * members counts only while the room's server heartbeats, as the scheduler
  * judges liveness. */
 static const char rooms_list_sql[] =
-	"SELECT r.id, r.name, r.owner, r.visibility, r.capacity,"
+	"SELECT r.id, r.name, coalesce(r.owner_name, r.owner), r.visibility, r.capacity,"
 	"  CASE WHEN s.heartbeat_at > now() - $2::bigint * interval '1 millisecond'"
 	"       THEN r.members ELSE 0 END,"
 	"  coalesce(m.last, 0),"
 	"  greatest(coalesce(m.last, 0) - coalesce(rm.seq, 0), 0),"
 	"  (extract(epoch FROM r.created_at) * 1000)::bigint,"
-	"  r.persistent"
+	"  r.persistent, r.owner = $1"
 	" FROM ((SELECT * FROM rooms WHERE visibility = 'public' ORDER BY created_at DESC LIMIT 100)"
 	"       UNION"
 	"       (SELECT * FROM rooms WHERE owner = $1 ORDER BY created_at DESC LIMIT 100)"
@@ -49,10 +51,11 @@ static json_t *rooms_list_json(const PGresult *res)
 	int n = PQntuples(res);
 
 	for (int i = 0; rooms && i < n; i++) {
-		json_t *r = json_pack("{s:s,s:s?,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:b}",
+		json_t *r = json_pack("{s:s,s:s?,s:s,s:b,s:s,s:I,s:I,s:I,s:I,s:I,s:b}",
 				      "roomId", PQgetvalue(res, i, 0),
 				      "name", PQgetisnull(res, i, 1) ? NULL : PQgetvalue(res, i, 1),
 				      "owner", PQgetvalue(res, i, 2),
+				      "mine", strcmp(PQgetvalue(res, i, 10), "t") == 0,
 				      "visibility", PQgetvalue(res, i, 3),
 				      "capacity", rooms_list_int(res, i, 4),
 				      "members", rooms_list_int(res, i, 5),

@@ -1,19 +1,29 @@
+#include <openssl/rand.h>
 #include <string.h>
 #include <time.h>
 
 #include "auth.h"
+#include "base64.h"
 #include "http_json.h"
 #include "log.h"
 #include "token.h"
 
-static char *auth_token(const struct backend *be, const char *sub, bool registered)
+#define AUTH_GUEST_RANDOM 16
+#define AUTH_GUEST_SUB_LEN (sizeof AUTH_GUEST_PREFIX - 1 + B64_URL_ENCODED_LEN(AUTH_GUEST_RANDOM))
+
+_Static_assert(AUTH_GUEST_SUB_LEN <= AUTH_SUB_MAX, "guest subject length");
+
+/* "userId" is the name again: the seed's client reads it (jwt-decode) to
+ * show who is logged in and which messages and member are the user's own,
+ * and compat frames show users by name. */
+static char *auth_token(const struct backend *be, const char *sub, const char *name, bool registered)
 {
 	json_int_t now = (json_int_t)time(NULL);
 	json_t *claims;
 	char *tok;
 
-	claims = json_pack("{s:s,s:s,s:I,s:I,s:s}", "sub", sub, "name", sub, "iat", now,
-			   "exp", now + (json_int_t)be->cfg.token_ttl, "typ", "user");
+	claims = json_pack("{s:s,s:s,s:s,s:I,s:I,s:s}", "sub", sub, "name", name, "userId", name,
+			   "iat", now, "exp", now + (json_int_t)be->cfg.token_ttl, "typ", "user");
 	if (!claims)
 		return NULL;
 	if (registered && json_object_set_new(claims, "reg", json_true()) < 0) {
@@ -25,14 +35,38 @@ static char *auth_token(const struct backend *be, const char *sub, bool register
 	return tok;
 }
 
-char *auth_user_token(const struct backend *be, const char *sub)
+/* A guest's name is not a credential: anyone may log in as any free name.
+ * What a guest creates must therefore belong to this login only. */
+char *auth_guest_token(const struct backend *be, const char *name)
 {
-	return auth_token(be, sub, false);
+	unsigned char rnd[AUTH_GUEST_RANDOM];
+	char sub[AUTH_GUEST_SUB_LEN + 1] = AUTH_GUEST_PREFIX;
+
+	if (RAND_bytes(rnd, sizeof rnd) != 1)
+		return NULL;
+	b64_url_encode(sub + sizeof AUTH_GUEST_PREFIX - 1, rnd, sizeof rnd);
+	return auth_token(be, sub, name, false);
 }
 
-char *auth_account_token(const struct backend *be, const char *sub)
+char *auth_account_token(const struct backend *be, const char *name)
 {
-	return auth_token(be, sub, true);
+	return auth_token(be, name, name, true);
+}
+
+/* A user id, or a guest subject as auth_guest_token() makes them. */
+static bool auth_sub_valid(const char *s)
+{
+	size_t len = strlen(s), pre = sizeof AUTH_GUEST_PREFIX - 1;
+
+	if (strncmp(s, AUTH_GUEST_PREFIX, pre) != 0)
+		return ids_user_valid(s, len);
+	if (len != AUTH_GUEST_SUB_LEN)
+		return false;
+	for (size_t i = pre; i < len; i++)
+		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_'))
+			return false;
+	return true;
 }
 
 /* A string claim that fits max bytes and holds no NUL; copied into out. */
@@ -76,7 +110,7 @@ int auth_user(struct backend *be, struct httpd_req *req, enum mx_route route, st
 	/* The signature is ours, but a token signed by an older version or with
 	 * a leaked key should still not smuggle odd ids into rooms and logs. A
 	 * token without a name (the user id is the name) is fine. */
-	valid = auth_claim(claims, "sub", u.sub, IDS_USER_MAX) == 0 && ids_user_valid(u.sub, strlen(u.sub));
+	valid = auth_claim(claims, "sub", u.sub, AUTH_SUB_MAX) == 0 && auth_sub_valid(u.sub);
 	if (valid && !json_object_get(claims, "name"))
 		strcpy(u.name, u.sub);
 	else if (valid)

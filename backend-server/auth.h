@@ -6,19 +6,27 @@
 #include "ids.h"
 
 #define AUTH_NAME_MAX 64
+/* A guest's subject: this prefix (no user id holds a ':') and 16 random
+ * bytes in base64url, new at every guest login. */
+#define AUTH_GUEST_PREFIX "guest:"
+#define AUTH_SUB_MAX IDS_USER_MAX
 
+/* The caller. sub is who it is: what it owns (rooms.owner, read marks) is
+ * keyed by sub. name is what others see. A registered user's sub is its
+ * name; a guest's is AUTH_GUEST_PREFIX and random characters. */
 struct auth_user {
-	char sub[IDS_USER_MAX + 1];
+	char sub[AUTH_SUB_MAX + 1];
 	char name[AUTH_NAME_MAX + 1];
 	bool registered;        /* claim "reg": logged in with a password */
 };
 
-/* Signs a user token for user id sub (name = sub: guests have only a name).
- * Returns a malloc'd token the caller frees, or NULL. */
-char *auth_user_token(const struct backend *be, const char *sub);
+/* Signs a guest token for name, with a new subject of its own. Returns a
+ * malloc'd token the caller frees, or NULL. */
+char *auth_guest_token(const struct backend *be, const char *name);
 
-/* The same for a registered user: the token also carries "reg":true. */
-char *auth_account_token(const struct backend *be, const char *sub);
+/* The same for a registered user (sub = name): the token also carries
+ * "reg":true. */
+char *auth_account_token(const struct backend *be, const char *name);
 
 /* Checks "Authorization: Bearer <user token>". Returns 0 and *out, or -1
  * after answering 401 unauthorized (missing, malformed, forged, expired, or

@@ -28,6 +28,8 @@ struct backend_config {                 /* docs/protocol.md, "stateroom-backend"
 	long room_capacity;
 	long ticket_ttl;
 	long token_ttl;
+	long max_unjoined_rooms;        /* per user; 0: no limit */
+	long room_creates_per_minute;   /* per user; 0: no limit */
 	const char *client_dir;
 	const char *log_level;
 	const char *session_binary;     /* process scheduler */

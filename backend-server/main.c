@@ -194,6 +194,12 @@ static int main_options(struct backend_config *c, int argc, char **argv)
 		  "join ticket lifetime, seconds" },
 		{ "token-ttl", "STATEROOM_TOKEN_TTL", CFG_INT, &c->token_ttl, "86400", 1, 31536000,
 		  "user token lifetime, seconds" },
+		{ "max-unjoined-rooms", "STATEROOM_MAX_UNJOINED_ROOMS", CFG_INT, &c->max_unjoined_rooms,
+		  "3", 0, 1000000, "rooms a user may hold pinned with nobody in them; over it a create "
+		  "is 429 too_many_rooms (0: no limit)" },
+		{ "room-creates-per-minute", "STATEROOM_ROOM_CREATES_PER_MINUTE", CFG_INT,
+		  &c->room_creates_per_minute, "10", 0, 1000000,
+		  "rooms a user may create within any minute; over it 429 rate_limited (0: no limit)" },
 		{ "client-dir", "STATEROOM_CLIENT_DIR", CFG_STR, &c->client_dir, STATEROOM_CLIENT_DIR, 0, 0,
 		  "web client files" },
 		{ "log-level", "STATEROOM_LOG_LEVEL", CFG_STR, &c->log_level, "info", 0, 0,

@@ -141,7 +141,8 @@ export async function createRoom(token, options = {}) {
 }
 
 // GET /api/rooms → the public rooms and the caller's own, newest first, each
-// { roomId, name, owner, visibility, members, lastSeq, unread }.
+// { roomId, name, owner, mine, visibility, members, lastSeq, unread }; owner
+// is a name, and two guests may share one: mine says whether it is the caller.
 export async function listRooms(token) {
   const data = await request('GET', '/api/rooms', { token });
   if (!Array.isArray(data.rooms)) throw badAnswer();
@@ -150,6 +151,7 @@ export async function listRooms(token) {
       roomId: r.roomId,
       name: typeof r.name === 'string' ? r.name : '',
       owner: typeof r.owner === 'string' ? r.owner : '',
+      mine: r.mine === true,
       visibility: r.visibility === 'public' ? 'public' : 'unlisted',
       members: Number.isInteger(r.members) && r.members > 0 ? r.members : 0,
       lastSeq: Number.isInteger(r.lastSeq) ? r.lastSeq : 0,

@@ -573,7 +573,7 @@ function fillRoomItem(li, r) {
   const id = document.createElement('code');
   id.textContent = r.roomId;
   const here = r.members === 0 ? 'nobody here' : `${r.members} here`;
-  const whose = r.owner === session?.user ? 'yours' : `by ${r.owner}`;
+  const whose = r.mine ? 'yours' : `by ${r.owner}`;
   meta.replaceChildren(id, ` · ${here} · ${r.visibility} · ${whose}`);
   const unread = unreadOf(r);
   link.dataset.unread = String(unread);

@@ -71,7 +71,7 @@ struct ag_op {                  /* one place or locate; freed in its timer's clo
 	int tries;
 	bool retried_lookup;        /* locate: the epoch moved under us once already */
 	char room[33];
-	char *owner, *name, *visibility;
+	char *owner, *owner_name, *name, *visibility;
 	int capacity;
 	bool ephemeral;
 	int64_t epoch;              /* locate: the room's epoch when read */
@@ -141,6 +141,7 @@ static void ag_op_closed(uv_handle_t *h)
 	struct ag_op *op = container_of((uv_timer_t *)h, struct ag_op, timer);
 
 	free(op->owner);
+	free(op->owner_name);
 	free(op->name);
 	free(op->visibility);
 	free(op);
@@ -252,9 +253,9 @@ static const char ag_sql_place[] =
 	"WITH srv AS (INSERT INTO session_servers (id, address, capacity)"
 	" VALUES ($6, $7, $8::integer)"
 	" ON CONFLICT (id) DO UPDATE SET address = EXCLUDED.address RETURNING id)"
-	" INSERT INTO rooms (id, owner, name, capacity, visibility, persistent, server_id, epoch,"
-	"                    pinned_at)"
-	" SELECT $1, $2, $3, $4::integer, $5, NOT $9::boolean, srv.id, 1, now() FROM srv"
+	" INSERT INTO rooms (id, owner, owner_name, name, capacity, visibility, persistent, server_id,"
+	"                    epoch, pinned_at)"
+	" SELECT $1, $2, nullif($10, $2), $3, $4::integer, $5, NOT $9::boolean, srv.id, 1, now() FROM srv"
 	" ON CONFLICT (id) DO NOTHING RETURNING epoch";
 
 /* Compare-and-set on the epoch read by the look-up. */
@@ -316,12 +317,12 @@ static void ag_record(struct ag_op *op)
 
 	snprintf(cap, sizeof cap, "%ld", op->server_capacity);
 	if (op->is_place) {
-		const char *params[9] = { op->room, op->owner, op->name, num, op->visibility,
-					  op->got.server_id, op->got.address, cap,
-					  op->ephemeral ? "t" : "f" };
+		const char *params[10] = { op->room, op->owner, op->name, num, op->visibility,
+					   op->got.server_id, op->got.address, cap,
+					   op->ephemeral ? "t" : "f", op->owner_name };
 
 		snprintf(num, sizeof num, "%d", op->capacity);
-		rc = db_query(db, ag_sql_place, 9, params, ag_on_recorded, op);
+		rc = db_query(db, ag_sql_place, 10, params, ag_on_recorded, op);
 	} else {
 		const char *params[5] = { op->room, num, op->got.server_id, op->got.address, cap };
 
@@ -709,7 +710,9 @@ static int ag_place(void *state, const struct sched_room *room, sched_cb cb, voi
 	op->owner = strdup(room->owner);
 	op->visibility = strdup(room->visibility);
 	op->name = room->name ? strdup(room->name) : NULL;
-	if (!op->owner || !op->visibility || (room->name && !op->name))
+	op->owner_name = room->owner_name ? strdup(room->owner_name) : NULL;
+	if (!op->owner || !op->visibility || (room->name && !op->name) ||
+	    (room->owner_name && !op->owner_name))
 		return ag_op_abort(op);
 	ag_allocate(op);
 	return 0;

@@ -76,7 +76,7 @@ struct proc_op {                  /* one place or locate until it is answered */
 	void *arg;
 	uint64_t deadline;
 	bool place;
-	const char *room, *owner, *name, *visibility;  /* in buf */
+	const char *room, *owner, *owner_name, *name, *visibility;  /* in buf */
 	int capacity;
 	bool ephemeral;
 	char buf[];
@@ -546,7 +546,7 @@ static void proc_op_try(struct proc_op *op)
 	}
 	if (op->place) {
 		const struct sched_room room = {
-			.id = op->room, .owner = op->owner, .name = op->name,
+			.id = op->room, .owner = op->owner, .owner_name = op->owner_name, .name = op->name,
 			.capacity = op->capacity, .visibility = op->visibility,
 			.ephemeral = op->ephemeral,
 		};
@@ -572,11 +572,16 @@ static const char *proc_op_str(struct proc_op *op, size_t *off, const char *s)
 	return d;
 }
 
-static struct proc_op *proc_op_new(struct proc *p, const char *room, const char *owner,
-				   const char *name, const char *visibility, sched_cb cb, void *arg)
+static size_t proc_op_len(const char *s)
 {
-	size_t len = strlen(room) + 1 + (owner ? strlen(owner) + 1 : 0) + (name ? strlen(name) + 1 : 0) +
-		     (visibility ? strlen(visibility) + 1 : 0);
+	return s ? strlen(s) + 1 : 0;
+}
+
+static struct proc_op *proc_op_new(struct proc *p, const char *room, const struct sched_room *r,
+				   sched_cb cb, void *arg)
+{
+	size_t len = strlen(room) + 1 + (r ? proc_op_len(r->owner) + proc_op_len(r->owner_name) +
+					 proc_op_len(r->name) + proc_op_len(r->visibility) : 0);
 	struct proc_op *op = calloc(1, sizeof *op + len);
 	size_t off = 0;
 
@@ -587,9 +592,12 @@ static struct proc_op *proc_op_new(struct proc *p, const char *room, const char 
 	op->arg = arg;
 	op->deadline = uv_now(p->loop) + (uint64_t)p->env->spawn_wait_ms;
 	op->room = proc_op_str(op, &off, room);
-	op->owner = proc_op_str(op, &off, owner);
-	op->name = proc_op_str(op, &off, name);
-	op->visibility = proc_op_str(op, &off, visibility);
+	if (r) {
+		op->owner = proc_op_str(op, &off, r->owner);
+		op->owner_name = proc_op_str(op, &off, r->owner_name);
+		op->name = proc_op_str(op, &off, r->name);
+		op->visibility = proc_op_str(op, &off, r->visibility);
+	}
 	return op;
 }
 
@@ -600,7 +608,7 @@ static int proc_place(void *state, const struct sched_room *room, sched_cb cb, v
 
 	if (!room || !room->id || !room->owner || !room->visibility || room->capacity < 1 || p->stopping)
 		return SCHED_EUNAVAIL;
-	op = proc_op_new(p, room->id, room->owner, room->name, room->visibility, cb, arg);
+	op = proc_op_new(p, room->id, room, cb, arg);
 	if (!op)
 		return SCHED_EUNAVAIL;
 	op->place = true;
@@ -618,7 +626,7 @@ static int proc_locate(void *state, const char *room_id, sched_cb cb, void *arg)
 
 	if (!room_id || p->stopping)
 		return SCHED_EUNAVAIL;
-	op = proc_op_new(p, room_id, NULL, NULL, NULL, cb, arg);
+	op = proc_op_new(p, room_id, NULL, cb, arg);
 	if (!op)
 		return SCHED_EUNAVAIL;
 	p->n_ops++;

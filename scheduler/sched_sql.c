@@ -1,6 +1,6 @@
 /* The placement functions in PostgreSQL (stateroom_place and
  * stateroom_locate, schema/migrations/002_placement.sql, 003_locate.sql and
- * 007_ephemeral_rooms.sql),
+ * 007_ephemeral_rooms.sql, 008_owners_and_room_quota.sql),
  * called the same way by the `local` and `process` backends. */
 #include <errno.h>
 #include <stdio.h>
@@ -14,14 +14,15 @@ int sched_sql_place(struct db *db, const struct sched_room *room, const char *se
 		    const char *dead_ms, db_result_fn cb, void *arg)
 {
 	char capacity[16];
-	const char *params[8] = { room->id, room->owner, room->name, capacity, room->visibility,
-				  servers, dead_ms, room->ephemeral ? "f" : "t" };
+	const char *params[9] = { room->id, room->owner, room->name, capacity, room->visibility,
+				  servers, dead_ms, room->ephemeral ? "f" : "t", room->owner_name };
 
 	snprintf(capacity, sizeof capacity, "%d", room->capacity);
 	return db_query(db,
 			"SELECT status, server_id, address, epoch, $3::text FROM stateroom_place("
-			"$1, $2, $3, $4::integer, $5, string_to_array($6, ','), $7::bigint, $8::boolean)",
-			8, params, cb, arg);
+			"$1, $2, $3, $4::integer, $5, string_to_array($6, ','), $7::bigint, $8::boolean,"
+			" $9)",
+			9, params, cb, arg);
 }
 
 int sched_sql_locate(struct db *db, const char *room_id, const char *servers, const char *dead_ms,

@@ -37,7 +37,8 @@ typedef void (*sched_cb)(int err, const struct sched_placement *p, void *arg);
 
 struct sched_room {               /* what a new room is created with */
 	const char *id;
-	const char *owner;
+	const char *owner;            /* the creator's subject */
+	const char *owner_name;       /* the creator's name as shown; may be NULL (= owner) */
 	const char *name;             /* may be NULL */
 	int capacity;                 /* users */
 	const char *visibility;       /* "public" or "unlisted" */

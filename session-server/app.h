@@ -55,7 +55,8 @@ struct ws_frame;    /* an outgoing text frame, built once, reference-counted */
 struct app_record {
 	int64_t seq;
 	int64_t ts;              /* milliseconds since the Unix epoch */
-	const char *user;
+	const char *user;        /* the sender's subject (ticket "sub") */
+	const char *name;        /* the sender's name as shown (ticket "name") */
 	const char *client_id;   /* NULL when none */
 	const char *body;        /* body_len bytes, no NUL inside */
 	size_t body_len;
@@ -99,12 +100,16 @@ const struct room_app_ops *app_find(const char *name);
 
 const char *app_room_id(const struct app_room *r);
 size_t app_room_member_count(const struct app_room *r);
-/* Distinct users in the order they joined; i < app_room_member_count(). */
+/* Distinct users in the order they joined; i < app_room_member_count().
+ * A user is its subject; two users may show the same name. */
 const char *app_room_member(const struct app_room *r, size_t i);
+const char *app_room_member_name(const struct app_room *r, size_t i);
 /* The room's admitted clients: first, then next until NULL. */
 struct app_client *app_room_clients(struct app_room *r);
 struct app_client *app_client_next(struct app_client *c);
 
+/* Who the client is (the ticket's sub: what idempotency, read marks and
+ * member counts key on), and the name others see (its "name"). */
 const char *app_client_user(const struct app_client *c);
 const char *app_client_name(const struct app_client *c);
 bool app_client_native(const struct app_client *c);
@@ -126,8 +131,8 @@ void app_close(struct app_client *c, uint16_t code, const char *reason);
  * (in an ephemeral room: nothing is copied, and it is durable at once).
  * Returns a negative errno when the room cannot take writes: -EAGAIN while
  * it recovers from a failed batch, -EPIPE when it is closing. */
-int64_t app_log_append(struct app_room *r, const char *user, const char *client_id,
-		       const char *body, size_t body_len, int64_t ts);
+int64_t app_log_append(struct app_room *r, const char *user, const char *name,
+		       const char *client_id, const char *body, size_t body_len, int64_t ts);
 
 /* Whether the room's records are written to the database (see above). */
 bool app_room_persistent(const struct app_room *r);

@@ -44,9 +44,10 @@
 
 struct chat_msg {
 	int64_t seq, ts;
-	char *buf;               /* user, id, text; kept when the slot is reused */
+	char *buf;               /* user, name, id, text; kept when the slot is reused */
 	size_t cap;
-	const char *user, *id;   /* id NULL for compat */
+	const char *user, *id;   /* user: the subject; id NULL for compat */
+	const char *name;        /* the sender's name, as shown */
 	const char *text;
 	size_t text_len;
 	struct app_client *from; /* to acknowledge once committed; NULL if gone */
@@ -185,9 +186,10 @@ static size_t pos_of(const struct chat *ch, int64_t seq)
 }
 
 static struct chat_msg *append(struct chat *ch, int64_t seq, int64_t ts, const char *user,
-			       const char *id, const char *text, size_t text_len)
+			       const char *name, const char *id, const char *text, size_t text_len)
 {
-	size_t ul = strlen(user) + 1, il = id ? strlen(id) + 1 : 0, need = ul + il + text_len + 1;
+	size_t ul = strlen(user) + 1, nl = strlen(name) + 1, il = id ? strlen(id) + 1 : 0;
+	size_t need = ul + nl + il + text_len + 1;
 	struct chat_msg *m;
 	char *buf;
 
@@ -207,12 +209,13 @@ static struct chat_msg *append(struct chat *ch, int64_t seq, int64_t ts, const c
 	}
 	ch->n++;
 	buf = m->buf;
-	memcpy(buf, user, ul);
-	m->user = buf;
-	m->id = id ? memcpy(buf + ul, id, il) : NULL;
-	memcpy(buf + ul + il, text, text_len);
-	buf[ul + il + text_len] = '\0';
-	m->text = buf + ul + il;
+	m->user = memcpy(buf, user, ul);
+	m->name = memcpy(buf + ul, name, nl);
+	buf += ul + nl;
+	m->id = id ? memcpy(buf, id, il) : NULL;
+	memcpy(buf + il, text, text_len);
+	buf[il + text_len] = '\0';
+	m->text = buf + il;
 	m->text_len = text_len;
 	m->seq = ch->seq = seq;
 	m->ts = ts;
@@ -246,12 +249,12 @@ static void put_msg(struct jbuf *b, bool typed, int64_t seq, const char *id, con
 
 static void put_ring(struct jbuf *b, const struct chat_msg *m, bool typed)
 {
-	put_msg(b, typed, m->seq, m->id, m->user, m->text, m->text_len, m->ts);
+	put_msg(b, typed, m->seq, m->id, m->name, m->text, m->text_len, m->ts);
 }
 
 static void put_rec(struct jbuf *b, const struct app_record *r)
 {
-	put_msg(b, false, r->seq, r->client_id, r->user, r->body, r->body_len, r->ts);
+	put_msg(b, false, r->seq, r->client_id, r->name, r->body, r->body_len, r->ts);
 }
 
 /* Ring positions [from, to) as the elements of an array (no brackets). */
@@ -272,7 +275,7 @@ static void put_members(struct chat *ch)
 	for (size_t i = 0; i < n; i++) {
 		if (i)
 			jbuf_put(&ch->out, ",", 1);
-		jbuf_strz(&ch->out, app_room_member(ch->room, i));
+		jbuf_strz(&ch->out, app_room_member_name(ch->room, i));
 	}
 	jbuf_put(&ch->out, "]", 1);
 }
@@ -392,7 +395,7 @@ static void broadcast_snapshot(struct chat *ch)
 			for (size_t i = from; i < n; i++) {
 				struct chat_msg *m = msg_at(ch, i);
 				jbuf_puts(&ch->out, i > from ? ",{\"userId\":" : "{\"userId\":");
-				jbuf_strz(&ch->out, m->user);
+				jbuf_strz(&ch->out, m->name);
 				jbuf_puts(&ch->out, ",\"msg\":");
 				jbuf_str(&ch->out, m->text, m->text_len);
 				jbuf_puts(&ch->out, ",\"ts\":");
@@ -424,8 +427,10 @@ static void publish(struct chat *ch, struct app_client *from, const char *id, co
 	if (ch->n == ch->size && msg_at(ch, 0)->seq > ch->committed)
 		seq = -EAGAIN;
 	else
-		seq = app_log_append(ch->room, app_client_user(from), id, text, len, ts);
-	if (seq < 0 || !(m = append(ch, seq, ts, app_client_user(from), id, text, len))) {
+		seq = app_log_append(ch->room, app_client_user(from), app_client_name(from), id, text,
+				     len, ts);
+	if (seq < 0 ||
+	    !(m = append(ch, seq, ts, app_client_user(from), app_client_name(from), id, text, len))) {
 		/* A seq taken but not held would be a gap: the room cannot go on. */
 		if (seq >= 0)
 			app_close(from, 1011, "out of memory");
@@ -478,7 +483,7 @@ static void send_catchup_welcome(struct chat *ch, struct chat_wait *w,
 	jbuf_puts(&ch->out, "{\"type\":\"welcome\",\"room\":");
 	jbuf_strz(&ch->out, app_room_id(ch->room));
 	jbuf_puts(&ch->out, ",\"user\":");
-	jbuf_strz(&ch->out, app_client_user(w->c));
+	jbuf_strz(&ch->out, app_client_name(w->c));
 	jbuf_puts(&ch->out, ",\"members\":");
 	put_members(ch);
 	jbuf_puts(&ch->out, ",\"seq\":");
@@ -656,7 +661,7 @@ static void on_read(struct chat *ch, struct app_client *c, json_t *o)
 		send_error(c, "unavailable", "the read mark cannot be kept now", NULL);
 		return;
 	}
-	broadcast_native(ch, json_pack("{s:s,s:s,s:I}", "type", "read", "user", app_client_user(c),
+	broadcast_native(ch, json_pack("{s:s,s:s,s:I}", "type", "read", "user", app_client_name(c),
 				       "seq", seq), NULL);
 }
 
@@ -679,7 +684,7 @@ static void on_native(struct chat *ch, struct app_client *c, const uint8_t *data
 	} else if (strcmp(type, "history") == 0) {
 		on_history(ch, c, o);
 	} else if (strcmp(type, "typing") == 0) {
-		broadcast_native(ch, json_pack("{s:s,s:s}", "type", "typing", "user", app_client_user(c)),
+		broadcast_native(ch, json_pack("{s:s,s:s}", "type", "typing", "user", app_client_name(c)),
 				 app_client_user(c));
 	} else if (strcmp(type, "read") == 0) {
 		on_read(ch, c, o);
@@ -711,7 +716,7 @@ static int chat_create(struct app_room *room, const struct app_record *recent, s
 	}
 	for (size_t i = n > ch->size ? n - ch->size : 0; i < n; i++) {
 		const struct app_record *r = &recent[i];
-		if (!append(ch, r->seq, r->ts, r->user, r->client_id, r->body, r->body_len)) {
+		if (!append(ch, r->seq, r->ts, r->user, r->name, r->client_id, r->body, r->body_len)) {
 			chat_dispose(ch);
 			return -ENOMEM;
 		}
@@ -768,7 +773,7 @@ static void chat_restore(void *state, const struct app_record *recs, size_t n)
 		struct chat_msg *m;
 		if (r->seq <= ch->committed)
 			continue;
-		m = append(ch, r->seq, r->ts, r->user, r->client_id, r->body, r->body_len);
+		m = append(ch, r->seq, r->ts, r->user, r->name, r->client_id, r->body, r->body_len);
 		if (!m) {
 			/* Clients would see a gap: let them reconnect instead. */
 			for (struct app_client *c = app_room_clients(ch->room); c; c = app_client_next(c))
@@ -818,7 +823,7 @@ static void send_welcome(struct chat *ch, struct app_client *c)
 	jbuf_puts(&ch->out, "{\"type\":\"welcome\",\"room\":");
 	jbuf_strz(&ch->out, app_room_id(ch->room));
 	jbuf_puts(&ch->out, ",\"user\":");
-	jbuf_strz(&ch->out, app_client_user(c));
+	jbuf_strz(&ch->out, app_client_name(c));
 	jbuf_puts(&ch->out, ",\"members\":");
 	put_members(ch);
 	jbuf_puts(&ch->out, ",\"seq\":");
@@ -837,7 +842,7 @@ static void chat_join(void *state, struct app_client *c, bool first)
 		send_welcome(ch, c);
 	if (first)
 		broadcast_native(ch, json_pack("{s:s,s:s}", "type", "presence", "joined",
-					       app_client_user(c)), app_client_user(c));
+					       app_client_name(c)), app_client_user(c));
 	broadcast_snapshot(ch);
 }
 
@@ -889,7 +894,7 @@ static void chat_leave(void *state, struct app_client *c, bool last)
 
 	if (last)
 		broadcast_native(ch, json_pack("{s:s,s:s}", "type", "presence", "left",
-					       app_client_user(c)), NULL);
+					       app_client_name(c)), NULL);
 	broadcast_snapshot(ch);
 }
 

@@ -150,7 +150,7 @@ static void refuse(struct app_client *c, uint16_t code, const char *reason)
 
 static void admit(struct app_room *r, struct app_client *c)
 {
-	int rc = room_join(&r->room, c->strs);
+	int rc = room_join(&r->room, c->strs, c->name);
 
 	if (rc == -ENOSPC) {
 		refuse(c, 4009, "room full");
@@ -429,10 +429,10 @@ static void flush_log(struct app_room *r)
 	h->pending++;
 }
 
-int64_t app_log_append(struct app_room *r, const char *user, const char *client_id,
-		       const char *body, size_t body_len, int64_t ts)
+int64_t app_log_append(struct app_room *r, const char *user, const char *name,
+		       const char *client_id, const char *body, size_t body_len, int64_t ts)
 {
-	size_t ul, il;
+	size_t ul, nl, il;
 	struct app_record *rec;
 	char *buf;
 
@@ -447,6 +447,7 @@ int64_t app_log_append(struct app_room *r, const char *user, const char *client_
 	if (r->recovering)
 		return -EAGAIN;
 	ul = strlen(user) + 1;
+	nl = strlen(name) + 1;
 	il = client_id ? strlen(client_id) + 1 : 0;
 	if (r->n_pend == r->cap_pend) {
 		size_t cap = r->cap_pend ? r->cap_pend * 2 : 16;
@@ -456,16 +457,16 @@ int64_t app_log_append(struct app_room *r, const char *user, const char *client_
 		r->pend = p;
 		r->cap_pend = cap;
 	}
-	buf = malloc(ul + il + body_len + 1);
+	buf = malloc(ul + nl + il + body_len + 1);
 	if (!buf)
 		return -ENOMEM;
 	rec = &r->pend[r->n_pend++];
-	memcpy(buf, user, ul);
-	rec->user = buf;
-	rec->client_id = client_id ? memcpy(buf + ul, client_id, il) : NULL;
-	memcpy(buf + ul + il, body, body_len);
-	buf[ul + il + body_len] = '\0';
-	rec->body = buf + ul + il;
+	rec->user = memcpy(buf, user, ul);  /* the one allocation: records_free() */
+	rec->name = memcpy(buf + ul, name, nl);
+	rec->client_id = client_id ? memcpy(buf + ul + nl, client_id, il) : NULL;
+	memcpy(buf + ul + nl + il, body, body_len);
+	buf[ul + nl + il + body_len] = '\0';
+	rec->body = buf + ul + nl + il;
 	rec->body_len = body_len;
 	rec->ts = ts;
 	rec->seq = ++r->last_seq;
@@ -944,6 +945,11 @@ size_t app_room_member_count(const struct app_room *r)
 const char *app_room_member(const struct app_room *r, size_t i)
 {
 	return room_member(&r->room, i);
+}
+
+const char *app_room_member_name(const struct app_room *r, size_t i)
+{
+	return room_member_name(&r->room, i);
 }
 
 struct app_client *app_room_clients(struct app_room *r)

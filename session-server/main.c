@@ -478,8 +478,9 @@ int main(int argc, char **argv)
 		  "ping after this much silence; no answer within another period closes" },
 		{ "room-idle-ms", "SESSION_ROOM_IDLE_MS", CFG_INT, &o->room_idle_ms, "30000", 0,
 		  86400000, "an empty room is unloaded and unpinned after this" },
-		{ "pin-grace-ms", "SESSION_PIN_GRACE_MS", CFG_INT, &o->pin_grace_ms, "60000", 0,
-		  86400000, "a room pinned here that nobody joins is unpinned after this" },
+		{ "pin-grace-ms", "SESSION_PIN_GRACE_MS", CFG_INT, &o->pin_grace_ms, "15000", 0,
+		  86400000, "a room pinned here that nobody joins is unpinned (its slot freed) after "
+		  "this (every look-up renews it)" },
 		{ "log-level", "STATEROOM_LOG_LEVEL", CFG_STR, &o->log_level, "info", 0, 0,
 		  "debug, info, warn, error" },
 		{ "agones-sdk-port", "AGONES_SDK_HTTP_PORT", CFG_INT, &o->agones_sdk_port, "0", 0, 65535,

@@ -10,8 +10,10 @@
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
-/* Unpin forgotten rooms every this many heartbeats. */
-#define SWEEP_EVERY 10
+/* Unpin forgotten rooms every this many heartbeats: often, so that a room
+ * nobody joins holds its slot little longer than --pin-grace-ms (one
+ * indexed UPDATE). */
+#define SWEEP_EVERY 2
 /* Room for the text[] literal of held room ids; if they do not fit, the
  * stats callback leaves it empty and that round sweeps nothing. */
 #define IDS_MAX 65536

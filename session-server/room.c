@@ -38,16 +38,19 @@ static struct room_member *find(const struct room *r, const char *user)
 	return NULL;
 }
 
-int room_join(struct room *r, const char *user)
+int room_join(struct room *r, const char *user, const char *name)
 {
 	struct room_member *m = find(r, user);
-	size_t len = strlen(user);
+	size_t len = strlen(user), nlen;
 
 	if (m) {
 		m->tabs++;
 		return 0;
 	}
-	if (len == 0 || len > ROOM_USER_MAX)
+	if (!name)
+		name = user;
+	nlen = strlen(name);
+	if (len == 0 || len > ROOM_USER_MAX || nlen == 0 || nlen > ROOM_USER_MAX)
 		return -EINVAL;
 	if (r->n_members >= r->capacity)
 		return -ENOSPC;
@@ -64,6 +67,7 @@ int room_join(struct room *r, const char *user)
 	}
 	m = &r->members[r->n_members++];
 	memcpy(m->user, user, len + 1);
+	memcpy(m->name, name, nlen + 1);
 	m->tabs = 1;
 	return 1;
 }
@@ -86,6 +90,11 @@ int room_leave(struct room *r, const char *user)
 const char *room_member(const struct room *r, size_t i)
 {
 	return i < r->n_members ? r->members[i].user : NULL;
+}
+
+const char *room_member_name(const struct room *r, size_t i)
+{
+	return i < r->n_members ? r->members[i].name : NULL;
 }
 
 int room_table_init(struct room_table *t, size_t max)

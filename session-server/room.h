@@ -17,7 +17,8 @@
 #define ROOM_USER_MAX 64
 
 struct room_member {
-	char user[ROOM_USER_MAX + 1];
+	char user[ROOM_USER_MAX + 1];   /* the key */
+	char name[ROOM_USER_MAX + 1];   /* as shown: the first connection's */
 	unsigned tabs;
 };
 
@@ -39,17 +40,19 @@ void room_set_capacity(struct room *r, unsigned capacity, unsigned max_users);
 /* Frees the member list. NULL-safe. */
 void room_fini(struct room *r);
 
-/* Adds a connection of user. Returns 1 when the user is new to the room
- * (presence "joined"), 0 for a further tab, -ENOSPC when the room already
- * has capacity members, -EINVAL for an empty or too long user id, -ENOMEM. */
-int room_join(struct room *r, const char *user);
+/* Adds a connection of user, shown as name (NULL: the user id). Returns 1
+ * when the user is new to the room (presence "joined"), 0 for a further tab,
+ * -ENOSPC when the room already has capacity members, -EINVAL for an empty
+ * or too long user id or name, -ENOMEM. */
+int room_join(struct room *r, const char *user, const char *name);
 
 /* Removes a connection of user. Returns 1 when it was the user's last
  * (presence "left"; the member is gone), 0 when tabs remain, -ENOENT. */
 int room_leave(struct room *r, const char *user);
 
-/* Member i (0 ≤ i < r->n_members) in join order. */
+/* Member i (0 ≤ i < r->n_members) in join order, and its name. */
 const char *room_member(const struct room *r, size_t i);
+const char *room_member_name(const struct room *r, size_t i);
 
 /* A table of at most max rooms. Returns 0 or -ENOMEM. */
 int room_table_init(struct room_table *t, size_t max);

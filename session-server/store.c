@@ -9,8 +9,10 @@
 #include "jbuf.h"
 #include "log.h"
 
-/* Columns 0..4 of every record query, in this order. */
-#define RECORD_COLUMNS "seq, client_id, user_id, body, (extract(epoch FROM created_at) * 1000)::bigint"
+/* Columns 0..5 of every record query, in this order. user_name is NULL when
+ * the name is the user id (migration 008). */
+#define RECORD_COLUMNS "seq, client_id, user_id, body, (extract(epoch FROM created_at) * 1000)::bigint," \
+	" coalesce(user_name, user_id)"
 
 struct load {
 	store_load_fn cb;
@@ -49,6 +51,7 @@ static int records_of(PGresult *res, struct app_record **out, size_t *n_out)
 		r->body = PQgetvalue(res, i, 3);
 		r->body_len = (size_t)PQgetlength(res, i, 3);
 		r->ts = strtoll(PQgetvalue(res, i, 4), NULL, 10);
+		r->name = PQgetvalue(res, i, 5);
 	}
 	*out = recs;
 	*n_out = n;
@@ -126,7 +129,7 @@ int store_append(struct db *db, const char *room, const char *server_id, int64_t
 	char ep[24];
 	int rc = -ENOMEM;
 
-	/* [[seq, client id, user, body, ts], ...]: written by hand, one buffer
+	/* [[seq, client id, user, body, ts, name], ...]: written by hand, one buffer
 	 * for the whole batch (db_query copies it). */
 	jbuf_put(&batch, "[", 1);
 	for (size_t i = 0; i < n; i++) {
@@ -140,6 +143,8 @@ int store_append(struct db *db, const char *room, const char *server_id, int64_t
 		jbuf_str(&batch, recs[i].body, recs[i].body_len);
 		jbuf_put(&batch, ",", 1);
 		jbuf_int(&batch, recs[i].ts);
+		jbuf_put(&batch, ",", 1);
+		jbuf_strz(&batch, recs[i].name);
 		jbuf_put(&batch, "]", 1);
 	}
 	jbuf_put(&batch, "]", 1);
@@ -156,9 +161,11 @@ int store_append(struct db *db, const char *room, const char *server_id, int64_t
 		const char *p[] = { room, server_id, ep, batch.p };
 		rc = db_query(db, "WITH pin AS (SELECT 1 FROM rooms"
 				  "   WHERE id = $1 AND server_id = $2 AND epoch = $3 FOR SHARE)"
-				  " INSERT INTO messages (room_id, seq, client_id, user_id, body, created_at)"
+				  " INSERT INTO messages (room_id, seq, client_id, user_id, body, created_at,"
+				  "                       user_name)"
 				  " SELECT $1, (m->>0)::bigint, m->>1, m->>2, m->>3,"
-				  "        to_timestamp((m->>4)::double precision / 1000)"
+				  "        to_timestamp((m->>4)::double precision / 1000),"
+				  "        nullif(m->>5, m->>2)"
 				  " FROM pin, json_array_elements($4::json) m",
 			      4, p, append_done, a);
 	}
@@ -181,7 +188,7 @@ static void tail_done(PGresult *res, const char *err, const char *sqlstate, void
 	if (!res || PQntuples(res) < 1 || records_of(res, &recs, &n) != 0)
 		t->cb(t->arg, -EIO, false, NULL, 0);
 	else
-		t->cb(t->arg, 0, strcmp(PQgetvalue(res, 0, 5), "t") == 0, recs, n);
+		t->cb(t->arg, 0, strcmp(PQgetvalue(res, 0, 6), "t") == 0, recs, n);
 	free(recs);
 	free(t);
 }

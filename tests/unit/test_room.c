@@ -9,12 +9,12 @@ static void test_capacity_counts_distinct_users(void)
 	struct room r;
 
 	room_init(&r, "abc", 2, 100);
-	CHECK_EQ_INT(room_join(&r, "alice"), 1);
-	CHECK_EQ_INT(room_join(&r, "alice"), 0);
-	CHECK_EQ_INT(room_join(&r, "alice"), 0);
-	CHECK_EQ_INT(room_join(&r, "bob"), 1);
+	CHECK_EQ_INT(room_join(&r, "alice", NULL), 1);
+	CHECK_EQ_INT(room_join(&r, "alice", NULL), 0);
+	CHECK_EQ_INT(room_join(&r, "alice", NULL), 0);
+	CHECK_EQ_INT(room_join(&r, "bob", NULL), 1);
 	CHECK_EQ_INT(r.n_members, 2);
-	CHECK_EQ_INT(room_join(&r, "carol"), -ENOSPC);
+	CHECK_EQ_INT(room_join(&r, "carol", NULL), -ENOSPC);
 	CHECK_EQ_INT(r.n_members, 2);
 	room_fini(&r);
 }
@@ -24,9 +24,9 @@ static void test_second_tab_of_member_admitted_when_full(void)
 	struct room r;
 
 	room_init(&r, "abc", 1, 100);
-	CHECK_EQ_INT(room_join(&r, "alice"), 1);
-	CHECK_EQ_INT(room_join(&r, "bob"), -ENOSPC);
-	CHECK_EQ_INT(room_join(&r, "alice"), 0);
+	CHECK_EQ_INT(room_join(&r, "alice", NULL), 1);
+	CHECK_EQ_INT(room_join(&r, "bob", NULL), -ENOSPC);
+	CHECK_EQ_INT(room_join(&r, "alice", NULL), 0);
 	CHECK_EQ_INT(r.members[0].tabs, 2);
 	room_fini(&r);
 }
@@ -41,9 +41,9 @@ static void test_capacity_never_over_server_limit(void)
 	for (int i = 0; i < 3; i++) {
 		user[0] = (char)('a' + i);
 		user[1] = '\0';
-		CHECK_EQ_INT(room_join(&r, user), 1);
+		CHECK_EQ_INT(room_join(&r, user, NULL), 1);
 	}
-	CHECK_EQ_INT(room_join(&r, "z"), -ENOSPC);
+	CHECK_EQ_INT(room_join(&r, "z", NULL), -ENOSPC);
 	room_set_capacity(&r, 2, 100);
 	CHECK_EQ_INT(r.capacity, 2);
 	room_fini(&r);
@@ -54,14 +54,14 @@ static void test_presence_on_first_join_and_last_leave(void)
 	struct room r;
 
 	room_init(&r, "abc", 10, 100);
-	CHECK_EQ_INT(room_join(&r, "alice"), 1);   /* joined */
-	CHECK_EQ_INT(room_join(&r, "alice"), 0);   /* second tab: no presence */
+	CHECK_EQ_INT(room_join(&r, "alice", NULL), 1);   /* joined */
+	CHECK_EQ_INT(room_join(&r, "alice", NULL), 0);   /* second tab: no presence */
 	CHECK_EQ_INT(room_leave(&r, "alice"), 0);  /* one tab left: no presence */
 	CHECK_EQ_INT(r.n_members, 1);
 	CHECK_EQ_INT(room_leave(&r, "alice"), 1);  /* left */
 	CHECK_EQ_INT(r.n_members, 0);
 	CHECK_EQ_INT(room_leave(&r, "alice"), -ENOENT);
-	CHECK_EQ_INT(room_join(&r, "alice"), 1);   /* joins again */
+	CHECK_EQ_INT(room_join(&r, "alice", NULL), 1);   /* joins again */
 	room_fini(&r);
 }
 
@@ -70,10 +70,10 @@ static void test_member_list_keeps_join_order(void)
 	struct room r;
 
 	room_init(&r, "abc", 10, 100);
-	room_join(&r, "carol");
-	room_join(&r, "alice");
-	room_join(&r, "bob");
-	room_join(&r, "alice");
+	room_join(&r, "carol", NULL);
+	room_join(&r, "alice", NULL);
+	room_join(&r, "bob", NULL);
+	room_join(&r, "alice", NULL);
 	CHECK_EQ_STR(room_member(&r, 0), "carol");
 	CHECK_EQ_STR(room_member(&r, 1), "alice");
 	CHECK_EQ_STR(room_member(&r, 2), "bob");
@@ -83,8 +83,32 @@ static void test_member_list_keeps_join_order(void)
 	CHECK_EQ_STR(room_member(&r, 1), "bob");
 	room_leave(&r, "alice");                   /* one of two tabs */
 	CHECK_EQ_STR(room_member(&r, 0), "alice");
-	room_join(&r, "carol");
+	room_join(&r, "carol", NULL);
 	CHECK_EQ_STR(room_member(&r, 2), "carol");
+	room_fini(&r);
+}
+
+/* Guests pick names freely: two users may show one name, and are still two
+ * members; a user's further tab keeps the name it joined with. */
+static void test_members_keyed_by_user_shown_by_name(void)
+{
+	struct room r;
+
+	room_init(&r, "abc", 10, 100);
+	CHECK_EQ_INT(room_join(&r, "guest:a", "hog"), 1);
+	CHECK_EQ_INT(room_join(&r, "guest:b", "hog"), 1);
+	CHECK_EQ_INT(room_join(&r, "guest:a", "other"), 0);
+	CHECK_EQ_INT(r.n_members, 2);
+	CHECK_EQ_STR(room_member(&r, 0), "guest:a");
+	CHECK_EQ_STR(room_member_name(&r, 0), "hog");
+	CHECK_EQ_STR(room_member(&r, 1), "guest:b");
+	CHECK_EQ_STR(room_member_name(&r, 1), "hog");
+	CHECK_EQ_INT(room_leave(&r, "guest:a"), 0);
+	CHECK_EQ_INT(room_leave(&r, "guest:a"), 1);
+	CHECK_EQ_STR(room_member_name(&r, 0), "hog");
+	CHECK_EQ_INT(room_join(&r, "alice", NULL), 1);
+	CHECK_EQ_STR(room_member_name(&r, 1), "alice");
+	CHECK_EQ_INT(room_join(&r, "carol", ""), -EINVAL);
 	room_fini(&r);
 }
 
@@ -93,8 +117,8 @@ static void test_bad_user_ids_refused(void)
 	struct room r;
 
 	room_init(&r, "abc", 10, 100);
-	CHECK_EQ_INT(room_join(&r, ""), -EINVAL);
-	CHECK_EQ_INT(room_join(&r, "0123456789012345678901234567890123456789012345678901234567890123x"),
+	CHECK_EQ_INT(room_join(&r, "", NULL), -EINVAL);
+	CHECK_EQ_INT(room_join(&r, "0123456789012345678901234567890123456789012345678901234567890123x", NULL),
 		     -EINVAL);
 	CHECK_EQ_INT(r.n_members, 0);
 	room_fini(&r);
@@ -130,6 +154,7 @@ int main(void)
 	test_second_tab_of_member_admitted_when_full();
 	test_capacity_never_over_server_limit();
 	test_presence_on_first_join_and_last_leave();
+	test_members_keyed_by_user_shown_by_name();
 	test_member_list_keeps_join_order();
 	test_bad_user_ids_refused();
 	test_max_rooms();
