@@ -71,6 +71,24 @@ static void rooms_call_done(struct rooms_call *c)
 
 static void rooms_on_placed(int err, const struct sched_placement *p, void *arg);
 
+static void rooms_on_unadmitted(PGresult *res, const char *err, const char *sqlstate, void *arg)
+{
+	if (!res)
+		log_write(LOG_DEBUG, "forgetting a failed room creation failed", "{s:s}", "error",
+			  err ? err : "");
+}
+
+/* A creation that made no room counts for neither limit: a user whose
+ * creates fail for want of a slot must not end up over its quota as well.
+ * Queued on the same connection ahead of any retry of the user's; if it is
+ * lost, the row stops counting after the pending window anyway. */
+static void rooms_unadmit(struct rooms_call *c)
+{
+	const char *q[1] = { c->room };
+
+	db_query(c->be->db, "DELETE FROM room_creates WHERE room_id = $1", 1, q, rooms_on_unadmitted, NULL);
+}
+
 /* Asks the scheduler to place the room c->room. Returns 0 when the
  * scheduler will call back, or -1 after answering. */
 static int rooms_place(struct rooms_call *c)
@@ -89,6 +107,7 @@ static int rooms_place(struct rooms_call *c)
 	rc = be->sched->place(be->sched_state, &r, rooms_on_placed, c);
 	if (rc < 0) {
 		be->mx.place[mx_sched_index(rc)]++;
+		rooms_unadmit(c);
 		rooms_sched_error(c, rc);
 		return -1;
 	}
@@ -113,6 +132,7 @@ static void rooms_on_placed(int err, const struct sched_placement *p, void *arg)
 		return;
 	}
 	if (err != SCHED_OK) {
+		rooms_unadmit(c);
 		rooms_sched_error(c, err);
 		rooms_call_done(c);
 		return;

@@ -273,6 +273,12 @@ function cleanEnv() {
 	return env;
 }
 
+// A variable set to undefined in sessionEnv or backendEnv is left unset, so
+// that the server takes its default over the harness's setting.
+function dropUndefined(env) {
+	for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
+}
+
 // Starts a stack; see the file comment. Options:
 //   sessions, backends   how many of each (1, 1)
 //   sessionEnv, backendEnv   extra environment (wins over the harness's)
@@ -307,8 +313,13 @@ export async function startStack({
 				DATABASE_URL: stack.databaseUrl,
 				STATEROOM_SECRET: stack.secret,
 				STATEROOM_LOG_LEVEL: logLevel,
+				// Tests create rooms as fast as they can; rooms-quota.test.js
+				// runs with the defaults.
+				STATEROOM_MAX_UNJOINED_ROOMS: '0',
+				STATEROOM_ROOM_CREATES_PER_MINUTE: '0',
 				...backendEnv,
 			};
+			dropUndefined(env);
 			const p = new Proc(stack, `backend:${port}`, path.join(BUILD, 'backend-server/stateroom-backend'), env, port);
 			p.url = `http://127.0.0.1:${port}`;
 			stack.backends.push(p);
@@ -335,6 +346,7 @@ export async function startStack({
 				...sessionEnv,
 				...(sessionEnvs[i] ?? {}),
 			};
+			dropUndefined(env);
 			const s = new Proc(stack, `session:${port}`, path.join(BUILD, 'session-server/stateroom-session'), env, port);
 			s.id = id;
 			s.address = `127.0.0.1:${port}`;
