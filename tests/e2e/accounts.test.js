@@ -43,7 +43,7 @@ test('register gives a registered user token that /api/me reads back', async () 
 	assert.equal(mintToken(h.stack.secret, claims), res.json.token);
 	const who = await me(res.json.token);
 	assert.equal(who.status, 200, who.text);
-	assert.deepEqual(who.json, { userId: user, name: user, registered: true });
+	assert.deepEqual(who.json, { userId: user, name: user, sub: user, registered: true });
 });
 
 test('the password is stored only as an argon2id hash with OWASP parameters', async () => {
@@ -62,7 +62,7 @@ test('login with the right password gives a token that works for the API', async
 	const res = await signIn(user, 'correct horse battery');
 	assert.equal(res.status, 200, res.text);
 	assert.equal(decodeToken(res.json.token).claims.sub, user);
-	assert.deepEqual((await me(res.json.token)).json, { userId: user, name: user, registered: true });
+	assert.deepEqual((await me(res.json.token)).json, { userId: user, name: user, sub: user, registered: true });
 	const room = await createRoom(h.stack.backendUrl, res.json.token, { name: 'mine' });
 	assert.equal(room.status, 200, room.text);
 	const found = await lookup(h.stack.backendUrl, res.json.token, room.json.roomId);
@@ -75,7 +75,7 @@ test('a guest is not registered according to /api/me', async () => {
 	const token = await login(h.stack.backendUrl, user);
 	const res = await me(token);
 	assert.equal(res.status, 200, res.text);
-	assert.deepEqual(res.json, { userId: user, name: user, registered: false });
+	assert.deepEqual(res.json, { userId: user, name: user, sub: decodeToken(token).claims.sub, registered: false });
 });
 
 test('a password with emoji and right-to-left marks must match byte for byte', async () => {

@@ -18,7 +18,10 @@ test('login gives a signed user token for the user id', async () => {
 	const token = await login(h.stack.backendUrl, 'alice');
 	const { header, claims } = decodeToken(token);
 	assert.equal(header.alg, 'HS256');
-	assert.equal(claims.sub, 'alice');
+	// A guest is its login (a subject of its own), shown by the name it chose.
+	assert.match(claims.sub, /^guest:[A-Za-z0-9_-]{22}$/);
+	assert.equal(claims.name, 'alice');
+	assert.equal(claims.userId, 'alice');
 	assert.equal(claims.typ, 'user');
 	assert.ok(claims.exp > nowSeconds() + 3600, `exp ${claims.exp}`);
 	assert.ok(Math.abs(claims.iat - nowSeconds()) < 60, `iat ${claims.iat}`);
@@ -29,7 +32,7 @@ test('login gives a signed user token for the user id', async () => {
 test('login accepts 32 characters from A-Z a-z 0-9 _ - .', async () => {
 	const id = 'Az09_-.'.padEnd(32, 'x');
 	const token = await login(h.stack.backendUrl, id);
-	assert.equal(decodeToken(token).claims.sub, id);
+	assert.equal(decodeToken(token).claims.userId, id);
 });
 
 for (const [what, userId] of [
@@ -75,6 +78,7 @@ test('creating a room gives a 12-character room id', async () => {
 
 test('looking a room up gives its session server and a ticket bound to user, room and server', async () => {
 	const token = await login(h.stack.backendUrl, 'alice');
+	const user = decodeToken(token).claims;
 	const { json: { roomId } } = await createRoom(h.stack.backendUrl, token);
 	const res = await lookup(h.stack.backendUrl, token, roomId);
 	assert.equal(res.status, 200, res.text);
@@ -82,7 +86,8 @@ test('looking a room up gives its session server and a ticket bound to user, roo
 	const { header, claims } = decodeToken(res.json.token);
 	assert.equal(header.alg, 'HS256');
 	assert.equal(claims.typ, 'ticket');
-	assert.equal(claims.sub, 'alice');
+	assert.equal(claims.sub, user.sub);
+	assert.equal(claims.name, 'alice');
 	assert.equal(claims.room, roomId);
 	assert.equal(claims.aud, h.stack.sessions[0].id);
 	assert.equal(typeof claims.epoch, 'number');

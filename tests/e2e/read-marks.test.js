@@ -4,12 +4,14 @@
 // member counts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { useStack, newRoom, join, sendAcked, closeAll, tokenFor, request } from './lib/stack.js';
+import { useStack, newRoom, join, sendAcked, closeAll, tokenFor, request, decodeToken } from './lib/stack.js';
 
 const h = useStack({ sessions: 1, backends: 1, sessionEnv: { SESSION_MAX_ROOMS: '50', SESSION_ROOM_IDLE_MS: '1000' } });
 
 async function mark(roomId, user) {
-	const rows = await h.stack.sql(`SELECT seq FROM read_marks WHERE room_id = '${roomId}' AND user_id = '${user}'`);
+	// Read marks are the user's subject's (a guest's login), not its name's.
+	const sub = decodeToken(await tokenFor(h.stack, user)).claims.sub;
+	const rows = await h.stack.sql(`SELECT seq FROM read_marks WHERE room_id = '${roomId}' AND user_id = '${sub}'`);
 	return rows.length ? Number(rows[0][0]) : null;
 }
 

@@ -2,11 +2,16 @@
 // member and unread counts; room names stored and returned byte for byte.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { useStack, request, createRoom, tokenFor, newRoom, join, sendAcked, closeAll } from './lib/stack.js';
+import { useStack, request, createRoom, tokenFor, newRoom, join, sendAcked, closeAll, decodeToken } from './lib/stack.js';
 
 const h = useStack({ sessions: 1, backends: 1, sessionEnv: { SESSION_MAX_ROOMS: '100' } });
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Who user is to the API: a guest's subject (its login), not its name.
+async function subOf(user) {
+	return decodeToken(await tokenFor(h.stack, user)).claims.sub;
+}
 
 async function list(user) {
 	const res = await request(h.stack.backendUrl, '/api/rooms', { token: await tokenFor(h.stack, user) });
@@ -46,7 +51,7 @@ test('a user sees public rooms, and their own unlisted ones, but not unlisted ro
 	assert.equal(typeof e.createdAt, 'number');
 	assert.ok(Math.abs(e.createdAt - Date.now()) < 60000, `createdAt ${e.createdAt} is milliseconds`);
 	assert.deepEqual({ ...e, createdAt: 0 }, {
-		roomId: pub, name: 'Ann public', owner: 'ann', visibility: 'public', capacity: 100,
+		roomId: pub, name: 'Ann public', owner: 'ann', mine: false, visibility: 'public', capacity: 100,
 		members: 0, lastSeq: 0, unread: 0, createdAt: 0, persistent: true,
 	});
 });
@@ -113,7 +118,7 @@ test('a read frame lowers the reader\'s unread count and no one else\'s', async 
 
 test('unread is never negative, even with a mark beyond the last message', async () => {
 	const id = await newRoom(h.stack, 'jon', { visibility: 'public' });
-	await h.stack.sql(`INSERT INTO read_marks (room_id, user_id, seq) VALUES ('${id}', 'jon', 50)`);
+	await h.stack.sql(`INSERT INTO read_marks (room_id, user_id, seq) VALUES ('${id}', '${await subOf('jon')}', 50)`);
 	const e = await entry('jon', id);
 	assert.equal(e.lastSeq, 0);
 	assert.equal(e.unread, 0);
@@ -137,10 +142,11 @@ test('members is 0 for a room whose server is not live', async () => {
 	const live = h.stack.sessions[0].id;
 	await h.stack.sql(`INSERT INTO session_servers (id, address, capacity, heartbeat_at)
 		VALUES ('ss-gone', '127.0.0.1:1', 10, now() - interval '1 hour')`);
+	const max = await subOf('max');
 	await h.stack.sql(`INSERT INTO rooms (id, owner, capacity, visibility, server_id, epoch, pinned_at, members)
-		VALUES ('ondead', 'max', 10, 'unlisted', 'ss-gone', 1, now(), 7),
-		       ('onlive', 'max', 10, 'unlisted', '${live}', 1, now(), 3),
-		       ('onnone', 'max', 10, 'unlisted', NULL, 0, NULL, 4)`);
+		VALUES ('ondead', '${max}', 10, 'unlisted', 'ss-gone', 1, now(), 7),
+		       ('onlive', '${max}', 10, 'unlisted', '${live}', 1, now(), 3),
+		       ('onnone', '${max}', 10, 'unlisted', NULL, 0, NULL, 4)`);
 	const rooms = await list('max');
 	const members = Object.fromEntries(rooms.map((r) => [r.roomId, r.members]));
 	assert.deepEqual({ ondead: members.ondead, onlive: members.onlive, onnone: members.onnone },

@@ -173,7 +173,7 @@ export async function until(pred, timeoutMs, what) {
 
 // The room's messages table as [{seq, user, id}], in seq order.
 export async function dbMessages(stack, roomId) {
-	const rows = await stack.sql(`SELECT seq, user_id, coalesce(client_id, '') FROM messages WHERE room_id = '${roomId}' ORDER BY seq`);
+	const rows = await stack.sql(`SELECT seq, coalesce(user_name, user_id), coalesce(client_id, '') FROM messages WHERE room_id = '${roomId}' ORDER BY seq`);
 	return rows.map(([seq, user, id]) => ({ seq: Number(seq), user, id }));
 }
 

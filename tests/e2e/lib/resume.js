@@ -163,7 +163,7 @@ export function chatter(clients, periodMs = 25) {
 // client received, from where it joined to the end, exactly the stored
 // messages, in order, whatever servers it went through.
 export async function auditRoom(stack, roomId, clients) {
-	const rows = await stack.sql(`SELECT seq, client_id, user_id FROM messages WHERE room_id = '${roomId}' ORDER BY seq`);
+	const rows = await stack.sql(`SELECT seq, client_id, coalesce(user_name, user_id) FROM messages WHERE room_id = '${roomId}' ORDER BY seq`);
 	rows.forEach(([seq], i) => assert.equal(Number(seq), i + 1, `room ${roomId}: seq ${seq} at position ${i + 1}`));
 	const byId = new Map();
 	for (const [seq, id, user] of rows) {
