@@ -117,6 +117,13 @@ void be_on_request(struct httpd_req *req, void *ud)
 			 "Retry-After: 1\r\n");
 		return;
 	}
+	/* Before any route: none takes a body that is not JSON (http_json.h
+	 * says why), whether it reads its body or not. */
+	if (!http_json_content_ok(req)) {
+		mx_request(&be->mx, MX_OTHER, 415);
+		http_json_unsupported(req);
+		return;
+	}
 	be->routed = false;
 	if (route_dispatch(be_routes, sizeof be_routes / sizeof be_routes[0], req, be) == 0) {
 		if (!be->routed)

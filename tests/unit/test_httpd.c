@@ -835,7 +835,7 @@ static void test_invalid_json_gets_400_with_position(void)
 {
 	struct resp r;
 
-	CHECK_EQ_INT(exchange("POST /json HTTP/1.1\r\nHost: t\r\nContent-Length: 9\r\n\r\n{\"a\":\n  ]", &r), 0);
+	CHECK_EQ_INT(exchange("POST /json HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 9\r\n\r\n{\"a\":\n  ]", &r), 0);
 	CHECK_EQ_INT(r.status, 400);
 	CHECK(strstr(r.body, "\"code\":\"bad_json\"") != NULL);
 	CHECK(strstr(r.body, "line 2") != NULL);
@@ -845,7 +845,7 @@ static void test_json_nul_escape_gets_400(void)
 {
 	struct resp r;
 
-	CHECK_EQ_INT(exchange("POST /json HTTP/1.1\r\nHost: t\r\nContent-Length: 14\r\n\r\n{\"a\":\"\\u0000\"}", &r), 0);
+	CHECK_EQ_INT(exchange("POST /json HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 14\r\n\r\n{\"a\":\"\\u0000\"}", &r), 0);
 	CHECK_EQ_INT(r.status, 400);
 	CHECK(strstr(r.body, "\"code\":\"bad_json\"") != NULL);
 }
@@ -854,10 +854,10 @@ static void test_json_non_object_gets_400(void)
 {
 	struct resp r;
 
-	CHECK_EQ_INT(exchange("POST /json HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n[1,2]", &r), 0);
+	CHECK_EQ_INT(exchange("POST /json HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\n[1,2]", &r), 0);
 	CHECK_EQ_INT(r.status, 400);
 	CHECK(strstr(r.body, "\"code\":\"not_object\"") != NULL);
-	CHECK_EQ_INT(exchange("POST /json HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n42", &r), 0);
+	CHECK_EQ_INT(exchange("POST /json HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n42", &r), 0);
 	CHECK_EQ_INT(r.status, 400);
 	CHECK(strstr(r.body, "\"code\":\"not_object\"") != NULL);
 }
@@ -873,6 +873,46 @@ static void test_json_body_of_other_type_gets_415(void)
 	CHECK_EQ_INT(exchange("POST /json HTTP/1.1\r\nHost: t\r\nContent-Type: application/jsonx\r\n"
 			      "Content-Length: 2\r\n\r\n{}", &r), 0);
 	CHECK_EQ_INT(r.status, 415);
+	/* No Content-Type is what a page on another site can post without a
+	 * CORS preflight (a Blob, say): a body must say it is JSON. */
+	CHECK_EQ_INT(exchange("POST /json HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}", &r), 0);
+	CHECK_EQ_INT(r.status, 415);
+	CHECK(strstr(r.body, "\"code\":\"unsupported_media_type\"") != NULL);
+	CHECK_EQ_INT(exchange("POST /json HTTP/1.1\r\nHost: t\r\nContent-Type: multipart/form-data\r\n"
+			      "Content-Length: 2\r\n\r\n{}", &r), 0);
+	CHECK_EQ_INT(r.status, 415);
+	/* Without a body there is nothing to mistake. */
+	CHECK_EQ_INT(exchange("POST /json HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\n"
+			      "Content-Length: 0\r\n\r\n", &r), 0);
+	CHECK_EQ_INT(r.status, 200);
+	CHECK_EQ_STR(r.body, "{}");
+}
+
+/* Two parsers (a proxy's, ours) could each believe a different copy. */
+static void test_json_duplicate_keys_get_400(void)
+{
+	static const char *const bodies[] = {
+		"{\"userId\":\"alice\",\"userId\":\"bob\"}",
+		"{\"a\":{\"b\":1,\"b\":1}}",
+		"{\"a\":[{\"x\":1,\"x\":2}]}",
+	};
+	char req[512];
+	struct resp r;
+
+	for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+		snprintf(req, sizeof req, "POST /json HTTP/1.1\r\nHost: t\r\n"
+			 "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+			 strlen(bodies[i]), bodies[i]);
+		CHECK_EQ_INT(exchange(req, &r), 0);
+		CHECK_EQ_INT(r.status, 400);
+		CHECK(strstr(r.body, "\"code\":\"bad_json\"") != NULL);
+	}
+	/* The control: the same key in two objects is no repeat. */
+	snprintf(req, sizeof req, "POST /json HTTP/1.1\r\nHost: t\r\n"
+		 "Content-Type: application/json\r\nContent-Length: 25\r\n\r\n"
+		 "{\"a\":{\"a\":1},\"b\":{\"a\":2}}");
+	CHECK_EQ_INT(exchange(req, &r), 0);
+	CHECK_EQ_INT(r.status, 200);
 }
 
 static int bearer_of(const char *value, char *out, size_t cap)
@@ -1016,6 +1056,7 @@ int main(void)
 	test_json_nul_escape_gets_400();
 	test_json_non_object_gets_400();
 	test_json_body_of_other_type_gets_415();
+	test_json_duplicate_keys_get_400();
 	test_bearer_token_is_extracted();
 	test_query_decoding();
 	test_query_iterator_yields_decoded_pairs_in_order();

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 export { login, createRoom, lookup, request, rawHttp } from './http.js';
 export { connect, wsUrl, Client } from './ws.js';
-export { mintToken, decodeToken, nowSeconds, newJti } from './token.js';
+export { mintToken, mintRawToken, decodeToken, nowSeconds, newJti } from './token.js';
 export { tokenFor, newRoom, ticketFor, join, sendAcked, closeAll } from './chat.js';
 export { rawConnect, buildFrame, closePayload, OP, RawClient } from './rawws.js';
 
