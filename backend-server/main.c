@@ -190,8 +190,8 @@ static int main_options(struct backend_config *c, int argc, char **argv)
 		  100, 3600000, "a session server whose heartbeat is older is dead" },
 		{ "room-capacity", "STATEROOM_ROOM_CAPACITY", CFG_INT, &c->room_capacity, "100",
 		  1, 1000000, "users per room unless the create asks for fewer" },
-		{ "ticket-ttl", "STATEROOM_TICKET_TTL", CFG_INT, &c->ticket_ttl, "30", 1, 3600,
-		  "join ticket lifetime, seconds" },
+		{ "ticket-ttl", "STATEROOM_TICKET_TTL", CFG_INT, &c->ticket_ttl, TOK_TICKET_TTL_DEFAULT, 1,
+		  TOK_TICKET_TTL_MAX, "join ticket lifetime, seconds (session servers need the same)" },
 		{ "token-ttl", "STATEROOM_TOKEN_TTL", CFG_INT, &c->token_ttl, "86400", 1, 31536000,
 		  "user token lifetime, seconds" },
 		{ "client-dir", "STATEROOM_CLIENT_DIR", CFG_STR, &c->client_dir, STATEROOM_CLIENT_DIR, 0, 0,
@@ -303,6 +303,7 @@ int main(int argc, char **argv)
 	be->sched_env.session_host = be->cfg.session_host;
 	be->sched_env.database_url = be->cfg.database_url;
 	be->sched_env.secret = be->cfg.secret;
+	be->sched_env.ticket_ttl = be->cfg.ticket_ttl;
 	be->sched_env.max_servers = (int)be->cfg.max_servers;
 	be->sched_env.server_idle_ms = be->cfg.server_idle_ms;
 	be->sched_env.spawn_wait_ms = be->cfg.spawn_wait_ms;

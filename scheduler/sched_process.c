@@ -12,7 +12,7 @@
  *
  * Children. Each is stateroom-session with this backend's environment plus
  * its id, port 0 (it listens on a free port and registers that), host,
- * database URL and secret. Every tick the scheduler reads their registry
+ * database URL, secret and ticket lifetime. Every tick the scheduler reads their registry
  * rows. A child with no room pinned or held for server_idle_ms is marked
  * draining (stateroom_retire_idle, only if still empty, under placement's
  * lock) and sent SIGTERM, and drains. A child that exits has its registry
@@ -53,7 +53,7 @@ extern char **environ;
  * value of, or none (SESSION_ADVERTISE: the child advertises its real port). */
 static const char *const proc_env_skip[] = {
 	"SESSION_ID=", "SESSION_PORT=", "SESSION_HOST=", "SESSION_ADVERTISE=", "DATABASE_URL=",
-	"STATEROOM_SECRET=",
+	"STATEROOM_SECRET=", "STATEROOM_TICKET_TTL=",
 };
 
 struct proc;
@@ -93,7 +93,7 @@ struct proc {
 	char dead_ms[24], max[16], wait_ms[24];
 	char owner[128];
 	char **envp;              /* the children's environment, NULL-terminated */
-	char *owned[4];           /* the entries of envp allocated here */
+	char *owned[5];           /* the entries of envp allocated here */
 	size_t id_slot;           /* envp[id_slot]: SESSION_ID=..., set per spawn */
 	uv_timer_t poll, tick;
 	bool timers, tick_busy, stopping, closing;
@@ -635,7 +635,7 @@ static int proc_build_env(struct proc *p)
 
 	for (char **v = environ; *v; v++)
 		n++;
-	p->envp = calloc(n + 6, sizeof *p->envp);
+	p->envp = calloc(n + 7, sizeof *p->envp);
 	if (!p->envp)
 		return -ENOMEM;
 	for (char **v = environ; *v; v++) {
@@ -648,9 +648,10 @@ static int proc_build_env(struct proc *p)
 	if (asprintf(&p->owned[0], "SESSION_PORT=0") < 0 ||
 	    asprintf(&p->owned[1], "SESSION_HOST=%s", e->session_host) < 0 ||
 	    asprintf(&p->owned[2], "DATABASE_URL=%s", e->database_url) < 0 ||
-	    asprintf(&p->owned[3], "STATEROOM_SECRET=%s", e->secret) < 0)
+	    asprintf(&p->owned[3], "STATEROOM_SECRET=%s", e->secret) < 0 ||
+	    asprintf(&p->owned[4], "STATEROOM_TICKET_TTL=%ld", e->ticket_ttl) < 0)
 		return -ENOMEM;
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < sizeof p->owned / sizeof p->owned[0]; i++)
 		p->envp[k++] = p->owned[i];
 	p->id_slot = k;
 	return 0;
@@ -662,7 +663,7 @@ static void proc_destroy(void *state)
 
 	if (!p)
 		return;
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < sizeof p->owned / sizeof p->owned[0]; i++)
 		free(p->owned[i]);
 	free(p->envp);
 	free(p);

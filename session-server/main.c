@@ -35,6 +35,7 @@
 #include "router.h"
 #include "schema.h"
 #include "ticket.h"
+#include "token.h"
 #include "ws.h"
 
 #define MIGRATE_RETRY_MS 1000
@@ -49,7 +50,7 @@ struct opts {
 	long max_send_buffer;
 	long max_write_delay_ms;
 	long hold_load_pct;
-	long max_used_tickets;
+	long max_used_tickets, ticket_ttl;
 };
 
 struct server {
@@ -252,6 +253,7 @@ static void migrated(const char *err, void *arg)
 	struct server *s = arg;
 	struct registry_config rc = {
 		.id = s->id,
+		.boot = ticket_jar_boot(s->jar),
 		.address = s->advertise,
 		.capacity = s->o.max_rooms,
 		.heartbeat_ms = (uint64_t)s->o.heartbeat_ms,
@@ -472,6 +474,8 @@ int main(int argc, char **argv)
 		{ "max-used-tickets", "SESSION_MAX_USED_TICKETS", CFG_INT, &o->max_used_tickets, "1000000",
 		  1000, 100000000,
 		  "unexpired used tickets remembered (at most 64 bytes each, as used); when full, new joins close 4029" },
+		{ "ticket-ttl", "STATEROOM_TICKET_TTL", CFG_INT, &o->ticket_ttl, TOK_TICKET_TTL_DEFAULT, 1,
+		  TOK_TICKET_TTL_MAX, "seconds join tickets live (the backend's --ticket-ttl); longer ones are refused" },
 		{ "hold-load-pct", "SESSION_HOLD_LOAD_PCT", CFG_INT, &o->hold_load_pct, "85", 0, 1000,
 		  "busy means: sending every frame at once would take more than this % of the time" },
 		{ "ping-ms", "SESSION_PING_MS", CFG_INT, &o->ping_ms, "25000", 10, 3600000,
@@ -574,8 +578,8 @@ int main(int argc, char **argv)
 	}
 	if ((r = ws_server_new(s->loop, &wsc, &s->ws)) != 0 ||
 	    (r = hub_new(s->loop, &hc, s->ws, &s->hub)) != 0 ||
-	    (r = ticket_jar_new((size_t)s->o.max_used_tickets, &s->jar)) != 0) {
-		fprintf(stderr, "stateroom-session: out of memory\n");
+	    (r = ticket_jar_new((size_t)s->o.max_used_tickets, s->o.ticket_ttl, &s->jar)) != 0) {
+		fprintf(stderr, "stateroom-session: %s\n", strerror(-r));
 		return 1;
 	}
 	if ((r = httpd_start(s->loop, &htc, &s->httpd)) != 0) {
