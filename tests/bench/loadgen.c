@@ -1883,7 +1883,7 @@ int main(int argc, char **argv)
 		{ "flood-conns", NULL, CFG_INT, &o->flood_conns, "0", 0, 10000, "bad clients: connections that send --flood-rate messages per second between them during the steps" },
 		{ "flood-rate", NULL, CFG_INT, &o->flood_rate, "0", 0, LG_MAX_RATE, "messages per second the flooding clients send in all" },
 		{ "halfopen-conns", NULL, CFG_INT, &o->halfopen_conns, "0", 0, LG_MAX_CONNS, "bad clients: connections that send part of an upgrade request and nothing more" },
-		{ "ticket-ttl", NULL, CFG_INT, &o->ticket_ttl, "30", 1, 86400,
+		{ "ticket-ttl", NULL, CFG_INT, &o->ticket_ttl, TOK_TICKET_TTL_DEFAULT, 1, TOK_TICKET_TTL_MAX,
 		  "seconds the minted tickets live (the backend's default); each is minted just before use" },
 	};
 	char err[256];
