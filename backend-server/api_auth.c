@@ -270,7 +270,7 @@ void api_auth_login(struct httpd_req *req, const struct route_params *params, vo
 	if (wait) {
 		auth_body_free(body);
 		be_too_many(be, req, MX_ACCOUNT_LOGIN, wait, "too_many_attempts",
-			    "too many failed logins; try again after Retry-After seconds");
+			    "too many failed logins; try again later");
 		auth_call_done(c);
 		return;
 	}

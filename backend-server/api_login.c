@@ -61,7 +61,7 @@ void api_login(struct httpd_req *req, const struct route_params *params, void *u
 	wait = thr_guest(be->thr, &client, uv_now(be->loop));
 	if (wait) {
 		be_too_many(be, req, MX_LOGIN, wait, "too_many_requests",
-			    "too many guest logins from this address; try again after Retry-After seconds");
+			    "too many guest logins from this address; try again later");
 		return;
 	}
 	if (http_json_body(req, &body) < 0) {
