@@ -22,6 +22,7 @@
 #include "pwhash.h"
 #include "schema.h"
 #include "static_files.h"
+#include "throttle.h"
 
 #ifndef STATEROOM_CLIENT_DIR
 #define STATEROOM_CLIENT_DIR "client"
@@ -33,8 +34,12 @@
 #define MAIN_SECRET_MIN 32
 #define MAIN_MIGRATE_RETRY_MS 1000
 /* Password hashes at once: each takes 19 MiB, and libuv's pool has 4
- * threads; more waiting would only add latency. */
+ * threads; more at once would only add latency. Beyond that they wait in
+ * turn by client: 8 a client, 1024 in all (at most 1 KiB of password
+ * each; at 20 to 50 ms a hash, the last waits a few seconds). */
 #define MAIN_PW_INFLIGHT 4
+#define MAIN_PW_WAITING 1024
+#define MAIN_PW_PER_CLIENT 8
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
@@ -172,6 +177,15 @@ static void main_migrate(struct main_ctx *m)
 
 /* ---- start ------------------------------------------------------------- */
 
+/* A trusted proxy carries many clients' connections: not bounded per address. */
+static bool main_ip_exempt(const struct sockaddr *addr, void *ud)
+{
+	struct backend *be = ud;
+	struct ca_addr a;
+
+	return be->trust && ca_from_sockaddr(addr, &a) == 0 && ca_trusted(be->trust, &a);
+}
+
 static int main_options(struct backend_config *c, int argc, char **argv)
 {
 	const struct cfg_opt opts[] = {
@@ -221,6 +235,25 @@ static int main_options(struct backend_config *c, int argc, char **argv)
 		  600000, "process: how long a request waits for a new server before 503 no_capacity" },
 		{ "admin-token", "STATEROOM_ADMIN_TOKEN", CFG_STR, &c->admin_token, NULL, 0, 0,
 		  "operator token for /api/admin/* (unset: those routes answer 404)" },
+		{ "trusted-proxies", "STATEROOM_TRUSTED_PROXIES", CFG_STR, &c->trusted_proxies, NULL, 0, 0,
+		  "reverse proxies whose X-Forwarded-For names the client: comma-separated addresses and CIDR blocks (empty: the header is ignored)" },
+		{ "max-conns", "BACKEND_MAX_CONNS", CFG_INT, &c->max_conns, "10000", 1, 1000000,
+		  "open connections; past it the oldest that is not being answered is closed" },
+		{ "max-conns-per-ip", "BACKEND_MAX_CONNS_PER_IP", CFG_INT, &c->max_conns_per_ip, "256", 0,
+		  1000000, "open connections from one address (IPv6: one /64; trusted proxies: no bound); 0: no bound" },
+		{ "header-timeout-ms", "BACKEND_HEADER_TIMEOUT_MS", CFG_INT, &c->header_timeout_ms, "10000",
+		  100, 3600000, "a request (head and body) must arrive within this of its first byte" },
+		{ "idle-timeout-ms", "BACKEND_IDLE_TIMEOUT_MS", CFG_INT, &c->idle_timeout_ms, "60000", 100,
+		  3600000, "a kept-alive connection with no request this long is closed" },
+		{ "login-failures-per-account", "STATEROOM_LOGIN_FAILURES_PER_ACCOUNT", CFG_INT,
+		  &c->login_failures_per_account, "5", 0, 1000000,
+		  "failed password logins for one name before each further one backs it off (0: no limit)" },
+		{ "login-failures-per-ip", "STATEROOM_LOGIN_FAILURES_PER_IP", CFG_INT,
+		  &c->login_failures_per_ip, "20", 0, 1000000,
+		  "failed password logins from one address before each further one backs it off (0: no limit)" },
+		{ "guest-logins-per-minute", "STATEROOM_GUEST_LOGINS_PER_MINUTE", CFG_INT,
+		  &c->guest_logins_per_minute, "60", 0, 100000,
+		  "guest logins (POST /api/login) an address may make a minute (0: no limit)" },
 	};
 	char err[256];
 	int rc;
@@ -244,6 +277,7 @@ int main(int argc, char **argv)
 	enum log_level level;
 	struct httpd_config hc;
 	struct db_config dc;
+	char err[160];
 	int rc;
 
 	memset(&m, 0, sizeof m);
@@ -266,6 +300,10 @@ int main(int argc, char **argv)
 			be->cfg.scheduler, sched_names());
 		return 2;
 	}
+	if (ca_trust_parse(be->cfg.trusted_proxies, &be->trust, err, sizeof err) < 0) {
+		fprintf(stderr, "stateroom-backend: --trusted-proxies: %s\n", err);
+		return 2;
+	}
 
 	signal(SIGPIPE, SIG_IGN);
 	be->loop = uv_default_loop();
@@ -277,8 +315,16 @@ int main(int argc, char **argv)
 	else if (!sf_lookup(be->files, "/", 1))
 		log_write(LOG_WARN, "web client has no index.html", "{s:s}", "dir", be->cfg.client_dir);
 
-	if (pw_new(be->loop, MAIN_PW_INFLIGHT, &be->pw) < 0) {
+	if (pw_new(be->loop, MAIN_PW_INFLIGHT, MAIN_PW_WAITING, MAIN_PW_PER_CLIENT, &be->pw) < 0) {
 		log_write(LOG_ERROR, "password hashing unavailable (libsodium)", NULL);
+		goto out_files;
+	}
+	if (thr_new(&(struct thr_config){
+			.account_failures = (unsigned)be->cfg.login_failures_per_account,
+			.ip_failures = (unsigned)be->cfg.login_failures_per_ip,
+			.guest_per_minute = (unsigned)be->cfg.guest_logins_per_minute,
+		    }, &be->thr) < 0) {
+		log_write(LOG_ERROR, "login limits: out of memory", NULL);
 		goto out_files;
 	}
 
@@ -318,6 +364,14 @@ int main(int argc, char **argv)
 	memset(&hc, 0, sizeof hc);
 	hc.host = be->cfg.host;
 	hc.port = (int)be->cfg.port;
+	hc.max_conns = (unsigned)be->cfg.max_conns;
+	/* No backend connection is ever upgraded: at the cap, the oldest that
+	 * is not being answered makes way, as on the session server. */
+	hc.max_pending = hc.max_conns;
+	hc.max_conns_per_ip = (unsigned)be->cfg.max_conns_per_ip;
+	hc.ip_exempt = main_ip_exempt;
+	hc.header_timeout_ms = (uint64_t)be->cfg.header_timeout_ms;
+	hc.idle_timeout_ms = (uint64_t)be->cfg.idle_timeout_ms;
 	hc.on_request = be_on_request;
 	hc.ud = be;
 	rc = httpd_start(be->loop, &hc, &be->httpd);
@@ -342,6 +396,8 @@ int main(int argc, char **argv)
 	uv_run(be->loop, UV_RUN_DEFAULT);
 	uv_loop_close(be->loop);
 	pw_free(be->pw);
+	thr_free(be->thr);
+	ca_trust_free(be->trust);
 	sf_free(be->files);
 	log_write(LOG_INFO, "stopped", NULL);
 	return m.exit_code;
@@ -355,6 +411,8 @@ out_db:
 	uv_loop_close(be->loop);
 out_files:
 	pw_free(be->pw);
+	thr_free(be->thr);
+	ca_trust_free(be->trust);
 	sf_free(be->files);
 	return rc == -2 ? 2 : 1;
 }

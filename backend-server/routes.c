@@ -1,6 +1,7 @@
 /* The route table, and what happens to requests no route takes: 404 under
  * /api/, the web client everywhere else. */
 #include <http_parser.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "backend.h"
@@ -65,6 +66,21 @@ void be_unavailable(struct backend *be, struct httpd_req *req, enum mx_route rou
 		    const char *message)
 {
 	be_error(be, req, route, 503, "unavailable", message, "Retry-After: 2\r\n");
+}
+
+void be_too_many(struct backend *be, struct httpd_req *req, enum mx_route route, unsigned seconds,
+		 const char *code, const char *message)
+{
+	char retry[32];
+
+	snprintf(retry, sizeof retry, "Retry-After: %u\r\n", seconds ? seconds : 1);
+	be_error(be, req, route, 429, code, message, retry);
+}
+
+void be_client(const struct backend *be, const struct httpd_req *req, struct ca_addr *out)
+{
+	ca_client(be->trust, req, out);
+	ca_group(out);
 }
 
 static void be_static(struct backend *be, struct httpd_req *req)

@@ -11,7 +11,7 @@ export class ApiError extends Error {
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
-    // Seconds, from a 503's Retry-After; null when the server gave none.
+    // Seconds, from a 503's or 429's Retry-After; null when the server gave none.
     this.retryAfter = retryAfter;
   }
 }
@@ -78,7 +78,7 @@ async function request(method, path, { token = null, body = undefined } = {}) {
     : `The server answered ${response.status} ${response.statusText}`.trim();
   if (response.status === 503 && code === 'no_capacity') {
     message = `All servers are full, try again in ${retryAfter ?? 5} s.`;
-  } else if (response.status === 503 && retryAfter !== null) {
+  } else if ((response.status === 503 || response.status === 429) && retryAfter !== null) {
     message = `${message} (retry in ${retryAfter} s)`;
   } else if (response.ok) {
     message = 'The server sent an answer this page does not understand.';

@@ -1,7 +1,8 @@
 // Bad input under load, on small numbers: a client that floods is limited
 // (rate_limited errors, then close 4029) while the room carries on; sockets
 // that never finish their handshake are bounded and timed out while normal
-// clients still get in.
+// clients still get in; the backend bounds idle and half-sent connections,
+// per address and in all, so that a new client is still served.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -101,15 +102,16 @@ describe('a client that floods', () => {
 	});
 });
 
-// Opens a raw TCP socket that sends `bytes` (maybe nothing) and records when
-// the server closed it.
-function halfOpen(port, bytes) {
+// Opens a raw TCP socket (from localAddress, if given) that sends `bytes`
+// (maybe nothing) and records when the server closed it.
+function halfOpen(port, bytes, localAddress) {
 	return new Promise((resolve, reject) => {
-		const s = { opened: 0, closedAfter: null };
-		const sock = net.connect(port, '127.0.0.1');
+		const s = { opened: 0, closedAfter: null, isClosed: false };
+		const sock = net.connect({ port, host: '127.0.0.1', localAddress });
 		s.sock = sock;
 		s.closed = new Promise((done) => sock.once('close', () => {
 			s.closedAfter = Date.now() - s.opened;
+			s.isClosed = true;
 			done();
 		}));
 		sock.on('error', () => {});
@@ -163,5 +165,55 @@ describe('connections that never complete a handshake', () => {
 		// Only this test's own HTTP requests (kept alive) remain.
 		assert.ok((await metric(h.stack, 'stateroom_session_pending_connections')) < 10);
 		await closeAll([alice, bob]);
+	});
+});
+
+describe('the backend, held open by idle and half-sent connections', () => {
+	const PER_IP = 50;
+	const MAX = 200;
+	const h = useStack({
+		sessions: 1,
+		backendEnv: { BACKEND_MAX_CONNS_PER_IP: String(PER_IP), BACKEND_MAX_CONNS: String(MAX) },
+	});
+	const port = () => Number(new URL(h.stack.backendUrl).port);
+	const partial = 'POST /api/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n';
+
+	// Opens n sockets from one address, every other one with half a request.
+	async function crowd(n, from) {
+		const socks = [];
+		for (let i = 0; i < n; i += 250) {
+			const batch = Array.from({ length: Math.min(250, n - i) }, (_, j) => halfOpen(port(), (i + j) % 2 ? partial : null, from));
+			socks.push(...(await Promise.all(batch)));
+		}
+		return socks;
+	}
+
+	const healthz = (from) => request(h.stack.backendUrl, '/healthz', { localAddress: from });
+
+	test('one address with more sockets than the backend would ever hold does not lock a new client out', { timeout: 120000 }, async () => {
+		// More than the built-in cap of 10 000, so that without a bound
+		// per address this one would hold them all.
+		const socks = await crowd(10050, '127.0.0.2');
+		const res = await healthz('127.0.0.3');
+		assert.equal(res.status, 200, res.text);
+		await sleep(200);
+		const open = socks.filter((s) => !s.isClosed).length;
+		assert.ok(open <= PER_IP, `${open} of its sockets still open`);
+		for (const s of socks) s.sock.destroy();
+		await Promise.all(socks.map((s) => s.closed));
+	});
+
+	test('at --max-conns the oldest idle or half-sent connection makes way for a new client', { timeout: 60000 }, async () => {
+		const groups = [];
+		for (const from of ['127.0.0.4', '127.0.0.5', '127.0.0.6', '127.0.0.7']) groups.push(await crowd(PER_IP, from));
+		const socks = groups.flat();
+		await sleep(200);
+		assert.equal(socks.filter((s) => s.isClosed).length, 0, 'all held: the cap is not passed yet');
+		const res = await healthz('127.0.0.8');
+		assert.equal(res.status, 200, res.text);
+		await socks[0].closed;
+		assert.ok(socks.slice(1).filter((s) => s.isClosed).length <= 1, 'only the oldest made way');
+		for (const s of socks) s.sock.destroy();
+		await Promise.all(socks.map((s) => s.closed));
 	});
 });

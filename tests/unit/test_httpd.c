@@ -794,6 +794,81 @@ static void test_extra_connections_over_max_are_closed(void)
 	fix_stop(&f);
 }
 
+static bool exempt_all(const struct sockaddr *addr, void *ud)
+{
+	(void)addr;
+	(void)ud;
+	return true;
+}
+
+static void test_connections_over_the_per_address_bound_are_closed(void)
+{
+	struct httpd_config cfg = base_config();
+	struct fix f;
+	struct client a, b, c;
+	struct resp r;
+
+	cfg.max_conns_per_ip = 2;
+	CHECK_EQ_INT(fix_start(&f, cfg), 0);
+	CHECK_EQ_INT(cl_connect(&a, f.port), 0);
+	CHECK_EQ_INT(cl_connect(&b, f.port), 0);
+	CHECK_EQ_INT(cl_connect(&c, f.port), 0);
+	CHECK(cl_closed_within(&c, 2000));
+	cl_close(&c);
+	cl_sends(&a, "GET /a HTTP/1.1\r\nHost: t\r\n\r\n");
+	CHECK_EQ_INT(cl_response(&a, &r), 0);
+	cl_sends(&b, "GET /b HTTP/1.1\r\nHost: t\r\n\r\n");
+	CHECK_EQ_INT(cl_response(&b, &r), 0);
+	CHECK_EQ_STR(r.body, "/b");
+	cl_close(&a);
+	cl_close(&b);
+	fix_stop(&f);
+
+	/* An exempt address (a trusted proxy's) is not bounded. */
+	cfg.ip_exempt = exempt_all;
+	CHECK_EQ_INT(fix_start(&f, cfg), 0);
+	CHECK_EQ_INT(cl_connect(&a, f.port), 0);
+	CHECK_EQ_INT(cl_connect(&b, f.port), 0);
+	CHECK_EQ_INT(cl_connect(&c, f.port), 0);
+	cl_sends(&c, "GET /c HTTP/1.1\r\nHost: t\r\n\r\n");
+	CHECK_EQ_INT(cl_response(&c, &r), 0);
+	CHECK_EQ_STR(r.body, "/c");
+	cl_close(&a);
+	cl_close(&b);
+	cl_close(&c);
+	fix_stop(&f);
+}
+
+static void test_at_max_conns_the_oldest_idle_connection_makes_way(void)
+{
+	struct httpd_config cfg = base_config();
+	struct fix f;
+	struct client a, b, c;
+	struct resp r;
+
+	cfg.max_conns = 2;
+	cfg.max_pending = 2;
+	CHECK_EQ_INT(fix_start(&f, cfg), 0);
+	CHECK_EQ_INT(cl_connect(&a, f.port), 0);
+	cl_sends(&a, "GET /a HTTP/1.1\r\nHost: t\r\n\r\n");
+	CHECK_EQ_INT(cl_response(&a, &r), 0);
+	CHECK_EQ_INT(cl_connect(&b, f.port), 0);
+	cl_sends(&b, "GET /b HTTP/1.1\r\nHost: t\r\n\r\n");
+	CHECK_EQ_INT(cl_response(&b, &r), 0);
+	CHECK_EQ_INT(cl_connect(&c, f.port), 0);
+	cl_sends(&c, "GET /c HTTP/1.1\r\nHost: t\r\n\r\n");
+	CHECK_EQ_INT(cl_response(&c, &r), 0);
+	CHECK_EQ_STR(r.body, "/c");
+	CHECK(cl_closed_within(&a, 2000));
+	cl_sends(&b, "GET /b2 HTTP/1.1\r\nHost: t\r\n\r\n");
+	CHECK_EQ_INT(cl_response(&b, &r), 0);
+	CHECK_EQ_STR(r.body, "/b2");
+	cl_close(&a);
+	cl_close(&b);
+	cl_close(&c);
+	fix_stop(&f);
+}
+
 /* One request on a fresh connection to a fresh server. */
 static int exchange(const char *request, struct resp *r)
 {
@@ -1050,6 +1125,8 @@ int main(void)
 	test_upgrade_without_handler_gets_400();
 	test_header_lookup_is_case_insensitive();
 	test_extra_connections_over_max_are_closed();
+	test_connections_over_the_per_address_bound_are_closed();
+	test_at_max_conns_the_oldest_idle_connection_makes_way();
 	test_json_body_is_parsed_with_charset_parameter();
 	test_empty_json_body_is_an_empty_object();
 	test_invalid_json_gets_400_with_position();

@@ -307,6 +307,8 @@ export async function startStack({
 				DATABASE_URL: stack.databaseUrl,
 				STATEROOM_SECRET: stack.secret,
 				STATEROOM_LOG_LEVEL: logLevel,
+				// Tests log guests in as fast as they can; logins.test.js sets its own limit.
+				STATEROOM_GUEST_LOGINS_PER_MINUTE: '0',
 				...backendEnv,
 			};
 			const p = new Proc(stack, `backend:${port}`, path.join(BUILD, 'backend-server/stateroom-backend'), env, port);
