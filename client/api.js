@@ -47,7 +47,7 @@ function parseRetryAfter(value) {
   return null;
 }
 
-async function request(method, path, { token = null, body = undefined } = {}) {
+async function request(method, path, { token = null, body = undefined, signal = undefined } = {}) {
   const headers = { Accept: 'application/json' };
   if (token !== null) headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
@@ -58,9 +58,12 @@ async function request(method, path, { token = null, body = undefined } = {}) {
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
       cache: 'no-store',
+      signal,
     });
   } catch {
-    throw new ApiError('Cannot reach the server. Check your connection and try again.');
+    throw new ApiError(signal?.aborted
+      ? 'The server did not answer in time.'
+      : 'Cannot reach the server. Check your connection and try again.');
   }
   let data = null;
   try {
@@ -141,9 +144,10 @@ export async function createRoom(token, options = {}) {
 }
 
 // GET /api/rooms → the public rooms and the caller's own, newest first, each
-// { roomId, name, owner, visibility, members, lastSeq, unread }.
-export async function listRooms(token) {
-  const data = await request('GET', '/api/rooms', { token });
+// { roomId, name, owner, visibility, members, lastSeq, unread }. signal, an
+// AbortSignal, gives the request up.
+export async function listRooms(token, signal = undefined) {
+  const data = await request('GET', '/api/rooms', { token, signal });
   if (!Array.isArray(data.rooms)) throw badAnswer();
   return data.rooms.filter((r) => r !== null && typeof r === 'object' && validRoomId(r.roomId))
     .map((r) => ({

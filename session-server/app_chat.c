@@ -20,7 +20,13 @@
  *
  * Frames on the per-message path (message, ack, welcome, history, snapshot)
  * are written by hand into one reused buffer (jbuf); ring slots keep their
- * memory when a message is evicted, for the next one. */
+ * memory when a message is evicted, for the next one.
+ *
+ * Liveness: the welcome says "heartbeat_ms" (app_keepalive_ms()), and a
+ * welcomed native client that has been sent nothing for that long gets the
+ * room's one prebuilt {"type":"heartbeat"} at the next tick, so that a
+ * client hearing nothing for about twice that knows the server is gone
+ * (frozen, or cut off) rather than quiet. */
 #include "app.h"
 
 #include <errno.h>
@@ -41,6 +47,7 @@
 #define CHAT_HISTORY_MAX 100
 #define CHAT_TEXT_MAX 4000
 #define CHAT_ID_MAX 64
+#define HEARTBEAT "{\"type\":\"heartbeat\"}"
 
 struct chat_msg {
 	int64_t seq, ts;
@@ -73,6 +80,7 @@ struct chat {
 	int64_t seq;             /* latest in the ring; 0 before the first */
 	int64_t committed;       /* latest durable: what clients may see */
 	struct jbuf out;         /* the frame being written */
+	struct ws_frame *heartbeat;
 	struct dlist waits;
 	/* Ring slot + 1 of each message with an id, by its key (linear
 	 * probing, at most half full): a send's retry is found without
@@ -275,6 +283,16 @@ static void put_members(struct chat *ch)
 		jbuf_strz(&ch->out, app_room_member(ch->room, i));
 	}
 	jbuf_put(&ch->out, "]", 1);
+}
+
+/* The welcome's fields from seq on, up to its messages array's opening. */
+static void put_welcome_seq(struct chat *ch)
+{
+	jbuf_puts(&ch->out, ",\"seq\":");
+	jbuf_int(&ch->out, ch->committed);
+	jbuf_puts(&ch->out, ",\"heartbeat_ms\":");
+	jbuf_int(&ch->out, (int64_t)app_keepalive_ms(ch->room));
+	jbuf_puts(&ch->out, ",\"messages\":[");
 }
 
 /* The frame written in ch->out, with one reference; NULL on failure. */
@@ -481,9 +499,7 @@ static void send_catchup_welcome(struct chat *ch, struct chat_wait *w,
 	jbuf_strz(&ch->out, app_client_user(w->c));
 	jbuf_puts(&ch->out, ",\"members\":");
 	put_members(ch);
-	jbuf_puts(&ch->out, ",\"seq\":");
-	jbuf_int(&ch->out, ch->committed);
-	jbuf_puts(&ch->out, ",\"messages\":[");
+	put_welcome_seq(ch);
 	for (size_t i = rskip; i < n; i++, comma = true) {
 		if (comma)
 			jbuf_put(&ch->out, ",", 1);
@@ -704,7 +720,10 @@ static int chat_create(struct app_room *room, const struct app_record *recent, s
 	ch->room = room;
 	ch->size = app_room_log_window(room);
 	ch->ring = calloc(ch->size, sizeof(*ch->ring));
-	if (!ch->ring || index_init(ch) != 0) {
+	ch->heartbeat = app_frame_text(HEARTBEAT, sizeof(HEARTBEAT) - 1);
+	if (!ch->ring || !ch->heartbeat || index_init(ch) != 0) {
+		if (ch->heartbeat)
+			app_frame_unref(ch->heartbeat);
 		free(ch->ring);
 		free(ch);
 		return -ENOMEM;
@@ -821,9 +840,7 @@ static void send_welcome(struct chat *ch, struct app_client *c)
 	jbuf_strz(&ch->out, app_client_user(c));
 	jbuf_puts(&ch->out, ",\"members\":");
 	put_members(ch);
-	jbuf_puts(&ch->out, ",\"seq\":");
-	jbuf_int(&ch->out, ch->committed);
-	jbuf_puts(&ch->out, ",\"messages\":[");
+	put_welcome_seq(ch);
 	put_ring_range(ch, start, n, false);
 	jbuf_puts(&ch->out, "]}");
 	send_out(ch, c);
@@ -893,6 +910,16 @@ static void chat_leave(void *state, struct app_client *c, bool last)
 	broadcast_snapshot(ch);
 }
 
+static void chat_tick(void *state, uint64_t now_ms)
+{
+	struct chat *ch = state;
+	uint64_t quiet = app_keepalive_ms(ch->room);
+
+	for (struct app_client *c = app_room_clients(ch->room); c; c = app_client_next(c))
+		if (welcomed_native(c) && now_ms - app_client_sent_at(c) >= quiet)
+			app_send_frame(c, ch->heartbeat);
+}
+
 /* Reads still in flight hold their chat_wait, not ch: the transport
  * disposes of a room only once every read has answered. */
 static void chat_dispose(void *state)
@@ -905,6 +932,7 @@ static void chat_dispose(void *state)
 		free(ch->ring[i].buf);
 	free(ch->ring);
 	free(ch->index);
+	app_frame_unref(ch->heartbeat);
 	jbuf_fini(&ch->out);
 	free(ch);
 }
@@ -918,6 +946,6 @@ const struct room_app_ops app_chat_ops = {
 	.committed = chat_committed,
 	.rollback = chat_rollback,
 	.restore = chat_restore,
-	.tick = NULL,
+	.tick = chat_tick,
 	.dispose = chat_dispose,
 };

@@ -41,6 +41,7 @@ struct app_client {
 	 * loop's cached clock (no syscall per message). */
 	uint64_t rl_tokens, rl_at;
 	uint64_t rl_window_at;        /* first refusal of the current window */
+	uint64_t sent_at;             /* loop time a frame was last queued by the app */
 	unsigned rl_refused;          /* refusals in that window */
 	/* The small fields last, next to strs, so that no padding sits
 	 * between them: an idle connection pays for every byte here. */
@@ -741,6 +742,7 @@ int hub_accept(struct hub *h, struct httpd_req *req, const char *response, size_
 	c->since = since;
 	c->rl_tokens = (uint64_t)h->cfg.rate_burst * 1000;
 	c->rl_at = uv_now(h->loop);
+	c->sent_at = c->rl_at;
 	rc = ws_accept(h->ws, req, response, len, &hub_ws_handler, c, &c->ws);
 	if (rc != 0) {
 		free(c);
@@ -988,12 +990,24 @@ void app_frame_unref(struct ws_frame *f)
 
 int app_send_frame(struct app_client *c, struct ws_frame *f)
 {
+	c->sent_at = uv_now(c->hub->loop);
 	return ws_send(c->ws, f);
 }
 
 int app_send_text(struct app_client *c, const void *payload, size_t len)
 {
+	c->sent_at = uv_now(c->hub->loop);
 	return ws_send_text(c->ws, payload, len);
+}
+
+uint64_t app_client_sent_at(const struct app_client *c)
+{
+	return c->sent_at;
+}
+
+uint64_t app_keepalive_ms(const struct app_room *r)
+{
+	return r->hub->cfg.keepalive_ms;
 }
 
 void app_close(struct app_client *c, uint16_t code, const char *reason)

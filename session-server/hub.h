@@ -47,6 +47,7 @@ struct hub_config {
 	size_t log_window;            /* records loaded with a room (--ring-size); 0: 1000 */
 	unsigned rate_limit;          /* messages a second per connection; 0: no limit */
 	unsigned rate_burst;          /* bucket size; 0: rate_limit */
+	uint64_t keepalive_ms;        /* app_keepalive_ms(): --keepalive-ms */
 };
 
 /* Returns 0 and *out, or a negative errno. ws is borrowed. */

@@ -51,6 +51,7 @@ struct opts {
 	long max_write_delay_ms;
 	long hold_load_pct;
 	long max_used_tickets, ticket_ttl;
+	long keepalive_ms;
 };
 
 struct server {
@@ -480,6 +481,9 @@ int main(int argc, char **argv)
 		  "busy means: sending every frame at once would take more than this % of the time" },
 		{ "ping-ms", "SESSION_PING_MS", CFG_INT, &o->ping_ms, "25000", 10, 3600000,
 		  "ping after this much silence; no answer within another period closes" },
+		{ "keepalive-ms", "SESSION_KEEPALIVE_MS", CFG_INT, &o->keepalive_ms, "10000", 1000,
+		  3600000,
+		  "a native client sent nothing for this long gets a heartbeat frame (welcome's heartbeat_ms)" },
 		{ "room-idle-ms", "SESSION_ROOM_IDLE_MS", CFG_INT, &o->room_idle_ms, "30000", 0,
 		  86400000, "an empty room is unloaded and unpinned after this" },
 		{ "pin-grace-ms", "SESSION_PIN_GRACE_MS", CFG_INT, &o->pin_grace_ms, "60000", 0,
@@ -560,6 +564,7 @@ int main(int argc, char **argv)
 		.log_window = (size_t)o->ring_size,
 		.rate_limit = (unsigned)o->rate_limit,
 		.rate_burst = (unsigned)o->rate_burst,
+		.keepalive_ms = (uint64_t)o->keepalive_ms,
 	};
 	struct httpd_config htc = {
 		.host = o->host,
