@@ -385,8 +385,9 @@ static void proc_on_min_row(PGresult *res, const char *err, const char *sqlstate
 	if (!res) {
 		log_write(LOG_WARN, "cannot record a session server to start", "{s:s}", "error",
 			  err ? err : "");
-	} else if (p->stopping) {
-		const char *params[2] = { q->id, "0" };  /* too late to start it: the row goes */
+	} else if (p->stopping || proc_kept(p) >= (unsigned)p->env->min_servers) {
+		/* Too late, or a request started one meanwhile: the row goes. */
+		const char *params[2] = { q->id, "0" };
 
 		proc_query(p, "SELECT stateroom_spawn_exited($1, $2::bigint)", 2, params, proc_on_tidied, p);
 	} else if ((rc = proc_spawn(p, q->id, "minimum")) < 0) {
