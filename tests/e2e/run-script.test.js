@@ -71,7 +71,8 @@ class Run {
 		this.env = env;
 		this.lines = [];
 		this.pids = new Set();
-		this.proc = spawn(path.join(ROOT, 'scripts/run'), [], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+		// In a process group of its own, as in a terminal: Ctrl-C signals the group.
+		this.proc = spawn(path.join(ROOT, 'scripts/run'), [], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
 		let partial = '';
 		const take = (d) => {
 			const parts = (partial + d.toString()).split('\n');
@@ -158,10 +159,11 @@ describe('scripts/run', () => {
 		return { run, url, stack };
 	}
 
-	// Ctrl-C: scripts/run exits, and nothing it started runs on.
+	// Ctrl-C (SIGINT to the whole process group, as a terminal sends it):
+	// scripts/run exits, and nothing it started runs on.
 	async function ctrlC(run) {
 		run.note();
-		run.proc.kill('SIGINT');
+		process.kill(-run.proc.pid, 'SIGINT');
 		const { code } = await run.exited;
 		assert.equal(code, 130, run.lines.slice(-40).join('\n'));
 		assert.deepEqual(processesOf(run.env.DATABASE_URL), []);
