@@ -221,7 +221,7 @@ static int main_options(struct backend_config *c, int argc, char **argv)
 		{ "min-servers", "STATEROOM_MIN_SERVERS", CFG_INT, &c->min_servers, "0", 0, 1000,
 		  "process: session servers of its own it keeps running, replacing any that exits or drains" },
 		{ "server-idle-ms", "STATEROOM_SERVER_IDLE_MS", CFG_INT, &c->server_idle_ms, "60000", 100,
-		  86400000, "process: a server it started that hosted no room this long is stopped" },
+		  86400000, "process: a server it started beyond --min-servers that hosted no room this long is stopped" },
 		{ "spawn-wait-ms", "STATEROOM_SPAWN_WAIT_MS", CFG_INT, &c->spawn_wait_ms, "10000", 100,
 		  600000, "process: how long a request waits for a new server before 503 no_capacity" },
 		{ "admin-token", "STATEROOM_ADMIN_TOKEN", CFG_STR, &c->admin_token, NULL, 0, 0,
