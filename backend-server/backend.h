@@ -35,6 +35,7 @@ struct backend_config {                 /* docs/protocol.md, "stateroom-backend"
 	const char *session_binary;     /* process scheduler */
 	const char *session_host;
 	long max_servers;
+	long min_servers;
 	long server_idle_ms;
 	long spawn_wait_ms;
 	const char *admin_token;        /* NULL: the admin API answers 404 */

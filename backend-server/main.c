@@ -4,7 +4,8 @@
  * Start: options → PostgreSQL (connecting in the background) → scheduler →
  * listen → migrations, retried until the database answers; until they are
  * applied every API route that needs the database (all but /api/me) answers
- * 503 and /readyz says not ready.
+ * 503 and /readyz says not ready; then the scheduler starts what it runs by
+ * itself (the process scheduler's --min-servers).
  * Stop (SIGINT, SIGTERM): new requests get 503 (/healthz and /metrics still
  * answer), the scheduler lets go of what it runs, requests waiting on the
  * database finish, then httpd, the scheduler and the database close and the
@@ -150,6 +151,8 @@ static void main_on_migrated(const char *err, void *arg)
 	if (!err) {
 		m->be.ready = true;
 		log_write(LOG_INFO, "database ready", "{s:i}", "migrations", (int)schema_migrations_len);
+		if (m->be.sched->start)
+			m->be.sched->start(m->be.sched_state);
 		return;
 	}
 	/* An error on a live connection is in the SQL itself and retrying will
@@ -229,8 +232,10 @@ static int main_options(struct backend_config *c, int argc, char **argv)
 		  "process: address the session servers it starts listen on and advertise" },
 		{ "max-servers", "STATEROOM_MAX_SERVERS", CFG_INT, &c->max_servers, "4", 1, 1000,
 		  "process: live session servers at most (counting every registered one)" },
+		{ "min-servers", "STATEROOM_MIN_SERVERS", CFG_INT, &c->min_servers, "0", 0, 1000,
+		  "process: session servers of its own it keeps running, replacing any that exits or drains" },
 		{ "server-idle-ms", "STATEROOM_SERVER_IDLE_MS", CFG_INT, &c->server_idle_ms, "60000", 100,
-		  86400000, "process: a server it started that hosted no room this long is stopped" },
+		  86400000, "process: a server it started beyond --min-servers that hosted no room this long is stopped" },
 		{ "spawn-wait-ms", "STATEROOM_SPAWN_WAIT_MS", CFG_INT, &c->spawn_wait_ms, "10000", 100,
 		  600000, "process: how long a request waits for a new server before 503 no_capacity" },
 		{ "admin-token", "STATEROOM_ADMIN_TOKEN", CFG_STR, &c->admin_token, NULL, 0, 0,
@@ -294,6 +299,11 @@ int main(int argc, char **argv)
 			"at least %d bytes\n", MAIN_SECRET_MIN);
 		return 2;
 	}
+	if (be->cfg.min_servers > be->cfg.max_servers) {
+		fprintf(stderr, "stateroom-backend: --min-servers (%ld) must not exceed --max-servers (%ld)\n",
+			be->cfg.min_servers, be->cfg.max_servers);
+		return 2;
+	}
 	be->sched = sched_find(be->cfg.scheduler);
 	if (!be->sched) {
 		fprintf(stderr, "stateroom-backend: --scheduler: unknown backend \"%s\" (known: %s)\n",
@@ -351,6 +361,7 @@ int main(int argc, char **argv)
 	be->sched_env.secret = be->cfg.secret;
 	be->sched_env.ticket_ttl = be->cfg.ticket_ttl;
 	be->sched_env.max_servers = (int)be->cfg.max_servers;
+	be->sched_env.min_servers = (int)be->cfg.min_servers;
 	be->sched_env.server_idle_ms = be->cfg.server_idle_ms;
 	be->sched_env.spawn_wait_ms = be->cfg.spawn_wait_ms;
 	rc = be->sched->create(&be->sched_env, &be->sched_state);

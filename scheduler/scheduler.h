@@ -66,6 +66,7 @@ struct sched_env {
 	const char *secret;
 	long ticket_ttl;              /* the backend's --ticket-ttl, their --ticket-ttl */
 	int max_servers;              /* live servers at most, whoever started them */
+	int min_servers;              /* servers of its own it keeps running (<= max_servers) */
 	int64_t server_idle_ms;       /* a started server with no room this long is stopped */
 	int64_t spawn_wait_ms;        /* how long a request waits for a new server */
 };
@@ -74,6 +75,10 @@ struct sched_ops {
 	const char *name;
 	/* env is borrowed for the instance's lifetime. */
 	int (*create)(const struct sched_env *env, void **state);
+	/* Optional. Called once the database is ready (the migrations applied),
+	 * never after stop: begins what the backend runs by itself (the process
+	 * backend's --min-servers). */
+	void (*start)(void *state);
 	/* Inserts the room and pins it to a server with a free room slot, in one
 	 * atomic step: SCHED_EFULL leaves no row behind. */
 	int (*place)(void *state, const struct sched_room *room, sched_cb cb, void *arg);

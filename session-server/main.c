@@ -10,7 +10,10 @@
  * next look-up); each room's clients are closed with 1012 once the messages
  * they sent are committed; then the row is deleted, HTTP stops, the
  * database closes and the process exits 0. Past --drain-grace-ms it stops
- * waiting for commits and goes straight to closing. */
+ * waiting for commits and goes straight to closing.
+ * With --parent-pid (the process scheduler sets it) the death of that
+ * parent is a SIGTERM too, so that servers whose backend was killed do not
+ * run on unsupervised. */
 #include <errno.h>
 #include <http_parser.h>
 #include <inttypes.h>
@@ -18,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <time.h>
 #include <uv.h>
 
@@ -52,6 +57,7 @@ struct opts {
 	long hold_load_pct;
 	long max_used_tickets, ticket_ttl;
 	long keepalive_ms;
+	long parent_pid;
 };
 
 struct server {
@@ -417,6 +423,17 @@ static void on_signal(uv_signal_t *sig, int signum)
 
 /* ------------------------------------------------------------------ main */
 
+/* The kernel sends SIGTERM (a drain, see on_signal) when our parent dies.
+ * It may have died before we asked: then we are someone else's child
+ * already. Linux only: prctl() fails elsewhere, which we say. */
+static void watch_parent(struct server *s, pid_t parent)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0)
+		log_write(LOG_WARN, "cannot watch the parent process", "{s:s}", "error", strerror(errno));
+	if (getppid() != parent)
+		start_drain(s, "parent gone");
+}
+
 /* Every connection is a descriptor: take the soft limit up to the hard one
  * (100 000 connections need it; distributions start at 1024) and say so
  * when even that is below --max-conns. */
@@ -508,6 +525,8 @@ int main(int argc, char **argv)
 		{ "max-pending-handshakes", "SESSION_MAX_PENDING_HANDSHAKES", CFG_INT,
 		  &o->max_pending_handshakes, "1024", 1, 1000000,
 		  "connections not (yet) upgraded to WebSocket; past it the oldest idle one is closed" },
+		{ "parent-pid", "SESSION_PARENT_PID", CFG_INT, &o->parent_pid, "0", 0, 2147483647,
+		  "drain and exit when this parent process is gone (0: never; the process scheduler sets it)" },
 	};
 	char err[256];
 	enum log_level level;
@@ -625,6 +644,8 @@ int main(int argc, char **argv)
 	uv_signal_start(&s->sigint, on_signal, SIGINT);
 	uv_signal_start(&s->sigterm, on_signal, SIGTERM);
 	migrate(s);
+	if (o->parent_pid > 0)
+		watch_parent(s, (pid_t)o->parent_pid);
 
 	uv_run(s->loop, UV_RUN_DEFAULT);
 	ticket_jar_free(s->jar);

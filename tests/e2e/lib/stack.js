@@ -343,7 +343,7 @@ export async function startStack({
 			stack.sessions.push(s);
 		}
 		await Promise.all(stack.sessions.map((s) => s.start()));
-		await stack.waitRegistered();
+		if (stack.sessions.length) await stack.waitRegistered();
 		stack.backendUrl = stack.backends[0]?.url;
 		return stack;
 	} catch (e) {
