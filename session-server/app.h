@@ -68,7 +68,8 @@ struct room_app_ops {
 	 * with *state set, or a negative errno: the room then fails to load
 	 * (close 1011). */
 	int (*create)(struct app_room *room, const struct app_record *recent, size_t n, void **state);
-	/* c was admitted; first: it is the user's first connection. */
+	/* c was admitted; first: it is the user's first connection. Its
+	 * frames wait (unread, in order) until app_client_ready(c). */
 	void (*join)(void *state, struct app_client *c, bool first);
 	/* A complete message from c (text is valid UTF-8 and at most
 	 * --max-frame bytes). */
@@ -118,6 +119,9 @@ void app_frame_unref(struct ws_frame *f);
  * errno (c is closing: nothing to do). */
 int app_send_frame(struct app_client *c, struct ws_frame *f);
 int app_send_text(struct app_client *c, const void *payload, size_t len);
+/* c may send frames now (its welcome, say, is queued): frame() gets what
+ * it sent since it connected, in order, from the next loop turn on. */
+void app_client_ready(struct app_client *c);
 /* Closes c with a WebSocket close code; leave() follows later. */
 void app_close(struct app_client *c, uint16_t code, const char *reason);
 

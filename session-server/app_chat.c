@@ -12,7 +12,9 @@
  * its original seq and not broadcast again. What the ring no longer holds
  * (a resume from further back, history pages beyond it) is read from the
  * database (app_log_read); a client resuming from there gets no frame before
- * its welcome, and the welcome carries everything committed up to then.
+ * its welcome, and the welcome carries everything committed up to then. A
+ * client's own frames are let in (app_client_ready) once its welcome is
+ * queued.
  *
  * An ephemeral room (not persistent) has only the ring: a message is acked
  * and fanned out as soon as it has its seq, history and resumes reach back
@@ -543,6 +545,7 @@ static void on_waited(void *arg, int status, const struct app_record *recs, size
 	}
 	send_catchup_welcome(ch, w, recs, n);
 	app_client_set_data(c, NULL);
+	app_client_ready(c);
 out_free:
 	free(w);
 }
@@ -835,6 +838,9 @@ static void chat_join(void *state, struct app_client *c, bool first)
 
 	if (app_client_native(c))
 		send_welcome(ch, c);
+	/* Unless its welcome waits for the database, what it sent may come in. */
+	if (!app_client_data(c))
+		app_client_ready(c);
 	if (first)
 		broadcast_native(ch, json_pack("{s:s,s:s}", "type", "presence", "joined",
 					       app_client_user(c)), app_client_user(c));
@@ -847,10 +853,6 @@ static void chat_frame(void *state, struct app_client *c, bool binary, const uin
 	struct chat *ch = state;
 
 	if (app_client_native(c)) {
-		/* Waiting for its welcome (read from the database): as while the
-		 * room loads, frames are dropped. */
-		if (app_client_data(c))
-			return;
 		if (binary)
 			send_error(c, "binary_unsupported", "frames are JSON text", NULL);
 		else

@@ -123,7 +123,7 @@ static void get_metrics(struct httpd_req *req, const struct route_params *p, voi
 		       "stateroom_session_handshakes_total{result=\"ok\"} %" PRIu64 "\n"
 		       "stateroom_session_handshakes_total{result=\"bad_ticket\"} %" PRIu64 "\n"
 		       "stateroom_session_handshakes_total{result=\"refused\"} %" PRIu64 "\n"
-		       "# HELP stateroom_session_rate_limited_total Messages refused by the rate limit.\n"
+		       "# HELP stateroom_session_rate_limited_total Times a connection was paused by the rate limit.\n"
 		       "# TYPE stateroom_session_rate_limited_total counter\n"
 		       "stateroom_session_rate_limited_total %" PRIu64 "\n"
 		       "# HELP stateroom_session_pending_connections Connections not upgraded to WebSocket.\n"
@@ -491,9 +491,9 @@ int main(int argc, char **argv)
 		{ "ring-size", "SESSION_RING_SIZE", CFG_INT, &o->ring_size, "1000", 1, 1000000,
 		  "recent messages a room keeps in memory (for tests; see docs/protocol.md)" },
 		{ "rate-limit", "SESSION_RATE_LIMIT", CFG_INT, &o->rate_limit, "20", 0, 1000000,
-		  "WebSocket messages a second per connection (0: no limit)" },
+		  "WebSocket messages a second per connection, beyond which it is read no faster (0: no limit)" },
 		{ "rate-burst", "SESSION_RATE_BURST", CFG_INT, &o->rate_burst, "40", 1, 1000000,
-		  "messages a connection may send at once; more than this refused within 10 s closes 4029" },
+		  "messages a connection may send at once before it is slowed down" },
 		{ "handshake-timeout-ms", "SESSION_HANDSHAKE_TIMEOUT_MS", CFG_INT,
 		  &o->handshake_timeout_ms, "10000", 100, 3600000,
 		  "a connection must send its whole HTTP request head within this" },
