@@ -666,12 +666,13 @@ static void on_read(struct chat *ch, struct app_client *c, json_t *o)
 static void on_native(struct chat *ch, struct app_client *c, const uint8_t *data, size_t len)
 {
 	/* \u0000 is parsed so that a NUL in a text is a bad_frame like any
-	 * other field out of range (PostgreSQL text cannot hold it). */
-	json_t *o = json_loadb((const char *)data, len, JSON_ALLOW_NUL, NULL);
+	 * other field out of range (PostgreSQL text cannot hold it). A key given
+	 * twice is refused: which of its values counts is anyone's guess. */
+	json_t *o = json_loadb((const char *)data, len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, NULL);
 	const char *type;
 
 	if (!json_is_object(o)) {
-		send_error(c, "bad_json", "a frame is one JSON object", NULL);
+		send_error(c, "bad_json", "a frame is one JSON object, with each key once", NULL);
 		goto out;
 	}
 	type = json_string_value(json_object_get(o, "type"));
