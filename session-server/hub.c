@@ -158,6 +158,10 @@ static void admit(struct app_room *r, struct app_client *c)
 		refuse(c, 4009, "room full");
 		return;
 	}
+	if (rc == -EMLINK) {
+		refuse(c, 4008, "too many connections of this user in this room");
+		return;
+	}
 	if (rc < 0) {
 		refuse(c, 1011, "cannot join");
 		return;
@@ -639,6 +643,7 @@ static void attach(struct hub *h, struct app_client *c)
 	}
 	r->hub = h;
 	room_init(&r->room, c->room_id, h->cfg.max_room_users, h->cfg.max_room_users);
+	r->room.max_tabs = h->cfg.max_user_conns;
 	if (room_table_add(&h->table, &r->room) != 0) {
 		room_fini(&r->room);
 		free(r);

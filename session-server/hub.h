@@ -5,7 +5,8 @@
  * (hydrated) from its rooms row, while later joiners of the same room wait;
  * the row must pin the room to this server at the ticket's epoch (else close
  * 4004; database error 1011; no free room slot 4004). A room at capacity
- * refuses new users with 4009, but a further tab of a member is admitted.
+ * refuses new users with 4009, but a further tab of a member is admitted, up
+ * to max_user_conns connections of one user in one room (past it: 4008).
  * What a room then does with frames is its application's business (app.h).
  * A client's socket is not read until it is admitted and its application
  * has let it in (app_client_ready): what it sends meanwhile waits, in order.
@@ -48,6 +49,7 @@ struct hub_config {
 	size_t log_window;            /* records loaded with a room (--ring-size); 0: 1000 */
 	unsigned rate_limit;          /* messages a second per connection; 0: no limit */
 	unsigned rate_burst;          /* bucket size; 0: rate_limit */
+	unsigned max_user_conns;      /* connections of one user in one room; 0: no limit */
 };
 
 /* Returns 0 and *out, or a negative errno. ws is borrowed. */

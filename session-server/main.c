@@ -43,7 +43,7 @@ struct opts {
 	const char *host, *advertise, *id, *database_url, *secret, *allowed_origins, *log_level;
 	long agones_sdk_port, agones_health_ms;
 	long drain_grace_ms;
-	long port, max_rooms, max_room_users, max_frame, max_conns, heartbeat_ms, ping_ms,
+	long port, max_rooms, max_room_users, max_user_conns, max_frame, max_conns, heartbeat_ms, ping_ms,
 	     room_idle_ms, pin_grace_ms, ring_size;
 	long rate_limit, rate_burst, handshake_timeout_ms, max_pending_handshakes;
 	long max_send_buffer;
@@ -456,6 +456,8 @@ int main(int argc, char **argv)
 		  "rooms this server hosts" },
 		{ "max-room-users", "SESSION_MAX_ROOM_USERS", CFG_INT, &o->max_room_users, "100", 1,
 		  1000000, "users per room (a room's own capacity may be lower)" },
+		{ "max-user-conns", "SESSION_MAX_USER_CONNS", CFG_INT, &o->max_user_conns, "10", 1,
+		  1000000, "connections of one user in one room (tabs); the next is closed 4008" },
 		{ "max-frame", "SESSION_MAX_FRAME", CFG_INT, &o->max_frame, "65536", 125, 16777216,
 		  "largest incoming WebSocket message" },
 		{ "max-conns", "SESSION_MAX_CONNS", CFG_INT, &o->max_conns, "10000", 1, 1000000,
@@ -556,6 +558,7 @@ int main(int argc, char **argv)
 		.log_window = (size_t)o->ring_size,
 		.rate_limit = (unsigned)o->rate_limit,
 		.rate_burst = (unsigned)o->rate_burst,
+		.max_user_conns = (unsigned)o->max_user_conns,
 	};
 	struct httpd_config htc = {
 		.host = o->host,

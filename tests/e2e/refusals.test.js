@@ -34,3 +34,27 @@ test('compat: the same bytes are a chat message like any other text', { timeout:
 	assert.equal(snap.messages[0].msg, text);
 	await closeAll([carl]);
 });
+
+test('one user gets at most --max-user-conns (10) sockets into a room; the next is closed 4008', { timeout: 30000 }, async () => {
+	const roomId = await newRoom(h.stack, 'many');
+	const tabs = [];
+	for (let i = 0; i < 10; i++) tabs.push((await join(h.stack, 'many', roomId))[0]);
+	const { host, token } = await ticketFor(h.stack, 'many', roomId);
+	const extra = await connect(host, token, { protocol: 'stateroom.v1' });
+	const info = await extra.closed;
+	assert.equal(info.code, 4008);
+	assert.match(info.reason, /too many connections/);
+	assert.deepEqual(extra.frames, [], 'no welcome before the close');
+
+	// The ten carry on, others still get in, and a closed tab frees a place.
+	for (const t of tabs) assert.equal(t.closeInfo, null);
+	const [other] = await join(h.stack, 'other', roomId);
+	assert.equal(await sendAcked(tabs[0], 'm1', 'still ten'), 1);
+	await tabs.pop().close();
+	const [again] = await join(h.stack, 'many', roomId);
+	assert.equal(await sendAcked(again, 'm2', 'the tenth again'), 2);
+	// Another room is another count.
+	const room2 = await newRoom(h.stack, 'many');
+	const [elsewhere] = await join(h.stack, 'many', room2);
+	await closeAll([...tabs, other, again, elsewhere]);
+});
