@@ -204,10 +204,13 @@ static void on_upgrade(struct httpd_req *req, void *ud)
 	size_t resp_len;
 	int status, rc;
 
-	status = hs_check(req->method, req->headers, req->n_headers, s->o.allowed_origins, &hs);
+	status = hs_check(req, s->o.allowed_origins, &hs);
 	if (status != 0) {
 		s->hs_refused++;
-		if (status == 426)
+		if (status == HS_OLD_HTTP)
+			http_json_error(req, 400, "bad_handshake", "a WebSocket upgrade needs HTTP/1.1",
+					NULL);
+		else if (status == 426)
 			http_json_error(req, 426, "upgrade_required", "WebSocket version 13 only",
 					"Sec-WebSocket-Version: 13\r\n");
 		else if (status == 403)

@@ -58,3 +58,26 @@ test('one user gets at most --max-user-conns (10) sockets into a room; the next 
 	const [elsewhere] = await join(h.stack, 'many', room2);
 	await closeAll([...tabs, other, again, elsewhere]);
 });
+
+test('a WebSocket upgrade over HTTP/1.0 is refused with 400, before the ticket is used', { timeout: 30000 }, async () => {
+	const roomId = await newRoom(h.stack, 'old');
+	const { host, token } = await ticketFor(h.stack, 'old', roomId);
+	const port = Number(host.split(':')[1]);
+	const req = [
+		`GET /?token=${encodeURIComponent(token)} HTTP/1.0`,
+		`Host: ${host}`,
+		'Upgrade: websocket',
+		'Connection: Upgrade',
+		'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+		'Sec-WebSocket-Version: 13',
+		'', '',
+	].join('\r\n');
+	const res = await rawHttp(port, req, { timeoutMs: 2000 });
+	assert.equal(res.status, 400, res.text);
+	assert.match(res.text, /needs HTTP\/1\.1/);
+	assert.doesNotMatch(res.text, /101 Switching/);
+	// The same ticket still works over HTTP/1.1.
+	const c = await connect(host, token, { protocol: 'stateroom.v1' });
+	assert.equal((await c.next('welcome')).user, 'old');
+	await closeAll([c]);
+});
