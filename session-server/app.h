@@ -120,7 +120,7 @@ void app_frame_unref(struct ws_frame *f);
 int app_send_frame(struct app_client *c, struct ws_frame *f);
 int app_send_text(struct app_client *c, const void *payload, size_t len);
 /* c may send frames now (its welcome, say, is queued): frame() gets what
- * it sent since it connected, in order, from the next loop turn on. */
+ * it sent since it connected, in order, once back in the loop. */
 void app_client_ready(struct app_client *c);
 /* Closes c with a WebSocket close code; leave() follows later. */
 void app_close(struct app_client *c, uint16_t code, const char *reason);

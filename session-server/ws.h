@@ -82,7 +82,8 @@ void ws_server_output(struct ws_server *s, uint64_t *frames, uint64_t *sends, bo
 size_t ws_server_closes(const struct ws_server *s, uint16_t *codes, uint64_t *counts, size_t max);
 
 /* Takes over the upgraded request's socket (httpd_upgrade), queues
- * response[0..len) (the 101 answer, copied) and starts reading. h may be NULL
+ * response[0..len) (the 101 answer, copied) and starts reading once back in
+ * the loop (unless the caller pauses its input first). h may be NULL
  * for a connection that will only be closed. Returns 0 and *out, or a
  * negative errno; then the request is untouched and the caller answers it. */
 int ws_accept(struct ws_server *s, struct httpd_req *req, const char *response, size_t len,
