@@ -147,17 +147,19 @@ describe('a fast sender at the default rate limit (20 a second, bursts of 40)', 
 });
 
 describe('a slowed connection and the ping timer', () => {
-	const h = useStack({ sessionEnv: { SESSION_RATE_LIMIT: '10', SESSION_RATE_BURST: '5', SESSION_PING_MS: '100' } });
+	// A token every 250 ms: each pause lasts over two ping periods, which
+	// would drop a connection whose pongs are not read.
+	const h = useStack({ sessionEnv: { SESSION_RATE_LIMIT: '4', SESSION_RATE_BURST: '2', SESSION_PING_MS: '100' } });
 
 	test('is not dropped for pongs it could not have been read for', { timeout: 60000 }, async () => {
 		const roomId = await newRoom(h.stack, 'fay');
 		const [fay] = await join(h.stack, 'fay', roomId);
-		// 35 frames over the burst at 10 a second: 3.5 s, 35 ping periods.
-		const frames = sends('f', 40);
+		// 10 frames over the burst at 4 a second: 2.5 s, 25 ping periods.
+		const frames = sends('f', 12);
 		for (const f of frames) fay.send(f);
-		assert.deepEqual(await acksInOrder(fay, frames), Array.from({ length: 40 }, (_, i) => i + 1));
+		assert.deepEqual(await acksInOrder(fay, frames), Array.from({ length: 12 }, (_, i) => i + 1));
 		assert.equal(fay.closeInfo, null);
-		assert.equal(await sendAcked(fay, 'after', 'still here'), 41);
+		assert.equal(await sendAcked(fay, 'after', 'still here'), 13);
 		await closeAll([fay]);
 	});
 });
