@@ -312,6 +312,10 @@ export class RoomConnection extends EventTarget {
       case 4009:
         this._fail('full', 'This room is full.');
         return;
+      case 4008:
+        // Retrying would only be refused again while the other tabs stay.
+        this._fail('too_many_tabs', 'You have too many tabs open in this room: close one and reload.');
+        return;
       case 4001:
         // Expired or already used: one fresh ticket may fix it, a second
         // refusal will not.

@@ -840,6 +840,8 @@ static int on_headers_complete(http_parser *p)
 
 	c->head_done = true;
 	r->method = p->method;
+	r->http_major = p->http_major;
+	r->http_minor = p->http_minor;
 	r->headers = c->http->head->headers;
 	for (size_t i = 0; i < r->n_headers; i++) {
 		struct httpd_header *hd = &c->http->head->headers[i];

@@ -40,6 +40,7 @@ struct httpd_header {
 struct httpd_req {
 	struct httpd_conn *conn;
 	int method;                 /* enum http_method from http_parser.h */
+	unsigned short http_major, http_minor;  /* the request line's HTTP version */
 	const char *path;           /* decoded no further; without the query */
 	size_t path_len;
 	const char *query;          /* after '?', or NULL */

@@ -68,7 +68,8 @@ struct room_app_ops {
 	 * with *state set, or a negative errno: the room then fails to load
 	 * (close 1011). */
 	int (*create)(struct app_room *room, const struct app_record *recent, size_t n, void **state);
-	/* c was admitted; first: it is the user's first connection. */
+	/* c was admitted; first: it is the user's first connection. Its
+	 * frames wait (unread, in order) until app_client_ready(c). */
 	void (*join)(void *state, struct app_client *c, bool first);
 	/* A complete message from c (text is valid UTF-8 and at most
 	 * --max-frame bytes). */
@@ -126,6 +127,9 @@ uint64_t app_client_sent_at(const struct app_client *c);
  * server (the native chat protocol) sends them a frame when they have been
  * sent nothing for this long (checked in tick). */
 uint64_t app_keepalive_ms(const struct app_room *r);
+/* c may send frames now (its welcome, say, is queued): frame() gets what
+ * it sent since it connected, in order, once back in the loop. */
+void app_client_ready(struct app_client *c);
 /* Closes c with a WebSocket close code; leave() follows later. */
 void app_close(struct app_client *c, uint16_t code, const char *reason);
 

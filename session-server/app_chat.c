@@ -12,7 +12,9 @@
  * its original seq and not broadcast again. What the ring no longer holds
  * (a resume from further back, history pages beyond it) is read from the
  * database (app_log_read); a client resuming from there gets no frame before
- * its welcome, and the welcome carries everything committed up to then.
+ * its welcome, and the welcome carries everything committed up to then. A
+ * client's own frames are let in (app_client_ready) once its welcome is
+ * queued.
  *
  * An ephemeral room (not persistent) has only the ring: a message is acked
  * and fanned out as soon as it has its seq, history and resumes reach back
@@ -559,6 +561,7 @@ static void on_waited(void *arg, int status, const struct app_record *recs, size
 	}
 	send_catchup_welcome(ch, w, recs, n);
 	app_client_set_data(c, NULL);
+	app_client_ready(c);
 out_free:
 	free(w);
 }
@@ -679,12 +682,13 @@ static void on_read(struct chat *ch, struct app_client *c, json_t *o)
 static void on_native(struct chat *ch, struct app_client *c, const uint8_t *data, size_t len)
 {
 	/* \u0000 is parsed so that a NUL in a text is a bad_frame like any
-	 * other field out of range (PostgreSQL text cannot hold it). */
-	json_t *o = json_loadb((const char *)data, len, JSON_ALLOW_NUL, NULL);
+	 * other field out of range (PostgreSQL text cannot hold it). A key given
+	 * twice is refused: which of its values counts is anyone's guess. */
+	json_t *o = json_loadb((const char *)data, len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, NULL);
 	const char *type;
 
 	if (!json_is_object(o)) {
-		send_error(c, "bad_json", "a frame is one JSON object", NULL);
+		send_error(c, "bad_json", "a frame is one JSON object, with each key once", NULL);
 		goto out;
 	}
 	type = json_string_value(json_object_get(o, "type"));
@@ -852,6 +856,9 @@ static void chat_join(void *state, struct app_client *c, bool first)
 
 	if (app_client_native(c))
 		send_welcome(ch, c);
+	/* Unless its welcome waits for the database, what it sent may come in. */
+	if (!app_client_data(c))
+		app_client_ready(c);
 	if (first)
 		broadcast_native(ch, json_pack("{s:s,s:s}", "type", "presence", "joined",
 					       app_client_user(c)), app_client_user(c));
@@ -864,10 +871,6 @@ static void chat_frame(void *state, struct app_client *c, bool binary, const uin
 	struct chat *ch = state;
 
 	if (app_client_native(c)) {
-		/* Waiting for its welcome (read from the database): as while the
-		 * room loads, frames are dropped. */
-		if (app_client_data(c))
-			return;
 		if (binary)
 			send_error(c, "binary_unsupported", "frames are JSON text", NULL);
 		else

@@ -49,7 +49,7 @@ struct opts {
 	const char *host, *advertise, *id, *database_url, *secret, *allowed_origins, *log_level;
 	long agones_sdk_port, agones_health_ms;
 	long drain_grace_ms;
-	long port, max_rooms, max_room_users, max_frame, max_conns, heartbeat_ms, ping_ms,
+	long port, max_rooms, max_room_users, max_user_conns, max_frame, max_conns, heartbeat_ms, ping_ms,
 	     room_idle_ms, pin_grace_ms, ring_size;
 	long rate_limit, rate_burst, handshake_timeout_ms, max_pending_handshakes;
 	long max_send_buffer;
@@ -131,7 +131,7 @@ static void get_metrics(struct httpd_req *req, const struct route_params *p, voi
 		       "stateroom_session_handshakes_total{result=\"ok\"} %" PRIu64 "\n"
 		       "stateroom_session_handshakes_total{result=\"bad_ticket\"} %" PRIu64 "\n"
 		       "stateroom_session_handshakes_total{result=\"refused\"} %" PRIu64 "\n"
-		       "# HELP stateroom_session_rate_limited_total Messages refused by the rate limit.\n"
+		       "# HELP stateroom_session_rate_limited_total Times a connection was paused by the rate limit.\n"
 		       "# TYPE stateroom_session_rate_limited_total counter\n"
 		       "stateroom_session_rate_limited_total %" PRIu64 "\n"
 		       "# HELP stateroom_session_pending_connections Connections not upgraded to WebSocket.\n"
@@ -212,10 +212,13 @@ static void on_upgrade(struct httpd_req *req, void *ud)
 	size_t resp_len;
 	int status, rc;
 
-	status = hs_check(req->method, req->headers, req->n_headers, s->o.allowed_origins, &hs);
+	status = hs_check(req, s->o.allowed_origins, &hs);
 	if (status != 0) {
 		s->hs_refused++;
-		if (status == 426)
+		if (status == HS_OLD_HTTP)
+			http_json_error(req, 400, "bad_handshake", "a WebSocket upgrade needs HTTP/1.1",
+					NULL);
+		else if (status == 426)
 			http_json_error(req, 426, "upgrade_required", "WebSocket version 13 only",
 					"Sec-WebSocket-Version: 13\r\n");
 		else if (status == 403)
@@ -476,6 +479,8 @@ int main(int argc, char **argv)
 		  "rooms this server hosts" },
 		{ "max-room-users", "SESSION_MAX_ROOM_USERS", CFG_INT, &o->max_room_users, "100", 1,
 		  1000000, "users per room (a room's own capacity may be lower)" },
+		{ "max-user-conns", "SESSION_MAX_USER_CONNS", CFG_INT, &o->max_user_conns, "10", 1,
+		  1000000, "connections of one user in one room (tabs); the next is closed 4008" },
 		{ "max-frame", "SESSION_MAX_FRAME", CFG_INT, &o->max_frame, "65536", 125, 16777216,
 		  "largest incoming WebSocket message" },
 		{ "max-conns", "SESSION_MAX_CONNS", CFG_INT, &o->max_conns, "10000", 1, 1000000,
@@ -516,9 +521,9 @@ int main(int argc, char **argv)
 		{ "ring-size", "SESSION_RING_SIZE", CFG_INT, &o->ring_size, "1000", 1, 1000000,
 		  "recent messages a room keeps in memory (for tests; see docs/protocol.md)" },
 		{ "rate-limit", "SESSION_RATE_LIMIT", CFG_INT, &o->rate_limit, "20", 0, 1000000,
-		  "WebSocket messages a second per connection (0: no limit)" },
+		  "WebSocket messages a second per connection, beyond which it is read no faster (0: no limit)" },
 		{ "rate-burst", "SESSION_RATE_BURST", CFG_INT, &o->rate_burst, "40", 1, 1000000,
-		  "messages a connection may send at once; more than this refused within 10 s closes 4029" },
+		  "messages a connection may send at once before it is slowed down" },
 		{ "handshake-timeout-ms", "SESSION_HANDSHAKE_TIMEOUT_MS", CFG_INT,
 		  &o->handshake_timeout_ms, "10000", 100, 3600000,
 		  "a connection must send its whole HTTP request head within this" },
@@ -584,6 +589,7 @@ int main(int argc, char **argv)
 		.rate_limit = (unsigned)o->rate_limit,
 		.rate_burst = (unsigned)o->rate_burst,
 		.keepalive_ms = (uint64_t)o->keepalive_ms,
+		.max_user_conns = (unsigned)o->max_user_conns,
 	};
 	struct httpd_config htc = {
 		.host = o->host,
