@@ -4,7 +4,10 @@
  * Login answers an unknown user exactly as a wrong password: the same 401,
  * after the same database look-up and the same argon2id check (against a
  * dummy hash), so neither the answer nor its timing says which names exist.
- * Registering does say it (409 name_taken): a sign-up form has to. */
+ * Its failures back off per name and per client (throttle.h), by the same
+ * rule for names that exist and names that do not. Registering does say
+ * it (409 name_taken): a sign-up form has to. Hashing waits its client's
+ * turn (pwhash.h), so one client's flood delays others by little. */
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +18,7 @@
 #include "ids.h"
 #include "log.h"
 #include "pwhash.h"
+#include "throttle.h"
 
 static const char auth_retry_busy[] = "Retry-After: 1\r\n";
 
@@ -23,6 +27,9 @@ struct auth_call {              /* one request waiting on the pool or the databa
 	struct httpd_req *req;
 	enum mx_route route;
 	char user[IDS_USER_MAX + 1];
+	struct ca_addr client;
+	bool counted;               /* login: thr_login_begin() let it through */
+	enum thr_outcome outcome;   /* login: for thr_login_end() */
 	size_t pw_len;
 	char password[PW_MAX_LEN];  /* login only: kept for the check, wiped after */
 };
@@ -31,6 +38,8 @@ static void auth_call_done(struct auth_call *c)
 {
 	struct backend *be = c->be;
 
+	if (c->counted)
+		thr_login_end(be->thr, c->user, &c->client, c->outcome, uv_now(be->loop));
 	sodium_memzero(c->password, c->pw_len);
 	free(c);
 	be_release(be);
@@ -106,7 +115,10 @@ static void auth_answer_token(struct auth_call *c)
 /* Answers a pw_hash/pw_verify start failure. */
 static void auth_pool_error(struct auth_call *c, int rc)
 {
-	if (rc == PW_EBUSY)
+	if (rc == PW_EQUOTA)
+		be_too_many(c->be, c->req, c->route, 1, "too_many_requests",
+			    "too many logins from this address at once; try again shortly");
+	else if (rc == PW_EBUSY)
 		be_error(c->be, c->req, c->route, 503, "busy",
 			 "too many logins at once; try again shortly", auth_retry_busy);
 	else
@@ -133,6 +145,8 @@ static struct auth_call *auth_call_new(struct backend *be, struct httpd_req *req
 	c->req = req;
 	c->route = route;
 	strcpy(c->user, user);
+	be_client(be, req, &c->client);
+	c->outcome = THR_ABORTED;
 	be_hold(be);
 	return c;
 }
@@ -190,7 +204,7 @@ void api_auth_register(struct httpd_req *req, const struct route_params *params,
 		auth_body_free(body);
 		return;
 	}
-	rc = pw_hash(be->pw, pw, pw_len, auth_on_hashed, c);
+	rc = pw_hash(be->pw, c->client.b, pw, pw_len, auth_on_hashed, c);
 	auth_body_free(body);
 	if (rc < 0) {
 		auth_pool_error(c, rc);
@@ -204,6 +218,7 @@ static void auth_on_verified(int ok, void *arg)
 {
 	struct auth_call *c = arg;
 
+	c->outcome = ok ? THR_SUCCESS : THR_FAILURE;
 	if (ok)
 		auth_answer_token(c);
 	else
@@ -223,7 +238,7 @@ static void auth_on_looked_up(PGresult *res, const char *err, const char *sqlsta
 		return;
 	}
 	/* No row: the dummy hash (NULL), so that an unknown name costs the same. */
-	rc = pw_verify(c->be->pw, PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : NULL,
+	rc = pw_verify(c->be->pw, c->client.b, PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : NULL,
 		       c->password, c->pw_len, auth_on_verified, c);
 	if (rc < 0) {
 		auth_pool_error(c, rc);
@@ -240,6 +255,7 @@ void api_auth_login(struct httpd_req *req, const struct route_params *params, vo
 	size_t pw_len;
 	json_t *body;
 	const char *q[1];
+	unsigned wait;
 
 	if (!be_require_ready(be, req, MX_ACCOUNT_LOGIN) ||
 	    auth_parse(be, req, MX_ACCOUNT_LOGIN, user, &body, &pw, &pw_len) < 0)
@@ -249,6 +265,16 @@ void api_auth_login(struct httpd_req *req, const struct route_params *params, vo
 		auth_body_free(body);
 		return;
 	}
+	/* Before the look-up: a name that exists waits as one that does not. */
+	wait = thr_login_begin(be->thr, c->user, &c->client, uv_now(be->loop));
+	if (wait) {
+		auth_body_free(body);
+		be_too_many(be, req, MX_ACCOUNT_LOGIN, wait, "too_many_attempts",
+			    "too many failed logins; try again later");
+		auth_call_done(c);
+		return;
+	}
+	c->counted = true;
 	memcpy(c->password, pw, pw_len);
 	c->pw_len = pw_len;
 	auth_body_free(body);

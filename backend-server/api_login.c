@@ -1,6 +1,7 @@
 /* POST /api/login {"userId"} → {"token"}: a guest user token, for any name
  * that no account has registered (one look-up in users). Each login is a new
- * guest (a subject of its own), whatever name it picks. */
+ * guest (a subject of its own), whatever name it picks. Each client may ask
+ * --guest-logins-per-minute times a minute (throttle.h). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,7 @@
 #include "http_json.h"
 #include "ids.h"
 #include "log.h"
+#include "throttle.h"
 
 struct login_call {             /* one request waiting on the database */
 	struct backend *be;
@@ -52,8 +54,17 @@ void api_login(struct httpd_req *req, const struct route_params *params, void *u
 	struct login_call *c;
 	json_t *body, *user;
 	const char *id, *q[1];
+	struct ca_addr client;
+	unsigned wait;
 	size_t len;
 
+	be_client(be, req, &client);
+	wait = thr_guest(be->thr, &client, uv_now(be->loop));
+	if (wait) {
+		be_too_many(be, req, MX_LOGIN, wait, "too_many_requests",
+			    "too many guest logins from this address; try again later");
+		return;
+	}
 	if (http_json_body(req, &body) < 0) {
 		mx_request(&be->mx, MX_LOGIN, 400);  /* 400 or 415: the class is what counts */
 		return;

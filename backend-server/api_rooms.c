@@ -247,10 +247,11 @@ static char *rooms_ticket(const struct rooms_call *c, const struct sched_placeme
 
 	if (ids_jti_new(jti) < 0)
 		return NULL;
-	claims = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:s}",
+	claims = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:s}",
 			   "sub", c->user.sub, "name", c->user.name, "room", c->room,
-			   "aud", p->server_id, "epoch", (json_int_t)p->epoch, "iat", now,
-			   "exp", now + (json_int_t)be->cfg.ticket_ttl, "jti", jti, "typ", "ticket");
+			   "aud", p->server_id, TOK_BOOT_CLAIM, p->boot, "epoch", (json_int_t)p->epoch,
+			   "iat", now, "exp", now + (json_int_t)be->cfg.ticket_ttl, "jti", jti,
+			   "typ", "ticket");
 	if (!claims)
 		return NULL;
 	tok = tok_sign(claims, (const unsigned char *)be->cfg.secret, strlen(be->cfg.secret));
@@ -268,6 +269,12 @@ static void rooms_on_located(int err, const struct sched_placement *p, void *arg
 	be->mx.locate[mx_sched_index(err)]++;
 	if (err != SCHED_OK) {
 		rooms_sched_error(c, err);
+		goto out;
+	}
+	if (!p->boot[0]) {
+		/* The agones scheduler recorded the server before it registered:
+		 * no ticket could be for it yet. */
+		be_unavailable(be, c->req, c->route, "the room's session server is starting; try again shortly");
 		goto out;
 	}
 	tok = rooms_ticket(c, p);

@@ -100,7 +100,7 @@ int auth_user(struct backend *be, struct httpd_req *req, enum mx_route route, st
 		return -1;
 	}
 	rc = tok_verify(tok, len, (const unsigned char *)be->cfg.secret, strlen(be->cfg.secret),
-			"user", (int64_t)time(NULL), &claims);
+			"user", (int64_t)time(NULL), be->cfg.token_ttl, &claims);
 	if (rc != TOK_OK) {
 		log_write(LOG_DEBUG, "token refused", "{s:s,s:s}", "reason", tok_strerror(rc),
 			  "peer", req->peer);

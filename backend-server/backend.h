@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "client_addr.h"
 #include "db.h"
 #include "httpd.h"
 #include "metrics.h"
@@ -16,6 +17,7 @@
 
 struct static_files;
 struct pw;
+struct thr;
 
 struct backend_config {                 /* docs/protocol.md, "stateroom-backend" */
 	const char *host;
@@ -35,9 +37,13 @@ struct backend_config {                 /* docs/protocol.md, "stateroom-backend"
 	const char *session_binary;     /* process scheduler */
 	const char *session_host;
 	long max_servers;
+	long min_servers;
 	long server_idle_ms;
 	long spawn_wait_ms;
 	const char *admin_token;        /* NULL: the admin API answers 404 */
+	const char *trusted_proxies;
+	long max_conns, max_conns_per_ip, header_timeout_ms, idle_timeout_ms;
+	long login_failures_per_account, login_failures_per_ip, guest_logins_per_minute;
 	const char *agones_api, *agones_namespace, *agones_fleet, *agones_token_file, *agones_ca_file;
 };
 
@@ -51,6 +57,8 @@ struct backend {
 	struct httpd *httpd;
 	struct static_files *files;
 	struct pw *pw;                  /* password hashing (pwhash.h) */
+	struct ca_trust *trust;         /* --trusted-proxies (client_addr.h) */
+	struct thr *thr;                /* login limits (throttle.h) */
 	struct metrics mx;
 	bool ready;                     /* migrations applied: the API may run */
 	bool stopping;                  /* a signal came: new requests get 503 */
@@ -69,6 +77,13 @@ void be_error(struct backend *be, struct httpd_req *req, enum mx_route route, in
  * down usually comes back within seconds); message says what is down. */
 void be_unavailable(struct backend *be, struct httpd_req *req, enum mx_route route,
 		    const char *message);
+
+/* Answers 429 with Retry-After: seconds (a client over one of its limits). */
+void be_too_many(struct backend *be, struct httpd_req *req, enum mx_route route, unsigned seconds,
+		 const char *code, const char *message);
+
+/* The client req comes from, as limits count it: see client_addr.h. */
+void be_client(const struct backend *be, const struct httpd_req *req, struct ca_addr *out);
 
 /* True when migrations are applied; else answers 503 unavailable (with
  * Retry-After) and returns false. For handlers that need the database. */

@@ -4,7 +4,8 @@
  * Start: options → PostgreSQL (connecting in the background) → scheduler →
  * listen → migrations, retried until the database answers; until they are
  * applied every API route that needs the database (all but /api/me) answers
- * 503 and /readyz says not ready.
+ * 503 and /readyz says not ready; then the scheduler starts what it runs by
+ * itself (the process scheduler's --min-servers).
  * Stop (SIGINT, SIGTERM): new requests get 503 (/healthz and /metrics still
  * answer), the scheduler lets go of what it runs, requests waiting on the
  * database finish, then httpd, the scheduler and the database close and the
@@ -22,6 +23,7 @@
 #include "pwhash.h"
 #include "schema.h"
 #include "static_files.h"
+#include "throttle.h"
 
 #ifndef STATEROOM_CLIENT_DIR
 #define STATEROOM_CLIENT_DIR "client"
@@ -33,8 +35,12 @@
 #define MAIN_SECRET_MIN 32
 #define MAIN_MIGRATE_RETRY_MS 1000
 /* Password hashes at once: each takes 19 MiB, and libuv's pool has 4
- * threads; more waiting would only add latency. */
+ * threads; more at once would only add latency. Beyond that they wait in
+ * turn by client: 8 a client, 1024 in all (at most 1 KiB of password
+ * each; at 20 to 50 ms a hash, the last waits a few seconds). */
 #define MAIN_PW_INFLIGHT 4
+#define MAIN_PW_WAITING 1024
+#define MAIN_PW_PER_CLIENT 8
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
@@ -145,6 +151,8 @@ static void main_on_migrated(const char *err, void *arg)
 	if (!err) {
 		m->be.ready = true;
 		log_write(LOG_INFO, "database ready", "{s:i}", "migrations", (int)schema_migrations_len);
+		if (m->be.sched->start)
+			m->be.sched->start(m->be.sched_state);
 		return;
 	}
 	/* An error on a live connection is in the SQL itself and retrying will
@@ -172,6 +180,15 @@ static void main_migrate(struct main_ctx *m)
 
 /* ---- start ------------------------------------------------------------- */
 
+/* A trusted proxy carries many clients' connections: not bounded per address. */
+static bool main_ip_exempt(const struct sockaddr *addr, void *ud)
+{
+	struct backend *be = ud;
+	struct ca_addr a;
+
+	return be->trust && ca_from_sockaddr(addr, &a) == 0 && ca_trusted(be->trust, &a);
+}
+
 static int main_options(struct backend_config *c, int argc, char **argv)
 {
 	const struct cfg_opt opts[] = {
@@ -190,8 +207,8 @@ static int main_options(struct backend_config *c, int argc, char **argv)
 		  100, 3600000, "a session server whose heartbeat is older is dead" },
 		{ "room-capacity", "STATEROOM_ROOM_CAPACITY", CFG_INT, &c->room_capacity, "100",
 		  1, 1000000, "users per room unless the create asks for fewer" },
-		{ "ticket-ttl", "STATEROOM_TICKET_TTL", CFG_INT, &c->ticket_ttl, "30", 1, 3600,
-		  "join ticket lifetime, seconds" },
+		{ "ticket-ttl", "STATEROOM_TICKET_TTL", CFG_INT, &c->ticket_ttl, TOK_TICKET_TTL_DEFAULT, 1,
+		  TOK_TICKET_TTL_MAX, "join ticket lifetime, seconds (session servers need the same)" },
 		{ "token-ttl", "STATEROOM_TOKEN_TTL", CFG_INT, &c->token_ttl, "86400", 1, 31536000,
 		  "user token lifetime, seconds" },
 		{ "max-unjoined-rooms", "STATEROOM_MAX_UNJOINED_ROOMS", CFG_INT, &c->max_unjoined_rooms,
@@ -221,12 +238,33 @@ static int main_options(struct backend_config *c, int argc, char **argv)
 		  "process: address the session servers it starts listen on and advertise" },
 		{ "max-servers", "STATEROOM_MAX_SERVERS", CFG_INT, &c->max_servers, "4", 1, 1000,
 		  "process: live session servers at most (counting every registered one)" },
+		{ "min-servers", "STATEROOM_MIN_SERVERS", CFG_INT, &c->min_servers, "0", 0, 1000,
+		  "process: session servers of its own it keeps running, replacing any that exits or drains" },
 		{ "server-idle-ms", "STATEROOM_SERVER_IDLE_MS", CFG_INT, &c->server_idle_ms, "60000", 100,
-		  86400000, "process: a server it started that hosted no room this long is stopped" },
+		  86400000, "process: a server it started beyond --min-servers that hosted no room this long is stopped" },
 		{ "spawn-wait-ms", "STATEROOM_SPAWN_WAIT_MS", CFG_INT, &c->spawn_wait_ms, "10000", 100,
 		  600000, "process: how long a request waits for a new server before 503 no_capacity" },
 		{ "admin-token", "STATEROOM_ADMIN_TOKEN", CFG_STR, &c->admin_token, NULL, 0, 0,
 		  "operator token for /api/admin/* (unset: those routes answer 404)" },
+		{ "trusted-proxies", "STATEROOM_TRUSTED_PROXIES", CFG_STR, &c->trusted_proxies, NULL, 0, 0,
+		  "reverse proxies whose X-Forwarded-For names the client: comma-separated addresses and CIDR blocks (empty: the header is ignored)" },
+		{ "max-conns", "BACKEND_MAX_CONNS", CFG_INT, &c->max_conns, "10000", 1, 1000000,
+		  "open connections; past it the oldest that is not being answered is closed" },
+		{ "max-conns-per-ip", "BACKEND_MAX_CONNS_PER_IP", CFG_INT, &c->max_conns_per_ip, "256", 0,
+		  1000000, "open connections from one address (IPv6: one /64; trusted proxies: no bound); 0: no bound" },
+		{ "header-timeout-ms", "BACKEND_HEADER_TIMEOUT_MS", CFG_INT, &c->header_timeout_ms, "10000",
+		  100, 3600000, "a request (head and body) must arrive within this of its first byte" },
+		{ "idle-timeout-ms", "BACKEND_IDLE_TIMEOUT_MS", CFG_INT, &c->idle_timeout_ms, "60000", 100,
+		  3600000, "a kept-alive connection with no request this long is closed" },
+		{ "login-failures-per-account", "STATEROOM_LOGIN_FAILURES_PER_ACCOUNT", CFG_INT,
+		  &c->login_failures_per_account, "5", 0, 1000000,
+		  "failed password logins for one name before each further one backs it off (0: no limit)" },
+		{ "login-failures-per-ip", "STATEROOM_LOGIN_FAILURES_PER_IP", CFG_INT,
+		  &c->login_failures_per_ip, "20", 0, 1000000,
+		  "failed password logins from one address before each further one backs it off (0: no limit)" },
+		{ "guest-logins-per-minute", "STATEROOM_GUEST_LOGINS_PER_MINUTE", CFG_INT,
+		  &c->guest_logins_per_minute, "60", 0, 100000,
+		  "guest logins (POST /api/login) an address may make a minute (0: no limit)" },
 	};
 	char err[256];
 	int rc;
@@ -250,6 +288,7 @@ int main(int argc, char **argv)
 	enum log_level level;
 	struct httpd_config hc;
 	struct db_config dc;
+	char err[160];
 	int rc;
 
 	memset(&m, 0, sizeof m);
@@ -266,10 +305,19 @@ int main(int argc, char **argv)
 			"at least %d bytes\n", MAIN_SECRET_MIN);
 		return 2;
 	}
+	if (be->cfg.min_servers > be->cfg.max_servers) {
+		fprintf(stderr, "stateroom-backend: --min-servers (%ld) must not exceed --max-servers (%ld)\n",
+			be->cfg.min_servers, be->cfg.max_servers);
+		return 2;
+	}
 	be->sched = sched_find(be->cfg.scheduler);
 	if (!be->sched) {
 		fprintf(stderr, "stateroom-backend: --scheduler: unknown backend \"%s\" (known: %s)\n",
 			be->cfg.scheduler, sched_names());
+		return 2;
+	}
+	if (ca_trust_parse(be->cfg.trusted_proxies, &be->trust, err, sizeof err) < 0) {
+		fprintf(stderr, "stateroom-backend: --trusted-proxies: %s\n", err);
 		return 2;
 	}
 
@@ -283,8 +331,16 @@ int main(int argc, char **argv)
 	else if (!sf_lookup(be->files, "/", 1))
 		log_write(LOG_WARN, "web client has no index.html", "{s:s}", "dir", be->cfg.client_dir);
 
-	if (pw_new(be->loop, MAIN_PW_INFLIGHT, &be->pw) < 0) {
+	if (pw_new(be->loop, MAIN_PW_INFLIGHT, MAIN_PW_WAITING, MAIN_PW_PER_CLIENT, &be->pw) < 0) {
 		log_write(LOG_ERROR, "password hashing unavailable (libsodium)", NULL);
+		goto out_files;
+	}
+	if (thr_new(&(struct thr_config){
+			.account_failures = (unsigned)be->cfg.login_failures_per_account,
+			.ip_failures = (unsigned)be->cfg.login_failures_per_ip,
+			.guest_per_minute = (unsigned)be->cfg.guest_logins_per_minute,
+		    }, &be->thr) < 0) {
+		log_write(LOG_ERROR, "login limits: out of memory", NULL);
 		goto out_files;
 	}
 
@@ -309,7 +365,9 @@ int main(int argc, char **argv)
 	be->sched_env.session_host = be->cfg.session_host;
 	be->sched_env.database_url = be->cfg.database_url;
 	be->sched_env.secret = be->cfg.secret;
+	be->sched_env.ticket_ttl = be->cfg.ticket_ttl;
 	be->sched_env.max_servers = (int)be->cfg.max_servers;
+	be->sched_env.min_servers = (int)be->cfg.min_servers;
 	be->sched_env.server_idle_ms = be->cfg.server_idle_ms;
 	be->sched_env.spawn_wait_ms = be->cfg.spawn_wait_ms;
 	rc = be->sched->create(&be->sched_env, &be->sched_state);
@@ -323,6 +381,14 @@ int main(int argc, char **argv)
 	memset(&hc, 0, sizeof hc);
 	hc.host = be->cfg.host;
 	hc.port = (int)be->cfg.port;
+	hc.max_conns = (unsigned)be->cfg.max_conns;
+	/* No backend connection is ever upgraded: at the cap, the oldest that
+	 * is not being answered makes way, as on the session server. */
+	hc.max_pending = hc.max_conns;
+	hc.max_conns_per_ip = (unsigned)be->cfg.max_conns_per_ip;
+	hc.ip_exempt = main_ip_exempt;
+	hc.header_timeout_ms = (uint64_t)be->cfg.header_timeout_ms;
+	hc.idle_timeout_ms = (uint64_t)be->cfg.idle_timeout_ms;
 	hc.on_request = be_on_request;
 	hc.ud = be;
 	rc = httpd_start(be->loop, &hc, &be->httpd);
@@ -347,6 +413,8 @@ int main(int argc, char **argv)
 	uv_run(be->loop, UV_RUN_DEFAULT);
 	uv_loop_close(be->loop);
 	pw_free(be->pw);
+	thr_free(be->thr);
+	ca_trust_free(be->trust);
 	sf_free(be->files);
 	log_write(LOG_INFO, "stopped", NULL);
 	return m.exit_code;
@@ -360,6 +428,8 @@ out_db:
 	uv_loop_close(be->loop);
 out_files:
 	pw_free(be->pw);
+	thr_free(be->thr);
+	ca_trust_free(be->trust);
 	sf_free(be->files);
 	return rc == -2 ? 2 : 1;
 }

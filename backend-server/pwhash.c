@@ -17,9 +17,18 @@
 
 _Static_assert(PW_HASH_MAX >= crypto_pwhash_STRBYTES, "PW_HASH_MAX holds an argon2id string");
 
+struct pw_client {              /* one key's waiting jobs, oldest first */
+	struct pw_client *next;     /* the key served after this one */
+	struct pw_job *head, *tail;
+	unsigned n;
+	unsigned char key[PW_KEY_LEN];
+};
+
 struct pw {
 	uv_loop_t *loop;
 	unsigned max_inflight, inflight;
+	unsigned max_waiting, waiting, per_key;
+	struct pw_client *first, *last; /* keys with waiting jobs: first's turn is next */
 	char dummy[PW_HASH_MAX];
 };
 
@@ -27,6 +36,7 @@ struct pw {
 struct pw_job {
 	uv_work_t work;
 	struct pw *pw;
+	struct pw_job *next;        /* in its key's queue */
 	bool verify;
 	bool dummy;             /* verify against pw->dummy: never a match */
 	int result;             /* libsodium's: 0 or -1 */
@@ -38,7 +48,8 @@ struct pw_job {
 	char password[];
 };
 
-int pw_new(uv_loop_t *loop, unsigned max_inflight, struct pw **out)
+int pw_new(uv_loop_t *loop, unsigned max_inflight, unsigned max_waiting, unsigned per_key,
+	   struct pw **out)
 {
 	unsigned char secret[32];
 	struct pw *pw;
@@ -50,6 +61,8 @@ int pw_new(uv_loop_t *loop, unsigned max_inflight, struct pw **out)
 		return -1;
 	pw->loop = loop;
 	pw->max_inflight = max_inflight;
+	pw->max_waiting = max_waiting;
+	pw->per_key = per_key;
 	/* Nobody knows this password, not even us after this function. */
 	randombytes_buf(secret, sizeof secret);
 	if (crypto_pwhash_str_alg(pw->dummy, (const char *)secret, sizeof secret, PW_OPSLIMIT,
@@ -80,13 +93,20 @@ static void pw_work(uv_work_t *w)
 						  PW_MEMLIMIT, crypto_pwhash_ALG_ARGON2ID13);
 }
 
-static void pw_after_work(uv_work_t *w, int status)
-{
-	struct pw_job *j = container_of(w, struct pw_job, work);
-	int failed = status < 0 || j->result != 0;
+static void pw_after_work(uv_work_t *w, int status);
 
+static int pw_run(struct pw_job *j)
+{
+	int rc = uv_queue_work(j->pw->loop, &j->work, pw_work, pw_after_work);
+
+	if (rc == 0)
+		j->pw->inflight++;
+	return rc;
+}
+
+static void pw_finish(struct pw_job *j, bool failed)
+{
 	sodium_memzero(j->password, j->len);
-	j->pw->inflight--;
 	if (j->verify)
 		j->verify_cb(!failed && !j->dummy, j->arg);
 	else
@@ -94,14 +114,83 @@ static void pw_after_work(uv_work_t *w, int status)
 	free(j);
 }
 
-static int pw_start(struct pw *pw, bool verify, const char *hash, const char *password, size_t len,
-		    pw_hash_fn hash_cb, pw_verify_fn verify_cb, void *arg)
+/* Gives free slots to the waiting keys in turn: a key that still has jobs
+ * goes to the back of the line. */
+static void pw_next(struct pw *pw)
+{
+	while (pw->inflight < pw->max_inflight && pw->first) {
+		struct pw_client *c = pw->first;
+		struct pw_job *j = c->head;
+
+		c->head = j->next;
+		c->n--;
+		pw->waiting--;
+		pw->first = c->next;
+		if (!pw->first)
+			pw->last = NULL;
+		if (c->n) {
+			c->next = NULL;
+			if (pw->last)
+				pw->last->next = c;
+			else
+				pw->first = c;
+			pw->last = c;
+		} else {
+			free(c);
+		}
+		if (pw_run(j) < 0)
+			pw_finish(j, true);
+	}
+}
+
+static void pw_after_work(uv_work_t *w, int status)
+{
+	struct pw_job *j = container_of(w, struct pw_job, work);
+
+	j->pw->inflight--;
+	pw_next(j->pw);
+	pw_finish(j, status < 0 || j->result != 0);
+}
+
+/* Queues j behind the other jobs of its key. */
+static int pw_wait(struct pw *pw, struct pw_job *j, const unsigned char key[PW_KEY_LEN])
+{
+	struct pw_client *c;
+
+	for (c = pw->first; c && memcmp(c->key, key, PW_KEY_LEN) != 0; c = c->next)
+		;
+	if (c && c->n >= pw->per_key)
+		return PW_EQUOTA;
+	if (pw->waiting >= pw->max_waiting)
+		return PW_EBUSY;
+	if (!c) {
+		c = calloc(1, sizeof *c);
+		if (!c)
+			return -ENOMEM;
+		memcpy(c->key, key, PW_KEY_LEN);
+		if (pw->last)
+			pw->last->next = c;
+		else
+			pw->first = c;
+		pw->last = c;
+	}
+	j->next = NULL;
+	if (c->tail)
+		c->tail->next = j;
+	else
+		c->head = j;
+	c->tail = j;
+	c->n++;
+	pw->waiting++;
+	return 0;
+}
+
+static int pw_start(struct pw *pw, const unsigned char key[PW_KEY_LEN], bool verify, const char *hash,
+		    const char *password, size_t len, pw_hash_fn hash_cb, pw_verify_fn verify_cb, void *arg)
 {
 	struct pw_job *j;
 	int rc;
 
-	if (pw->inflight >= pw->max_inflight)
-		return PW_EBUSY;
 	j = calloc(1, sizeof *j + len);
 	if (!j)
 		return -ENOMEM;
@@ -126,23 +215,24 @@ static int pw_start(struct pw *pw, bool verify, const char *hash, const char *pa
 	}
 	memcpy(j->password, password, len);
 	j->len = len;
-	rc = uv_queue_work(pw->loop, &j->work, pw_work, pw_after_work);
+	/* A free slot means nobody waits: the queue is served whenever one
+	 * frees. */
+	rc = pw->inflight < pw->max_inflight ? pw_run(j) : pw_wait(pw, j, key);
 	if (rc < 0) {
 		sodium_memzero(j->password, len);
 		free(j);
-		return rc;
 	}
-	pw->inflight++;
-	return 0;
+	return rc;
 }
 
-int pw_hash(struct pw *pw, const char *password, size_t len, pw_hash_fn cb, void *arg)
+int pw_hash(struct pw *pw, const unsigned char key[PW_KEY_LEN], const char *password, size_t len,
+	    pw_hash_fn cb, void *arg)
 {
-	return pw_start(pw, false, NULL, password, len, cb, NULL, arg);
+	return pw_start(pw, key, false, NULL, password, len, cb, NULL, arg);
 }
 
-int pw_verify(struct pw *pw, const char *hash, const char *password, size_t len,
-	      pw_verify_fn cb, void *arg)
+int pw_verify(struct pw *pw, const unsigned char key[PW_KEY_LEN], const char *hash,
+	      const char *password, size_t len, pw_verify_fn cb, void *arg)
 {
-	return pw_start(pw, true, hash, password, len, NULL, cb, arg);
+	return pw_start(pw, key, true, hash, password, len, NULL, cb, arg);
 }

@@ -1,6 +1,7 @@
 /* The route table, and what happens to requests no route takes: 404 under
  * /api/, the web client everywhere else. */
 #include <http_parser.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "backend.h"
@@ -67,6 +68,21 @@ void be_unavailable(struct backend *be, struct httpd_req *req, enum mx_route rou
 	be_error(be, req, route, 503, "unavailable", message, "Retry-After: 2\r\n");
 }
 
+void be_too_many(struct backend *be, struct httpd_req *req, enum mx_route route, unsigned seconds,
+		 const char *code, const char *message)
+{
+	char retry[32];
+
+	snprintf(retry, sizeof retry, "Retry-After: %u\r\n", seconds ? seconds : 1);
+	be_error(be, req, route, 429, code, message, retry);
+}
+
+void be_client(const struct backend *be, const struct httpd_req *req, struct ca_addr *out)
+{
+	ca_client(be->trust, req, out);
+	ca_group(out);
+}
+
 static void be_static(struct backend *be, struct httpd_req *req)
 {
 	/* no-cache: the browser revalidates, so a new client version shows at
@@ -115,6 +131,13 @@ void be_on_request(struct httpd_req *req, void *ud)
 	if (be->stopping && !be_is_status_path(req)) {
 		be_error(be, req, MX_OTHER, 503, "unavailable", "the server is shutting down",
 			 "Retry-After: 1\r\n");
+		return;
+	}
+	/* Before any route: none takes a body that is not JSON (http_json.h
+	 * says why), whether it reads its body or not. */
+	if (!http_json_content_ok(req)) {
+		mx_request(&be->mx, MX_OTHER, 415);
+		http_json_unsupported(req);
 		return;
 	}
 	be->routed = false;

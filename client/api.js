@@ -11,7 +11,7 @@ export class ApiError extends Error {
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
-    // Seconds, from a 503's Retry-After; null when the server gave none.
+    // Seconds, from a 503's or 429's Retry-After; null when the server gave none.
     this.retryAfter = retryAfter;
   }
 }
@@ -47,7 +47,7 @@ function parseRetryAfter(value) {
   return null;
 }
 
-async function request(method, path, { token = null, body = undefined } = {}) {
+async function request(method, path, { token = null, body = undefined, signal = undefined } = {}) {
   const headers = { Accept: 'application/json' };
   if (token !== null) headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
@@ -58,9 +58,12 @@ async function request(method, path, { token = null, body = undefined } = {}) {
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
       cache: 'no-store',
+      signal,
     });
   } catch {
-    throw new ApiError('Cannot reach the server. Check your connection and try again.');
+    throw new ApiError(signal?.aborted
+      ? 'The server did not answer in time.'
+      : 'Cannot reach the server. Check your connection and try again.');
   }
   let data = null;
   try {
@@ -78,7 +81,7 @@ async function request(method, path, { token = null, body = undefined } = {}) {
     : `The server answered ${response.status} ${response.statusText}`.trim();
   if (response.status === 503 && code === 'no_capacity') {
     message = `All servers are full, try again in ${retryAfter ?? 5} s.`;
-  } else if (response.status === 503 && retryAfter !== null) {
+  } else if ((response.status === 503 || response.status === 429) && retryAfter !== null) {
     message = `${message} (retry in ${retryAfter} s)`;
   } else if (response.ok) {
     message = 'The server sent an answer this page does not understand.';
@@ -143,8 +146,9 @@ export async function createRoom(token, options = {}) {
 // GET /api/rooms → the public rooms and the caller's own, newest first, each
 // { roomId, name, owner, mine, visibility, members, lastSeq, unread }; owner
 // is a name, and two guests may share one: mine says whether it is the caller.
-export async function listRooms(token) {
-  const data = await request('GET', '/api/rooms', { token });
+// signal, an AbortSignal, gives the request up.
+export async function listRooms(token, signal = undefined) {
+  const data = await request('GET', '/api/rooms', { token, signal });
   if (!Array.isArray(data.rooms)) throw badAnswer();
   return data.rooms.filter((r) => r !== null && typeof r === 'object' && validRoomId(r.roomId))
     .map((r) => ({

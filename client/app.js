@@ -472,55 +472,82 @@ $('join-form').addEventListener('submit', async (event) => {
 });
 
 // ---------------------------------------------------------------- room list
-// Polled while the lobby is on screen and the tab visible. The read marks
-// this page sent are remembered, so that a room just left shows no unread
-// messages even before its server has stored the mark.
+// Member counts change all the time (the session server writes a room's at
+// most once a second), so the list is fetched again whenever the lobby is
+// shown, whenever the page comes back into view or gets the focus (the user
+// looks at it again), and every ROOMS_REFRESH_MS while it is visible. A
+// request that hangs is given up after ROOMS_TIMEOUT_MS, and one started by
+// the user looking again replaces any in flight, so that one slow answer
+// never holds the list at what it was. The read marks this page sent are
+// remembered, so that a room just left shows no unread messages even before
+// its server has stored the mark.
 
-const ROOMS_REFRESH_MS = 4000;
+const ROOMS_REFRESH_MS = 3000;
+const ROOMS_TIMEOUT_MS = 8000;
+const ROOMS_FRESH_MS = 1000;
 const listedRooms = new Map(); // roomId → the room as last listed
 const readUpTo = new Map(); // roomId → the highest read mark this page sent
 let roomsTimer = null;
-let roomsLoading = false;
+let roomsFetch = null; // { controller, startedAt } of the request in flight
 
 function startRoomList() {
   clearInterval(roomsTimer);
   roomsTimer = setInterval(() => {
     if (!document.hidden) refreshRooms();
   }, ROOMS_REFRESH_MS);
-  refreshRooms();
+  refreshRooms({ fresh: true });
 }
 
 function stopRoomList() {
   clearInterval(roomsTimer);
   roomsTimer = null;
+  roomsFetch?.controller.abort();
+  roomsFetch = null;
 }
 
-async function refreshRooms() {
+// fresh: the user looks at the list now, so an answer to an older request
+// will not do.
+async function refreshRooms({ fresh = false } = {}) {
   const token = liveToken();
-  if (roomsLoading || token === null) return;
-  roomsLoading = true;
+  if (token === null || roomsTimer === null) return;
+  if (roomsFetch !== null) {
+    // The timeout ends a request that hangs. One asked for within the last
+    // second is as fresh as a new one would be: counts change at most that
+    // often.
+    if (!fresh || Date.now() - roomsFetch.startedAt < ROOMS_FRESH_MS) return;
+    roomsFetch.controller.abort();
+  }
+  const call = { controller: new AbortController(), startedAt: Date.now() };
+  roomsFetch = call;
+  const timer = setTimeout(() => call.controller.abort(), ROOMS_TIMEOUT_MS);
   const status = $('rooms-status');
   if (listedRooms.size === 0) status.textContent = 'Loading rooms…';
   try {
-    const rooms = await listRooms(token);
-    if (roomsTimer === null || token !== session?.token) return;
+    const rooms = await listRooms(token, call.controller.signal);
+    if (roomsFetch !== call || token !== session?.token) return;
     renderRooms(rooms);
   } catch (error) {
-    if (roomsTimer === null || token !== session?.token) return;
+    if (roomsFetch !== call || token !== session?.token) return;
     if (error instanceof ApiError && error.status === 401) {
       expireSession();
       return;
     }
     status.textContent = `Could not load the rooms: ${error.message}`;
   } finally {
-    roomsLoading = false;
+    clearTimeout(timer);
+    if (roomsFetch === call) roomsFetch = null;
   }
 }
 
-$('rooms-refresh').addEventListener('click', () => refreshRooms());
+$('rooms-refresh').addEventListener('click', () => refreshRooms({ fresh: true }));
 
 document.addEventListener('visibilitychange', () => {
-  if (!document.hidden && roomsTimer !== null) refreshRooms();
+  if (!document.hidden) refreshRooms({ fresh: true });
+});
+window.addEventListener('focus', () => refreshRooms({ fresh: true }));
+// Back from the browser's page cache: the list on screen is as old as the visit.
+window.addEventListener('pageshow', (event) => {
+  if (event.persisted) refreshRooms({ fresh: true });
 });
 
 function unreadOf(r) {
@@ -622,6 +649,7 @@ window.addEventListener('beforeunload', (event) => {
 
 const TYPING_SHOW_MS = 4000;
 const COUNTER_FROM_BYTES = MAX_TEXT_BYTES - 500;
+const COMPOSER_PLACEHOLDER = $('composer-input').placeholder;
 const PAGE_SIZE = 50;
 // Older messages are fetched once the reader is this close to the top.
 const LOAD_OLDER_PX = 400;
@@ -642,6 +670,7 @@ class RoomView {
     this.typers = new Map();
     this.unread = 0;
     this.countdown = null;
+    this.locked = false;
     // Scrollback: 'idle' (more may exist), 'loading', 'done', 'error'.
     this.older = 'idle';
     this.olderError = '';
@@ -666,6 +695,7 @@ class RoomView {
     $('copy-link').textContent = 'Copy';
     $('composer-input').value = '';
     setError($('room-error'), null);
+    this.lockComposer(null);
     this.renderHistoryStatus();
     this.renderMembers();
     this.renderTyping();
@@ -749,7 +779,7 @@ class RoomView {
 
   // -------------------------------------------------------------- status
 
-  onState({ state, retryAt, reason }) {
+  onState({ state, retryAt, reason, fatal }) {
     const status = $('status');
     status.dataset.state = state;
     status.title = reason ?? '';
@@ -763,6 +793,7 @@ class RoomView {
       case STATE.CONNECTED:
         text.textContent = 'Connected';
         setError($('room-error'), null);
+        this.lockComposer(null);
         // The welcome's messages are on screen now.
         this.loadOlder();
         this.noteRead();
@@ -780,7 +811,8 @@ class RoomView {
         }
         break;
       default:
-        text.textContent = reason ? `Offline: ${reason}` : 'Offline';
+        // A fatal reason is the banner's (onFatal): said once, not twice.
+        text.textContent = reason && !fatal ? `Offline: ${reason}` : 'Offline';
         break;
     }
     const retry = $('status-retry');
@@ -796,9 +828,20 @@ class RoomView {
       showLobby(`Room “${this.roomId}” does not exist any more.`);
     } else if (reason === 'full') {
       setError($('room-error'), 'This room is full. Try again later.');
+      this.lockComposer('The room is full: you cannot write here.');
     } else {
       setError($('room-error'), message);
     }
+  }
+
+  // Disables the composer with why as its placeholder, or enables it again
+  // (why null).
+  lockComposer(why) {
+    this.locked = why !== null;
+    const input = $('composer-input');
+    input.disabled = this.locked;
+    input.placeholder = why ?? COMPOSER_PLACEHOLDER;
+    this.renderCounter();
   }
 
   onServerError({ code, message }) {
@@ -1068,7 +1111,7 @@ class RoomView {
   submit() {
     const input = $('composer-input');
     const text = input.value.trim();
-    if (text === '') return;
+    if (text === '' || this.locked) return;
     // The counter already shows it in red and the send button is disabled.
     if (textBytes(text) > MAX_TEXT_BYTES) return;
     this.queue(text);
@@ -1086,7 +1129,7 @@ class RoomView {
     counter.title = bytes > MAX_TEXT_BYTES
       ? `Too long: a message holds at most ${MAX_TEXT_BYTES} bytes.` : '';
     counter.classList.toggle('over', bytes > MAX_TEXT_BYTES);
-    $('send-button').disabled = bytes > MAX_TEXT_BYTES;
+    $('send-button').disabled = this.locked || bytes > MAX_TEXT_BYTES;
     // Grow with the text up to a few lines, then scroll.
     input.style.height = 'auto';
     input.style.height = `${Math.min(input.scrollHeight, 160)}px`;

@@ -2,8 +2,10 @@
 // (stateroom.v1) WebSocket to the session server that hosts it, and keeps it
 // open until close() is called. No DOM here; the page listens for events:
 //
-//   state     { state, retryAt, reason }   see STATE; retryAt is a Date.now()
-//                                           time while a retry is scheduled
+//   state     { state, retryAt, reason, fatal }
+//                                           see STATE; retryAt is a Date.now()
+//                                           time while a retry is scheduled;
+//                                           fatal: a fatal event follows
 //   welcome   { room, user, members, seq, resumed, restarted }
 //                                           restarted: an ephemeral room
 //                                           started over (seqs from 1 again):
@@ -19,6 +21,16 @@
 //
 // Sends are kept until acked and resent with the same id after every
 // reconnect: the server deduplicates by id, so a retry never duplicates.
+//
+// A connection can die without a close (the server frozen, or cut off with
+// no FIN): the socket then looks open for minutes. The liveness rule of
+// docs/protocol.md says when to give up on one: the server's welcome
+// advertises heartbeat_ms, and it sends some frame at least that often, so
+// silence past twice that (plus SILENCE_GRACE_MS) means it is gone; and
+// whatever the server advertised, a send left unacknowledged for
+// ACK_TIMEOUT_MS with nothing at all heard since it went out means the same.
+// The socket is then dropped and the room looked up and resumed as after a
+// 1012: the room has most likely moved to another server.
 
 export const STATE = Object.freeze({
   CONNECTING: 'connecting',
@@ -40,6 +52,12 @@ const STABLE_MS = 5000;
 const WELCOME_TIMEOUT_MS = 10000;
 const TYPING_INTERVAL_MS = 3000;
 const TOO_MANY_REQUESTS_MIN_MS = 5000;
+// The liveness rule's margins (see above), and how often it is checked.
+const SILENCE_GRACE_MS = 2000;
+const ACK_TIMEOUT_MS = 15000;
+const LIVENESS_CHECK_MS = 1000;
+// heartbeat_ms values taken from a welcome; others are ignored.
+const HEARTBEAT_MAX_MS = 3600000;
 // The most a history frame holds: what a restarted room shows at first.
 const REFILL_LIMIT = 100;
 
@@ -72,6 +90,11 @@ export class RoomConnection extends EventTarget {
     this._retryTimer = null;
     this._welcomeTimer = null;
     this._welcomedAt = 0;
+    // Liveness: the welcome's heartbeat_ms (null: none advertised), when
+    // the current socket last delivered a frame, and the check's timer.
+    this._heartbeatMs = null;
+    this._heardAt = 0;
+    this._liveTimer = null;
     this._ticketRetried = false;
     this._lastTypingAt = 0;
     // A restarted room's messages up to its welcome's seq are still to be
@@ -95,6 +118,7 @@ export class RoomConnection extends EventTarget {
     window.removeEventListener('online', this._onOnline);
     clearTimeout(this._retryTimer);
     clearTimeout(this._welcomeTimer);
+    clearInterval(this._liveTimer);
     if (this._ws !== null) {
       const ws = this._ws;
       this._ws = null;
@@ -119,12 +143,13 @@ export class RoomConnection extends EventTarget {
   // connected, otherwise after the next welcome.
   send(text) {
     const id = newMessageId();
-    const entry = { id, text, ts: Date.now() };
+    // writtenAt: when it last went out on the current socket (null: not yet).
+    const entry = { id, text, ts: Date.now(), writtenAt: null };
     this.pending.set(id, entry);
     // Others stop showing us as typing when our message arrives, so the next
     // keystroke must tell them again.
     this._lastTypingAt = 0;
-    if (this.state === STATE.CONNECTED) this._write({ type: 'send', id, text });
+    if (this.state === STATE.CONNECTED) this._writeSend(entry);
     return entry;
   }
 
@@ -151,15 +176,19 @@ export class RoomConnection extends EventTarget {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 
-  _setState(state, { retryAt = null, reason = null } = {}) {
+  _setState(state, { retryAt = null, reason = null, fatal = false } = {}) {
     this.state = state;
-    this._emit('state', { state, retryAt, reason });
+    this._emit('state', { state, retryAt, reason, fatal });
   }
 
   _write(frame) {
     if (this._ws === null || this._ws.readyState !== WebSocket.OPEN) return false;
     this._ws.send(JSON.stringify(frame));
     return true;
+  }
+
+  _writeSend(entry) {
+    if (this._write({ type: 'send', id: entry.id, text: entry.text })) entry.writtenAt = Date.now();
   }
 
   _everConnected() {
@@ -222,6 +251,7 @@ export class RoomConnection extends EventTarget {
     };
     ws.onmessage = (event) => {
       if (ws !== this._ws) return;
+      this._heardAt = Date.now();
       let frame;
       try {
         frame = JSON.parse(event.data);
@@ -236,6 +266,7 @@ export class RoomConnection extends EventTarget {
       if (ws !== this._ws || generation !== this._generation) return;
       this._ws = null;
       clearTimeout(this._welcomeTimer);
+      clearInterval(this._liveTimer);
       this._onClose(event, welcomed);
     };
     clearTimeout(this._welcomeTimer);
@@ -244,12 +275,46 @@ export class RoomConnection extends EventTarget {
     }, WELCOME_TIMEOUT_MS);
   }
 
+  // The liveness rule (see the top of this file), checked while connected.
+  _checkLiveness() {
+    if (this.state !== STATE.CONNECTED || this._ws === null) return;
+    const now = Date.now();
+    if (this._heartbeatMs !== null
+      && now - this._heardAt > 2 * this._heartbeatMs + SILENCE_GRACE_MS) {
+      this._abandon('The server stopped answering.');
+      return;
+    }
+    for (const entry of this.pending.values()) {
+      if (entry.writtenAt !== null && now - entry.writtenAt > ACK_TIMEOUT_MS
+        && this._heardAt < entry.writtenAt) {
+        this._abandon('The server did not confirm a message.');
+        return;
+      }
+    }
+  }
+
+  // Gives up on a socket that may never close by itself: it is let go (its
+  // events ignored from now on) and the room looked up again.
+  _abandon(reason) {
+    const ws = this._ws;
+    this._ws = null;
+    clearInterval(this._liveTimer);
+    clearTimeout(this._welcomeTimer);
+    ws.close();
+    if (Date.now() - this._welcomedAt >= STABLE_MS) this._attempt = 0;
+    this._scheduleRetry(reason);
+  }
+
   _onClose(event, welcomed) {
     if (this._closed) return;
     if (welcomed && Date.now() - this._welcomedAt >= STABLE_MS) this._attempt = 0;
     switch (event.code) {
       case 4009:
         this._fail('full', 'This room is full.');
+        return;
+      case 4008:
+        // Retrying would only be refused again while the other tabs stay.
+        this._fail('too_many_tabs', 'You have too many tabs open in this room: close one and reload.');
         return;
       case 4001:
         // Expired or already used: one fresh ticket may fix it, a second
@@ -291,7 +356,7 @@ export class RoomConnection extends EventTarget {
   }
 
   _fail(reason, message) {
-    this._setState(STATE.OFFLINE, { reason: message });
+    this._setState(STATE.OFFLINE, { reason: message, fatal: true });
     this._emit('fatal', { reason, message });
   }
 
@@ -347,6 +412,10 @@ export class RoomConnection extends EventTarget {
     }
     this._welcomedAt = Date.now();
     this._ticketRetried = false;
+    const hb = frame.heartbeat_ms;
+    this._heartbeatMs = Number.isInteger(hb) && hb > 0 && hb <= HEARTBEAT_MAX_MS ? hb : null;
+    clearInterval(this._liveTimer);
+    this._liveTimer = setInterval(() => this._checkLiveness(), LIVENESS_CHECK_MS);
     this.user = typeof frame.user === 'string' ? frame.user : this.user;
     const members = Array.isArray(frame.members) ? frame.members.map(memberName).filter(Boolean) : [];
     this._emit('welcome', {
@@ -360,9 +429,7 @@ export class RoomConnection extends EventTarget {
     }
     this._setState(STATE.CONNECTED);
     if (this._refill) this._write({ type: 'history', limit: REFILL_LIMIT });
-    for (const entry of this.pending.values()) {
-      this._write({ type: 'send', id: entry.id, text: entry.text });
-    }
+    for (const entry of this.pending.values()) this._writeSend(entry);
   }
 
   _onMessage(message) {

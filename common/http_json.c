@@ -69,17 +69,31 @@ static bool is_json_mime(const char *v, size_t len)
 	return len == 0 || *v == ';';
 }
 
+bool http_json_content_ok(const struct httpd_req *req)
+{
+	const char *ct;
+	size_t ct_len;
+
+	if (!req->body_len)
+		return true;
+	ct = httpd_header(req, "Content-Type", &ct_len);
+	return ct && is_json_mime(ct, ct_len);
+}
+
+int http_json_unsupported(struct httpd_req *req)
+{
+	return http_json_error(req, 415, "unsupported_media_type",
+			       "a request body must be sent as Content-Type: application/json", NULL);
+}
+
 int http_json_body(struct httpd_req *req, json_t **out)
 {
 	char msg[JSON_ERROR_TEXT_LENGTH + 64];
 	json_error_t err;
-	const char *ct;
-	size_t ct_len;
 	json_t *v;
 
-	ct = httpd_header(req, "Content-Type", &ct_len);
-	if (ct && !is_json_mime(ct, ct_len)) {
-		http_json_error(req, 415, "unsupported_media_type", "the body must be application/json", NULL);
+	if (!http_json_content_ok(req)) {
+		http_json_unsupported(req);
 		return -1;
 	}
 	if (!req->body_len) {
@@ -91,7 +105,9 @@ int http_json_body(struct httpd_req *req, json_t **out)
 		*out = v;
 		return 0;
 	}
-	v = json_loadb(req->body, req->body_len, JSON_DECODE_ANY, &err);
+	/* A repeated key is refused: two parsers (a proxy's and ours) could
+	 * otherwise each believe a different one. */
+	v = json_loadb(req->body, req->body_len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &err);
 	if (!v) {
 		/* jansson quotes the offending input, which may be any bytes:
 		 * keep the message printable ASCII. */

@@ -5,6 +5,7 @@
 #define STATEROOM_HTTP_JSON_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include "httpd.h"
 
 /* Responds with body serialised compactly. body is stolen (decref'd here),
@@ -15,10 +16,19 @@ int http_json_respond(struct httpd_req *req, int status, json_t *body, const cha
 int http_json_error(struct httpd_req *req, int status, const char *code, const char *message,
 		    const char *extra_headers);
 
+/* Whether the request's body may be read as JSON: it is empty, or its
+ * Content-Type is application/json (any case, parameters allowed). A body
+ * of any other type, or of none, is what a page on another site can post
+ * without a CORS preflight, so it is never taken. */
+bool http_json_content_ok(const struct httpd_req *req);
+
+/* Answers 415 unsupported_media_type (the request failed the check above). */
+int http_json_unsupported(struct httpd_req *req);
+
 /* Parses the body as a JSON object. An empty body gives an empty object. On
  * success returns 0 and *out (new reference). On failure it has already
- * answered 400 (bad_json, or not_object) or 415 (a Content-Type other than
- * application/json) and returns -1. */
+ * answered 400 (bad_json: not JSON, or an object repeats a key; not_object)
+ * or 415 (see http_json_content_ok()) and returns -1. */
 int http_json_body(struct httpd_req *req, json_t **out);
 
 /* Extracts "Authorization: Bearer <token>". Returns 0 with *tok and *len

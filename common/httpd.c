@@ -40,6 +40,8 @@
 /* How long a closing connection keeps draining input after its last
  * response, so the peer sees the answer rather than a reset. */
 #define HTTPD_LINGER_MS 2000
+/* Hash buckets of the per-address counts, at most (a power of two). */
+#define HTTPD_IP_BUCKETS 65536
 
 enum conn_timer { TIMER_NONE, TIMER_HEAD, TIMER_IDLE, TIMER_LINGER, TIMER_RESUME, TIMER_RELEASE };
 
@@ -50,6 +52,13 @@ struct head_buf {
 	size_t len;
 	struct httpd_header headers[HTTPD_MAX_HEADERS];
 	char data[];
+};
+
+/* Open sockets from one address (max_conns_per_ip); there while any is. */
+struct ip_count {
+	struct ip_count *next;      /* hash chain */
+	unsigned n;
+	unsigned char key[16];      /* IPv6, IPv4 mapped; IPv6 cut to its /64 */
 };
 
 struct httpd {
@@ -66,6 +75,9 @@ struct httpd {
 	struct httpd_conn *pend_head, *pend_tail;
 	size_t n_pending;
 	uint64_t evicted;
+	struct ip_count **ip_buckets; /* NULL: no max_conns_per_ip */
+	size_t ip_mask;
+	uint64_t ip_seed, ip_refused;
 	struct head_buf *head_cache;
 	size_t n_head_cache;
 	struct conn_http *http_cache; /* linked by next_free */
@@ -110,6 +122,7 @@ struct httpd_conn {
 	struct dlist_node node;     /* in srv->conns while srv is set */
 	uv_tcp_t tcp;
 	struct conn_http *http;     /* NULL once released after an upgrade */
+	struct ip_count *ipc;       /* its address's count, if bounded */
 	unsigned pending_closes;
 	unsigned depth;             /* > 0 while httpd code up the stack uses c */
 	bool reading, head_done, msg_done, keep_alive, is_upgrade;
@@ -149,11 +162,84 @@ static void srv_maybe_done(struct httpd *srv)
 		srv->http_cache = http->next_free;
 		free(http);
 	}
+	free(srv->ip_buckets);
 	void (*done)(void *) = srv->done;
 	void *arg = srv->done_arg;
 	free(srv);
 	if (done)
 		done(arg);
+}
+
+/* ---- sockets per address ---------------------------------------------- */
+
+static struct ip_count **ip_bucket(const struct httpd *srv, const unsigned char key[16])
+{
+	uint64_t a, b, h;
+
+	/* Seeded, so that which addresses share a chain cannot be known. */
+	memcpy(&a, key, 8);
+	memcpy(&b, key + 8, 8);
+	h = (srv->ip_seed ^ a) * 0x9e3779b97f4a7c15ull;
+	h ^= h >> 29;
+	h = (h ^ b) * 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 32;
+	return &srv->ip_buckets[h & srv->ip_mask];
+}
+
+/* Counts c against its address. Returns false when the address has
+ * max_conns_per_ip open already (or no memory): c must go. */
+static bool ip_admit(struct httpd *srv, struct httpd_conn *c, const struct sockaddr_storage *ss)
+{
+	static const unsigned char v4[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	unsigned char key[16];
+	struct ip_count **b, *e;
+
+	if (!srv->ip_buckets)
+		return true;
+	if (ss->ss_family == AF_INET) {
+		memcpy(key, v4, sizeof v4);
+		memcpy(key + 12, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+	} else if (ss->ss_family == AF_INET6) {
+		memcpy(key, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+		/* One host usually has a whole /64 to pick addresses from. */
+		if (memcmp(key, v4, sizeof v4) != 0)
+			memset(key + 8, 0, 8);
+	} else {
+		return true;
+	}
+	if (srv->cfg.ip_exempt && srv->cfg.ip_exempt((const struct sockaddr *)ss, srv->cfg.ud))
+		return true;
+	b = ip_bucket(srv, key);
+	for (e = *b; e && memcmp(e->key, key, 16) != 0; e = e->next)
+		;
+	if (e && e->n >= srv->cfg.max_conns_per_ip)
+		return false;
+	if (!e) {
+		e = calloc(1, sizeof(*e));
+		if (!e)
+			return false;
+		memcpy(e->key, key, 16);
+		e->next = *b;
+		*b = e;
+	}
+	e->n++;
+	c->ipc = e;
+	return true;
+}
+
+static void ip_release(struct httpd *srv, struct httpd_conn *c)
+{
+	struct ip_count *e = c->ipc, **pp;
+
+	if (!e)
+		return;
+	c->ipc = NULL;
+	if (--e->n)
+		return;
+	for (pp = ip_bucket(srv, e->key); *pp != e; pp = &(*pp)->next)
+		;
+	*pp = e->next;
+	free(e);
 }
 
 static void srv_unlink(struct httpd_conn *c)
@@ -162,6 +248,7 @@ static void srv_unlink(struct httpd_conn *c)
 
 	if (!srv)
 		return;
+	ip_release(srv, c);
 	dlist_remove(&srv->conns, &c->node);
 	srv->n_conns--;
 	c->srv = NULL;
@@ -753,6 +840,8 @@ static int on_headers_complete(http_parser *p)
 
 	c->head_done = true;
 	r->method = p->method;
+	r->http_major = p->http_major;
+	r->http_minor = p->http_minor;
 	r->headers = c->http->head->headers;
 	for (size_t i = 0; i < r->n_headers; i++) {
 		struct httpd_header *hd = &c->http->head->headers[i];
@@ -946,24 +1035,26 @@ static void on_reject_closed(uv_handle_t *h)
 	free(h);
 }
 
-static void format_peer(struct httpd_conn *c)
+/* Sets c->peer; *ss receives the address (family AF_UNSPEC if unknown). */
+static void format_peer(struct httpd_conn *c, struct sockaddr_storage *ss)
 {
-	struct sockaddr_storage ss;
-	int len = sizeof(ss);
+	int len = sizeof(*ss);
 	char ip[INET6_ADDRSTRLEN] = "?";
 	int port = 0;
 
-	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-		if (ss.ss_family == AF_INET6) {
-			struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)ss, &len) == 0) {
+		if (ss->ss_family == AF_INET6) {
+			struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
 
 			uv_ip6_name(a6, ip, sizeof(ip));
 			port = ntohs(a6->sin6_port);
 			snprintf(c->peer, sizeof(c->peer), "[%s]:%d", ip, port);
 			return;
 		}
-		uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
-		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		uv_ip4_name((struct sockaddr_in *)ss, ip, sizeof(ip));
+		port = ntohs(((struct sockaddr_in *)ss)->sin_port);
+	} else {
+		ss->ss_family = AF_UNSPEC;
 	}
 	snprintf(c->peer, sizeof(c->peer), "%s:%d", ip, port);
 }
@@ -971,22 +1062,23 @@ static void format_peer(struct httpd_conn *c)
 static void on_connection(uv_stream_t *ls, int status)
 {
 	struct httpd *srv = container_of((uv_tcp_t *)ls, struct httpd, listener);
-	struct httpd_conn *c;
+	struct httpd_conn *c, *victim = NULL;
+	struct sockaddr_storage ss;
 
 	if (status < 0 || srv->stopping)
 		return;
-	if (srv->n_conns >= srv->cfg.max_conns)
-		goto reject;
-	if (srv->cfg.max_pending && srv->n_pending >= srv->cfg.max_pending) {
+	if (srv->n_conns >= srv->cfg.max_conns ||
+	    (srv->cfg.max_pending && srv->n_pending >= srv->cfg.max_pending)) {
 		/* Sockets that never finish a request must not lock everyone
-		 * else out: the oldest makes way. One whose request is with a
+		 * else out: the oldest makes way (once the new one is known to
+		 * be within its address's bound). One whose request is with a
 		 * handler is about to be answered and stays. */
-		for (c = srv->pend_head; c && c->in_handler; c = c->http->pend_next)
-			;
-		if (!c)
+		if (srv->cfg.max_pending)
+			for (victim = srv->pend_head; victim && victim->in_handler;
+			     victim = victim->http->pend_next)
+				;
+		if (!victim)
 			goto reject;
-		srv->evicted++;
-		conn_close(c);
 	}
 	c = calloc(1, sizeof(*c));
 	if (!c)
@@ -1014,7 +1106,16 @@ static void on_connection(uv_stream_t *ls, int status)
 		return;
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
-	format_peer(c);
+	format_peer(c, &ss);
+	if (!ip_admit(srv, c, &ss)) {
+		srv->ip_refused++;
+		conn_close(c);
+		return;
+	}
+	if (victim) {
+		srv->evicted++;
+		conn_close(victim);
+	}
 	conn_timer(c, TIMER_HEAD, srv->cfg.header_timeout_ms);
 	conn_read_start(c);
 	return;
@@ -1074,6 +1175,20 @@ int httpd_start(uv_loop_t *loop, const struct httpd_config *cfg, struct httpd **
 		srv->cfg.idle_timeout_ms = 60000;
 	if (!srv->cfg.max_conns)
 		srv->cfg.max_conns = 10000;
+	if (srv->cfg.max_conns_per_ip) {
+		size_t n = 1;
+
+		while (n < srv->cfg.max_conns && n < HTTPD_IP_BUCKETS)
+			n <<= 1;
+		srv->ip_buckets = calloc(n, sizeof(*srv->ip_buckets));
+		if (!srv->ip_buckets) {
+			free(srv);
+			return UV_ENOMEM;
+		}
+		srv->ip_mask = n - 1;
+		if (uv_random(NULL, NULL, &srv->ip_seed, sizeof(srv->ip_seed), 0, NULL) < 0)
+			srv->ip_seed = uv_hrtime();
+	}
 	rc = uv_tcp_init(loop, &srv->listener);
 	if (rc < 0)
 		goto out_free;
@@ -1098,6 +1213,7 @@ out_close:
 	uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
 	return rc;
 out_free:
+	free(srv->ip_buckets);
 	free(srv);
 	return rc;
 }
@@ -1341,4 +1457,9 @@ size_t httpd_pending_count(const struct httpd *srv)
 uint64_t httpd_pending_evicted(const struct httpd *srv)
 {
 	return srv->evicted;
+}
+
+uint64_t httpd_ip_refused(const struct httpd *srv)
+{
+	return srv->ip_refused;
 }

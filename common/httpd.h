@@ -40,6 +40,7 @@ struct httpd_header {
 struct httpd_req {
 	struct httpd_conn *conn;
 	int method;                 /* enum http_method from http_parser.h */
+	unsigned short http_major, http_minor;  /* the request line's HTTP version */
 	const char *path;           /* decoded no further; without the query */
 	size_t path_len;
 	const char *query;          /* after '?', or NULL */
@@ -60,11 +61,20 @@ struct httpd_config {
 	size_t max_body_bytes;      /* 0: 65536 */
 	uint64_t header_timeout_ms; /* 0: 10000 */
 	uint64_t idle_timeout_ms;   /* keep-alive idle; 0: 60000 */
-	unsigned max_conns;         /* over it, new sockets are closed at once; 0: 10000 */
+	/* Open sockets at most; 0: 10000. A new socket past it closes the
+	 * oldest connection max_pending would (if max_pending is set and one
+	 * can go), else itself. */
+	unsigned max_conns;
 	/* Connections not upgraded (a handshake under way, or plain HTTP) at
 	 * most; a new socket past it closes the oldest of them that is not with
 	 * a handler (else the new socket). 0: no bound but max_conns. */
 	unsigned max_pending;
+	/* Open sockets from one address at most (an IPv6 address counts by its
+	 * /64); a new one past it is closed at once, before it can close
+	 * anyone else's. 0: no bound. ip_exempt, if set, names addresses that
+	 * are not bounded (a reverse proxy's). */
+	unsigned max_conns_per_ip;
+	bool (*ip_exempt)(const struct sockaddr *addr, void *ud);
 	httpd_request_fn on_request;
 	httpd_request_fn on_upgrade; /* NULL: upgrades are refused with 400 */
 	void *ud;
@@ -131,9 +141,12 @@ void httpd_conn_close(struct httpd_conn *conn);
 /* Number of open connections, upgraded ones included. */
 size_t httpd_conn_count(const struct httpd *srv);
 
-/* Open connections that are not upgraded, and how many max_pending has
- * closed so far. */
+/* Open connections that are not upgraded, and how many max_pending (or
+ * max_conns) has closed so far. */
 size_t httpd_pending_count(const struct httpd *srv);
 uint64_t httpd_pending_evicted(const struct httpd *srv);
+
+/* New sockets closed at once for max_conns_per_ip so far. */
+uint64_t httpd_ip_refused(const struct httpd *srv);
 
 #endif

@@ -76,12 +76,12 @@ static json_t *tok_part_json(const char *s, size_t n, unsigned char *buf)
 }
 
 int tok_verify(const char *token, size_t len, const unsigned char *key, size_t key_len,
-	       const char *expected_typ, int64_t now, json_t **claims)
+	       const char *expected_typ, int64_t now, int64_t max_ttl, json_t **claims)
 {
 	unsigned char buf[B64_DECODED_MAX(TOK_MAX_LEN)];
 	unsigned char want[TOK_SIG_LEN];
 	const char *dot1, *dot2, *alg, *typ;
-	json_t *hdr, *body, *exp;
+	json_t *hdr, *body, *iat, *exp;
 	ssize_t sig_len;
 	int err;
 
@@ -115,15 +115,24 @@ int tok_verify(const char *token, size_t len, const unsigned char *key, size_t k
 	body = tok_part_json(dot1 + 1, (size_t)(dot2 - dot1 - 1), buf);
 	if (!body)
 		return TOK_EMALFORMED;
+	/* Integers only: a real such as 1e300 would overflow whatever integer
+	 * a caller keeps it in (the used-ticket table did). */
+	iat = json_object_get(body, "iat");
 	exp = json_object_get(body, "exp");
-	if (json_is_integer(exp))
-		err = json_integer_value(exp) > now ? TOK_OK : TOK_EEXPIRED;
-	else if (json_is_real(exp))
-		err = json_real_value(exp) > (double)now ? TOK_OK : TOK_EEXPIRED;
-	else
-		err = TOK_EEXPIRED;
-	if (err)
+	if (!json_is_integer(iat) || !json_is_integer(exp)) {
+		err = TOK_ETIME;
 		goto out_free_body;
+	}
+	if (json_integer_value(exp) <= now) {
+		err = TOK_EEXPIRED;
+		goto out_free_body;
+	}
+	if (json_integer_value(iat) < 0 || json_integer_value(iat) > now + TOK_CLOCK_SKEW ||
+	    json_integer_value(iat) >= json_integer_value(exp) ||
+	    json_integer_value(exp) - now - TOK_CLOCK_SKEW > max_ttl) {
+		err = TOK_ETIME;
+		goto out_free_body;
+	}
 	typ = json_string_value(json_object_get(body, "typ"));
 	if (!typ || !expected_typ || strcmp(typ, expected_typ) != 0) {
 		err = TOK_ETYPE;
@@ -153,6 +162,8 @@ const char *tok_strerror(int err)
 		return "wrong token type";
 	case TOK_ENOMEM:
 		return "out of memory";
+	case TOK_ETIME:
+		return "bad token times";
 	}
 	return "unknown token error";
 }

@@ -2,10 +2,12 @@
  *
  * The header is always {"alg":"HS256","typ":"JWT"} on signing; on
  * verification the header's alg must be exactly "HS256" (never trusted to
- * pick an algorithm), the signature is compared in constant time, "exp" must
- * be a number greater than now, and "typ" in the claims must equal the
- * expected type, so a join ticket is never accepted as a user token or the
- * other way round. */
+ * pick an algorithm), the signature is compared in constant time, neither
+ * part may repeat a key, "iat" and "exp" must be JSON integers (not reals)
+ * with iat no later than now and exp after now but no further ahead than the
+ * caller's lifetime (both give TOK_CLOCK_SKEW of slack), and "typ" in the
+ * claims must equal the expected type, so a join ticket is never accepted as
+ * a user token or the other way round. */
 #ifndef STATEROOM_TOKEN_H
 #define STATEROOM_TOKEN_H
 
@@ -18,13 +20,26 @@ enum tok_err {
 	TOK_EMALFORMED = -1, /* not three base64url parts, bad JSON, too long */
 	TOK_EALG = -2,       /* header alg is not HS256 */
 	TOK_ESIG = -3,       /* signature does not match */
-	TOK_EEXPIRED = -4,   /* exp missing, not a number, or <= now */
+	TOK_EEXPIRED = -4,   /* exp <= now */
 	TOK_ETYPE = -5,      /* typ claim differs from the expected one */
 	TOK_ENOMEM = -6,
+	TOK_ETIME = -7,      /* iat or exp missing, not an integer, or out of range */
 };
 
 /* Longest token accepted by tok_verify(); longer input is TOK_EMALFORMED. */
 #define TOK_MAX_LEN 4096
+
+/* Seconds the clocks of the signer and the checker may disagree by. */
+#define TOK_CLOCK_SKEW 5
+
+/* The join ticket's contract between the backend, which signs tickets, and
+ * the session servers, which check them (docs/protocol.md, "Tokens"). */
+#define TOK_TICKET_TTL_DEFAULT "30" /* seconds, --ticket-ttl of both servers */
+#define TOK_TICKET_TTL_MAX 3600
+/* The claim naming the session server process a ticket is for: the random
+ * boot id it drew at start and published in its registry row. */
+#define TOK_BOOT_CLAIM "boot"
+#define TOK_BOOT_LEN 22             /* 16 random bytes, base64url */
 
 /* Signs claims (borrowed, not modified). Returns a malloc'd NUL-terminated
  * token the caller frees, or NULL on allocation failure. */
@@ -32,9 +47,9 @@ char *tok_sign(const json_t *claims, const unsigned char *key, size_t key_len);
 
 /* Verifies token[0..len). On TOK_OK *claims receives a new reference the
  * caller must json_decref(); on error *claims is untouched. now is Unix
- * seconds. */
+ * seconds; max_ttl the longest lifetime such a token is signed with. */
 int tok_verify(const char *token, size_t len, const unsigned char *key, size_t key_len,
-	       const char *expected_typ, int64_t now, json_t **claims);
+	       const char *expected_typ, int64_t now, int64_t max_ttl, json_t **claims);
 
 /* A short English phrase for an enum tok_err, for error messages. */
 const char *tok_strerror(int err);

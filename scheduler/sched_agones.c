@@ -258,25 +258,26 @@ static const char ag_sql_place[] =
 	" SELECT $1, $2, nullif($10, $2), $3, $4::integer, $5, NOT $9::boolean, srv.id, 1, now() FROM srv"
 	" ON CONFLICT (id) DO NOTHING RETURNING epoch";
 
-/* Compare-and-set on the epoch read by the look-up. */
+/* Compare-and-set on the epoch read by the look-up; also answers the
+ * server's boot (NULL while it has not registered) for the ticket. */
 static const char ag_sql_repin[] =
 	"WITH srv AS (INSERT INTO session_servers (id, address, capacity)"
 	" VALUES ($3, $4, $5::integer)"
-	" ON CONFLICT (id) DO UPDATE SET address = EXCLUDED.address RETURNING id)"
+	" ON CONFLICT (id) DO UPDATE SET address = EXCLUDED.address RETURNING id, boot)"
 	" UPDATE rooms SET server_id = srv.id, epoch = rooms.epoch + 1, pinned_at = now()"
 	" FROM srv WHERE rooms.id = $1 AND rooms.epoch = $2::bigint"
-	" RETURNING rooms.epoch";
+	" RETURNING rooms.epoch, srv.boot";
 
 /* The room, its pin and whether that server is live; a live pin is touched
  * (pinned_at) as by `local`, so the server's sweep keeps it. */
 static const char ag_sql_lookup[] =
-	"WITH cur AS (SELECT r.id, r.server_id, s.address, r.epoch, s.state, r.name,"
+	"WITH cur AS (SELECT r.id, r.server_id, s.address, r.epoch, s.state, r.name, s.boot,"
 	" coalesce(s.state = 'up' AND s.heartbeat_at > now() - $2::bigint * interval '1 millisecond',"
 	" false) AS live"
 	" FROM rooms r LEFT JOIN session_servers s ON s.id = r.server_id WHERE r.id = $1),"
 	" touched AS (UPDATE rooms SET pinned_at = now() FROM cur"
 	" WHERE rooms.id = cur.id AND cur.live RETURNING 1)"
-	" SELECT server_id, address, epoch, live, state, name FROM cur";
+	" SELECT server_id, address, epoch, live, state, name, boot FROM cur";
 
 static void ag_on_recorded(PGresult *res, const char *err, const char *sqlstate, void *arg)
 {
@@ -303,6 +304,8 @@ static void ag_on_recorded(PGresult *res, const char *err, const char *sqlstate,
 		return;
 	}
 	p.epoch = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	if (!op->is_place)
+		snprintf(p.boot, sizeof p.boot, "%s", PQgetvalue(res, 0, 1));
 	log_write(LOG_INFO, op->is_place ? "agones: room placed" : "agones: room re-placed",
 		  "{s:s,s:s,s:s,s:I}", "room", op->room, "server", p.server_id, "address", p.address,
 		  "epoch", (json_int_t)p.epoch);
@@ -638,6 +641,7 @@ static void ag_on_lookup(PGresult *res, const char *err, const char *sqlstate, v
 	if (server && addr) {
 		snprintf(op->old.server_id, sizeof op->old.server_id, "%s", server);
 		snprintf(op->old.address, sizeof op->old.address, "%s", addr);
+		snprintf(op->old.boot, sizeof op->old.boot, "%s", PQgetvalue(res, 0, 6));
 		op->old.epoch = op->epoch;
 	}
 	op->tries = 0;

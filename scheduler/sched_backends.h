@@ -12,7 +12,7 @@ extern const struct sched_ops sched_process_ops;
  * (sched_sql.c). servers: "h:p,h:p" without blanks, or NULL for every
  * registered server; dead_ms: the heartbeat age of a dead server, as text.
  * Both return db_query()'s result; cb gets one row that sched_sql_result()
- * reads. */
+ * reads (place answers no boot). */
 int sched_sql_place(struct db *db, const struct sched_room *room, const char *servers,
 		    const char *dead_ms, db_result_fn cb, void *arg);
 int sched_sql_locate(struct db *db, const char *room_id, const char *servers, const char *dead_ms,

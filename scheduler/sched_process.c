@@ -12,7 +12,7 @@
  *
  * Children. Each is stateroom-session with this backend's environment plus
  * its id, port 0 (it listens on a free port and registers that), host,
- * database URL and secret. Every tick the scheduler reads their registry
+ * database URL, secret and ticket lifetime. Every tick the scheduler reads their registry
  * rows. A child with no room pinned or held for server_idle_ms is marked
  * draining (stateroom_retire_idle, only if still empty, under placement's
  * lock) and sent SIGTERM, and drains. A child that exits has its registry
@@ -20,8 +20,22 @@
  * failed (a signal we did not send, or a non-zero status) delays this
  * replica's next start by a backoff doubling from PROC_BACKOFF_MIN_MS to
  * PROC_BACKOFF_MAX_MS; if it never registered its spawn row is held as long,
- * so the other replicas wait too. Nothing is restarted by itself: a server
- * is only ever started for a request that needs one.
+ * so the other replicas wait too.
+ *
+ * The minimum. With min_servers > 0 (start() is called once the database
+ * is ready) every tick checks that this many children are running and
+ * neither stopping nor leaving (their row set to 'draining' by the operator);
+ * if not, it starts one, after the backoff of a failure, recording a spawn
+ * row first so that requests here or in another replica that find every
+ * server full wait for it instead of starting another. So a child that dies
+ * is replaced after the backoff, and one being drained at once (its clients
+ * then find the new one). The idle rule never stops a child that the
+ * minimum needs.
+ *
+ * Each child gets SESSION_PARENT_PID, this backend's pid: if the backend is
+ * killed outright, the kernel sends its children SIGTERM and they drain
+ * (session-server/main.c), rather than live on with nobody to supervise
+ * them.
  *
  * Stopping (stop): waiting requests fail with SCHED_EUNAVAIL, every child
  * gets SIGTERM (it drains its clients, who resume elsewhere), and done runs
@@ -53,8 +67,10 @@ extern char **environ;
  * value of, or none (SESSION_ADVERTISE: the child advertises its real port). */
 static const char *const proc_env_skip[] = {
 	"SESSION_ID=", "SESSION_PORT=", "SESSION_HOST=", "SESSION_ADVERTISE=", "DATABASE_URL=",
-	"STATEROOM_SECRET=",
+	"STATEROOM_SECRET=", "STATEROOM_TICKET_TTL=", "SESSION_PARENT_PID=",
 };
+
+#define PROC_N_OWNED 6
 
 struct proc;
 
@@ -67,6 +83,7 @@ struct proc_child {
 	uint64_t idle_since;      /* 0 while it hosts a room */
 	uint64_t term_sent;       /* 0 until we signal it to stop */
 	bool registered, retiring, unwanted;
+	bool leaving;             /* its row is no longer 'up', and not by our doing */
 };
 
 struct proc_op {                  /* one place or locate until it is answered */
@@ -82,7 +99,7 @@ struct proc_op {                  /* one place or locate until it is answered */
 	char buf[];
 };
 
-struct proc_retire {              /* a retire query; the child may be gone by its answer */
+struct proc_idq {                 /* a query about one child; it may be gone by the answer */
 	struct proc *p;
 	char id[PROC_ID_LEN];
 };
@@ -93,10 +110,12 @@ struct proc {
 	char dead_ms[24], max[16], wait_ms[24];
 	char owner[128];
 	char **envp;              /* the children's environment, NULL-terminated */
-	char *owned[4];           /* the entries of envp allocated here */
+	char *owned[PROC_N_OWNED];  /* the entries of envp allocated here */
 	size_t id_slot;           /* envp[id_slot]: SESSION_ID=..., set per spawn */
 	uv_timer_t poll, tick;
 	bool timers, tick_busy, stopping, closing;
+	bool started;             /* start() ran: the minimum is kept */
+	bool min_busy;            /* the minimum's next spawn row is being recorded */
 	unsigned closing_timers;
 	struct proc_child *children;
 	unsigned n_children;      /* until each handle is closed */
@@ -154,6 +173,29 @@ static void proc_timers_init(struct proc *p)
 	uv_timer_init(p->loop, &p->tick);
 	p->timers = true;
 	uv_timer_start(&p->tick, proc_on_tick, proc_tick_ms(p), proc_tick_ms(p));
+}
+
+/* Children that count toward the minimum. */
+static unsigned proc_kept(const struct proc *p)
+{
+	unsigned n = 0;
+
+	for (const struct proc_child *c = p->children; c; c = c->next)
+		n += !c->term_sent && !c->leaving && !c->retiring;
+	return n;
+}
+
+/* A fresh server id: "sp-" and 12 hex digits. Returns 0 or a libuv error. */
+static int proc_new_id(char id[PROC_ID_LEN])
+{
+	unsigned char rnd[6];
+	int rc = uv_random(NULL, NULL, rnd, sizeof rnd, 0, NULL);
+
+	if (rc < 0)
+		return rc;
+	snprintf(id, PROC_ID_LEN, "sp-%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3],
+		 rnd[4], rnd[5]);
+	return 0;
 }
 
 static void proc_signal(struct proc_child *c, int sig)
@@ -224,8 +266,9 @@ static void proc_child_on_exit(uv_process_t *h, int64_t status, int sig)
 	uv_close((uv_handle_t *)h, proc_child_closed);
 }
 
-/* Starts stateroom-session as server id. Returns 0 or a negative libuv error. */
-static int proc_spawn(struct proc *p, const char *id)
+/* Starts stateroom-session as server id; why goes to the log. Returns 0 or a
+ * negative libuv error. */
+static int proc_spawn(struct proc *p, const char *id, const char *why)
 {
 	struct proc_child *c = calloc(1, sizeof *c);
 	uv_process_options_t o;
@@ -269,16 +312,32 @@ static int proc_spawn(struct proc *p, const char *id)
 	c->next = p->children;
 	p->children = c;
 	proc_timers_init(p);
-	log_write(LOG_INFO, "session server started", "{s:s,s:i,s:s}", "id", id, "pid", c->handle.pid,
-		  "binary", p->env->session_binary);
+	log_write(LOG_INFO, "session server started", "{s:s,s:i,s:s,s:s}", "id", id, "pid",
+		  c->handle.pid, "binary", p->env->session_binary, "why", why);
 	return 0;
+}
+
+/* proc_spawn failed for server id (recorded in session_spawns): a binary that
+ * cannot be started now will not start at the next request either. */
+static void proc_spawn_failed(struct proc *p, const char *id, int rc)
+{
+	const char *params[2] = { id, NULL };
+	char backoff[24];
+
+	log_write(LOG_ERROR, "cannot start a session server", "{s:s,s:s}", "binary",
+		  p->env->session_binary, "error", uv_strerror(rc));
+	p->failures++;
+	p->backoff_until = uv_now(p->loop) + PROC_BACKOFF_MAX_MS;
+	snprintf(backoff, sizeof backoff, "%d", PROC_BACKOFF_MAX_MS);
+	params[1] = backoff;
+	proc_query(p, "SELECT stateroom_spawn_exited($1, $2::bigint)", 2, params, proc_on_tidied, p);
 }
 
 /* ---- supervision: the tick --------------------------------------------- */
 
 static void proc_on_retired(PGresult *res, const char *err, const char *sqlstate, void *arg)
 {
-	struct proc_retire *r = arg;
+	struct proc_idq *r = arg;
 	struct proc *p = r->p;
 	struct proc_child *c = proc_child_find(p, r->id);
 
@@ -301,7 +360,7 @@ static void proc_on_retired(PGresult *res, const char *err, const char *sqlstate
 
 static void proc_retire(struct proc *p, struct proc_child *c)
 {
-	struct proc_retire *r = malloc(sizeof *r);
+	struct proc_idq *r = malloc(sizeof *r);
 	const char *params[1];
 
 	if (!r)
@@ -316,11 +375,63 @@ static void proc_retire(struct proc *p, struct proc_child *c)
 	c->retiring = true;
 }
 
+static void proc_on_min_row(PGresult *res, const char *err, const char *sqlstate, void *arg)
+{
+	struct proc_idq *q = arg;
+	struct proc *p = q->p;
+	int rc;
+
+	p->min_busy = false;
+	if (!res) {
+		log_write(LOG_WARN, "cannot record a session server to start", "{s:s}", "error",
+			  err ? err : "");
+	} else if (p->stopping || proc_kept(p) >= (unsigned)p->env->min_servers) {
+		/* Too late, or a request started one meanwhile: the row goes. */
+		const char *params[2] = { q->id, "0" };
+
+		proc_query(p, "SELECT stateroom_spawn_exited($1, $2::bigint)", 2, params, proc_on_tidied, p);
+	} else if ((rc = proc_spawn(p, q->id, "minimum")) < 0) {
+		proc_spawn_failed(p, q->id, rc);
+	}
+	free(q);
+	proc_query_done(p);
+}
+
+/* Starts one more child if fewer than min_servers count (see the top). */
+static void proc_keep_min(struct proc *p)
+{
+	struct proc_idq *q;
+	const char *params[3];
+
+	if (!p->started || p->stopping || p->min_busy || uv_now(p->loop) < p->backoff_until ||
+	    proc_kept(p) >= (unsigned)p->env->min_servers)
+		return;
+	q = malloc(sizeof *q);
+	if (!q)
+		return;
+	q->p = p;
+	if (proc_new_id(q->id) < 0) {
+		free(q);
+		return;
+	}
+	params[0] = q->id;
+	params[1] = p->owner;
+	params[2] = p->wait_ms;
+	if (proc_query(p, "INSERT INTO session_spawns (id, owner, deadline)"
+			  " VALUES ($1, $2, now() + $3::bigint * interval '1 millisecond')",
+		       3, params, proc_on_min_row, q) < 0) {
+		free(q);
+		return;
+	}
+	p->min_busy = true;
+}
+
 /* Rows: id, state, rooms pinned plus rooms held. */
 static void proc_on_rows(PGresult *res, const char *err, const char *sqlstate, void *arg)
 {
 	struct proc *p = arg;
 	uint64_t now = uv_now(p->loop);
+	unsigned kept = proc_kept(p);
 
 	p->tick_busy = false;
 	if (!res) {
@@ -329,8 +440,8 @@ static void proc_on_rows(PGresult *res, const char *err, const char *sqlstate, v
 	}
 	for (int i = 0; i < PQntuples(res); i++) {
 		struct proc_child *c = proc_child_find(p, PQgetvalue(res, i, 0));
-		bool idle = strcmp(PQgetvalue(res, i, 1), "up") == 0 &&
-			    strcmp(PQgetvalue(res, i, 2), "0") == 0;
+		bool up = strcmp(PQgetvalue(res, i, 1), "up") == 0;
+		bool idle = up && strcmp(PQgetvalue(res, i, 2), "0") == 0;
 
 		if (!c || c->term_sent)
 			continue;
@@ -345,15 +456,26 @@ static void proc_on_rows(PGresult *res, const char *err, const char *sqlstate, v
 			proc_query(p, "DELETE FROM session_spawns WHERE id = $1", 1, params,
 				   proc_on_tidied, p);
 		}
+		if (!up) {
+			/* Drained by the operator: it exits by itself once done. */
+			if (!c->leaving && !c->retiring) {
+				c->leaving = true;
+				kept--;
+				log_write(LOG_INFO, "session server draining", "{s:s}", "id", c->id);
+			}
+			continue;
+		}
 		if (!idle) {
 			c->idle_since = 0;
 		} else if (!c->idle_since) {
 			c->idle_since = now;
-		} else if (!c->retiring && !p->stopping &&
+		} else if (!c->retiring && !p->stopping && kept > (unsigned)p->env->min_servers &&
 			   now - c->idle_since >= (uint64_t)p->env->server_idle_ms) {
 			proc_retire(p, c);
+			kept -= c->retiring;
 		}
 	}
+	proc_keep_min(p);  /* at once, so that a drained child's clients find its successor */
 out:
 	proc_query_done(p);
 }
@@ -384,6 +506,7 @@ static void proc_on_tick(uv_timer_t *t)
 		if (ids && !c->term_sent)
 			off += (size_t)sprintf(ids + off, "%s%s", off ? "," : "", c->id);
 	}
+	proc_keep_min(p);
 	if (off > 0) {
 		params[0] = ids;
 		if (proc_query(p, "SELECT s.id, s.state, s.rooms + (SELECT count(*) FROM rooms r"
@@ -439,10 +562,8 @@ static void proc_need_server(struct proc_op *op)
 {
 	struct proc *p = op->p;
 	uint64_t now = uv_now(p->loop);
-	unsigned char rnd[6];
 	char id[PROC_ID_LEN];
 	const char *params[5];
-	int rc;
 
 	if (p->stopping || now >= op->deadline) {
 		proc_op_finish(op, SCHED_EFULL, NULL);
@@ -452,13 +573,10 @@ static void proc_need_server(struct proc_op *op)
 		proc_park(op);
 		return;
 	}
-	rc = uv_random(NULL, NULL, rnd, sizeof rnd, 0, NULL);
-	if (rc < 0) {
+	if (proc_new_id(id) < 0) {
 		proc_op_finish(op, SCHED_EUNAVAIL, NULL);
 		return;
 	}
-	snprintf(id, sizeof id, "sp-%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
-		 rnd[5]);
 	params[0] = id;
 	params[1] = p->owner;
 	params[2] = p->max;
@@ -493,19 +611,9 @@ static void proc_on_claim(PGresult *res, const char *err, const char *sqlstate, 
 			proc_op_finish(op, SCHED_EUNAVAIL, NULL);
 			return;
 		}
-		rc = proc_spawn(p, id);
+		rc = proc_spawn(p, id, "capacity");
 		if (rc < 0) {
-			const char *params[2] = { id, NULL };
-			char backoff[24];
-
-			log_write(LOG_ERROR, "cannot start a session server", "{s:s,s:s}", "binary",
-				  p->env->session_binary, "error", uv_strerror(rc));
-			p->failures++;
-			p->backoff_until = uv_now(p->loop) + PROC_BACKOFF_MAX_MS;
-			snprintf(backoff, sizeof backoff, "%d", PROC_BACKOFF_MAX_MS);
-			params[1] = backoff;
-			proc_query(p, "SELECT stateroom_spawn_exited($1, $2::bigint)", 2, params,
-				   proc_on_tidied, p);
+			proc_spawn_failed(p, id, rc);
 			proc_op_finish(op, SCHED_EFULL, NULL);
 			return;
 		}
@@ -643,7 +751,7 @@ static int proc_build_env(struct proc *p)
 
 	for (char **v = environ; *v; v++)
 		n++;
-	p->envp = calloc(n + 6, sizeof *p->envp);
+	p->envp = calloc(n + PROC_N_OWNED + 2, sizeof *p->envp);
 	if (!p->envp)
 		return -ENOMEM;
 	for (char **v = environ; *v; v++) {
@@ -656,9 +764,11 @@ static int proc_build_env(struct proc *p)
 	if (asprintf(&p->owned[0], "SESSION_PORT=0") < 0 ||
 	    asprintf(&p->owned[1], "SESSION_HOST=%s", e->session_host) < 0 ||
 	    asprintf(&p->owned[2], "DATABASE_URL=%s", e->database_url) < 0 ||
-	    asprintf(&p->owned[3], "STATEROOM_SECRET=%s", e->secret) < 0)
+	    asprintf(&p->owned[3], "STATEROOM_SECRET=%s", e->secret) < 0 ||
+	    asprintf(&p->owned[4], "STATEROOM_TICKET_TTL=%ld", e->ticket_ttl) < 0 ||
+	    asprintf(&p->owned[5], "SESSION_PARENT_PID=%d", (int)uv_os_getpid()) < 0)
 		return -ENOMEM;
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < PROC_N_OWNED; i++)
 		p->envp[k++] = p->owned[i];
 	p->id_slot = k;
 	return 0;
@@ -670,7 +780,7 @@ static void proc_destroy(void *state)
 
 	if (!p)
 		return;
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < PROC_N_OWNED; i++)
 		free(p->owned[i]);
 	free(p->envp);
 	free(p);
@@ -684,8 +794,8 @@ static int proc_create(const struct sched_env *env, void **state)
 	int rc;
 
 	if (!env || !env->db || env->dead_after_ms <= 0 || !env->session_binary || !env->session_host ||
-	    !env->database_url || !env->secret || env->max_servers < 1 || env->server_idle_ms < 1 ||
-	    env->spawn_wait_ms < 1)
+	    !env->database_url || !env->secret || env->max_servers < 1 || env->min_servers < 0 ||
+	    env->min_servers > env->max_servers || env->server_idle_ms < 1 || env->spawn_wait_ms < 1)
 		return -EINVAL;
 	p = calloc(1, sizeof *p);
 	if (!p)
@@ -705,6 +815,17 @@ static int proc_create(const struct sched_env *env, void **state)
 	}
 	*state = p;
 	return 0;
+}
+
+static void proc_start(void *state)
+{
+	struct proc *p = state;
+
+	p->started = true;
+	if (p->env->min_servers > 0) {
+		proc_timers_init(p);
+		proc_keep_min(p);
+	}
 }
 
 static void proc_timer_closed(uv_handle_t *h)
@@ -758,6 +879,7 @@ static void proc_stop(void *state, void (*done)(void *arg), void *arg)
 const struct sched_ops sched_process_ops = {
 	.name = "process",
 	.create = proc_create,
+	.start = proc_start,
 	.place = proc_place,
 	.locate = proc_locate,
 	.stop = proc_stop,

@@ -1,6 +1,6 @@
 /* The placement functions in PostgreSQL (stateroom_place and
- * stateroom_locate, schema/migrations/002_placement.sql, 003_locate.sql and
- * 007_ephemeral_rooms.sql, 008_owners_and_room_quota.sql),
+ * stateroom_locate, schema/migrations/002_placement.sql, 003_locate.sql,
+ * 007_ephemeral_rooms.sql, 008_boot.sql and 009_owners_and_room_quota.sql),
  * called the same way by the `local` and `process` backends. */
 #include <errno.h>
 #include <stdio.h>
@@ -19,7 +19,7 @@ int sched_sql_place(struct db *db, const struct sched_room *room, const char *se
 
 	snprintf(capacity, sizeof capacity, "%d", room->capacity);
 	return db_query(db,
-			"SELECT status, server_id, address, epoch, $3::text FROM stateroom_place("
+			"SELECT status, server_id, address, epoch, $3::text, NULL::text FROM stateroom_place("
 			"$1, $2, $3, $4::integer, $5, string_to_array($6, ','), $7::bigint, $8::boolean,"
 			" $9)",
 			9, params, cb, arg);
@@ -32,7 +32,7 @@ int sched_sql_locate(struct db *db, const char *room_id, const char *servers, co
 
 	return db_query(db,
 			"SELECT status, server_id, address, epoch,"
-			" (SELECT name FROM rooms WHERE id = $1) FROM stateroom_locate("
+			" (SELECT name FROM rooms WHERE id = $1), boot FROM stateroom_locate("
 			"$1, string_to_array($2, ','), $3::bigint)",
 			3, params, cb, arg);
 }
@@ -40,10 +40,10 @@ int sched_sql_locate(struct db *db, const char *room_id, const char *servers, co
 int sched_sql_result(const PGresult *res, const char *op, struct sched_placement *out)
 {
 	struct sched_placement p;
-	const char *status, *id, *addr;
+	const char *status, *id, *addr, *boot;
 	char *end;
 
-	if (PQntuples(res) != 1 || PQnfields(res) != 5) {
+	if (PQntuples(res) != 1 || PQnfields(res) != 6) {
 		log_write(LOG_ERROR, "scheduler query: unexpected result shape", "{s:s}", "op", op);
 		return SCHED_EUNAVAIL;
 	}
@@ -61,13 +61,17 @@ int sched_sql_result(const PGresult *res, const char *op, struct sched_placement
 	}
 	id = PQgetvalue(res, 0, 1);
 	addr = PQgetvalue(res, 0, 2);
-	if (strlen(id) >= sizeof p.server_id || strlen(addr) >= sizeof p.address) {
-		log_write(LOG_ERROR, "scheduler: server id or address too long", "{s:s}", "server", id);
+	boot = PQgetvalue(res, 0, 5);   /* "" when NULL */
+	if (strlen(id) >= sizeof p.server_id || strlen(addr) >= sizeof p.address ||
+	    strlen(boot) >= sizeof p.boot) {
+		log_write(LOG_ERROR, "scheduler: server id, address or boot too long", "{s:s}",
+			  "server", id);
 		return SCHED_EUNAVAIL;
 	}
 	memset(&p, 0, sizeof p);
 	strcpy(p.server_id, id);
 	strcpy(p.address, addr);
+	strcpy(p.boot, boot);
 	errno = 0;
 	p.epoch = strtoll(PQgetvalue(res, 0, 3), &end, 10);
 	if (errno || *end || p.epoch < 1) {

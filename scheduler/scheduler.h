@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <uv.h>
 #include "db.h"
+#include "token.h"
 
 enum sched_err {
 	SCHED_OK = 0,
@@ -28,6 +29,9 @@ struct sched_placement {
 	char server_id[64];   /* the ticket's aud */
 	char address[256];    /* "host:port" clients connect to */
 	int64_t epoch;        /* bumped on every re-pin */
+	/* locate: the server process's boot id, for the ticket; empty when
+	 * its server has not registered (yet). place leaves it empty. */
+	char boot[TOK_BOOT_LEN + 1];
 	const char *name;     /* the room's name, or NULL; valid as long as p */
 };
 
@@ -61,7 +65,9 @@ struct sched_env {
 	const char *session_host;     /* their listen (and advertised) address */
 	const char *database_url;     /* passed to them with secret, in their environment */
 	const char *secret;
+	long ticket_ttl;              /* the backend's --ticket-ttl, their --ticket-ttl */
 	int max_servers;              /* live servers at most, whoever started them */
+	int min_servers;              /* servers of its own it keeps running (<= max_servers) */
 	int64_t server_idle_ms;       /* a started server with no room this long is stopped */
 	int64_t spawn_wait_ms;        /* how long a request waits for a new server */
 };
@@ -70,6 +76,10 @@ struct sched_ops {
 	const char *name;
 	/* env is borrowed for the instance's lifetime. */
 	int (*create)(const struct sched_env *env, void **state);
+	/* Optional. Called once the database is ready (the migrations applied),
+	 * never after stop: begins what the backend runs by itself (the process
+	 * backend's --min-servers). */
+	void (*start)(void *state);
 	/* Inserts the room and pins it to a server with a free room slot, in one
 	 * atomic step: SCHED_EFULL leaves no row behind. */
 	int (*place)(void *state, const struct sched_room *room, sched_cb cb, void *arg);

@@ -69,7 +69,8 @@ struct room_app_ops {
 	 * with *state set, or a negative errno: the room then fails to load
 	 * (close 1011). */
 	int (*create)(struct app_room *room, const struct app_record *recent, size_t n, void **state);
-	/* c was admitted; first: it is the user's first connection. */
+	/* c was admitted; first: it is the user's first connection. Its
+	 * frames wait (unread, in order) until app_client_ready(c). */
 	void (*join)(void *state, struct app_client *c, bool first);
 	/* A complete message from c (text is valid UTF-8 and at most
 	 * --max-frame bytes). */
@@ -87,7 +88,8 @@ struct room_app_ops {
 	/* Records that rollback() dropped but that turned out durable, oldest
 	 * first (valid during the call): they now follow the last durable one. */
 	void (*restore)(void *state, const struct app_record *recs, size_t n);
-	/* About once a second while the room is loaded; may be NULL. */
+	/* About once a second while the room is loaded; may be NULL. now_ms
+	 * is the loop's clock, the one of app_client_sent_at(). */
 	void (*tick)(void *state, uint64_t now_ms);
 	/* The room is unloaded: free state. */
 	void (*dispose)(void *state);
@@ -123,6 +125,16 @@ void app_frame_unref(struct ws_frame *f);
  * errno (c is closing: nothing to do). */
 int app_send_frame(struct app_client *c, struct ws_frame *f);
 int app_send_text(struct app_client *c, const void *payload, size_t len);
+/* When a frame was last queued to c by app_send_frame or app_send_text (its
+ * admission if none), on the loop's clock (tick's now_ms). */
+uint64_t app_client_sent_at(const struct app_client *c);
+/* --keepalive-ms: an application whose clients rely on hearing from the
+ * server (the native chat protocol) sends them a frame when they have been
+ * sent nothing for this long (checked in tick). */
+uint64_t app_keepalive_ms(const struct app_room *r);
+/* c may send frames now (its welcome, say, is queued): frame() gets what
+ * it sent since it connected, in order, once back in the loop. */
+void app_client_ready(struct app_client *c);
 /* Closes c with a WebSocket close code; leave() follows later. */
 void app_close(struct app_client *c, uint16_t code, const char *reason);
 

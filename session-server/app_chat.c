@@ -12,7 +12,9 @@
  * its original seq and not broadcast again. What the ring no longer holds
  * (a resume from further back, history pages beyond it) is read from the
  * database (app_log_read); a client resuming from there gets no frame before
- * its welcome, and the welcome carries everything committed up to then.
+ * its welcome, and the welcome carries everything committed up to then. A
+ * client's own frames are let in (app_client_ready) once its welcome is
+ * queued.
  *
  * An ephemeral room (not persistent) has only the ring: a message is acked
  * and fanned out as soon as it has its seq, history and resumes reach back
@@ -20,7 +22,13 @@
  *
  * Frames on the per-message path (message, ack, welcome, history, snapshot)
  * are written by hand into one reused buffer (jbuf); ring slots keep their
- * memory when a message is evicted, for the next one. */
+ * memory when a message is evicted, for the next one.
+ *
+ * Liveness: the welcome says "heartbeat_ms" (app_keepalive_ms()), and a
+ * welcomed native client that has been sent nothing for that long gets the
+ * room's one prebuilt {"type":"heartbeat"} at the next tick, so that a
+ * client hearing nothing for about twice that knows the server is gone
+ * (frozen, or cut off) rather than quiet. */
 #include "app.h"
 
 #include <errno.h>
@@ -41,6 +49,7 @@
 #define CHAT_HISTORY_MAX 100
 #define CHAT_TEXT_MAX 4000
 #define CHAT_ID_MAX 64
+#define HEARTBEAT "{\"type\":\"heartbeat\"}"
 
 struct chat_msg {
 	int64_t seq, ts;
@@ -74,6 +83,7 @@ struct chat {
 	int64_t seq;             /* latest in the ring; 0 before the first */
 	int64_t committed;       /* latest durable: what clients may see */
 	struct jbuf out;         /* the frame being written */
+	struct ws_frame *heartbeat;
 	struct dlist waits;
 	/* Ring slot + 1 of each message with an id, by its key (linear
 	 * probing, at most half full): a send's retry is found without
@@ -278,6 +288,16 @@ static void put_members(struct chat *ch)
 		jbuf_strz(&ch->out, app_room_member_name(ch->room, i));
 	}
 	jbuf_put(&ch->out, "]", 1);
+}
+
+/* The welcome's fields from seq on, up to its messages array's opening. */
+static void put_welcome_seq(struct chat *ch)
+{
+	jbuf_puts(&ch->out, ",\"seq\":");
+	jbuf_int(&ch->out, ch->committed);
+	jbuf_puts(&ch->out, ",\"heartbeat_ms\":");
+	jbuf_int(&ch->out, (int64_t)app_keepalive_ms(ch->room));
+	jbuf_puts(&ch->out, ",\"messages\":[");
 }
 
 /* The frame written in ch->out, with one reference; NULL on failure. */
@@ -486,9 +506,7 @@ static void send_catchup_welcome(struct chat *ch, struct chat_wait *w,
 	jbuf_strz(&ch->out, app_client_name(w->c));
 	jbuf_puts(&ch->out, ",\"members\":");
 	put_members(ch);
-	jbuf_puts(&ch->out, ",\"seq\":");
-	jbuf_int(&ch->out, ch->committed);
-	jbuf_puts(&ch->out, ",\"messages\":[");
+	put_welcome_seq(ch);
 	for (size_t i = rskip; i < n; i++, comma = true) {
 		if (comma)
 			jbuf_put(&ch->out, ",", 1);
@@ -548,6 +566,7 @@ static void on_waited(void *arg, int status, const struct app_record *recs, size
 	}
 	send_catchup_welcome(ch, w, recs, n);
 	app_client_set_data(c, NULL);
+	app_client_ready(c);
 out_free:
 	free(w);
 }
@@ -668,12 +687,13 @@ static void on_read(struct chat *ch, struct app_client *c, json_t *o)
 static void on_native(struct chat *ch, struct app_client *c, const uint8_t *data, size_t len)
 {
 	/* \u0000 is parsed so that a NUL in a text is a bad_frame like any
-	 * other field out of range (PostgreSQL text cannot hold it). */
-	json_t *o = json_loadb((const char *)data, len, JSON_ALLOW_NUL, NULL);
+	 * other field out of range (PostgreSQL text cannot hold it). A key given
+	 * twice is refused: which of its values counts is anyone's guess. */
+	json_t *o = json_loadb((const char *)data, len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, NULL);
 	const char *type;
 
 	if (!json_is_object(o)) {
-		send_error(c, "bad_json", "a frame is one JSON object", NULL);
+		send_error(c, "bad_json", "a frame is one JSON object, with each key once", NULL);
 		goto out;
 	}
 	type = json_string_value(json_object_get(o, "type"));
@@ -709,7 +729,10 @@ static int chat_create(struct app_room *room, const struct app_record *recent, s
 	ch->room = room;
 	ch->size = app_room_log_window(room);
 	ch->ring = calloc(ch->size, sizeof(*ch->ring));
-	if (!ch->ring || index_init(ch) != 0) {
+	ch->heartbeat = app_frame_text(HEARTBEAT, sizeof(HEARTBEAT) - 1);
+	if (!ch->ring || !ch->heartbeat || index_init(ch) != 0) {
+		if (ch->heartbeat)
+			app_frame_unref(ch->heartbeat);
 		free(ch->ring);
 		free(ch);
 		return -ENOMEM;
@@ -826,9 +849,7 @@ static void send_welcome(struct chat *ch, struct app_client *c)
 	jbuf_strz(&ch->out, app_client_name(c));
 	jbuf_puts(&ch->out, ",\"members\":");
 	put_members(ch);
-	jbuf_puts(&ch->out, ",\"seq\":");
-	jbuf_int(&ch->out, ch->committed);
-	jbuf_puts(&ch->out, ",\"messages\":[");
+	put_welcome_seq(ch);
 	put_ring_range(ch, start, n, false);
 	jbuf_puts(&ch->out, "]}");
 	send_out(ch, c);
@@ -840,6 +861,9 @@ static void chat_join(void *state, struct app_client *c, bool first)
 
 	if (app_client_native(c))
 		send_welcome(ch, c);
+	/* Unless its welcome waits for the database, what it sent may come in. */
+	if (!app_client_data(c))
+		app_client_ready(c);
 	if (first)
 		broadcast_native(ch, json_pack("{s:s,s:s}", "type", "presence", "joined",
 					       app_client_name(c)), app_client_user(c));
@@ -852,10 +876,6 @@ static void chat_frame(void *state, struct app_client *c, bool binary, const uin
 	struct chat *ch = state;
 
 	if (app_client_native(c)) {
-		/* Waiting for its welcome (read from the database): as while the
-		 * room loads, frames are dropped. */
-		if (app_client_data(c))
-			return;
 		if (binary)
 			send_error(c, "binary_unsupported", "frames are JSON text", NULL);
 		else
@@ -898,6 +918,16 @@ static void chat_leave(void *state, struct app_client *c, bool last)
 	broadcast_snapshot(ch);
 }
 
+static void chat_tick(void *state, uint64_t now_ms)
+{
+	struct chat *ch = state;
+	uint64_t quiet = app_keepalive_ms(ch->room);
+
+	for (struct app_client *c = app_room_clients(ch->room); c; c = app_client_next(c))
+		if (welcomed_native(c) && now_ms - app_client_sent_at(c) >= quiet)
+			app_send_frame(c, ch->heartbeat);
+}
+
 /* Reads still in flight hold their chat_wait, not ch: the transport
  * disposes of a room only once every read has answered. */
 static void chat_dispose(void *state)
@@ -910,6 +940,7 @@ static void chat_dispose(void *state)
 		free(ch->ring[i].buf);
 	free(ch->ring);
 	free(ch->index);
+	app_frame_unref(ch->heartbeat);
 	jbuf_fini(&ch->out);
 	free(ch);
 }
@@ -923,6 +954,6 @@ const struct room_app_ops app_chat_ops = {
 	.committed = chat_committed,
 	.rollback = chat_rollback,
 	.restore = chat_restore,
-	.tick = NULL,
+	.tick = chat_tick,
 	.dispose = chat_dispose,
 };

@@ -130,13 +130,16 @@ void hs_accept(const char *key, size_t key_len, char *out)
 	EVP_EncodeBlock((unsigned char *)out, digest, (int)digest_len);
 }
 
-int hs_check(int method, const struct httpd_header *headers, size_t n_headers,
-	     const char *allowed_origins, struct hs_result *out)
+int hs_check(const struct httpd_req *req, const char *allowed_origins, struct hs_result *out)
 {
+	const struct httpd_header *headers = req->headers;
+	size_t n_headers = req->n_headers;
 	const char *key, *version, *origin;
 	size_t key_len = 0, version_len = 0, origin_len = 0;
 
-	if (method != HTTP_GET)
+	if (req->http_major < 1 || (req->http_major == 1 && req->http_minor < 1))
+		return HS_OLD_HTTP;
+	if (req->method != HTTP_GET)
 		return 400;
 	if (!any_token(headers, n_headers, "Upgrade", token_caseeq, "websocket") ||
 	    !any_token(headers, n_headers, "Connection", token_caseeq, "upgrade"))

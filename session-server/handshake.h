@@ -22,14 +22,15 @@ struct hs_result {
 	bool native;  /* the client offered HS_SUBPROTOCOL and it was chosen */
 };
 
-/* Returns 0 and fills *out, or the HTTP status to refuse with:
+/* Returns 0 and fills *out, or why the request is refused: HS_OLD_HTTP
+ * (HTTP before 1.1: RFC 6455 4.1, and HTTP/1.0 has no Upgrade; answer 400),
  * 400 (not GET, Upgrade or Connection wrong, key missing or not 16 bytes of
  * base64, version missing), 426 (version other than 13; answer with
  * "Sec-WebSocket-Version: 13"), 403 (Origin present and not allowed).
  * allowed_origins: comma-separated origins, "*" for any, NULL or "" for none
  * (requests without Origin always pass). */
-int hs_check(int method, const struct httpd_header *headers, size_t n_headers,
-	     const char *allowed_origins, struct hs_result *out);
+#define HS_OLD_HTTP 1
+int hs_check(const struct httpd_req *req, const char *allowed_origins, struct hs_result *out);
 
 /* Computes the accept value for key[0..key_len) into out (HS_ACCEPT_LEN + 1
  * bytes, NUL-terminated). */

@@ -18,8 +18,6 @@
 #define HUB_TICK_MS 1000
 /* Most records written in one statement (group commit). */
 #define HUB_BATCH_MAX 500
-/* Refusals by the rate limit are counted over this long from the first. */
-#define HUB_RATE_WINDOW_MS 10000
 
 enum client_where { CL_OUT, CL_WAITING, CL_IN };
 
@@ -37,15 +35,17 @@ struct app_client {
 	int64_t since;
 	void *app_data;
 	struct dlist_node node;       /* in its room's clients or waiters */
+	struct dlist_node pace_node;  /* in hub->paced while throttled */
 	/* Rate limit: tokens in thousandths of a message, refilled from the
 	 * loop's cached clock (no syscall per message). */
 	uint64_t rl_tokens, rl_at;
-	uint64_t rl_window_at;        /* first refusal of the current window */
-	unsigned rl_refused;          /* refusals in that window */
+	uint64_t sent_at;             /* loop time a frame was last queued by the app */
 	/* The small fields last, next to strs, so that no padding sits
 	 * between them: an idle connection pays for every byte here. */
 	enum client_where where;
 	bool native;
+	bool ready;                   /* the application let its frames in */
+	bool throttled;               /* its bucket is empty: not read meanwhile */
 	/* The ticket's user, name and room, NUL-terminated one after the
 	 * other: a connection costs their lengths, not the ticket's maxima. */
 	char strs[];
@@ -84,14 +84,17 @@ struct hub {
 	struct db *db;
 	struct room_table table;
 	uv_timer_t timer;
-	bool draining, closing, timer_open;
+	uv_timer_t pace;              /* the next throttled connection's refill */
+	struct dlist paced;           /* throttled connections, by when they were */
+	uint64_t pace_ms;             /* a token's refill time */
+	unsigned timers_open;
+	bool draining, closing;
 	void (*drain_done)(void *arg);  /* hub_drain's, until it has run */
 	void *drain_arg;
 	unsigned pending;             /* room loads and writes in flight */
 	size_t n_clients;
 	uint64_t messages;
 	uint64_t rate_limited;
-	struct ws_frame *rate_error;  /* the native rate_limited error, built once */
 };
 
 /* ------------------------------------------------------------------ lists */
@@ -154,6 +157,10 @@ static void admit(struct app_room *r, struct app_client *c)
 
 	if (rc == -ENOSPC) {
 		refuse(c, 4009, "room full");
+		return;
+	}
+	if (rc == -EMLINK) {
+		refuse(c, 4008, "too many connections of this user in this room");
 		return;
 	}
 	if (rc < 0) {
@@ -638,6 +645,7 @@ static void attach(struct hub *h, struct app_client *c)
 	}
 	r->hub = h;
 	room_init(&r->room, c->room_id, h->cfg.max_room_users, h->cfg.max_room_users);
+	r->room.max_tabs = h->cfg.max_user_conns;
 	if (room_table_add(&h->table, &r->room) != 0) {
 		room_fini(&r->room);
 		free(r);
@@ -655,47 +663,77 @@ static void attach(struct hub *h, struct app_client *c)
 
 /* ------------------------------------------------------------ connections */
 
-/* Takes a token from c's bucket. false: the message is over the limit, and
- * c has been told (or closed, after a sustained excess). */
-static bool rate_take(struct hub *h, struct app_client *c)
+/* A client's frames are delivered while it is in its room, its
+ * application has let them in, and its bucket has a token; otherwise its
+ * socket is not read, and what it sends waits in the kernel, in order. */
+static void update_input(struct app_client *c)
 {
-	uint64_t now = uv_now(h->loop), cap = (uint64_t)h->cfg.rate_burst * 1000;
+	if (c->where == CL_IN && c->ready && !c->throttled)
+		ws_resume_input(c->ws);
+	else
+		ws_pause_input(c->ws);
+}
+
+static void refill(struct hub *h, struct app_client *c, uint64_t now)
+{
+	uint64_t cap = (uint64_t)h->cfg.rate_burst * 1000;
 
 	c->rl_tokens += (now - c->rl_at) * h->cfg.rate_limit;
 	if (c->rl_tokens > cap)
 		c->rl_tokens = cap;
 	c->rl_at = now;
-	if (c->rl_tokens >= 1000) {
-		c->rl_tokens -= 1000;
-		return true;
+}
+
+/* Every throttled client waits one token's refill time from when it was
+ * throttled (rl_at), so that hub->paced is in deadline order and one timer
+ * serves them all. Its bucket may hold more by then: nothing is lost, the
+ * rate is kept over time. */
+static void on_pace(uv_timer_t *t)
+{
+	struct hub *h = container_of(t, struct hub, pace);
+	uint64_t now = uv_now(h->loop);
+	struct app_client *c;
+
+	while ((c = dlist_first(&h->paced, struct app_client, pace_node)) &&
+	       c->rl_at + h->pace_ms <= now) {
+		dlist_remove(&h->paced, &c->pace_node);
+		c->throttled = false;
+		refill(h, c, now);
+		update_input(c);
 	}
+	if (c)
+		uv_timer_start(&h->pace, on_pace, c->rl_at + h->pace_ms - now, 0);
+}
+
+/* Takes a token for a message of c; with none left for the next one, c is
+ * not read until it has one again (TCP slows the sender down meanwhile). */
+static void rate_take(struct hub *h, struct app_client *c)
+{
+	uint64_t now = uv_now(h->loop);
+
+	refill(h, c, now);
+	c->rl_tokens = c->rl_tokens >= 1000 ? c->rl_tokens - 1000 : 0;
+	if (c->rl_tokens >= 1000)
+		return;
 	h->rate_limited++;
-	if (c->rl_refused == 0 || now - c->rl_window_at >= HUB_RATE_WINDOW_MS) {
-		c->rl_window_at = now;
-		c->rl_refused = 0;
-	}
-	if (++c->rl_refused > h->cfg.rate_burst) {
-		log_write(LOG_INFO, "connection closed for flooding", "{s:s,s:s}", "user", c->strs,
-			  "room", c->room_id);
-		ws_close(c->ws, 4029, "too many requests");
-	} else if (c->native && c->where == CL_IN && h->rate_error) {
-		/* Nothing may precede the welcome: before it, refusals are silent. */
-		ws_send(c->ws, h->rate_error);
-	}
-	return false;
+	c->throttled = true;
+	ws_pause_input(c->ws);
+	if (dlist_empty(&h->paced))
+		uv_timer_start(&h->pace, on_pace, h->pace_ms, 0);
+	dlist_push_back(&h->paced, &c->pace_node);
 }
 
 static void on_message(struct ws_conn *ws, void *ud, bool binary, const uint8_t *data, size_t len)
 {
 	struct app_client *c = ud;
+	struct hub *h = c->hub;
 
 	(void)ws;
-	if (c->hub->cfg.rate_limit && !rate_take(c->hub, c))
-		return;
-	/* Frames sent before the welcome, while the room loads, are dropped. */
-	if (c->where != CL_IN)
-		return;
-	c->hub->messages++;
+	/* Delivered only while in and ready (update_input): the bucket had a
+	 * token for this one. */
+	if (h->cfg.rate_limit)
+		rate_take(h, c);
+	h->messages++;
 	c->room->app->frame(c->room->state, c, binary, data, len);
 }
 
@@ -706,6 +744,8 @@ static void on_gone(struct ws_conn *ws, void *ud)
 	struct hub *h = c->hub;
 
 	(void)ws;
+	if (c->throttled)
+		dlist_remove(&h->paced, &c->pace_node);
 	if (c->where == CL_WAITING) {
 		list_remove(&r->waiters, c);
 	} else if (c->where == CL_IN) {
@@ -742,11 +782,14 @@ int hub_accept(struct hub *h, struct httpd_req *req, const char *response, size_
 	c->since = since;
 	c->rl_tokens = (uint64_t)h->cfg.rate_burst * 1000;
 	c->rl_at = uv_now(h->loop);
+	c->sent_at = c->rl_at;
 	rc = ws_accept(h->ws, req, response, len, &hub_ws_handler, c, &c->ws);
 	if (rc != 0) {
 		free(c);
 		return rc;
 	}
+	/* Nothing is read before the application has let the client in. */
+	ws_pause_input(c->ws);
 	attach(h, c);
 	return 0;
 }
@@ -809,19 +852,12 @@ int hub_new(uv_loop_t *loop, const struct hub_config *cfg, struct ws_server *ws,
 		h->cfg.log_window = 1000;
 	if (h->cfg.rate_burst == 0)
 		h->cfg.rate_burst = h->cfg.rate_limit;
-	if (h->cfg.rate_limit) {
-		static const char err[] = "{\"type\":\"error\",\"code\":\"rate_limited\","
-					  "\"message\":\"too many frames: this one was not processed, slow down\"}";
-		h->rate_error = ws_frame_text(err, sizeof(err) - 1);
-		if (!h->rate_error) {
-			room_table_fini(&h->table);
-			free(h);
-			return -ENOMEM;
-		}
-	}
+	if (h->cfg.rate_limit)
+		h->pace_ms = (1000 + h->cfg.rate_limit - 1) / h->cfg.rate_limit;
 	h->ws = ws;
 	uv_timer_init(loop, &h->timer);
-	h->timer_open = true;
+	uv_timer_init(loop, &h->pace);
+	h->timers_open = 2;
 	uv_timer_start(&h->timer, on_tick, HUB_TICK_MS, HUB_TICK_MS);
 	*out = h;
 	return 0;
@@ -856,18 +892,17 @@ void hub_drain(struct hub *h, void (*done)(void *arg), void *arg)
 
 static void hub_maybe_free(struct hub *h)
 {
-	if (!h->closing || h->timer_open || h->pending > 0)
+	if (!h->closing || h->timers_open || h->pending > 0)
 		return;
-	ws_frame_unref(h->rate_error);
 	room_table_fini(&h->table);
 	free(h);
 }
 
 static void timer_closed(uv_handle_t *handle)
 {
-	struct hub *h = container_of((uv_timer_t *)handle, struct hub, timer);
+	struct hub *h = handle->data;
 
-	h->timer_open = false;
+	h->timers_open--;
 	hub_maybe_free(h);
 }
 
@@ -881,7 +916,9 @@ void hub_close(struct hub *h)
 		if (!r->fetching && !r->writing && r->reads == 0)
 			room_free(r);
 	}
+	h->timer.data = h->pace.data = h;
 	uv_close((uv_handle_t *)&h->timer, timer_closed);
+	uv_close((uv_handle_t *)&h->pace, timer_closed);
 }
 
 void hub_stats(void *ud, long *rooms, long *conns, char *ids, size_t ids_len)
@@ -994,17 +1031,35 @@ void app_frame_unref(struct ws_frame *f)
 
 int app_send_frame(struct app_client *c, struct ws_frame *f)
 {
+	c->sent_at = uv_now(c->hub->loop);
 	return ws_send(c->ws, f);
 }
 
 int app_send_text(struct app_client *c, const void *payload, size_t len)
 {
+	c->sent_at = uv_now(c->hub->loop);
 	return ws_send_text(c->ws, payload, len);
+}
+
+uint64_t app_client_sent_at(const struct app_client *c)
+{
+	return c->sent_at;
+}
+
+uint64_t app_keepalive_ms(const struct app_room *r)
+{
+	return r->hub->cfg.keepalive_ms;
 }
 
 void app_close(struct app_client *c, uint16_t code, const char *reason)
 {
 	ws_close(c->ws, code, reason);
+}
+
+void app_client_ready(struct app_client *c)
+{
+	c->ready = true;
+	update_input(c);
 }
 
 void app_client_set_data(struct app_client *c, void *data)

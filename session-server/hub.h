@@ -5,8 +5,11 @@
  * (hydrated) from its rooms row, while later joiners of the same room wait;
  * the row must pin the room to this server at the ticket's epoch (else close
  * 4004; database error 1011; no free room slot 4004). A room at capacity
- * refuses new users with 4009, but a further tab of a member is admitted.
+ * refuses new users with 4009, but a further tab of a member is admitted, up
+ * to max_user_conns connections of one user in one room (past it: 4008).
  * What a room then does with frames is its application's business (app.h).
+ * A client's socket is not read until it is admitted and its application
+ * has let it in (app_client_ready): what it sends meanwhile waits, in order.
  *
  * A room's log (app_log_append) is written in batches, one in flight per
  * room, each only while the room is still pinned here at its epoch; a write
@@ -15,11 +18,10 @@
  * A room left empty for room_idle_ms is unloaded and unpinned.
  *
  * Each connection has a token bucket (rate_limit frames a second, up to
- * rate_burst at once): a message beyond it is not processed; a native client
- * gets an error frame rate_limited for it, a compat client nothing. More than
- * rate_burst messages refused within ten seconds (from the first refusal)
- * close the connection with 4029. Frames sent while the room loads count
- * too. */
+ * rate_burst at once): once it is empty the connection is not read until a
+ * token has come back, so a fast sender is slowed down (TCP pushes back on
+ * it) and every message is still processed, in order. One timer serves
+ * every throttled connection. */
 #ifndef STATEROOM_HUB_H
 #define STATEROOM_HUB_H
 
@@ -47,6 +49,8 @@ struct hub_config {
 	size_t log_window;            /* records loaded with a room (--ring-size); 0: 1000 */
 	unsigned rate_limit;          /* messages a second per connection; 0: no limit */
 	unsigned rate_burst;          /* bucket size; 0: rate_limit */
+	uint64_t keepalive_ms;        /* app_keepalive_ms(): --keepalive-ms */
+	unsigned max_user_conns;      /* connections of one user in one room; 0: no limit */
 };
 
 /* Returns 0 and *out, or a negative errno. ws is borrowed. */
@@ -80,7 +84,7 @@ void hub_stats(void *ud, long *rooms, long *conns, char *ids, size_t ids_len);
 size_t hub_room_count(const struct hub *h);
 size_t hub_client_count(const struct hub *h);
 uint64_t hub_messages_total(const struct hub *h);
-/* Messages refused by the rate limit (closes are counted by code in ws). */
+/* Times a connection was paused by the rate limit. */
 uint64_t hub_rate_limited_total(const struct hub *h);
 
 #endif

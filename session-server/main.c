@@ -10,7 +10,10 @@
  * next look-up); each room's clients are closed with 1012 once the messages
  * they sent are committed; then the row is deleted, HTTP stops, the
  * database closes and the process exits 0. Past --drain-grace-ms it stops
- * waiting for commits and goes straight to closing. */
+ * waiting for commits and goes straight to closing.
+ * With --parent-pid (the process scheduler sets it) the death of that
+ * parent is a SIGTERM too, so that servers whose backend was killed do not
+ * run on unsupervised. */
 #include <errno.h>
 #include <http_parser.h>
 #include <inttypes.h>
@@ -18,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <time.h>
 #include <uv.h>
 
@@ -35,6 +40,7 @@
 #include "router.h"
 #include "schema.h"
 #include "ticket.h"
+#include "token.h"
 #include "ws.h"
 
 #define MIGRATE_RETRY_MS 1000
@@ -43,13 +49,15 @@ struct opts {
 	const char *host, *advertise, *id, *database_url, *secret, *allowed_origins, *log_level;
 	long agones_sdk_port, agones_health_ms;
 	long drain_grace_ms;
-	long port, max_rooms, max_room_users, max_frame, max_conns, heartbeat_ms, ping_ms,
+	long port, max_rooms, max_room_users, max_user_conns, max_frame, max_conns, heartbeat_ms, ping_ms,
 	     room_idle_ms, pin_grace_ms, ring_size;
 	long rate_limit, rate_burst, handshake_timeout_ms, max_pending_handshakes;
 	long max_send_buffer;
 	long max_write_delay_ms;
 	long hold_load_pct;
-	long max_used_tickets;
+	long max_used_tickets, ticket_ttl;
+	long keepalive_ms;
+	long parent_pid;
 };
 
 struct server {
@@ -123,7 +131,7 @@ static void get_metrics(struct httpd_req *req, const struct route_params *p, voi
 		       "stateroom_session_handshakes_total{result=\"ok\"} %" PRIu64 "\n"
 		       "stateroom_session_handshakes_total{result=\"bad_ticket\"} %" PRIu64 "\n"
 		       "stateroom_session_handshakes_total{result=\"refused\"} %" PRIu64 "\n"
-		       "# HELP stateroom_session_rate_limited_total Messages refused by the rate limit.\n"
+		       "# HELP stateroom_session_rate_limited_total Times a connection was paused by the rate limit.\n"
 		       "# TYPE stateroom_session_rate_limited_total counter\n"
 		       "stateroom_session_rate_limited_total %" PRIu64 "\n"
 		       "# HELP stateroom_session_pending_connections Connections not upgraded to WebSocket.\n"
@@ -204,10 +212,13 @@ static void on_upgrade(struct httpd_req *req, void *ud)
 	size_t resp_len;
 	int status, rc;
 
-	status = hs_check(req->method, req->headers, req->n_headers, s->o.allowed_origins, &hs);
+	status = hs_check(req, s->o.allowed_origins, &hs);
 	if (status != 0) {
 		s->hs_refused++;
-		if (status == 426)
+		if (status == HS_OLD_HTTP)
+			http_json_error(req, 400, "bad_handshake", "a WebSocket upgrade needs HTTP/1.1",
+					NULL);
+		else if (status == 426)
 			http_json_error(req, 426, "upgrade_required", "WebSocket version 13 only",
 					"Sec-WebSocket-Version: 13\r\n");
 		else if (status == 403)
@@ -252,6 +263,7 @@ static void migrated(const char *err, void *arg)
 	struct server *s = arg;
 	struct registry_config rc = {
 		.id = s->id,
+		.boot = ticket_jar_boot(s->jar),
 		.address = s->advertise,
 		.capacity = s->o.max_rooms,
 		.heartbeat_ms = (uint64_t)s->o.heartbeat_ms,
@@ -414,6 +426,17 @@ static void on_signal(uv_signal_t *sig, int signum)
 
 /* ------------------------------------------------------------------ main */
 
+/* The kernel sends SIGTERM (a drain, see on_signal) when our parent dies.
+ * It may have died before we asked: then we are someone else's child
+ * already. Linux only: prctl() fails elsewhere, which we say. */
+static void watch_parent(struct server *s, pid_t parent)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0)
+		log_write(LOG_WARN, "cannot watch the parent process", "{s:s}", "error", strerror(errno));
+	if (getppid() != parent)
+		start_drain(s, "parent gone");
+}
+
 /* Every connection is a descriptor: take the soft limit up to the hard one
  * (100 000 connections need it; distributions start at 1024) and say so
  * when even that is below --max-conns. */
@@ -456,6 +479,8 @@ int main(int argc, char **argv)
 		  "rooms this server hosts" },
 		{ "max-room-users", "SESSION_MAX_ROOM_USERS", CFG_INT, &o->max_room_users, "100", 1,
 		  1000000, "users per room (a room's own capacity may be lower)" },
+		{ "max-user-conns", "SESSION_MAX_USER_CONNS", CFG_INT, &o->max_user_conns, "10", 1,
+		  1000000, "connections of one user in one room (tabs); the next is closed 4008" },
 		{ "max-frame", "SESSION_MAX_FRAME", CFG_INT, &o->max_frame, "65536", 125, 16777216,
 		  "largest incoming WebSocket message" },
 		{ "max-conns", "SESSION_MAX_CONNS", CFG_INT, &o->max_conns, "10000", 1, 1000000,
@@ -472,10 +497,15 @@ int main(int argc, char **argv)
 		{ "max-used-tickets", "SESSION_MAX_USED_TICKETS", CFG_INT, &o->max_used_tickets, "1000000",
 		  1000, 100000000,
 		  "unexpired used tickets remembered (at most 64 bytes each, as used); when full, new joins close 4029" },
+		{ "ticket-ttl", "STATEROOM_TICKET_TTL", CFG_INT, &o->ticket_ttl, TOK_TICKET_TTL_DEFAULT, 1,
+		  TOK_TICKET_TTL_MAX, "seconds join tickets live (the backend's --ticket-ttl); longer ones are refused" },
 		{ "hold-load-pct", "SESSION_HOLD_LOAD_PCT", CFG_INT, &o->hold_load_pct, "85", 0, 1000,
 		  "busy means: sending every frame at once would take more than this % of the time" },
 		{ "ping-ms", "SESSION_PING_MS", CFG_INT, &o->ping_ms, "25000", 10, 3600000,
 		  "ping after this much silence; no answer within another period closes" },
+		{ "keepalive-ms", "SESSION_KEEPALIVE_MS", CFG_INT, &o->keepalive_ms, "10000", 1000,
+		  3600000,
+		  "a native client sent nothing for this long gets a heartbeat frame (welcome's heartbeat_ms)" },
 		{ "room-idle-ms", "SESSION_ROOM_IDLE_MS", CFG_INT, &o->room_idle_ms, "30000", 0,
 		  86400000, "an empty room is unloaded and unpinned after this" },
 		{ "pin-grace-ms", "SESSION_PIN_GRACE_MS", CFG_INT, &o->pin_grace_ms, "15000", 0,
@@ -492,15 +522,17 @@ int main(int argc, char **argv)
 		{ "ring-size", "SESSION_RING_SIZE", CFG_INT, &o->ring_size, "1000", 1, 1000000,
 		  "recent messages a room keeps in memory (for tests; see docs/protocol.md)" },
 		{ "rate-limit", "SESSION_RATE_LIMIT", CFG_INT, &o->rate_limit, "20", 0, 1000000,
-		  "WebSocket messages a second per connection (0: no limit)" },
+		  "WebSocket messages a second per connection, beyond which it is read no faster (0: no limit)" },
 		{ "rate-burst", "SESSION_RATE_BURST", CFG_INT, &o->rate_burst, "40", 1, 1000000,
-		  "messages a connection may send at once; more than this refused within 10 s closes 4029" },
+		  "messages a connection may send at once before it is slowed down" },
 		{ "handshake-timeout-ms", "SESSION_HANDSHAKE_TIMEOUT_MS", CFG_INT,
 		  &o->handshake_timeout_ms, "10000", 100, 3600000,
 		  "a connection must send its whole HTTP request head within this" },
 		{ "max-pending-handshakes", "SESSION_MAX_PENDING_HANDSHAKES", CFG_INT,
 		  &o->max_pending_handshakes, "1024", 1, 1000000,
 		  "connections not (yet) upgraded to WebSocket; past it the oldest idle one is closed" },
+		{ "parent-pid", "SESSION_PARENT_PID", CFG_INT, &o->parent_pid, "0", 0, 2147483647,
+		  "drain and exit when this parent process is gone (0: never; the process scheduler sets it)" },
 	};
 	char err[256];
 	enum log_level level;
@@ -557,6 +589,8 @@ int main(int argc, char **argv)
 		.log_window = (size_t)o->ring_size,
 		.rate_limit = (unsigned)o->rate_limit,
 		.rate_burst = (unsigned)o->rate_burst,
+		.keepalive_ms = (uint64_t)o->keepalive_ms,
+		.max_user_conns = (unsigned)o->max_user_conns,
 	};
 	struct httpd_config htc = {
 		.host = o->host,
@@ -575,8 +609,8 @@ int main(int argc, char **argv)
 	}
 	if ((r = ws_server_new(s->loop, &wsc, &s->ws)) != 0 ||
 	    (r = hub_new(s->loop, &hc, s->ws, &s->hub)) != 0 ||
-	    (r = ticket_jar_new((size_t)s->o.max_used_tickets, &s->jar)) != 0) {
-		fprintf(stderr, "stateroom-session: out of memory\n");
+	    (r = ticket_jar_new((size_t)s->o.max_used_tickets, s->o.ticket_ttl, &s->jar)) != 0) {
+		fprintf(stderr, "stateroom-session: %s\n", strerror(-r));
 		return 1;
 	}
 	if ((r = httpd_start(s->loop, &htc, &s->httpd)) != 0) {
@@ -617,6 +651,8 @@ int main(int argc, char **argv)
 	uv_signal_start(&s->sigint, on_signal, SIGINT);
 	uv_signal_start(&s->sigterm, on_signal, SIGTERM);
 	migrate(s);
+	if (o->parent_pid > 0)
+		watch_parent(s, (pid_t)o->parent_pid);
 
 	uv_run(s->loop, UV_RUN_DEFAULT);
 	ticket_jar_free(s->jar);

@@ -21,7 +21,7 @@
 struct registry {
 	uv_loop_t *loop;
 	struct db *db;
-	char *id, *address;
+	char *id, *boot, *address;
 	long capacity;
 	uint64_t heartbeat_ms, pin_grace_ms;
 	registry_stats_fn stats;
@@ -54,6 +54,7 @@ static void maybe_free(struct registry *r)
 	if (!r->stopping || r->timer_open || r->pending > 0)
 		return;
 	free(r->id);
+	free(r->boot);
 	free(r->address);
 	free(r);
 }
@@ -139,24 +140,27 @@ static void on_beat(uv_timer_t *t)
 	snprintf(idle, sizeof(idle), "%" PRIu64, r->pin_grace_ms);
 
 	if (!r->registered) {
-		const char *p[] = { r->id, r->address, cap, rooms, conns, state(r) };
+		const char *p[] = { r->id, r->address, cap, rooms, conns, state(r), r->boot };
 		if (query(r, "INSERT INTO session_servers"
-			     " (id, address, capacity, rooms, connections, state, started_at, heartbeat_at)"
-			     " VALUES ($1, $2, $3, $4, $5, $6, now(), now())"
+			     " (id, address, capacity, rooms, connections, state, boot, started_at,"
+			     " heartbeat_at)"
+			     " VALUES ($1, $2, $3, $4, $5, $6, $7, now(), now())"
 			     " ON CONFLICT (id) DO UPDATE SET address = EXCLUDED.address,"
 			     " capacity = EXCLUDED.capacity, rooms = EXCLUDED.rooms,"
 			     " connections = EXCLUDED.connections, state = EXCLUDED.state,"
-			     " started_at = now(), heartbeat_at = now()",
-			  6, p, beat_done, r) == 0)
+			     " boot = EXCLUDED.boot, started_at = now(), heartbeat_at = now()",
+			  7, p, beat_done, r) == 0)
 			r->beat_in_flight = true;
 	} else {
-		const char *p[] = { r->id, rooms, conns, state(r) };
-		/* A 'draining' set by the operator stays, and comes back to us. */
+		const char *p[] = { r->id, rooms, conns, state(r), r->boot };
+		/* A 'draining' set by the operator stays, and comes back to us.
+		 * The boot is set again because the agones scheduler may have
+		 * made the row anew (without one) after it was deleted. */
 		if (query(r, "UPDATE session_servers SET heartbeat_at = now(), rooms = $2,"
 			     " connections = $3,"
-			     " state = CASE WHEN state = 'draining' THEN state ELSE $4 END"
+			     " state = CASE WHEN state = 'draining' THEN state ELSE $4 END, boot = $5"
 			     " WHERE id = $1 RETURNING state",
-			  4, p, beat_done, r) == 0)
+			  5, p, beat_done, r) == 0)
 			r->beat_in_flight = true;
 		if (++r->beats % SWEEP_EVERY == 0 && ids[0] == '{') {
 			const char *sp[] = { r->id, idle, ids };
@@ -178,9 +182,11 @@ int registry_start(uv_loop_t *loop, struct db *db, const struct registry_config 
 	if (!r)
 		return -ENOMEM;
 	r->id = strdup(cfg->id);
+	r->boot = strdup(cfg->boot);
 	r->address = strdup(cfg->address);
-	if (!r->id || !r->address) {
+	if (!r->id || !r->boot || !r->address) {
 		free(r->id);
+		free(r->boot);
 		free(r->address);
 		free(r);
 		return -ENOMEM;

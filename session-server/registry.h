@@ -1,6 +1,7 @@
 /* registry: this server's row in session_servers, and the rooms pinned to it.
  *
- * registry_start() upserts the row (state 'up') and heartbeats every
+ * registry_start() upserts the row (state 'up', this process's boot id) and
+ * heartbeats every
  * heartbeat_ms with the current room and connection counts (asked of the
  * stats callback). Every ten heartbeats it also unpins rooms pinned here for
  * longer than pin_grace_ms that this server does not hold, so that a room
@@ -20,6 +21,7 @@ struct registry;
 
 struct registry_config {
 	const char *id;          /* copied */
+	const char *boot;        /* copied: this process's boot id (ticket.h) */
 	const char *address;     /* copied */
 	long capacity;           /* rooms */
 	uint64_t heartbeat_ms;

@@ -44,6 +44,8 @@ int room_join(struct room *r, const char *user, const char *name)
 	size_t len = strlen(user), nlen;
 
 	if (m) {
+		if (r->max_tabs && m->tabs >= r->max_tabs)
+			return -EMLINK;
 		m->tabs++;
 		return 0;
 	}

@@ -25,6 +25,7 @@ struct room_member {
 struct room {
 	char id[ROOM_ID_MAX + 1];
 	unsigned capacity;            /* distinct users */
+	unsigned max_tabs;            /* connections of one user; 0: no limit */
 	struct room_member *members;  /* in join order */
 	size_t n_members, cap_members;
 };
@@ -42,8 +43,9 @@ void room_fini(struct room *r);
 
 /* Adds a connection of user, shown as name (NULL: the user id). Returns 1
  * when the user is new to the room (presence "joined"), 0 for a further tab,
- * -ENOSPC when the room already has capacity members, -EINVAL for an empty
- * or too long user id or name, -ENOMEM. */
+ * -ENOSPC when the room already has capacity members, -EMLINK when the user
+ * has max_tabs connections already, -EINVAL for an empty or too long user id
+ * or name, -ENOMEM. */
 int room_join(struct room *r, const char *user, const char *name);
 
 /* Removes a connection of user. Returns 1 when it was the user's last

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
 #include "httpd.h"
 #include "token.h"
 
@@ -35,13 +36,20 @@ struct ticket_jar {
 	 * second would find nothing more expired, so a flood of joins on a full
 	 * jar costs one pass a second, not one per join. */
 	int64_t full_swept_at;
+	int64_t ttl;
 	uint64_t seed;
+	char boot[TOK_BOOT_LEN + 1];
 };
 
-int ticket_jar_new(size_t max_used, struct ticket_jar **out)
+int ticket_jar_new(size_t max_used, int64_t ttl, struct ticket_jar **out)
 {
+	unsigned char boot[16];
 	struct ticket_jar *jar;
 	size_t n = JAR_MIN_SLOTS;
+
+	_Static_assert(B64_URL_ENCODED_LEN(sizeof(boot)) == TOK_BOOT_LEN, "boot id length");
+	if (RAND_bytes(boot, sizeof(boot)) != 1)
+		return -EIO;
 
 	while (n < max_used * 2)
 		n *= 2;
@@ -57,6 +65,8 @@ int ticket_jar_new(size_t max_used, struct ticket_jar **out)
 	jar->max_slots = n;
 	jar->max_used = max_used;
 	jar->full_swept_at = INT64_MIN;
+	jar->ttl = ttl;
+	jar->boot[b64_url_encode(jar->boot, boot, sizeof(boot))] = '\0';
 	if (RAND_bytes((unsigned char *)&jar->seed, sizeof(jar->seed)) != 1)
 		jar->seed = (uint64_t)(uintptr_t)jar;
 	*out = jar;
@@ -69,6 +79,11 @@ void ticket_jar_free(struct ticket_jar *jar)
 		return;
 	free(jar->slots);
 	free(jar);
+}
+
+const char *ticket_jar_boot(const struct ticket_jar *jar)
+{
+	return jar->boot;
 }
 
 static uint64_t jar_hash(const struct ticket_jar *jar, const char *s, size_t len)
@@ -165,20 +180,20 @@ enum ticket_result ticket_verify(struct ticket_jar *jar, const char *tok, size_t
 				 int64_t now, struct ticket *out)
 {
 	struct ticket t;
-	json_t *claims = NULL, *epoch, *exp;
-	const char *aud, *jti;
+	json_t *claims = NULL, *epoch;
+	const char *aud, *boot, *jti;
 	struct jar_slot *slot;
 	uint64_t h;
 	enum ticket_result res = TICKET_BAD;
 
-	if (tok_verify(tok, len, key, key_len, "ticket", now, &claims) != TOK_OK)
+	if (tok_verify(tok, len, key, key_len, "ticket", now, jar->ttl, &claims) != TOK_OK)
 		return TICKET_BAD;
 	aud = json_string_value(json_object_get(claims, "aud"));
+	boot = json_string_value(json_object_get(claims, TOK_BOOT_CLAIM));
 	jti = json_string_value(json_object_get(claims, "jti"));
 	epoch = json_object_get(claims, "epoch");
-	exp = json_object_get(claims, "exp");
-	if (!aud || !jti || json_string_length(json_object_get(claims, "jti")) == 0 ||
-	    !json_is_integer(epoch) || json_integer_value(epoch) < 0 || !json_is_number(exp))
+	if (!aud || !boot || !jti || json_string_length(json_object_get(claims, "jti")) == 0 ||
+	    !json_is_integer(epoch) || json_integer_value(epoch) < 0)
 		goto out_claims;
 	if (!copy_str(t.user, sizeof(t.user), json_object_get(claims, "sub")) ||
 	    !copy_str(t.room, sizeof(t.room), json_object_get(claims, "room")) ||
@@ -191,6 +206,10 @@ enum ticket_result ticket_verify(struct ticket_jar *jar, const char *tok, size_t
 		res = TICKET_ELSEWHERE;
 		goto out_claims;
 	}
+	/* Signed for an earlier process of this server, whose used tickets
+	 * died with it: it may have been used there. */
+	if (strcmp(boot, jar->boot) != 0)
+		goto out_claims;
 
 	h = jar_hash(jar, jti, strlen(jti));
 	slot = jar_lookup(jar->slots, jar->mask, h);
@@ -207,7 +226,8 @@ enum ticket_result ticket_verify(struct ticket_jar *jar, const char *tok, size_t
 		jar->used++;
 	}
 	slot->hash = h;
-	slot->exp = (int64_t)json_number_value(exp) + 1;
+	/* tok_verify() bounded exp to at most jar->ttl (and the skew) ahead. */
+	slot->exp = json_integer_value(json_object_get(claims, "exp")) + 1;
 	*out = t;
 	res = TICKET_OK;
 out_claims:

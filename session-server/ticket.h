@@ -1,10 +1,15 @@
 /* ticket: join tickets, checked before the 101 answer.
  *
  * A ticket is a JWT (see token.h) with typ "ticket" whose claims bind a user
- * to a room, a session server (aud) and a placement epoch. Each ticket's jti
- * is remembered until the ticket expires, so a ticket works once. The
- * remembered set is bounded: when it is full of unexpired tickets, new ones
- * are refused (TICKET_BUSY) rather than letting memory grow. */
+ * to a room, a session server (aud), this process of it (boot) and a
+ * placement epoch. Each ticket's jti is remembered until the ticket expires,
+ * so a ticket works once. The remembered set lives in memory and dies with
+ * the process, so each jar draws a random boot id that the server publishes
+ * in its registry row and that the backend signs into its tickets: a ticket
+ * for an earlier process of this server is refused, which is what makes a
+ * ticket work once across restarts. The remembered set is bounded: when it
+ * is full of unexpired tickets, new ones are refused (TICKET_BUSY) rather
+ * than letting memory grow. */
 #ifndef STATEROOM_TICKET_H
 #define STATEROOM_TICKET_H
 
@@ -17,7 +22,8 @@
 /* Results double as the WebSocket close codes the caller sends. */
 enum ticket_result {
 	TICKET_OK = 0,
-	TICKET_BAD = 4001,       /* missing, malformed, forged, expired, or used */
+	TICKET_BAD = 4001,       /* missing, malformed, forged, expired, used, or
+	                          * for an earlier process of this server */
 	TICKET_ELSEWHERE = 4004, /* valid, but for another server */
 	TICKET_BUSY = 4029,      /* the used-ticket set is full */
 };
@@ -31,9 +37,14 @@ struct ticket {
 
 struct ticket_jar;
 
-/* A jar remembering at most max_used tickets. Returns 0 and *out, or -ENOMEM. */
-int ticket_jar_new(size_t max_used, struct ticket_jar **out);
+/* A jar remembering at most max_used tickets, taking those that live at most
+ * ttl seconds (the backend's --ticket-ttl), with a new random boot id.
+ * Returns 0 and *out, -ENOMEM, or -EIO (no random bytes). */
+int ticket_jar_new(size_t max_used, int64_t ttl, struct ticket_jar **out);
 void ticket_jar_free(struct ticket_jar *jar);
+
+/* The jar's boot id: TOK_BOOT_LEN characters, NUL-terminated. */
+const char *ticket_jar_boot(const struct ticket_jar *jar);
 
 /* Verifies one ticket for server_id at time now (Unix seconds) and, on
  * TICKET_OK, marks it used and fills *out. */

@@ -26,6 +26,10 @@
 /* Buffers per send. */
 #define WS_IOV 64
 #define WS_MAX_CLOSE_CODES 32
+/* What a connection that was paused reads at once: it keeps what it cannot
+ * deliver yet, so a throttled sender holds a little memory, not the whole
+ * read buffer's worth. */
+#define WS_PACED_READ 4096
 
 enum {
 	OP_CONT = 0x0,
@@ -42,7 +46,7 @@ struct ws_frame {
 	uint8_t data[];
 };
 
-enum ws_list { L_NONE, L_LIVE, L_CLOSING };
+enum ws_list { L_NONE, L_LIVE, L_CLOSING, L_PAUSED };
 
 enum ws_state {
 	WS_OPEN,
@@ -76,7 +80,7 @@ struct ws_conn {
 	const struct ws_handler *h;
 	void *ud;
 
-	struct dlist_node node;      /* in srv->live or srv->closing, oldest mark first */
+	struct dlist_node node;      /* in srv->live, closing_conns (oldest mark first) or paused */
 	struct ws_conn *dirty_next;
 	uint64_t mark;               /* live: last input or ping; closing: since when */
 
@@ -87,17 +91,22 @@ struct ws_conn {
 	uint32_t nq, cap_q, n_writing, off;
 	size_t q_bytes;              /* unsent bytes in q, off deducted */
 
-	/* Input: a frame split across reads, and a fragmented message. */
+	/* Input: a frame split across reads, or the frames read while paused,
+	 * and a fragmented message. */
 	uint8_t *in;
 	uint32_t in_len, in_cap;
 	/* The socket, kept here so that a send does not touch the libuv
 	 * handle's memory at all (uv_fileno was 3 % of a fan-out's samples). */
 	uv_os_fd_t fd;
-	struct ws_msg *msg;
-
+	/* The small fields in the hole fd leaves before msg. */
 	uint8_t state;               /* enum ws_state */
 	uint8_t list;                /* enum ws_list */
-	bool dirty, gone_notified, ping_outstanding, early, handles_closing;
+	bool dirty : 1, gone_notified : 1, ping_outstanding : 1, handles_closing : 1;
+	bool paused : 1;             /* ws_pause_input: no delivery, no reading */
+	bool unparsed : 1;           /* in may hold whole frames for proceed() */
+	bool reading : 1;            /* uv_read_start is in effect */
+	bool paced : 1;              /* paused since its last read parsed whole: read little */
+	struct ws_msg *msg;
 };
 
 struct ws_server {
@@ -120,6 +129,7 @@ struct ws_server {
 	struct ws_conn *dirty, **dirty_tail;
 	struct dlist live;           /* open, by last input */
 	struct dlist closing_conns;  /* closing, by when they began */
+	struct dlist paused;         /* open, input paused: not pinged */
 	size_t n_conns;
 	bool closing;
 	void (*done)(void *arg);
@@ -207,26 +217,30 @@ static void count_close(struct ws_server *s, uint16_t code)
 	}
 }
 
+static struct dlist *list_of(struct ws_server *s, enum ws_list list)
+{
+	return list == L_CLOSING ? &s->closing_conns : list == L_PAUSED ? &s->paused : &s->live;
+}
+
 static void list_unlink(struct ws_conn *c)
 {
-	struct ws_server *s = c->srv;
-
 	if (c->list == L_NONE)
 		return;
-	dlist_remove(c->list == L_CLOSING ? &s->closing_conns : &s->live, &c->node);
+	dlist_remove(list_of(c->srv, c->list), &c->node);
 	c->list = L_NONE;
 }
 
 /* Appends c (in no list) to list with mark now: marks only grow, so each
- * list stays ordered and its head has the next deadline. */
+ * timed list stays ordered and its head has the next deadline. */
 static void list_append(struct ws_conn *c, enum ws_list list)
 {
 	struct ws_server *s = c->srv;
 
 	c->list = (uint8_t)list;
 	c->mark = uv_now(s->loop);
-	dlist_push_back(list == L_CLOSING ? &s->closing_conns : &s->live, &c->node);
-	arm_timer(s, c->mark + (list == L_CLOSING ? WS_LINGER_MS : s->cfg.ping_ms));
+	dlist_push_back(list_of(s, list), &c->node);
+	if (list != L_PAUSED)
+		arm_timer(s, c->mark + (list == L_CLOSING ? WS_LINGER_MS : s->cfg.ping_ms));
 }
 
 static void idle_noop(uv_idle_t *h)
@@ -682,14 +696,15 @@ static void unmask(uint8_t *p, size_t len, const uint8_t *key)
 }
 
 /* Handles the complete frames at the start of p[0..n) (unmasking them in
- * place) while the connection is open. Returns the bytes used; the rest is a
- * frame still arriving (*need: its whole size when known, else 0). */
+ * place) while the connection is open and not paused. Returns the bytes
+ * used; the rest is a frame still arriving (*need: its whole size when
+ * known, else 0), or what waits for ws_resume_input. */
 static size_t parse(struct ws_conn *c, uint8_t *p, size_t n, size_t *need)
 {
 	size_t off = 0;
 
 	*need = 0;
-	while (c->state == WS_OPEN && n - off >= 2) {
+	while (c->state == WS_OPEN && !c->paused && n - off >= 2) {
 		uint8_t *h = p + off;
 		size_t hlen = header_len(h);
 		uint64_t len;
@@ -728,10 +743,11 @@ static int in_reserve(struct ws_conn *c, size_t cap)
 	return 0;
 }
 
-/* Feeds p[0..n): straight from the read buffer when no frame is split, else
- * behind the bytes kept from before. What is left is one frame still
- * arriving: kept in c->in, with room for all of it once its header says how
- * long it is (check_header bounds that by max_message). */
+/* Feeds p[0..n): straight from the read buffer when nothing is kept, else
+ * behind the bytes kept from before. What is left is kept in c->in: one
+ * frame still arriving, with room for all of it once its header says how
+ * long it is (check_header bounds that by max_message), or, paused, what
+ * follows the last message delivered (at most one read's worth). */
 static void input(struct ws_conn *c, uint8_t *p, size_t n)
 {
 	size_t used, need, left;
@@ -824,14 +840,40 @@ static void start_shutdown(struct ws_conn *c)
 	}
 }
 
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+
+/* The socket is read while the connection is open and not paused, and
+ * while it closes (to see the peer's end); not while frames kept from an
+ * earlier read wait to be parsed, as they come first. */
+static void update_reading(struct ws_conn *c)
+{
+	bool want = c->state == WS_OPEN ? !c->paused && !c->unparsed : c->state != WS_DEAD;
+
+	if (want == c->reading)
+		return;
+	if (!want) {
+		uv_read_stop(c->stream);
+		c->reading = false;
+	} else if (uv_read_start(c->stream, on_alloc, on_read) == 0) {
+		c->reading = true;
+	} else {
+		c->state = WS_DEAD;
+		list_unlink(c);
+	}
+}
+
 /* The one place that decides what a connection does next. */
 static void proceed(struct ws_conn *c)
 {
-	if (c->early) {
-		c->early = false;
-		if (c->state == WS_OPEN)
-			input(c, NULL, 0);
+	if (c->unparsed && c->state == WS_OPEN && !c->paused) {
+		c->unparsed = false;
+		input(c, NULL, 0);
+		if (c->paused)
+			c->unparsed = c->in_len > 0;
 	}
+	if (c->state != WS_DEAD)
+		update_reading(c);
 	if (c->state != WS_DEAD && c->nq > 0 && flush(c) != 0) {
 		c->state = WS_DEAD;  /* the peer is gone (a write failed at once) */
 		list_unlink(c);
@@ -970,7 +1012,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	struct ws_conn *c = h->data;
 
 	(void)suggested;
-	*buf = uv_buf_init((char *)c->srv->rbuf, sizeof(c->srv->rbuf));
+	*buf = uv_buf_init((char *)c->srv->rbuf, c->paced ? WS_PACED_READ : sizeof(c->srv->rbuf));
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
@@ -981,6 +1023,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 		return;
 	if (nread < 0) {
 		uv_read_stop(st);
+		c->reading = false;
 		if (c->state != WS_DEAD)
 			drop(c);
 		return;
@@ -991,6 +1034,34 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	list_unlink(c);
 	list_append(c, L_LIVE);
 	input(c, (uint8_t *)buf->base, (size_t)nread);
+	if (c->paused)
+		c->unparsed = c->in_len > 0;
+	else
+		c->paced = false;
+}
+
+void ws_pause_input(struct ws_conn *c)
+{
+	if (c->paused || c->state != WS_OPEN)
+		return;
+	c->paused = c->paced = true;
+	list_unlink(c);
+	list_append(c, L_PAUSED);
+	/* At once, so that libuv reads no more in this turn. */
+	update_reading(c);
+}
+
+void ws_resume_input(struct ws_conn *c)
+{
+	if (!c->paused)
+		return;
+	c->paused = false;
+	if (c->state != WS_OPEN)
+		return;
+	list_unlink(c);
+	c->ping_outstanding = false;
+	list_append(c, L_LIVE);
+	mark_dirty(c);
 }
 
 int ws_accept(struct ws_server *s, struct httpd_req *req, const char *response, size_t len,
@@ -1033,20 +1104,20 @@ int ws_accept(struct ws_server *s, struct httpd_req *req, const char *response, 
 		c->state = WS_DEAD;
 	s->n_conns++;
 	list_append(c, L_LIVE);
-	if (uv_read_start(c->stream, on_alloc, on_read) != 0)
-		c->state = WS_DEAD;
+	/* proceed() starts reading: the caller may pause the connection first. */
 	mark_dirty(c);
 	*out = c;
 	/* Frames that came with the request head wait where a split frame
-	 * would, for proceed(): the caller attaches the connection first. */
+	 * would, for proceed(). */
 	if (rest_len > 0 && c->state == WS_OPEN) {
 		if (in_reserve(c, rest_len) != 0) {
 			c->state = WS_DEAD;
+			list_unlink(c);
 			return 0;
 		}
 		memcpy(c->in, rest, rest_len);
 		c->in_len = (uint32_t)rest_len;
-		c->early = true;
+		c->unparsed = true;
 	}
 	return 0;
 }
@@ -1121,6 +1192,8 @@ void ws_server_close(struct ws_server *s, uint16_t code, void (*done)(void *arg)
 	s->done_arg = arg;
 	/* ws_close moves each open connection to the closing list. */
 	dlist_for_each_safe(c, next, &s->live, node)
+		ws_close(c, code, NULL);
+	dlist_for_each_safe(c, next, &s->paused, node)
 		ws_close(c, code, NULL);
 	server_maybe_close(s);
 }

@@ -19,6 +19,12 @@
  * closed with 1008 "too slow" (best effort: its queue is dropped first) and
  * logged.
  *
+ * Input can be paused (ws_pause_input): the socket is then not read, so
+ * the kernel holds what the peer sends and TCP slows it down, and frames
+ * already read but not yet delivered wait, in order, for ws_resume_input. A
+ * paused connection is not pinged (its pongs could not be read): it is
+ * judged again from when it resumes.
+ *
  * Ownership: ws owns each struct ws_conn and frees it after its socket has
  * closed; users learn that a connection is over from on_gone, which runs
  * exactly once and never inside a ws_* call, and must not use the
@@ -76,11 +82,20 @@ void ws_server_output(struct ws_server *s, uint64_t *frames, uint64_t *sends, bo
 size_t ws_server_closes(const struct ws_server *s, uint16_t *codes, uint64_t *counts, size_t max);
 
 /* Takes over the upgraded request's socket (httpd_upgrade), queues
- * response[0..len) (the 101 answer, copied) and starts reading. h may be NULL
+ * response[0..len) (the 101 answer, copied) and starts reading once back in
+ * the loop (unless the caller pauses its input first). h may be NULL
  * for a connection that will only be closed. Returns 0 and *out, or a
  * negative errno; then the request is untouched and the caller answers it. */
 int ws_accept(struct ws_server *s, struct httpd_req *req, const char *response, size_t len,
 	      const struct ws_handler *h, void *ud, struct ws_conn **out);
+
+/* Stops delivering c's messages and reading its socket, from the next
+ * message on (it may be called from on_message). No effect once closing. */
+void ws_pause_input(struct ws_conn *c);
+
+/* Delivers c's messages again: the ones read while paused first, then the
+ * socket's; not inside this call (on_message never runs re-entrantly). */
+void ws_resume_input(struct ws_conn *c);
 
 /* Queues f (a new reference is taken). Returns 0, or -EPIPE once the
  * connection is closing (the frame is dropped). */

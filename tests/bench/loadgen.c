@@ -305,7 +305,7 @@ static json_t *tally_json(const struct tally *t)
 /* ------------------------------------------------------------ the state */
 
 struct opts {
-	const char *host, *path, *server_id, *secret, *rooms, *rates, *subprotocol, *user_prefix;
+	const char *host, *path, *server_id, *boot, *secret, *rooms, *rates, *subprotocol, *user_prefix;
 	long port, conns, senders, body, warmup_ms, step_ms, drain_ms, idle_ms, server_pid,
 	     source_addrs, connect_concurrency, connect_timeout_ms, stop_p99_ms, time_limit_s,
 	     ticket_ttl, retries, churn_ms, stall_conns, flood_conns, flood_rate, halfopen_conns;
@@ -850,8 +850,9 @@ static char *mint_ticket(struct lg *lg, const struct conn *c)
 		return NULL;
 	b64_url_encode(jti, raw, sizeof(raw));
 	snprintf(user, sizeof(user), "%s%" PRIu32, lg->o.user_prefix, c->index);
-	claims = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:s}", "sub", user, "name", user,
-			   "room", rm->id, "aud", lg->o.server_id, "epoch", (json_int_t)rm->epoch,
+	claims = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:s}", "sub", user, "name", user,
+			   "room", rm->id, "aud", lg->o.server_id, TOK_BOOT_CLAIM, lg->o.boot,
+			   "epoch", (json_int_t)rm->epoch,
 			   "iat", now, "exp", now + (json_int_t)lg->o.ticket_ttl, "jti", jti,
 			   "typ", "ticket");
 	if (!claims)
@@ -1855,6 +1856,8 @@ int main(int argc, char **argv)
 		{ "port", NULL, CFG_INT, &o->port, "9001", 1, 65535, "server port" },
 		{ "path", NULL, CFG_STR, &o->path, "/", 0, 0, "request path; the ticket is added as ?token=" },
 		{ "server-id", NULL, CFG_STR, &o->server_id, NULL, 0, 0, "the session server's id (the tickets' aud)" },
+		{ "boot", NULL, CFG_STR, &o->boot, "", 0, 0,
+		  "the session server's boot id (session_servers.boot; the tickets' boot)" },
 		{ "secret", "STATEROOM_SECRET", CFG_STR, &o->secret, NULL, 0, 0, "token key (32 bytes or more)" },
 		{ "rooms", NULL, CFG_STR, &o->rooms, NULL, 0, 0, "ROOM:EPOCH[,ROOM:EPOCH...]; connection i joins room i mod R" },
 		{ "conns", NULL, CFG_INT, &o->conns, "10", 1, LG_MAX_CONNS, "connections, each its own user" },
@@ -1880,7 +1883,7 @@ int main(int argc, char **argv)
 		{ "flood-conns", NULL, CFG_INT, &o->flood_conns, "0", 0, 10000, "bad clients: connections that send --flood-rate messages per second between them during the steps" },
 		{ "flood-rate", NULL, CFG_INT, &o->flood_rate, "0", 0, LG_MAX_RATE, "messages per second the flooding clients send in all" },
 		{ "halfopen-conns", NULL, CFG_INT, &o->halfopen_conns, "0", 0, LG_MAX_CONNS, "bad clients: connections that send part of an upgrade request and nothing more" },
-		{ "ticket-ttl", NULL, CFG_INT, &o->ticket_ttl, "30", 1, 86400,
+		{ "ticket-ttl", NULL, CFG_INT, &o->ticket_ttl, TOK_TICKET_TTL_DEFAULT, 1, TOK_TICKET_TTL_MAX,
 		  "seconds the minted tickets live (the backend's default); each is minted just before use" },
 	};
 	char err[256];

@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-	useStack, login, createRoom, lookup, request, rawHttp, mintToken, decodeToken, nowSeconds, newJti,
+	useStack, login, createRoom, lookup, request, rawHttp, mintToken, mintRawToken, decodeToken, nowSeconds,
+	newJti,
 } from './lib/stack.js';
 
 const h = useStack({ sessions: 1, backends: 1 });
@@ -69,6 +70,70 @@ test('a body that is not JSON by Content-Type gets 415', async () => {
 	assertJsonError(res, 415);
 });
 
+// A page on another site may post these without a CORS preflight; only
+// application/json needs one (docs/protocol.md, "HTTP API").
+for (const [what, headers] of [
+	['no Content-Type', null],
+	['Content-Type text/plain', 'text/plain;charset=UTF-8'],
+	['Content-Type application/x-www-form-urlencoded', 'application/x-www-form-urlencoded'],
+	['Content-Type multipart/form-data', 'multipart/form-data; boundary=x'],
+]) {
+	test(`a body with ${what} gets 415 on every JSON route, and does nothing`, async () => {
+		const user = `csrf${Math.floor(Math.random() * 1e9)}`;
+		const token = await login(h.stack.backendUrl, 'alice');
+		const calls = [
+			['/api/auth/register', { userId: user, password: 'correct horse battery' }],
+			['/api/auth/login', { userId: user, password: 'correct horse battery' }],
+			['/api/login', { userId: user }],
+			['/api/rooms', { name: 'x' }, token],
+		];
+		for (const [route, body, bearer] of calls) {
+			const text = JSON.stringify(body);
+			const res = await rawHttp(h.stack.backends[0].port,
+				`POST ${route} HTTP/1.1\r\nHost: x\r\n${headers ? `Content-Type: ${headers}\r\n` : ''}` +
+				`${bearer ? `Authorization: Bearer ${bearer}\r\n` : ''}` +
+				`Content-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
+			assert.equal(res.status, 415, `${route}: ${res.text}`);
+			assert.match(res.text, /"code":"unsupported_media_type"/, route);
+		}
+		// The registration did not happen: the name is still free.
+		const reg = await request(h.stack.backendUrl, '/api/auth/register', {
+			method: 'POST', body: { userId: user, password: 'correct horse battery' },
+		});
+		assert.equal(reg.status, 200, reg.text);
+	});
+}
+
+test('application/json in any case and with parameters is JSON', async () => {
+	for (const type of ['application/json', 'Application/JSON; charset=utf-8', 'application/json ; charset="UTF-8"']) {
+		const res = await request(h.stack.backendUrl, '/api/login', {
+			method: 'POST', body: '{"userId":"alice"}', headers: { 'content-type': type },
+		});
+		assert.equal(res.status, 200, `${type}: ${res.text}`);
+	}
+});
+
+test('a request without a body needs no Content-Type', async () => {
+	const token = await login(h.stack.backendUrl, 'alice');
+	const res = await rawHttp(h.stack.backends[0].port,
+		`POST /api/rooms HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+	assert.equal(res.status, 200, res.text);
+});
+
+// Two parsers (a proxy's, ours) could each believe a different copy.
+for (const [route, body, needsToken] of [
+	['/api/login', '{"userId":"alice","userId":"root"}'],
+	['/api/auth/login', '{"userId":"alice","password":"correct horse battery","userId":"bob"}'],
+	['/api/auth/register', '{"userId":"dupkeys","password":"correct horse battery","password":"x"}'],
+	['/api/rooms', '{"name":"a","capacity":5,"capacity":500000}', true],
+]) {
+	test(`a body giving a key twice gets 400 bad_json on ${route}`, async () => {
+		const token = needsToken ? await login(h.stack.backendUrl, 'alice') : undefined;
+		const res = await request(h.stack.backendUrl, route, { method: 'POST', body, token });
+		assertJsonError(res, 400, 'bad_json');
+	});
+}
+
 test('creating a room gives a 12-character room id', async () => {
 	const token = await login(h.stack.backendUrl, 'alice');
 	const res = await createRoom(h.stack.backendUrl, token);
@@ -120,6 +185,14 @@ const badBearers = [
 	['a bearer with alg none', (s) => `Bearer ${unsigned(userClaims())}`],
 	['a bearer with alg HS512', (s) => `Bearer ${mintToken(s.secret, userClaims(), { header: { alg: 'HS512', typ: 'JWT' } })}`],
 	['a join ticket used as a bearer', (s) => `Bearer ${mintToken(s.secret, ticketClaims(s))}`],
+	// Times are JSON integers in range (docs/protocol.md, "Tokens").
+	['a bearer whose exp is 1e300', (s) => `Bearer ${mintToken(s.secret, userClaims({ exp: 1e300 }))}`],
+	['a bearer whose exp is fractional', (s) => `Bearer ${mintToken(s.secret, userClaims({ exp: nowSeconds() + 600.5 }))}`],
+	['a bearer living longer than --token-ttl', (s) => `Bearer ${mintToken(s.secret, userClaims({ exp: nowSeconds() + 2 * 86400 }))}`],
+	['a bearer with no iat', (s) => `Bearer ${mintToken(s.secret, userClaims({ iat: undefined }))}`],
+	['a bearer issued in the future', (s) => `Bearer ${mintToken(s.secret, userClaims({ iat: nowSeconds() + 300 }))}`],
+	['a bearer that gives sub twice', (s) => `Bearer ${mintRawToken(s.secret,
+		`${JSON.stringify(userClaims()).slice(0, -1)},"sub":"alice"}`)}`],
 ];
 
 function userClaims(extra = {}) {

@@ -138,6 +138,8 @@ test('bad clients beside normal ones: each runs, the normal ones lose nothing', 
 	}
 	assert.equal(v.stall.bad.stall_conns > 0, true);
 	positive(v.flood.bad.flood_sent, 'messages the flooder sent');
+	// Over the rate limit it is slowed down (not read faster), not closed.
+	assert.equal(v.flood.bad.closed_by_server.flood, 0, 'the flooder stays connected');
 	assert.ok(v.halfopen.bad.halfopen_conns > 0);
 });
 

@@ -224,7 +224,7 @@ test('the login form shows the name rule and refuses bad names', async () => {
   assert.equal((await page.getByTestId('whoami-name').textContent()).trim(), 'ok_name-1.2');
 });
 
-test('a full room says so instead of retrying', async () => {
+test('a full room says so once, takes no text, and lets the user in on a retry once there is room', async () => {
   const small = await startStack({ sessions: 1, backends: 1, backendEnv: { STATEROOM_ROOM_CAPACITY: '1' } });
   try {
     const erin = await user('erin', '/', small.backendUrl);
@@ -233,10 +233,24 @@ test('a full room says so instead of retrying', async () => {
     await frank.getByTestId('join-input').fill(roomId);
     await frank.getByTestId('join-button').click();
     await waitState(frank, 'offline');
-    await frank.getByTestId('status-text').filter({ hasText: 'room is full' }).waitFor();
     await frank.getByTestId('room-error').filter({ hasText: 'room is full' }).waitFor();
+    // Said once: the status line does not repeat the banner.
+    assert.equal(await frank.getByText(/room is full/i).count(), 1);
+    assert.doesNotMatch(await frank.getByTestId('status-text').textContent(), /full/i);
+    assert.equal(await frank.getByTestId('composer-input').isDisabled(), true);
+    assert.equal(await frank.getByTestId('send-button').isDisabled(), true);
     await member(erin, 'erin');
     assert.equal(await erin.locator('[data-testid="member"][data-user="frank"]').count(), 0);
+
+    // Erin leaves; frank tries again, gets in and can write.
+    await erin.getByTestId('leave-room').click();
+    await erin.getByTestId('lobby-view').waitFor();
+    await frank.getByTestId('status-retry').click();
+    await waitConnected(frank);
+    assert.equal(await frank.getByTestId('room-error').isVisible(), false);
+    assert.equal(await frank.getByTestId('composer-input').isDisabled(), false);
+    await send(frank, 'there was room after all');
+    await confirmed(frank, 'there was room after all').waitFor();
     assert.deepEqual([...erin.errors, ...frank.errors], []);
   } finally {
     await small.stop();

@@ -1,13 +1,16 @@
 // The `process` scheduler: the backend starts session servers on its own
 // host when every live one is full, stops them once idle, notices one that
 // dies (its rooms re-pin on their next look-up), and two replicas sharing the
-// database never start a server for the same need twice.
+// database never start a server for the same need twice. With --min-servers
+// (as scripts/run starts it) it keeps servers running by itself, replacing
+// one that dies or is drained, and they do not outlive a killed backend.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import {
-	useStack, createRoom, lookup, connect, decodeToken, tokenFor, newRoom, ticketFor, join, sendAcked, closeAll,
+	useStack, createRoom, lookup, connect, decodeToken, tokenFor, newRoom, ticketFor, join, sendAcked, closeAll, request,
 } from './lib/stack.js';
+import { Resumer, chatter, auditRoom } from './lib/resume.js';
 
 const ROOMS_PER_SERVER = 10;
 const SERVER_IDLE_MS = 2000;
@@ -238,5 +241,118 @@ describe('two backend replicas with the process scheduler', () => {
 		const [c] = await join(stack, 'owner', results.at(-1).json.roomId);
 		assert.equal(await sendAcked(c, 'x', 'works'), 1);
 		await closeAll([c]);
+	});
+});
+
+describe('a backend with --min-servers 1 and no other session server (as scripts/run starts it)', () => {
+	const ADMIN = 'operator-token-for-min-servers';
+	// Otherwise the defaults: the servers it starts take its environment.
+	const h = useStack({
+		sessions: 0,
+		backendEnv: { STATEROOM_SCHEDULER: 'process', STATEROOM_MIN_SERVERS: '1', STATEROOM_ADMIN_TOKEN: ADMIN },
+	});
+
+	// The one live server: its registry row and its process.
+	async function theServer(stack) {
+		const up = await until('a session server up', async () => {
+			const rows = (await registry(stack)).filter((s) => s.state === 'up');
+			return rows.length ? rows : null;
+		});
+		assert.equal(up.length, 1, JSON.stringify(up));
+		const child = spawned(stack).find((c) => c.id === up[0].id);
+		assert.ok(child, `${up[0].id} was started by the backend`);
+		return child;
+	}
+
+	// Two users chatting through the room's failovers, as the web client does.
+	async function talkers(stack, roomId) {
+		const clients = ['ann', 'bob'].map((u) => new Resumer(stack, u, roomId));
+		for (const c of clients) await c.start();
+		// Well under the servers' default rate limit.
+		const stop = chatter(clients, 100);
+		await until('messages acknowledged', () => clients.every((c) => c.acked.size >= 3));
+		return { clients, stop };
+	}
+
+	async function resumedElsewhere({ clients, stop }, stack, roomId, goneHost) {
+		await until('both clients resumed on another server', () => clients.every((c) => c.hosts.length >= 2));
+		for (const c of clients) assert.notEqual(c.hosts.at(-1), goneHost);
+		const acked = clients.map((c) => c.acked.size);
+		await until('chat goes on', () => clients.every((c, i) => c.acked.size >= acked[i] + 3));
+		stop();
+		for (const c of clients) await c.settle();
+		await until('both saw every message', () => clients[0].lastSeq === clients[1].lastSeq);
+		const n = await auditRoom(stack, roomId, clients);
+		for (const c of clients) await c.stop();
+		return n;
+	}
+
+	test('starts a session server by itself, before any request', { timeout: 60000 }, async () => {
+		const { stack } = h;
+		const child = await theServer(stack);
+		assert.match(child.id, /^sp-/);
+		assert.ok(alive(child.pid));
+		assert.deepEqual(await stack.sql('SELECT count(*) FROM rooms'), [['0']]);
+		// And it serves: a room, two users, a message each way.
+		const room = await newRoom(stack, 'owner');
+		const [a] = await join(stack, 'ann', room);
+		const [b] = await join(stack, 'bob', room);
+		const seq = await sendAcked(a, 'm1', 'hello');
+		await b.next({ type: 'message', seq, text: 'hello', user: 'ann' });
+		await closeAll([a, b]);
+	});
+
+	test('its server killed with SIGKILL under traffic: a new one replaces it, clients resume there, nothing lost', { timeout: 90000 }, async () => {
+		const { stack } = h;
+		const victim = await theServer(stack);
+		const room = await newRoom(stack, 'owner');
+		const chat = await talkers(stack, room);
+		const host = chat.clients[0].hosts[0];
+
+		process.kill(victim.pid, 'SIGKILL');
+		const n = await resumedElsewhere(chat, stack, room, host);
+		assert.ok(n >= 12, `${n} messages`);
+		const next = await theServer(stack);
+		assert.notEqual(next.id, victim.id);
+		const exit = stack.backends[0].lines.filter((l) => l.includes('"session server exited"')).map((l) => JSON.parse(l))
+			.find((e) => e.id === victim.id);
+		assert.equal(exit.signal, 9);
+	});
+
+	test('its server drained through the operator API: replaced, and the room goes on', { timeout: 90000 }, async () => {
+		const { stack } = h;
+		const victim = await theServer(stack);
+		const room = await newRoom(stack, 'owner');
+		const chat = await talkers(stack, room);
+		const host = chat.clients[0].hosts[0];
+
+		const list = await request(stack.backendUrl, '/api/admin/servers', { token: ADMIN });
+		assert.deepEqual(list.json.servers.map((s) => s.id), [victim.id]);
+		const res = await request(stack.backendUrl, `/api/admin/servers/${victim.id}/drain`, { method: 'POST', token: ADMIN });
+		assert.equal(res.status, 202, res.text);
+		await resumedElsewhere(chat, stack, room, host);
+		for (const c of chat.clients) assert.ok(c.closes.some((x) => x.code === 1012), JSON.stringify(c.closes));
+		await until('the drained server exited', () => !alive(victim.pid));
+		const exit = stack.backends[0].lines.filter((l) => l.includes('"session server exited"')).map((l) => JSON.parse(l))
+			.find((e) => e.id === victim.id);
+		assert.deepEqual([exit.status, exit.signal], [0, 0]);
+		assert.notEqual((await theServer(stack)).id, victim.id);
+		// A new room works too.
+		const [c] = await join(stack, 'ann', await newRoom(stack, 'owner'));
+		assert.equal(await sendAcked(c, 'after-drain', 'still here'), 1);
+		await closeAll([c]);
+	});
+
+	test('the backend killed with SIGKILL: the server it started drains and exits by itself', { timeout: 60000 }, async () => {
+		const { stack } = h;
+		const child = await theServer(stack);
+		const [c] = await join(stack, 'ann', await newRoom(stack, 'owner'));
+		assert.equal(await sendAcked(c, 'last', 'before the backend dies'), 1);
+
+		await stack.backends[0].stop('SIGKILL');
+		// Drained, not dropped: its client is told to go elsewhere.
+		assert.equal((await c.closed).code, 1012);
+		await until('the orphaned server exited', () => !alive(child.pid), 30000);
+		assert.deepEqual(await registry(stack), []);
 	});
 });

@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-	useStack, connect, mintToken, decodeToken, nowSeconds, newJti, newRoom, ticketFor, tokenFor, closeAll,
+	useStack, connect, mintToken, mintRawToken, decodeToken, nowSeconds, newJti, newRoom, ticketFor, tokenFor,
+	closeAll,
 } from './lib/stack.js';
 
 const h = useStack({ sessions: 2, backends: 1, sessionEnv: { SESSION_MAX_ROOMS: '100' } });
@@ -141,6 +142,72 @@ test('a client with no Origin header is admitted', async () => {
 	const { host, token } = await realTicket();
 	const c = await connect(host, token, { protocol: 'stateroom.v1' });
 	assert.equal(c.upgradeHeaders['sec-websocket-protocol'], 'stateroom.v1');
+	assert.equal((await c.next()).type, 'welcome');
+	await closeAll([c]);
+});
+
+// Forged with the secret (as a leaked key or a bug in a signer would), a
+// ticket whose times are not integers in range is refused, and stays
+// refused: an exp of 1e300 once overflowed the used-ticket table, and the
+// ticket then joined any number of times.
+for (const [what, extra] of [
+	['an exp of 1e300', { exp: 1e300 }],
+	['a fractional exp', { exp: nowSeconds() + 20.5 }],
+	['an exp far beyond the ticket lifetime', { exp: nowSeconds() + 86400 }],
+	['an exp given as a string', { exp: String(nowSeconds() + 20) }],
+	['no iat', { iat: undefined }],
+	['an iat of 1e300', { iat: 1e300 }],
+	['an epoch of 1e300', { epoch: 1e300 }],
+]) {
+	test(`a correctly signed ticket with ${what} closes with 4001, every time`, async () => {
+		const { host, claims } = await realTicket();
+		const forged = resign(claims, extra);
+		assert.equal(await closeCode(host, forged), 4001);
+		assert.equal(await closeCode(host, forged), 4001);
+	});
+}
+
+test('a correctly signed ticket that gives a claim twice closes with 4001', async () => {
+	const { host, claims } = await realTicket();
+	const json = JSON.stringify({ ...claims, jti: newJti() });
+	for (const [key, value] of [['exp', 1e300], ['aud', JSON.stringify(claims.aud)], ['sub', '"mallory"']]) {
+		const forged = mintRawToken(h.stack.secret, `${json.slice(0, -1)},"${key}":${value}}`);
+		assert.equal(await closeCode(host, forged), 4001, key);
+	}
+});
+
+// The used tickets live in the session server's memory; a restarted server
+// (same --id) has a new boot id, and tickets name the boot they were issued
+// for. These restart a server, so they come last.
+async function restart(host, signal) {
+	const s = h.stack.sessions.find((x) => x.address === host);
+	await s.stop(signal);
+	await s.start();
+	await h.stack.waitRegistered([s.id]);
+}
+
+test('a used ticket is refused after its server is killed and restarted with the same id', async () => {
+	const { roomId, host, token } = await realTicket();
+	const first = await connect(host, token, { protocol: 'stateroom.v1' });
+	assert.equal((await first.next()).type, 'welcome');
+	await restart(host, 'SIGKILL');
+	await first.closed;
+	assert.equal(await closeCode(host, token), 4001);
+	// What a client does with a refused ticket: look the room up again.
+	const again = await ticketFor(h.stack, 'alice', roomId);
+	assert.equal(again.host, host);
+	const c = await connect(again.host, again.token, { protocol: 'stateroom.v1' });
+	assert.equal((await c.next()).type, 'welcome');
+	assert.equal(await closeCode(host, again.token), 4001);
+	await closeAll([c]);
+});
+
+test('a ticket looked up before its server restarted is refused; a new look-up joins', async () => {
+	const { roomId, host, token } = await realTicket('bob');
+	await restart(host, 'SIGTERM');
+	assert.equal(await closeCode(host, token), 4001);
+	const again = await ticketFor(h.stack, 'bob', roomId);
+	const c = await connect(again.host, again.token, { protocol: 'stateroom.v1' });
 	assert.equal((await c.next()).type, 'welcome');
 	await closeAll([c]);
 });

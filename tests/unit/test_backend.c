@@ -1,5 +1,5 @@
 /* The backend's pure parts: identifiers, room options, the static file
- * whitelist. */
+ * whitelist, client addresses behind proxies, login limits. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,9 +8,11 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "client_addr.h"
 #include "ids.h"
 #include "room_opts.h"
 #include "static_files.h"
+#include "throttle.h"
 
 static void test_user_ids(void)
 {
@@ -204,6 +206,190 @@ static void test_static_files(void)
 	CHECK_EQ_INT(system(path), 0);
 }
 
+static const char *addr_str(const struct ca_addr *a)
+{
+	static char buf[64];
+
+	ca_format(a, buf, sizeof buf);
+	return buf;
+}
+
+static struct ca_addr addr(const char *s)
+{
+	struct ca_addr a;
+
+	memset(&a, 0xee, sizeof a);
+	CHECK_EQ_INT(ca_parse(s, strlen(s), &a), 0);
+	return a;
+}
+
+/* The client of a request from peer with the given X-Forwarded-For lines. */
+static const char *client_of(const struct ca_trust *t, const char *peer, const char *const *xff, size_t n)
+{
+	struct httpd_header h[4];
+	struct httpd_req req;
+	struct ca_addr a;
+
+	memset(&req, 0, sizeof req);
+	for (size_t i = 0; i < n; i++) {
+		h[i] = (struct httpd_header){ "X-Forwarded-For", xff[i], 15, strlen(xff[i]) };
+	}
+	h[n] = (struct httpd_header){ "Host", "x", 4, 1 };
+	req.headers = h;
+	req.n_headers = n + 1;
+	req.peer = peer;
+	ca_client(t, &req, &a);
+	return addr_str(&a);
+}
+
+static void test_client_addr(void)
+{
+	struct ca_trust *t = NULL;
+	struct ca_addr a;
+	char err[128];
+
+	CHECK_EQ_STR(addr_str(&(struct ca_addr){ 0 }), "::");
+	a = addr("192.0.2.1");
+	CHECK_EQ_STR(addr_str(&a), "192.0.2.1");
+	a = addr(" 192.0.2.1:8080 ");
+	CHECK_EQ_STR(addr_str(&a), "192.0.2.1");
+	a = addr("[2001:db8::1]:443");
+	CHECK_EQ_STR(addr_str(&a), "2001:db8::1");
+	a = addr("::ffff:192.0.2.9");
+	CHECK_EQ_STR(addr_str(&a), "192.0.2.9");
+	a = addr("2001:db8:1:2:3:4:5:6");
+	ca_group(&a);
+	CHECK_EQ_STR(addr_str(&a), "2001:db8:1:2::");
+	{
+		static const char *const bad[] = { "", "unknown", "1.2.3", "1.2.3.4:", "1.2.3.4:x",
+						   "[1.2.3.4]", "[::1", "::1]:80", "1.2.3.4:123456", "_hidden" };
+
+		for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+			CHECK(ca_parse(bad[i], strlen(bad[i]), &a) < 0);
+	}
+
+	CHECK_EQ_INT(ca_trust_parse(NULL, &t, err, sizeof err), 0);
+	CHECK(t == NULL);
+	CHECK_EQ_INT(ca_trust_parse(" , ", &t, err, sizeof err), 0);
+	CHECK(t == NULL);
+	CHECK(ca_trust_parse("10.0.0.0/33", &t, err, sizeof err) < 0);
+	CHECK(ca_trust_parse("10.0.0.0/", &t, err, sizeof err) < 0);
+	CHECK(ca_trust_parse("10.0.0.0/-1", &t, err, sizeof err) < 0);
+	CHECK(ca_trust_parse("proxy.example", &t, err, sizeof err) < 0);
+	CHECK(strstr(err, "proxy.example") != NULL);
+	CHECK(ca_trust_parse("::/129", &t, err, sizeof err) < 0);
+
+	/* No trusted proxy: the peer, whatever the header says. */
+	CHECK_EQ_STR(client_of(NULL, "192.0.2.1:5000", (const char *[]){ "203.0.113.7" }, 1), "192.0.2.1");
+	CHECK_EQ_STR(client_of(NULL, "[2001:db8::5]:5000", NULL, 0), "2001:db8::5");
+	CHECK_EQ_STR(client_of(NULL, "?:0", NULL, 0), "::");
+
+	CHECK_EQ_INT(ca_trust_parse("127.0.0.1, 10.0.0.0/8 ,fd00::/8", &t, err, sizeof err), 0);
+	CHECK(t != NULL);
+	a = addr("10.200.3.4");
+	CHECK(ca_trusted(t, &a));
+	a = addr("11.0.0.1");
+	CHECK(!ca_trusted(t, &a));
+	a = addr("fd12::1");
+	CHECK(ca_trusted(t, &a));
+	a = addr("127.0.0.2");
+	CHECK(!ca_trusted(t, &a));
+	/* An untrusted peer's header is ignored. */
+	CHECK_EQ_STR(client_of(t, "192.0.2.1:5000", (const char *[]){ "203.0.113.7" }, 1), "192.0.2.1");
+	/* A trusted peer: the right-most untrusted entry. */
+	CHECK_EQ_STR(client_of(t, "127.0.0.1:5000", (const char *[]){ "203.0.113.7" }, 1), "203.0.113.7");
+	CHECK_EQ_STR(client_of(t, "127.0.0.1:5000", (const char *[]){ "1.1.1.1, 203.0.113.7, 10.0.0.2" }, 1),
+		     "203.0.113.7");
+	CHECK_EQ_STR(client_of(t, "127.0.0.1:5000", (const char *[]){ "1.1.1.1", "203.0.113.7:80,10.0.0.2" }, 2),
+		     "203.0.113.7");
+	CHECK_EQ_STR(client_of(t, "127.0.0.1:5000", (const char *[]){ "1.1.1.1,,  ,10.0.0.2" }, 1), "1.1.1.1");
+	/* Every hop trusted: the left-most. No header: the proxy itself. */
+	CHECK_EQ_STR(client_of(t, "127.0.0.1:5000", (const char *[]){ "10.0.0.9, 10.0.0.2" }, 1), "10.0.0.9");
+	CHECK_EQ_STR(client_of(t, "127.0.0.1:5000", NULL, 0), "127.0.0.1");
+	/* Garbage ends the walk at the trusted hop right of it. */
+	CHECK_EQ_STR(client_of(t, "127.0.0.1:5000", (const char *[]){ "203.0.113.7, unknown, 10.0.0.2" }, 1),
+		     "10.0.0.2");
+	CHECK_EQ_STR(client_of(t, "127.0.0.1:5000", (const char *[]){ "[2001:db8::1]:99" }, 1), "2001:db8::1");
+	ca_trust_free(t);
+}
+
+static void test_throttle(void)
+{
+	struct thr *t;
+	struct ca_addr ip = addr("192.0.2.1"), ip2 = addr("192.0.2.2");
+	uint64_t now = 1000000;
+	char name[16];
+
+	CHECK_EQ_INT(thr_new(&(struct thr_config){ .account_failures = 3, .ip_failures = 10,
+						   .guest_per_minute = 6 }, &t), 0);
+	/* Three failures, then backoff of 1 s, 2 s, ... */
+	for (int i = 0; i < 3; i++) {
+		CHECK_EQ_INT(thr_login_begin(t, "alice", &ip, now), 0);
+		thr_login_end(t, "alice", &ip, THR_FAILURE, now);
+	}
+	CHECK_EQ_INT(thr_login_begin(t, "alice", &ip2, now), 1);
+	CHECK_EQ_INT(thr_login_begin(t, "alice", &ip2, now + 999), 1);
+	CHECK_EQ_INT(thr_login_begin(t, "alice", &ip2, now + 1000), 0);
+	thr_login_end(t, "alice", &ip2, THR_FAILURE, now + 1000);
+	CHECK_EQ_INT(thr_login_begin(t, "alice", &ip2, now + 1000), 2);
+	/* A success clears the name. */
+	CHECK_EQ_INT(thr_login_begin(t, "alice", &ip2, now + 3000), 0);
+	thr_login_end(t, "alice", &ip2, THR_SUCCESS, now + 3000);
+	for (int i = 0; i < 3; i++) {
+		CHECK_EQ_INT(thr_login_begin(t, "alice", &ip2, now + 3000), 0);
+		thr_login_end(t, "alice", &ip2, THR_ABORTED, now + 3000);
+	}
+	/* In flight counts: three begun, the fourth waits for them. */
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ_INT(thr_login_begin(t, "bob", &ip2, now), 0);
+	CHECK_EQ_INT(thr_login_begin(t, "bob", &ip2, now), 1);
+	for (int i = 0; i < 3; i++)
+		thr_login_end(t, "bob", &ip2, THR_FAILURE, now);
+	CHECK_EQ_INT(thr_login_begin(t, "bob", &ip2, now), 1);
+	/* Forgotten an hour after the last failure. */
+	CHECK_EQ_INT(thr_login_begin(t, "bob", &ip2, now + 3600 * 1000), 0);
+	thr_login_end(t, "bob", &ip2, THR_FAILURE, now + 3600 * 1000);
+	CHECK_EQ_INT(thr_login_begin(t, "bob", &ip2, now + 3600 * 1000), 0);
+	thr_login_end(t, "bob", &ip2, THR_ABORTED, now + 3600 * 1000);
+	/* An address: 10 failures whatever the names (ip has alice's 3). */
+	for (int i = 0; i < 7; i++) {
+		snprintf(name, sizeof name, "n%d", i);
+		CHECK_EQ_INT(thr_login_begin(t, name, &ip, now), 0);
+		thr_login_end(t, name, &ip, THR_FAILURE, now);
+	}
+	CHECK_EQ_INT(thr_login_begin(t, "someone", &ip, now), 1);
+	CHECK_EQ_INT(thr_login_begin(t, "someone", &ip2, now + 3600 * 1000), 0);
+	thr_login_end(t, "someone", &ip2, THR_SUCCESS, now + 3600 * 1000);
+
+	/* Guests: 6 a minute, one back every 10 s. */
+	for (int i = 0; i < 6; i++)
+		CHECK_EQ_INT(thr_guest(t, &ip, now), 0);
+	CHECK_EQ_INT(thr_guest(t, &ip, now), 10);
+	CHECK_EQ_INT(thr_guest(t, &ip, now + 5000), 5);
+	CHECK_EQ_INT(thr_guest(t, &ip2, now), 0);
+	/* Calls every millisecond lose no fraction of a login. */
+	for (uint64_t ms = 5001; ms < 10000; ms++)
+		CHECK(thr_guest(t, &ip, now + ms) >= 1);
+	CHECK_EQ_INT(thr_guest(t, &ip, now + 10000), 0);
+	CHECK_EQ_INT(thr_guest(t, &ip, now + 10000), 10);
+	thr_free(t);
+
+	/* Bounded: the least recently used make way. */
+	CHECK_EQ_INT(thr_new(&(struct thr_config){ .account_failures = 1 }, &t), 0);
+	CHECK_EQ_INT(thr_login_begin(t, "first", &ip, now), 0);
+	thr_login_end(t, "first", &ip, THR_FAILURE, now);
+	CHECK_EQ_INT(thr_login_begin(t, "first", &ip, now), 1);
+	for (int i = 0; i < THR_MAX_ENTRIES; i++) {
+		snprintf(name, sizeof name, "u%d", i);
+		CHECK_EQ_INT(thr_login_begin(t, name, &ip, now), 0);
+		thr_login_end(t, name, &ip, THR_ABORTED, now);
+	}
+	CHECK_EQ_INT(thr_login_begin(t, "first", &ip, now), 0);
+	thr_login_end(t, "first", &ip, THR_ABORTED, now);
+	thr_free(t);
+	thr_free(NULL);
+}
+
 int main(void)
 {
 	test_user_ids();
@@ -212,5 +398,7 @@ int main(void)
 	test_room_opts();
 	test_room_name_length();
 	test_static_files();
+	test_client_addr();
+	test_throttle();
 	return check_done();
 }

@@ -9,10 +9,20 @@
 
 static const char *rfc_key = "dGhlIHNhbXBsZSBub25jZQ==";
 
+static int check_request(int method, unsigned short major, unsigned short minor,
+			 const struct httpd_header *h, size_t n, const char *origins, struct hs_result *out)
+{
+	struct httpd_req req = {
+		.method = method, .http_major = major, .http_minor = minor, .headers = h, .n_headers = n,
+	};
+
+	return hs_check(&req, origins, out);
+}
+
 static int check_headers(const struct httpd_header *h, size_t n, const char *origins,
 			 struct hs_result *out)
 {
-	return hs_check(HTTP_GET, h, n, origins, out);
+	return check_request(HTTP_GET, 1, 1, h, n, origins, out);
 }
 
 static void test_rfc_example_key(void)
@@ -114,7 +124,23 @@ static void test_post_is_400(void)
 	};
 	struct hs_result r;
 
-	CHECK_EQ_INT(hs_check(HTTP_POST, h, 4, NULL, &r), 400);
+	CHECK_EQ_INT(check_request(HTTP_POST, 1, 1, h, 4, NULL, &r), 400);
+}
+
+static void test_http_before_1_1_is_refused(void)
+{
+	const struct httpd_header h[] = {
+		H("Upgrade", "websocket"),
+		H("Connection", "Upgrade"),
+		H("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+		H("Sec-WebSocket-Version", "13"),
+	};
+	struct hs_result r;
+
+	CHECK_EQ_INT(check_request(HTTP_GET, 1, 0, h, 4, NULL, &r), HS_OLD_HTTP);
+	CHECK_EQ_INT(check_request(HTTP_GET, 0, 9, h, 4, NULL, &r), HS_OLD_HTTP);
+	CHECK_EQ_INT(check_request(HTTP_GET, 1, 1, h, 4, NULL, &r), 0);
+	CHECK_EQ_INT(check_request(HTTP_GET, 2, 0, h, 4, NULL, &r), 0);
 }
 
 static void test_missing_or_invalid_key_is_400(void)
@@ -233,6 +259,7 @@ int main(void)
 	test_connection_without_upgrade_token_is_400();
 	test_upgrade_other_than_websocket_is_400();
 	test_post_is_400();
+	test_http_before_1_1_is_refused();
 	test_missing_or_invalid_key_is_400();
 	test_two_keys_are_400();
 	test_wrong_version_is_426_missing_is_400();

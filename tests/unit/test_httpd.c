@@ -794,6 +794,81 @@ static void test_extra_connections_over_max_are_closed(void)
 	fix_stop(&f);
 }
 
+static bool exempt_all(const struct sockaddr *addr, void *ud)
+{
+	(void)addr;
+	(void)ud;
+	return true;
+}
+
+static void test_connections_over_the_per_address_bound_are_closed(void)
+{
+	struct httpd_config cfg = base_config();
+	struct fix f;
+	struct client a, b, c;
+	struct resp r;
+
+	cfg.max_conns_per_ip = 2;
+	CHECK_EQ_INT(fix_start(&f, cfg), 0);
+	CHECK_EQ_INT(cl_connect(&a, f.port), 0);
+	CHECK_EQ_INT(cl_connect(&b, f.port), 0);
+	CHECK_EQ_INT(cl_connect(&c, f.port), 0);
+	CHECK(cl_closed_within(&c, 2000));
+	cl_close(&c);
+	cl_sends(&a, "GET /a HTTP/1.1\r\nHost: t\r\n\r\n");
+	CHECK_EQ_INT(cl_response(&a, &r), 0);
+	cl_sends(&b, "GET /b HTTP/1.1\r\nHost: t\r\n\r\n");
+	CHECK_EQ_INT(cl_response(&b, &r), 0);
+	CHECK_EQ_STR(r.body, "/b");
+	cl_close(&a);
+	cl_close(&b);
+	fix_stop(&f);
+
+	/* An exempt address (a trusted proxy's) is not bounded. */
+	cfg.ip_exempt = exempt_all;
+	CHECK_EQ_INT(fix_start(&f, cfg), 0);
+	CHECK_EQ_INT(cl_connect(&a, f.port), 0);
+	CHECK_EQ_INT(cl_connect(&b, f.port), 0);
+	CHECK_EQ_INT(cl_connect(&c, f.port), 0);
+	cl_sends(&c, "GET /c HTTP/1.1\r\nHost: t\r\n\r\n");
+	CHECK_EQ_INT(cl_response(&c, &r), 0);
+	CHECK_EQ_STR(r.body, "/c");
+	cl_close(&a);
+	cl_close(&b);
+	cl_close(&c);
+	fix_stop(&f);
+}
+
+static void test_at_max_conns_the_oldest_idle_connection_makes_way(void)
+{
+	struct httpd_config cfg = base_config();
+	struct fix f;
+	struct client a, b, c;
+	struct resp r;
+
+	cfg.max_conns = 2;
+	cfg.max_pending = 2;
+	CHECK_EQ_INT(fix_start(&f, cfg), 0);
+	CHECK_EQ_INT(cl_connect(&a, f.port), 0);
+	cl_sends(&a, "GET /a HTTP/1.1\r\nHost: t\r\n\r\n");
+	CHECK_EQ_INT(cl_response(&a, &r), 0);
+	CHECK_EQ_INT(cl_connect(&b, f.port), 0);
+	cl_sends(&b, "GET /b HTTP/1.1\r\nHost: t\r\n\r\n");
+	CHECK_EQ_INT(cl_response(&b, &r), 0);
+	CHECK_EQ_INT(cl_connect(&c, f.port), 0);
+	cl_sends(&c, "GET /c HTTP/1.1\r\nHost: t\r\n\r\n");
+	CHECK_EQ_INT(cl_response(&c, &r), 0);
+	CHECK_EQ_STR(r.body, "/c");
+	CHECK(cl_closed_within(&a, 2000));
+	cl_sends(&b, "GET /b2 HTTP/1.1\r\nHost: t\r\n\r\n");
+	CHECK_EQ_INT(cl_response(&b, &r), 0);
+	CHECK_EQ_STR(r.body, "/b2");
+	cl_close(&a);
+	cl_close(&b);
+	cl_close(&c);
+	fix_stop(&f);
+}
+
 /* One request on a fresh connection to a fresh server. */
 static int exchange(const char *request, struct resp *r)
 {
@@ -835,7 +910,7 @@ static void test_invalid_json_gets_400_with_position(void)
 {
 	struct resp r;
 
-	CHECK_EQ_INT(exchange("POST /json HTTP/1.1\r\nHost: t\r\nContent-Length: 9\r\n\r\n{\"a\":\n  ]", &r), 0);
+	CHECK_EQ_INT(exchange("POST /json HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 9\r\n\r\n{\"a\":\n  ]", &r), 0);
 	CHECK_EQ_INT(r.status, 400);
 	CHECK(strstr(r.body, "\"code\":\"bad_json\"") != NULL);
 	CHECK(strstr(r.body, "line 2") != NULL);
@@ -845,7 +920,7 @@ static void test_json_nul_escape_gets_400(void)
 {
 	struct resp r;
 
-	CHECK_EQ_INT(exchange("POST /json HTTP/1.1\r\nHost: t\r\nContent-Length: 14\r\n\r\n{\"a\":\"\\u0000\"}", &r), 0);
+	CHECK_EQ_INT(exchange("POST /json HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 14\r\n\r\n{\"a\":\"\\u0000\"}", &r), 0);
 	CHECK_EQ_INT(r.status, 400);
 	CHECK(strstr(r.body, "\"code\":\"bad_json\"") != NULL);
 }
@@ -854,10 +929,10 @@ static void test_json_non_object_gets_400(void)
 {
 	struct resp r;
 
-	CHECK_EQ_INT(exchange("POST /json HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n[1,2]", &r), 0);
+	CHECK_EQ_INT(exchange("POST /json HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\n[1,2]", &r), 0);
 	CHECK_EQ_INT(r.status, 400);
 	CHECK(strstr(r.body, "\"code\":\"not_object\"") != NULL);
-	CHECK_EQ_INT(exchange("POST /json HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n42", &r), 0);
+	CHECK_EQ_INT(exchange("POST /json HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n42", &r), 0);
 	CHECK_EQ_INT(r.status, 400);
 	CHECK(strstr(r.body, "\"code\":\"not_object\"") != NULL);
 }
@@ -873,6 +948,46 @@ static void test_json_body_of_other_type_gets_415(void)
 	CHECK_EQ_INT(exchange("POST /json HTTP/1.1\r\nHost: t\r\nContent-Type: application/jsonx\r\n"
 			      "Content-Length: 2\r\n\r\n{}", &r), 0);
 	CHECK_EQ_INT(r.status, 415);
+	/* No Content-Type is what a page on another site can post without a
+	 * CORS preflight (a Blob, say): a body must say it is JSON. */
+	CHECK_EQ_INT(exchange("POST /json HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}", &r), 0);
+	CHECK_EQ_INT(r.status, 415);
+	CHECK(strstr(r.body, "\"code\":\"unsupported_media_type\"") != NULL);
+	CHECK_EQ_INT(exchange("POST /json HTTP/1.1\r\nHost: t\r\nContent-Type: multipart/form-data\r\n"
+			      "Content-Length: 2\r\n\r\n{}", &r), 0);
+	CHECK_EQ_INT(r.status, 415);
+	/* Without a body there is nothing to mistake. */
+	CHECK_EQ_INT(exchange("POST /json HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\n"
+			      "Content-Length: 0\r\n\r\n", &r), 0);
+	CHECK_EQ_INT(r.status, 200);
+	CHECK_EQ_STR(r.body, "{}");
+}
+
+/* Two parsers (a proxy's, ours) could each believe a different copy. */
+static void test_json_duplicate_keys_get_400(void)
+{
+	static const char *const bodies[] = {
+		"{\"userId\":\"alice\",\"userId\":\"bob\"}",
+		"{\"a\":{\"b\":1,\"b\":1}}",
+		"{\"a\":[{\"x\":1,\"x\":2}]}",
+	};
+	char req[512];
+	struct resp r;
+
+	for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+		snprintf(req, sizeof req, "POST /json HTTP/1.1\r\nHost: t\r\n"
+			 "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+			 strlen(bodies[i]), bodies[i]);
+		CHECK_EQ_INT(exchange(req, &r), 0);
+		CHECK_EQ_INT(r.status, 400);
+		CHECK(strstr(r.body, "\"code\":\"bad_json\"") != NULL);
+	}
+	/* The control: the same key in two objects is no repeat. */
+	snprintf(req, sizeof req, "POST /json HTTP/1.1\r\nHost: t\r\n"
+		 "Content-Type: application/json\r\nContent-Length: 25\r\n\r\n"
+		 "{\"a\":{\"a\":1},\"b\":{\"a\":2}}");
+	CHECK_EQ_INT(exchange(req, &r), 0);
+	CHECK_EQ_INT(r.status, 200);
 }
 
 static int bearer_of(const char *value, char *out, size_t cap)
@@ -1010,12 +1125,15 @@ int main(void)
 	test_upgrade_without_handler_gets_400();
 	test_header_lookup_is_case_insensitive();
 	test_extra_connections_over_max_are_closed();
+	test_connections_over_the_per_address_bound_are_closed();
+	test_at_max_conns_the_oldest_idle_connection_makes_way();
 	test_json_body_is_parsed_with_charset_parameter();
 	test_empty_json_body_is_an_empty_object();
 	test_invalid_json_gets_400_with_position();
 	test_json_nul_escape_gets_400();
 	test_json_non_object_gets_400();
 	test_json_body_of_other_type_gets_415();
+	test_json_duplicate_keys_get_400();
 	test_bearer_token_is_extracted();
 	test_query_decoding();
 	test_query_iterator_yields_decoded_pairs_in_order();

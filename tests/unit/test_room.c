@@ -31,6 +31,22 @@ static void test_second_tab_of_member_admitted_when_full(void)
 	room_fini(&r);
 }
 
+static void test_tabs_of_one_user_capped(void)
+{
+	struct room r;
+
+	room_init(&r, "abc", 10, 100);
+	r.max_tabs = 2;
+	CHECK_EQ_INT(room_join(&r, "alice", NULL), 1);
+	CHECK_EQ_INT(room_join(&r, "alice", NULL), 0);
+	CHECK_EQ_INT(room_join(&r, "alice", NULL), -EMLINK);
+	CHECK_EQ_INT(r.members[0].tabs, 2);
+	CHECK_EQ_INT(room_join(&r, "bob", NULL), 1);
+	CHECK_EQ_INT(room_leave(&r, "alice"), 0);
+	CHECK_EQ_INT(room_join(&r, "alice", NULL), 0);
+	room_fini(&r);
+}
+
 static void test_capacity_never_over_server_limit(void)
 {
 	struct room r;
@@ -152,6 +168,7 @@ int main(void)
 {
 	test_capacity_counts_distinct_users();
 	test_second_tab_of_member_admitted_when_full();
+	test_tabs_of_one_user_capped();
 	test_capacity_never_over_server_limit();
 	test_presence_on_first_join_and_last_leave();
 	test_members_keyed_by_user_shown_by_name();

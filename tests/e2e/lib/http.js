@@ -1,8 +1,11 @@
 // HTTP helpers for the backend's API (fetch), plus a raw socket request for
 // what fetch cannot send (huge heads, slow heads).
+import http from 'node:http';
 import net from 'node:net';
 
-export async function request(base, path, { method = 'GET', token, body, headers = {} } = {}) {
+// localAddress (say '127.0.0.2') sends from that address, so that a test
+// can be several clients: fetch cannot choose it, node:http can.
+export async function request(base, path, { method = 'GET', token, body, headers = {}, localAddress } = {}) {
 	const h = { ...headers };
 	if (token) h.authorization = `Bearer ${token}`;
 	let payload = body;
@@ -12,15 +15,41 @@ export async function request(base, path, { method = 'GET', token, body, headers
 	if (payload !== undefined && !Object.keys(h).some((k) => k.toLowerCase() === 'content-type')) {
 		h['content-type'] = 'application/json';
 	}
-	const res = await fetch(new URL(path, base), { method, headers: h, body: payload });
-	const text = await res.text();
+	let status;
+	let resHeaders;
+	let text;
+	if (localAddress) {
+		({ status, headers: resHeaders, text } = await requestFrom(new URL(path, base), method, h, payload, localAddress));
+	} else {
+		const res = await fetch(new URL(path, base), { method, headers: h, body: payload });
+		status = res.status;
+		resHeaders = res.headers;
+		text = await res.text();
+	}
 	let json;
 	try {
 		json = JSON.parse(text);
 	} catch {
 		json = undefined;
 	}
-	return { status: res.status, headers: res.headers, text, json };
+	return { status, headers: resHeaders, text, json };
+}
+
+function requestFrom(url, method, headers, payload, localAddress) {
+	return new Promise((resolve, reject) => {
+		const req = http.request(url, { method, headers, localAddress, agent: false }, (res) => {
+			const chunks = [];
+			res.on('data', (d) => chunks.push(d));
+			res.on('end', () => {
+				const hs = new Headers();
+				for (const [k, v] of Object.entries(res.headers)) hs.set(k, Array.isArray(v) ? v.join(', ') : v);
+				resolve({ status: res.statusCode, headers: hs, text: Buffer.concat(chunks).toString('utf8') });
+			});
+			res.on('error', reject);
+		});
+		req.on('error', reject);
+		req.end(payload);
+	});
 }
 
 // Logs userId in as a guest and returns the user token; throws on failure.

@@ -154,8 +154,9 @@ export class RawClient {
 }
 
 // Connects and upgrades. Resolves { status, headers, client } once the
-// response head arrived; client is set only for 101.
-export function rawConnect(host, { ticket, protocol, origin, path = '/', query, headers = {}, timeoutMs = 5000 } = {}) {
+// response head arrived; client is set only for 101. early: bytes (frames)
+// written in the same write as the request, before any answer.
+export function rawConnect(host, { ticket, protocol, origin, path = '/', query, headers = {}, early, timeoutMs = 5000 } = {}) {
 	const [hostname, port] = host.split(':');
 	const q = query ?? (ticket ? `token=${encodeURIComponent(ticket)}` : '');
 	const key = crypto.randomBytes(16).toString('base64');
@@ -184,7 +185,7 @@ export function rawConnect(host, { ticket, protocol, origin, path = '/', query, 
 			clearTimeout(timer);
 			if (!client) reject(e);
 		});
-		sock.on('connect', () => sock.write(request));
+		sock.on('connect', () => sock.write(early ? Buffer.concat([Buffer.from(request), early]) : request));
 		sock.on('close', () => {
 			clearTimeout(timer);
 			if (!client) reject(new Error(`closed before the handshake answer: ${head.toString()}`));
