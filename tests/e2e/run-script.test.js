@@ -165,7 +165,10 @@ describe('scripts/run', () => {
 		run.note();
 		process.kill(-run.proc.pid, 'SIGINT');
 		const { code } = await run.exited;
-		assert.equal(code, 130, run.lines.slice(-40).join('\n'));
+		// 130 when the script's trap ran first, 0 when the backend (which the
+		// Ctrl-C reaches too) stopped first: either way no error is reported.
+		assert.ok(code === 130 || code === 0, `exit ${code}\n${run.lines.slice(-40).join('\n')}`);
+		assert.ok(!run.lines.some((l) => l.startsWith('error:')), run.lines.slice(-40).join('\n'));
 		assert.deepEqual(processesOf(run.env.DATABASE_URL), []);
 		for (const pid of run.pids) assert.ok(!alive(pid), `pid ${pid} still runs`);
 		assert.deepEqual(run.sanitizerReports(), []);
