@@ -1,0 +1,239 @@
+// The lobby view: create a room, join one by ID or share link, and the list
+// of rooms (public ones and the user's own) with their unread counts.
+
+import { ApiError, ROOM_NAME_MAX_BYTES, createRoom, listRooms, parseRoomInput } from './api.js';
+import { textBytes } from './connection.js';
+import { $, fillAvatar, setError, setVisible } from './dom.js';
+
+let app = null;
+
+// Member counts change all the time (the session server writes a room's at
+// most once a second), so the list is fetched again whenever the lobby is
+// shown, whenever the page comes back into view or gets the focus (the user
+// looks at it again), and every ROOMS_REFRESH_MS while it is visible. A
+// request that hangs is given up after ROOMS_TIMEOUT_MS, and one started by
+// the user looking again replaces any in flight, so that one slow answer
+// never holds the list at what it was. The read marks this page sent
+// (app.readUpTo) count as well, so that a room just left shows no unread
+// messages even before its server has stored the mark.
+
+const ROOMS_REFRESH_MS = 3000;
+const ROOMS_TIMEOUT_MS = 8000;
+const ROOMS_FRESH_MS = 1000;
+const listedRooms = new Map(); // roomId → the room as last listed
+let roomsTimer = null;
+let roomsFetch = null; // { controller, startedAt } of the request in flight
+
+function startRoomList() {
+  clearInterval(roomsTimer);
+  roomsTimer = setInterval(() => {
+    if (!document.hidden) refreshRooms();
+  }, ROOMS_REFRESH_MS);
+  refreshRooms({ fresh: true });
+}
+
+function stopRoomList() {
+  clearInterval(roomsTimer);
+  roomsTimer = null;
+  roomsFetch?.controller.abort();
+  roomsFetch = null;
+}
+
+// fresh: the user looks at the list now, so an answer to an older request
+// will not do.
+async function refreshRooms({ fresh = false } = {}) {
+  const token = app.liveToken();
+  if (token === null || roomsTimer === null) return;
+  if (roomsFetch !== null) {
+    // The timeout ends a request that hangs. One asked for within the last
+    // second is as fresh as a new one would be: counts change at most that
+    // often.
+    if (!fresh || Date.now() - roomsFetch.startedAt < ROOMS_FRESH_MS) return;
+    roomsFetch.controller.abort();
+  }
+  const call = { controller: new AbortController(), startedAt: Date.now() };
+  roomsFetch = call;
+  const timer = setTimeout(() => call.controller.abort(), ROOMS_TIMEOUT_MS);
+  const status = $('rooms-status');
+  if (listedRooms.size === 0) status.textContent = 'Loading rooms…';
+  try {
+    const rooms = await listRooms(token, call.controller.signal);
+    if (roomsFetch !== call || token !== app.session?.token) return;
+    renderRooms(rooms);
+  } catch (error) {
+    if (roomsFetch !== call || token !== app.session?.token) return;
+    if (error instanceof ApiError && error.status === 401) {
+      app.expireSession();
+      return;
+    }
+    status.textContent = `Could not load the rooms: ${error.message}`;
+  } finally {
+    clearTimeout(timer);
+    if (roomsFetch === call) roomsFetch = null;
+  }
+}
+
+function unreadOf(r) {
+  const read = app.readUpTo.get(r.roomId);
+  return read === undefined ? r.unread : Math.min(r.unread, Math.max(0, r.lastSeq - read));
+}
+
+function buildRoomItem(roomId) {
+  const li = document.createElement('li');
+  const link = document.createElement('a');
+  link.className = 'room-item';
+  link.href = `/?room=${encodeURIComponent(roomId)}`;
+  link.dataset.testid = 'room-item';
+  link.dataset.room = roomId;
+  link.addEventListener('click', (event) => {
+    if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+    event.preventDefault();
+    app.openRoom(roomId, { push: true, name: listedRooms.get(roomId)?.name ?? null });
+  });
+  const icon = document.createElement('span');
+  icon.className = 'avatar room-icon';
+  icon.setAttribute('aria-hidden', 'true');
+  const main = document.createElement('span');
+  main.className = 'room-main';
+  const name = document.createElement('span');
+  name.className = 'room-name';
+  name.dataset.testid = 'room-item-name';
+  const meta = document.createElement('span');
+  meta.className = 'room-meta';
+  main.append(name, meta);
+  const badge = document.createElement('span');
+  badge.className = 'badge';
+  badge.dataset.testid = 'room-unread';
+  badge.setAttribute('aria-hidden', 'true');
+  const spoken = document.createElement('span');
+  spoken.className = 'visually-hidden';
+  link.append(icon, main, badge, spoken);
+  li.append(link);
+  return li;
+}
+
+function fillRoomItem(li, r) {
+  const link = li.firstElementChild;
+  const [icon, main, badge, spoken] = link.children;
+  const [name, meta] = main.children;
+  fillAvatar(icon, r.name || '#');
+  icon.title = '';
+  name.textContent = r.name || 'Untitled room';
+  name.classList.toggle('untitled', r.name === '');
+  const id = document.createElement('code');
+  id.textContent = r.roomId;
+  const here = r.members === 0 ? 'nobody here' : `${r.members} here`;
+  const whose = r.mine ? 'yours' : `by ${r.owner}`;
+  meta.replaceChildren(id, ` · ${here} · ${r.visibility} · ${whose}`);
+  const unread = unreadOf(r);
+  link.dataset.unread = String(unread);
+  link.dataset.members = String(r.members);
+  badge.textContent = unread > 99 ? '99+' : String(unread);
+  setVisible(badge, unread > 0);
+  spoken.textContent = unread > 0 ? `, ${unread} unread` : '';
+}
+
+function renderRooms(rooms) {
+  listedRooms.clear();
+  for (const r of rooms) listedRooms.set(r.roomId, r);
+  const status = $('rooms-status');
+  status.textContent = rooms.length === 0
+    ? 'No rooms yet. Public rooms, and the rooms you create, show up here.'
+    : '';
+  const list = $('room-list');
+  const items = new Map();
+  for (const li of list.children) items.set(li.firstElementChild.dataset.room, li);
+  const wanted = rooms.map((r) => {
+    const li = items.get(r.roomId) ?? buildRoomItem(r.roomId);
+    fillRoomItem(li, r);
+    return li;
+  });
+  // Only reorder when the order changed: moving the focused item would
+  // take the focus away from a keyboard user.
+  const same = wanted.length === list.children.length
+    && wanted.every((li, i) => list.children[i] === li);
+  if (!same) {
+    const focused = document.activeElement?.closest?.('.room-item')?.dataset.room ?? null;
+    list.replaceChildren(...wanted);
+    if (focused !== null) list.querySelector(`[data-room="${focused}"]`)?.focus();
+  }
+}
+
+// shared: the app (app.js): the session, its read marks, and openRoom.
+export function init(shared) {
+  app = shared;
+
+  $('create-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const name = $('room-name-input').value.trim();
+    if (textBytes(name) > ROOM_NAME_MAX_BYTES) {
+      setError($('lobby-error'), `That name is too long: a room name holds at most ${ROOM_NAME_MAX_BYTES} bytes.`);
+      $('room-name-input').focus();
+      return;
+    }
+    const token = app.liveToken();
+    if (token === null) return;
+    const visibility = document.querySelector('#create-form input[name="visibility"]:checked').value;
+    const button = $('create-room');
+    button.disabled = true;
+    setError($('lobby-error'), null);
+    let roomId;
+    try {
+      roomId = await createRoom(token, name === '' ? { visibility } : { name, visibility });
+    } catch (error) {
+      button.disabled = false;
+      app.lobbyFailed(error);
+      return;
+    }
+    button.disabled = false;
+    $('room-name-input').value = '';
+    await app.openRoom(roomId, { push: true, name });
+  });
+
+  $('join-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const input = $('join-input');
+    const roomId = parseRoomInput(input.value);
+    if (roomId === null) {
+      setError($('lobby-error'), input.value.trim() === ''
+        ? 'Enter a room ID to join.'
+        : `“${input.value.trim()}” is not a room ID: room IDs are 12 lower-case letters and digits.`);
+      input.focus();
+      return;
+    }
+    setError($('lobby-error'), null);
+    await app.openRoom(roomId, { push: true });
+  });
+
+  $('rooms-refresh').addEventListener('click', () => refreshRooms({ fresh: true }));
+
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden) refreshRooms({ fresh: true });
+  });
+  window.addEventListener('focus', () => refreshRooms({ fresh: true }));
+  // Back from the browser's page cache: the list on screen is as old as the visit.
+  window.addEventListener('pageshow', (event) => {
+    if (event.persisted) refreshRooms({ fresh: true });
+  });
+}
+
+export function show(message = null) {
+  setVisible($('lobby-view'), true);
+  setError($('lobby-error'), message);
+  startRoomList();
+}
+
+export function hide() {
+  setVisible($('lobby-view'), false);
+  stopRoomList();
+}
+
+// While a room is being opened, no second one can be asked for.
+export function setBusy(busy) {
+  for (const id of ['create-room', 'join-button']) $(id).disabled = busy;
+}
+
+// The room's name as last listed, or undefined.
+export function listedName(roomId) {
+  return listedRooms.get(roomId)?.name;
+}

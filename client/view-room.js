@@ -1,0 +1,699 @@
+// The room view: one room's conversation over a RoomConnection: messages
+// (pending, confirmed, failed), scrollback, members, typing, read marks, the
+// composer and the share link.
+
+import { ApiError, lookupRoom, olderMessages } from './api.js';
+import {
+  MAX_TEXT_BYTES, RoomConnection, STATE, textBytes, validMessage,
+} from './connection.js';
+import { $, copyText, fillAvatar, linkButton, setError, setVisible } from './dom.js';
+
+let app = null;
+let current = null; // the RoomView shown, or null
+
+function formatTime(date) {
+  const now = new Date();
+  if (date.toDateString() === now.toDateString()) {
+    return date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  }
+  return date.toLocaleString([], {
+    month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit',
+  });
+}
+
+function roomUrl(roomId) {
+  return `${location.origin}/?room=${encodeURIComponent(roomId)}`;
+}
+
+function roomTitle(name, roomId) {
+  return name ? name : `Room ${roomId}`;
+}
+
+const TYPING_SHOW_MS = 4000;
+const COUNTER_FROM_BYTES = MAX_TEXT_BYTES - 500;
+const COMPOSER_PLACEHOLDER = $('composer-input').placeholder;
+const PAGE_SIZE = 50;
+// Older messages are fetched once the reader is this close to the top.
+const LOAD_OLDER_PX = 400;
+// Read marks go out at most this often.
+const READ_INTERVAL_MS = 1000;
+
+class RoomView {
+  constructor(roomId, first, name) {
+    this.roomId = roomId;
+    this.name = name;
+    this.me = app.session.user;
+    this.list = $('message-list');
+    this.scroller = $('messages-scroll');
+    this.bySeq = new Map();
+    this.order = [];
+    this.byId = new Map();
+    this.members = [];
+    this.typers = new Map();
+    this.unread = 0;
+    this.countdown = null;
+    this.locked = false;
+    // Scrollback: 'idle' (more may exist), 'loading', 'done', 'error'.
+    this.older = 'idle';
+    this.olderError = '';
+    this.destroyed = false;
+    this.readSent = 0;
+    this.readAt = 0;
+    this.readTimer = null;
+    this.listeners = [];
+    // Whether the reader is at the newest message; kept there when new
+    // messages arrive or the pane shrinks (a banner, a growing composer).
+    this.stuck = true;
+    this.resizer = new ResizeObserver(() => {
+      if (this.stuck) this.scroller.scrollTop = this.scroller.scrollHeight;
+    });
+    this.resizer.observe(this.scroller);
+
+    this.list.replaceChildren();
+    $('room-name').textContent = name || 'Room';
+    $('room-name').classList.toggle('untitled', !name);
+    $('room-id').textContent = roomId;
+    $('share-link').value = roomUrl(roomId);
+    $('copy-link').textContent = 'Copy';
+    $('composer-input').value = '';
+    setError($('room-error'), null);
+    this.lockComposer(null);
+    this.renderHistoryStatus();
+    this.renderMembers();
+    this.renderTyping();
+    this.renderEmpty();
+    this.renderCounter();
+    this.updateTitle();
+
+    this.conn = new RoomConnection({
+      roomId,
+      first,
+      lookup: (id) => lookupRoom(app.session.token, id),
+    });
+    const on = (type, handler) => this.conn.addEventListener(type, (e) => handler.call(this, e.detail));
+    on('state', this.onState);
+    on('welcome', this.onWelcome);
+    on('message', this.onMessage);
+    on('ack', this.onAck);
+    on('sendfail', this.onSendFail);
+    on('presence', this.onPresence);
+    on('typing', this.onTyping);
+    on('servererror', this.onServerError);
+    on('fatal', this.onFatal);
+
+    this.listen($('composer'), 'submit', (e) => {
+      e.preventDefault();
+      this.submit();
+    });
+    this.listen($('composer-input'), 'keydown', (e) => {
+      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+        e.preventDefault();
+        this.submit();
+      }
+    });
+    this.listen($('composer-input'), 'input', () => {
+      this.renderCounter();
+      if ($('composer-input').value !== '') this.conn.typing();
+    });
+    this.listen($('copy-link'), 'click', () => this.copyLink());
+    this.listen($('leave-room'), 'click', () => {
+      history.pushState(null, '', '/');
+      app.showLobby();
+    });
+    this.listen($('status-retry'), 'click', () => this.conn.retry());
+    this.listen($('load-earlier'), 'click', () => this.loadOlder({ asked: true }));
+    this.listen(this.scroller, 'scroll', () => {
+      const s = this.scroller;
+      this.stuck = s.scrollHeight - s.scrollTop - s.clientHeight < 48;
+      this.loadOlder();
+      this.noteRead();
+    });
+    this.listen(document, 'visibilitychange', () => {
+      if (!document.hidden) {
+        this.unread = 0;
+        this.updateTitle();
+        this.noteRead();
+      }
+    });
+    this.listen(window, 'focus', () => this.noteRead());
+
+    this.conn.start();
+  }
+
+  listen(target, type, handler) {
+    target.addEventListener(type, handler);
+    this.listeners.push(() => target.removeEventListener(type, handler));
+  }
+
+  destroy() {
+    this.destroyed = true;
+    // What the reader saw last counts, even inside the last second.
+    clearTimeout(this.readTimer);
+    const seen = this.lastVisibleSeq();
+    if (seen !== null && seen > this.readSent && this.conn.read(seen)) app.readUpTo.set(this.roomId, seen);
+    this.conn.close();
+    this.resizer.disconnect();
+    clearInterval(this.countdown);
+    for (const timer of this.typers.values()) clearTimeout(timer);
+    for (const remove of this.listeners) remove();
+    this.list.replaceChildren();
+  }
+
+  // -------------------------------------------------------------- status
+
+  onState({ state, retryAt, reason, fatal }) {
+    const status = $('status');
+    status.dataset.state = state;
+    status.title = reason ?? '';
+    clearInterval(this.countdown);
+    this.countdown = null;
+    const text = $('status-text');
+    switch (state) {
+      case STATE.CONNECTING:
+        text.textContent = 'Connecting…';
+        break;
+      case STATE.CONNECTED:
+        text.textContent = 'Connected';
+        setError($('room-error'), null);
+        this.lockComposer(null);
+        // The welcome's messages are on screen now.
+        this.loadOlder();
+        this.noteRead();
+        break;
+      case STATE.RECONNECTING:
+        if (retryAt === null) {
+          text.textContent = 'Reconnecting…';
+        } else {
+          const tick = () => {
+            const seconds = Math.max(1, Math.ceil((retryAt - Date.now()) / 1000));
+            text.textContent = `Reconnecting in ${seconds} s`;
+          };
+          tick();
+          this.countdown = setInterval(tick, 250);
+        }
+        break;
+      default:
+        // A fatal reason is the banner's (onFatal): said once, not twice.
+        text.textContent = reason && !fatal ? `Offline: ${reason}` : 'Offline';
+        break;
+    }
+    const retry = $('status-retry');
+    retry.textContent = state === STATE.OFFLINE ? 'Try again' : 'Retry now';
+    setVisible(retry, state === STATE.OFFLINE || (state === STATE.RECONNECTING && retryAt !== null));
+  }
+
+  onFatal({ reason, message }) {
+    if (reason === 'unauthorized') {
+      app.expireSession(message);
+    } else if (reason === 'unknown_room') {
+      history.replaceState(null, '', '/');
+      app.showLobby(`Room “${this.roomId}” does not exist any more.`);
+    } else if (reason === 'full') {
+      setError($('room-error'), 'This room is full. Try again later.');
+      this.lockComposer('The room is full: you cannot write here.');
+    } else {
+      setError($('room-error'), message);
+    }
+  }
+
+  // Disables the composer with why as its placeholder, or enables it again
+  // (why null).
+  lockComposer(why) {
+    this.locked = why !== null;
+    const input = $('composer-input');
+    input.disabled = this.locked;
+    input.placeholder = why ?? COMPOSER_PLACEHOLDER;
+    this.renderCounter();
+  }
+
+  onServerError({ code, message }) {
+    setError($('room-error'), `The server said: ${message} (${code})`);
+  }
+
+  // -------------------------------------------------------------- members
+
+  onWelcome({ user, members, restarted }) {
+    if (typeof user === 'string') this.me = user;
+    this.members = [...new Set(members)];
+    this.renderMembers();
+    if (restarted) this.startOver();
+  }
+
+  onPresence({ joined, left }) {
+    if (typeof joined === 'string' && !this.members.includes(joined)) this.members.push(joined);
+    if (typeof left === 'string') {
+      this.members = this.members.filter((m) => m !== left);
+      this.stopTyping(left);
+    }
+    this.renderMembers();
+  }
+
+  renderMembers() {
+    const items = this.members.map((name) => {
+      const li = document.createElement('li');
+      li.dataset.testid = 'member';
+      li.dataset.user = name;
+      const avatar = document.createElement('span');
+      avatar.className = 'avatar';
+      avatar.setAttribute('aria-hidden', 'true');
+      fillAvatar(avatar, name);
+      const label = document.createElement('span');
+      label.className = 'member-name';
+      label.textContent = name;
+      li.append(avatar, label);
+      if (name === this.me) {
+        const you = document.createElement('span');
+        you.className = 'you';
+        you.textContent = 'you';
+        li.append(you);
+      }
+      return li;
+    });
+    $('member-list').replaceChildren(...items);
+    $('member-count').textContent = String(this.members.length);
+  }
+
+  // -------------------------------------------------------------- typing
+
+  onTyping({ user }) {
+    if (user === this.me) return;
+    clearTimeout(this.typers.get(user));
+    this.typers.set(user, setTimeout(() => this.stopTyping(user), TYPING_SHOW_MS));
+    this.renderTyping();
+  }
+
+  stopTyping(user) {
+    if (!this.typers.has(user)) return;
+    clearTimeout(this.typers.get(user));
+    this.typers.delete(user);
+    this.renderTyping();
+  }
+
+  renderTyping() {
+    const names = [...this.typers.keys()];
+    let text = '';
+    if (names.length === 1) text = `${names[0]} is typing…`;
+    else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing…`;
+    else if (names.length > 2) text = 'Several people are typing…';
+    $('typing').textContent = text;
+  }
+
+  // -------------------------------------------------------------- messages
+
+  buildItem({ user, text }) {
+    const li = document.createElement('li');
+    li.className = 'message';
+    li.dataset.testid = 'message';
+    li.dataset.user = user;
+    if (user === this.me) li.classList.add('mine');
+    const avatar = document.createElement('span');
+    avatar.className = 'avatar';
+    avatar.setAttribute('aria-hidden', 'true');
+    fillAvatar(avatar, user);
+    const bubble = document.createElement('div');
+    bubble.className = 'bubble';
+    const meta = document.createElement('div');
+    meta.className = 'meta';
+    const author = document.createElement('span');
+    author.className = 'author';
+    author.dataset.testid = 'message-user';
+    author.textContent = user;
+    const time = document.createElement('time');
+    time.dataset.testid = 'message-time';
+    const state = document.createElement('span');
+    state.className = 'delivery';
+    state.dataset.testid = 'message-state';
+    meta.append(author, time, state);
+    const body = document.createElement('p');
+    body.className = 'text';
+    body.dataset.testid = 'message-text';
+    body.textContent = text;
+    bubble.append(meta, body);
+    li.append(avatar, bubble);
+    return li;
+  }
+
+  setTime(li, ts) {
+    const date = new Date(Number.isFinite(ts) ? ts : Date.now());
+    const time = li.querySelector('time');
+    time.dateTime = date.toISOString();
+    time.textContent = formatTime(date);
+    time.title = date.toLocaleString();
+  }
+
+  setDelivery(li, text, actions = []) {
+    li.querySelector('.delivery').replaceChildren(text, ...actions);
+  }
+
+  // Puts li at its place among the confirmed messages, which all come before
+  // the pending ones.
+  placeConfirmed(li, seq) {
+    let lo = 0;
+    let hi = this.order.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.order[mid] < seq) lo = mid + 1;
+      else hi = mid;
+    }
+    this.order.splice(lo, 0, seq);
+    this.bySeq.set(seq, li);
+    const next = lo + 1 < this.order.length
+      ? this.bySeq.get(this.order[lo + 1])
+      : this.list.querySelector(':scope > li.unconfirmed');
+    this.list.insertBefore(li, next ?? null);
+  }
+
+  confirm(li, { seq, id, ts }) {
+    li.classList.remove('pending', 'unconfirmed');
+    li.dataset.seq = String(seq);
+    delete li.dataset.pending;
+    if (typeof id === 'string') {
+      li.dataset.id = id;
+      this.byId.delete(id);
+    }
+    this.setTime(li, ts);
+    this.setDelivery(li, '');
+    this.placeConfirmed(li, seq);
+  }
+
+  // Runs a DOM change and keeps the view pinned to the bottom if it was
+  // there (or if force), or keeps what the reader sees still if not.
+  withScroll(change, { force = false, prepend = false } = {}) {
+    const s = this.scroller;
+    const fromBottom = s.scrollHeight - s.scrollTop;
+    change();
+    this.renderEmpty();
+    this.renderHistoryStatus();
+    if (force || (this.stuck && !prepend)) {
+      s.scrollTop = s.scrollHeight;
+      this.stuck = true;
+    } else if (prepend) {
+      s.scrollTop = s.scrollHeight - fromBottom;
+    }
+  }
+
+  addMessage(m, options = {}) {
+    const existing = this.bySeq.get(m.seq);
+    if (existing !== undefined) {
+      // Seen already (a resume, a resend, or the ack came first): keep one.
+      if (Number.isFinite(m.ts)) this.setTime(existing, m.ts);
+      if (typeof m.id === 'string') existing.dataset.id = m.id;
+      return false;
+    }
+    const pending = m.user === this.me && typeof m.id === 'string' ? this.byId.get(m.id) : undefined;
+    if (pending !== undefined) {
+      this.withScroll(() => this.confirm(pending, m), options);
+      return true;
+    }
+    const li = this.buildItem(m);
+    if (typeof m.id === 'string') li.dataset.id = m.id;
+    li.dataset.seq = String(m.seq);
+    this.setTime(li, m.ts);
+    this.withScroll(() => this.placeConfirmed(li, m.seq), options);
+    return true;
+  }
+
+  // The room started over at seq 1 (an ephemeral room loaded again): what is
+  // on screen is gone from it and its seqs will be reused. Our own unsent
+  // messages stay; they are resent and placed by their new seqs.
+  startOver() {
+    this.withScroll(() => {
+      for (const li of [...this.list.children]) {
+        if (!li.classList.contains('unconfirmed')) li.remove();
+      }
+      this.bySeq.clear();
+      this.order = [];
+      const notice = document.createElement('li');
+      notice.className = 'notice';
+      notice.dataset.testid = 'room-restarted';
+      notice.textContent = 'This room was restarted; earlier messages were not kept.';
+      this.list.prepend(notice);
+    });
+    this.readSent = 0;
+    this.setOlder('idle');
+  }
+
+  onMessage(m) {
+    if (this.addMessage(m)) {
+      this.stopTyping(m.user);
+      if (document.hidden && m.user !== this.me) {
+        this.unread++;
+        this.updateTitle();
+      }
+      this.noteRead();
+    }
+  }
+
+  onAck({ id, seq }) {
+    const li = this.byId.get(id);
+    if (li === undefined) return;
+    if (this.bySeq.has(seq)) {
+      this.byId.delete(id);
+      li.remove();
+      this.renderEmpty();
+      return;
+    }
+    this.withScroll(() => this.confirm(li, { seq, id, ts: Number(li.dataset.sentAt) }));
+    this.noteRead();
+  }
+
+  onSendFail({ id, message }) {
+    const li = this.byId.get(id);
+    if (li === undefined) return;
+    li.classList.remove('pending');
+    li.classList.add('failed');
+    delete li.dataset.pending;
+    li.dataset.failed = 'true';
+    const retry = linkButton('Retry', () => {
+      this.byId.delete(id);
+      li.remove();
+      this.queue(li.querySelector('.text').textContent);
+    });
+    const remove = linkButton('Remove', () => {
+      this.byId.delete(id);
+      li.remove();
+      this.renderEmpty();
+    });
+    this.setDelivery(li, `Not sent: ${message} `, [retry, ' · ', remove]);
+  }
+
+  queue(text) {
+    const entry = this.conn.send(text);
+    const li = this.buildItem({ user: this.me, text });
+    li.classList.add('pending', 'unconfirmed');
+    li.dataset.pending = 'true';
+    li.dataset.id = entry.id;
+    li.dataset.sentAt = String(entry.ts);
+    this.setTime(li, entry.ts);
+    this.setDelivery(li, 'sending…');
+    this.byId.set(entry.id, li);
+    this.withScroll(() => this.list.append(li), { force: true });
+  }
+
+  submit() {
+    const input = $('composer-input');
+    const text = input.value.trim();
+    if (text === '' || this.locked) return;
+    // The counter already shows it in red and the send button is disabled.
+    if (textBytes(text) > MAX_TEXT_BYTES) return;
+    this.queue(text);
+    input.value = '';
+    this.renderCounter();
+    input.focus();
+  }
+
+  renderCounter() {
+    const input = $('composer-input');
+    const bytes = textBytes(input.value);
+    const counter = $('composer-counter');
+    setVisible(counter, bytes >= COUNTER_FROM_BYTES);
+    counter.textContent = `${bytes} / ${MAX_TEXT_BYTES}`;
+    counter.title = bytes > MAX_TEXT_BYTES
+      ? `Too long: a message holds at most ${MAX_TEXT_BYTES} bytes.` : '';
+    counter.classList.toggle('over', bytes > MAX_TEXT_BYTES);
+    $('send-button').disabled = this.locked || bytes > MAX_TEXT_BYTES;
+    // Grow with the text up to a few lines, then scroll.
+    input.style.height = 'auto';
+    input.style.height = `${Math.min(input.scrollHeight, 160)}px`;
+  }
+
+  renderEmpty() {
+    setVisible($('messages-empty'), this.list.childElementCount === 0);
+  }
+
+  // -------------------------------------------------------------- scrollback
+  // Older pages come from GET /api/rooms/:id/messages, which reads the whole
+  // history, whatever the session server holds, and works while the socket
+  // is reconnecting. Pages are placed by seq like everything else, so one
+  // that overlaps what is on screen adds nothing twice.
+
+  oldestKnown() {
+    if (this.order.length > 0) return this.order[0];
+    return this.conn.lastSeq === null ? null : this.conn.lastSeq + 1;
+  }
+
+  // Fetches the page before the oldest message shown when the reader is near
+  // the top (or the messages do not fill the pane yet).
+  loadOlder({ asked = false } = {}) {
+    if (this.destroyed || this.older === 'loading' || this.older === 'done') return;
+    if (this.older === 'error' && !asked) return;
+    if (!asked && this.scroller.scrollTop >= LOAD_OLDER_PX) return;
+    const before = this.oldestKnown();
+    if (before === null) return;
+    if (before <= 1) {
+      this.setOlder('done');
+      return;
+    }
+    const token = app.liveToken();
+    if (token === null) return;
+    this.setOlder('loading');
+    olderMessages(token, this.roomId, before, PAGE_SIZE).then(({ messages, more }) => {
+      if (this.destroyed) return;
+      const page = messages.filter((m) => validMessage(m) && m.seq < before);
+      this.withScroll(() => {
+        for (const m of page) this.addHistoric(m);
+      }, { prepend: true });
+      const finished = !more || page.length === 0 || this.order[0] <= 1;
+      this.setOlder(finished ? 'done' : 'idle');
+      // The page may not have filled the pane: keep going until it does.
+      if (!finished) requestAnimationFrame(() => this.loadOlder());
+    }, (error) => {
+      if (this.destroyed) return;
+      if (error instanceof ApiError && error.status === 401) {
+        app.expireSession();
+        return;
+      }
+      this.olderError = error.message;
+      this.setOlder('error');
+    });
+  }
+
+  addHistoric(m) {
+    if (this.bySeq.has(m.seq)) return;
+    const li = this.buildItem(m);
+    if (typeof m.id === 'string') li.dataset.id = m.id;
+    li.dataset.seq = String(m.seq);
+    this.setTime(li, m.ts);
+    this.placeConfirmed(li, m.seq);
+  }
+
+  setOlder(state) {
+    this.older = state;
+    this.renderHistoryStatus();
+  }
+
+  renderHistoryStatus() {
+    const status = $('history-status');
+    const button = $('load-earlier');
+    const text = $('history-text');
+    status.dataset.state = this.older;
+    const empty = this.order.length === 0;
+    if (this.older === 'loading') {
+      text.textContent = 'Loading earlier messages…';
+    } else if (this.older === 'done') {
+      text.textContent = empty ? '' : 'This is the beginning of the room.';
+    } else if (this.older === 'error') {
+      text.textContent = `Could not load earlier messages: ${this.olderError} `;
+    } else {
+      text.textContent = '';
+    }
+    button.textContent = this.older === 'error' ? 'Try again' : 'Load earlier messages';
+    setVisible(button, (this.older === 'idle' && !empty) || this.older === 'error');
+  }
+
+  // -------------------------------------------------------------- read marks
+  // A message counts as read once it has been on screen in a visible,
+  // focused tab. The mark is the highest such seq, sent at most once a
+  // second; the server keeps it and the room list's unread counts follow.
+
+  // The seq of the last confirmed message on screen, or null.
+  lastVisibleSeq() {
+    if (this.order.length === 0 || this.scroller.clientHeight === 0) return null;
+    const view = this.scroller.getBoundingClientRect();
+    const top = (i) => this.bySeq.get(this.order[i]).getBoundingClientRect().top;
+    let lo = 0;
+    let hi = this.order.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (top(mid) < view.bottom) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo === 0) return null;
+    const seq = this.order[lo - 1];
+    return this.bySeq.get(seq).getBoundingClientRect().bottom > view.top ? seq : null;
+  }
+
+  noteRead() {
+    if (this.destroyed || this.readTimer !== null) return;
+    if (document.visibilityState !== 'visible' || !document.hasFocus()) return;
+    const seq = this.lastVisibleSeq();
+    if (seq === null || seq <= this.readSent) return;
+    const wait = this.readAt + READ_INTERVAL_MS - Date.now();
+    if (wait > 0) {
+      this.readTimer = setTimeout(() => {
+        this.readTimer = null;
+        this.noteRead();
+      }, wait);
+      return;
+    }
+    // Not connected: the next welcome calls this again.
+    if (!this.conn.read(seq)) return;
+    this.readSent = seq;
+    this.readAt = Date.now();
+    app.readUpTo.set(this.roomId, Math.max(seq, app.readUpTo.get(this.roomId) ?? 0));
+  }
+
+  // -------------------------------------------------------------- misc
+
+  async copyLink() {
+    const button = $('copy-link');
+    const ok = await copyText($('share-link').value, $('share-link'));
+    button.textContent = ok ? 'Copied!' : 'Press Ctrl+C';
+    setTimeout(() => {
+      if (button.isConnected) button.textContent = 'Copy';
+    }, 2000);
+  }
+
+  updateTitle() {
+    const prefix = this.unread > 0 ? `(${this.unread}) ` : '';
+    document.title = `${prefix}${roomTitle(this.name, this.roomId)} · Stateroom`;
+  }
+}
+
+// shared: the app (app.js): the session, its read marks, expireSession and
+// showLobby.
+export function init(shared) {
+  app = shared;
+  // Unsent messages live only in this tab: ask before they are thrown away.
+  window.addEventListener('beforeunload', (event) => {
+    if (current !== null && current.conn.pending.size > 0) event.preventDefault();
+  });
+}
+
+// Leaves the room shown, if any.
+function close() {
+  if (current !== null) {
+    current.destroy();
+    current = null;
+  }
+  document.title = 'Stateroom';
+}
+
+// first: the room's lookup (api.js lookupRoom); name: its name as known.
+export function show(roomId, first, name) {
+  close();
+  current = new RoomView(roomId, first, name);
+  setVisible($('room-view'), true);
+  $('composer-input').focus();
+}
+
+// Leaves the room while it is still on screen, so that what the reader saw
+// last counts as read.
+export function hide() {
+  close();
+  setVisible($('room-view'), false);
+}
+
+export function showing(roomId) {
+  return current !== null && current.roomId === roomId;
+}
