@@ -86,7 +86,12 @@ static void unmask(uint8_t *p, size_t len, const uint8_t *key)
 static void event(struct wsc_event *ev, enum wsc_event_kind kind, uint16_t code, const uint8_t *data,
 		  size_t len)
 {
-	*ev = (struct wsc_event){ .kind = kind, .code = code, .data = data, .len = len };
+	ev->kind = kind;
+	ev->binary = false;
+	ev->code = code;
+	ev->data = data;
+	ev->len = len;
+	ev->need = 0;
 }
 
 static void message(struct wsc_event *ev, bool binary, const uint8_t *data, size_t len)
