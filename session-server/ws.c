@@ -10,7 +10,7 @@
 
 #include "dlist.h"
 #include "log.h"
-#include "utf8.h"
+#include "ws_codec.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
@@ -31,15 +31,6 @@
  * read buffer's worth. */
 #define WS_PACED_READ 4096
 
-enum {
-	OP_CONT = 0x0,
-	OP_TEXT = 0x1,
-	OP_BINARY = 0x2,
-	OP_CLOSE = 0x8,
-	OP_PING = 0x9,
-	OP_PONG = 0xa,
-};
-
 struct ws_frame {
 	unsigned refs;
 	size_t len;
@@ -55,14 +46,6 @@ enum ws_state {
 	WS_DEAD,     /* the socket is to be closed */
 };
 
-/* A fragmented message being put together (allocated at its first
- * fragment, freed when it is delivered). */
-struct ws_msg {
-	bool binary;
-	size_t len, cap;
-	uint8_t data[];
-};
-
 /* Memory, an idle connection's cost, is what this struct is laid out for:
  * no libuv handle of its own (pings and lingering run off one server timer,
  * in two lists ordered by deadline), no read buffer (one per server; a
@@ -70,8 +53,8 @@ struct ws_msg {
  * allocated then and freed when it completes), a handful of queued frames
  * inline. The alternative, wslay's event API, costs about 8.6 KB per
  * connection (its frame context alone holds a 4 KB input buffer) and copies
- * every queued message; client frames are simple enough to parse here, and
- * server frames are built once per broadcast (ws_frame_text). */
+ * every queued message; client frames are simple enough to decode here
+ * (ws_codec), and server frames are built once per broadcast (ws_frame_text). */
 struct ws_conn {
 	struct ws_server *srv;
 	struct httpd_conn *hc;
@@ -91,14 +74,14 @@ struct ws_conn {
 	uint32_t nq, cap_q, n_writing, off;
 	size_t q_bytes;              /* unsent bytes in q, off deducted */
 
-	/* Input: a frame split across reads, or the frames read while paused,
-	 * and a fragmented message. */
+	/* Input: a frame split across reads, or the frames read while paused;
+	 * the decoder holds a fragmented message. */
 	uint8_t *in;
 	uint32_t in_len, in_cap;
 	/* The socket, kept here so that a send does not touch the libuv
 	 * handle's memory at all (uv_fileno was 3 % of a fan-out's samples). */
 	uv_os_fd_t fd;
-	/* The small fields in the hole fd leaves before msg. */
+	/* The small fields in the hole fd leaves before dec. */
 	uint8_t state;               /* enum ws_state */
 	uint8_t list;                /* enum ws_list */
 	bool dirty : 1, gone_notified : 1, ping_outstanding : 1, handles_closing : 1;
@@ -106,12 +89,13 @@ struct ws_conn {
 	bool unparsed : 1;           /* in may hold whole frames for proceed() */
 	bool reading : 1;            /* uv_read_start is in effect */
 	bool paced : 1;              /* paused since its last read parsed whole: read little */
-	struct ws_msg *msg;
+	struct wsc_decoder dec;
 };
 
 struct ws_server {
 	uv_loop_t *loop;
 	struct ws_config cfg;
+	struct wsc_limits limits;    /* what the decoder is told of cfg */
 	uv_check_t check;
 	uv_idle_t idle;              /* keeps poll from blocking while work is dirty */
 	uv_timer_t timer;            /* the next ping or linger deadline */
@@ -158,33 +142,14 @@ static struct ws_frame *frame_alloc(size_t len)
 	return f;
 }
 
-static size_t put_header(uint8_t *p, uint8_t first, size_t len)
+static struct ws_frame *frame_new(enum wsc_opcode op, const void *payload, size_t len)
 {
-	p[0] = first;
-	if (len < 126) {
-		p[1] = (uint8_t)len;
-		return 2;
-	}
-	if (len < 65536) {
-		p[1] = 126;
-		p[2] = (uint8_t)(len >> 8);
-		p[3] = (uint8_t)len;
-		return 4;
-	}
-	p[1] = 127;
-	for (int i = 0; i < 8; i++)
-		p[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
-	return 10;
-}
-
-static struct ws_frame *frame_new(uint8_t first, const void *payload, size_t len)
-{
-	size_t hlen = len < 126 ? 2 : len < 65536 ? 4 : 10;
+	size_t hlen = wsc_header_len(len);
 	struct ws_frame *f = frame_alloc(hlen + len);
 
 	if (!f)
 		return NULL;
-	put_header(f->data, first, len);
+	wsc_put_header(f->data, op, len);
 	if (len)
 		memcpy(f->data + hlen, payload, len);
 	return f;
@@ -192,7 +157,7 @@ static struct ws_frame *frame_new(uint8_t first, const void *payload, size_t len
 
 struct ws_frame *ws_frame_text(const void *payload, size_t len)
 {
-	return frame_new(0x80 | OP_TEXT, payload, len);
+	return frame_new(WSC_OP_TEXT, payload, len);
 }
 
 void ws_frame_unref(struct ws_frame *f)
@@ -492,19 +457,11 @@ static void enter_closing(struct ws_conn *c)
 /* Queues a close frame: code 0 sends an empty one. */
 static void send_close(struct ws_conn *c, uint16_t code, const char *reason, size_t len)
 {
-	uint8_t payload[125];
+	uint8_t payload[WSC_CONTROL_MAX];
 	struct ws_frame *f;
 
-	if (code) {
-		payload[0] = (uint8_t)(code >> 8);
-		payload[1] = (uint8_t)code;
-		if (len)
-			memcpy(payload + 2, reason, len);
-		len += 2;
-	} else {
-		len = 0;
-	}
-	f = frame_new(0x80 | OP_CLOSE, payload, len);
+	len = wsc_close_payload(payload, code, reason, len);
+	f = frame_new(WSC_OP_CLOSE, payload, len);
 	if (!f || enqueue(c, f) != 0) {
 		ws_frame_unref(f);
 		drop(c);
@@ -517,214 +474,61 @@ static void send_close(struct ws_conn *c, uint16_t code, const char *reason, siz
 
 void ws_close(struct ws_conn *c, uint16_t code, const char *reason)
 {
-	size_t len = reason ? strlen(reason) : 0;
-
 	if (c->state != WS_OPEN)
 		return;
-	if (len > 123)
-		len = 123;
-	send_close(c, code, reason, len);
+	send_close(c, code, reason, reason ? strlen(reason) : 0);
 }
 
 /* ------------------------------------------------------------------ input */
 
-/* The codes a peer may send (RFC 6455 7.4 and the IANA registry: 1012 to
- * 1014 were added after the RFC). */
-static bool close_code_valid(unsigned code)
+static void on_event(struct ws_conn *c, const struct wsc_event *ev)
 {
-	return (code >= 1000 && code <= 1014 && code != 1004 && code != 1005 && code != 1006) ||
-	       (code >= 3000 && code <= 4999);
-}
-
-static void deliver(struct ws_conn *c, bool binary, const uint8_t *data, size_t len)
-{
-	if (!binary && !utf8_valid(data, len)) {
-		ws_close(c, 1007, NULL);
-		return;
-	}
-	if (c->h)
-		c->h->on_message(c, c->ud, binary, data, len);
-}
-
-static void on_close_frame(struct ws_conn *c, const uint8_t *p, size_t len)
-{
-	unsigned code;
-
-	if (len == 0) {
-		send_close(c, 0, NULL, 0);
-		return;
-	}
-	if (len == 1) {
-		ws_close(c, 1002, NULL);
-		return;
-	}
-	code = (unsigned)p[0] << 8 | p[1];
-	if (!close_code_valid(code)) {
-		ws_close(c, 1002, NULL);
-		return;
-	}
-	if (!utf8_valid(p + 2, len - 2)) {
-		ws_close(c, 1007, NULL);
-		return;
-	}
-	send_close(c, (uint16_t)code, NULL, 0);
-}
-
-/* One complete frame whose header check_header() accepted, payload unmasked. */
-static void on_frame(struct ws_conn *c, uint8_t opcode, bool fin, const uint8_t *p, size_t len)
-{
-	struct ws_msg *m = c->msg;
 	struct ws_frame *f;
 
-	switch (opcode) {
-	case OP_TEXT:
-	case OP_BINARY:
-		if (m) {
-			ws_close(c, 1002, NULL);
-			return;
-		}
-		if (fin) {
-			deliver(c, opcode == OP_BINARY, p, len);
-			return;
-		}
-		m = malloc(sizeof(*m) + len);
-		if (!m) {
-			ws_close(c, 1011, NULL);
-			return;
-		}
-		m->binary = opcode == OP_BINARY;
-		m->len = m->cap = len;
-		memcpy(m->data, p, len);
-		c->msg = m;
+	switch (ev->kind) {
+	case WSC_EV_MESSAGE:
+		if (c->h)
+			c->h->on_message(c, c->ud, ev->binary, ev->data, ev->len);
 		return;
-	case OP_CONT:
-		if (!m) {
-			ws_close(c, 1002, NULL);
-			return;
-		}
-		if (m->len + len > m->cap) {
-			size_t cap = m->cap * 2 > m->len + len ? m->cap * 2 : m->len + len;
-			if (cap > c->srv->cfg.max_message)
-				cap = c->srv->cfg.max_message;
-			m = realloc(m, sizeof(*m) + cap);
-			if (!m) {
-				ws_close(c, 1011, NULL);
-				return;
-			}
-			m->cap = cap;
-			c->msg = m;
-		}
-		memcpy(m->data + m->len, p, len);
-		m->len += len;
-		if (fin) {
-			c->msg = NULL;
-			deliver(c, m->binary, m->data, m->len);
-			free(m);
-		}
-		return;
-	case OP_PING:
-		f = frame_new(0x80 | OP_PONG, p, len);
+	case WSC_EV_PING:
+		f = frame_new(WSC_OP_PONG, ev->data, ev->len);
 		if (!f || send_frame(c, f) != 0)
 			drop(c);
 		ws_frame_unref(f);
 		return;
-	case OP_PONG:
+	case WSC_EV_CLOSE:
+		/* The peer's code is echoed (an empty close with an empty one). */
+		send_close(c, ev->code, NULL, 0);
 		return;
-	case OP_CLOSE:
-		on_close_frame(c, p, len);
+	case WSC_EV_ERROR:
+		ws_close(c, ev->code, NULL);
+		return;
+	case WSC_EV_NEED:
+	case WSC_EV_PONG:
 		return;
 	}
 }
 
-static size_t header_len(const uint8_t *h)
-{
-	uint8_t len7 = h[1] & 0x7f;
-
-	return 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + (h[1] & 0x80 ? 4 : 0);
-}
-
-/* Returns 0, or the close code a complete header deserves (judged before its
- * payload arrives, so that nothing waits for a frame it will refuse). Sets
- * *len on success. */
-static uint16_t check_header(const struct ws_conn *c, const uint8_t *h, uint64_t *len)
-{
-	uint8_t opcode = h[0] & 0x0f;
-	bool fin = h[0] & 0x80;
-	uint8_t len7 = h[1] & 0x7f;
-	uint64_t n = len7;
-
-	if (h[0] & 0x70)
-		return 1002;
-	if ((opcode >= 3 && opcode <= 7) || opcode >= 0xb)
-		return 1002;
-	if (!(h[1] & 0x80))
-		return 1002;
-	if ((opcode & 0x8) && (!fin || len7 > 125))
-		return 1002;
-	if (len7 == 126) {
-		n = (uint64_t)h[2] << 8 | h[3];
-		if (n < 126)
-			return 1002;
-	} else if (len7 == 127) {
-		n = 0;
-		for (int i = 0; i < 8; i++)
-			n = n << 8 | h[2 + i];
-		if (n < 65536 || (n >> 63))
-			return 1002;
-	}
-	if (!(opcode & 0x8) && n + (opcode == OP_CONT && c->msg ? c->msg->len : 0) >
-				     c->srv->cfg.max_message)
-		return 1009;
-	*len = n;
-	return 0;
-}
-
-static void unmask(uint8_t *p, size_t len, const uint8_t *key)
-{
-	uint32_t k;
-	size_t i = 0;
-
-	memcpy(&k, key, 4);
-	for (; i + 4 <= len; i += 4) {
-		uint32_t w;
-		memcpy(&w, p + i, 4);
-		w ^= k;
-		memcpy(p + i, &w, 4);
-	}
-	for (; i < len; i++)
-		p[i] ^= key[i & 3];
-}
-
-/* Handles the complete frames at the start of p[0..n) (unmasking them in
+/* Decodes the complete frames at the start of p[0..n) (unmasking them in
  * place) while the connection is open and not paused. Returns the bytes
  * used; the rest is a frame still arriving (*need: its whole size when
  * known, else 0), or what waits for ws_resume_input. */
 static size_t parse(struct ws_conn *c, uint8_t *p, size_t n, size_t *need)
 {
+	struct wsc_event ev;
 	size_t off = 0;
 
 	*need = 0;
-	while (c->state == WS_OPEN && !c->paused && n - off >= 2) {
-		uint8_t *h = p + off;
-		size_t hlen = header_len(h);
-		uint64_t len;
-		uint16_t code;
-
-		if (n - off < hlen)
-			break;
-		code = check_header(c, h, &len);
-		if (code) {
-			ws_close(c, code, NULL);
-			return n;
-		}
-		if (n - off - hlen < len) {
-			*need = hlen + (size_t)len;
+	while (c->state == WS_OPEN && !c->paused) {
+		off += wsc_decode(&c->dec, p + off, n - off, &c->srv->limits, &ev);
+		if (ev.kind == WSC_EV_NEED) {
+			*need = ev.need;
 			break;
 		}
-		unmask(h + hlen, (size_t)len, h + hlen - 4);
-		off += hlen + (size_t)len;
-		on_frame(c, h[0] & 0x0f, h[0] & 0x80, h + hlen, (size_t)len);
+		on_event(c, &ev);
 	}
+	/* A paused connection keeps no delivered message while it waits. */
+	wsc_decoder_trim(&c->dec);
 	return c->state == WS_OPEN ? off : n;
 }
 
@@ -746,7 +550,7 @@ static int in_reserve(struct ws_conn *c, size_t cap)
 /* Feeds p[0..n): straight from the read buffer when nothing is kept, else
  * behind the bytes kept from before. What is left is kept in c->in: one
  * frame still arriving, with room for all of it once its header says how
- * long it is (check_header bounds that by max_message), or, paused, what
+ * long it is (the decoder bounds that by max_message), or, paused, what
  * follows the last message delivered (at most one read's worth). */
 static void input(struct ws_conn *c, uint8_t *p, size_t n)
 {
@@ -796,7 +600,7 @@ static void conn_free(struct ws_conn *c)
 	if (c->q != c->q_inline)
 		free(c->q);
 	free(c->in);
-	free(c->msg);
+	wsc_decoder_free(&c->dec);
 	list_unlink(c);
 	s->n_conns--;
 	free(c);
@@ -1126,7 +930,6 @@ int ws_accept(struct ws_server *s, struct httpd_req *req, const char *response, 
 
 int ws_server_new(uv_loop_t *loop, const struct ws_config *cfg, struct ws_server **out)
 {
-	static const uint8_t ping[2] = { 0x80 | OP_PING, 0 };
 	struct ws_server *s = calloc(1, sizeof(*s));
 	int r;
 
@@ -1134,12 +937,12 @@ int ws_server_new(uv_loop_t *loop, const struct ws_config *cfg, struct ws_server
 		return UV_ENOMEM;
 	s->loop = loop;
 	s->cfg = *cfg;
-	s->ping = frame_alloc(sizeof(ping));
+	s->limits.max_message = cfg->max_message;
+	s->ping = frame_new(WSC_OP_PING, NULL, 0);
 	if (!s->ping) {
 		free(s);
 		return UV_ENOMEM;
 	}
-	memcpy(s->ping->data, ping, sizeof(ping));
 	if ((r = uv_check_init(loop, &s->check)) != 0) {
 		ws_frame_unref(s->ping);
 		free(s);

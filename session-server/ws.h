@@ -1,13 +1,10 @@
 /* ws: WebSocket connections (RFC 6455) on sockets taken over from httpd.
  *
- * Client frames are parsed here, straight from one read buffer per server,
- * and whatever RFC 6455 forbids is refused with close 1002 (reserved bits
- * and opcodes, unmasked frames, fragmented or over-125-byte control frames,
- * non-minimal lengths, a stray continuation, a new message inside a
- * fragmented one, a 1-byte or invalid-code close), 1007 (text or close
- * reason that is not UTF-8) or 1009 (a message over max_message, judged
- * from the frame header). Pings are answered, a close is echoed with its
- * code.
+ * Client frames are decoded (ws_codec) straight from one read buffer per
+ * server, and whatever RFC 6455 forbids is refused with the close code the
+ * decoder gives: 1002, 1007 (text or close reason that is not UTF-8) or
+ * 1009 (a message over max_message, judged from the frame header). Pings
+ * are answered, a close is echoed with its code.
  *
  * Outgoing data frames are struct ws_frame: framed once, reference-counted,
  * and the same bytes are queued to every connection they go to. What a
