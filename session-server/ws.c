@@ -903,9 +903,8 @@ static void proceed(struct ws_conn *c)
  * meanwhile in one go, rather than falling behind one send per frame. That
  * buys fewer sends with latency (up to max_write_delay_ms), which is why a
  * server with time to spare (WS_HOLD_SLACK points below the threshold)
- * sends at once. The load is
- * judged from frames, not sends, so that holding, which needs fewer sends,
- * does not switch itself off. */
+ * sends at once. The load is judged from frames, not sends, so that
+ * holding, which needs fewer sends, does not switch itself off. */
 #define WS_LOAD_WINDOW_NS 500000000u
 #define WS_HOLD_SLACK 10
 
