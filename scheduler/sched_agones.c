@@ -1,6 +1,6 @@
 /* The `agones` scheduler: session servers are Agones GameServers of one
  * Fleet, and a room is placed by a GameServerAllocation through the
- * Kubernetes API (docs/deploy.md, ../shared/AGONES.md).
+ * Kubernetes API (docs/deploy.md, "The Agones API, as this code uses it").
  *
  * place: allocate with the high-density pattern (fill Allocated servers
  * that have a free `rooms` slot first, then a Ready one; count the room in

@@ -51,8 +51,8 @@ enum ws_state {
  * in two lists ordered by deadline), no read buffer (one per server; a
  * connection keeps only the bytes of a frame split across reads, in `in`,
  * allocated then and freed when it completes), a handful of queued frames
- * inline. The alternative, wslay's event API, costs about 8.6 KB per
- * connection (its frame context alone holds a 4 KB input buffer) and copies
+ * inline. The alternative, wslay's event API, keeps a context and an input
+ * buffer per connection, several times what all of this costs, and copies
  * every queued message; client frames are simple enough to decode here
  * (ws_codec), and server frames are built once per broadcast (ws_frame_text). */
 struct ws_conn {
@@ -79,7 +79,7 @@ struct ws_conn {
 	uint8_t *in;
 	uint32_t in_len, in_cap;
 	/* The socket, kept here so that a send does not touch the libuv
-	 * handle's memory at all (uv_fileno was 3 % of a fan-out's samples). */
+	 * handle's memory at all: uv_fileno showed in fan-out profiles. */
 	uv_os_fd_t fd;
 	/* The small fields in the hole fd leaves before dec. */
 	uint8_t state;               /* enum ws_state */
@@ -322,7 +322,7 @@ static uint32_t fill_bufs(const struct ws_conn *c, uv_buf_t *bufs, size_t *bytes
 
 /* What uv_try_write does, minus its cost: write() and writev() pass through
  * the VFS layer on their way to the socket, send() and sendmsg() go straight
- * to it, a few percent of the kernel's time per delivery. The caller has no
+ * to it, which saves kernel time on every delivery. The caller has no
  * uv_write in flight, so nothing is queued in libuv ahead of these bytes.
  * MSG_NOSIGNAL: a peer gone is an error, not SIGPIPE. Returns the bytes
  * taken (0 when the socket buffer is full) or a negative libuv error. */
@@ -704,12 +704,11 @@ static void proceed(struct ws_conn *c)
  * what a send has cost, over the time they came in, above hold_load_pct)
  * holds them back: after a flush that took D, the next one waits D / 2 (at
  * most max_write_delay_ms), and sends each connection what piled up
- * meanwhile in one go, rather than falling behind one send per frame. At
- * the bench's heaviest points that is a third fewer sends for a few
- * milliseconds more latency, which is why a server with time to spare
- * (WS_HOLD_SLACK points below the threshold) sends at once. The load is
- * judged from frames, not sends, so that holding, which needs fewer sends,
- * does not switch itself off. */
+ * meanwhile in one go, rather than falling behind one send per frame. That
+ * buys fewer sends with latency (up to max_write_delay_ms), which is why a
+ * server with time to spare (WS_HOLD_SLACK points below the threshold)
+ * sends at once. The load is judged from frames, not sends, so that
+ * holding, which needs fewer sends, does not switch itself off. */
 #define WS_LOAD_WINDOW_NS 500000000u
 #define WS_HOLD_SLACK 10
 

@@ -30,7 +30,8 @@ after(async () => {
 	fs.rmSync(dir, { recursive: true, force: true });
 });
 
-// The body AGONES.md prescribes for placing room roomId.
+// The body docs/deploy.md ("Allocation, through the Kubernetes API") prescribes
+// for placing room roomId.
 function placeBody(roomId) {
 	const selector = (state) => ({
 		gameServerState: state,
