@@ -18,6 +18,7 @@
 
 #include "backend.h"
 #include "config.h"
+#include "container.h"
 #include "log.h"
 #include "migrate.h"
 #include "pwhash.h"
@@ -41,8 +42,6 @@
 #define MAIN_PW_INFLIGHT 4
 #define MAIN_PW_WAITING 1024
 #define MAIN_PW_PER_CLIENT 8
-
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 struct main_ctx {
 	struct backend be;

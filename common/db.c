@@ -6,14 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "container.h"
+
 #define DB_BACKOFF_MIN_MS 100
 #define DB_BACKOFF_MAX_MS 5000
 /* libpq does not enforce connect_timeout in PQconnectPoll mode, and a
  * black-holed address would otherwise hang the attempt for minutes. */
 #define DB_CONNECT_TIMEOUT_MS 10000
 #define DB_MAX_PARAMS 65535 /* the protocol's limit */
-
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 enum db_state { DB_WAITING, DB_CONNECTING, DB_READY, DB_CLOSED };
 

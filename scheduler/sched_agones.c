@@ -29,12 +29,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "container.h"
 #include "http_client.h"
 #include "log.h"
 #include "sched_backends.h"
 #include "scheduler.h"
-
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 #define AG_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount/"
 #define AG_DEFAULT_TOKEN_FILE AG_SA_DIR "token"

@@ -48,11 +48,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "container.h"
 #include "log.h"
 #include "sched_backends.h"
 #include "scheduler.h"
-
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 #define PROC_POLL_MS 50
 #define PROC_TICK_MAX_MS 1000

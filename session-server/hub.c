@@ -7,13 +7,12 @@
 #include <string.h>
 
 #include "app.h"
+#include "container.h"
 #include "dlist.h"
 #include "log.h"
 #include "marks.h"
 #include "room.h"
 #include "store.h"
-
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 #define HUB_TICK_MS 1000
 /* Most records written in one statement (group commit). */

@@ -8,11 +8,10 @@
 
 #include <jansson.h>
 
+#include "container.h"
 #include "dlist.h"
 #include "log.h"
 #include "utf8.h"
-
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 /* After our close frame is queued, wait this long for it to leave and for
  * the peer to close before dropping the socket. Reading on until then keeps

@@ -55,6 +55,7 @@
 
 #include "base64.h"
 #include "config.h"
+#include "container.h"
 #include "token.h"
 
 #define LG_MAX_CONNS 200000
@@ -73,8 +74,6 @@
 #define LG_TALLY 16                  /* distinct close codes, errors, failure reasons kept */
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #define NS_PER_S 1000000000ull
-
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 /* ------------------------------------------------------------ histogram */
 
