@@ -43,16 +43,16 @@ struct rooms_call {             /* one request waiting on the scheduler */
 };
 
 /* Answers a scheduler failure (never SCHED_OK). */
-static void rooms_sched_error(struct rooms_call *c, int err)
+static void rooms_sched_error(struct rooms_call *c, enum sched_result err)
 {
 	struct backend *be = c->be;
 
 	switch (err) {
-	case SCHED_EFULL:
+	case SCHED_FULL:
 		be_error(be, c->req, c->route, 503, "no_capacity",
 			 "every session server is full; try again shortly", rooms_retry_full);
 		break;
-	case SCHED_ENOROOM:
+	case SCHED_NOROOM:
 		be_json(be, c->req, c->route, 200, json_pack("{s:n,s:n}", "host", "token"), NULL);
 		break;
 	default:
@@ -69,7 +69,7 @@ static void rooms_call_done(struct rooms_call *c)
 	be_release(be);
 }
 
-static void rooms_on_placed(int err, const struct sched_placement *p, void *arg);
+static void rooms_on_placed(enum sched_result err, const struct sched_placement *p, void *arg);
 
 static void rooms_on_unadmitted(PGresult *res, const char *err, const char *sqlstate, void *arg)
 {
@@ -106,21 +106,21 @@ static int rooms_place(struct rooms_call *c)
 	r.ephemeral = !c->opts.persistent;
 	rc = be->sched->place(be->sched_state, &r, rooms_on_placed, c);
 	if (rc < 0) {
-		be->mx.place[mx_sched_index(rc)]++;
+		be->mx.place[mx_sched_index(SCHED_UNAVAIL)]++;
 		rooms_unadmit(c);
-		rooms_sched_error(c, rc);
+		rooms_sched_error(c, SCHED_UNAVAIL);
 		return -1;
 	}
 	return 0;
 }
 
-static void rooms_on_placed(int err, const struct sched_placement *p, void *arg)
+static void rooms_on_placed(enum sched_result err, const struct sched_placement *p, void *arg)
 {
 	struct rooms_call *c = arg;
 	struct backend *be = c->be;
 
 	be->mx.place[mx_sched_index(err)]++;
-	if (err == SCHED_EEXISTS) {
+	if (err == SCHED_EXISTS) {
 		/* Admitted already: the limits count the creation, not the id. */
 		if (++c->tries >= ROOMS_CREATE_TRIES)
 			be_error(be, c->req, c->route, 500, "internal", "no free room id", NULL);
@@ -259,7 +259,7 @@ static char *rooms_ticket(const struct rooms_call *c, const struct sched_placeme
 	return tok;
 }
 
-static void rooms_on_located(int err, const struct sched_placement *p, void *arg)
+static void rooms_on_located(enum sched_result err, const struct sched_placement *p, void *arg)
 {
 	struct rooms_call *c = arg;
 	struct backend *be = c->be;
@@ -320,8 +320,8 @@ void api_rooms_get(struct httpd_req *req, const struct route_params *params, voi
 	be_hold(be);
 	rc = be->sched->locate(be->sched_state, c->room, rooms_on_located, c);
 	if (rc < 0) {
-		be->mx.locate[mx_sched_index(rc)]++;
-		rooms_sched_error(c, rc);
+		be->mx.locate[mx_sched_index(SCHED_UNAVAIL)]++;
+		rooms_sched_error(c, SCHED_UNAVAIL);
 		rooms_call_done(c);
 	}
 }

@@ -8,7 +8,7 @@
  * schema/migrations/006_spawns.sql): start a server, wait for the one some
  * replica is starting, place again, or give up because max_servers are up.
  * A request waits at most spawn_wait_ms, trying again every PROC_POLL_MS;
- * then it gets SCHED_EFULL.
+ * then it gets SCHED_FULL.
  *
  * Children. Each is stateroom-session with this backend's environment plus
  * its id, port 0 (it listens on a free port and registers that), host,
@@ -37,7 +37,7 @@
  * (session-server/main.c), rather than live on with nobody to supervise
  * them.
  *
- * Stopping (stop): waiting requests fail with SCHED_EUNAVAIL, every child
+ * Stopping (stop): waiting requests fail with SCHED_UNAVAIL, every child
  * gets SIGTERM (it drains its clients, who resume elsewhere), and done runs
  * once all have exited, their rows are gone and the timers are closed. */
 #include <errno.h>
@@ -519,7 +519,7 @@ static void proc_on_tick(uv_timer_t *t)
 
 /* ---- requests ---------------------------------------------------------- */
 
-static void proc_op_finish(struct proc_op *op, int rc, const struct sched_placement *pl)
+static void proc_op_finish(struct proc_op *op, enum sched_result rc, const struct sched_placement *pl)
 {
 	struct proc *p = op->p;
 
@@ -565,7 +565,7 @@ static void proc_need_server(struct proc_op *op)
 	const char *params[5];
 
 	if (p->stopping || now >= op->deadline) {
-		proc_op_finish(op, SCHED_EFULL, NULL);
+		proc_op_finish(op, SCHED_FULL, NULL);
 		return;
 	}
 	if (now < p->backoff_until) {
@@ -573,7 +573,7 @@ static void proc_need_server(struct proc_op *op)
 		return;
 	}
 	if (proc_new_id(id) < 0) {
-		proc_op_finish(op, SCHED_EUNAVAIL, NULL);
+		proc_op_finish(op, SCHED_UNAVAIL, NULL);
 		return;
 	}
 	params[0] = id;
@@ -583,7 +583,7 @@ static void proc_need_server(struct proc_op *op)
 	params[4] = p->wait_ms;
 	if (db_query(p->env->db, "SELECT stateroom_spawn_claim($1, $2, $3::integer, $4::bigint, $5::bigint), $1",
 		     5, params, proc_on_claim, op) < 0)
-		proc_op_finish(op, SCHED_EUNAVAIL, NULL);
+		proc_op_finish(op, SCHED_UNAVAIL, NULL);
 }
 
 static void proc_on_claim(PGresult *res, const char *err, const char *sqlstate, void *arg)
@@ -595,7 +595,7 @@ static void proc_on_claim(PGresult *res, const char *err, const char *sqlstate, 
 
 	if (!res || PQntuples(res) != 1 || PQnfields(res) != 2) {
 		log_write(LOG_WARN, "spawn decision failed", "{s:s}", "error", err ? err : "bad result");
-		proc_op_finish(op, SCHED_EUNAVAIL, NULL);
+		proc_op_finish(op, SCHED_UNAVAIL, NULL);
 		return;
 	}
 	what = PQgetvalue(res, 0, 0);
@@ -607,18 +607,18 @@ static void proc_on_claim(PGresult *res, const char *err, const char *sqlstate, 
 	} else if (strcmp(what, "spawn") == 0) {
 		if (p->stopping) {
 			/* Too late to start anything; the spawn row expires. */
-			proc_op_finish(op, SCHED_EUNAVAIL, NULL);
+			proc_op_finish(op, SCHED_UNAVAIL, NULL);
 			return;
 		}
 		rc = proc_spawn(p, id, "capacity");
 		if (rc < 0) {
 			proc_spawn_failed(p, id, rc);
-			proc_op_finish(op, SCHED_EFULL, NULL);
+			proc_op_finish(op, SCHED_FULL, NULL);
 			return;
 		}
 		proc_park(op);
 	} else {
-		proc_op_finish(op, SCHED_EFULL, NULL);  /* "max" */
+		proc_op_finish(op, SCHED_FULL, NULL);  /* "max" */
 	}
 }
 
@@ -627,16 +627,16 @@ static void proc_on_placed(PGresult *res, const char *err, const char *sqlstate,
 	struct proc_op *op = arg;
 	const char *what = op->place ? "place" : "locate";
 	struct sched_placement pl;
-	int rc;
+	enum sched_result rc;
 
 	if (!res) {
 		log_write(LOG_WARN, "scheduler query failed", "{s:s,s:s,s:s?}", "op", what,
 			  "error", err ? err : "", "sqlstate", sqlstate);
-		proc_op_finish(op, SCHED_EUNAVAIL, NULL);
+		proc_op_finish(op, SCHED_UNAVAIL, NULL);
 		return;
 	}
 	rc = sched_sql_result(res, what, &pl);
-	if (rc == SCHED_EFULL)
+	if (rc == SCHED_FULL)
 		proc_need_server(op);
 	else
 		proc_op_finish(op, rc, &pl);
@@ -648,7 +648,7 @@ static void proc_op_try(struct proc_op *op)
 	int rc;
 
 	if (p->stopping) {
-		proc_op_finish(op, SCHED_EUNAVAIL, NULL);
+		proc_op_finish(op, SCHED_UNAVAIL, NULL);
 		return;
 	}
 	if (op->place) {
@@ -663,7 +663,7 @@ static void proc_op_try(struct proc_op *op)
 		rc = sched_sql_locate(p->env->db, op->room, NULL, p->dead_ms, proc_on_placed, op);
 	}
 	if (rc < 0)
-		proc_op_finish(op, SCHED_EUNAVAIL, NULL);
+		proc_op_finish(op, SCHED_UNAVAIL, NULL);
 }
 
 /* Copies s into op->buf at *off; NULL stays NULL. */
@@ -713,11 +713,13 @@ static int proc_place(void *state, const struct sched_room *room, sched_cb cb, v
 	struct proc *p = state;
 	struct proc_op *op;
 
-	if (!room || !room->id || !room->owner || !room->visibility || room->capacity < 1 || p->stopping)
-		return SCHED_EUNAVAIL;
+	if (!room || !room->id || !room->owner || !room->visibility || room->capacity < 1)
+		return -EINVAL;
+	if (p->stopping)
+		return -ESHUTDOWN;
 	op = proc_op_new(p, room->id, room, cb, arg);
 	if (!op)
-		return SCHED_EUNAVAIL;
+		return -ENOMEM;
 	op->place = true;
 	op->capacity = room->capacity;
 	op->ephemeral = room->ephemeral;
@@ -731,11 +733,13 @@ static int proc_locate(void *state, const char *room_id, sched_cb cb, void *arg)
 	struct proc *p = state;
 	struct proc_op *op;
 
-	if (!room_id || p->stopping)
-		return SCHED_EUNAVAIL;
+	if (!room_id)
+		return -EINVAL;
+	if (p->stopping)
+		return -ESHUTDOWN;
 	op = proc_op_new(p, room_id, NULL, cb, arg);
 	if (!op)
-		return SCHED_EUNAVAIL;
+		return -ENOMEM;
 	p->n_ops++;
 	proc_op_try(op);
 	return 0;
@@ -863,7 +867,7 @@ static void proc_stop(void *state, void (*done)(void *arg), void *arg)
 	while (list) {
 		struct proc_op *op = list;
 		list = op->next;
-		proc_op_finish(op, SCHED_EUNAVAIL, NULL);
+		proc_op_finish(op, SCHED_UNAVAIL, NULL);
 	}
 	for (struct proc_child *c = p->children; c; c = c->next) {
 		if (!c->term_sent) {
