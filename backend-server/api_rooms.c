@@ -240,23 +240,13 @@ void api_rooms_create(struct httpd_req *req, const struct route_params *params, 
 static char *rooms_ticket(const struct rooms_call *c, const struct sched_placement *p)
 {
 	const struct backend *be = c->be;
-	json_int_t now = (json_int_t)time(NULL);
-	char jti[IDS_JTI_LEN + 1];
-	json_t *claims;
-	char *tok;
+	struct wire_ticket t = { .epoch = p->epoch };
 
-	if (ids_jti_new(jti) < 0)
-		return NULL;
-	claims = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:s}",
-			   "sub", c->user.sub, "name", c->user.name, "room", c->room,
-			   "aud", p->server_id, TOK_BOOT_CLAIM, p->boot, "epoch", (json_int_t)p->epoch,
-			   "iat", now, "exp", now + (json_int_t)be->cfg.ticket_ttl, "jti", jti,
-			   "typ", "ticket");
-	if (!claims)
-		return NULL;
-	tok = tok_sign(claims, (const unsigned char *)be->cfg.secret, strlen(be->cfg.secret));
-	json_decref(claims);
-	return tok;
+	memcpy(t.sub, c->user.sub, sizeof t.sub);
+	memcpy(t.name, c->user.name, sizeof t.name);
+	memcpy(t.room, c->room, sizeof t.room);
+	return wire_ticket_mint(&t, p->server_id, p->boot, (int64_t)time(NULL), be->cfg.ticket_ttl,
+				(const unsigned char *)be->cfg.secret, strlen(be->cfg.secret));
 }
 
 static void rooms_on_located(enum sched_result err, const struct sched_placement *p, void *arg)

@@ -32,15 +32,6 @@ enum tok_err {
 /* Seconds the clocks of the signer and the checker may disagree by. */
 #define TOK_CLOCK_SKEW 5
 
-/* The join ticket's contract between the backend, which signs tickets, and
- * the session servers, which check them (docs/protocol.md, "Tokens"). */
-#define TOK_TICKET_TTL_DEFAULT "30" /* seconds, --ticket-ttl of both servers */
-#define TOK_TICKET_TTL_MAX 3600
-/* The claim naming the session server process a ticket is for: the random
- * boot id it drew at start and published in its registry row. */
-#define TOK_BOOT_CLAIM "boot"
-#define TOK_BOOT_LEN 22             /* 16 random bytes, base64url */
-
 /* Signs claims (borrowed, not modified). Returns a malloc'd NUL-terminated
  * token the caller frees, or NULL on allocation failure. */
 char *tok_sign(const json_t *claims, const unsigned char *key, size_t key_len);

@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <uv.h>
 #include "db.h"
-#include "token.h"
+#include "wire.h"
 
 /* What a placement came to: an outcome, not an errno. */
 enum sched_result {
@@ -28,12 +28,12 @@ enum sched_result {
 };
 
 struct sched_placement {
-	char server_id[64];   /* the ticket's aud */
+	char server_id[WIRE_SERVER_ID_MAX + 1]; /* the ticket's aud */
 	char address[256];    /* "host:port" clients connect to */
 	int64_t epoch;        /* bumped on every re-pin */
 	/* locate: the server process's boot id, for the ticket; empty when
 	 * its server has not registered (yet). place leaves it empty. */
-	char boot[TOK_BOOT_LEN + 1];
+	char boot[WIRE_BOOT_LEN + 1];
 	const char *name;     /* the room's name, or NULL; valid as long as p */
 };
 

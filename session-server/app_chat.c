@@ -39,6 +39,7 @@
 
 #include "dlist.h"
 #include "jbuf.h"
+#include "wire.h"
 
 #define CHAT_COMPAT_MESSAGES 100
 #define CHAT_WELCOME_MESSAGES 50
@@ -48,7 +49,7 @@
 #define CHAT_HISTORY_DEFAULT 50
 #define CHAT_HISTORY_MAX 100
 #define CHAT_TEXT_MAX 4000
-#define CHAT_ID_MAX 64
+
 #define HEARTBEAT "{\"type\":\"heartbeat\"}"
 
 struct chat_msg {
@@ -453,11 +454,11 @@ static void publish(struct chat *ch, struct app_client *from, const char *id, co
 	    !(m = append(ch, seq, ts, app_client_user(from), app_client_name(from), id, text, len))) {
 		/* A seq taken but not held would be a gap: the room cannot go on. */
 		if (seq >= 0)
-			app_close(from, 1011, "out of memory");
+			app_close(from, WIRE_CLOSE_INTERNAL, "out of memory");
 		else if (app_client_native(from))
 			send_error(from, "unavailable", "the room cannot take messages now, retry", id);
 		else
-			app_close(from, 1011, "the room cannot take messages now");
+			app_close(from, WIRE_CLOSE_INTERNAL, "the room cannot take messages now");
 		return;
 	}
 	m->from = from;
@@ -546,7 +547,7 @@ static void on_waited(void *arg, int status, const struct app_record *recs, size
 	if (status != 0) {
 		if (w->kind == WAIT_WELCOME)
 			app_client_set_data(c, NULL);
-		app_close(c, 1011, "messages could not be loaded");
+		app_close(c, WIRE_CLOSE_INTERNAL, "messages could not be loaded");
 		goto out_free;
 	}
 	if (w->kind == WAIT_HISTORY) {
@@ -561,7 +562,7 @@ static void on_waited(void *arg, int status, const struct app_record *recs, size
 			return;
 		w->upto = upto;
 		app_client_set_data(c, NULL);
-		app_close(c, 1011, "messages could not be loaded");
+		app_close(c, WIRE_CLOSE_INTERNAL, "messages could not be loaded");
 		goto out_free;
 	}
 	send_catchup_welcome(ch, w, recs, n);
@@ -593,7 +594,7 @@ static void on_send(struct chat *ch, struct app_client *c, json_t *o)
 	size_t id_len = json_string_length(jid), len = json_string_length(jtext);
 	struct chat_msg *dup;
 
-	if (!id || id_len < 1 || id_len > CHAT_ID_MAX || memchr(id, '\0', id_len)) {
+	if (!id || id_len < 1 || id_len > WIRE_MSG_ID_MAX || memchr(id, '\0', id_len)) {
 		send_error(c, "bad_frame", "send needs an id of 1 to 64 bytes", NULL);
 		return;
 	}
@@ -775,7 +776,7 @@ static void chat_rollback(void *state, int64_t seq)
 		if (m->from && app_client_native(m->from))
 			send_error(m->from, "unavailable", "the message could not be saved, retry", m->id);
 		else if (m->from)
-			app_close(m->from, 1011, "the message could not be saved");
+			app_close(m->from, WIRE_CLOSE_INTERNAL, "the message could not be saved");
 		m->from = NULL;
 		if (m->id)
 			index_remove(ch, m);
@@ -800,7 +801,7 @@ static void chat_restore(void *state, const struct app_record *recs, size_t n)
 		if (!m) {
 			/* Clients would see a gap: let them reconnect instead. */
 			for (struct app_client *c = app_room_clients(ch->room); c; c = app_client_next(c))
-				app_close(c, 1011, "out of memory");
+				app_close(c, WIRE_CLOSE_INTERNAL, "out of memory");
 			return;
 		}
 		ch->committed = m->seq;
@@ -828,7 +829,7 @@ static void send_welcome(struct chat *ch, struct app_client *c)
 		}
 		if (!w || wait_read(ch, w, since, ch->committed + 1, CHAT_CATCHUP_MAX) != 0) {
 			free(w);
-			app_close(c, 1011, "messages could not be loaded");
+			app_close(c, WIRE_CLOSE_INTERNAL, "messages could not be loaded");
 			return;
 		}
 		app_client_set_data(c, w);
@@ -883,17 +884,17 @@ static void chat_frame(void *state, struct app_client *c, bool binary, const uin
 		return;
 	}
 	if (binary) {
-		app_close(c, 1003, "binary frames are not supported");
+		app_close(c, WIRE_CLOSE_UNSUPPORTED, "binary frames are not supported");
 		return;
 	}
 	if (len == 0)
 		return;
 	if (len > CHAT_TEXT_MAX) {
-		app_close(c, 1009, "message over 4000 bytes");
+		app_close(c, WIRE_CLOSE_TOO_BIG, "message over 4000 bytes");
 		return;
 	}
 	if (memchr(data, '\0', len)) {
-		app_close(c, 1007, "NUL in a message");
+		app_close(c, WIRE_CLOSE_BAD_DATA, "NUL in a message");
 		return;
 	}
 	publish(ch, c, NULL, (const char *)data, len);

@@ -155,15 +155,15 @@ static void admit(struct app_room *r, struct app_client *c)
 	int rc = room_join(&r->room, c->strs, c->name);
 
 	if (rc == -ENOSPC) {
-		refuse(c, 4009, "room full");
+		refuse(c, WIRE_CLOSE_ROOM_FULL, "room full");
 		return;
 	}
 	if (rc == -EMLINK) {
-		refuse(c, 4008, "too many connections of this user in this room");
+		refuse(c, WIRE_CLOSE_USER_CONNS, "too many connections of this user in this room");
 		return;
 	}
 	if (rc < 0) {
-		refuse(c, 1011, "cannot join");
+		refuse(c, WIRE_CLOSE_INTERNAL, "cannot join");
 		return;
 	}
 	c->where = CL_IN;
@@ -220,7 +220,7 @@ static void finish_load(struct app_room *r, uint16_t code, const char *reason)
 		if (code)
 			refuse(c, code, reason);
 		else if (c->epoch != r->epoch)
-			refuse(c, 4004, "room not hosted here at that epoch");
+			refuse(c, WIRE_CLOSE_NOT_HERE, "room not hosted here at that epoch");
 		else
 			admit(r, c);
 	}
@@ -239,7 +239,7 @@ static bool closing_cleanup(struct app_room *r)
 	if (!h->closing)
 		return false;
 	while ((c = list_first(&r->waiters)))
-		refuse(c, 1012, "server shutting down");
+		refuse(c, WIRE_CLOSE_RESTART, "server shutting down");
 	if (!r->fetching && !r->writing && r->reads == 0)
 		room_free(r);
 	hub_maybe_free(h);
@@ -252,12 +252,12 @@ static void room_loaded(struct app_room *r, int status, const struct app_record 
 	struct hub *h = r->hub;
 
 	if (h->draining) {
-		finish_load(r, 1012, "server draining");
+		finish_load(r, WIRE_CLOSE_RESTART, "server draining");
 		return;
 	}
 	if (status != 0 || !(r->marks = marks_new(r->room.id)) ||
 	    r->app->create(r, recs, n, &r->state) != 0) {
-		finish_load(r, 1011, "room could not be loaded");
+		finish_load(r, WIRE_CLOSE_INTERNAL, "room could not be loaded");
 		return;
 	}
 	r->ready = true;
@@ -293,25 +293,25 @@ static void on_fetched(void *arg, int status, const struct registry_room *row)
 		return;
 
 	if (h->draining) {
-		code = 1012;
+		code = WIRE_CLOSE_RESTART;
 		reason = "server draining";
 	} else if (status == -EIO) {
-		code = 1011;
+		code = WIRE_CLOSE_INTERNAL;
 		reason = "room could not be loaded";
 	} else if (status != 0 || !row->pinned_here) {
-		code = 4004;
+		code = WIRE_CLOSE_NOT_HERE;
 		reason = "room not hosted here";
 		if (r->ready) {
 			/* Re-pinned elsewhere: we have been fenced. */
 			log_write(LOG_WARN, "room fenced", "{s:s}", "room", r->room.id);
-			kill_room(r, 4004, reason);
+			kill_room(r, WIRE_CLOSE_NOT_HERE, reason);
 		}
 	} else if (!r->ready) {
 		r->app = app_find(row->app);
 		if (!r->app) {
 			log_write(LOG_ERROR, "unknown room application", "{s:s,s:s}", "room", r->room.id,
 				  "app", row->app);
-			code = 1011;
+			code = WIRE_CLOSE_INTERNAL;
 			reason = "unknown room application";
 		} else {
 			r->epoch = row->epoch;
@@ -328,7 +328,7 @@ static void on_fetched(void *arg, int status, const struct registry_room *row)
 				h->pending++;
 				return;
 			}
-			code = 1011;
+			code = WIRE_CLOSE_INTERNAL;
 			reason = "room could not be loaded";
 		}
 	} else {
@@ -348,7 +348,7 @@ static void drain_room(struct app_room *r)
 
 	r->drain_upto = 0;
 	dlist_for_each(c, &r->clients.l, node)
-		ws_close(c->ws, 1012, "server draining");
+		ws_close(c->ws, WIRE_CLOSE_RESTART, "server draining");
 }
 
 /* Sends away the clients of rooms with nothing left to wait for, and tells
@@ -393,7 +393,7 @@ static void on_appended(void *arg, int status)
 		return;
 	if (status == -ESTALE) {
 		log_write(LOG_WARN, "room fenced on write", "{s:s}", "room", r->room.id);
-		kill_room(r, 4004, "room moved to another server");
+		kill_room(r, WIRE_CLOSE_NOT_HERE, "room moved to another server");
 		return;
 	}
 	if (status != 0) {
@@ -417,7 +417,7 @@ static void flush_log(struct app_room *r)
 	struct app_record *batch = malloc(n * sizeof(*batch));
 
 	if (!batch) {
-		kill_room(r, 1011, "out of memory");
+		kill_room(r, WIRE_CLOSE_INTERNAL, "out of memory");
 		return;
 	}
 	memcpy(batch, r->pend, n * sizeof(*batch));
@@ -514,7 +514,7 @@ static void on_recovered(void *arg, int status, bool pinned, const struct app_re
 		return;  /* a database still away is asked again at the tick */
 	if (!pinned) {
 		log_write(LOG_WARN, "room fenced on recovery", "{s:s}", "room", r->room.id);
-		kill_room(r, 4004, "room moved to another server");
+		kill_room(r, WIRE_CLOSE_NOT_HERE, "room moved to another server");
 		return;
 	}
 	/* The failed batch's answer was lost, not its commit. */
@@ -608,14 +608,14 @@ static void attach(struct hub *h, struct app_client *c)
 	struct app_room *r;
 
 	if (h->draining) {
-		ws_close(c->ws, 1012, "server draining");
+		ws_close(c->ws, WIRE_CLOSE_RESTART, "server draining");
 		return;
 	}
 	found = room_table_find(&h->table, c->room_id);
 	if (found) {
 		r = container_of(found, struct app_room, room);
 		if (r->dead) {
-			ws_close(c->ws, 4004, "room not hosted here");
+			ws_close(c->ws, WIRE_CLOSE_NOT_HERE, "room not hosted here");
 			return;
 		}
 		if (r->ready && !r->fetching) {
@@ -624,7 +624,7 @@ static void attach(struct hub *h, struct app_client *c)
 				return;
 			}
 			if (c->epoch < r->epoch) {
-				ws_close(c->ws, 4004, "room not hosted here at that epoch");
+				ws_close(c->ws, WIRE_CLOSE_NOT_HERE, "room not hosted here at that epoch");
 				return;
 			}
 		}
@@ -633,13 +633,13 @@ static void attach(struct hub *h, struct app_client *c)
 		c->room = r;
 		list_append(&r->waiters, c);
 		if (!r->fetching && start_fetch(r) != 0)
-			refuse(c, 1011, "room could not be loaded");
+			refuse(c, WIRE_CLOSE_INTERNAL, "room could not be loaded");
 		return;
 	}
 
 	r = calloc(1, sizeof(*r));
 	if (!r) {
-		ws_close(c->ws, 1011, "out of memory");
+		ws_close(c->ws, WIRE_CLOSE_INTERNAL, "out of memory");
 		return;
 	}
 	r->hub = h;
@@ -648,14 +648,14 @@ static void attach(struct hub *h, struct app_client *c)
 	if (room_table_add(&h->table, &r->room) != 0) {
 		room_fini(&r->room);
 		free(r);
-		ws_close(c->ws, 4004, "no room slot on this server");
+		ws_close(c->ws, WIRE_CLOSE_NOT_HERE, "no room slot on this server");
 		return;
 	}
 	c->where = CL_WAITING;
 	c->room = r;
 	list_append(&r->waiters, c);
 	if (start_fetch(r) != 0) {
-		refuse(c, 1011, "room could not be loaded");
+		refuse(c, WIRE_CLOSE_INTERNAL, "room could not be loaded");
 		room_free(r);
 	}
 }
@@ -878,7 +878,7 @@ void hub_drain(struct hub *h, void (*done)(void *arg), void *arg)
 		struct app_client *c;
 
 		while ((c = list_first(&r->waiters)))
-			refuse(c, 1012, "server draining");
+			refuse(c, WIRE_CLOSE_RESTART, "server draining");
 		/* Whoever sent a message should get its ack before being sent
 		 * away, so it need not send it again elsewhere. */
 		if (r->writing && !r->dead && r->last_seq > 0)

@@ -12,6 +12,7 @@
 #include "dlist.h"
 #include "log.h"
 #include "utf8.h"
+#include "wire.h"
 
 /* After our close frame is queued, wait this long for it to leave and for
  * the peer to close before dropping the socket. Reading on until then keeps
@@ -438,7 +439,7 @@ static void too_slow(struct ws_conn *c)
 		ws_frame_unref(c->q[i]);
 	}
 	c->nq = keep;
-	ws_close(c, 1008, "too slow");
+	ws_close(c, WIRE_CLOSE_POLICY, "too slow");
 }
 
 static int send_frame(struct ws_conn *c, struct ws_frame *f)
