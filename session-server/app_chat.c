@@ -482,6 +482,33 @@ static int wait_read(struct chat *ch, struct chat_wait *w, int64_t after, int64_
 	return rc;
 }
 
+/* A welcome for c up to its messages array's opening, in ch->out. */
+static void put_welcome_head(struct chat *ch, struct app_client *c)
+{
+	jbuf_reset(&ch->out);
+	jbuf_puts(&ch->out, "{\"type\":\"welcome\",\"room\":");
+	jbuf_strz(&ch->out, app_room_id(ch->room));
+	jbuf_puts(&ch->out, ",\"user\":");
+	jbuf_strz(&ch->out, app_client_name(c));
+	jbuf_puts(&ch->out, ",\"members\":");
+	put_members(ch);
+	put_welcome_seq(ch);
+}
+
+/* A history frame up to its messages array's opening, in ch->out. */
+static void put_history_head(struct chat *ch)
+{
+	jbuf_reset(&ch->out);
+	jbuf_puts(&ch->out, "{\"type\":\"history\",\"messages\":[");
+}
+
+/* Closes the history frame in ch->out and sends it to c. */
+static void send_history_end(struct chat *ch, struct app_client *c, bool more)
+{
+	jbuf_puts(&ch->out, more ? "],\"more\":true}" : "],\"more\":false}");
+	send_out(ch, c);
+}
+
 /* The welcome for a client resuming from before the ring: recs[0..n) from
  * the database cover (since, upto], the ring the rest up to committed. */
 static void send_catchup_welcome(struct chat *ch, struct chat_wait *w,
@@ -500,14 +527,7 @@ static void send_catchup_welcome(struct chat *ch, struct chat_wait *w,
 		first = msg_at(ch, from)->seq;
 	else
 		first = ch->committed + 1;
-	jbuf_reset(&ch->out);
-	jbuf_puts(&ch->out, "{\"type\":\"welcome\",\"room\":");
-	jbuf_strz(&ch->out, app_room_id(ch->room));
-	jbuf_puts(&ch->out, ",\"user\":");
-	jbuf_strz(&ch->out, app_client_name(w->c));
-	jbuf_puts(&ch->out, ",\"members\":");
-	put_members(ch);
-	put_welcome_seq(ch);
+	put_welcome_head(ch, w->c);
 	for (size_t i = rskip; i < n; i++, comma = true) {
 		if (comma)
 			jbuf_put(&ch->out, ",", 1);
@@ -524,15 +544,13 @@ static void send_catchup_welcome(struct chat *ch, struct chat_wait *w,
 static void send_history_recs(struct chat *ch, struct app_client *c, const struct app_record *recs,
 			      size_t n)
 {
-	jbuf_reset(&ch->out);
-	jbuf_puts(&ch->out, "{\"type\":\"history\",\"messages\":[");
+	put_history_head(ch);
 	for (size_t i = 0; i < n; i++) {
 		if (i)
 			jbuf_put(&ch->out, ",", 1);
 		put_rec(&ch->out, &recs[i]);
 	}
-	jbuf_puts(&ch->out, n > 0 && recs[0].seq > 1 ? "],\"more\":true}" : "],\"more\":false}");
-	send_out(ch, c);
+	send_history_end(ch, c, n > 0 && recs[0].seq > 1);
 }
 
 static void on_waited(void *arg, int status, const struct app_record *recs, size_t n)
@@ -636,22 +654,18 @@ static void on_history(struct chat *ch, struct app_client *c, json_t *o)
 		/* The ring is all there is: the page is clipped to it. */
 		int64_t first = first_seq(ch);
 		int64_t from = lo > first ? lo : first, to = before > from ? before : from;
-		jbuf_reset(&ch->out);
-		jbuf_puts(&ch->out, "{\"type\":\"history\",\"messages\":[");
+		put_history_head(ch);
 		put_ring_range(ch, pos_of(ch, from), pos_of(ch, to), false);
-		jbuf_puts(&ch->out, from > first ? "],\"more\":true}" : "],\"more\":false}");
-		send_out(ch, c);
+		send_history_end(ch, c, from > first);
 		return;
 	}
 	/* Seqs are gapless from 1: the page is [lo, before), older ones exist
 	 * when lo > 1. */
 	if (before <= 1 || lo >= first_seq(ch)) {
 		size_t from = before <= 1 ? 0 : pos_of(ch, lo), to = before <= 1 ? 0 : pos_of(ch, before);
-		jbuf_reset(&ch->out);
-		jbuf_puts(&ch->out, "{\"type\":\"history\",\"messages\":[");
+		put_history_head(ch);
 		put_ring_range(ch, from, to, false);
-		jbuf_puts(&ch->out, before > 1 && lo > 1 ? "],\"more\":true}" : "],\"more\":false}");
-		send_out(ch, c);
+		send_history_end(ch, c, before > 1 && lo > 1);
 		return;
 	}
 	w = calloc(1, sizeof(*w));
@@ -843,14 +857,7 @@ static void send_welcome(struct chat *ch, struct app_client *c)
 		start = 0;  /* ephemeral: what the ring lost is gone */
 	else
 		start = pos_of(ch, since + 1);
-	jbuf_reset(&ch->out);
-	jbuf_puts(&ch->out, "{\"type\":\"welcome\",\"room\":");
-	jbuf_strz(&ch->out, app_room_id(ch->room));
-	jbuf_puts(&ch->out, ",\"user\":");
-	jbuf_strz(&ch->out, app_client_name(c));
-	jbuf_puts(&ch->out, ",\"members\":");
-	put_members(ch);
-	put_welcome_seq(ch);
+	put_welcome_head(ch, c);
 	put_ring_range(ch, start, n, false);
 	jbuf_puts(&ch->out, "]}");
 	send_out(ch, c);
