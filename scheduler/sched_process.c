@@ -52,6 +52,7 @@
 #include "log.h"
 #include "sched_backends.h"
 #include "scheduler.h"
+#include "strpack.h"
 
 #define PROC_POLL_MS 50
 #define PROC_TICK_MAX_MS 1000
@@ -666,31 +667,12 @@ static void proc_op_try(struct proc_op *op)
 		proc_op_finish(op, SCHED_UNAVAIL, NULL);
 }
 
-/* Copies s into op->buf at *off; NULL stays NULL. */
-static const char *proc_op_str(struct proc_op *op, size_t *off, const char *s)
-{
-	char *d;
-
-	if (!s)
-		return NULL;
-	d = op->buf + *off;
-	strcpy(d, s);
-	*off += strlen(s) + 1;
-	return d;
-}
-
-static size_t proc_op_len(const char *s)
-{
-	return s ? strlen(s) + 1 : 0;
-}
-
 static struct proc_op *proc_op_new(struct proc *p, const char *room, const struct sched_room *r,
 				   sched_cb cb, void *arg)
 {
-	size_t len = strlen(room) + 1 + (r ? proc_op_len(r->owner) + proc_op_len(r->owner_name) +
-					 proc_op_len(r->name) + proc_op_len(r->visibility) : 0);
-	struct proc_op *op = calloc(1, sizeof *op + len);
-	size_t off = 0;
+	const char *strs[5] = { room, r ? r->owner : NULL, r ? r->owner_name : NULL,
+				r ? r->name : NULL, r ? r->visibility : NULL }, *at[5];
+	struct proc_op *op = calloc(1, sizeof *op + strpack_size(strs, 5));
 
 	if (!op)
 		return NULL;
@@ -698,13 +680,12 @@ static struct proc_op *proc_op_new(struct proc *p, const char *room, const struc
 	op->cb = cb;
 	op->arg = arg;
 	op->deadline = uv_now(p->loop) + (uint64_t)p->env->spawn_wait_ms;
-	op->room = proc_op_str(op, &off, room);
-	if (r) {
-		op->owner = proc_op_str(op, &off, r->owner);
-		op->owner_name = proc_op_str(op, &off, r->owner_name);
-		op->name = proc_op_str(op, &off, r->name);
-		op->visibility = proc_op_str(op, &off, r->visibility);
-	}
+	strpack(op->buf, strs, 5, at);
+	op->room = at[0];
+	op->owner = at[1];
+	op->owner_name = at[2];
+	op->name = at[3];
+	op->visibility = at[4];
 	return op;
 }
 

@@ -13,6 +13,7 @@
 #include "marks.h"
 #include "room.h"
 #include "store.h"
+#include "strpack.h"
 
 #define HUB_TICK_MS 1000
 /* Most records written in one statement (group commit). */
@@ -438,9 +439,9 @@ static void flush_log(struct app_room *r)
 int64_t app_log_append(struct app_room *r, const char *user, const char *name,
 		       const char *client_id, const char *body, size_t body_len, int64_t ts)
 {
-	size_t ul, nl, il;
+	const char *strs[3] = { user, name, client_id }, *at[3];
 	struct app_record *rec;
-	char *buf;
+	char *buf, *body_at;
 
 	if (!r->persistent) {
 		if (r->dead || r->hub->closing)
@@ -452,9 +453,6 @@ int64_t app_log_append(struct app_room *r, const char *user, const char *name,
 		return -EPIPE;
 	if (r->recovering)
 		return -EAGAIN;
-	ul = strlen(user) + 1;
-	nl = strlen(name) + 1;
-	il = client_id ? strlen(client_id) + 1 : 0;
 	if (r->n_pend == r->cap_pend) {
 		size_t cap = r->cap_pend ? r->cap_pend * 2 : 16;
 		struct app_record *p = realloc(r->pend, cap * sizeof(*p));
@@ -463,16 +461,18 @@ int64_t app_log_append(struct app_room *r, const char *user, const char *name,
 		r->pend = p;
 		r->cap_pend = cap;
 	}
-	buf = malloc(ul + nl + il + body_len + 1);
+	buf = malloc(strpack_size(strs, 3) + body_len + 1);
 	if (!buf)
 		return -ENOMEM;
 	rec = &r->pend[r->n_pend++];
-	rec->user = memcpy(buf, user, ul);  /* the one allocation: records_free() */
-	rec->name = memcpy(buf + ul, name, nl);
-	rec->client_id = client_id ? memcpy(buf + ul + nl, client_id, il) : NULL;
-	memcpy(buf + ul + nl + il, body, body_len);
-	buf[ul + nl + il + body_len] = '\0';
-	rec->body = buf + ul + nl + il;
+	/* The one allocation, starting with the user: records_free(). */
+	body_at = strpack(buf, strs, 3, at);
+	rec->user = at[0];
+	rec->name = at[1];
+	rec->client_id = at[2];
+	memcpy(body_at, body, body_len);
+	body_at[body_len] = '\0';
+	rec->body = body_at;
 	rec->body_len = body_len;
 	rec->ts = ts;
 	rec->seq = ++r->last_seq;
@@ -766,16 +766,16 @@ static const struct ws_handler hub_ws_handler = {
 int hub_accept(struct hub *h, struct httpd_req *req, const char *response, size_t len,
 	       const struct ticket *t, bool native, int64_t since)
 {
-	size_t ul = strlen(t->user) + 1, nl = strlen(t->name) + 1, rl = strlen(t->room) + 1;
-	struct app_client *c = calloc(1, offsetof(struct app_client, strs) + ul + nl + rl);
+	const char *strs[3] = { t->user, t->name, t->room }, *at[3];
+	struct app_client *c = calloc(1, offsetof(struct app_client, strs) + strpack_size(strs, 3));
 	int rc;
 
 	if (!c)
 		return -ENOMEM;
 	c->hub = h;
-	memcpy(c->strs, t->user, ul);
-	c->name = memcpy(c->strs + ul, t->name, nl);
-	c->room_id = memcpy(c->strs + ul + nl, t->room, rl);
+	strpack(c->strs, strs, 3, at);
+	c->name = at[1];
+	c->room_id = at[2];
 	c->epoch = t->epoch;
 	c->native = native;
 	c->since = since;
