@@ -68,7 +68,7 @@ int auth_user(struct backend *be, struct httpd_req *req, enum mx_route route, st
 	size_t len;
 	json_t *claims = NULL;
 	bool valid;
-	int rc;
+	enum tok_result rc;
 
 	if (http_bearer(req, &tok, &len) < 0) {
 		be_error(be, req, route, 401, "unauthorized", "a Bearer token is required", challenge);
