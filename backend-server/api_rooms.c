@@ -43,16 +43,16 @@ struct rooms_call {             /* one request waiting on the scheduler */
 };
 
 /* Answers a scheduler failure (never SCHED_OK). */
-static void rooms_sched_error(struct rooms_call *c, int err)
+static void rooms_sched_error(struct rooms_call *c, enum sched_result err)
 {
 	struct backend *be = c->be;
 
 	switch (err) {
-	case SCHED_EFULL:
+	case SCHED_FULL:
 		be_error(be, c->req, c->route, 503, "no_capacity",
 			 "every session server is full; try again shortly", rooms_retry_full);
 		break;
-	case SCHED_ENOROOM:
+	case SCHED_NOROOM:
 		be_json(be, c->req, c->route, 200, json_pack("{s:n,s:n}", "host", "token"), NULL);
 		break;
 	default:
@@ -69,7 +69,7 @@ static void rooms_call_done(struct rooms_call *c)
 	be_release(be);
 }
 
-static void rooms_on_placed(int err, const struct sched_placement *p, void *arg);
+static void rooms_on_placed(enum sched_result err, const struct sched_placement *p, void *arg);
 
 static void rooms_on_unadmitted(PGresult *res, const char *err, const char *sqlstate, void *arg)
 {
@@ -106,21 +106,21 @@ static int rooms_place(struct rooms_call *c)
 	r.ephemeral = !c->opts.persistent;
 	rc = be->sched->place(be->sched_state, &r, rooms_on_placed, c);
 	if (rc < 0) {
-		be->mx.place[mx_sched_index(rc)]++;
+		be->mx.place[mx_sched_index(SCHED_UNAVAIL)]++;
 		rooms_unadmit(c);
-		rooms_sched_error(c, rc);
+		rooms_sched_error(c, SCHED_UNAVAIL);
 		return -1;
 	}
 	return 0;
 }
 
-static void rooms_on_placed(int err, const struct sched_placement *p, void *arg)
+static void rooms_on_placed(enum sched_result err, const struct sched_placement *p, void *arg)
 {
 	struct rooms_call *c = arg;
 	struct backend *be = c->be;
 
 	be->mx.place[mx_sched_index(err)]++;
-	if (err == SCHED_EEXISTS) {
+	if (err == SCHED_EXISTS) {
 		/* Admitted already: the limits count the creation, not the id. */
 		if (++c->tries >= ROOMS_CREATE_TRIES)
 			be_error(be, c->req, c->route, 500, "internal", "no free room id", NULL);
@@ -240,26 +240,16 @@ void api_rooms_create(struct httpd_req *req, const struct route_params *params, 
 static char *rooms_ticket(const struct rooms_call *c, const struct sched_placement *p)
 {
 	const struct backend *be = c->be;
-	json_int_t now = (json_int_t)time(NULL);
-	char jti[IDS_JTI_LEN + 1];
-	json_t *claims;
-	char *tok;
+	struct wire_ticket t = { .epoch = p->epoch };
 
-	if (ids_jti_new(jti) < 0)
-		return NULL;
-	claims = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:s}",
-			   "sub", c->user.sub, "name", c->user.name, "room", c->room,
-			   "aud", p->server_id, TOK_BOOT_CLAIM, p->boot, "epoch", (json_int_t)p->epoch,
-			   "iat", now, "exp", now + (json_int_t)be->cfg.ticket_ttl, "jti", jti,
-			   "typ", "ticket");
-	if (!claims)
-		return NULL;
-	tok = tok_sign(claims, (const unsigned char *)be->cfg.secret, strlen(be->cfg.secret));
-	json_decref(claims);
-	return tok;
+	memcpy(t.sub, c->user.sub, sizeof t.sub);
+	memcpy(t.name, c->user.name, sizeof t.name);
+	memcpy(t.room, c->room, sizeof t.room);
+	return wire_ticket_mint(&t, p->server_id, p->boot, (int64_t)time(NULL), be->cfg.ticket_ttl,
+				(const unsigned char *)be->cfg.secret, strlen(be->cfg.secret));
 }
 
-static void rooms_on_located(int err, const struct sched_placement *p, void *arg)
+static void rooms_on_located(enum sched_result err, const struct sched_placement *p, void *arg)
 {
 	struct rooms_call *c = arg;
 	struct backend *be = c->be;
@@ -320,8 +310,8 @@ void api_rooms_get(struct httpd_req *req, const struct route_params *params, voi
 	be_hold(be);
 	rc = be->sched->locate(be->sched_state, c->room, rooms_on_located, c);
 	if (rc < 0) {
-		be->mx.locate[mx_sched_index(rc)]++;
-		rooms_sched_error(c, rc);
+		be->mx.locate[mx_sched_index(SCHED_UNAVAIL)]++;
+		rooms_sched_error(c, SCHED_UNAVAIL);
 		rooms_call_done(c);
 	}
 }

@@ -1,17 +1,10 @@
-#include <openssl/rand.h>
 #include <string.h>
 #include <time.h>
 
 #include "auth.h"
-#include "base64.h"
 #include "http_json.h"
 #include "log.h"
 #include "token.h"
-
-#define AUTH_GUEST_RANDOM 16
-#define AUTH_GUEST_SUB_LEN (sizeof AUTH_GUEST_PREFIX - 1 + B64_URL_ENCODED_LEN(AUTH_GUEST_RANDOM))
-
-_Static_assert(AUTH_GUEST_SUB_LEN <= AUTH_SUB_MAX, "guest subject length");
 
 /* "userId" is the name again: the seed's client reads it (jwt-decode) to
  * show who is logged in and which messages and member are the user's own,
@@ -39,34 +32,16 @@ static char *auth_token(const struct backend *be, const char *sub, const char *n
  * What a guest creates must therefore belong to this login only. */
 char *auth_guest_token(const struct backend *be, const char *name)
 {
-	unsigned char rnd[AUTH_GUEST_RANDOM];
-	char sub[AUTH_GUEST_SUB_LEN + 1] = AUTH_GUEST_PREFIX;
+	char sub[WIRE_GUEST_SUB_LEN + 1] = WIRE_GUEST_PREFIX;
 
-	if (RAND_bytes(rnd, sizeof rnd) != 1)
+	if (wire_random_id(sub + sizeof WIRE_GUEST_PREFIX - 1) < 0)
 		return NULL;
-	b64_url_encode(sub + sizeof AUTH_GUEST_PREFIX - 1, rnd, sizeof rnd);
 	return auth_token(be, sub, name, false);
 }
 
 char *auth_account_token(const struct backend *be, const char *name)
 {
 	return auth_token(be, name, name, true);
-}
-
-/* A user id, or a guest subject as auth_guest_token() makes them. */
-static bool auth_sub_valid(const char *s)
-{
-	size_t len = strlen(s), pre = sizeof AUTH_GUEST_PREFIX - 1;
-
-	if (strncmp(s, AUTH_GUEST_PREFIX, pre) != 0)
-		return ids_user_valid(s, len);
-	if (len != AUTH_GUEST_SUB_LEN)
-		return false;
-	for (size_t i = pre; i < len; i++)
-		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
-		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_'))
-			return false;
-	return true;
 }
 
 /* A string claim that fits max bytes and holds no NUL; copied into out. */
@@ -93,7 +68,7 @@ int auth_user(struct backend *be, struct httpd_req *req, enum mx_route route, st
 	size_t len;
 	json_t *claims = NULL;
 	bool valid;
-	int rc;
+	enum tok_result rc;
 
 	if (http_bearer(req, &tok, &len) < 0) {
 		be_error(be, req, route, 401, "unauthorized", "a Bearer token is required", challenge);
@@ -110,7 +85,8 @@ int auth_user(struct backend *be, struct httpd_req *req, enum mx_route route, st
 	/* The signature is ours, but a token signed by an older version or with
 	 * a leaked key should still not smuggle odd ids into rooms and logs. A
 	 * token without a name (the user id is the name) is fine. */
-	valid = auth_claim(claims, "sub", u.sub, AUTH_SUB_MAX) == 0 && auth_sub_valid(u.sub);
+	valid = auth_claim(claims, "sub", u.sub, AUTH_SUB_MAX) == 0 &&
+		wire_sub_valid(u.sub, strlen(u.sub));
 	if (valid && !json_object_get(claims, "name"))
 		strcpy(u.name, u.sub);
 	else if (valid)

@@ -5,15 +5,14 @@
 #include "backend.h"
 #include "ids.h"
 
-#define AUTH_NAME_MAX 64
-/* A guest's subject: this prefix (no user id holds a ':') and 16 random
- * bytes in base64url, new at every guest login. */
-#define AUTH_GUEST_PREFIX "guest:"
-#define AUTH_SUB_MAX IDS_USER_MAX
+/* A guest's subject is WIRE_GUEST_PREFIX (no user id holds a ':') and a
+ * random id, new at every guest login. */
+#define AUTH_NAME_MAX WIRE_NAME_MAX
+#define AUTH_SUB_MAX WIRE_SUB_MAX
 
 /* The caller. sub is who it is: what it owns (rooms.owner, read marks) is
  * keyed by sub. name is what others see. A registered user's sub is its
- * name; a guest's is AUTH_GUEST_PREFIX and random characters. */
+ * name; a guest's is WIRE_GUEST_PREFIX and a random id. */
 struct auth_user {
 	char sub[AUTH_SUB_MAX + 1];
 	char name[AUTH_NAME_MAX + 1];

@@ -1,25 +1,24 @@
 /* ids: the identifiers the backend accepts and makes (docs/protocol.md,
- * "Identifiers and limits"). Random ones come from OpenSSL's RAND_bytes. */
+ * "Identifiers and limits"). The rules are the wire's (wire.h), under the
+ * backend's names; random ones come from OpenSSL's RAND_bytes. */
 #ifndef STATEROOM_IDS_H
 #define STATEROOM_IDS_H
 
-#include <stdbool.h>
-#include <stddef.h>
+#include "wire.h"
 
-#define IDS_USER_MAX 32     /* user id: 1..32 of A-Z a-z 0-9 _ - . */
-#define IDS_ROOM_LEN 12     /* a new room id: 12 of a-z 0-9 */
-#define IDS_ROOM_MAX 32     /* a room id we look up: 1..32 of a-z 0-9 */
-#define IDS_JTI_LEN 22      /* 16 random bytes in unpadded base64url */
+#define IDS_USER_MAX WIRE_USER_ID_MAX
+#define IDS_ROOM_LEN WIRE_ROOM_ID_LEN
+#define IDS_ROOM_MAX WIRE_ROOM_ID_MAX
 
-bool ids_user_valid(const char *s, size_t len);
-bool ids_room_valid(const char *s, size_t len);
+#define ids_user_valid wire_user_id_valid
+#define ids_room_valid wire_room_id_valid
+
+/* A ticket id (jti), as wire_ticket_mint() draws them. */
+#define IDS_JTI_LEN WIRE_RANDOM_ID_LEN
+#define ids_jti_new wire_random_id
 
 /* Writes a new room id and its NUL into out. Returns 0, or -1 when the
  * random generator fails (out untouched). */
 int ids_room_new(char out[IDS_ROOM_LEN + 1]);
-
-/* Writes a new ticket id (jti) and its NUL into out. Returns 0 or -1 as
- * above. */
-int ids_jti_new(char out[IDS_JTI_LEN + 1]);
 
 #endif

@@ -18,6 +18,7 @@
 
 #include "backend.h"
 #include "config.h"
+#include "container.h"
 #include "log.h"
 #include "migrate.h"
 #include "pwhash.h"
@@ -41,8 +42,6 @@
 #define MAIN_PW_INFLIGHT 4
 #define MAIN_PW_WAITING 1024
 #define MAIN_PW_PER_CLIENT 8
-
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 struct main_ctx {
 	struct backend be;
@@ -207,8 +206,8 @@ static int main_options(struct backend_config *c, int argc, char **argv)
 		  100, 3600000, "a session server whose heartbeat is older is dead" },
 		{ "room-capacity", "STATEROOM_ROOM_CAPACITY", CFG_INT, &c->room_capacity, "100",
 		  1, 1000000, "users per room unless the create asks for fewer" },
-		{ "ticket-ttl", "STATEROOM_TICKET_TTL", CFG_INT, &c->ticket_ttl, TOK_TICKET_TTL_DEFAULT, 1,
-		  TOK_TICKET_TTL_MAX, "join ticket lifetime, seconds (session servers need the same)" },
+		{ "ticket-ttl", "STATEROOM_TICKET_TTL", CFG_INT, &c->ticket_ttl, WIRE_TICKET_TTL_DEFAULT, 1,
+		  WIRE_TICKET_TTL_MAX, "join ticket lifetime, seconds (session servers need the same)" },
 		{ "token-ttl", "STATEROOM_TOKEN_TTL", CFG_INT, &c->token_ttl, "86400", 1, 31536000,
 		  "user token lifetime, seconds" },
 		{ "max-unjoined-rooms", "STATEROOM_MAX_UNJOINED_ROOMS", CFG_INT, &c->max_unjoined_rooms,

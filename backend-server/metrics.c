@@ -3,7 +3,6 @@
 #include <stdlib.h>
 
 #include "metrics.h"
-#include "scheduler.h"
 
 static const char *const mx_route_names[MX_N_ROUTES] = {
 	[MX_LOGIN] = "login",
@@ -37,15 +36,16 @@ void mx_request(struct metrics *m, enum mx_route route, int status)
 		m->requests[route][status / 100 - 1]++;
 }
 
-enum mx_sched mx_sched_index(int sched_err)
+enum mx_sched mx_sched_index(enum sched_result sched_err)
 {
 	switch (sched_err) {
 	case SCHED_OK: return MX_SCHED_OK;
-	case SCHED_ENOROOM: return MX_SCHED_NOROOM;
-	case SCHED_EFULL: return MX_SCHED_FULL;
-	case SCHED_EEXISTS: return MX_SCHED_EXISTS;
-	default: return MX_SCHED_UNAVAIL;
+	case SCHED_NOROOM: return MX_SCHED_NOROOM;
+	case SCHED_FULL: return MX_SCHED_FULL;
+	case SCHED_EXISTS: return MX_SCHED_EXISTS;
+	case SCHED_UNAVAIL: break;
 	}
+	return MX_SCHED_UNAVAIL;
 }
 
 struct mx_buf {

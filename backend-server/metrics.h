@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "scheduler.h"
+
 enum mx_route {
 	MX_LOGIN,
 	MX_ROOMS_CREATE,
@@ -37,8 +39,8 @@ struct metrics {
 /* Counts one answered request; status outside 100..599 is ignored. */
 void mx_request(struct metrics *m, enum mx_route route, int status);
 
-/* Maps an enum sched_err to its counter index. */
-enum mx_sched mx_sched_index(int sched_err);
+/* The counter index of a scheduler result. */
+enum mx_sched mx_sched_index(enum sched_result sched_err);
 
 /* Renders the counters and the gauges given into a malloc'd text the caller
  * frees; *len receives its length. NULL on allocation failure. */

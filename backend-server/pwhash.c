@@ -6,14 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "container.h"
 #include "pwhash.h"
 
 /* OWASP Password Storage Cheat Sheet, argon2id: m = 19456 KiB, t = 2, p = 1
  * (libsodium always uses one lane). */
 #define PW_OPSLIMIT 2
 #define PW_MEMLIMIT (19456u * 1024u)
-
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 _Static_assert(PW_HASH_MAX >= crypto_pwhash_STRBYTES, "PW_HASH_MAX holds an argon2id string");
 

@@ -6,14 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "container.h"
+#include "strpack.h"
+
 #define DB_BACKOFF_MIN_MS 100
 #define DB_BACKOFF_MAX_MS 5000
 /* libpq does not enforce connect_timeout in PQconnectPoll mode, and a
  * black-holed address would otherwise hang the attempt for minutes. */
 #define DB_CONNECT_TIMEOUT_MS 10000
 #define DB_MAX_PARAMS 65535 /* the protocol's limit */
-
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 enum db_state { DB_WAITING, DB_CONNECTING, DB_READY, DB_CLOSED };
 
@@ -531,7 +532,7 @@ static void db_on_expire(uv_timer_t *t)
 static int db_enqueue(struct db *db, const char *sql, int n, const char *const *params,
 		      db_result_fn cb, void *arg)
 {
-	size_t sql_len, size;
+	size_t size;
 	struct db_req *req;
 	char *p;
 
@@ -541,11 +542,8 @@ static int db_enqueue(struct db *db, const char *sql, int n, const char *const *
 		return -ESHUTDOWN;
 	if (db->queued >= db->max_queue)
 		return -ENOBUFS;
-	sql_len = strlen(sql) + 1;
-	size = sizeof *req + (n > 0 ? (size_t)n * sizeof(char *) : 0) + sql_len;
-	for (int i = 0; i < n; i++)
-		if (params[i])
-			size += strlen(params[i]) + 1;
+	size = sizeof *req + (n > 0 ? (size_t)n * sizeof(char *) : 0) + strpack_size(&sql, 1) +
+	       (n > 0 ? strpack_size(params, (size_t)n) : 0);
 	req = malloc(size);
 	if (!req)
 		return -ENOMEM;
@@ -555,20 +553,9 @@ static int db_enqueue(struct db *db, const char *sql, int n, const char *const *
 	req->deadline = uv_now(db->loop) + db->queue_timeout_ms;
 	req->n = n;
 	req->params = (const char **)(req + 1);
-	p = (char *)(req->params + (n > 0 ? n : 0));
-	memcpy(p, sql, sql_len);
-	req->sql = p;
-	p += sql_len;
-	for (int i = 0; i < n; i++) {
-		if (!params[i]) {
-			req->params[i] = NULL;
-			continue;
-		}
-		size_t len = strlen(params[i]) + 1;
-		memcpy(p, params[i], len);
-		req->params[i] = p;
-		p += len;
-	}
+	p = strpack((char *)(req->params + (n > 0 ? n : 0)), &sql, 1, &req->sql);
+	if (n > 0)
+		strpack(p, params, (size_t)n, req->params);
 	if (db->tail)
 		db->tail->next = req;
 	else

@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "container.h"
+
 struct dlist_node {
 	struct dlist_node *prev, *next;
 };
@@ -24,7 +26,7 @@ struct dlist {
 
 #define DLIST_INIT { NULL, NULL }
 
-#define dlist_entry(node, type, member) ((type *)(void *)((char *)(node) - offsetof(type, member)))
+#define dlist_entry(node, type, member) container_of(node, type, member)
 
 /* The struct holding node, or NULL when node is NULL. */
 #define dlist_entry_or_null(node, type, member) \

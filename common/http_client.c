@@ -15,9 +15,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "container.h"
 #include "dlist.h"
-
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 #define HC_DEFAULT_TIMEOUT_MS 10000
 #define HC_BEARER_PREFIX "Authorization: Bearer "

@@ -23,9 +23,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "container.h"
 #include "dlist.h"
-
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 #define HTTPD_MAX_HEADERS 64
 #define HTTPD_READ_BUF (64 * 1024)

@@ -75,15 +75,15 @@ static json_t *tok_part_json(const char *s, size_t n, unsigned char *buf)
 	return v;
 }
 
-int tok_verify(const char *token, size_t len, const unsigned char *key, size_t key_len,
-	       const char *expected_typ, int64_t now, int64_t max_ttl, json_t **claims)
+enum tok_result tok_verify(const char *token, size_t len, const unsigned char *key, size_t key_len,
+			   const char *expected_typ, int64_t now, int64_t max_ttl, json_t **claims)
 {
 	unsigned char buf[B64_DECODED_MAX(TOK_MAX_LEN)];
 	unsigned char want[TOK_SIG_LEN];
 	const char *dot1, *dot2, *alg, *typ;
 	json_t *hdr, *body, *iat, *exp;
 	ssize_t sig_len;
-	int err;
+	enum tok_result err;
 
 	if (!token || len == 0 || len > TOK_MAX_LEN || key_len > INT_MAX)
 		return TOK_EMALFORMED;
@@ -145,7 +145,7 @@ out_free_body:
 	return err;
 }
 
-const char *tok_strerror(int err)
+const char *tok_strerror(enum tok_result err)
 {
 	switch (err) {
 	case TOK_OK:

@@ -15,15 +15,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum tok_err {
-	TOK_OK = 0,
-	TOK_EMALFORMED = -1, /* not three base64url parts, bad JSON, too long */
-	TOK_EALG = -2,       /* header alg is not HS256 */
-	TOK_ESIG = -3,       /* signature does not match */
-	TOK_EEXPIRED = -4,   /* exp <= now */
-	TOK_ETYPE = -5,      /* typ claim differs from the expected one */
-	TOK_ENOMEM = -6,
-	TOK_ETIME = -7,      /* iat or exp missing, not an integer, or out of range */
+/* A verdict on a token: its own kind, never an errno. */
+enum tok_result {
+	TOK_OK,
+	TOK_EMALFORMED, /* not three base64url parts, bad JSON, too long */
+	TOK_EALG,       /* header alg is not HS256 */
+	TOK_ESIG,       /* signature does not match */
+	TOK_EEXPIRED,   /* exp <= now */
+	TOK_ETYPE,      /* typ claim differs from the expected one */
+	TOK_ENOMEM,
+	TOK_ETIME,      /* iat or exp missing, not an integer, or out of range */
 };
 
 /* Longest token accepted by tok_verify(); longer input is TOK_EMALFORMED. */
@@ -32,15 +33,6 @@ enum tok_err {
 /* Seconds the clocks of the signer and the checker may disagree by. */
 #define TOK_CLOCK_SKEW 5
 
-/* The join ticket's contract between the backend, which signs tickets, and
- * the session servers, which check them (docs/protocol.md, "Tokens"). */
-#define TOK_TICKET_TTL_DEFAULT "30" /* seconds, --ticket-ttl of both servers */
-#define TOK_TICKET_TTL_MAX 3600
-/* The claim naming the session server process a ticket is for: the random
- * boot id it drew at start and published in its registry row. */
-#define TOK_BOOT_CLAIM "boot"
-#define TOK_BOOT_LEN 22             /* 16 random bytes, base64url */
-
 /* Signs claims (borrowed, not modified). Returns a malloc'd NUL-terminated
  * token the caller frees, or NULL on allocation failure. */
 char *tok_sign(const json_t *claims, const unsigned char *key, size_t key_len);
@@ -48,10 +40,10 @@ char *tok_sign(const json_t *claims, const unsigned char *key, size_t key_len);
 /* Verifies token[0..len). On TOK_OK *claims receives a new reference the
  * caller must json_decref(); on error *claims is untouched. now is Unix
  * seconds; max_ttl the longest lifetime such a token is signed with. */
-int tok_verify(const char *token, size_t len, const unsigned char *key, size_t key_len,
-	       const char *expected_typ, int64_t now, int64_t max_ttl, json_t **claims);
+enum tok_result tok_verify(const char *token, size_t len, const unsigned char *key, size_t key_len,
+			   const char *expected_typ, int64_t now, int64_t max_ttl, json_t **claims);
 
-/* A short English phrase for an enum tok_err, for error messages. */
-const char *tok_strerror(int err);
+/* A short English phrase for a verdict, for error messages. */
+const char *tok_strerror(enum tok_result err);
 
 #endif

@@ -29,12 +29,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "container.h"
 #include "http_client.h"
 #include "log.h"
 #include "sched_backends.h"
 #include "scheduler.h"
-
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 #define AG_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount/"
 #define AG_DEFAULT_TOKEN_FILE AG_SA_DIR "token"
@@ -149,7 +148,7 @@ static void ag_op_closed(uv_handle_t *h)
 
 /* Answers the caller, and the locates that waited on this one, and
  * releases the operation. */
-static void ag_done(struct ag_op *op, int err, const struct sched_placement *p)
+static void ag_done(struct ag_op *op, enum sched_result err, const struct sched_placement *p)
 {
 	struct sched_placement named;
 	struct ag_op *f, *next;
@@ -288,18 +287,18 @@ static void ag_on_recorded(PGresult *res, const char *err, const char *sqlstate,
 		log_write(LOG_WARN, "agones: recording the placement failed", "{s:s,s:s,s:s,s:s?}",
 			  "room", op->room, "server", p.server_id, "error", err ? err : "",
 			  "sqlstate", sqlstate);
-		ag_done(op, SCHED_EUNAVAIL, NULL);
+		ag_done(op, SCHED_UNAVAIL, NULL);
 		return;
 	}
 	if (PQntuples(res) != 1) {
 		if (op->is_place) {
-			ag_done(op, SCHED_EEXISTS, NULL);
+			ag_done(op, SCHED_EXISTS, NULL);
 		} else if (!op->retried_lookup) {
 			/* Another replica re-placed the room first: answer its pin. */
 			op->retried_lookup = true;
 			ag_lookup(op);
 		} else {
-			ag_done(op, SCHED_EUNAVAIL, NULL);
+			ag_done(op, SCHED_UNAVAIL, NULL);
 		}
 		return;
 	}
@@ -333,7 +332,7 @@ static void ag_record(struct ag_op *op)
 		rc = db_query(db, ag_sql_repin, 5, params, ag_on_recorded, op);
 	}
 	if (rc < 0)
-		ag_done(op, SCHED_EUNAVAIL, NULL);
+		ag_done(op, SCHED_UNAVAIL, NULL);
 }
 
 /* ---- the GameServer check ------------------------------------------------- */
@@ -359,7 +358,7 @@ static void ag_on_gameserver(const struct hc_response *res, void *arg)
 			ag_log_status(LOG_ERROR, "agones: game server check refused", res,
 				      res->status == 401 || res->status == 403
 				      ? "the backend's Role needs get on gameservers (agones.dev)" : NULL);
-		ag_done(op, SCHED_EUNAVAIL, NULL);
+		ag_done(op, SCHED_UNAVAIL, NULL);
 		return;
 	}
 	j = json_loads(res->body, 0, NULL);
@@ -397,13 +396,13 @@ static void ag_check_gameserver(struct ag_op *op)
 	}
 	if (asprintf(&url, "%s/apis/agones.dev/v1/namespaces/%s/gameservers/%s", a->api, a->ns,
 		     op->old.server_id) < 0) {
-		ag_done(op, SCHED_EUNAVAIL, NULL);
+		ag_done(op, SCHED_UNAVAIL, NULL);
 		return;
 	}
 	rc = ag_call(a, "GET", url, NULL, ag_on_gameserver, op);
 	free(url);
 	if (rc < 0)
-		ag_done(op, SCHED_EUNAVAIL, NULL);
+		ag_done(op, SCHED_UNAVAIL, NULL);
 }
 
 /* ---- allocation ----------------------------------------------------------- */
@@ -455,7 +454,7 @@ static void ag_retry(struct ag_op *op, const char *why)
 	if (op->tries >= AG_TRIES) {
 		log_write(LOG_ERROR, "agones: allocation failed, giving up", "{s:s,s:s,s:i}",
 			  "room", op->room, "last_error", why, "tries", op->tries);
-		ag_done(op, SCHED_EUNAVAIL, NULL);
+		ag_done(op, SCHED_UNAVAIL, NULL);
 		return;
 	}
 	/* Half the doubled step plus a random part of the other half, so that
@@ -468,7 +467,7 @@ static void ag_retry(struct ag_op *op, const char *why)
 	log_write(LOG_INFO, "agones: allocation retry", "{s:s,s:s,s:i,s:I}", "room", op->room,
 		  "reason", why, "try", op->tries, "wait_ms", (json_int_t)wait);
 	if (uv_timer_start(&op->timer, ag_on_backoff, wait, 0) < 0)
-		ag_done(op, SCHED_EUNAVAIL, NULL);
+		ag_done(op, SCHED_UNAVAIL, NULL);
 }
 
 /* The port named "default", or the only port. */
@@ -536,7 +535,7 @@ static void ag_on_allocated(const struct hc_response *res, void *arg)
 			      res->status == 401
 			      ? "the service-account token is missing, invalid or expired (--agones-token-file)"
 			      : "the backend's Role needs create on gameserverallocations (allocation.agones.dev)");
-		ag_done(op, SCHED_EUNAVAIL, NULL);
+		ag_done(op, SCHED_UNAVAIL, NULL);
 		return;
 	}
 	if (res->status >= 500 || res->status == 429) {
@@ -548,7 +547,7 @@ static void ag_on_allocated(const struct hc_response *res, void *arg)
 		ag_log_status(LOG_ERROR, "agones: allocation rejected", res,
 			      res->status == 404 ? "is Agones installed, and are --agones-api and "
 			      "--agones-namespace right?" : NULL);
-		ag_done(op, SCHED_EUNAVAIL, NULL);
+		ag_done(op, SCHED_UNAVAIL, NULL);
 		return;
 	}
 	j = json_loads(res->body, 0, NULL);
@@ -558,7 +557,7 @@ static void ag_on_allocated(const struct hc_response *res, void *arg)
 		int rc = ag_read_allocated(op, status);
 		json_decref(j);
 		if (rc < 0)
-			ag_done(op, SCHED_EUNAVAIL, NULL);
+			ag_done(op, SCHED_UNAVAIL, NULL);
 		else
 			ag_record(op);
 		return;
@@ -574,7 +573,7 @@ static void ag_on_allocated(const struct hc_response *res, void *arg)
 		}
 		log_write(LOG_WARN, "agones: no game server with a free room slot", "{s:s,s:s}",
 			  "room", op->room, "fleet", op->a->fleet);
-		ag_done(op, SCHED_EFULL, NULL);
+		ag_done(op, SCHED_FULL, NULL);
 		return;
 	}
 	if (state && strcmp(state, "Contention") == 0) {
@@ -585,7 +584,7 @@ static void ag_on_allocated(const struct hc_response *res, void *arg)
 	log_write(LOG_ERROR, "agones: allocation answer without a known status.state", "{s:s,s:s}",
 		  "room", op->room, "state", state ? state : "(none)");
 	json_decref(j);
-	ag_done(op, SCHED_EUNAVAIL, NULL);
+	ag_done(op, SCHED_UNAVAIL, NULL);
 }
 
 static void ag_allocate(struct ag_op *op)
@@ -594,7 +593,7 @@ static void ag_allocate(struct ag_op *op)
 	int rc;
 
 	if (!body) {
-		ag_done(op, SCHED_EUNAVAIL, NULL);
+		ag_done(op, SCHED_UNAVAIL, NULL);
 		return;
 	}
 	op->tries++;
@@ -603,7 +602,7 @@ static void ag_allocate(struct ag_op *op)
 	if (rc < 0) {
 		log_write(LOG_ERROR, "agones: cannot start the allocation call", "{s:s,s:s}",
 			  "url", op->a->alloc_url, "error", strerror(-rc));
-		ag_done(op, SCHED_EUNAVAIL, NULL);
+		ag_done(op, SCHED_UNAVAIL, NULL);
 	}
 }
 
@@ -618,11 +617,11 @@ static void ag_on_lookup(PGresult *res, const char *err, const char *sqlstate, v
 	if (!res) {
 		log_write(LOG_WARN, "scheduler query failed", "{s:s,s:s,s:s?}", "op", "locate",
 			  "error", err ? err : "", "sqlstate", sqlstate);
-		ag_done(op, SCHED_EUNAVAIL, NULL);
+		ag_done(op, SCHED_UNAVAIL, NULL);
 		return;
 	}
 	if (PQntuples(res) != 1) {
-		ag_done(op, SCHED_ENOROOM, NULL);
+		ag_done(op, SCHED_NOROOM, NULL);
 		return;
 	}
 	server = PQgetisnull(res, 0, 0) ? NULL : PQgetvalue(res, 0, 0);
@@ -634,7 +633,7 @@ static void ag_on_lookup(PGresult *res, const char *err, const char *sqlstate, v
 	free(op->name);
 	op->name = PQgetisnull(res, 0, 5) ? NULL : strdup(PQgetvalue(res, 0, 5));
 	if (!PQgetisnull(res, 0, 5) && !op->name) {
-		ag_done(op, SCHED_EUNAVAIL, NULL);
+		ag_done(op, SCHED_UNAVAIL, NULL);
 		return;
 	}
 	memset(&op->old, 0, sizeof op->old);
@@ -665,7 +664,7 @@ static void ag_lookup(struct ag_op *op)
 	const char *params[2] = { op->room, op->a->dead_ms };
 
 	if (db_query(op->a->env->db, ag_sql_lookup, 2, params, ag_on_lookup, op) < 0)
-		ag_done(op, SCHED_EUNAVAIL, NULL);
+		ag_done(op, SCHED_UNAVAIL, NULL);
 }
 
 /* ---- the sched_ops -------------------------------------------------------- */
@@ -690,11 +689,12 @@ static struct ag_op *ag_op_new(struct agones *a, const char *room, sched_cb cb, 
 	return op;
 }
 
-/* Failing before the callback was promised: the op never answers. */
-static int ag_op_abort(struct ag_op *op)
+/* Failing before the callback was promised: the op never answers. Returns
+ * rc, a negative errno. */
+static int ag_op_abort(struct ag_op *op, int rc)
 {
 	uv_close((uv_handle_t *)&op->timer, ag_op_closed);
-	return SCHED_EUNAVAIL;
+	return rc;
 }
 
 static int ag_place(void *state, const struct sched_room *room, sched_cb cb, void *arg)
@@ -703,10 +703,10 @@ static int ag_place(void *state, const struct sched_room *room, sched_cb cb, voi
 	struct ag_op *op;
 
 	if (!room || !room->id || !room->owner || !room->visibility || room->capacity < 1)
-		return SCHED_EUNAVAIL;
+		return -EINVAL;
 	op = ag_op_new(a, room->id, cb, arg);
 	if (!op)
-		return SCHED_EUNAVAIL;
+		return -ENOMEM;
 	op->is_place = true;
 	op->kind = AG_ALLOC_NEW;
 	op->capacity = room->capacity;
@@ -717,7 +717,7 @@ static int ag_place(void *state, const struct sched_room *room, sched_cb cb, voi
 	op->owner_name = room->owner_name ? strdup(room->owner_name) : NULL;
 	if (!op->owner || !op->visibility || (room->name && !op->name) ||
 	    (room->owner_name && !op->owner_name))
-		return ag_op_abort(op);
+		return ag_op_abort(op, -ENOMEM);
 	ag_allocate(op);
 	return 0;
 }
@@ -727,14 +727,14 @@ static int ag_locate(void *state, const char *room_id, sched_cb cb, void *arg)
 	struct agones *a = state;
 	struct ag_op *op = ag_op_new(a, room_id, cb, arg);
 	const char *params[2];
+	int rc;
 
 	if (!op)
-		return SCHED_EUNAVAIL;
+		return -ENOMEM;
 	params[0] = op->room;
 	params[1] = a->dead_ms;
-	if (db_query(a->env->db, ag_sql_lookup, 2, params, ag_on_lookup, op) < 0)
-		return ag_op_abort(op);
-	return 0;
+	rc = db_query(a->env->db, ag_sql_lookup, 2, params, ag_on_lookup, op);
+	return rc < 0 ? ag_op_abort(op, rc) : 0;
 }
 
 static void ag_free(struct agones *a)

@@ -19,9 +19,8 @@ int sched_sql_locate(struct db *db, const char *room_id, const char *servers, co
 		     db_result_fn cb, void *arg);
 
 /* Reads the row of sched_sql_place() or sched_sql_locate(): SCHED_OK with
- * *out (whose name points into res), or another enum sched_err (*out
- * untouched). A malformed row is
- * logged (op names the call) and is SCHED_EUNAVAIL. */
-int sched_sql_result(const PGresult *res, const char *op, struct sched_placement *out);
+ * *out (whose name points into res), or another result (*out untouched).
+ * A malformed row is logged (op names the call) and is SCHED_UNAVAIL. */
+enum sched_result sched_sql_result(const PGresult *res, const char *op, struct sched_placement *out);
 
 #endif

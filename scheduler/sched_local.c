@@ -120,14 +120,14 @@ static void local_on_result(PGresult *res, const char *err, const char *sqlstate
 {
 	struct local_call *call = arg;
 	struct sched_placement p;
-	int rc;
+	enum sched_result rc;
 
 	if (res) {
 		rc = sched_sql_result(res, call->op, &p);
 	} else {
 		log_write(LOG_WARN, "scheduler query failed", "{s:s,s:s,s:s?}", "op", call->op,
 			  "error", err ? err : "", "sqlstate", sqlstate);
-		rc = SCHED_EUNAVAIL;
+		rc = SCHED_UNAVAIL;
 	}
 	call->cb(rc, rc == SCHED_OK ? &p : NULL, call->arg);
 	free(call);
@@ -150,16 +150,17 @@ static int local_place(void *state, const struct sched_room *room, sched_cb cb, 
 	struct local *l = state;
 	struct local_call *call;
 
+	int rc;
+
 	if (!room || !room->id || !room->owner || !room->visibility || room->capacity < 1)
-		return SCHED_EUNAVAIL;
+		return -EINVAL;
 	call = local_call_new("place", cb, arg);
 	if (!call)
-		return SCHED_EUNAVAIL;
-	if (sched_sql_place(l->env->db, room, l->servers, l->dead_ms, local_on_result, call) < 0) {
+		return -ENOMEM;
+	rc = sched_sql_place(l->env->db, room, l->servers, l->dead_ms, local_on_result, call);
+	if (rc < 0)
 		free(call);
-		return SCHED_EUNAVAIL;
-	}
-	return 0;
+	return rc;
 }
 
 static int local_locate(void *state, const char *room_id, sched_cb cb, void *arg)
@@ -167,16 +168,17 @@ static int local_locate(void *state, const char *room_id, sched_cb cb, void *arg
 	struct local *l = state;
 	struct local_call *call;
 
+	int rc;
+
 	if (!room_id)
-		return SCHED_EUNAVAIL;
+		return -EINVAL;
 	call = local_call_new("locate", cb, arg);
 	if (!call)
-		return SCHED_EUNAVAIL;
-	if (sched_sql_locate(l->env->db, room_id, l->servers, l->dead_ms, local_on_result, call) < 0) {
+		return -ENOMEM;
+	rc = sched_sql_locate(l->env->db, room_id, l->servers, l->dead_ms, local_on_result, call);
+	if (rc < 0)
 		free(call);
-		return SCHED_EUNAVAIL;
-	}
-	return 0;
+	return rc;
 }
 
 const struct sched_ops sched_local_ops = {

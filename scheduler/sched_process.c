@@ -8,7 +8,7 @@
  * schema/migrations/006_spawns.sql): start a server, wait for the one some
  * replica is starting, place again, or give up because max_servers are up.
  * A request waits at most spawn_wait_ms, trying again every PROC_POLL_MS;
- * then it gets SCHED_EFULL.
+ * then it gets SCHED_FULL.
  *
  * Children. Each is stateroom-session with this backend's environment plus
  * its id, port 0 (it listens on a free port and registers that), host,
@@ -37,7 +37,7 @@
  * (session-server/main.c), rather than live on with nobody to supervise
  * them.
  *
- * Stopping (stop): waiting requests fail with SCHED_EUNAVAIL, every child
+ * Stopping (stop): waiting requests fail with SCHED_UNAVAIL, every child
  * gets SIGTERM (it drains its clients, who resume elsewhere), and done runs
  * once all have exited, their rows are gone and the timers are closed. */
 #include <errno.h>
@@ -48,11 +48,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "container.h"
 #include "log.h"
 #include "sched_backends.h"
 #include "scheduler.h"
-
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#include "strpack.h"
 
 #define PROC_POLL_MS 50
 #define PROC_TICK_MAX_MS 1000
@@ -520,7 +520,7 @@ static void proc_on_tick(uv_timer_t *t)
 
 /* ---- requests ---------------------------------------------------------- */
 
-static void proc_op_finish(struct proc_op *op, int rc, const struct sched_placement *pl)
+static void proc_op_finish(struct proc_op *op, enum sched_result rc, const struct sched_placement *pl)
 {
 	struct proc *p = op->p;
 
@@ -566,7 +566,7 @@ static void proc_need_server(struct proc_op *op)
 	const char *params[5];
 
 	if (p->stopping || now >= op->deadline) {
-		proc_op_finish(op, SCHED_EFULL, NULL);
+		proc_op_finish(op, SCHED_FULL, NULL);
 		return;
 	}
 	if (now < p->backoff_until) {
@@ -574,7 +574,7 @@ static void proc_need_server(struct proc_op *op)
 		return;
 	}
 	if (proc_new_id(id) < 0) {
-		proc_op_finish(op, SCHED_EUNAVAIL, NULL);
+		proc_op_finish(op, SCHED_UNAVAIL, NULL);
 		return;
 	}
 	params[0] = id;
@@ -584,7 +584,7 @@ static void proc_need_server(struct proc_op *op)
 	params[4] = p->wait_ms;
 	if (db_query(p->env->db, "SELECT stateroom_spawn_claim($1, $2, $3::integer, $4::bigint, $5::bigint), $1",
 		     5, params, proc_on_claim, op) < 0)
-		proc_op_finish(op, SCHED_EUNAVAIL, NULL);
+		proc_op_finish(op, SCHED_UNAVAIL, NULL);
 }
 
 static void proc_on_claim(PGresult *res, const char *err, const char *sqlstate, void *arg)
@@ -596,7 +596,7 @@ static void proc_on_claim(PGresult *res, const char *err, const char *sqlstate, 
 
 	if (!res || PQntuples(res) != 1 || PQnfields(res) != 2) {
 		log_write(LOG_WARN, "spawn decision failed", "{s:s}", "error", err ? err : "bad result");
-		proc_op_finish(op, SCHED_EUNAVAIL, NULL);
+		proc_op_finish(op, SCHED_UNAVAIL, NULL);
 		return;
 	}
 	what = PQgetvalue(res, 0, 0);
@@ -608,18 +608,18 @@ static void proc_on_claim(PGresult *res, const char *err, const char *sqlstate, 
 	} else if (strcmp(what, "spawn") == 0) {
 		if (p->stopping) {
 			/* Too late to start anything; the spawn row expires. */
-			proc_op_finish(op, SCHED_EUNAVAIL, NULL);
+			proc_op_finish(op, SCHED_UNAVAIL, NULL);
 			return;
 		}
 		rc = proc_spawn(p, id, "capacity");
 		if (rc < 0) {
 			proc_spawn_failed(p, id, rc);
-			proc_op_finish(op, SCHED_EFULL, NULL);
+			proc_op_finish(op, SCHED_FULL, NULL);
 			return;
 		}
 		proc_park(op);
 	} else {
-		proc_op_finish(op, SCHED_EFULL, NULL);  /* "max" */
+		proc_op_finish(op, SCHED_FULL, NULL);  /* "max" */
 	}
 }
 
@@ -628,16 +628,16 @@ static void proc_on_placed(PGresult *res, const char *err, const char *sqlstate,
 	struct proc_op *op = arg;
 	const char *what = op->place ? "place" : "locate";
 	struct sched_placement pl;
-	int rc;
+	enum sched_result rc;
 
 	if (!res) {
 		log_write(LOG_WARN, "scheduler query failed", "{s:s,s:s,s:s?}", "op", what,
 			  "error", err ? err : "", "sqlstate", sqlstate);
-		proc_op_finish(op, SCHED_EUNAVAIL, NULL);
+		proc_op_finish(op, SCHED_UNAVAIL, NULL);
 		return;
 	}
 	rc = sched_sql_result(res, what, &pl);
-	if (rc == SCHED_EFULL)
+	if (rc == SCHED_FULL)
 		proc_need_server(op);
 	else
 		proc_op_finish(op, rc, &pl);
@@ -649,7 +649,7 @@ static void proc_op_try(struct proc_op *op)
 	int rc;
 
 	if (p->stopping) {
-		proc_op_finish(op, SCHED_EUNAVAIL, NULL);
+		proc_op_finish(op, SCHED_UNAVAIL, NULL);
 		return;
 	}
 	if (op->place) {
@@ -664,34 +664,15 @@ static void proc_op_try(struct proc_op *op)
 		rc = sched_sql_locate(p->env->db, op->room, NULL, p->dead_ms, proc_on_placed, op);
 	}
 	if (rc < 0)
-		proc_op_finish(op, SCHED_EUNAVAIL, NULL);
-}
-
-/* Copies s into op->buf at *off; NULL stays NULL. */
-static const char *proc_op_str(struct proc_op *op, size_t *off, const char *s)
-{
-	char *d;
-
-	if (!s)
-		return NULL;
-	d = op->buf + *off;
-	strcpy(d, s);
-	*off += strlen(s) + 1;
-	return d;
-}
-
-static size_t proc_op_len(const char *s)
-{
-	return s ? strlen(s) + 1 : 0;
+		proc_op_finish(op, SCHED_UNAVAIL, NULL);
 }
 
 static struct proc_op *proc_op_new(struct proc *p, const char *room, const struct sched_room *r,
 				   sched_cb cb, void *arg)
 {
-	size_t len = strlen(room) + 1 + (r ? proc_op_len(r->owner) + proc_op_len(r->owner_name) +
-					 proc_op_len(r->name) + proc_op_len(r->visibility) : 0);
-	struct proc_op *op = calloc(1, sizeof *op + len);
-	size_t off = 0;
+	const char *strs[5] = { room, r ? r->owner : NULL, r ? r->owner_name : NULL,
+				r ? r->name : NULL, r ? r->visibility : NULL }, *at[5];
+	struct proc_op *op = calloc(1, sizeof *op + strpack_size(strs, 5));
 
 	if (!op)
 		return NULL;
@@ -699,13 +680,12 @@ static struct proc_op *proc_op_new(struct proc *p, const char *room, const struc
 	op->cb = cb;
 	op->arg = arg;
 	op->deadline = uv_now(p->loop) + (uint64_t)p->env->spawn_wait_ms;
-	op->room = proc_op_str(op, &off, room);
-	if (r) {
-		op->owner = proc_op_str(op, &off, r->owner);
-		op->owner_name = proc_op_str(op, &off, r->owner_name);
-		op->name = proc_op_str(op, &off, r->name);
-		op->visibility = proc_op_str(op, &off, r->visibility);
-	}
+	strpack(op->buf, strs, 5, at);
+	op->room = at[0];
+	op->owner = at[1];
+	op->owner_name = at[2];
+	op->name = at[3];
+	op->visibility = at[4];
 	return op;
 }
 
@@ -714,11 +694,13 @@ static int proc_place(void *state, const struct sched_room *room, sched_cb cb, v
 	struct proc *p = state;
 	struct proc_op *op;
 
-	if (!room || !room->id || !room->owner || !room->visibility || room->capacity < 1 || p->stopping)
-		return SCHED_EUNAVAIL;
+	if (!room || !room->id || !room->owner || !room->visibility || room->capacity < 1)
+		return -EINVAL;
+	if (p->stopping)
+		return -ESHUTDOWN;
 	op = proc_op_new(p, room->id, room, cb, arg);
 	if (!op)
-		return SCHED_EUNAVAIL;
+		return -ENOMEM;
 	op->place = true;
 	op->capacity = room->capacity;
 	op->ephemeral = room->ephemeral;
@@ -732,11 +714,13 @@ static int proc_locate(void *state, const char *room_id, sched_cb cb, void *arg)
 	struct proc *p = state;
 	struct proc_op *op;
 
-	if (!room_id || p->stopping)
-		return SCHED_EUNAVAIL;
+	if (!room_id)
+		return -EINVAL;
+	if (p->stopping)
+		return -ESHUTDOWN;
 	op = proc_op_new(p, room_id, NULL, cb, arg);
 	if (!op)
-		return SCHED_EUNAVAIL;
+		return -ENOMEM;
 	p->n_ops++;
 	proc_op_try(op);
 	return 0;
@@ -864,7 +848,7 @@ static void proc_stop(void *state, void (*done)(void *arg), void *arg)
 	while (list) {
 		struct proc_op *op = list;
 		list = op->next;
-		proc_op_finish(op, SCHED_EUNAVAIL, NULL);
+		proc_op_finish(op, SCHED_UNAVAIL, NULL);
 	}
 	for (struct proc_child *c = p->children; c; c = c->next) {
 		if (!c->term_sent) {

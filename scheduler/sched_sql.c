@@ -37,7 +37,7 @@ int sched_sql_locate(struct db *db, const char *room_id, const char *servers, co
 			3, params, cb, arg);
 }
 
-int sched_sql_result(const PGresult *res, const char *op, struct sched_placement *out)
+enum sched_result sched_sql_result(const PGresult *res, const char *op, struct sched_placement *out)
 {
 	struct sched_placement p;
 	const char *status, *id, *addr, *boot;
@@ -45,19 +45,19 @@ int sched_sql_result(const PGresult *res, const char *op, struct sched_placement
 
 	if (PQntuples(res) != 1 || PQnfields(res) != 6) {
 		log_write(LOG_ERROR, "scheduler query: unexpected result shape", "{s:s}", "op", op);
-		return SCHED_EUNAVAIL;
+		return SCHED_UNAVAIL;
 	}
 	status = PQgetvalue(res, 0, 0);
 	if (strcmp(status, "full") == 0)
-		return SCHED_EFULL;
+		return SCHED_FULL;
 	if (strcmp(status, "exists") == 0)
-		return SCHED_EEXISTS;
+		return SCHED_EXISTS;
 	if (strcmp(status, "noroom") == 0)
-		return SCHED_ENOROOM;
+		return SCHED_NOROOM;
 	if (strcmp(status, "ok") != 0) {
 		log_write(LOG_ERROR, "scheduler query: unknown status", "{s:s,s:s}", "op", op,
 			  "status", status);
-		return SCHED_EUNAVAIL;
+		return SCHED_UNAVAIL;
 	}
 	id = PQgetvalue(res, 0, 1);
 	addr = PQgetvalue(res, 0, 2);
@@ -66,7 +66,7 @@ int sched_sql_result(const PGresult *res, const char *op, struct sched_placement
 	    strlen(boot) >= sizeof p.boot) {
 		log_write(LOG_ERROR, "scheduler: server id, address or boot too long", "{s:s}",
 			  "server", id);
-		return SCHED_EUNAVAIL;
+		return SCHED_UNAVAIL;
 	}
 	memset(&p, 0, sizeof p);
 	strcpy(p.server_id, id);
@@ -76,7 +76,7 @@ int sched_sql_result(const PGresult *res, const char *op, struct sched_placement
 	p.epoch = strtoll(PQgetvalue(res, 0, 3), &end, 10);
 	if (errno || *end || p.epoch < 1) {
 		log_write(LOG_ERROR, "scheduler query: bad epoch", "{s:s,s:s}", "op", op, "server", id);
-		return SCHED_EUNAVAIL;
+		return SCHED_UNAVAIL;
 	}
 	p.name = PQgetisnull(res, 0, 4) ? NULL : PQgetvalue(res, 0, 4);
 	*out = p;

@@ -7,7 +7,8 @@
  * never puts more rooms on a server than its capacity.
  *
  * Every operation that takes a callback returns 0 and later calls it exactly
- * once, or returns a negative error and never calls it. */
+ * once with an enum sched_result, or returns a negative errno and never
+ * calls it. */
 #ifndef STATEROOM_SCHEDULER_H
 #define STATEROOM_SCHEDULER_H
 
@@ -15,29 +16,29 @@
 #include <stdint.h>
 #include <uv.h>
 #include "db.h"
-#include "token.h"
+#include "wire.h"
 
-enum sched_err {
-	SCHED_OK = 0,
-	SCHED_ENOROOM = -1,   /* the room does not exist */
-	SCHED_EFULL = -2,     /* every live server is at capacity (HTTP 503) */
-	SCHED_EUNAVAIL = -3,  /* database or orchestrator unreachable (HTTP 503) */
-	SCHED_EEXISTS = -4,   /* create: the room id is taken */
+/* What a placement came to: an outcome, not an errno. */
+enum sched_result {
+	SCHED_OK,
+	SCHED_NOROOM,   /* the room does not exist */
+	SCHED_FULL,     /* every live server is at capacity (HTTP 503) */
+	SCHED_UNAVAIL,  /* database or orchestrator unreachable (HTTP 503) */
+	SCHED_EXISTS,   /* create: the room id is taken */
 };
 
 struct sched_placement {
-	char server_id[64];   /* the ticket's aud */
+	char server_id[WIRE_SERVER_ID_MAX + 1]; /* the ticket's aud */
 	char address[256];    /* "host:port" clients connect to */
 	int64_t epoch;        /* bumped on every re-pin */
 	/* locate: the server process's boot id, for the ticket; empty when
 	 * its server has not registered (yet). place leaves it empty. */
-	char boot[TOK_BOOT_LEN + 1];
+	char boot[WIRE_BOOT_LEN + 1];
 	const char *name;     /* the room's name, or NULL; valid as long as p */
 };
 
-/* err is an enum sched_err; p is valid only during the call and only when
- * err == SCHED_OK. */
-typedef void (*sched_cb)(int err, const struct sched_placement *p, void *arg);
+/* p is valid only during the call and only when res == SCHED_OK. */
+typedef void (*sched_cb)(enum sched_result res, const struct sched_placement *p, void *arg);
 
 struct sched_room {               /* what a new room is created with */
 	const char *id;
@@ -81,7 +82,7 @@ struct sched_ops {
 	 * backend's --min-servers). */
 	void (*start)(void *state);
 	/* Inserts the room and pins it to a server with a free room slot, in one
-	 * atomic step: SCHED_EFULL leaves no row behind. */
+	 * atomic step: SCHED_FULL leaves no row behind. */
 	int (*place)(void *state, const struct sched_room *room, sched_cb cb, void *arg);
 	/* Where the room lives now. If its server is dead, draining or gone, or
 	 * the room is unpinned, re-pins it to a live server with epoch + 1. */

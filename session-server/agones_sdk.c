@@ -7,10 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "container.h"
 #include "http_client.h"
 #include "log.h"
-
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 #define SDK_HEALTH_MS 5000
 #define SDK_READY_FIRST_MS 100

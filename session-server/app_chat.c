@@ -39,6 +39,7 @@
 
 #include "dlist.h"
 #include "jbuf.h"
+#include "wire.h"
 
 #define CHAT_COMPAT_MESSAGES 100
 #define CHAT_WELCOME_MESSAGES 50
@@ -48,7 +49,7 @@
 #define CHAT_HISTORY_DEFAULT 50
 #define CHAT_HISTORY_MAX 100
 #define CHAT_TEXT_MAX 4000
-#define CHAT_ID_MAX 64
+
 #define HEARTBEAT "{\"type\":\"heartbeat\"}"
 
 struct chat_msg {
@@ -453,11 +454,11 @@ static void publish(struct chat *ch, struct app_client *from, const char *id, co
 	    !(m = append(ch, seq, ts, app_client_user(from), app_client_name(from), id, text, len))) {
 		/* A seq taken but not held would be a gap: the room cannot go on. */
 		if (seq >= 0)
-			app_close(from, 1011, "out of memory");
+			app_close(from, WIRE_CLOSE_INTERNAL, "out of memory");
 		else if (app_client_native(from))
 			send_error(from, "unavailable", "the room cannot take messages now, retry", id);
 		else
-			app_close(from, 1011, "the room cannot take messages now");
+			app_close(from, WIRE_CLOSE_INTERNAL, "the room cannot take messages now");
 		return;
 	}
 	m->from = from;
@@ -481,6 +482,33 @@ static int wait_read(struct chat *ch, struct chat_wait *w, int64_t after, int64_
 	return rc;
 }
 
+/* A welcome for c up to its messages array's opening, in ch->out. */
+static void put_welcome_head(struct chat *ch, struct app_client *c)
+{
+	jbuf_reset(&ch->out);
+	jbuf_puts(&ch->out, "{\"type\":\"welcome\",\"room\":");
+	jbuf_strz(&ch->out, app_room_id(ch->room));
+	jbuf_puts(&ch->out, ",\"user\":");
+	jbuf_strz(&ch->out, app_client_name(c));
+	jbuf_puts(&ch->out, ",\"members\":");
+	put_members(ch);
+	put_welcome_seq(ch);
+}
+
+/* A history frame up to its messages array's opening, in ch->out. */
+static void put_history_head(struct chat *ch)
+{
+	jbuf_reset(&ch->out);
+	jbuf_puts(&ch->out, "{\"type\":\"history\",\"messages\":[");
+}
+
+/* Closes the history frame in ch->out and sends it to c. */
+static void send_history_end(struct chat *ch, struct app_client *c, bool more)
+{
+	jbuf_puts(&ch->out, more ? "],\"more\":true}" : "],\"more\":false}");
+	send_out(ch, c);
+}
+
 /* The welcome for a client resuming from before the ring: recs[0..n) from
  * the database cover (since, upto], the ring the rest up to committed. */
 static void send_catchup_welcome(struct chat *ch, struct chat_wait *w,
@@ -499,14 +527,7 @@ static void send_catchup_welcome(struct chat *ch, struct chat_wait *w,
 		first = msg_at(ch, from)->seq;
 	else
 		first = ch->committed + 1;
-	jbuf_reset(&ch->out);
-	jbuf_puts(&ch->out, "{\"type\":\"welcome\",\"room\":");
-	jbuf_strz(&ch->out, app_room_id(ch->room));
-	jbuf_puts(&ch->out, ",\"user\":");
-	jbuf_strz(&ch->out, app_client_name(w->c));
-	jbuf_puts(&ch->out, ",\"members\":");
-	put_members(ch);
-	put_welcome_seq(ch);
+	put_welcome_head(ch, w->c);
 	for (size_t i = rskip; i < n; i++, comma = true) {
 		if (comma)
 			jbuf_put(&ch->out, ",", 1);
@@ -523,15 +544,13 @@ static void send_catchup_welcome(struct chat *ch, struct chat_wait *w,
 static void send_history_recs(struct chat *ch, struct app_client *c, const struct app_record *recs,
 			      size_t n)
 {
-	jbuf_reset(&ch->out);
-	jbuf_puts(&ch->out, "{\"type\":\"history\",\"messages\":[");
+	put_history_head(ch);
 	for (size_t i = 0; i < n; i++) {
 		if (i)
 			jbuf_put(&ch->out, ",", 1);
 		put_rec(&ch->out, &recs[i]);
 	}
-	jbuf_puts(&ch->out, n > 0 && recs[0].seq > 1 ? "],\"more\":true}" : "],\"more\":false}");
-	send_out(ch, c);
+	send_history_end(ch, c, n > 0 && recs[0].seq > 1);
 }
 
 static void on_waited(void *arg, int status, const struct app_record *recs, size_t n)
@@ -546,7 +565,7 @@ static void on_waited(void *arg, int status, const struct app_record *recs, size
 	if (status != 0) {
 		if (w->kind == WAIT_WELCOME)
 			app_client_set_data(c, NULL);
-		app_close(c, 1011, "messages could not be loaded");
+		app_close(c, WIRE_CLOSE_INTERNAL, "messages could not be loaded");
 		goto out_free;
 	}
 	if (w->kind == WAIT_HISTORY) {
@@ -561,7 +580,7 @@ static void on_waited(void *arg, int status, const struct app_record *recs, size
 			return;
 		w->upto = upto;
 		app_client_set_data(c, NULL);
-		app_close(c, 1011, "messages could not be loaded");
+		app_close(c, WIRE_CLOSE_INTERNAL, "messages could not be loaded");
 		goto out_free;
 	}
 	send_catchup_welcome(ch, w, recs, n);
@@ -593,7 +612,7 @@ static void on_send(struct chat *ch, struct app_client *c, json_t *o)
 	size_t id_len = json_string_length(jid), len = json_string_length(jtext);
 	struct chat_msg *dup;
 
-	if (!id || id_len < 1 || id_len > CHAT_ID_MAX || memchr(id, '\0', id_len)) {
+	if (!id || id_len < 1 || id_len > WIRE_MSG_ID_MAX || memchr(id, '\0', id_len)) {
 		send_error(c, "bad_frame", "send needs an id of 1 to 64 bytes", NULL);
 		return;
 	}
@@ -635,22 +654,18 @@ static void on_history(struct chat *ch, struct app_client *c, json_t *o)
 		/* The ring is all there is: the page is clipped to it. */
 		int64_t first = first_seq(ch);
 		int64_t from = lo > first ? lo : first, to = before > from ? before : from;
-		jbuf_reset(&ch->out);
-		jbuf_puts(&ch->out, "{\"type\":\"history\",\"messages\":[");
+		put_history_head(ch);
 		put_ring_range(ch, pos_of(ch, from), pos_of(ch, to), false);
-		jbuf_puts(&ch->out, from > first ? "],\"more\":true}" : "],\"more\":false}");
-		send_out(ch, c);
+		send_history_end(ch, c, from > first);
 		return;
 	}
 	/* Seqs are gapless from 1: the page is [lo, before), older ones exist
 	 * when lo > 1. */
 	if (before <= 1 || lo >= first_seq(ch)) {
 		size_t from = before <= 1 ? 0 : pos_of(ch, lo), to = before <= 1 ? 0 : pos_of(ch, before);
-		jbuf_reset(&ch->out);
-		jbuf_puts(&ch->out, "{\"type\":\"history\",\"messages\":[");
+		put_history_head(ch);
 		put_ring_range(ch, from, to, false);
-		jbuf_puts(&ch->out, before > 1 && lo > 1 ? "],\"more\":true}" : "],\"more\":false}");
-		send_out(ch, c);
+		send_history_end(ch, c, before > 1 && lo > 1);
 		return;
 	}
 	w = calloc(1, sizeof(*w));
@@ -775,7 +790,7 @@ static void chat_rollback(void *state, int64_t seq)
 		if (m->from && app_client_native(m->from))
 			send_error(m->from, "unavailable", "the message could not be saved, retry", m->id);
 		else if (m->from)
-			app_close(m->from, 1011, "the message could not be saved");
+			app_close(m->from, WIRE_CLOSE_INTERNAL, "the message could not be saved");
 		m->from = NULL;
 		if (m->id)
 			index_remove(ch, m);
@@ -800,7 +815,7 @@ static void chat_restore(void *state, const struct app_record *recs, size_t n)
 		if (!m) {
 			/* Clients would see a gap: let them reconnect instead. */
 			for (struct app_client *c = app_room_clients(ch->room); c; c = app_client_next(c))
-				app_close(c, 1011, "out of memory");
+				app_close(c, WIRE_CLOSE_INTERNAL, "out of memory");
 			return;
 		}
 		ch->committed = m->seq;
@@ -828,7 +843,7 @@ static void send_welcome(struct chat *ch, struct app_client *c)
 		}
 		if (!w || wait_read(ch, w, since, ch->committed + 1, CHAT_CATCHUP_MAX) != 0) {
 			free(w);
-			app_close(c, 1011, "messages could not be loaded");
+			app_close(c, WIRE_CLOSE_INTERNAL, "messages could not be loaded");
 			return;
 		}
 		app_client_set_data(c, w);
@@ -842,14 +857,7 @@ static void send_welcome(struct chat *ch, struct app_client *c)
 		start = 0;  /* ephemeral: what the ring lost is gone */
 	else
 		start = pos_of(ch, since + 1);
-	jbuf_reset(&ch->out);
-	jbuf_puts(&ch->out, "{\"type\":\"welcome\",\"room\":");
-	jbuf_strz(&ch->out, app_room_id(ch->room));
-	jbuf_puts(&ch->out, ",\"user\":");
-	jbuf_strz(&ch->out, app_client_name(c));
-	jbuf_puts(&ch->out, ",\"members\":");
-	put_members(ch);
-	put_welcome_seq(ch);
+	put_welcome_head(ch, c);
 	put_ring_range(ch, start, n, false);
 	jbuf_puts(&ch->out, "]}");
 	send_out(ch, c);
@@ -883,17 +891,17 @@ static void chat_frame(void *state, struct app_client *c, bool binary, const uin
 		return;
 	}
 	if (binary) {
-		app_close(c, 1003, "binary frames are not supported");
+		app_close(c, WIRE_CLOSE_UNSUPPORTED, "binary frames are not supported");
 		return;
 	}
 	if (len == 0)
 		return;
 	if (len > CHAT_TEXT_MAX) {
-		app_close(c, 1009, "message over 4000 bytes");
+		app_close(c, WIRE_CLOSE_TOO_BIG, "message over 4000 bytes");
 		return;
 	}
 	if (memchr(data, '\0', len)) {
-		app_close(c, 1007, "NUL in a message");
+		app_close(c, WIRE_CLOSE_BAD_DATA, "NUL in a message");
 		return;
 	}
 	publish(ch, c, NULL, (const char *)data, len);

@@ -7,13 +7,13 @@
 #include <string.h>
 
 #include "app.h"
+#include "container.h"
 #include "dlist.h"
 #include "log.h"
 #include "marks.h"
 #include "room.h"
 #include "store.h"
-
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#include "strpack.h"
 
 #define HUB_TICK_MS 1000
 /* Most records written in one statement (group commit). */
@@ -156,15 +156,15 @@ static void admit(struct app_room *r, struct app_client *c)
 	int rc = room_join(&r->room, c->strs, c->name);
 
 	if (rc == -ENOSPC) {
-		refuse(c, 4009, "room full");
+		refuse(c, WIRE_CLOSE_ROOM_FULL, "room full");
 		return;
 	}
 	if (rc == -EMLINK) {
-		refuse(c, 4008, "too many connections of this user in this room");
+		refuse(c, WIRE_CLOSE_USER_CONNS, "too many connections of this user in this room");
 		return;
 	}
 	if (rc < 0) {
-		refuse(c, 1011, "cannot join");
+		refuse(c, WIRE_CLOSE_INTERNAL, "cannot join");
 		return;
 	}
 	c->where = CL_IN;
@@ -221,7 +221,7 @@ static void finish_load(struct app_room *r, uint16_t code, const char *reason)
 		if (code)
 			refuse(c, code, reason);
 		else if (c->epoch != r->epoch)
-			refuse(c, 4004, "room not hosted here at that epoch");
+			refuse(c, WIRE_CLOSE_NOT_HERE, "room not hosted here at that epoch");
 		else
 			admit(r, c);
 	}
@@ -240,7 +240,7 @@ static bool closing_cleanup(struct app_room *r)
 	if (!h->closing)
 		return false;
 	while ((c = list_first(&r->waiters)))
-		refuse(c, 1012, "server shutting down");
+		refuse(c, WIRE_CLOSE_RESTART, "server shutting down");
 	if (!r->fetching && !r->writing && r->reads == 0)
 		room_free(r);
 	hub_maybe_free(h);
@@ -253,12 +253,12 @@ static void room_loaded(struct app_room *r, int status, const struct app_record 
 	struct hub *h = r->hub;
 
 	if (h->draining) {
-		finish_load(r, 1012, "server draining");
+		finish_load(r, WIRE_CLOSE_RESTART, "server draining");
 		return;
 	}
 	if (status != 0 || !(r->marks = marks_new(r->room.id)) ||
 	    r->app->create(r, recs, n, &r->state) != 0) {
-		finish_load(r, 1011, "room could not be loaded");
+		finish_load(r, WIRE_CLOSE_INTERNAL, "room could not be loaded");
 		return;
 	}
 	r->ready = true;
@@ -294,25 +294,25 @@ static void on_fetched(void *arg, int status, const struct registry_room *row)
 		return;
 
 	if (h->draining) {
-		code = 1012;
+		code = WIRE_CLOSE_RESTART;
 		reason = "server draining";
 	} else if (status == -EIO) {
-		code = 1011;
+		code = WIRE_CLOSE_INTERNAL;
 		reason = "room could not be loaded";
 	} else if (status != 0 || !row->pinned_here) {
-		code = 4004;
+		code = WIRE_CLOSE_NOT_HERE;
 		reason = "room not hosted here";
 		if (r->ready) {
 			/* Re-pinned elsewhere: we have been fenced. */
 			log_write(LOG_WARN, "room fenced", "{s:s}", "room", r->room.id);
-			kill_room(r, 4004, reason);
+			kill_room(r, WIRE_CLOSE_NOT_HERE, reason);
 		}
 	} else if (!r->ready) {
 		r->app = app_find(row->app);
 		if (!r->app) {
 			log_write(LOG_ERROR, "unknown room application", "{s:s,s:s}", "room", r->room.id,
 				  "app", row->app);
-			code = 1011;
+			code = WIRE_CLOSE_INTERNAL;
 			reason = "unknown room application";
 		} else {
 			r->epoch = row->epoch;
@@ -329,7 +329,7 @@ static void on_fetched(void *arg, int status, const struct registry_room *row)
 				h->pending++;
 				return;
 			}
-			code = 1011;
+			code = WIRE_CLOSE_INTERNAL;
 			reason = "room could not be loaded";
 		}
 	} else {
@@ -349,7 +349,7 @@ static void drain_room(struct app_room *r)
 
 	r->drain_upto = 0;
 	dlist_for_each(c, &r->clients.l, node)
-		ws_close(c->ws, 1012, "server draining");
+		ws_close(c->ws, WIRE_CLOSE_RESTART, "server draining");
 }
 
 /* Sends away the clients of rooms with nothing left to wait for, and tells
@@ -394,7 +394,7 @@ static void on_appended(void *arg, int status)
 		return;
 	if (status == -ESTALE) {
 		log_write(LOG_WARN, "room fenced on write", "{s:s}", "room", r->room.id);
-		kill_room(r, 4004, "room moved to another server");
+		kill_room(r, WIRE_CLOSE_NOT_HERE, "room moved to another server");
 		return;
 	}
 	if (status != 0) {
@@ -418,7 +418,7 @@ static void flush_log(struct app_room *r)
 	struct app_record *batch = malloc(n * sizeof(*batch));
 
 	if (!batch) {
-		kill_room(r, 1011, "out of memory");
+		kill_room(r, WIRE_CLOSE_INTERNAL, "out of memory");
 		return;
 	}
 	memcpy(batch, r->pend, n * sizeof(*batch));
@@ -439,9 +439,9 @@ static void flush_log(struct app_room *r)
 int64_t app_log_append(struct app_room *r, const char *user, const char *name,
 		       const char *client_id, const char *body, size_t body_len, int64_t ts)
 {
-	size_t ul, nl, il;
+	const char *strs[3] = { user, name, client_id }, *at[3];
 	struct app_record *rec;
-	char *buf;
+	char *buf, *body_at;
 
 	if (!r->persistent) {
 		if (r->dead || r->hub->closing)
@@ -453,9 +453,6 @@ int64_t app_log_append(struct app_room *r, const char *user, const char *name,
 		return -EPIPE;
 	if (r->recovering)
 		return -EAGAIN;
-	ul = strlen(user) + 1;
-	nl = strlen(name) + 1;
-	il = client_id ? strlen(client_id) + 1 : 0;
 	if (r->n_pend == r->cap_pend) {
 		size_t cap = r->cap_pend ? r->cap_pend * 2 : 16;
 		struct app_record *p = realloc(r->pend, cap * sizeof(*p));
@@ -464,16 +461,18 @@ int64_t app_log_append(struct app_room *r, const char *user, const char *name,
 		r->pend = p;
 		r->cap_pend = cap;
 	}
-	buf = malloc(ul + nl + il + body_len + 1);
+	buf = malloc(strpack_size(strs, 3) + body_len + 1);
 	if (!buf)
 		return -ENOMEM;
 	rec = &r->pend[r->n_pend++];
-	rec->user = memcpy(buf, user, ul);  /* the one allocation: records_free() */
-	rec->name = memcpy(buf + ul, name, nl);
-	rec->client_id = client_id ? memcpy(buf + ul + nl, client_id, il) : NULL;
-	memcpy(buf + ul + nl + il, body, body_len);
-	buf[ul + nl + il + body_len] = '\0';
-	rec->body = buf + ul + nl + il;
+	/* The one allocation, starting with the user: records_free(). */
+	body_at = strpack(buf, strs, 3, at);
+	rec->user = at[0];
+	rec->name = at[1];
+	rec->client_id = at[2];
+	memcpy(body_at, body, body_len);
+	body_at[body_len] = '\0';
+	rec->body = body_at;
 	rec->body_len = body_len;
 	rec->ts = ts;
 	rec->seq = ++r->last_seq;
@@ -515,7 +514,7 @@ static void on_recovered(void *arg, int status, bool pinned, const struct app_re
 		return;  /* a database still away is asked again at the tick */
 	if (!pinned) {
 		log_write(LOG_WARN, "room fenced on recovery", "{s:s}", "room", r->room.id);
-		kill_room(r, 4004, "room moved to another server");
+		kill_room(r, WIRE_CLOSE_NOT_HERE, "room moved to another server");
 		return;
 	}
 	/* The failed batch's answer was lost, not its commit. */
@@ -609,14 +608,14 @@ static void attach(struct hub *h, struct app_client *c)
 	struct app_room *r;
 
 	if (h->draining) {
-		ws_close(c->ws, 1012, "server draining");
+		ws_close(c->ws, WIRE_CLOSE_RESTART, "server draining");
 		return;
 	}
 	found = room_table_find(&h->table, c->room_id);
 	if (found) {
 		r = container_of(found, struct app_room, room);
 		if (r->dead) {
-			ws_close(c->ws, 4004, "room not hosted here");
+			ws_close(c->ws, WIRE_CLOSE_NOT_HERE, "room not hosted here");
 			return;
 		}
 		if (r->ready && !r->fetching) {
@@ -625,7 +624,7 @@ static void attach(struct hub *h, struct app_client *c)
 				return;
 			}
 			if (c->epoch < r->epoch) {
-				ws_close(c->ws, 4004, "room not hosted here at that epoch");
+				ws_close(c->ws, WIRE_CLOSE_NOT_HERE, "room not hosted here at that epoch");
 				return;
 			}
 		}
@@ -634,13 +633,13 @@ static void attach(struct hub *h, struct app_client *c)
 		c->room = r;
 		list_append(&r->waiters, c);
 		if (!r->fetching && start_fetch(r) != 0)
-			refuse(c, 1011, "room could not be loaded");
+			refuse(c, WIRE_CLOSE_INTERNAL, "room could not be loaded");
 		return;
 	}
 
 	r = calloc(1, sizeof(*r));
 	if (!r) {
-		ws_close(c->ws, 1011, "out of memory");
+		ws_close(c->ws, WIRE_CLOSE_INTERNAL, "out of memory");
 		return;
 	}
 	r->hub = h;
@@ -649,14 +648,14 @@ static void attach(struct hub *h, struct app_client *c)
 	if (room_table_add(&h->table, &r->room) != 0) {
 		room_fini(&r->room);
 		free(r);
-		ws_close(c->ws, 4004, "no room slot on this server");
+		ws_close(c->ws, WIRE_CLOSE_NOT_HERE, "no room slot on this server");
 		return;
 	}
 	c->where = CL_WAITING;
 	c->room = r;
 	list_append(&r->waiters, c);
 	if (start_fetch(r) != 0) {
-		refuse(c, 1011, "room could not be loaded");
+		refuse(c, WIRE_CLOSE_INTERNAL, "room could not be loaded");
 		room_free(r);
 	}
 }
@@ -767,16 +766,16 @@ static const struct ws_handler hub_ws_handler = {
 int hub_accept(struct hub *h, struct httpd_req *req, const char *response, size_t len,
 	       const struct ticket *t, bool native, int64_t since)
 {
-	size_t ul = strlen(t->user) + 1, nl = strlen(t->name) + 1, rl = strlen(t->room) + 1;
-	struct app_client *c = calloc(1, offsetof(struct app_client, strs) + ul + nl + rl);
+	const char *strs[3] = { t->user, t->name, t->room }, *at[3];
+	struct app_client *c = calloc(1, offsetof(struct app_client, strs) + strpack_size(strs, 3));
 	int rc;
 
 	if (!c)
 		return -ENOMEM;
 	c->hub = h;
-	memcpy(c->strs, t->user, ul);
-	c->name = memcpy(c->strs + ul, t->name, nl);
-	c->room_id = memcpy(c->strs + ul + nl, t->room, rl);
+	strpack(c->strs, strs, 3, at);
+	c->name = at[1];
+	c->room_id = at[2];
 	c->epoch = t->epoch;
 	c->native = native;
 	c->since = since;
@@ -879,7 +878,7 @@ void hub_drain(struct hub *h, void (*done)(void *arg), void *arg)
 		struct app_client *c;
 
 		while ((c = list_first(&r->waiters)))
-			refuse(c, 1012, "server draining");
+			refuse(c, WIRE_CLOSE_RESTART, "server draining");
 		/* Whoever sent a message should get its ack before being sent
 		 * away, so it need not send it again elsewhere. */
 		if (r->writing && !r->dead && r->last_seq > 0)

@@ -242,7 +242,7 @@ static void on_upgrade(struct httpd_req *req, void *ud)
 		if (rc == 0 && tr != TICKET_OK)
 			ws_close(c, (uint16_t)tr, ticket_reason(tr));
 		else if (rc == 0)
-			ws_close(c, 1012, "server draining");
+			ws_close(c, WIRE_CLOSE_RESTART, "server draining");
 	}
 	if (rc != 0)
 		http_json_error(req, 503, "unavailable", "cannot take connections now", NULL);
@@ -357,7 +357,7 @@ static void drain_close(void *arg)
 	uv_close((uv_handle_t *)&s->sigint, NULL);
 	uv_close((uv_handle_t *)&s->sigterm, NULL);
 	uv_close((uv_handle_t *)&s->grace, NULL);
-	ws_server_close(s->ws, 1012, ws_closed, s);
+	ws_server_close(s->ws, WIRE_CLOSE_RESTART, ws_closed, s);
 }
 
 static void drain_deregister(void *arg)
@@ -497,8 +497,8 @@ int main(int argc, char **argv)
 		{ "max-used-tickets", "SESSION_MAX_USED_TICKETS", CFG_INT, &o->max_used_tickets, "1000000",
 		  1000, 100000000,
 		  "unexpired used tickets remembered (at most 64 bytes each, as used); when full, new joins close 4029" },
-		{ "ticket-ttl", "STATEROOM_TICKET_TTL", CFG_INT, &o->ticket_ttl, TOK_TICKET_TTL_DEFAULT, 1,
-		  TOK_TICKET_TTL_MAX, "seconds join tickets live (the backend's --ticket-ttl); longer ones are refused" },
+		{ "ticket-ttl", "STATEROOM_TICKET_TTL", CFG_INT, &o->ticket_ttl, WIRE_TICKET_TTL_DEFAULT, 1,
+		  WIRE_TICKET_TTL_MAX, "seconds join tickets live (the backend's --ticket-ttl); longer ones are refused" },
 		{ "hold-load-pct", "SESSION_HOLD_LOAD_PCT", CFG_INT, &o->hold_load_pct, "85", 0, 1000,
 		  "busy means: sending every frame at once would take more than this % of the time" },
 		{ "ping-ms", "SESSION_PING_MS", CFG_INT, &o->ping_ms, "25000", 10, 3600000,

@@ -6,9 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "container.h"
 #include "log.h"
-
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 /* Unpin forgotten rooms every this many heartbeats: often, so that a room
  * nobody joins holds its slot little longer than --pin-grace-ms (one

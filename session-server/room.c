@@ -12,7 +12,7 @@ static unsigned clamp(unsigned capacity, unsigned max_users)
 void room_init(struct room *r, const char *id, unsigned capacity, unsigned max_users)
 {
 	memset(r, 0, sizeof(*r));
-	strncpy(r->id, id, ROOM_ID_MAX);
+	strncpy(r->id, id, WIRE_ROOM_ID_MAX);
 	r->capacity = clamp(capacity, max_users);
 }
 
@@ -52,7 +52,7 @@ int room_join(struct room *r, const char *user, const char *name)
 	if (!name)
 		name = user;
 	nlen = strlen(name);
-	if (len == 0 || len > ROOM_USER_MAX || nlen == 0 || nlen > ROOM_USER_MAX)
+	if (len == 0 || len > WIRE_SUB_MAX || nlen == 0 || nlen > WIRE_NAME_MAX)
 		return -EINVAL;
 	if (r->n_members >= r->capacity)
 		return -ENOSPC;

@@ -13,17 +13,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define ROOM_ID_MAX 32
-#define ROOM_USER_MAX 64
+#include "wire.h"
 
 struct room_member {
-	char user[ROOM_USER_MAX + 1];   /* the key */
-	char name[ROOM_USER_MAX + 1];   /* as shown: the first connection's */
+	char user[WIRE_SUB_MAX + 1];    /* the key */
+	char name[WIRE_NAME_MAX + 1];   /* as shown: the first connection's */
 	unsigned tabs;
 };
 
 struct room {
-	char id[ROOM_ID_MAX + 1];
+	char id[WIRE_ROOM_ID_MAX + 1];
 	unsigned capacity;            /* distinct users */
 	unsigned max_tabs;            /* connections of one user; 0: no limit */
 	struct room_member *members;  /* in join order */
@@ -35,7 +34,7 @@ struct room_table {
 	size_t n, max;
 };
 
-/* id is truncated to ROOM_ID_MAX; capacity is clamped to max_users. */
+/* id is truncated to WIRE_ROOM_ID_MAX; capacity is clamped to max_users. */
 void room_init(struct room *r, const char *id, unsigned capacity, unsigned max_users);
 void room_set_capacity(struct room *r, unsigned capacity, unsigned max_users);
 /* Frees the member list. NULL-safe. */

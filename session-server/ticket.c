@@ -1,13 +1,11 @@
 #include "ticket.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <openssl/rand.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "base64.h"
 #include "httpd.h"
 #include "token.h"
 
@@ -38,18 +36,13 @@ struct ticket_jar {
 	int64_t full_swept_at;
 	int64_t ttl;
 	uint64_t seed;
-	char boot[TOK_BOOT_LEN + 1];
+	char boot[WIRE_BOOT_LEN + 1];
 };
 
 int ticket_jar_new(size_t max_used, int64_t ttl, struct ticket_jar **out)
 {
-	unsigned char boot[16];
 	struct ticket_jar *jar;
 	size_t n = JAR_MIN_SLOTS;
-
-	_Static_assert(B64_URL_ENCODED_LEN(sizeof(boot)) == TOK_BOOT_LEN, "boot id length");
-	if (RAND_bytes(boot, sizeof(boot)) != 1)
-		return -EIO;
 
 	while (n < max_used * 2)
 		n *= 2;
@@ -66,7 +59,10 @@ int ticket_jar_new(size_t max_used, int64_t ttl, struct ticket_jar **out)
 	jar->max_used = max_used;
 	jar->full_swept_at = INT64_MIN;
 	jar->ttl = ttl;
-	jar->boot[b64_url_encode(jar->boot, boot, sizeof(boot))] = '\0';
+	if (wire_random_id(jar->boot) < 0) {
+		ticket_jar_free(jar);
+		return -EIO;
+	}
 	if (RAND_bytes((unsigned char *)&jar->seed, sizeof(jar->seed)) != 1)
 		jar->seed = (uint64_t)(uintptr_t)jar;
 	*out = jar;
@@ -152,87 +148,42 @@ static bool jar_reserve(struct ticket_jar *jar, int64_t now)
 	return true;
 }
 
-static bool room_id_valid(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n < 1 || n > TICKET_ROOM_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9')))
-			return false;
-	return true;
-}
-
-static bool copy_str(char *dst, size_t dst_len, json_t *v)
-{
-	const char *s = json_string_value(v);
-	size_t n = json_string_length(v);
-
-	if (!s || n == 0 || n >= dst_len || memchr(s, '\0', n))
-		return false;
-	memcpy(dst, s, n + 1);
-	return true;
-}
-
 enum ticket_result ticket_verify(struct ticket_jar *jar, const char *tok, size_t len,
 				 const unsigned char *key, size_t key_len, const char *server_id,
 				 int64_t now, struct ticket *out)
 {
-	struct ticket t;
-	json_t *claims = NULL, *epoch;
-	const char *aud, *boot, *jti;
+	struct wire_ticket t;
 	struct jar_slot *slot;
 	uint64_t h;
-	enum ticket_result res = TICKET_BAD;
 
-	if (tok_verify(tok, len, key, key_len, "ticket", now, jar->ttl, &claims) != TOK_OK)
+	switch (wire_ticket_verify(tok, len, key, key_len, server_id, jar->boot, now, jar->ttl, &t)) {
+	case WIRE_TICKET_OK:
+		break;
+	case WIRE_TICKET_ELSEWHERE:
+		return TICKET_ELSEWHERE;
+	case WIRE_TICKET_BAD:
 		return TICKET_BAD;
-	aud = json_string_value(json_object_get(claims, "aud"));
-	boot = json_string_value(json_object_get(claims, TOK_BOOT_CLAIM));
-	jti = json_string_value(json_object_get(claims, "jti"));
-	epoch = json_object_get(claims, "epoch");
-	if (!aud || !boot || !jti || json_string_length(json_object_get(claims, "jti")) == 0 ||
-	    !json_is_integer(epoch) || json_integer_value(epoch) < 0)
-		goto out_claims;
-	if (!copy_str(t.user, sizeof(t.user), json_object_get(claims, "sub")) ||
-	    !copy_str(t.room, sizeof(t.room), json_object_get(claims, "room")) ||
-	    !room_id_valid(t.room))
-		goto out_claims;
-	if (!copy_str(t.name, sizeof(t.name), json_object_get(claims, "name")))
-		memcpy(t.name, t.user, sizeof(t.name));
-	t.epoch = json_integer_value(epoch);
-	if (strcmp(aud, server_id) != 0) {
-		res = TICKET_ELSEWHERE;
-		goto out_claims;
 	}
-	/* Signed for an earlier process of this server, whose used tickets
-	 * died with it: it may have been used there. */
-	if (strcmp(boot, jar->boot) != 0)
-		goto out_claims;
-
-	h = jar_hash(jar, jti, strlen(jti));
+	h = jar_hash(jar, t.jti, strlen(t.jti));
 	slot = jar_lookup(jar->slots, jar->mask, h);
 	if (slot->hash) {
 		if (slot->exp > now)
-			goto out_claims;
+			return TICKET_BAD;
 		/* Expired entry for the same hash: reuse the slot. */
 	} else {
-		if (!jar_reserve(jar, now)) {
-			res = TICKET_BUSY;
-			goto out_claims;
-		}
+		if (!jar_reserve(jar, now))
+			return TICKET_BUSY;
 		slot = jar_lookup(jar->slots, jar->mask, h);
 		jar->used++;
 	}
 	slot->hash = h;
-	/* tok_verify() bounded exp to at most jar->ttl (and the skew) ahead. */
-	slot->exp = json_integer_value(json_object_get(claims, "exp")) + 1;
-	*out = t;
-	res = TICKET_OK;
-out_claims:
-	json_decref(claims);
-	return res;
+	/* wire_ticket_verify() bounded exp to at most jar->ttl (and the skew) ahead. */
+	slot->exp = t.exp + 1;
+	memcpy(out->user, t.sub, sizeof out->user);
+	memcpy(out->name, t.name, sizeof out->name);
+	memcpy(out->room, t.room, sizeof out->room);
+	out->epoch = t.epoch;
+	return TICKET_OK;
 }
 
 enum ticket_result ticket_from_query(struct ticket_jar *jar, const struct httpd_req *req,

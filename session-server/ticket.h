@@ -16,22 +16,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TICKET_USER_MAX 64
-#define TICKET_ROOM_MAX 32
+#include "wire.h"
+
+/* The boot id's length by its former name, which the unit tests use. */
+#define TOK_BOOT_LEN WIRE_BOOT_LEN
 
 /* Results double as the WebSocket close codes the caller sends. */
 enum ticket_result {
 	TICKET_OK = 0,
-	TICKET_BAD = 4001,       /* missing, malformed, forged, expired, used, or
-	                          * for an earlier process of this server */
-	TICKET_ELSEWHERE = 4004, /* valid, but for another server */
-	TICKET_BUSY = 4029,      /* the used-ticket set is full */
+	TICKET_BAD = WIRE_CLOSE_BAD_TICKET,   /* missing, malformed, forged, expired, used,
+	                                       * or for an earlier process of this server */
+	TICKET_ELSEWHERE = WIRE_CLOSE_NOT_HERE, /* valid, but for another server */
+	TICKET_BUSY = WIRE_CLOSE_BUSY,        /* the used-ticket set is full */
 };
 
 struct ticket {
-	char user[TICKET_USER_MAX + 1];
-	char name[TICKET_USER_MAX + 1];
-	char room[TICKET_ROOM_MAX + 1];
+	char user[WIRE_SUB_MAX + 1];
+	char name[WIRE_NAME_MAX + 1];
+	char room[WIRE_ROOM_ID_MAX + 1];
 	int64_t epoch;
 };
 
@@ -43,7 +45,7 @@ struct ticket_jar;
 int ticket_jar_new(size_t max_used, int64_t ttl, struct ticket_jar **out);
 void ticket_jar_free(struct ticket_jar *jar);
 
-/* The jar's boot id: TOK_BOOT_LEN characters, NUL-terminated. */
+/* The jar's boot id: WIRE_BOOT_LEN characters, NUL-terminated. */
 const char *ticket_jar_boot(const struct ticket_jar *jar);
 
 /* Verifies one ticket for server_id at time now (Unix seconds) and, on

@@ -8,11 +8,11 @@
 
 #include <jansson.h>
 
+#include "container.h"
 #include "dlist.h"
 #include "log.h"
+#include "wire.h"
 #include "ws_codec.h"
-
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 /* After our close frame is queued, wait this long for it to leave and for
  * the peer to close before dropping the socket. Reading on until then keeps
@@ -404,7 +404,7 @@ static void too_slow(struct ws_conn *c)
 		ws_frame_unref(c->q[i]);
 	}
 	c->nq = keep;
-	ws_close(c, 1008, "too slow");
+	ws_close(c, WIRE_CLOSE_POLICY, "too slow");
 }
 
 static int send_frame(struct ws_conn *c, struct ws_frame *f)

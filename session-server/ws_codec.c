@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "utf8.h"
+#include "wire.h"
 
 /* A fragmented message: gathered fragment by fragment, then, once
  * delivered (done), kept until the next call, as the event points into it. */
@@ -43,26 +44,26 @@ static uint16_t check_header(const struct wsc_msg *m, const uint8_t *h, const st
 	uint64_t n = len7;
 
 	if (h[0] & 0x70)
-		return 1002;
+		return WIRE_CLOSE_PROTOCOL;
 	if ((opcode >= 3 && opcode <= 7) || opcode >= 0xb)
-		return 1002;
+		return WIRE_CLOSE_PROTOCOL;
 	if (!(h[1] & 0x80))
-		return 1002;
+		return WIRE_CLOSE_PROTOCOL;
 	if ((opcode & 0x8) && (!fin || len7 > WSC_CONTROL_MAX))
-		return 1002;
+		return WIRE_CLOSE_PROTOCOL;
 	if (len7 == 126) {
 		n = (uint64_t)h[2] << 8 | h[3];
 		if (n < 126)
-			return 1002;
+			return WIRE_CLOSE_PROTOCOL;
 	} else if (len7 == 127) {
 		n = 0;
 		for (int i = 0; i < 8; i++)
 			n = n << 8 | h[2 + i];
 		if (n < 65536 || (n >> 63))
-			return 1002;
+			return WIRE_CLOSE_PROTOCOL;
 	}
 	if (!(opcode & 0x8) && n + (opcode == WSC_OP_CONT && m ? m->len : 0) > lim->max_message)
-		return 1009;
+		return WIRE_CLOSE_TOO_BIG;
 	*len = n;
 	return 0;
 }
@@ -97,7 +98,7 @@ static void event(struct wsc_event *ev, enum wsc_event_kind kind, uint16_t code,
 static void message(struct wsc_event *ev, bool binary, const uint8_t *data, size_t len)
 {
 	if (!binary && !utf8_valid(data, len)) {
-		event(ev, WSC_EV_ERROR, 1007, NULL, 0);
+		event(ev, WSC_EV_ERROR, WIRE_CLOSE_BAD_DATA, NULL, 0);
 		return;
 	}
 	event(ev, WSC_EV_MESSAGE, 0, data, len);
@@ -113,14 +114,14 @@ static void close_event(struct wsc_event *ev, const uint8_t *p, size_t len)
 		return;
 	}
 	if (len == 1) {
-		event(ev, WSC_EV_ERROR, 1002, NULL, 0);
+		event(ev, WSC_EV_ERROR, WIRE_CLOSE_PROTOCOL, NULL, 0);
 		return;
 	}
 	code = (unsigned)p[0] << 8 | p[1];
 	if (!close_code_valid(code))
-		event(ev, WSC_EV_ERROR, 1002, NULL, 0);
+		event(ev, WSC_EV_ERROR, WIRE_CLOSE_PROTOCOL, NULL, 0);
 	else if (!utf8_valid(p + 2, len - 2))
-		event(ev, WSC_EV_ERROR, 1007, NULL, 0);
+		event(ev, WSC_EV_ERROR, WIRE_CLOSE_BAD_DATA, NULL, 0);
 	else
 		event(ev, WSC_EV_CLOSE, (uint16_t)code, p + 2, len - 2);
 }
@@ -185,7 +186,7 @@ size_t wsc_decode(struct wsc_decoder *d, uint8_t *buf, size_t n, const struct ws
 		case WSC_OP_TEXT:
 		case WSC_OP_BINARY:
 			if (d->msg) {
-				event(ev, WSC_EV_ERROR, 1002, NULL, 0);
+				event(ev, WSC_EV_ERROR, WIRE_CLOSE_PROTOCOL, NULL, 0);
 				return off;
 			}
 			if (fin) {
@@ -194,7 +195,7 @@ size_t wsc_decode(struct wsc_decoder *d, uint8_t *buf, size_t n, const struct ws
 			}
 			d->msg = malloc(sizeof(*d->msg) + len);
 			if (!d->msg) {
-				event(ev, WSC_EV_ERROR, 1011, NULL, 0);
+				event(ev, WSC_EV_ERROR, WIRE_CLOSE_INTERNAL, NULL, 0);
 				return off;
 			}
 			d->msg->binary = opcode == WSC_OP_BINARY;
@@ -204,11 +205,11 @@ size_t wsc_decode(struct wsc_decoder *d, uint8_t *buf, size_t n, const struct ws
 			continue;
 		case WSC_OP_CONT:
 			if (!d->msg) {
-				event(ev, WSC_EV_ERROR, 1002, NULL, 0);
+				event(ev, WSC_EV_ERROR, WIRE_CLOSE_PROTOCOL, NULL, 0);
 				return off;
 			}
 			if (gather(d, p, len, lim) != 0) {
-				event(ev, WSC_EV_ERROR, 1011, NULL, 0);
+				event(ev, WSC_EV_ERROR, WIRE_CLOSE_INTERNAL, NULL, 0);
 				return off;
 			}
 			if (!fin)

@@ -55,7 +55,8 @@
 
 #include "base64.h"
 #include "config.h"
-#include "token.h"
+#include "container.h"
+#include "wire.h"
 
 #define LG_MAX_CONNS 200000
 #define LG_MAX_ROOMS 10000
@@ -73,8 +74,6 @@
 #define LG_TALLY 16                  /* distinct close codes, errors, failure reasons kept */
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #define NS_PER_S 1000000000ull
-
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 /* ------------------------------------------------------------ histogram */
 
@@ -840,26 +839,13 @@ static const struct wslay_frame_callbacks rx_callbacks = { rx_send_cb, rx_recv_c
 static char *mint_ticket(struct lg *lg, const struct conn *c)
 {
 	const struct room *rm = &lg->rooms[c->index % lg->n_rooms];
-	unsigned char raw[16];
-	char user[48], jti[B64_URL_ENCODED_LEN(16) + 1];
-	json_int_t now = (json_int_t)time(NULL);
-	json_t *claims;
-	char *tok;
+	struct wire_ticket t = { .epoch = rm->epoch };
 
-	if (RAND_bytes(raw, sizeof(raw)) != 1)
-		return NULL;
-	b64_url_encode(jti, raw, sizeof(raw));
-	snprintf(user, sizeof(user), "%s%" PRIu32, lg->o.user_prefix, c->index);
-	claims = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:s}", "sub", user, "name", user,
-			   "room", rm->id, "aud", lg->o.server_id, TOK_BOOT_CLAIM, lg->o.boot,
-			   "epoch", (json_int_t)rm->epoch,
-			   "iat", now, "exp", now + (json_int_t)lg->o.ticket_ttl, "jti", jti,
-			   "typ", "ticket");
-	if (!claims)
-		return NULL;
-	tok = tok_sign(claims, (const unsigned char *)lg->o.secret, strlen(lg->o.secret));
-	json_decref(claims);
-	return tok;
+	snprintf(t.sub, sizeof t.sub, "%s%" PRIu32, lg->o.user_prefix, c->index);
+	memcpy(t.name, t.sub, sizeof t.sub);
+	snprintf(t.room, sizeof t.room, "%s", rm->id);
+	return wire_ticket_mint(&t, lg->o.server_id, lg->o.boot, (int64_t)time(NULL), lg->o.ticket_ttl,
+				(const unsigned char *)lg->o.secret, strlen(lg->o.secret));
 }
 
 static int send_upgrade(struct conn *c)
@@ -1745,8 +1731,8 @@ static int setup(struct lg *lg, char *err, size_t err_len)
 		snprintf(err, err_len, "--path must start with / and hold no blanks");
 		return -1;
 	}
-	if (strpbrk(o->subprotocol, " \r\n,") || strpbrk(o->user_prefix, " \r\n\"\\") ||
-	    strlen(o->user_prefix) > 24) {
+	if (strpbrk(o->subprotocol, " \r\n,") || strlen(o->user_prefix) > 24 ||
+	    (o->user_prefix[0] && !wire_user_id_valid(o->user_prefix, strlen(o->user_prefix)))) {
 		snprintf(err, err_len, "--subprotocol or --user-prefix holds a character it may not");
 		return -1;
 	}
@@ -1883,7 +1869,7 @@ int main(int argc, char **argv)
 		{ "flood-conns", NULL, CFG_INT, &o->flood_conns, "0", 0, 10000, "bad clients: connections that send --flood-rate messages per second between them during the steps" },
 		{ "flood-rate", NULL, CFG_INT, &o->flood_rate, "0", 0, LG_MAX_RATE, "messages per second the flooding clients send in all" },
 		{ "halfopen-conns", NULL, CFG_INT, &o->halfopen_conns, "0", 0, LG_MAX_CONNS, "bad clients: connections that send part of an upgrade request and nothing more" },
-		{ "ticket-ttl", NULL, CFG_INT, &o->ticket_ttl, TOK_TICKET_TTL_DEFAULT, 1, TOK_TICKET_TTL_MAX,
+		{ "ticket-ttl", NULL, CFG_INT, &o->ticket_ttl, WIRE_TICKET_TTL_DEFAULT, 1, WIRE_TICKET_TTL_MAX,
 		  "seconds the minted tickets live (the backend's default); each is minted just before use" },
 	};
 	char err[256];
