@@ -13,10 +13,6 @@
 #define ids_user_valid wire_user_id_valid
 #define ids_room_valid wire_room_id_valid
 
-/* A ticket id (jti), as wire_ticket_mint() draws them. */
-#define IDS_JTI_LEN WIRE_RANDOM_ID_LEN
-#define ids_jti_new wire_random_id
-
 /* Writes a new room id and its NUL into out. Returns 0, or -1 when the
  * random generator fails (out untouched). */
 int ids_room_new(char out[IDS_ROOM_LEN + 1]);

@@ -18,9 +18,6 @@
 
 #include "wire.h"
 
-/* The boot id's length by its former name, which the unit tests use. */
-#define TOK_BOOT_LEN WIRE_BOOT_LEN
-
 /* Results double as the WebSocket close codes the caller sends. */
 enum ticket_result {
 	TICKET_OK = 0,

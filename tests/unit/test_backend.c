@@ -45,17 +45,6 @@ static void test_room_ids(void)
 	CHECK(strcmp(id, other) != 0);
 }
 
-static void test_jti(void)
-{
-	char a[IDS_JTI_LEN + 1], b[IDS_JTI_LEN + 1];
-
-	CHECK_EQ_INT(ids_jti_new(a), 0);
-	CHECK_EQ_INT(ids_jti_new(b), 0);
-	CHECK_EQ_INT(strlen(a), 22);
-	CHECK(strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == 22);
-	CHECK(strcmp(a, b) != 0);
-}
-
 /* Parses text as the body and returns room_opts_parse's result. */
 static int parse(const char *text, struct room_opts *o)
 {
@@ -394,7 +383,6 @@ int main(void)
 {
 	test_user_ids();
 	test_room_ids();
-	test_jti();
 	test_room_opts();
 	test_room_name_length();
 	test_static_files();

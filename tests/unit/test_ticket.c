@@ -245,7 +245,7 @@ static void test_ticket_for_an_earlier_boot_is_refused(void)
 
 	CHECK_EQ_INT(ticket_jar_new(10, TTL, &before), 0);
 	CHECK_EQ_INT(ticket_jar_new(10, TTL, &after), 0);
-	CHECK_EQ_INT(strlen(ticket_jar_boot(before)), TOK_BOOT_LEN);
+	CHECK_EQ_INT(strlen(ticket_jar_boot(before)), WIRE_BOOT_LEN);
 	CHECK(strcmp(ticket_jar_boot(before), ticket_jar_boot(after)) != 0);
 	old = ticket_for(before, "r1", SERVER, NOW + 30);
 	fresh = ticket_for(after, "r2", SERVER, NOW + 30);
