@@ -15,7 +15,6 @@ import {
 
 const SCREENSHOTS = process.env.STATEROOM_SCREENSHOT_DIR ?? null;
 
-const shared = useStack({ sessions: 1, backends: 1 });
 let browser;
 
 before(async () => {
@@ -25,6 +24,10 @@ before(async () => {
 after(async () => {
 	await browser?.close();
 });
+
+// After the browser's hooks: a failed stop (a server that died) skips the
+// after-hooks registered later, and the browser must still close.
+const shared = useStack({ sessions: 1, backends: 1 });
 
 const url = (path = '/') => shared.stack.backendUrl + path;
 

@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { useStack, newRoom } from './lib/stack.js';
 import { launch, openPage, signIn, waitState, send, seqsOnScreen, textsOnScreen, atLeastMessages } from './lib/browser.js';
 
-const shared = useStack({ sessions: 1, backends: 1 });
 let browser;
 
 before(async () => {
@@ -18,6 +17,10 @@ before(async () => {
 after(async () => {
 	await browser?.close();
 });
+
+// After the browser's hooks: a failed stop (a server that died) skips the
+// after-hooks registered later, and the browser must still close.
+const shared = useStack({ sessions: 1, backends: 1 });
 
 async function guestInRoom(name, roomId) {
 	const page = await openPage(browser, `${shared.stack.backendUrl}/?room=${roomId}`);

@@ -16,7 +16,6 @@ import {
 
 // A short keepalive keeps the first test quick; the second runs with the
 // defaults.
-const shared = useStack({ sessions: 2, backends: 1, sessionEnv: { SESSION_KEEPALIVE_MS: '1000' } });
 let browser;
 
 before(async () => {
@@ -26,6 +25,10 @@ before(async () => {
 after(async () => {
 	await browser?.close();
 });
+
+// After the browser's hooks: a failed stop (a server that died) skips the
+// after-hooks registered later, and the browser must still close.
+const shared = useStack({ sessions: 2, backends: 1, sessionEnv: { SESSION_KEEPALIVE_MS: '1000' } });
 
 const RECOVER_MS = 60000;
 

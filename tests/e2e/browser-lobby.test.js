@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { useStack } from './lib/stack.js';
 import { launch, openPage, signIn, waitState, roomItem } from './lib/browser.js';
 
-const shared = useStack({ sessions: 1, backends: 1 });
 let browser;
 
 before(async () => {
@@ -17,6 +16,10 @@ before(async () => {
 after(async () => {
 	await browser?.close();
 });
+
+// After the browser's hooks: a failed stop (a server that died) skips the
+// after-hooks registered later, and the browser must still close.
+const shared = useStack({ sessions: 1, backends: 1 });
 
 async function guest(name, path = '/') {
 	const page = await openPage(browser, shared.stack.backendUrl + path);

@@ -11,7 +11,6 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SCREENSHOT = process.env.STATEROOM_SCREENSHOT ?? '/tmp/stateroom-room.png';
 const WAIT_MS = 20000;
 
-const shared = useStack({ sessions: 1, backends: 1 });
 let browser;
 
 before(async () => {
@@ -26,6 +25,10 @@ before(async () => {
 after(async () => {
   await browser?.close();
 });
+
+// After the browser's hooks: a failed stop (a server that died) skips the
+// after-hooks registered later, and the browser must still close.
+const shared = useStack({ sessions: 1, backends: 1 });
 
 // A fresh browser profile (its own sessionStorage) on the given page, with
 // every uncaught page error collected so that a test can insist on none.

@@ -379,6 +379,9 @@ export function useStack(opts = {}) {
 			process.stderr.write(`\n--- server logs during "${t.name}" ---\n${holder.stack.logsSinceMark()}\n`);
 		}
 	});
+	// A stop that fails (a server died unasked) skips the after-hooks
+	// registered later in the file: register cleanups such as a browser's
+	// before calling useStack().
 	after(async () => {
 		await holder.stack?.stop();
 	});
