@@ -10,6 +10,7 @@
 #include "dlist.h"
 #include "log.h"
 #include "marks.h"
+#include "pace.h"
 #include "room.h"
 #include "roomlog.h"
 #include "store.h"
@@ -33,17 +34,14 @@ struct app_client {
 	int64_t since;
 	void *app_data;
 	struct dlist_node node;       /* in its room's clients or waiters */
-	struct dlist_node pace_node;  /* in hub->paced while throttled */
-	/* Rate limit: tokens in thousandths of a message, refilled from the
-	 * loop's cached clock (no syscall per message). */
-	uint64_t rl_tokens, rl_at;
+	struct pace_bucket bucket;    /* the rate limit */
 	uint64_t sent_at;             /* loop time a frame was last queued by the app */
 	/* The small fields last, next to strs, so that no padding sits
 	 * between them: an idle connection pays for every byte here. */
 	enum client_where where;
 	bool native;
 	bool ready;                   /* the application let its frames in */
-	bool throttled;               /* its bucket is empty: not read meanwhile */
+	bool throttled;               /* its bucket is empty (pace_take): not read meanwhile */
 	/* The ticket's user, name and room, NUL-terminated one after the
 	 * other: a connection costs their lengths, not the ticket's maxima. */
 	char strs[];
@@ -75,16 +73,13 @@ struct hub {
 	struct db *db;
 	struct room_table table;
 	uv_timer_t timer;
-	uv_timer_t pace;              /* the next throttled connection's refill */
-	struct dlist paced;           /* throttled connections, by when they were */
-	uint64_t pace_ms;             /* a token's refill time */
+	struct pace pace;             /* the connections' token buckets */
 	unsigned timers_open;
 	bool draining, closing;
 	void (*drain_done)(void *arg);  /* hub_drain's, until it has run */
 	void *drain_arg;
 	size_t n_clients;
 	uint64_t messages;
-	uint64_t rate_limited;
 };
 
 /* ------------------------------------------------------------------ lists */
@@ -539,53 +534,13 @@ static void update_input(struct app_client *c)
 		ws_pause_input(c->ws);
 }
 
-static void refill(struct hub *h, struct app_client *c, uint64_t now)
+/* The pacer: c's bucket has a token again. */
+static void on_paced(struct pace_bucket *b)
 {
-	uint64_t cap = (uint64_t)h->cfg.rate_burst * 1000;
+	struct app_client *c = container_of(b, struct app_client, bucket);
 
-	c->rl_tokens += (now - c->rl_at) * h->cfg.rate_limit;
-	if (c->rl_tokens > cap)
-		c->rl_tokens = cap;
-	c->rl_at = now;
-}
-
-/* Every throttled client waits one token's refill time from when it was
- * throttled (rl_at), so that hub->paced is in deadline order and one timer
- * serves them all. Its bucket may hold more by then: nothing is lost, the
- * rate is kept over time. */
-static void on_pace(uv_timer_t *t)
-{
-	struct hub *h = container_of(t, struct hub, pace);
-	uint64_t now = uv_now(h->loop);
-	struct app_client *c;
-
-	while ((c = dlist_first(&h->paced, struct app_client, pace_node)) &&
-	       c->rl_at + h->pace_ms <= now) {
-		dlist_remove(&h->paced, &c->pace_node);
-		c->throttled = false;
-		refill(h, c, now);
-		update_input(c);
-	}
-	if (c)
-		uv_timer_start(&h->pace, on_pace, c->rl_at + h->pace_ms - now, 0);
-}
-
-/* Takes a token for a message of c; with none left for the next one, c is
- * not read until it has one again (TCP slows the sender down meanwhile). */
-static void rate_take(struct hub *h, struct app_client *c)
-{
-	uint64_t now = uv_now(h->loop);
-
-	refill(h, c, now);
-	c->rl_tokens = c->rl_tokens >= 1000 ? c->rl_tokens - 1000 : 0;
-	if (c->rl_tokens >= 1000)
-		return;
-	h->rate_limited++;
-	c->throttled = true;
-	ws_pause_input(c->ws);
-	if (dlist_empty(&h->paced))
-		uv_timer_start(&h->pace, on_pace, h->pace_ms, 0);
-	dlist_push_back(&h->paced, &c->pace_node);
+	c->throttled = false;
+	update_input(c);
 }
 
 static void on_message(struct ws_conn *ws, void *ud, bool binary, const uint8_t *data, size_t len)
@@ -595,9 +550,12 @@ static void on_message(struct ws_conn *ws, void *ud, bool binary, const uint8_t 
 
 	(void)ws;
 	/* Delivered only while in and ready (update_input): the bucket had a
-	 * token for this one. */
-	if (h->cfg.rate_limit)
-		rate_take(h, c);
+	 * token for this one. Without one for the next, c is not read until it
+	 * has one again (TCP slows the sender down meanwhile). */
+	if (pace_take(&h->pace, &c->bucket)) {
+		c->throttled = true;
+		ws_pause_input(c->ws);
+	}
 	h->messages++;
 	c->room->app->frame(c->room->state, c, binary, data, len);
 }
@@ -610,7 +568,7 @@ static void on_gone(struct ws_conn *ws, void *ud)
 
 	(void)ws;
 	if (c->throttled)
-		dlist_remove(&h->paced, &c->pace_node);
+		pace_forget(&h->pace, &c->bucket);
 	if (c->where == CL_WAITING) {
 		list_remove(&r->waiters, c);
 	} else if (c->where == CL_IN) {
@@ -645,9 +603,8 @@ int hub_accept(struct hub *h, struct httpd_req *req, const char *response, size_
 	c->epoch = t->epoch;
 	c->native = native;
 	c->since = since;
-	c->rl_tokens = (uint64_t)h->cfg.rate_burst * 1000;
-	c->rl_at = uv_now(h->loop);
-	c->sent_at = c->rl_at;
+	pace_bucket_init(&h->pace, &c->bucket);
+	c->sent_at = uv_now(h->loop);
 	rc = ws_accept(h->ws, req, response, len, &hub_ws_handler, c, &c->ws);
 	if (rc != 0) {
 		free(c);
@@ -712,13 +669,9 @@ int hub_new(uv_loop_t *loop, const struct hub_config *cfg, struct ws_server *ws,
 	h->cfg = *cfg;
 	if (h->cfg.log_window == 0)
 		h->cfg.log_window = 1000;
-	if (h->cfg.rate_burst == 0)
-		h->cfg.rate_burst = h->cfg.rate_limit;
-	if (h->cfg.rate_limit)
-		h->pace_ms = (1000 + h->cfg.rate_limit - 1) / h->cfg.rate_limit;
 	h->ws = ws;
 	uv_timer_init(loop, &h->timer);
-	uv_timer_init(loop, &h->pace);
+	pace_init(&h->pace, loop, cfg->rate_limit, cfg->rate_burst, on_paced);
 	h->timers_open = 2;
 	uv_timer_start(&h->timer, on_tick, HUB_TICK_MS, HUB_TICK_MS);
 	*out = h;
@@ -761,12 +714,17 @@ static void hub_maybe_free(struct hub *h)
 	free(h);
 }
 
-static void timer_closed(uv_handle_t *handle)
+static void timer_gone(void *arg)
 {
-	struct hub *h = handle->data;
+	struct hub *h = arg;
 
 	h->timers_open--;
 	hub_maybe_free(h);
+}
+
+static void timer_closed(uv_handle_t *handle)
+{
+	timer_gone(handle->data);
 }
 
 void hub_close(struct hub *h)
@@ -779,9 +737,9 @@ void hub_close(struct hub *h)
 		if (!r->fetching && !rlog_writing(&r->log) && r->reads == 0)
 			room_free(r);
 	}
-	h->timer.data = h->pace.data = h;
+	h->timer.data = h;
 	uv_close((uv_handle_t *)&h->timer, timer_closed);
-	uv_close((uv_handle_t *)&h->pace, timer_closed);
+	pace_close(&h->pace, timer_gone, h);
 }
 
 void hub_stats(void *ud, long *rooms, long *conns, char *ids, size_t ids_len)
@@ -827,7 +785,7 @@ uint64_t hub_messages_total(const struct hub *h)
 
 uint64_t hub_rate_limited_total(const struct hub *h)
 {
-	return h->rate_limited;
+	return pace_limited_total(&h->pace);
 }
 
 /* ------------------------------------------------------- app.h services */
