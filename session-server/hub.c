@@ -1,5 +1,6 @@
 #include "hub.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -19,6 +20,11 @@
 #define HUB_TICK_MS 1000
 
 enum client_where { CL_OUT, CL_WAITING, CL_IN };
+
+/* A room's life, only forward: loading (its row and log are being read,
+ * clients wait), ready (its application runs, it takes clients), dead
+ * (fenced or failed: takes no one, unloads when empty). */
+enum room_life { LIFE_LOADING, LIFE_READY, LIFE_DEAD };
 
 struct client_list {
 	struct dlist l;
@@ -50,9 +56,9 @@ struct app_client {
 struct app_room {
 	struct room room;
 	struct hub *hub;
-	bool ready, fetching;
+	enum room_life life;
+	bool fetching;                /* its rooms row or its log is being read */
 	bool persistent;              /* false: no log in the database (app.h) */
-	bool dead;                    /* fenced or failed: takes no one, unloads when empty */
 	int64_t epoch;
 	struct rlog log;              /* from when it is ready */
 	unsigned reads;               /* app_log_read() queries in flight */
@@ -107,9 +113,9 @@ static void room_free(struct app_room *r)
 {
 	struct hub *h = r->hub;
 
-	if (r->ready && !h->closing && h->cfg.on_room)
+	if (r->life != LIFE_LOADING && !h->closing && h->cfg.on_room)
 		h->cfg.on_room(h->cfg.on_room_ud, r->room.id, false);
-	if (r->ready)
+	if (r->life != LIFE_LOADING)
 		r->app->dispose(r->state);
 	marks_free(r->marks);
 	rlog_fini(&r->log);
@@ -161,6 +167,7 @@ static int start_fetch(struct app_room *r)
 
 	if (!h->reg || !h->db)
 		return -EAGAIN;
+	assert(!r->fetching);
 	rc = registry_fetch_room(h->reg, r->room.id, on_fetched, r);
 	if (rc == 0)
 		r->fetching = true;
@@ -174,7 +181,8 @@ static void kill_room(struct app_room *r, uint16_t code, const char *reason)
 {
 	struct app_client *c;
 
-	r->dead = true;
+	assert(r->life != LIFE_LOADING);
+	r->life = LIFE_DEAD;
 	dlist_for_each(c, &r->clients.l, node)
 		ws_close(c->ws, code, reason);
 	while ((c = list_first(&r->waiters)))
@@ -198,7 +206,7 @@ static void finish_load(struct app_room *r, uint16_t code, const char *reason)
 		else
 			admit(r, c);
 	}
-	if (!r->ready)
+	if (r->life == LIFE_LOADING)
 		room_free(r);
 	else if (r->clients.n == 0 && r->empty_since == 0)
 		r->empty_since = uv_now(h->loop);
@@ -237,7 +245,8 @@ static void room_loaded(struct app_room *r, int status, const struct app_record 
 		  h->cfg.server_id, r->epoch, n > 0 ? recs[n - 1].seq : 0);
 	if (r->app->create(r, recs, n, &r->state) != 0)
 		goto fail;
-	r->ready = true;
+	assert(r->life == LIFE_LOADING);
+	r->life = LIFE_READY;
 	if (h->cfg.on_room)
 		h->cfg.on_room(h->cfg.on_room_ud, r->room.id, true);
 	finish_load(r, 0, NULL);
@@ -250,6 +259,7 @@ static void on_loaded(void *arg, int status, const struct app_record *recs, size
 {
 	struct app_room *r = arg;
 
+	assert(r->fetching);
 	r->fetching = false;
 	if (closing_cleanup(r))
 		return;
@@ -263,6 +273,7 @@ static void on_fetched(void *arg, int status, const struct registry_room *row)
 	uint16_t code = 0;
 	const char *reason = NULL;
 
+	assert(r->fetching);
 	r->fetching = false;
 	if (closing_cleanup(r))
 		return;
@@ -276,12 +287,12 @@ static void on_fetched(void *arg, int status, const struct registry_room *row)
 	} else if (status != 0 || !row->pinned_here) {
 		code = WIRE_CLOSE_NOT_HERE;
 		reason = "room not hosted here";
-		if (r->ready) {
+		if (r->life != LIFE_LOADING) {
 			/* Re-pinned elsewhere: we have been fenced. */
 			log_write(LOG_WARN, "room fenced", "{s:s}", "room", r->room.id);
 			kill_room(r, WIRE_CLOSE_NOT_HERE, reason);
 		}
-	} else if (!r->ready) {
+	} else if (r->life == LIFE_LOADING) {
 		r->app = app_find(row->app);
 		if (!r->app) {
 			log_write(LOG_ERROR, "unknown room application", "{s:s,s:s}", "room", r->room.id,
@@ -475,11 +486,11 @@ static void attach(struct hub *h, struct app_client *c)
 	found = room_table_find(&h->table, c->room_id);
 	if (found) {
 		r = container_of(found, struct app_room, room);
-		if (r->dead) {
+		if (r->life == LIFE_DEAD) {
 			ws_close(c->ws, WIRE_CLOSE_NOT_HERE, "room not hosted here");
 			return;
 		}
-		if (r->ready && !r->fetching) {
+		if (r->life == LIFE_READY && !r->fetching) {
 			if (c->epoch == r->epoch) {
 				admit(r, c);
 				return;
@@ -539,6 +550,7 @@ static void on_paced(struct pace_bucket *b)
 {
 	struct app_client *c = container_of(b, struct app_client, bucket);
 
+	assert(c->throttled);
 	c->throttled = false;
 	update_input(c);
 }
@@ -549,6 +561,7 @@ static void on_message(struct ws_conn *ws, void *ud, bool binary, const uint8_t 
 	struct hub *h = c->hub;
 
 	(void)ws;
+	assert(c->where == CL_IN && c->ready && !c->throttled);
 	/* Delivered only while in and ready (update_input): the bucket had a
 	 * token for this one. Without one for the next, c is not read until it
 	 * has one again (TCP slows the sender down meanwhile). */
@@ -628,12 +641,12 @@ static void on_tick(uv_timer_t *t)
 		struct app_room *r = container_of(h->table.rooms[i], struct app_room, room);
 		bool unused = !r->fetching && !rlog_writing(&r->log) && r->reads == 0 &&
 			      r->clients.n == 0 && r->waiters.n == 0;
-		if (r->dead) {
+		if (r->life == LIFE_DEAD) {
 			if (unused)
 				room_free(r);
 			continue;
 		}
-		if (!r->ready)
+		if (r->life == LIFE_LOADING)
 			continue;
 		if (r->app->tick)
 			r->app->tick(r->state, now);
@@ -697,7 +710,7 @@ void hub_drain(struct hub *h, void (*done)(void *arg), void *arg)
 			refuse(c, WIRE_CLOSE_RESTART, "server draining");
 		/* Whoever sent a message should get its ack before being sent
 		 * away, so it need not send it again elsewhere. */
-		if (rlog_writing(&r->log) && !r->dead && rlog_last_seq(&r->log) > 0)
+		if (rlog_writing(&r->log) && r->life != LIFE_DEAD && rlog_last_seq(&r->log) > 0)
 			r->drain_upto = rlog_last_seq(&r->log);
 		else
 			drain_room(r);
@@ -879,6 +892,7 @@ void app_close(struct app_client *c, uint16_t code, const char *reason)
 
 void app_client_ready(struct app_client *c)
 {
+	assert(c->where == CL_IN);
 	c->ready = true;
 	update_input(c);
 }

@@ -1,5 +1,6 @@
 #include "roomlog.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -45,18 +46,21 @@ void rlog_init(struct rlog *l, const struct rlog_ops *ops, void *owner, struct d
 		.epoch = epoch,
 		.last_seq = last_seq,
 		.durable = last_seq,
+		.phase = RLOG_OPEN,
+		.query = RLOG_IDLE,
 	};
 }
 
 void rlog_fini(struct rlog *l)
 {
+	assert(l->query == RLOG_IDLE);
 	drop_pending(l);
 	drop_batch(l);
 }
 
 void rlog_stop(struct rlog *l)
 {
-	l->stopped = true;
+	l->phase = RLOG_STOPPED;
 	drop_pending(l);
 }
 
@@ -75,7 +79,8 @@ static void on_appended(void *arg, int status)
 	struct rlog *l = arg;
 	int64_t upto = l->n_batch > 0 ? l->batch[l->n_batch - 1].seq : 0;
 
-	l->writing = false;
+	assert(l->query == RLOG_WRITE);
+	l->query = RLOG_IDLE;
 	drop_batch(l);
 	if (l->ops->answered(l->owner))
 		return;
@@ -90,15 +95,18 @@ static void on_appended(void *arg, int status)
 	}
 	l->durable = upto;
 	l->ops->committed(l->owner, upto);
-	if (l->n_pend > 0 && !l->stopped && !l->writing)
+	/* committed() may have appended, and so started the next batch. */
+	if (l->n_pend > 0 && l->phase == RLOG_OPEN && l->query == RLOG_IDLE)
 		flush(l);
 }
 
 static void flush(struct rlog *l)
 {
 	size_t n = l->n_pend < RLOG_BATCH_MAX ? l->n_pend : RLOG_BATCH_MAX;
-	struct app_record *batch = malloc(n * sizeof(*batch));
+	struct app_record *batch;
 
+	assert(l->phase == RLOG_OPEN && l->query == RLOG_IDLE && l->n_batch == 0);
+	batch = malloc(n * sizeof(*batch));
 	if (!batch) {
 		lose(l, -ENOMEM);
 		return;
@@ -110,11 +118,10 @@ static void flush(struct rlog *l)
 	l->n_batch = n;
 	if (store_append(l->db, l->room_id, l->server_id, l->epoch, batch, n, on_appended, l) != 0) {
 		/* Maybe inside the application's own call: rolled back at the tick. */
-		l->batch_failed = true;
-		l->recovering = true;
+		l->phase = RLOG_FAILED;
 		return;
 	}
-	l->writing = true;
+	l->query = RLOG_WRITE;
 }
 
 int64_t rlog_append(struct rlog *l, const char *user, const char *name, const char *client_id,
@@ -124,13 +131,13 @@ int64_t rlog_append(struct rlog *l, const char *user, const char *name, const ch
 	struct app_record *rec;
 	char *buf, *body_at;
 
-	if (l->stopped)
+	if (l->phase == RLOG_STOPPED)
 		return -EPIPE;
 	if (!l->db) {
 		l->durable = ++l->last_seq;
 		return l->last_seq;
 	}
-	if (l->recovering)
+	if (l->phase != RLOG_OPEN)
 		return -EAGAIN;
 	if (l->n_pend == l->cap_pend) {
 		size_t cap = l->cap_pend ? l->cap_pend * 2 : 16;
@@ -155,7 +162,7 @@ int64_t rlog_append(struct rlog *l, const char *user, const char *name, const ch
 	rec->body_len = body_len;
 	rec->ts = ts;
 	rec->seq = ++l->last_seq;
-	if (!l->writing)
+	if (l->query == RLOG_IDLE)
 		flush(l);
 	return rec->seq;
 }
@@ -165,9 +172,11 @@ static void on_recovered(void *arg, int status, bool pinned, const struct app_re
 {
 	struct rlog *l = arg;
 
-	l->writing = false;
-	if (l->ops->answered(l->owner) || l->stopped || status != 0)
+	assert(l->query == RLOG_READBACK);
+	l->query = RLOG_IDLE;
+	if (l->ops->answered(l->owner) || l->phase == RLOG_STOPPED || status != 0)
 		return;  /* a database still away is asked again at the tick */
+	assert(l->phase == RLOG_RECOVERING);
 	if (!pinned) {
 		log_write(LOG_WARN, "room fenced on recovery", "{s:s}", "room", l->room_id);
 		lose(l, -ESTALE);
@@ -178,7 +187,7 @@ static void on_recovered(void *arg, int status, bool pinned, const struct app_re
 		l->durable = l->last_seq = recs[n - 1].seq;
 		l->ops->restored(l->owner, recs, n);
 	}
-	l->recovering = false;
+	l->phase = RLOG_OPEN;
 	log_write(LOG_INFO, "room log recovered", "{s:s,s:I,s:I}", "room", l->room_id, "seq",
 		  (json_int_t)l->durable, "restored", (json_int_t)n);
 }
@@ -187,11 +196,11 @@ static void on_recovered(void *arg, int status, bool pinned, const struct app_re
  * as this server is the room's only writer. */
 static void recover(struct rlog *l)
 {
-	if (l->writing || l->stopped)
+	if (l->query != RLOG_IDLE || l->phase != RLOG_RECOVERING)
 		return;
 	if (store_tail(l->db, l->room_id, l->server_id, l->epoch, l->durable, RLOG_BATCH_MAX,
 		       on_recovered, l) == 0)
-		l->writing = true;
+		l->query = RLOG_READBACK;
 }
 
 /* A batch failed or could not be queued: nothing after l->durable is known
@@ -200,10 +209,11 @@ static void recover(struct rlog *l)
  * back, so that no seq is skipped or given twice. */
 static void fail(struct rlog *l)
 {
-	l->batch_failed = false;
+	assert(l->query == RLOG_IDLE);
 	drop_batch(l);
 	drop_pending(l);
-	l->recovering = true;
+	if (l->phase != RLOG_STOPPED)
+		l->phase = RLOG_RECOVERING;
 	l->last_seq = l->durable;
 	log_write(LOG_WARN, "room log rolled back", "{s:s,s:I}", "room", l->room_id, "seq",
 		  (json_int_t)l->durable);
@@ -218,9 +228,9 @@ void rlog_repin(struct rlog *l, int64_t epoch)
 
 void rlog_tick(struct rlog *l)
 {
-	if (l->batch_failed)
+	if (l->phase == RLOG_FAILED)
 		fail(l);
-	else if (l->recovering && !l->writing)
+	else
 		recover(l);
 }
 
@@ -231,15 +241,15 @@ int64_t rlog_last_seq(const struct rlog *l)
 
 bool rlog_writing(const struct rlog *l)
 {
-	return l->writing;
+	return l->query != RLOG_IDLE;
 }
 
 bool rlog_busy(const struct rlog *l)
 {
-	return l->writing || l->n_pend > 0;
+	return l->query != RLOG_IDLE || l->n_pend > 0;
 }
 
 bool rlog_recovering(const struct rlog *l)
 {
-	return l->recovering;
+	return l->phase == RLOG_FAILED || l->phase == RLOG_RECOVERING;
 }

@@ -36,6 +36,14 @@ struct rlog_ops {
 	bool (*answered)(void *owner);
 };
 
+/* Whether the log takes records: open; failed (a batch could not even be
+ * queued: rolled back at the tick); recovering (rolled back: appends wait
+ * for the read-back of the log's end); stopped (for good). */
+enum rlog_phase { RLOG_OPEN, RLOG_FAILED, RLOG_RECOVERING, RLOG_STOPPED };
+
+/* The one query in flight: none, a batch, or the read-back. */
+enum rlog_query { RLOG_IDLE, RLOG_WRITE, RLOG_READBACK };
+
 struct rlog {
 	const struct rlog_ops *ops;
 	void *owner;
@@ -48,10 +56,8 @@ struct rlog {
 	size_t n_pend, cap_pend;
 	struct app_record *batch;     /* being written */
 	size_t n_batch;
-	bool writing;                 /* a write or read-back is in flight */
-	bool recovering;              /* a batch failed: no appends until the log is read back */
-	bool batch_failed;            /* a batch could not even be queued: roll back at the tick */
-	bool stopped;                 /* takes no more records (rlog_stop) */
+	enum rlog_phase phase;
+	enum rlog_query query;
 };
 
 /* Starts the log after seq last_seq (the latest durable record). db NULL:
