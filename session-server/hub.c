@@ -1,7 +1,7 @@
 #include "hub.h"
 
+#include <assert.h>
 #include <errno.h>
-#include <jansson.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,15 +11,20 @@
 #include "dlist.h"
 #include "log.h"
 #include "marks.h"
+#include "pace.h"
 #include "room.h"
+#include "roomlog.h"
 #include "store.h"
 #include "strpack.h"
 
 #define HUB_TICK_MS 1000
-/* Most records written in one statement (group commit). */
-#define HUB_BATCH_MAX 500
 
 enum client_where { CL_OUT, CL_WAITING, CL_IN };
+
+/* A room's life, only forward: loading (its row and log are being read,
+ * clients wait), ready (its application runs, it takes clients), dead
+ * (fenced or failed: takes no one, unloads when empty). */
+enum room_life { LIFE_LOADING, LIFE_READY, LIFE_DEAD };
 
 struct client_list {
 	struct dlist l;
@@ -35,17 +40,14 @@ struct app_client {
 	int64_t since;
 	void *app_data;
 	struct dlist_node node;       /* in its room's clients or waiters */
-	struct dlist_node pace_node;  /* in hub->paced while throttled */
-	/* Rate limit: tokens in thousandths of a message, refilled from the
-	 * loop's cached clock (no syscall per message). */
-	uint64_t rl_tokens, rl_at;
+	struct pace_bucket bucket;    /* the rate limit */
 	uint64_t sent_at;             /* loop time a frame was last queued by the app */
 	/* The small fields last, next to strs, so that no padding sits
 	 * between them: an idle connection pays for every byte here. */
 	enum client_where where;
 	bool native;
 	bool ready;                   /* the application let its frames in */
-	bool throttled;               /* its bucket is empty: not read meanwhile */
+	bool throttled;               /* its bucket is empty (pace_take): not read meanwhile */
 	/* The ticket's user, name and room, NUL-terminated one after the
 	 * other: a connection costs their lengths, not the ticket's maxima. */
 	char strs[];
@@ -54,18 +56,11 @@ struct app_client {
 struct app_room {
 	struct room room;
 	struct hub *hub;
-	bool ready, fetching, writing;
+	enum room_life life;
+	bool fetching;                /* its rooms row or its log is being read */
 	bool persistent;              /* false: no log in the database (app.h) */
-	bool dead;                    /* fenced or failed: takes no one, unloads when empty */
 	int64_t epoch;
-	int64_t last_seq;             /* latest seq assigned */
-	struct app_record *pend;      /* appended, not yet written; strings owned */
-	size_t n_pend, cap_pend;
-	struct app_record *batch;     /* being written */
-	size_t n_batch;
-	int64_t durable;              /* latest seq known committed */
-	bool recovering;              /* a batch failed: no appends until the log is read back */
-	bool batch_failed;            /* a batch could not even be queued: roll back at the tick */
+	struct rlog log;              /* from when it is ready */
 	unsigned reads;               /* app_log_read() queries in flight */
 	struct marks *marks;          /* read marks and member count on their way out */
 	const struct room_app_ops *app;
@@ -84,17 +79,13 @@ struct hub {
 	struct db *db;
 	struct room_table table;
 	uv_timer_t timer;
-	uv_timer_t pace;              /* the next throttled connection's refill */
-	struct dlist paced;           /* throttled connections, by when they were */
-	uint64_t pace_ms;             /* a token's refill time */
+	struct pace pace;             /* the connections' token buckets */
 	unsigned timers_open;
 	bool draining, closing;
 	void (*drain_done)(void *arg);  /* hub_drain's, until it has run */
 	void *drain_arg;
-	unsigned pending;             /* room loads and writes in flight */
 	size_t n_clients;
 	uint64_t messages;
-	uint64_t rate_limited;
 };
 
 /* ------------------------------------------------------------------ lists */
@@ -118,24 +109,16 @@ static struct app_client *list_first(const struct client_list *l)
 
 /* ------------------------------------------------------------------ rooms */
 
-static void records_free(struct app_record *recs, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free((char *)recs[i].user);  /* one allocation per record */
-	free(recs);
-}
-
 static void room_free(struct app_room *r)
 {
 	struct hub *h = r->hub;
 
-	if (r->ready && !h->closing && h->cfg.on_room)
+	if (r->life != LIFE_LOADING && !h->closing && h->cfg.on_room)
 		h->cfg.on_room(h->cfg.on_room_ud, r->room.id, false);
-	if (r->ready)
+	if (r->life != LIFE_LOADING)
 		r->app->dispose(r->state);
 	marks_free(r->marks);
-	records_free(r->pend, r->n_pend);
-	records_free(r->batch, r->n_batch);
+	rlog_fini(&r->log);
 	room_table_remove(&h->table, &r->room);
 	room_fini(&r->room);
 	free(r);
@@ -184,11 +167,10 @@ static int start_fetch(struct app_room *r)
 
 	if (!h->reg || !h->db)
 		return -EAGAIN;
+	assert(!r->fetching);
 	rc = registry_fetch_room(h->reg, r->room.id, on_fetched, r);
-	if (rc == 0) {
+	if (rc == 0)
 		r->fetching = true;
-		h->pending++;
-	}
 	return rc;
 }
 
@@ -199,14 +181,13 @@ static void kill_room(struct app_room *r, uint16_t code, const char *reason)
 {
 	struct app_client *c;
 
-	r->dead = true;
+	assert(r->life != LIFE_LOADING);
+	r->life = LIFE_DEAD;
 	dlist_for_each(c, &r->clients.l, node)
 		ws_close(c->ws, code, reason);
 	while ((c = list_first(&r->waiters)))
 		refuse(c, code, reason);
-	records_free(r->pend, r->n_pend);
-	r->pend = NULL;
-	r->n_pend = r->cap_pend = 0;
+	rlog_stop(&r->log);
 }
 
 /* Answers the clients waiting for a load: admitted, or refused with code. */
@@ -225,7 +206,7 @@ static void finish_load(struct app_room *r, uint16_t code, const char *reason)
 		else
 			admit(r, c);
 	}
-	if (!r->ready)
+	if (r->life == LIFE_LOADING)
 		room_free(r);
 	else if (r->clients.n == 0 && r->empty_since == 0)
 		r->empty_since = uv_now(h->loop);
@@ -241,11 +222,13 @@ static bool closing_cleanup(struct app_room *r)
 		return false;
 	while ((c = list_first(&r->waiters)))
 		refuse(c, WIRE_CLOSE_RESTART, "server shutting down");
-	if (!r->fetching && !r->writing && r->reads == 0)
+	if (!r->fetching && !rlog_writing(&r->log) && r->reads == 0)
 		room_free(r);
 	hub_maybe_free(h);
 	return true;
 }
+
+static const struct rlog_ops room_log_ops;
 
 /* The room's latest records are in (status 0), or could not be read. */
 static void room_loaded(struct app_room *r, int status, const struct app_record *recs, size_t n)
@@ -256,25 +239,27 @@ static void room_loaded(struct app_room *r, int status, const struct app_record 
 		finish_load(r, WIRE_CLOSE_RESTART, "server draining");
 		return;
 	}
-	if (status != 0 || !(r->marks = marks_new(r->room.id)) ||
-	    r->app->create(r, recs, n, &r->state) != 0) {
-		finish_load(r, WIRE_CLOSE_INTERNAL, "room could not be loaded");
-		return;
-	}
-	r->ready = true;
+	if (status != 0 || !(r->marks = marks_new(r->room.id)))
+		goto fail;
+	rlog_init(&r->log, &room_log_ops, r, r->persistent ? h->db : NULL, r->room.id,
+		  h->cfg.server_id, r->epoch, n > 0 ? recs[n - 1].seq : 0);
+	if (r->app->create(r, recs, n, &r->state) != 0)
+		goto fail;
+	assert(r->life == LIFE_LOADING);
+	r->life = LIFE_READY;
 	if (h->cfg.on_room)
 		h->cfg.on_room(h->cfg.on_room_ud, r->room.id, true);
-	r->last_seq = n > 0 ? recs[n - 1].seq : 0;
-	r->durable = r->last_seq;
 	finish_load(r, 0, NULL);
+	return;
+fail:
+	finish_load(r, WIRE_CLOSE_INTERNAL, "room could not be loaded");
 }
 
 static void on_loaded(void *arg, int status, const struct app_record *recs, size_t n)
 {
 	struct app_room *r = arg;
-	struct hub *h = r->hub;
 
-	h->pending--;
+	assert(r->fetching);
 	r->fetching = false;
 	if (closing_cleanup(r))
 		return;
@@ -288,7 +273,7 @@ static void on_fetched(void *arg, int status, const struct registry_room *row)
 	uint16_t code = 0;
 	const char *reason = NULL;
 
-	h->pending--;
+	assert(r->fetching);
 	r->fetching = false;
 	if (closing_cleanup(r))
 		return;
@@ -302,12 +287,12 @@ static void on_fetched(void *arg, int status, const struct registry_room *row)
 	} else if (status != 0 || !row->pinned_here) {
 		code = WIRE_CLOSE_NOT_HERE;
 		reason = "room not hosted here";
-		if (r->ready) {
+		if (r->life != LIFE_LOADING) {
 			/* Re-pinned elsewhere: we have been fenced. */
 			log_write(LOG_WARN, "room fenced", "{s:s}", "room", r->room.id);
 			kill_room(r, WIRE_CLOSE_NOT_HERE, reason);
 		}
-	} else if (!r->ready) {
+	} else if (r->life == LIFE_LOADING) {
 		r->app = app_find(row->app);
 		if (!r->app) {
 			log_write(LOG_ERROR, "unknown room application", "{s:s,s:s}", "room", r->room.id,
@@ -326,15 +311,16 @@ static void on_fetched(void *arg, int status, const struct registry_room *row)
 			}
 			if (store_load(h->db, r->room.id, h->cfg.log_window, on_loaded, r) == 0) {
 				r->fetching = true;
-				h->pending++;
 				return;
 			}
 			code = WIRE_CLOSE_INTERNAL;
 			reason = "room could not be loaded";
 		}
 	} else {
-		if (row->epoch > r->epoch)
+		if (row->epoch > r->epoch) {
 			r->epoch = row->epoch;
+			rlog_repin(&r->log, r->epoch);
+		}
 		room_set_capacity(&r->room, row->capacity > 0 ? (unsigned)row->capacity : 0,
 				  h->cfg.max_room_users);
 	}
@@ -361,9 +347,9 @@ static void drain_check(struct hub *h)
 	for (size_t i = 0; i < h->table.n; i++) {
 		struct app_room *r = container_of(h->table.rooms[i], struct app_room, room);
 		/* A write that failed or was fenced: what it held is not coming. */
-		if (r->drain_upto && !r->writing)
+		if (r->drain_upto && !rlog_writing(&r->log))
 			drain_room(r);
-		if (r->writing || r->fetching || r->n_pend > 0)
+		if (rlog_busy(&r->log) || r->fetching)
 			quiet = false;
 	}
 	if (quiet && h->drain_done) {
@@ -375,171 +361,59 @@ static void drain_check(struct hub *h)
 
 /* ------------------------------------------------------------------- log */
 
-static void flush_log(struct app_room *r);
-static void fail_log(struct app_room *r);
-static void recover_log(struct app_room *r);
-
-static void on_appended(void *arg, int status)
+static bool log_answered(void *owner)
 {
-	struct app_room *r = arg;
-	struct hub *h = r->hub;
-	int64_t upto = r->n_batch > 0 ? r->batch[r->n_batch - 1].seq : 0;
+	return closing_cleanup(owner);
+}
 
-	h->pending--;
-	r->writing = false;
-	records_free(r->batch, r->n_batch);
-	r->batch = NULL;
-	r->n_batch = 0;
-	if (closing_cleanup(r))
-		return;
-	if (status == -ESTALE) {
-		log_write(LOG_WARN, "room fenced on write", "{s:s}", "room", r->room.id);
-		kill_room(r, WIRE_CLOSE_NOT_HERE, "room moved to another server");
-		return;
-	}
-	if (status != 0) {
-		fail_log(r);
-		return;
-	}
-	r->durable = upto;
-	r->app->committed(r->state, upto);
-	if (r->drain_upto && upto >= r->drain_upto)
+static void log_committed(void *owner, int64_t seq)
+{
+	struct app_room *r = owner;
+	struct hub *h = r->hub;
+
+	r->app->committed(r->state, seq);
+	if (r->drain_upto && seq >= r->drain_upto)
 		drain_room(r);
-	if (r->n_pend > 0 && !r->dead)
-		flush_log(r);
 	if (h->draining)
 		drain_check(h);
 }
 
-static void flush_log(struct app_room *r)
+static void log_rolled_back(void *owner, int64_t seq)
 {
-	struct hub *h = r->hub;
-	size_t n = r->n_pend < HUB_BATCH_MAX ? r->n_pend : HUB_BATCH_MAX;
-	struct app_record *batch = malloc(n * sizeof(*batch));
+	struct app_room *r = owner;
 
-	if (!batch) {
-		kill_room(r, WIRE_CLOSE_INTERNAL, "out of memory");
-		return;
-	}
-	memcpy(batch, r->pend, n * sizeof(*batch));
-	memmove(r->pend, r->pend + n, (r->n_pend - n) * sizeof(*r->pend));
-	r->n_pend -= n;
-	r->batch = batch;
-	r->n_batch = n;
-	if (store_append(h->db, r->room.id, h->cfg.server_id, r->epoch, batch, n, on_appended, r) != 0) {
-		/* Maybe inside the application's own call: rolled back at the tick. */
-		r->batch_failed = true;
-		r->recovering = true;
-		return;
-	}
-	r->writing = true;
-	h->pending++;
+	r->app->rollback(r->state, seq);
 }
+
+static void log_restored(void *owner, const struct app_record *recs, size_t n)
+{
+	struct app_room *r = owner;
+
+	r->app->restore(r->state, recs, n);
+}
+
+static void log_lost(void *owner, int err)
+{
+	if (err == -ESTALE)
+		kill_room(owner, WIRE_CLOSE_NOT_HERE, "room moved to another server");
+	else
+		kill_room(owner, WIRE_CLOSE_INTERNAL, "out of memory");
+}
+
+static const struct rlog_ops room_log_ops = {
+	.committed = log_committed,
+	.rolled_back = log_rolled_back,
+	.restored = log_restored,
+	.lost = log_lost,
+	.answered = log_answered,
+};
 
 int64_t app_log_append(struct app_room *r, const char *user, const char *name,
 		       const char *client_id, const char *body, size_t body_len, int64_t ts)
 {
-	const char *strs[3] = { user, name, client_id }, *at[3];
-	struct app_record *rec;
-	char *buf, *body_at;
-
-	if (!r->persistent) {
-		if (r->dead || r->hub->closing)
-			return -EPIPE;
-		r->durable = ++r->last_seq;
-		return r->last_seq;
-	}
-	if (r->dead || !r->hub->db || r->hub->closing)
+	if (r->hub->closing)
 		return -EPIPE;
-	if (r->recovering)
-		return -EAGAIN;
-	if (r->n_pend == r->cap_pend) {
-		size_t cap = r->cap_pend ? r->cap_pend * 2 : 16;
-		struct app_record *p = realloc(r->pend, cap * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		r->pend = p;
-		r->cap_pend = cap;
-	}
-	buf = malloc(strpack_size(strs, 3) + body_len + 1);
-	if (!buf)
-		return -ENOMEM;
-	rec = &r->pend[r->n_pend++];
-	/* The one allocation, starting with the user: records_free(). */
-	body_at = strpack(buf, strs, 3, at);
-	rec->user = at[0];
-	rec->name = at[1];
-	rec->client_id = at[2];
-	memcpy(body_at, body, body_len);
-	body_at[body_len] = '\0';
-	rec->body = body_at;
-	rec->body_len = body_len;
-	rec->ts = ts;
-	rec->seq = ++r->last_seq;
-	if (!r->writing)
-		flush_log(r);
-	return rec->seq;
-}
-
-/* A batch failed or could not be queued: nothing after r->durable is known
- * to be written. The application forgets those records at once (their
- * senders hear so), and appends are refused until the log's end has been
- * read back, so that no seq is skipped or given twice. */
-static void fail_log(struct app_room *r)
-{
-	r->batch_failed = false;
-	records_free(r->batch, r->n_batch);
-	r->batch = NULL;
-	r->n_batch = 0;
-	records_free(r->pend, r->n_pend);
-	r->pend = NULL;
-	r->n_pend = r->cap_pend = 0;
-	r->recovering = true;
-	r->last_seq = r->durable;
-	log_write(LOG_WARN, "room log rolled back", "{s:s,s:I}", "room", r->room.id, "seq",
-		  (json_int_t)r->durable);
-	r->app->rollback(r->state, r->durable);
-	recover_log(r);
-}
-
-static void on_recovered(void *arg, int status, bool pinned, const struct app_record *recs,
-			 size_t n)
-{
-	struct app_room *r = arg;
-	struct hub *h = r->hub;
-
-	h->pending--;
-	r->writing = false;
-	if (closing_cleanup(r) || r->dead || status != 0)
-		return;  /* a database still away is asked again at the tick */
-	if (!pinned) {
-		log_write(LOG_WARN, "room fenced on recovery", "{s:s}", "room", r->room.id);
-		kill_room(r, WIRE_CLOSE_NOT_HERE, "room moved to another server");
-		return;
-	}
-	/* The failed batch's answer was lost, not its commit. */
-	if (n > 0) {
-		r->durable = r->last_seq = recs[n - 1].seq;
-		r->app->restore(r->state, recs, n);
-	}
-	r->recovering = false;
-	log_write(LOG_INFO, "room log recovered", "{s:s,s:I,s:I}", "room", r->room.id, "seq",
-		  (json_int_t)r->durable, "restored", (json_int_t)n);
-}
-
-/* Reads back what follows the last durable seq: at most the failed batch,
- * as this server is the room's only writer. */
-static void recover_log(struct app_room *r)
-{
-	struct hub *h = r->hub;
-
-	if (r->writing || r->dead || !h->db || h->closing)
-		return;
-	if (store_tail(h->db, r->room.id, h->cfg.server_id, r->epoch, r->durable, HUB_BATCH_MAX,
-		       on_recovered, r) == 0) {
-		r->writing = true;
-		h->pending++;
-	}
+	return rlog_append(&r->log, user, name, client_id, body, body_len, ts);
 }
 
 struct hub_read {
@@ -553,7 +427,6 @@ static void on_read(void *arg, int status, const struct app_record *recs, size_t
 	struct hub_read *rd = arg;
 	struct app_room *r = rd->r;
 
-	r->hub->pending--;
 	r->reads--;
 	rd->cb(rd->arg, status, recs, n);
 	free(rd);
@@ -583,7 +456,6 @@ int app_log_read(struct app_room *r, int64_t after, int64_t before, size_t limit
 		return rc;
 	}
 	r->reads++;
-	h->pending++;
 	return 0;
 }
 
@@ -614,11 +486,11 @@ static void attach(struct hub *h, struct app_client *c)
 	found = room_table_find(&h->table, c->room_id);
 	if (found) {
 		r = container_of(found, struct app_room, room);
-		if (r->dead) {
+		if (r->life == LIFE_DEAD) {
 			ws_close(c->ws, WIRE_CLOSE_NOT_HERE, "room not hosted here");
 			return;
 		}
-		if (r->ready && !r->fetching) {
+		if (r->life == LIFE_READY && !r->fetching) {
 			if (c->epoch == r->epoch) {
 				admit(r, c);
 				return;
@@ -673,53 +545,14 @@ static void update_input(struct app_client *c)
 		ws_pause_input(c->ws);
 }
 
-static void refill(struct hub *h, struct app_client *c, uint64_t now)
+/* The pacer: c's bucket has a token again. */
+static void on_paced(struct pace_bucket *b)
 {
-	uint64_t cap = (uint64_t)h->cfg.rate_burst * 1000;
+	struct app_client *c = container_of(b, struct app_client, bucket);
 
-	c->rl_tokens += (now - c->rl_at) * h->cfg.rate_limit;
-	if (c->rl_tokens > cap)
-		c->rl_tokens = cap;
-	c->rl_at = now;
-}
-
-/* Every throttled client waits one token's refill time from when it was
- * throttled (rl_at), so that hub->paced is in deadline order and one timer
- * serves them all. Its bucket may hold more by then: nothing is lost, the
- * rate is kept over time. */
-static void on_pace(uv_timer_t *t)
-{
-	struct hub *h = container_of(t, struct hub, pace);
-	uint64_t now = uv_now(h->loop);
-	struct app_client *c;
-
-	while ((c = dlist_first(&h->paced, struct app_client, pace_node)) &&
-	       c->rl_at + h->pace_ms <= now) {
-		dlist_remove(&h->paced, &c->pace_node);
-		c->throttled = false;
-		refill(h, c, now);
-		update_input(c);
-	}
-	if (c)
-		uv_timer_start(&h->pace, on_pace, c->rl_at + h->pace_ms - now, 0);
-}
-
-/* Takes a token for a message of c; with none left for the next one, c is
- * not read until it has one again (TCP slows the sender down meanwhile). */
-static void rate_take(struct hub *h, struct app_client *c)
-{
-	uint64_t now = uv_now(h->loop);
-
-	refill(h, c, now);
-	c->rl_tokens = c->rl_tokens >= 1000 ? c->rl_tokens - 1000 : 0;
-	if (c->rl_tokens >= 1000)
-		return;
-	h->rate_limited++;
-	c->throttled = true;
-	ws_pause_input(c->ws);
-	if (dlist_empty(&h->paced))
-		uv_timer_start(&h->pace, on_pace, h->pace_ms, 0);
-	dlist_push_back(&h->paced, &c->pace_node);
+	assert(c->throttled);
+	c->throttled = false;
+	update_input(c);
 }
 
 static void on_message(struct ws_conn *ws, void *ud, bool binary, const uint8_t *data, size_t len)
@@ -728,10 +561,14 @@ static void on_message(struct ws_conn *ws, void *ud, bool binary, const uint8_t 
 	struct hub *h = c->hub;
 
 	(void)ws;
+	assert(c->where == CL_IN && c->ready && !c->throttled);
 	/* Delivered only while in and ready (update_input): the bucket had a
-	 * token for this one. */
-	if (h->cfg.rate_limit)
-		rate_take(h, c);
+	 * token for this one. Without one for the next, c is not read until it
+	 * has one again (TCP slows the sender down meanwhile). */
+	if (pace_take(&h->pace, &c->bucket)) {
+		c->throttled = true;
+		ws_pause_input(c->ws);
+	}
 	h->messages++;
 	c->room->app->frame(c->room->state, c, binary, data, len);
 }
@@ -744,7 +581,7 @@ static void on_gone(struct ws_conn *ws, void *ud)
 
 	(void)ws;
 	if (c->throttled)
-		dlist_remove(&h->paced, &c->pace_node);
+		pace_forget(&h->pace, &c->bucket);
 	if (c->where == CL_WAITING) {
 		list_remove(&r->waiters, c);
 	} else if (c->where == CL_IN) {
@@ -779,9 +616,8 @@ int hub_accept(struct hub *h, struct httpd_req *req, const char *response, size_
 	c->epoch = t->epoch;
 	c->native = native;
 	c->since = since;
-	c->rl_tokens = (uint64_t)h->cfg.rate_burst * 1000;
-	c->rl_at = uv_now(h->loop);
-	c->sent_at = c->rl_at;
+	pace_bucket_init(&h->pace, &c->bucket);
+	c->sent_at = uv_now(h->loop);
 	rc = ws_accept(h->ws, req, response, len, &hub_ws_handler, c, &c->ws);
 	if (rc != 0) {
 		free(c);
@@ -803,25 +639,22 @@ static void on_tick(uv_timer_t *t)
 	/* Backwards: room_free() moves the last room into the freed slot. */
 	for (size_t i = h->table.n; i-- > 0;) {
 		struct app_room *r = container_of(h->table.rooms[i], struct app_room, room);
-		bool unused = !r->fetching && !r->writing && r->reads == 0 && r->clients.n == 0 &&
-			      r->waiters.n == 0;
-		if (r->dead) {
+		bool unused = !r->fetching && !rlog_writing(&r->log) && r->reads == 0 &&
+			      r->clients.n == 0 && r->waiters.n == 0;
+		if (r->life == LIFE_DEAD) {
 			if (unused)
 				room_free(r);
 			continue;
 		}
-		if (!r->ready)
+		if (r->life == LIFE_LOADING)
 			continue;
 		if (r->app->tick)
 			r->app->tick(r->state, now);
-		if (r->batch_failed)
-			fail_log(r);
-		else if (r->recovering && !r->writing)
-			recover_log(r);
+		rlog_tick(&r->log);
 		if (h->db)
 			marks_flush(r->marks, h->db, h->cfg.server_id, (long)r->room.n_members);
-		unused = unused && !r->writing && !r->recovering;
-		if (unused && r->n_pend == 0 && r->empty_since &&
+		unused = unused && !rlog_busy(&r->log) && !rlog_recovering(&r->log);
+		if (unused && r->empty_since &&
 		    now - r->empty_since >= h->cfg.room_idle_ms) {
 			log_write(LOG_INFO, "room unloaded", "{s:s}", "room", r->room.id);
 			if (h->db)
@@ -849,13 +682,9 @@ int hub_new(uv_loop_t *loop, const struct hub_config *cfg, struct ws_server *ws,
 	h->cfg = *cfg;
 	if (h->cfg.log_window == 0)
 		h->cfg.log_window = 1000;
-	if (h->cfg.rate_burst == 0)
-		h->cfg.rate_burst = h->cfg.rate_limit;
-	if (h->cfg.rate_limit)
-		h->pace_ms = (1000 + h->cfg.rate_limit - 1) / h->cfg.rate_limit;
 	h->ws = ws;
 	uv_timer_init(loop, &h->timer);
-	uv_timer_init(loop, &h->pace);
+	pace_init(&h->pace, loop, cfg->rate_limit, cfg->rate_burst, on_paced);
 	h->timers_open = 2;
 	uv_timer_start(&h->timer, on_tick, HUB_TICK_MS, HUB_TICK_MS);
 	*out = h;
@@ -881,8 +710,8 @@ void hub_drain(struct hub *h, void (*done)(void *arg), void *arg)
 			refuse(c, WIRE_CLOSE_RESTART, "server draining");
 		/* Whoever sent a message should get its ack before being sent
 		 * away, so it need not send it again elsewhere. */
-		if (r->writing && !r->dead && r->last_seq > 0)
-			r->drain_upto = r->last_seq;
+		if (rlog_writing(&r->log) && r->life != LIFE_DEAD && rlog_last_seq(&r->log) > 0)
+			r->drain_upto = rlog_last_seq(&r->log);
 		else
 			drain_room(r);
 	}
@@ -891,18 +720,24 @@ void hub_drain(struct hub *h, void (*done)(void *arg), void *arg)
 
 static void hub_maybe_free(struct hub *h)
 {
-	if (!h->closing || h->timers_open || h->pending > 0)
+	/* While closing, a room is held only for a query in flight. */
+	if (!h->closing || h->timers_open || h->table.n > 0)
 		return;
 	room_table_fini(&h->table);
 	free(h);
 }
 
-static void timer_closed(uv_handle_t *handle)
+static void timer_gone(void *arg)
 {
-	struct hub *h = handle->data;
+	struct hub *h = arg;
 
 	h->timers_open--;
 	hub_maybe_free(h);
+}
+
+static void timer_closed(uv_handle_t *handle)
+{
+	timer_gone(handle->data);
 }
 
 void hub_close(struct hub *h)
@@ -912,12 +747,12 @@ void hub_close(struct hub *h)
 	h->closing = true;
 	for (size_t i = h->table.n; i-- > 0;) {
 		struct app_room *r = container_of(h->table.rooms[i], struct app_room, room);
-		if (!r->fetching && !r->writing && r->reads == 0)
+		if (!r->fetching && !rlog_writing(&r->log) && r->reads == 0)
 			room_free(r);
 	}
-	h->timer.data = h->pace.data = h;
+	h->timer.data = h;
 	uv_close((uv_handle_t *)&h->timer, timer_closed);
-	uv_close((uv_handle_t *)&h->pace, timer_closed);
+	pace_close(&h->pace, timer_gone, h);
 }
 
 void hub_stats(void *ud, long *rooms, long *conns, char *ids, size_t ids_len)
@@ -963,7 +798,7 @@ uint64_t hub_messages_total(const struct hub *h)
 
 uint64_t hub_rate_limited_total(const struct hub *h)
 {
-	return h->rate_limited;
+	return pace_limited_total(&h->pace);
 }
 
 /* ------------------------------------------------------- app.h services */
@@ -1057,6 +892,7 @@ void app_close(struct app_client *c, uint16_t code, const char *reason)
 
 void app_client_ready(struct app_client *c)
 {
+	assert(c->where == CL_IN);
 	c->ready = true;
 	update_input(c);
 }

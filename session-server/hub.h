@@ -18,10 +18,9 @@
  * A room left empty for room_idle_ms is unloaded and unpinned.
  *
  * Each connection has a token bucket (rate_limit frames a second, up to
- * rate_burst at once): once it is empty the connection is not read until a
- * token has come back, so a fast sender is slowed down (TCP pushes back on
- * it) and every message is still processed, in order. One timer serves
- * every throttled connection. */
+ * rate_burst at once; pace.h): once it is empty the connection is not read
+ * until a token has come back, so a fast sender is slowed down (TCP pushes
+ * back on it) and every message is still processed, in order. */
 #ifndef STATEROOM_HUB_H
 #define STATEROOM_HUB_H
 
