@@ -35,6 +35,15 @@ export function fillAvatar(element, name) {
   element.title = name;
 }
 
+// A decorative avatar for name: screen readers read the name beside it.
+export function avatarFor(name) {
+  const avatar = document.createElement('span');
+  avatar.className = 'avatar';
+  avatar.setAttribute('aria-hidden', 'true');
+  fillAvatar(avatar, name);
+  return avatar;
+}
+
 export async function copyText(text, input) {
   try {
     await navigator.clipboard.writeText(text);

@@ -6,7 +6,7 @@ import { ApiError, lookupRoom, olderMessages } from './api.js';
 import {
   MAX_TEXT_BYTES, RoomConnection, STATE, textBytes, validMessage,
 } from './connection.js';
-import { $, copyText, fillAvatar, linkButton, setError, setVisible } from './dom.js';
+import { $, avatarFor, copyText, linkButton, setError, setVisible } from './dom.js';
 
 let app = null;
 let current = null; // the RoomView shown, or null
@@ -253,10 +253,7 @@ class RoomView {
       const li = document.createElement('li');
       li.dataset.testid = 'member';
       li.dataset.user = name;
-      const avatar = document.createElement('span');
-      avatar.className = 'avatar';
-      avatar.setAttribute('aria-hidden', 'true');
-      fillAvatar(avatar, name);
+      const avatar = avatarFor(name);
       const label = document.createElement('span');
       label.className = 'member-name';
       label.textContent = name;
@@ -306,10 +303,7 @@ class RoomView {
     li.dataset.testid = 'message';
     li.dataset.user = user;
     if (user === this.me) li.classList.add('mine');
-    const avatar = document.createElement('span');
-    avatar.className = 'avatar';
-    avatar.setAttribute('aria-hidden', 'true');
-    fillAvatar(avatar, user);
+    const avatar = avatarFor(user);
     const bubble = document.createElement('div');
     bubble.className = 'bubble';
     const meta = document.createElement('div');
