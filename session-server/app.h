@@ -51,6 +51,7 @@
 struct app_room;    /* a loaded room, owned by the transport */
 struct app_client;  /* one connection in a room, owned by the transport */
 struct ws_frame;    /* an outgoing text frame, built once, reference-counted */
+struct db;          /* the database connection (db.h) */
 
 struct app_record {
 	int64_t seq;
@@ -110,8 +111,8 @@ const char *app_room_member_name(const struct app_room *r, size_t i);
 struct app_client *app_room_clients(struct app_room *r);
 struct app_client *app_client_next(struct app_client *c);
 
-/* Who the client is (the ticket's sub: what idempotency, read marks and
- * member counts key on), and the name others see (its "name"). */
+/* Who the client is (the ticket's sub: what the member count keys on, and
+ * what an application's idempotency or read marks should), and the name others see (its "name"). */
 const char *app_client_user(const struct app_client *c);
 const char *app_client_name(const struct app_client *c);
 bool app_client_native(const struct app_client *c);
@@ -163,10 +164,14 @@ typedef void (*app_read_fn)(void *arg, int status, const struct app_record *recs
 int app_log_read(struct app_room *r, int64_t after, int64_t before, size_t limit,
 		 app_read_fn cb, void *arg);
 
-/* Records that user has read up to seq (read_marks, keeping the highest).
- * Writes are coalesced: at most one statement per room per second. Returns
- * 0 or -ENOMEM. */
-int app_mark_read(struct app_room *r, const char *user, int64_t seq);
+/* The server's database connection (db.h), for an application's own
+ * tables (the chat's read marks, say): never NULL while the room is loaded.
+ * Queries run in order on one connection shared by every room, so an
+ * application writes at most one statement per room at a time, coalesced
+ * (at most about one a tick), never one per frame. Their callbacks may run
+ * after dispose() (at shutdown the database fails them): what they use must
+ * outlive the room's state. */
+struct db *app_db(const struct app_room *r);
 
 /* One pointer of the application's per connection, NULL at first. */
 void app_client_set_data(struct app_client *c, void *data);

@@ -39,6 +39,7 @@
 
 #include "dlist.h"
 #include "jbuf.h"
+#include "marks.h"
 #include "wire.h"
 
 #define CHAT_COMPAT_MESSAGES 100
@@ -85,6 +86,7 @@ struct chat {
 	int64_t committed;       /* latest durable: what clients may see */
 	struct jbuf out;         /* the frame being written */
 	struct ws_frame *heartbeat;
+	struct marks *marks;     /* read marks, written on tick and dispose */
 	struct dlist waits;
 	/* Ring slot + 1 of each message with an id, by its key (linear
 	 * probing, at most half full): a send's retry is found without
@@ -691,7 +693,7 @@ static void on_read(struct chat *ch, struct app_client *c, json_t *o)
 	/* No one can have read past the latest message. */
 	if (seq > ch->committed)
 		seq = ch->committed;
-	if (app_mark_read(ch->room, app_client_user(c), seq) != 0) {
+	if (marks_set(ch->marks, app_client_user(c), seq) != 0) {
 		send_error(c, "unavailable", "the read mark cannot be kept now", NULL);
 		return;
 	}
@@ -745,9 +747,11 @@ static int chat_create(struct app_room *room, const struct app_record *recent, s
 	ch->size = app_room_log_window(room);
 	ch->ring = calloc(ch->size, sizeof(*ch->ring));
 	ch->heartbeat = app_frame_text(HEARTBEAT, sizeof(HEARTBEAT) - 1);
-	if (!ch->ring || !ch->heartbeat || index_init(ch) != 0) {
+	ch->marks = marks_new(app_room_id(room));
+	if (!ch->ring || !ch->heartbeat || !ch->marks || index_init(ch) != 0) {
 		if (ch->heartbeat)
 			app_frame_unref(ch->heartbeat);
+		marks_free(ch->marks);
 		free(ch->ring);
 		free(ch);
 		return -ENOMEM;
@@ -934,6 +938,7 @@ static void chat_tick(void *state, uint64_t now_ms)
 	for (struct app_client *c = app_room_clients(ch->room); c; c = app_client_next(c))
 		if (welcomed_native(c) && now_ms - app_client_sent_at(c) >= quiet)
 			app_send_frame(c, ch->heartbeat);
+	marks_flush(ch->marks, app_db(ch->room));
 }
 
 /* Reads still in flight hold their chat_wait, not ch: the transport
@@ -948,6 +953,10 @@ static void chat_dispose(void *state)
 		free(ch->ring[i].buf);
 	free(ch->ring);
 	free(ch->index);
+	/* The last second's marks; a write in flight keeps the marks until it
+	 * answers. */
+	marks_flush(ch->marks, app_db(ch->room));
+	marks_free(ch->marks);
 	app_frame_unref(ch->heartbeat);
 	jbuf_fini(&ch->out);
 	free(ch);

@@ -3,6 +3,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,7 +11,6 @@
 #include "container.h"
 #include "dlist.h"
 #include "log.h"
-#include "marks.h"
 #include "pace.h"
 #include "room.h"
 #include "roomlog.h"
@@ -62,7 +62,7 @@ struct app_room {
 	int64_t epoch;
 	struct rlog log;              /* from when it is ready */
 	unsigned reads;               /* app_log_read() queries in flight */
-	struct marks *marks;          /* read marks and member count on their way out */
+	struct members *members;      /* rooms.members on its way out */
 	const struct room_app_ops *app;
 	void *state;
 	struct client_list clients;   /* admitted, in join order */
@@ -107,6 +107,64 @@ static struct app_client *list_first(const struct client_list *l)
 	return dlist_first(&l->l, struct app_client, node);
 }
 
+/* -------------------------------------------------------------- members */
+
+/* rooms.members, the number of distinct users connected, is written by the
+ * transport and not by an application: it is a fact of who is connected
+ * (room_join/room_leave), the same for every application, and the rooms
+ * list shows it for rooms of any kind. It changes with every join and leave,
+ * so it is written at most once a tick per room, one write in flight; a
+ * room freed meanwhile leaves its struct to the write's callback. */
+struct members {
+	long written;                 /* -1: none yet */
+	long sent;                    /* in the write in flight */
+	bool writing, orphan;
+};
+
+static void members_done(PGresult *res, const char *err, const char *sqlstate, void *arg)
+{
+	struct members *m = arg;
+
+	(void)sqlstate;
+	m->writing = false;
+	if (m->orphan) {
+		free(m);
+		return;
+	}
+	if (res)
+		m->written = m->sent;
+	else
+		log_write(LOG_WARN, "writing the member count failed", "{s:s}", "error",
+			  err ? err : "");
+}
+
+/* Writes n while the room is pinned here; a failed write is tried again at
+ * the next tick. */
+static void members_flush(struct app_room *r, long n)
+{
+	struct hub *h = r->hub;
+	struct members *m = r->members;
+	char count[24];
+	const char *p[] = { r->room.id, count, h->cfg.server_id };
+
+	if (!h->db || m->writing || n == m->written)
+		return;
+	snprintf(count, sizeof(count), "%ld", n);
+	if (db_query(h->db, "UPDATE rooms SET members = $2::integer WHERE id = $1 AND server_id = $3",
+		     3, p, members_done, m) != 0)
+		return;
+	m->writing = true;
+	m->sent = n;
+}
+
+static void members_free(struct members *m)
+{
+	if (m && m->writing)
+		m->orphan = true;
+	else
+		free(m);
+}
+
 /* ------------------------------------------------------------------ rooms */
 
 static void room_free(struct app_room *r)
@@ -117,7 +175,7 @@ static void room_free(struct app_room *r)
 		h->cfg.on_room(h->cfg.on_room_ud, r->room.id, false);
 	if (r->life != LIFE_LOADING)
 		r->app->dispose(r->state);
-	marks_free(r->marks);
+	members_free(r->members);
 	rlog_fini(&r->log);
 	room_table_remove(&h->table, &r->room);
 	room_fini(&r->room);
@@ -239,8 +297,9 @@ static void room_loaded(struct app_room *r, int status, const struct app_record 
 		finish_load(r, WIRE_CLOSE_RESTART, "server draining");
 		return;
 	}
-	if (status != 0 || !(r->marks = marks_new(r->room.id)))
+	if (status != 0 || !(r->members = calloc(1, sizeof(*r->members))))
 		goto fail;
+	r->members->written = -1;
 	rlog_init(&r->log, &room_log_ops, r, r->persistent ? h->db : NULL, r->room.id,
 		  h->cfg.server_id, r->epoch, n > 0 ? recs[n - 1].seq : 0);
 	if (r->app->create(r, recs, n, &r->state) != 0)
@@ -469,9 +528,9 @@ size_t app_room_log_window(const struct app_room *r)
 	return r->hub->cfg.log_window;
 }
 
-int app_mark_read(struct app_room *r, const char *user, int64_t seq)
+struct db *app_db(const struct app_room *r)
 {
-	return marks_set(r->marks, user, seq);
+	return r->hub->db;
 }
 
 static void attach(struct hub *h, struct app_client *c)
@@ -651,14 +710,12 @@ static void on_tick(uv_timer_t *t)
 		if (r->app->tick)
 			r->app->tick(r->state, now);
 		rlog_tick(&r->log);
-		if (h->db)
-			marks_flush(r->marks, h->db, h->cfg.server_id, (long)r->room.n_members);
+		members_flush(r, (long)r->room.n_members);
 		unused = unused && !rlog_busy(&r->log) && !rlog_recovering(&r->log);
 		if (unused && r->empty_since &&
 		    now - r->empty_since >= h->cfg.room_idle_ms) {
 			log_write(LOG_INFO, "room unloaded", "{s:s}", "room", r->room.id);
-			if (h->db)
-				marks_flush(r->marks, h->db, h->cfg.server_id, 0);
+			members_flush(r, 0);
 			if (h->reg)
 				registry_unpin(h->reg, r->room.id, r->epoch);
 			room_free(r);

@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,8 +19,6 @@ struct marks {
 	size_t n_dirty, cap_dirty;
 	struct mark *sent;           /* in the write in flight */
 	size_t n_sent;
-	long members_written;        /* -1: none yet */
-	long members_sent;           /* -1: the write in flight has none */
 	bool writing, orphan;
 };
 
@@ -52,8 +49,6 @@ struct marks *marks_new(const char *room)
 		free(m);
 		return NULL;
 	}
-	m->members_written = -1;
-	m->members_sent = -1;
 	return m;
 }
 
@@ -105,10 +100,7 @@ static void flush_done(PGresult *res, const char *err, const char *sqlstate, voi
 		marks_destroy(m);
 		return;
 	}
-	if (res) {
-		if (m->members_sent >= 0)
-			m->members_written = m->members_sent;
-	} else {
+	if (!res) {
 		log_write(LOG_WARN, "writing read marks failed", "{s:s,s:s}", "room", m->room, "error",
 			  err ? err : "");
 		/* Merged back for the next flush (on ENOMEM the mark is lost: the
@@ -120,16 +112,14 @@ static void flush_done(PGresult *res, const char *err, const char *sqlstate, voi
 	free(m->sent);
 	m->sent = NULL;
 	m->n_sent = 0;
-	m->members_sent = -1;
 }
 
-int marks_flush(struct marks *m, struct db *db, const char *server_id, long members)
+int marks_flush(struct marks *m, struct db *db)
 {
 	struct jbuf marks = { 0 };
-	char mem[24];
 	int rc = -ENOMEM;
 
-	if (m->writing || (m->n_dirty == 0 && members == m->members_written))
+	if (m->writing || m->n_dirty == 0)
 		return 0;
 	jbuf_put(&marks, "[", 1);
 	for (size_t i = 0; i < m->n_dirty; i++) {
@@ -142,20 +132,14 @@ int marks_flush(struct marks *m, struct db *db, const char *server_id, long memb
 	jbuf_put(&marks, "]", 1);
 	if (!jbuf_ok(&marks))
 		goto out;
-	snprintf(mem, sizeof(mem), "%ld", members == m->members_written ? -1L : members);
 	{
-		const char *p[] = { m->room, marks.p, mem, server_id };
-		/* The INSERT runs though nothing reads its result: PostgreSQL
-		 * executes every data-modifying WITH clause. */
-		rc = db_query(db, "WITH marks AS ("
-				  "   INSERT INTO read_marks (room_id, user_id, seq)"
-				  "   SELECT $1, k->>0, (k->>1)::bigint FROM json_array_elements($2::json) k"
-				  "   ON CONFLICT (room_id, user_id) DO UPDATE"
-				  "   SET seq = GREATEST(read_marks.seq, EXCLUDED.seq), updated_at = now()"
-				  "   WHERE EXCLUDED.seq > read_marks.seq)"
-				  " UPDATE rooms SET members = $3::integer"
-				  " WHERE id = $1 AND $3::integer >= 0 AND server_id = $4",
-			      4, p, flush_done, m);
+		const char *p[] = { m->room, marks.p };
+		rc = db_query(db, "INSERT INTO read_marks (room_id, user_id, seq)"
+				  " SELECT $1, k->>0, (k->>1)::bigint FROM json_array_elements($2::json) k"
+				  " ON CONFLICT (room_id, user_id) DO UPDATE"
+				  " SET seq = GREATEST(read_marks.seq, EXCLUDED.seq), updated_at = now()"
+				  " WHERE EXCLUDED.seq > read_marks.seq",
+			      2, p, flush_done, m);
 	}
 	if (rc != 0)
 		goto out;
@@ -164,7 +148,6 @@ int marks_flush(struct marks *m, struct db *db, const char *server_id, long memb
 	m->n_sent = m->n_dirty;
 	m->dirty = NULL;
 	m->n_dirty = m->cap_dirty = 0;
-	m->members_sent = members == m->members_written ? -1 : members;
 out:
 	jbuf_fini(&marks);
 	return rc;

@@ -1,11 +1,11 @@
-/* marks: a room's read marks and member count on their way to PostgreSQL.
+/* marks: a chat room's read marks on their way to PostgreSQL.
  *
- * Read marks (read_marks: the highest seq each user has read) and the number
- * of distinct users connected (rooms.members) change with every frame and
- * every join; they are gathered here and written by marks_flush() in one
- * statement, at most one in flight per room, so a busy room costs one write
- * per flush (the hub flushes once a second), not one per frame. A write that
- * fails is merged back and tried again at the next flush.
+ * Read marks (read_marks: the highest seq each user has read) change with
+ * every read frame; they are gathered here and written by marks_flush() in
+ * one statement, at most one in flight per room, so a busy room costs one
+ * write per flush (the chat application flushes on its tick, about once a
+ * second), not one per frame. A write that fails is merged back and tried
+ * again at the next flush.
  *
  * A struct marks may be freed while its write is in flight: it is then
  * orphaned and freed by the write's callback. */
@@ -28,11 +28,9 @@ void marks_free(struct marks *m);
  * Returns 0 or -ENOMEM. */
 int marks_set(struct marks *m, const char *user, int64_t seq);
 
-/* Writes what changed since the last successful write: the noted marks
- * (upsert keeping the highest seq) and members if it differs from the last
- * count written (only while the room is pinned to server_id). Does nothing
- * while a write is in flight or nothing changed. Returns 0 or a negative
- * errno (tried again at the next flush). */
-int marks_flush(struct marks *m, struct db *db, const char *server_id, long members);
+/* Writes the marks noted since the last successful write (an upsert keeping
+ * the highest seq). Does nothing while a write is in flight or nothing
+ * changed. Returns 0 or a negative errno (tried again at the next flush). */
+int marks_flush(struct marks *m, struct db *db);
 
 #endif
