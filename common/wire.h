@@ -41,6 +41,7 @@ enum wire_close {
 	WIRE_CLOSE_RESTART = 1012,     /* shutting down or draining: look the room up again */
 	WIRE_CLOSE_BAD_TICKET = 4001,  /* missing, malformed, forged, expired, used or stale ticket */
 	WIRE_CLOSE_NOT_HERE = 4004,    /* ticket or room for another server or epoch */
+	WIRE_CLOSE_SUBPROTOCOL = 4006, /* the room's application does not serve the subprotocol */
 	WIRE_CLOSE_USER_CONNS = 4008,  /* too many connections of this user in this room */
 	WIRE_CLOSE_ROOM_FULL = 4009,   /* the room is at capacity */
 	WIRE_CLOSE_BUSY = 4029,        /* too many joins to remember */

@@ -14,8 +14,15 @@
  * inside a callback takes effect after it returns. Frames are built once and
  * may be sent to many clients (app_frame_text, app_send_frame).
  *
- * Clients connect in one of two modes: native (subprotocol stateroom.v1) or
- * compat (no subprotocol); an application may serve either or both.
+ * Subprotocols: an application lists those it serves (ops.protocols; ""
+ * for a client that asked for none) and asks app_client_protocol() which one
+ * a client speaks. The handshake answers before the room, and so its
+ * application, is known (the room's row is read after the 101), so it picks
+ * among the union of every registered application's (app_protocols()); a
+ * client whose choice its room's application does not serve is then closed
+ * by the transport, before join(), with 4006. Offering the union costs
+ * nothing for an application that serves them all (the chat: stateroom.v1
+ * and none), and a refusal after the 101 is one a browser can read.
  *
  * Persistence: a room has an append-only log of records in PostgreSQL. An
  * application appends with app_log_append(), which assigns the next seq at
@@ -65,6 +72,9 @@ struct app_record {
 
 struct room_app_ops {
 	const char *name;
+	/* The subprotocols it serves, NULL-terminated, each at most 64 bytes of
+	 * RFC 6455 token characters; "" for a client that asked for none. */
+	const char *const *protocols;
 	/* The room has been loaded on this server; recent[0..n) are the latest
 	 * records of its log, oldest first (valid during the call). Returns 0
 	 * with *state set, or a negative errno: the room then fails to load
@@ -99,6 +109,10 @@ struct room_app_ops {
 /* The application registered under name, or NULL. */
 const struct room_app_ops *app_find(const char *name);
 
+/* Every subprotocol some application serves (not ""), NULL-terminated: what
+ * the handshake may choose. */
+const char *const *app_protocols(void);
+
 /* ---- services of the transport ---- */
 
 const char *app_room_id(const struct app_room *r);
@@ -115,7 +129,9 @@ struct app_client *app_client_next(struct app_client *c);
  * what an application's idempotency or read marks should), and the name others see (its "name"). */
 const char *app_client_user(const struct app_client *c);
 const char *app_client_name(const struct app_client *c);
-bool app_client_native(const struct app_client *c);
+/* Which of the application's protocols c speaks: an index into
+ * ops.protocols. */
+size_t app_client_protocol(const struct app_client *c);
 /* The "since" query parameter (last seq the client saw), or -1. */
 int64_t app_client_since(const struct app_client *c);
 

@@ -53,6 +53,19 @@
 
 #define HEARTBEAT "{\"type\":\"heartbeat\"}"
 
+/* Its protocols, by app_client_protocol() index. */
+enum chat_protocol { CHAT_COMPAT, CHAT_NATIVE };
+static const char *const chat_protocols[] = {
+	[CHAT_COMPAT] = "",
+	[CHAT_NATIVE] = "stateroom.v1",
+	NULL,
+};
+
+static bool is_native(const struct app_client *c)
+{
+	return app_client_protocol(c) == CHAT_NATIVE;
+}
+
 struct chat_msg {
 	int64_t seq, ts;
 	char *buf;               /* user, name, id, text; kept when the slot is reused */
@@ -363,7 +376,7 @@ static void send_ack(struct chat *ch, struct app_client *c, const char *id, int6
  * for it). */
 static bool welcomed_native(struct app_client *c)
 {
-	return app_client_native(c) && !app_client_data(c);
+	return is_native(c) && !app_client_data(c);
 }
 
 /* Sends f (a reference is kept by the caller) to the welcomed native
@@ -408,7 +421,7 @@ static void broadcast_snapshot(struct chat *ch)
 	struct ws_frame *f = NULL;
 
 	for (struct app_client *c = app_room_clients(ch->room); c; c = app_client_next(c)) {
-		if (app_client_native(c))
+		if (is_native(c))
 			continue;
 		if (!f) {
 			size_t n = visible(ch);
@@ -457,7 +470,7 @@ static void publish(struct chat *ch, struct app_client *from, const char *id, co
 		/* A seq taken but not held would be a gap: the room cannot go on. */
 		if (seq >= 0)
 			app_close(from, WIRE_CLOSE_INTERNAL, "out of memory");
-		else if (app_client_native(from))
+		else if (is_native(from))
 			send_error(from, "unavailable", "the room cannot take messages now, retry", id);
 		else
 			app_close(from, WIRE_CLOSE_INTERNAL, "the room cannot take messages now");
@@ -777,7 +790,7 @@ static void chat_committed(void *state, int64_t seq)
 	while (ch->committed < seq && ch->committed < ch->seq) {
 		struct chat_msg *m = msg_at(ch, visible(ch));
 		ch->committed = m->seq;
-		if (m->from && app_client_native(m->from))
+		if (m->from && is_native(m->from))
 			send_ack(ch, m->from, m->id, m->seq);
 		m->from = NULL;
 		broadcast_msg(ch, m);
@@ -791,7 +804,7 @@ static void chat_rollback(void *state, int64_t seq)
 
 	while (ch->n > 0 && ch->seq > seq) {
 		struct chat_msg *m = msg_at(ch, ch->n - 1);
-		if (m->from && app_client_native(m->from))
+		if (m->from && is_native(m->from))
 			send_error(m->from, "unavailable", "the message could not be saved, retry", m->id);
 		else if (m->from)
 			app_close(m->from, WIRE_CLOSE_INTERNAL, "the message could not be saved");
@@ -871,7 +884,7 @@ static void chat_join(void *state, struct app_client *c, bool first)
 {
 	struct chat *ch = state;
 
-	if (app_client_native(c))
+	if (is_native(c))
 		send_welcome(ch, c);
 	/* Unless its welcome waits for the database, what it sent may come in. */
 	if (!app_client_data(c))
@@ -887,7 +900,7 @@ static void chat_frame(void *state, struct app_client *c, bool binary, const uin
 {
 	struct chat *ch = state;
 
-	if (app_client_native(c)) {
+	if (is_native(c)) {
 		if (binary)
 			send_error(c, "binary_unsupported", "frames are JSON text", NULL);
 		else
@@ -964,6 +977,7 @@ static void chat_dispose(void *state)
 
 const struct room_app_ops app_chat_ops = {
 	.name = "chat",
+	.protocols = chat_protocols,
 	.create = chat_create,
 	.join = chat_join,
 	.frame = chat_frame,

@@ -46,10 +46,22 @@ static bool token_caseeq(const char *tok, size_t len, const void *arg)
 	return strlen(want) == len && strncasecmp(tok, want, len) == 0;
 }
 
-static bool token_eq(const char *tok, size_t len, const void *arg)
+struct pick {
+	const char *const *served;
+	const char *chosen;
+};
+
+static bool token_served(const char *tok, size_t len, const void *arg)
 {
-	const char *want = arg;
-	return strlen(want) == len && memcmp(tok, want, len) == 0;
+	struct pick *p = (struct pick *)arg;
+
+	for (const char *const *s = p->served; s && *s; s++) {
+		if (strlen(*s) == len && memcmp(tok, *s, len) == 0) {
+			p->chosen = *s;
+			return true;
+		}
+	}
+	return false;
 }
 
 /* The only value of a header that must appear once; NULL if absent or repeated. */
@@ -130,8 +142,10 @@ void hs_accept(const char *key, size_t key_len, char *out)
 	EVP_EncodeBlock((unsigned char *)out, digest, (int)digest_len);
 }
 
-int hs_check(const struct httpd_req *req, const char *allowed_origins, struct hs_result *out)
+int hs_check(const struct httpd_req *req, const char *allowed_origins,
+	     const char *const *protocols, struct hs_result *out)
 {
+	struct pick pick = { protocols, NULL };
 	const struct httpd_header *headers = req->headers;
 	size_t n_headers = req->n_headers;
 	const char *key, *version, *origin;
@@ -163,7 +177,9 @@ int hs_check(const struct httpd_req *req, const char *allowed_origins, struct hs
 	}
 
 	hs_accept(key, key_len, out->accept);
-	out->native = any_token(headers, n_headers, "Sec-WebSocket-Protocol", token_eq, HS_SUBPROTOCOL);
+	/* In the client's order of preference. */
+	any_token(headers, n_headers, "Sec-WebSocket-Protocol", token_served, &pick);
+	out->protocol = pick.chosen;
 	return 0;
 }
 
@@ -174,9 +190,10 @@ size_t hs_response(const struct hs_result *r, char *buf, size_t len)
 			 "Upgrade: websocket\r\n"
 			 "Connection: Upgrade\r\n"
 			 "Sec-WebSocket-Accept: %s\r\n"
-			 "%s"
+			 "%s%s%s"
 			 "\r\n",
-			 r->accept, r->native ? "Sec-WebSocket-Protocol: " HS_SUBPROTOCOL "\r\n" : "");
+			 r->accept, r->protocol ? "Sec-WebSocket-Protocol: " : "",
+			 r->protocol ? r->protocol : "", r->protocol ? "\r\n" : "");
 	if (n < 0 || (size_t)n >= len)
 		return 0;
 	return (size_t)n;

@@ -45,7 +45,9 @@ struct app_client {
 	/* The small fields last, next to strs, so that no padding sits
 	 * between them: an idle connection pays for every byte here. */
 	enum client_where where;
-	bool native;
+	/* Its subprotocol: until admitted, 1 + its index in app_protocols() (0:
+	 * none); then its index in its room application's protocols. */
+	uint8_t protocol;
 	bool ready;                   /* the application let its frames in */
 	bool throttled;               /* its bucket is empty (pace_take): not read meanwhile */
 	/* The ticket's user, name and room, NUL-terminated one after the
@@ -192,10 +194,27 @@ static void refuse(struct app_client *c, uint16_t code, const char *reason)
 	ws_close(c->ws, code, reason);
 }
 
+/* The index of c's subprotocol in its room application's, or -1. */
+static int protocol_served(const struct app_room *r, const struct app_client *c)
+{
+	const char *want = c->protocol ? app_protocols()[c->protocol - 1] : "";
+
+	for (int i = 0; r->app->protocols[i]; i++)
+		if (strcmp(r->app->protocols[i], want) == 0)
+			return i;
+	return -1;
+}
+
 static void admit(struct app_room *r, struct app_client *c)
 {
-	int rc = room_join(&r->room, c->strs, c->name);
+	int proto = protocol_served(r, c);
+	int rc;
 
+	if (proto < 0) {
+		refuse(c, WIRE_CLOSE_SUBPROTOCOL, "subprotocol not served by this room");
+		return;
+	}
+	rc = room_join(&r->room, c->strs, c->name);
 	if (rc == -ENOSPC) {
 		refuse(c, WIRE_CLOSE_ROOM_FULL, "room full");
 		return;
@@ -209,6 +228,7 @@ static void admit(struct app_room *r, struct app_client *c)
 		return;
 	}
 	c->where = CL_IN;
+	c->protocol = (uint8_t)proto;
 	c->room = r;
 	list_append(&r->clients, c);
 	r->empty_since = 0;
@@ -660,8 +680,9 @@ static const struct ws_handler hub_ws_handler = {
 };
 
 int hub_accept(struct hub *h, struct httpd_req *req, const char *response, size_t len,
-	       const struct ticket *t, bool native, int64_t since)
+	       const struct ticket *t, const char *protocol, int64_t since)
 {
+	const char *const *served = app_protocols();
 	const char *strs[3] = { t->user, t->name, t->room }, *at[3];
 	struct app_client *c = calloc(1, offsetof(struct app_client, strs) + strpack_size(strs, 3));
 	int rc;
@@ -673,7 +694,9 @@ int hub_accept(struct hub *h, struct httpd_req *req, const char *response, size_
 	c->name = at[1];
 	c->room_id = at[2];
 	c->epoch = t->epoch;
-	c->native = native;
+	for (size_t i = 0; protocol && served[i]; i++)
+		if (served[i] == protocol)
+			c->protocol = (uint8_t)(i + 1);
 	c->since = since;
 	pace_bucket_init(&h->pace, &c->bucket);
 	c->sent_at = uv_now(h->loop);
@@ -900,9 +923,9 @@ const char *app_client_name(const struct app_client *c)
 	return c->name;
 }
 
-bool app_client_native(const struct app_client *c)
+size_t app_client_protocol(const struct app_client *c)
 {
-	return c->native;
+	return c->protocol;
 }
 
 int64_t app_client_since(const struct app_client *c)

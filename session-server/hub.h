@@ -60,10 +60,12 @@ int hub_new(uv_loop_t *loop, const struct hub_config *cfg, struct ws_server *ws,
 void hub_set_registry(struct hub *h, struct registry *reg, struct db *db);
 
 /* Upgrades req (writing response, the 101 answer) and attaches the client.
- * since: the last seq the client saw, or -1. Returns 0, or a negative errno
+ * protocol: the subprotocol chosen, one of app_protocols() (by pointer), or
+ * NULL; a room whose application does not serve it closes the client with
+ * 4006 (app.h). since: the last seq the client saw, or -1. Returns 0, or a negative errno
  * when the request could not be upgraded (the caller answers it). */
 int hub_accept(struct hub *h, struct httpd_req *req, const char *response, size_t len,
-	       const struct ticket *t, bool native, int64_t since);
+	       const struct ticket *t, const char *protocol, int64_t since);
 
 /* Refuses new clients with 1012, and closes each room's clients with 1012
  * once the messages it had received are committed (acked), so that they look

@@ -28,6 +28,7 @@
 #include <uv.h>
 
 #include "agones_sdk.h"
+#include "app.h"
 #include "config.h"
 #include "db.h"
 #include "handshake.h"
@@ -212,7 +213,7 @@ static void on_upgrade(struct httpd_req *req, void *ud)
 	size_t resp_len;
 	int status, rc;
 
-	status = hs_check(req, s->o.allowed_origins, &hs);
+	status = hs_check(req, s->o.allowed_origins, app_protocols(), &hs);
 	if (status != 0) {
 		s->hs_refused++;
 		if (status == HS_OLD_HTTP)
@@ -232,7 +233,7 @@ static void on_upgrade(struct httpd_req *req, void *ud)
 			       s->id, (int64_t)time(NULL), &t);
 	if (tr == TICKET_OK && !s->draining) {
 		s->hs_ok++;
-		rc = hub_accept(s->hub, req, resp, resp_len, &t, hs.native, parse_since(req));
+		rc = hub_accept(s->hub, req, resp, resp_len, &t, hs.protocol, parse_since(req));
 	} else {
 		struct ws_conn *c;
 		if (tr != TICKET_OK)

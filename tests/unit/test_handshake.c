@@ -9,6 +9,9 @@
 
 static const char *rfc_key = "dGhlIHNhbXBsZSBub25jZQ==";
 
+/* What the room applications serve (app_protocols()). */
+static const char *const served[] = { "stateroom.v1", "game.v2", NULL };
+
 static int check_request(int method, unsigned short major, unsigned short minor,
 			 const struct httpd_header *h, size_t n, const char *origins, struct hs_result *out)
 {
@@ -16,7 +19,7 @@ static int check_request(int method, unsigned short major, unsigned short minor,
 		.method = method, .http_major = major, .http_minor = minor, .headers = h, .n_headers = n,
 	};
 
-	return hs_check(&req, origins, out);
+	return hs_check(&req, origins, served, out);
 }
 
 static int check_headers(const struct httpd_header *h, size_t n, const char *origins,
@@ -48,7 +51,7 @@ static void test_valid_request_gets_101(void)
 
 	CHECK_EQ_INT(check_headers(h, 5, NULL, &r), 0);
 	CHECK_EQ_STR(r.accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
-	CHECK(!r.native);
+	CHECK(r.protocol == NULL);
 	n = hs_response(&r, buf, sizeof(buf));
 	CHECK(n > 0);
 	CHECK_EQ_STR(buf, "HTTP/1.1 101 Switching Protocols\r\n"
@@ -208,9 +211,29 @@ static void test_subprotocol_selected_when_offered(void)
 	char buf[256];
 
 	CHECK_EQ_INT(check_headers(h, 5, NULL, &r), 0);
-	CHECK(r.native);
+	CHECK(r.protocol == served[0]);
 	CHECK(hs_response(&r, buf, sizeof(buf)) > 0);
 	CHECK(strstr(buf, "\r\nSec-WebSocket-Protocol: stateroom.v1\r\n") != NULL);
+}
+
+/* RFC 6455 4.2.2: the client lists them in its order of preference. */
+static void test_subprotocol_in_the_clients_order(void)
+{
+	const struct httpd_header h[] = {
+		H("Upgrade", "websocket"),
+		H("Connection", "Upgrade"),
+		H("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+		H("Sec-WebSocket-Version", "13"),
+		H("Sec-WebSocket-Protocol", "chat, game.v2"),
+		H("Sec-WebSocket-Protocol", "stateroom.v1"),
+	};
+	struct hs_result r;
+	char buf[256];
+
+	CHECK_EQ_INT(check_headers(h, 6, NULL, &r), 0);
+	CHECK(r.protocol == served[1]);
+	CHECK(hs_response(&r, buf, sizeof(buf)) > 0);
+	CHECK(strstr(buf, "\r\nSec-WebSocket-Protocol: game.v2\r\n") != NULL);
 }
 
 static void test_other_subprotocols_are_not_selected(void)
@@ -226,7 +249,7 @@ static void test_other_subprotocols_are_not_selected(void)
 	char buf[256];
 
 	CHECK_EQ_INT(check_headers(h, 5, NULL, &r), 0);
-	CHECK(!r.native);
+	CHECK(r.protocol == NULL);
 	CHECK(hs_response(&r, buf, sizeof(buf)) > 0);
 	CHECK(strstr(buf, "Sec-WebSocket-Protocol") == NULL);
 }
@@ -264,6 +287,7 @@ int main(void)
 	test_two_keys_are_400();
 	test_wrong_version_is_426_missing_is_400();
 	test_subprotocol_selected_when_offered();
+	test_subprotocol_in_the_clients_order();
 	test_other_subprotocols_are_not_selected();
 	test_origin_allow_list();
 	return check_done();
