@@ -788,8 +788,9 @@ void hub_drain(struct hub *h, void (*done)(void *arg), void *arg)
 
 		while ((c = list_first(&r->waiters)))
 			refuse(c, WIRE_CLOSE_RESTART, "server draining");
-		/* Whoever sent a message should get its ack before being sent
-		 * away, so it need not send it again elsewhere. */
+		/* What the clients sent should be durable (committed(), where an
+		 * application acknowledges) before they are sent away, so that
+		 * they need not send it again elsewhere. */
 		if (rlog_writing(&r->log) && r->life != LIFE_DEAD && rlog_last_seq(&r->log) > 0)
 			r->drain_upto = rlog_last_seq(&r->log);
 		else

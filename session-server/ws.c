@@ -21,7 +21,7 @@
 #define WS_LINGER_MS 2000
 
 /* Frames a connection holds without a heap queue: one loop turn rarely
- * queues more (a message, an ack, a presence). */
+ * queues more (in a chat room: a message, an ack, a presence). */
 #define WS_Q_INLINE 3
 /* Buffers per send. */
 #define WS_IOV 64
@@ -255,7 +255,8 @@ static void q_release(struct ws_conn *c, uint32_t n)
 }
 
 /* Unsent bytes behind the frame being written: what the bound is about (a
- * single large frame, a long welcome, is let through on its own). */
+ * single large frame, a chat's long welcome say, is let through on its
+ * own). */
 static size_t q_behind(const struct ws_conn *c)
 {
 	return c->nq ? c->q_bytes - (c->q[0]->len - c->off) : 0;
