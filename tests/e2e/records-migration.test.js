@@ -3,13 +3,14 @@
 // migrated when the servers start, and every message is still served, with
 // the same seq, id, user, text and ts, by HTTP history and by a session
 // server's welcome, resume (since) and history frame; a send retried with
-// an id from before the migration is still recognised.
+// an id from before the migration is still recognised. Records of another
+// kind are not shown as messages.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-	useStack, ROOT, request, lookup, connect, tokenFor, join, sendAcked, closeAll,
+	useStack, ROOT, request, lookup, connect, tokenFor, ticketFor, newRoom, join, sendAcked, closeAll,
 } from './lib/stack.js';
 
 const LAST = 9; // the schema version before records
@@ -113,4 +114,21 @@ test('after the migration a retried old id keeps its seq, and new messages follo
 	assert.deepEqual(res.json.messages.slice(12).map((m) => [m.seq, m.id, m.user, m.text]),
 		[[13, 'new1', 'alice', 'after the migration']]);
 	await closeAll([alice]);
+});
+
+// Records of a kind the chat does not write (edits, reactions: later) are
+// not shown as messages: HTTP history skips them, and a session server
+// refuses to load the room rather than show it wrong.
+test('a record of another kind is not shown as a message', async () => {
+	const roomId = await newRoom(h.stack, 'owner');
+	await h.stack.sql(`INSERT INTO records (room_id, seq, user_id, payload, kind) VALUES
+		('${roomId}', 1, 'alice', 'one', 'message'), ('${roomId}', 2, 'alice', '{"to":1}', 'reaction'),
+		('${roomId}', 3, 'alice', 'three', 'message')`);
+	const res = await request(h.stack.backendUrl, `/api/rooms/${roomId}/messages`,
+		{ token: await tokenFor(h.stack, 'reader') });
+	assert.equal(res.status, 200, res.text);
+	assert.deepEqual(res.json.messages.map((m) => [m.seq, m.text]), [[1, 'one'], [3, 'three']]);
+	const { host, token } = await ticketFor(h.stack, 'reader', roomId);
+	const c = await connect(host, token, { protocol: 'stateroom.v1' });
+	assert.equal((await c.closed).code, 1011);
 });
