@@ -19,14 +19,15 @@
 
 /* One row more than asked says whether there are older ones. The room row
  * comes first so that a room with no messages (one row of NULLs) differs from
- * no room (no row). The messages' primary key (room_id, seq) serves the
- * backward walk. */
+ * no room (no row). The records' primary key (room_id, seq) serves the
+ * backward walk. A message is a record of kind 'message' (the chat's; other
+ * kinds are not the chat's to show here). */
 static const char history_sql[] =
-	"SELECT m.seq, m.client_id, coalesce(m.user_name, m.user_id), m.body,"
+	"SELECT m.seq, m.client_id, coalesce(m.user_name, m.user_id), m.payload,"
 	"  (extract(epoch FROM m.created_at) * 1000)::bigint"
 	" FROM rooms r LEFT JOIN LATERAL"
-	"  (SELECT * FROM messages WHERE room_id = r.id AND seq < coalesce($2::bigint, 9223372036854775807)"
-	"   ORDER BY seq DESC LIMIT $3) m ON true"
+	"  (SELECT * FROM records WHERE room_id = r.id AND seq < coalesce($2::bigint, 9223372036854775807)"
+	"   AND kind = 'message' ORDER BY seq DESC LIMIT $3) m ON true"
 	" WHERE r.id = $1"
 	" ORDER BY m.seq DESC";
 

@@ -14,7 +14,7 @@
 
 /* Each half of the UNION walks an index (rooms_public, rooms_owner) and stops
  * at 100 rows; only the 100 rooms kept are then joined with their last seq
- * (a backward look-up in messages' primary key) and the caller's read mark.
+ * (of its messages: a backward look-up in records' primary key) and the caller's read mark.
  * members counts only while the room's server heartbeats, as the scheduler
  * judges liveness. */
 static const char rooms_list_sql[] =
@@ -30,7 +30,8 @@ static const char rooms_list_sql[] =
 	"       (SELECT * FROM rooms WHERE owner = $1 ORDER BY created_at DESC LIMIT 100)"
 	"       ORDER BY created_at DESC, id LIMIT 100) r"
 	" LEFT JOIN session_servers s ON s.id = r.server_id"
-	" LEFT JOIN LATERAL (SELECT max(seq) AS last FROM messages WHERE room_id = r.id) m ON true"
+	" LEFT JOIN LATERAL (SELECT max(seq) AS last FROM records"
+	"                    WHERE room_id = r.id AND kind = 'message') m ON true"
 	" LEFT JOIN read_marks rm ON rm.room_id = r.id AND rm.user_id = $1"
 	" ORDER BY r.created_at DESC, r.id";
 

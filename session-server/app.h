@@ -24,7 +24,10 @@
  * nothing for an application that serves them all (the chat: stateroom.v1
  * and none), and a refusal after the 101 is one a browser can read.
  *
- * Persistence: a room has an append-only log of records in PostgreSQL. An
+ * Persistence: a room has an append-only log of records in PostgreSQL
+ * (struct app_record: typed by the application, which alone knows what its
+ * kinds mean; the log hands back records of every kind, and the application
+ * decides what its clients see of them). An
  * application appends with app_log_append(), which assigns the next seq at
  * once; committed() tells it when records are durable (in seq order, in
  * batches: group commit), and that is when it should acknowledge and fan
@@ -60,14 +63,23 @@ struct app_client;  /* one connection in a room, owned by the transport */
 struct ws_frame;    /* an outgoing text frame, built once, reference-counted */
 struct db;          /* the database connection (db.h) */
 
+/* Most bytes of a record's kind. */
+#define APP_KIND_MAX 32
+
+/* One record of a room's log. kind is the application's own name for what
+ * the record is (the chat's messages are "message"), 1 to APP_KIND_MAX
+ * bytes; payload is the application's bytes. The other fields are the
+ * transport's: seqs, idempotency and resumes work on them whatever the
+ * kind. */
 struct app_record {
 	int64_t seq;
 	int64_t ts;              /* milliseconds since the Unix epoch */
+	const char *kind;
 	const char *user;        /* the sender's subject (ticket "sub") */
 	const char *name;        /* the sender's name as shown (ticket "name") */
 	const char *client_id;   /* NULL when none */
-	const char *body;        /* body_len bytes, no NUL inside */
-	size_t body_len;
+	const char *payload;     /* payload_len bytes, no NUL inside */
+	size_t payload_len;
 };
 
 struct room_app_ops {
@@ -155,13 +167,13 @@ void app_client_ready(struct app_client *c);
 /* Closes c with a WebSocket close code; leave() follows later. */
 void app_close(struct app_client *c, uint16_t code, const char *reason);
 
-/* Appends a record (everything copied; body must not contain NUL) and
- * returns its seq, the room's next; committed() or rollback() follows
- * (in an ephemeral room: nothing is copied, and it is durable at once).
- * Returns a negative errno when the room cannot take writes: -EAGAIN while
+/* Appends *rec (its seq is ignored; everything copied; the payload must not
+ * contain NUL) and returns its seq, the room's next; committed() or
+ * rollback() follows (in an ephemeral room: nothing is copied, and it is
+ * durable at once). Returns a negative errno: -EINVAL when the kind is not
+ * 1 to APP_KIND_MAX bytes; when the room cannot take writes, -EAGAIN while
  * it recovers from a failed batch, -EPIPE when it is closing. */
-int64_t app_log_append(struct app_room *r, const char *user, const char *name,
-		       const char *client_id, const char *body, size_t body_len, int64_t ts);
+int64_t app_log_append(struct app_room *r, const struct app_record *rec);
 
 /* Whether the room's records are written to the database (see above). */
 bool app_room_persistent(const struct app_room *r);

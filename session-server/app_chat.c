@@ -2,7 +2,9 @@
  * docs/protocol.md: compat (raw text in, the full snapshot out after every
  * join, leave and message) and native stateroom.v1 (deltas).
  *
- * A message is appended to the room's log (app_log_append) and acknowledged
+ * A message is a record of kind "message" in the room's log, its payload the
+ * text; a log holding any other kind is refused (1011) until the chat knows
+ * what to show of it. A message is appended (app_log_append) and acknowledged
  * and fanned out only once committed; a batch that fails is rolled back and
  * its senders get an `unavailable` error (compat senders are closed with
  * 1011, their protocol has no errors). A room's recent messages live in a
@@ -50,6 +52,9 @@
 #define CHAT_HISTORY_DEFAULT 50
 #define CHAT_HISTORY_MAX 100
 #define CHAT_TEXT_MAX 4000
+/* The kind of the chat's records in the room's log: a message, its payload
+ * the text. */
+#define CHAT_KIND_MESSAGE "message"
 
 #define HEARTBEAT "{\"type\":\"heartbeat\"}"
 
@@ -280,7 +285,18 @@ static void put_ring(struct jbuf *b, const struct chat_msg *m, bool typed)
 
 static void put_rec(struct jbuf *b, const struct app_record *r)
 {
-	put_msg(b, false, r->seq, r->client_id, r->name, r->body, r->body_len, r->ts);
+	put_msg(b, false, r->seq, r->client_id, r->name, r->payload, r->payload_len, r->ts);
+}
+
+/* Whether recs[0..n) are all messages: the only kind the chat writes today,
+ * and the only one its ring (one slot per seq, no gaps) can hold. A log with
+ * other kinds is not served rather than served wrong. */
+static bool all_messages(const struct app_record *recs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(recs[i].kind, CHAT_KIND_MESSAGE) != 0)
+			return false;
+	return true;
 }
 
 /* Ring positions [from, to) as the elements of an array (no brackets). */
@@ -456,6 +472,10 @@ static void publish(struct chat *ch, struct app_client *from, const char *id, co
 		    size_t len)
 {
 	int64_t ts = now_ms();
+	struct app_record rec = {
+		.kind = CHAT_KIND_MESSAGE, .ts = ts, .user = app_client_user(from),
+		.name = app_client_name(from), .client_id = id, .payload = text, .payload_len = len,
+	};
 	int64_t seq;
 	struct chat_msg *m;
 
@@ -463,8 +483,7 @@ static void publish(struct chat *ch, struct app_client *from, const char *id, co
 	if (ch->n == ch->size && msg_at(ch, 0)->seq > ch->committed)
 		seq = -EAGAIN;
 	else
-		seq = app_log_append(ch->room, app_client_user(from), app_client_name(from), id, text,
-				     len, ts);
+		seq = app_log_append(ch->room, &rec);
 	if (seq < 0 ||
 	    !(m = append(ch, seq, ts, app_client_user(from), app_client_name(from), id, text, len))) {
 		/* A seq taken but not held would be a gap: the room cannot go on. */
@@ -577,7 +596,7 @@ static void on_waited(void *arg, int status, const struct app_record *recs, size
 	dlist_remove(&ch->waits, &w->node);
 	if (!c)
 		goto out_free;
-	if (status != 0) {
+	if (status != 0 || !all_messages(recs, n)) {
 		if (w->kind == WAIT_WELCOME)
 			app_client_set_data(c, NULL);
 		app_close(c, WIRE_CLOSE_INTERNAL, "messages could not be loaded");
@@ -752,8 +771,11 @@ static void chat_dispose(void *state);
 static int chat_create(struct app_room *room, const struct app_record *recent, size_t n,
 		       void **state)
 {
-	struct chat *ch = calloc(1, sizeof(*ch));
+	struct chat *ch;
 
+	if (!all_messages(recent, n))
+		return -EPROTO;
+	ch = calloc(1, sizeof(*ch));
 	if (!ch)
 		return -ENOMEM;
 	ch->room = room;
@@ -771,7 +793,8 @@ static int chat_create(struct app_room *room, const struct app_record *recent, s
 	}
 	for (size_t i = n > ch->size ? n - ch->size : 0; i < n; i++) {
 		const struct app_record *r = &recent[i];
-		if (!append(ch, r->seq, r->ts, r->user, r->name, r->client_id, r->body, r->body_len)) {
+		if (!append(ch, r->seq, r->ts, r->user, r->name, r->client_id, r->payload,
+			    r->payload_len)) {
 			chat_dispose(ch);
 			return -ENOMEM;
 		}
@@ -828,7 +851,8 @@ static void chat_restore(void *state, const struct app_record *recs, size_t n)
 		struct chat_msg *m;
 		if (r->seq <= ch->committed)
 			continue;
-		m = append(ch, r->seq, r->ts, r->user, r->name, r->client_id, r->body, r->body_len);
+		m = append(ch, r->seq, r->ts, r->user, r->name, r->client_id, r->payload,
+			   r->payload_len);
 		if (!m) {
 			/* Clients would see a gap: let them reconnect instead. */
 			for (struct app_client *c = app_room_clients(ch->room); c; c = app_client_next(c))

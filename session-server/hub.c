@@ -487,12 +487,11 @@ static const struct rlog_ops room_log_ops = {
 	.answered = log_answered,
 };
 
-int64_t app_log_append(struct app_room *r, const char *user, const char *name,
-		       const char *client_id, const char *body, size_t body_len, int64_t ts)
+int64_t app_log_append(struct app_room *r, const struct app_record *rec)
 {
 	if (r->hub->closing)
 		return -EPIPE;
-	return rlog_append(&r->log, user, name, client_id, body, body_len, ts);
+	return rlog_append(&r->log, rec);
 }
 
 struct hub_read {

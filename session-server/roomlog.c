@@ -124,13 +124,14 @@ static void flush(struct rlog *l)
 	l->query = RLOG_WRITE;
 }
 
-int64_t rlog_append(struct rlog *l, const char *user, const char *name, const char *client_id,
-		    const char *body, size_t body_len, int64_t ts)
+int64_t rlog_append(struct rlog *l, const struct app_record *in)
 {
-	const char *strs[3] = { user, name, client_id }, *at[3];
+	const char *strs[4] = { in->user, in->kind, in->name, in->client_id }, *at[4];
 	struct app_record *rec;
-	char *buf, *body_at;
+	char *buf, *payload_at;
 
+	if (!in->kind || !in->kind[0] || strnlen(in->kind, APP_KIND_MAX + 1) > APP_KIND_MAX)
+		return -EINVAL;
 	if (l->phase == RLOG_STOPPED)
 		return -EPIPE;
 	if (!l->db) {
@@ -147,20 +148,21 @@ int64_t rlog_append(struct rlog *l, const char *user, const char *name, const ch
 		l->pend = p;
 		l->cap_pend = cap;
 	}
-	buf = malloc(strpack_size(strs, 3) + body_len + 1);
+	buf = malloc(strpack_size(strs, 4) + in->payload_len + 1);
 	if (!buf)
 		return -ENOMEM;
 	rec = &l->pend[l->n_pend++];
 	/* The one allocation, starting with the user: records_free(). */
-	body_at = strpack(buf, strs, 3, at);
+	payload_at = strpack(buf, strs, 4, at);
 	rec->user = at[0];
-	rec->name = at[1];
-	rec->client_id = at[2];
-	memcpy(body_at, body, body_len);
-	body_at[body_len] = '\0';
-	rec->body = body_at;
-	rec->body_len = body_len;
-	rec->ts = ts;
+	rec->kind = at[1];
+	rec->name = at[2];
+	rec->client_id = at[3];
+	memcpy(payload_at, in->payload, in->payload_len);
+	payload_at[in->payload_len] = '\0';
+	rec->payload = payload_at;
+	rec->payload_len = in->payload_len;
+	rec->ts = in->ts;
 	rec->seq = ++l->last_seq;
 	if (l->query == RLOG_IDLE)
 		flush(l);

@@ -68,8 +68,7 @@ void rlog_init(struct rlog *l, const struct rlog_ops *ops, void *owner, struct d
 void rlog_fini(struct rlog *l);
 
 /* app_log_append's contract (app.h); -EPIPE once stopped. */
-int64_t rlog_append(struct rlog *l, const char *user, const char *name, const char *client_id,
-		    const char *body, size_t body_len, int64_t ts);
+int64_t rlog_append(struct rlog *l, const struct app_record *rec);
 
 /* Drops the pending records and takes no more (fenced or failed room); a
  * query in flight still answers. Idempotent. */

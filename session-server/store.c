@@ -9,10 +9,10 @@
 #include "jbuf.h"
 #include "log.h"
 
-/* Columns 0..5 of every record query, in this order. user_name is NULL when
- * the name is the user id (migration 008). */
-#define RECORD_COLUMNS "seq, client_id, user_id, body, (extract(epoch FROM created_at) * 1000)::bigint," \
-	" coalesce(user_name, user_id)"
+/* Columns 0..6 of every record query, in this order. user_name is NULL when
+ * the name is the user id (migration 009). */
+#define RECORD_COLUMNS "seq, client_id, user_id, payload, (extract(epoch FROM created_at) * 1000)::bigint," \
+	" coalesce(user_name, user_id), kind"
 
 struct load {
 	store_load_fn cb;
@@ -48,10 +48,11 @@ static int records_of(PGresult *res, struct app_record **out, size_t *n_out)
 		r->seq = strtoll(PQgetvalue(res, i, 0), NULL, 10);
 		r->client_id = PQgetisnull(res, i, 1) ? NULL : PQgetvalue(res, i, 1);
 		r->user = PQgetvalue(res, i, 2);
-		r->body = PQgetvalue(res, i, 3);
-		r->body_len = (size_t)PQgetlength(res, i, 3);
+		r->payload = PQgetvalue(res, i, 3);
+		r->payload_len = (size_t)PQgetlength(res, i, 3);
 		r->ts = strtoll(PQgetvalue(res, i, 4), NULL, 10);
 		r->name = PQgetvalue(res, i, 5);
+		r->kind = PQgetvalue(res, i, 6);
 	}
 	*out = recs;
 	*n_out = n;
@@ -66,7 +67,7 @@ static void load_done(PGresult *res, const char *err, const char *sqlstate, void
 
 	(void)sqlstate;
 	if (!res)
-		log_write(LOG_WARN, "loading messages failed", "{s:s}", "error", err ? err : "");
+		log_write(LOG_WARN, "loading records failed", "{s:s}", "error", err ? err : "");
 	if (!res || records_of(res, &recs, &n) != 0)
 		l->cb(l->arg, -EIO, NULL, 0);
 	else
@@ -91,7 +92,7 @@ int store_range(struct db *db, const char *room, int64_t after, int64_t before, 
 	snprintf(b, sizeof(b), "%" PRId64, before);
 	snprintf(lim, sizeof(lim), "%zu", limit);
 	/* Backwards along the primary key (room_id, seq), then turned around. */
-	rc = db_query(db, "SELECT * FROM (SELECT " RECORD_COLUMNS " FROM messages"
+	rc = db_query(db, "SELECT * FROM (SELECT " RECORD_COLUMNS " FROM records"
 			  "   WHERE room_id = $1 AND seq > $2 AND seq < $3"
 			  "   ORDER BY seq DESC LIMIT $4) m ORDER BY seq",
 		      4, p, load_done, l);
@@ -111,7 +112,7 @@ static void append_done(PGresult *res, const char *err, const char *sqlstate, vo
 	int status = 0;
 
 	if (!res) {
-		log_write(LOG_WARN, "writing messages failed", "{s:s,s:s}", "error", err ? err : "",
+		log_write(LOG_WARN, "writing records failed", "{s:s,s:s}", "error", err ? err : "",
 			  "sqlstate", sqlstate ? sqlstate : "");
 		status = -EIO;
 	} else if (strtoull(PQcmdTuples(res), NULL, 10) != a->n) {
@@ -129,7 +130,7 @@ int store_append(struct db *db, const char *room, const char *server_id, int64_t
 	char ep[24];
 	int rc = -ENOMEM;
 
-	/* [[seq, client id, user, body, ts, name], ...]: written by hand, one buffer
+	/* [[seq, client id, user, payload, ts, name, kind], ...]: written by hand, one buffer
 	 * for the whole batch (db_query copies it). */
 	jbuf_put(&batch, "[", 1);
 	for (size_t i = 0; i < n; i++) {
@@ -140,11 +141,13 @@ int store_append(struct db *db, const char *room, const char *server_id, int64_t
 		jbuf_put(&batch, ",", 1);
 		jbuf_strz(&batch, recs[i].user);
 		jbuf_put(&batch, ",", 1);
-		jbuf_str(&batch, recs[i].body, recs[i].body_len);
+		jbuf_str(&batch, recs[i].payload, recs[i].payload_len);
 		jbuf_put(&batch, ",", 1);
 		jbuf_int(&batch, recs[i].ts);
 		jbuf_put(&batch, ",", 1);
 		jbuf_strz(&batch, recs[i].name);
+		jbuf_put(&batch, ",", 1);
+		jbuf_strz(&batch, recs[i].kind);
 		jbuf_put(&batch, "]", 1);
 	}
 	jbuf_put(&batch, "]", 1);
@@ -161,11 +164,11 @@ int store_append(struct db *db, const char *room, const char *server_id, int64_t
 		const char *p[] = { room, server_id, ep, batch.p };
 		rc = db_query(db, "WITH pin AS (SELECT 1 FROM rooms"
 				  "   WHERE id = $1 AND server_id = $2 AND epoch = $3 FOR SHARE)"
-				  " INSERT INTO messages (room_id, seq, client_id, user_id, body, created_at,"
-				  "                       user_name)"
+				  " INSERT INTO records (room_id, seq, client_id, user_id, payload, created_at,"
+				  "                      user_name, kind)"
 				  " SELECT $1, (m->>0)::bigint, m->>1, m->>2, m->>3,"
 				  "        to_timestamp((m->>4)::double precision / 1000),"
-				  "        nullif(m->>5, m->>2)"
+				  "        nullif(m->>5, m->>2), m->>6"
 				  " FROM pin, json_array_elements($4::json) m",
 			      4, p, append_done, a);
 	}
@@ -188,7 +191,7 @@ static void tail_done(PGresult *res, const char *err, const char *sqlstate, void
 	if (!res || PQntuples(res) < 1 || records_of(res, &recs, &n) != 0)
 		t->cb(t->arg, -EIO, false, NULL, 0);
 	else
-		t->cb(t->arg, 0, strcmp(PQgetvalue(res, 0, 6), "t") == 0, recs, n);
+		t->cb(t->arg, 0, strcmp(PQgetvalue(res, 0, 7), "t") == 0, recs, n);
 	free(recs);
 	free(t);
 }
@@ -212,7 +215,7 @@ int store_tail(struct db *db, const char *room, const char *server_id, int64_t e
 	rc = db_query(db, "SELECT m.*, p.pinned FROM"
 			  " (SELECT EXISTS (SELECT 1 FROM rooms WHERE id = $1 AND server_id = $2"
 			  "                 AND epoch = $3) AS pinned) p"
-			  " LEFT JOIN LATERAL (SELECT " RECORD_COLUMNS " FROM messages"
+			  " LEFT JOIN LATERAL (SELECT " RECORD_COLUMNS " FROM records"
 			  "   WHERE room_id = $1 AND seq > $4 ORDER BY seq LIMIT $5) m ON true"
 			  " ORDER BY m.seq",
 		      5, p, tail_done, t);

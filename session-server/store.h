@@ -1,4 +1,4 @@
-/* store: a room's message log in PostgreSQL (the messages table).
+/* store: a room's log of records in PostgreSQL (the records table).
  *
  * store_append() writes a batch only while the room is still pinned to this
  * server at the given epoch: it reads the rooms row FOR SHARE in the same

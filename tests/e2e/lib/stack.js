@@ -285,8 +285,12 @@ function dropUndefined(env) {
 //   sessionEnvs[i]      extra environment for session server i only
 //   databaseUrl         a PostgreSQL server of the test's own (the stack's
 //                       database is created in it; default: scripts/pg url)
+//   prepare(sql)        runs once the database exists, before any server
+//                       starts (and so before the migrations): sql(query)
+//                       runs SQL there
 export async function startStack({
 	sessions = 1, backends = 1, sessionEnv = {}, backendEnv = {}, sessionEnvs = [], databaseUrl,
+	prepare,
 } = {}) {
 	const stack = new Stack();
 	const base = databaseUrl || clusterUrl();
@@ -300,6 +304,7 @@ export async function startStack({
 		throw new Error(`cannot create a database in ${base} (is PostgreSQL running? scripts/pg start): ${e.message}`);
 	}
 	try {
+		if (prepare) await prepare((query) => stack.sql(query));
 		const backendPorts = [];
 		for (let i = 0; i < backends; i++) backendPorts.push(await freePort());
 		const origins = backendPorts.flatMap((p) => [`http://127.0.0.1:${p}`, `http://localhost:${p}`]).join(',');
