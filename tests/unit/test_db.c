@@ -313,6 +313,9 @@ static void test_reconnects_after_loss(void)
 	params[0] = pid.value;
 	CHECK_EQ_INT(query(killer, "SELECT pg_terminate_backend($1::int)", 1, params, &kill), 0);
 	CHECK(run_until(&sleep.done, 10000));
+	/* The victim may hear of its lost connection before the killer's answer
+	 * has arrived. */
+	CHECK(run_until(&kill.done, 5000));
 	CHECK(kill.ok);
 	CHECK(!sleep.ok);
 	CHECK(strstr(sleep.err, "connection lost") != NULL);
