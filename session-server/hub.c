@@ -208,22 +208,25 @@ static int protocol_served(const struct app_room *r, const struct app_client *c)
 static void admit(struct app_room *r, struct app_client *c)
 {
 	int proto = protocol_served(r, c);
-	int rc;
+	enum room_join_result joined;
 
 	if (proto < 0) {
 		refuse(c, WIRE_CLOSE_SUBPROTOCOL, "subprotocol not served by this room");
 		return;
 	}
-	rc = room_join(&r->room, c->strs, c->name);
-	if (rc == -ENOSPC) {
+	joined = room_join(&r->room, c->strs, c->name);
+	switch (joined) {
+	case ROOM_JOINED_FIRST:
+	case ROOM_JOINED_AGAIN:
+		break;
+	case ROOM_FULL:
 		refuse(c, WIRE_CLOSE_ROOM_FULL, "room full");
 		return;
-	}
-	if (rc == -EMLINK) {
+	case ROOM_TOO_MANY_TABS:
 		refuse(c, WIRE_CLOSE_USER_CONNS, "too many connections of this user in this room");
 		return;
-	}
-	if (rc < 0) {
+	case ROOM_BAD_USER:
+	case ROOM_NO_MEMORY:
 		refuse(c, WIRE_CLOSE_INTERNAL, "cannot join");
 		return;
 	}
@@ -233,7 +236,7 @@ static void admit(struct app_room *r, struct app_client *c)
 	list_append(&r->clients, c);
 	r->empty_since = 0;
 	r->hub->n_clients++;
-	r->app->join(r->state, c, rc == 1);
+	r->app->join(r->state, c, joined == ROOM_JOINED_FIRST);
 }
 
 static void on_fetched(void *arg, int status, const struct registry_room *row);
@@ -663,7 +666,7 @@ static void on_gone(struct ws_conn *ws, void *ud)
 	if (c->where == CL_WAITING) {
 		list_remove(&r->waiters, c);
 	} else if (c->where == CL_IN) {
-		bool last = room_leave(&r->room, c->strs) == 1;
+		bool last = room_leave(&r->room, c->strs) == ROOM_LEFT;
 		list_remove(&r->clients, c);
 		h->n_clients--;
 		r->app->leave(r->state, c, last);

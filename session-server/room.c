@@ -38,24 +38,24 @@ static struct room_member *find(const struct room *r, const char *user)
 	return NULL;
 }
 
-int room_join(struct room *r, const char *user, const char *name)
+enum room_join_result room_join(struct room *r, const char *user, const char *name)
 {
 	struct room_member *m = find(r, user);
 	size_t len = strlen(user), nlen;
 
 	if (m) {
 		if (r->max_tabs && m->tabs >= r->max_tabs)
-			return -EMLINK;
+			return ROOM_TOO_MANY_TABS;
 		m->tabs++;
-		return 0;
+		return ROOM_JOINED_AGAIN;
 	}
 	if (!name)
 		name = user;
 	nlen = strlen(name);
 	if (len == 0 || len > WIRE_SUB_MAX || nlen == 0 || nlen > WIRE_NAME_MAX)
-		return -EINVAL;
+		return ROOM_BAD_USER;
 	if (r->n_members >= r->capacity)
-		return -ENOSPC;
+		return ROOM_FULL;
 	if (r->n_members == r->cap_members) {
 		size_t cap = r->cap_members ? r->cap_members * 2 : 4;
 		/* A full room holds no slots it can never use. */
@@ -63,7 +63,7 @@ int room_join(struct room *r, const char *user, const char *name)
 			cap = r->capacity;
 		struct room_member *p = realloc(r->members, cap * sizeof(*p));
 		if (!p)
-			return -ENOMEM;
+			return ROOM_NO_MEMORY;
 		r->members = p;
 		r->cap_members = cap;
 	}
@@ -71,22 +71,22 @@ int room_join(struct room *r, const char *user, const char *name)
 	memcpy(m->user, user, len + 1);
 	memcpy(m->name, name, nlen + 1);
 	m->tabs = 1;
-	return 1;
+	return ROOM_JOINED_FIRST;
 }
 
-int room_leave(struct room *r, const char *user)
+enum room_leave_result room_leave(struct room *r, const char *user)
 {
 	struct room_member *m = find(r, user);
 	size_t i;
 
 	if (!m)
-		return -ENOENT;
+		return ROOM_NOT_MEMBER;
 	if (--m->tabs > 0)
-		return 0;
+		return ROOM_TABS_REMAIN;
 	i = (size_t)(m - r->members);
 	memmove(m, m + 1, (r->n_members - i - 1) * sizeof(*m));
 	r->n_members--;
-	return 1;
+	return ROOM_LEFT;
 }
 
 const char *room_member(const struct room *r, size_t i)

@@ -40,16 +40,27 @@ void room_set_capacity(struct room *r, unsigned capacity, unsigned max_users);
 /* Frees the member list. NULL-safe. */
 void room_fini(struct room *r);
 
-/* Adds a connection of user, shown as name (NULL: the user id). Returns 1
- * when the user is new to the room (presence "joined"), 0 for a further tab,
- * -ENOSPC when the room already has capacity members, -EMLINK when the user
- * has max_tabs connections already, -EINVAL for an empty or too long user id
- * or name, -ENOMEM. */
-int room_join(struct room *r, const char *user, const char *name);
+/* What a join did: the first two admit the connection, the others refuse it. */
+enum room_join_result {
+	ROOM_JOINED_FIRST,   /* the user is new to the room (presence "joined") */
+	ROOM_JOINED_AGAIN,   /* a further tab of a member */
+	ROOM_FULL,           /* the room already has capacity members */
+	ROOM_TOO_MANY_TABS,  /* the user has max_tabs connections already */
+	ROOM_BAD_USER,       /* an empty or too long user id or name */
+	ROOM_NO_MEMORY,
+};
 
-/* Removes a connection of user. Returns 1 when it was the user's last
- * (presence "left"; the member is gone), 0 when tabs remain, -ENOENT. */
-int room_leave(struct room *r, const char *user);
+/* Adds a connection of user, shown as name (NULL: the user id). */
+enum room_join_result room_join(struct room *r, const char *user, const char *name);
+
+enum room_leave_result {
+	ROOM_LEFT,          /* the user's last connection (presence "left"; the member is gone) */
+	ROOM_TABS_REMAIN,
+	ROOM_NOT_MEMBER,
+};
+
+/* Removes a connection of user. */
+enum room_leave_result room_leave(struct room *r, const char *user);
 
 /* Member i (0 ≤ i < r->n_members) in join order, and its name. */
 const char *room_member(const struct room *r, size_t i);

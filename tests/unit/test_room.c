@@ -9,12 +9,12 @@ static void test_capacity_counts_distinct_users(void)
 	struct room r;
 
 	room_init(&r, "abc", 2, 100);
-	CHECK_EQ_INT(room_join(&r, "alice", NULL), 1);
-	CHECK_EQ_INT(room_join(&r, "alice", NULL), 0);
-	CHECK_EQ_INT(room_join(&r, "alice", NULL), 0);
-	CHECK_EQ_INT(room_join(&r, "bob", NULL), 1);
+	CHECK_EQ_INT(room_join(&r, "alice", NULL), ROOM_JOINED_FIRST);
+	CHECK_EQ_INT(room_join(&r, "alice", NULL), ROOM_JOINED_AGAIN);
+	CHECK_EQ_INT(room_join(&r, "alice", NULL), ROOM_JOINED_AGAIN);
+	CHECK_EQ_INT(room_join(&r, "bob", NULL), ROOM_JOINED_FIRST);
 	CHECK_EQ_INT(r.n_members, 2);
-	CHECK_EQ_INT(room_join(&r, "carol", NULL), -ENOSPC);
+	CHECK_EQ_INT(room_join(&r, "carol", NULL), ROOM_FULL);
 	CHECK_EQ_INT(r.n_members, 2);
 	room_fini(&r);
 }
@@ -24,9 +24,9 @@ static void test_second_tab_of_member_admitted_when_full(void)
 	struct room r;
 
 	room_init(&r, "abc", 1, 100);
-	CHECK_EQ_INT(room_join(&r, "alice", NULL), 1);
-	CHECK_EQ_INT(room_join(&r, "bob", NULL), -ENOSPC);
-	CHECK_EQ_INT(room_join(&r, "alice", NULL), 0);
+	CHECK_EQ_INT(room_join(&r, "alice", NULL), ROOM_JOINED_FIRST);
+	CHECK_EQ_INT(room_join(&r, "bob", NULL), ROOM_FULL);
+	CHECK_EQ_INT(room_join(&r, "alice", NULL), ROOM_JOINED_AGAIN);
 	CHECK_EQ_INT(r.members[0].tabs, 2);
 	room_fini(&r);
 }
@@ -37,13 +37,13 @@ static void test_tabs_of_one_user_capped(void)
 
 	room_init(&r, "abc", 10, 100);
 	r.max_tabs = 2;
-	CHECK_EQ_INT(room_join(&r, "alice", NULL), 1);
-	CHECK_EQ_INT(room_join(&r, "alice", NULL), 0);
-	CHECK_EQ_INT(room_join(&r, "alice", NULL), -EMLINK);
+	CHECK_EQ_INT(room_join(&r, "alice", NULL), ROOM_JOINED_FIRST);
+	CHECK_EQ_INT(room_join(&r, "alice", NULL), ROOM_JOINED_AGAIN);
+	CHECK_EQ_INT(room_join(&r, "alice", NULL), ROOM_TOO_MANY_TABS);
 	CHECK_EQ_INT(r.members[0].tabs, 2);
-	CHECK_EQ_INT(room_join(&r, "bob", NULL), 1);
-	CHECK_EQ_INT(room_leave(&r, "alice"), 0);
-	CHECK_EQ_INT(room_join(&r, "alice", NULL), 0);
+	CHECK_EQ_INT(room_join(&r, "bob", NULL), ROOM_JOINED_FIRST);
+	CHECK_EQ_INT(room_leave(&r, "alice"), ROOM_TABS_REMAIN);
+	CHECK_EQ_INT(room_join(&r, "alice", NULL), ROOM_JOINED_AGAIN);
 	room_fini(&r);
 }
 
@@ -57,9 +57,9 @@ static void test_capacity_never_over_server_limit(void)
 	for (int i = 0; i < 3; i++) {
 		user[0] = (char)('a' + i);
 		user[1] = '\0';
-		CHECK_EQ_INT(room_join(&r, user, NULL), 1);
+		CHECK_EQ_INT(room_join(&r, user, NULL), ROOM_JOINED_FIRST);
 	}
-	CHECK_EQ_INT(room_join(&r, "z", NULL), -ENOSPC);
+	CHECK_EQ_INT(room_join(&r, "z", NULL), ROOM_FULL);
 	room_set_capacity(&r, 2, 100);
 	CHECK_EQ_INT(r.capacity, 2);
 	room_fini(&r);
@@ -70,14 +70,14 @@ static void test_presence_on_first_join_and_last_leave(void)
 	struct room r;
 
 	room_init(&r, "abc", 10, 100);
-	CHECK_EQ_INT(room_join(&r, "alice", NULL), 1);   /* joined */
-	CHECK_EQ_INT(room_join(&r, "alice", NULL), 0);   /* second tab: no presence */
-	CHECK_EQ_INT(room_leave(&r, "alice"), 0);  /* one tab left: no presence */
+	CHECK_EQ_INT(room_join(&r, "alice", NULL), ROOM_JOINED_FIRST);   /* joined */
+	CHECK_EQ_INT(room_join(&r, "alice", NULL), ROOM_JOINED_AGAIN);   /* second tab: no presence */
+	CHECK_EQ_INT(room_leave(&r, "alice"), ROOM_TABS_REMAIN);  /* one tab left: no presence */
 	CHECK_EQ_INT(r.n_members, 1);
-	CHECK_EQ_INT(room_leave(&r, "alice"), 1);  /* left */
+	CHECK_EQ_INT(room_leave(&r, "alice"), ROOM_LEFT);  /* left */
 	CHECK_EQ_INT(r.n_members, 0);
-	CHECK_EQ_INT(room_leave(&r, "alice"), -ENOENT);
-	CHECK_EQ_INT(room_join(&r, "alice", NULL), 1);   /* joins again */
+	CHECK_EQ_INT(room_leave(&r, "alice"), ROOM_NOT_MEMBER);
+	CHECK_EQ_INT(room_join(&r, "alice", NULL), ROOM_JOINED_FIRST);   /* joins again */
 	room_fini(&r);
 }
 
@@ -111,20 +111,20 @@ static void test_members_keyed_by_user_shown_by_name(void)
 	struct room r;
 
 	room_init(&r, "abc", 10, 100);
-	CHECK_EQ_INT(room_join(&r, "guest:a", "hog"), 1);
-	CHECK_EQ_INT(room_join(&r, "guest:b", "hog"), 1);
-	CHECK_EQ_INT(room_join(&r, "guest:a", "other"), 0);
+	CHECK_EQ_INT(room_join(&r, "guest:a", "hog"), ROOM_JOINED_FIRST);
+	CHECK_EQ_INT(room_join(&r, "guest:b", "hog"), ROOM_JOINED_FIRST);
+	CHECK_EQ_INT(room_join(&r, "guest:a", "other"), ROOM_JOINED_AGAIN);
 	CHECK_EQ_INT(r.n_members, 2);
 	CHECK_EQ_STR(room_member(&r, 0), "guest:a");
 	CHECK_EQ_STR(room_member_name(&r, 0), "hog");
 	CHECK_EQ_STR(room_member(&r, 1), "guest:b");
 	CHECK_EQ_STR(room_member_name(&r, 1), "hog");
-	CHECK_EQ_INT(room_leave(&r, "guest:a"), 0);
-	CHECK_EQ_INT(room_leave(&r, "guest:a"), 1);
+	CHECK_EQ_INT(room_leave(&r, "guest:a"), ROOM_TABS_REMAIN);
+	CHECK_EQ_INT(room_leave(&r, "guest:a"), ROOM_LEFT);
 	CHECK_EQ_STR(room_member_name(&r, 0), "hog");
-	CHECK_EQ_INT(room_join(&r, "alice", NULL), 1);
+	CHECK_EQ_INT(room_join(&r, "alice", NULL), ROOM_JOINED_FIRST);
 	CHECK_EQ_STR(room_member_name(&r, 1), "alice");
-	CHECK_EQ_INT(room_join(&r, "carol", ""), -EINVAL);
+	CHECK_EQ_INT(room_join(&r, "carol", ""), ROOM_BAD_USER);
 	room_fini(&r);
 }
 
@@ -133,9 +133,9 @@ static void test_bad_user_ids_refused(void)
 	struct room r;
 
 	room_init(&r, "abc", 10, 100);
-	CHECK_EQ_INT(room_join(&r, "", NULL), -EINVAL);
+	CHECK_EQ_INT(room_join(&r, "", NULL), ROOM_BAD_USER);
 	CHECK_EQ_INT(room_join(&r, "0123456789012345678901234567890123456789012345678901234567890123x", NULL),
-		     -EINVAL);
+		     ROOM_BAD_USER);
 	CHECK_EQ_INT(r.n_members, 0);
 	room_fini(&r);
 }
