@@ -1,21 +1,26 @@
 /* httpd: HTTP/1.1 on libuv and http-parser. See httpd.h for the contract.
  *
- * A connection is in one of these phases:
- *   reading   the socket is read and fed to http-parser; the timer is the
- *             head timeout (from accept or the request's first byte) or the
- *             idle timeout between requests;
- *   handling  a request is with the handler: nothing is read (pipelined
- *             bytes wait in c->pending), no timer;
- *   linger    a final response is queued; the write side is shut down and
- *             input is discarded until EOF or a short timeout, so that the
- *             peer reads the answer instead of a reset;
- *   upgraded  the owner has the stream; httpd does nothing with it.
- * Closing (c->closing) can overlap "handling" when httpd_stop() runs while a
- * handler still holds the request: the memory then lives until
- * httpd_respond(). */
+ * A connection is in one of these phases (enum conn_phase):
+ *   head, body  the socket is read and fed to http-parser; the timer is the
+ *               head timeout (from accept or the request's first byte) or the
+ *               idle timeout between requests;
+ *   complete    the parser has a whole request, about to go to the handler;
+ *   handler     a request is with the handler: nothing is read (pipelined
+ *               bytes wait in c->pending), no timer;
+ *   writing     the answer is leaving; with keep-alive, the next request is
+ *               taken once the socket has taken it;
+ *   linger      a final response is queued; the write side is shut down and
+ *               input is discarded until EOF or a short timeout, so that the
+ *               peer reads the answer instead of a reset;
+ *   upgraded    the owner has the stream; httpd does nothing with it.
+ * Closing (enum conn_close) is a lifecycle of its own, as it can overlap
+ * "handler" when httpd_stop() runs while a handler still holds the request
+ * (the memory then lives until httpd_respond()) and "upgraded" (the owner
+ * hears of the close). */
 #include "httpd.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <limits.h>
 #include <http_parser.h>
 #include <stdio.h>
@@ -116,6 +121,22 @@ struct conn_http {
 	unsigned n_writes;
 };
 
+enum conn_phase {
+	CONN_HEAD,      /* calloc's zero: a new connection awaits a head */
+	CONN_BODY,
+	CONN_COMPLETE,
+	CONN_HANDLER,
+	CONN_WRITING,
+	CONN_LINGER,
+	CONN_UPGRADED,
+};
+
+enum conn_close {
+	CONN_OPEN,      /* calloc's zero */
+	CONN_CLOSING,   /* handles being closed */
+	CONN_CLOSED,    /* their close callbacks have run */
+};
+
 struct httpd_conn {
 	struct httpd *srv;          /* NULL once detached by httpd_stop (upgraded) */
 	struct dlist_node node;     /* in srv->conns while srv is set */
@@ -124,9 +145,11 @@ struct httpd_conn {
 	struct ip_count *ipc;       /* its address's count, if bounded */
 	unsigned pending_closes;
 	unsigned depth;             /* > 0 while httpd code up the stack uses c */
-	bool reading, head_done, msg_done, keep_alive, is_upgrade;
-	bool in_handler, in_on_upgrade, linger, closing, upgraded, close_done;
-	bool resume_after_write;
+	enum conn_phase phase;
+	enum conn_close close;
+	bool reading;               /* the stream is being read */
+	bool keep_alive, is_upgrade; /* of the request at hand */
+	bool in_on_upgrade;         /* cfg.on_upgrade is up the stack */
 	void *owner;
 	void (*on_closed)(void *owner);
 	char peer[INET6_ADDRSTRLEN + 8];
@@ -332,7 +355,8 @@ static void conn_free(struct httpd_conn *c)
 {
 	struct httpd *srv = c->srv;
 
-	if (c->upgraded && c->on_closed)
+	assert(c->close == CONN_CLOSED);
+	if (c->phase == CONN_UPGRADED && c->on_closed)
 		c->on_closed(c->owner);
 	if (c->http) {
 		head_put(srv, c->http->head);
@@ -350,7 +374,7 @@ static void conn_free(struct httpd_conn *c)
  * handler, no httpd frame up the stack. */
 static void conn_maybe_free(struct httpd_conn *c)
 {
-	if (c->close_done && !c->in_handler && c->depth == 0)
+	if (c->close == CONN_CLOSED && c->phase != CONN_HANDLER && c->depth == 0)
 		conn_free(c);
 }
 
@@ -361,17 +385,18 @@ static void on_handle_closed(uv_handle_t *h)
 		: container_of((uv_timer_t *)h, struct conn_http, timer)->conn;
 
 	if (--c->pending_closes == 0) {
-		c->close_done = true;
+		assert(c->close == CONN_CLOSING);
+		c->close = CONN_CLOSED;
 		conn_maybe_free(c);
 	}
 }
 
 static void conn_close(struct httpd_conn *c)
 {
-	if (c->closing)
+	if (c->close != CONN_OPEN)
 		return;
 	pending_remove(c);
-	c->closing = true;
+	c->close = CONN_CLOSING;
 	c->reading = false;
 	c->pending_closes = c->http ? 2 : 1;
 	uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
@@ -443,7 +468,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		conn_close(c);
 		return;
 	}
-	if (c->linger || n == 0) {
+	if (c->phase == CONN_LINGER || n == 0) {
 		if (buf->base && srv)
 			srv->rbuf_busy = false;
 		return;
@@ -458,7 +483,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 
 static void conn_read_start(struct httpd_conn *c)
 {
-	if (c->reading || c->closing)
+	if (c->reading || c->close != CONN_OPEN)
 		return;
 	if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
 		conn_close(c);
@@ -487,9 +512,10 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 
 static void conn_linger(struct httpd_conn *c)
 {
-	if (c->closing || c->linger)
+	if (c->close != CONN_OPEN)
 		return;
-	c->linger = true;
+	assert(c->phase != CONN_LINGER && c->phase != CONN_UPGRADED && c->phase != CONN_HANDLER);
+	c->phase = CONN_LINGER;
 	if (uv_shutdown(&c->http->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
 		conn_close(c);
 		return;
@@ -506,17 +532,15 @@ static void on_write(uv_write_t *req, int status)
 	free(w);
 	/* A 100 Continue that was still leaving when the connection was
 	 * upgraded: the stream, and its errors, are the owner's now. */
-	if (c->upgraded)
+	if (c->phase == CONN_UPGRADED)
 		return;
 	c->http->n_writes--;
 	if (status < 0) {
 		conn_close(c);
 		return;
 	}
-	if (c->http->n_writes == 0 && c->resume_after_write) {
-		c->resume_after_write = false;
+	if (c->http->n_writes == 0 && c->phase == CONN_WRITING)
 		conn_resume(c);
-	}
 }
 
 /* Writes bufs: directly when the socket takes them, else the remainder is
@@ -614,7 +638,7 @@ static void req_release(struct httpd_conn *c)
 	c->http->req.peer = c->peer;
 	c->http->head_seen = 0;
 	c->http->url_len = 0;
-	c->head_done = c->msg_done = c->is_upgrade = false;
+	c->is_upgrade = false;
 }
 
 static void http_closed(uv_handle_t *h)
@@ -645,7 +669,7 @@ static void upgrade_release(struct httpd_conn *c)
 	struct conn_http *http = c->http;
 
 	/* Closing: conn_close() closes the timer and conn_free() frees. */
-	if (!http || c->closing)
+	if (!http || c->close != CONN_OPEN)
 		return;
 	head_put(c->srv, http->head);
 	free(http->body);
@@ -661,15 +685,15 @@ static void upgrade_release(struct httpd_conn *c)
  * loop turn, so that a handler answering at once does not recurse) or read. */
 static void conn_resume(struct httpd_conn *c)
 {
-	if (c->closing)
+	assert(c->phase == CONN_WRITING);
+	if (c->close != CONN_OPEN)
 		return;
 	/* A client that sends requests but does not read the answers would
 	 * have them pile up here: take the next request once the socket has
-	 * taken this one. */
-	if (c->http->n_writes) {
-		c->resume_after_write = true;
+	 * taken this one (on_write comes back). */
+	if (c->http->n_writes)
 		return;
-	}
+	c->phase = CONN_HEAD;
 	http_parser_pause(&c->http->parser, 0);
 	if (c->http->pending_len) {
 		conn_timer(c, TIMER_RESUME, 0);
@@ -796,7 +820,7 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 	struct httpd_header *hd;
 
 	/* Trailers after a chunked body are not kept (the parser bounds them). */
-	if (c->head_done)
+	if (c->phase != CONN_HEAD)
 		return 0;
 	if (c->http->req.n_headers == 0 || c->http->in_value) {
 		if (c->http->req.n_headers == HTTPD_MAX_HEADERS)
@@ -818,7 +842,7 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 	struct httpd_conn *c = parser_conn(p);
 	struct httpd_header *hd;
 
-	if (c->head_done)
+	if (c->phase != CONN_HEAD)
 		return 0;
 	hd = &c->http->head->headers[c->http->req.n_headers - 1];
 	if (!c->http->in_value) {
@@ -837,7 +861,8 @@ static int on_headers_complete(http_parser *p)
 	size_t len;
 	const char *v;
 
-	c->head_done = true;
+	assert(c->phase == CONN_HEAD);
+	c->phase = CONN_BODY;
 	r->method = p->method;
 	r->http_major = p->http_major;
 	r->http_minor = p->http_minor;
@@ -909,7 +934,8 @@ static int on_message_complete(http_parser *p)
 {
 	struct httpd_conn *c = parser_conn(p);
 
-	c->msg_done = true;
+	assert(c->phase == CONN_BODY);
+	c->phase = CONN_COMPLETE;
 	c->keep_alive = http_should_keep_alive(p);
 	c->is_upgrade = p->upgrade;
 	c->http->req.body = c->http->req.body_len ? c->http->body : NULL;
@@ -947,7 +973,7 @@ static void dispatch_upgrade(struct httpd_conn *c, const char *rest, size_t rest
 
 	c->keep_alive = false;
 	if (!srv->cfg.on_upgrade) {
-		c->in_handler = false;
+		c->phase = CONN_WRITING;
 		conn_fail(c, 400, "bad_request", "upgrade not supported here");
 		return;
 	}
@@ -958,12 +984,12 @@ static void dispatch_upgrade(struct httpd_conn *c, const char *rest, size_t rest
 	c->in_on_upgrade = false;
 	c->http->rest = NULL;
 	c->http->rest_len = 0;
-	if (c->upgraded && !c->closing) {
+	if (c->phase == CONN_UPGRADED && c->close == CONN_OPEN) {
 		upgrade_release(c);
 		return;
 	}
 	/* Answered later: keep the leftover bytes for a late httpd_upgrade(). */
-	if (c->in_handler && !c->closing && save_pending(c, rest, rest_len) < 0)
+	if (c->phase == CONN_HANDLER && c->close == CONN_OPEN && save_pending(c, rest, rest_len) < 0)
 		conn_close(c);
 }
 
@@ -972,11 +998,11 @@ static void conn_process(struct httpd_conn *c, const char *data, size_t len)
 	struct httpd *srv = c->srv;
 	size_t off = 0;
 
-	while (off < len && !c->closing && !c->linger) {
+	while (off < len && c->close == CONN_OPEN && c->phase != CONN_LINGER) {
 		size_t n = len - off, used;
 		enum http_errno err;
 
-		if (!c->head_done) {
+		if (c->phase == CONN_HEAD) {
 			size_t room = srv->cfg.max_header_bytes - c->http->head_seen;
 
 			if (room == 0) {
@@ -988,10 +1014,10 @@ static void conn_process(struct httpd_conn *c, const char *data, size_t len)
 		}
 		used = http_parser_execute(&c->http->parser, &parser_settings, data + off, n);
 		err = HTTP_PARSER_ERRNO(&c->http->parser);
-		if (!c->head_done)
+		if (c->phase == CONN_HEAD)
 			c->http->head_seen += used;
 		off += used;
-		if (err == HPE_OK && !c->msg_done && used < n)
+		if (err == HPE_OK && c->phase != CONN_COMPLETE && used < n)
 			err = HPE_UNKNOWN;
 		if (err != HPE_OK && err != HPE_PAUSED) {
 			if (c->http->fail_status)
@@ -1002,12 +1028,12 @@ static void conn_process(struct httpd_conn *c, const char *data, size_t len)
 				conn_fail(c, 400, "bad_request", http_errno_description(err));
 			return;
 		}
-		if (!c->msg_done)
+		if (c->phase != CONN_COMPLETE)
 			continue;
 
 		conn_read_stop(c);
 		conn_timer(c, TIMER_NONE, 0);
-		c->in_handler = true;
+		c->phase = CONN_HANDLER;
 		if (c->is_upgrade) {
 			dispatch_upgrade(c, data + off, len - off);
 			return;
@@ -1019,7 +1045,7 @@ static void conn_process(struct httpd_conn *c, const char *data, size_t len)
 		srv->cfg.on_request(&c->http->req, srv->cfg.ud);
 		return;
 	}
-	if (c->closing || c->linger)
+	if (c->close != CONN_OPEN || c->phase == CONN_LINGER)
 		return;
 	/* Only stray bytes between requests so far: the idle clock applies. */
 	if (c->http->timer_mode == TIMER_NONE)
@@ -1073,7 +1099,7 @@ static void on_connection(uv_stream_t *ls, int status)
 		 * be within its address's bound). One whose request is with a
 		 * handler is about to be answered and stays. */
 		if (srv->cfg.max_pending)
-			for (victim = srv->pend_head; victim && victim->in_handler;
+			for (victim = srv->pend_head; victim && victim->phase == CONN_HANDLER;
 			     victim = victim->http->pend_next)
 				;
 		if (!victim)
@@ -1232,7 +1258,7 @@ void httpd_stop(struct httpd *srv, void (*done)(void *arg), void *arg)
 	srv->done = done;
 	srv->done_arg = arg;
 	dlist_for_each_safe(c, next, &srv->conns, node) {
-		if (c->upgraded)
+		if (c->phase == CONN_UPGRADED)
 			srv_unlink(c);
 		else
 			conn_close(c);
@@ -1387,10 +1413,10 @@ int httpd_respond(struct httpd_req *req, int status, const char *content_type,
 	bool keep;
 	int rc;
 
-	if (!c->in_handler)
+	if (c->phase != CONN_HANDLER)
 		return UV_EINVAL;
-	c->in_handler = false;
-	if (c->closing) {
+	c->phase = CONN_WRITING;
+	if (c->close != CONN_OPEN) {
 		conn_maybe_free(c);
 		return UV_ECANCELED;
 	}
@@ -1414,10 +1440,9 @@ uv_stream_t *httpd_upgrade(struct httpd_req *req, void *owner, void (*on_closed)
 {
 	struct httpd_conn *c = req->conn;
 
-	if (!c->in_handler || !c->is_upgrade || c->closing)
+	if (c->phase != CONN_HANDLER || !c->is_upgrade || c->close != CONN_OPEN)
 		return NULL;
-	c->in_handler = false;
-	c->upgraded = true;
+	c->phase = CONN_UPGRADED;
 	pending_remove(c);
 	c->owner = owner;
 	c->on_closed = on_closed;
@@ -1438,7 +1463,7 @@ uv_stream_t *httpd_upgrade(struct httpd_req *req, void *owner, void (*on_closed)
 
 void httpd_conn_close(struct httpd_conn *conn)
 {
-	if (!conn || !conn->upgraded)
+	if (!conn || conn->phase != CONN_UPGRADED)
 		return;
 	conn_close(conn);
 }
