@@ -44,6 +44,7 @@ struct backend_config {                 /* docs/protocol.md, "stateroom-backend"
 	const char *trusted_proxies;
 	long max_conns, max_conns_per_ip, header_timeout_ms, idle_timeout_ms;
 	long login_failures_per_account, login_failures_per_ip, guest_logins_per_minute;
+	long searches_per_minute, friend_requests_per_minute, dm_starts_per_minute;
 	const char *agones_api, *agones_namespace, *agones_fleet, *agones_token_file, *agones_ca_file;
 };
 

@@ -264,6 +264,15 @@ static int main_options(struct backend_config *c, int argc, char **argv)
 		{ "guest-logins-per-minute", "STATEROOM_GUEST_LOGINS_PER_MINUTE", CFG_INT,
 		  &c->guest_logins_per_minute, "60", 0, 100000,
 		  "guest logins (POST /api/login) an address may make a minute (0: no limit)" },
+		{ "searches-per-minute", "STATEROOM_SEARCHES_PER_MINUTE", CFG_INT,
+		  &c->searches_per_minute, "60", 0, 100000,
+		  "people searches (GET /api/users?q=) a user may make a minute (0: no limit)" },
+		{ "friend-requests-per-minute", "STATEROOM_FRIEND_REQUESTS_PER_MINUTE", CFG_INT,
+		  &c->friend_requests_per_minute, "20", 0, 100000,
+		  "friend requests a user may send a minute (0: no limit)" },
+		{ "dm-starts-per-minute", "STATEROOM_DM_STARTS_PER_MINUTE", CFG_INT,
+		  &c->dm_starts_per_minute, "30", 0, 100000,
+		  "direct conversations (POST /api/dms) a user may start or open a minute (0: no limit)" },
 	};
 	char err[256];
 	int rc;
@@ -338,6 +347,11 @@ int main(int argc, char **argv)
 			.account_failures = (unsigned)be->cfg.login_failures_per_account,
 			.ip_failures = (unsigned)be->cfg.login_failures_per_ip,
 			.guest_per_minute = (unsigned)be->cfg.guest_logins_per_minute,
+			.action_per_minute = {
+				[THR_SEARCH] = (unsigned)be->cfg.searches_per_minute,
+				[THR_FRIEND_REQUEST] = (unsigned)be->cfg.friend_requests_per_minute,
+				[THR_DM_START] = (unsigned)be->cfg.dm_starts_per_minute,
+			},
 		    }, &be->thr) < 0) {
 		log_write(LOG_ERROR, "login limits: out of memory", NULL);
 		goto out_files;

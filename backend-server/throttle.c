@@ -1,6 +1,7 @@
 /* throttle: see throttle.h. */
 #include "throttle.h"
 
+#include <assert.h>
 #include <sodium.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -8,7 +9,8 @@
 
 #include "ids.h"
 
-#define THR_KEY_MAX IDS_USER_MAX
+#define THR_KEY_MAX WIRE_SUB_MAX
+#define THR_ACTIONS 3
 #define THR_BASE_MS 1000u
 #define THR_MAX_BLOCK_MS (15u * 60u * 1000u)
 #define THR_FORGET_MS (60u * 60u * 1000u)
@@ -16,6 +18,7 @@
 
 _Static_assert((THR_MAX_ENTRIES & (THR_MAX_ENTRIES - 1)) == 0, "a power of two");
 _Static_assert(CA_LEN <= THR_KEY_MAX, "an address fits a key");
+_Static_assert(THR_DM_START + 1 == THR_ACTIONS, "one table per action");
 
 struct thr_entry {
 	struct thr_entry *hnext;            /* hash chain */
@@ -40,6 +43,7 @@ struct thr {
 	struct thr_config cfg;
 	unsigned char hkey[crypto_shorthash_KEYBYTES];
 	struct thr_map accounts, ips, guests;
+	struct thr_map actions[THR_ACTIONS];
 };
 
 /* ---- the bounded map --------------------------------------------------- */
@@ -249,22 +253,25 @@ void thr_login_end(struct thr *t, const char *user, const struct ca_addr *ip, en
 
 /* ---- guests ------------------------------------------------------------ */
 
-unsigned thr_guest(struct thr *t, const struct ca_addr *ip, uint64_t now_ms)
+/* Takes a token from the bucket of key in m, which holds per_min and refills
+ * at that rate: 0, or the seconds until one is back. */
+static unsigned bucket_take(struct thr *t, struct thr_map *m, const void *key, size_t klen,
+			    uint64_t per_min, uint64_t now_ms)
 {
-	uint64_t per_min = t->cfg.guest_per_minute, cap = per_min * THR_TOKEN, add, ms;
+	uint64_t cap = per_min * THR_TOKEN, add, ms;
 	struct thr_entry *e;
 	bool fresh;
 
 	if (!per_min)
 		return 0;
-	e = map_get(t, &t->guests, ip->b, CA_LEN, &fresh);
+	e = map_get(t, m, key, klen, &fresh);
 	if (!e)
 		return 1;
 	if (fresh) {
 		e->count = (uint32_t)cap;
 		e->last_ms = now_ms;
 	}
-	/* per_min logins a minute: per_min / 60 thousandths a millisecond. The
+	/* per_min tokens a minute: per_min / 60 thousandths a millisecond. The
 	 * clock moves on only by the time turned into tokens, so that frequent
 	 * calls lose no fraction. */
 	add = (now_ms - e->last_ms) * per_min / 60;
@@ -285,6 +292,17 @@ unsigned thr_guest(struct thr *t, const struct ca_addr *ip, uint64_t now_ms)
 	return (unsigned)((ms + 999) / 1000);
 }
 
+unsigned thr_guest(struct thr *t, const struct ca_addr *ip, uint64_t now_ms)
+{
+	return bucket_take(t, &t->guests, ip->b, CA_LEN, t->cfg.guest_per_minute, now_ms);
+}
+
+unsigned thr_action(struct thr *t, enum thr_action a, const char *user, uint64_t now_ms)
+{
+	assert(a < THR_ACTIONS);
+	return bucket_take(t, &t->actions[a], user, user_len(user), t->cfg.action_per_minute[a], now_ms);
+}
+
 /* ---- life -------------------------------------------------------------- */
 
 int thr_new(const struct thr_config *cfg, struct thr **out)
@@ -298,12 +316,16 @@ int thr_new(const struct thr_config *cfg, struct thr **out)
 		return -1;
 	t->cfg = *cfg;
 	crypto_shorthash_keygen(t->hkey);
-	if (map_init(&t->accounts) < 0 || map_init(&t->ips) < 0 || map_init(&t->guests) < 0) {
-		thr_free(t);
-		return -1;
-	}
+	if (map_init(&t->accounts) < 0 || map_init(&t->ips) < 0 || map_init(&t->guests) < 0)
+		goto fail;
+	for (size_t i = 0; i < THR_ACTIONS; i++)
+		if (map_init(&t->actions[i]) < 0)
+			goto fail;
 	*out = t;
 	return 0;
+fail:
+	thr_free(t);
+	return -1;
 }
 
 void thr_free(struct thr *t)
@@ -313,5 +335,7 @@ void thr_free(struct thr *t)
 	map_free(&t->accounts);
 	map_free(&t->ips);
 	map_free(&t->guests);
+	for (size_t i = 0; i < THR_ACTIONS; i++)
+		map_free(&t->actions[i]);
 	free(t);
 }

@@ -12,9 +12,11 @@
  * limit, so a burst of parallel guesses gets no further than one at a time.
  *
  * Guest logins take a token from a bucket per address that holds
- * `guest_per_minute` and refills at that rate.
+ * `guest_per_minute` and refills at that rate; a user's searches, friend
+ * requests and DM starts each take one from a bucket of that user's, in the
+ * same way (enum thr_action).
  *
- * Each table (accounts, addresses, guest addresses) holds at most
+ * Each table (accounts, addresses, guest addresses, one per action) holds at most
  * THR_MAX_ENTRIES entries of THR_ENTRY_BYTES, and forgets the least
  * recently used past that: the memory is bounded whatever clients send.
  * Keys are hashed with a random SipHash key (libsodium), so nobody can aim
@@ -33,7 +35,11 @@ struct thr_config {
 	unsigned account_failures;  /* 0: no limit per account */
 	unsigned ip_failures;       /* 0: no limit per address */
 	unsigned guest_per_minute;  /* 0: no limit */
+	unsigned action_per_minute[3];  /* by enum thr_action; 0: no limit */
 };
+
+/* What a user does that costs others something: each has its own limit. */
+enum thr_action { THR_SEARCH, THR_FRIEND_REQUEST, THR_DM_START };
 
 enum thr_outcome { THR_SUCCESS, THR_FAILURE, THR_ABORTED /* no answer: the database, say */ };
 
@@ -56,5 +62,9 @@ void thr_login_end(struct thr *t, const char *user, const struct ca_addr *ip, en
 /* A guest login from ip: 0 when it may go ahead (counted), else the seconds
  * to wait. */
 unsigned thr_guest(struct thr *t, const struct ca_addr *ip, uint64_t now_ms);
+
+/* user (a subject) is about to do a: 0 when it may (counted), else the
+ * seconds to wait. */
+unsigned thr_action(struct thr *t, enum thr_action a, const char *user, uint64_t now_ms);
 
 #endif
