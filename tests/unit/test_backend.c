@@ -10,6 +10,7 @@
 #include "check.h"
 #include "client_addr.h"
 #include "ids.h"
+#include "people.h"
 #include "room_opts.h"
 #include "static_files.h"
 #include "throttle.h"
@@ -377,6 +378,46 @@ static void test_throttle(void)
 	thr_login_end(t, "first", &ip, THR_ABORTED, now);
 	thr_free(t);
 	thr_free(NULL);
+
+	/* A user's actions: a bucket per action and user. */
+	CHECK_EQ_INT(thr_new(&(struct thr_config){ .action_per_minute = { [THR_SEARCH] = 2,
+									[THR_DM_START] = 0 } }, &t), 0);
+	CHECK_EQ_INT(thr_action(t, THR_SEARCH, "alice", now), 0);
+	CHECK_EQ_INT(thr_action(t, THR_SEARCH, "alice", now), 0);
+	CHECK_EQ_INT(thr_action(t, THR_SEARCH, "alice", now), 30);
+	CHECK_EQ_INT(thr_action(t, THR_SEARCH, "bob", now), 0);
+	CHECK_EQ_INT(thr_action(t, THR_SEARCH, "alice", now + 30000), 0);
+	for (int i = 0; i < 100; i++)       /* 0: no limit */
+		CHECK_EQ_INT(thr_action(t, THR_DM_START, "alice", now), 0);
+	thr_free(t);
+}
+
+static void test_people(void)
+{
+	json_t *u = people_user_json("alice", "alice smith jones", NULL), *v;
+	const char *color;
+
+	CHECK_EQ_STR(json_string_value(json_object_get(u, "displayName")), "alice smith jones");
+	CHECK_EQ_STR(json_string_value(json_object_get(u, "status")), "");
+	CHECK_EQ_STR(json_string_value(json_object_get(json_object_get(u, "avatar"), "initials")), "AS");
+	color = json_string_value(json_object_get(json_object_get(u, "avatar"), "color"));
+	CHECK(color && strlen(color) == 7 && color[0] == '#');
+	json_decref(u);
+
+	/* No display name: the login name; other scripts keep their letters. */
+	u = people_user_json("bob", NULL, "away");
+	CHECK_EQ_STR(json_string_value(json_object_get(u, "displayName")), "bob");
+	CHECK_EQ_STR(json_string_value(json_object_get(json_object_get(u, "avatar"), "initials")), "B");
+	json_decref(u);
+	u = people_user_json("li", "  \xe6\x9d\x8e \xe5\xb0\x8f\xe9\xbe\x8d", "");
+	CHECK_EQ_STR(json_string_value(json_object_get(json_object_get(u, "avatar"), "initials")),
+		     "\xe6\x9d\x8e\xe5\xb0\x8f");
+	/* The colour follows the id, whatever the name. */
+	v = people_user_json("li", "other", "");
+	CHECK_EQ_STR(json_string_value(json_object_get(json_object_get(u, "avatar"), "color")),
+		     json_string_value(json_object_get(json_object_get(v, "avatar"), "color")));
+	json_decref(v);
+	json_decref(u);
 }
 
 int main(void)
@@ -388,5 +429,6 @@ int main(void)
 	test_static_files();
 	test_client_addr();
 	test_throttle();
+	test_people();
 	return check_done();
 }
