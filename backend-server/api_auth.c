@@ -1,5 +1,5 @@
 /* Accounts: POST /api/auth/register and POST /api/auth/login
- * {"userId","password"} → {"token"}; GET /api/me → who the token says.
+ * {"userId","password"} → {"token"} (GET /api/me: api_users.c).
  *
  * Login answers an unknown user exactly as a wrong password: the same 401,
  * after the same database look-up and the same argon2id check (against a
@@ -177,8 +177,9 @@ static void auth_on_hashed(int err, const char *hash, void *arg)
 		be_error(c->be, c->req, c->route, 500, "internal", "could not hash the password", NULL);
 		goto done;
 	}
-	if (db_query(c->be->db, "INSERT INTO users (id, password_hash) VALUES ($1, $2)"
-			" ON CONFLICT (id) DO NOTHING RETURNING 1",
+	/* Any conflict, on id or on login_key: "Alice" is taken once "alice" is. */
+	if (db_query(c->be->db, "INSERT INTO users (id, password_hash, login_key) VALUES ($1, $2, lower($1))"
+			" ON CONFLICT DO NOTHING RETURNING 1",
 		     2, params, auth_on_inserted, c) == 0)
 		return;
 	auth_db_error(c, "queue full");
@@ -284,17 +285,4 @@ void api_auth_login(struct httpd_req *req, const struct route_params *params, vo
 		auth_db_error(c, "queue full");
 		auth_call_done(c);
 	}
-}
-
-/* ---- me ---------------------------------------------------------------- */
-
-void api_me(struct httpd_req *req, const struct route_params *params, void *ud)
-{
-	struct backend *be = ud;
-	struct auth_user user;
-
-	if (auth_user(be, req, MX_ME, &user) < 0)
-		return;
-	be_json(be, req, MX_ME, 200, json_pack("{s:s,s:s,s:s,s:b}", "userId", user.name, "name", user.name,
-					       "sub", user.sub, "registered", user.registered), NULL);
 }

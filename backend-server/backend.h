@@ -105,6 +105,9 @@ void api_rooms_get(struct httpd_req *req, const struct route_params *params, voi
 void api_auth_register(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_auth_login(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_me(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_me_patch(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_users_get(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_users_search(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_rooms_list(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_history(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_admin_servers(struct httpd_req *req, const struct route_params *params, void *ud);

@@ -24,6 +24,9 @@ BE_ROUTED(api_rooms_get)
 BE_ROUTED(api_auth_register)
 BE_ROUTED(api_auth_login)
 BE_ROUTED(api_me)
+BE_ROUTED(api_me_patch)
+BE_ROUTED(api_users_get)
+BE_ROUTED(api_users_search)
 BE_ROUTED(api_rooms_list)
 BE_ROUTED(api_history)
 BE_ROUTED(api_admin_servers)
@@ -39,6 +42,9 @@ static const struct route be_routes[] = {
 	{ HTTP_POST, "/api/auth/register", api_auth_register_routed },
 	{ HTTP_POST, "/api/auth/login", api_auth_login_routed },
 	{ HTTP_GET, "/api/me", api_me_routed },
+	{ HTTP_PATCH, "/api/me", api_me_patch_routed },
+	{ HTTP_GET, "/api/users", api_users_search_routed },
+	{ HTTP_GET, "/api/users/:id", api_users_get_routed },
 	{ HTTP_GET, "/api/rooms", api_rooms_list_routed },
 	{ HTTP_GET, "/api/rooms/:id/messages", api_history_routed },
 	{ HTTP_GET, "/api/admin/servers", api_admin_servers_routed },

@@ -28,6 +28,15 @@ function assertJsonError(res, status, code) {
 	if (code) assert.equal(res.json.error.code, code, res.text);
 }
 
+// A registered user's /api/me: who the token says and a profile not yet
+// changed (people-profiles.test.js tests the profile itself).
+function assertMe(got, user) {
+	const { avatar, ...rest } = got;
+	assert.deepEqual(rest, { userId: user, name: user, sub: user, registered: true,
+		displayName: user, status: '', dmPolicy: 'everyone' });
+	assert.match(avatar?.color ?? '', /^#[0-9a-f]{6}$/);
+}
+
 function median(xs) {
 	const s = [...xs].sort((a, b) => a - b);
 	return s[Math.floor(s.length / 2)];
@@ -46,7 +55,7 @@ test('register gives a registered user token that /api/me reads back', async () 
 	assert.equal(mintToken(h.stack.secret, claims), res.json.token);
 	const who = await me(res.json.token);
 	assert.equal(who.status, 200, who.text);
-	assert.deepEqual(who.json, { userId: user, name: user, sub: user, registered: true });
+	assertMe(who.json, user);
 });
 
 test('the password is stored only as an argon2id hash with OWASP parameters', async () => {
@@ -65,7 +74,7 @@ test('login with the right password gives a token that works for the API', async
 	const res = await signIn(user, 'correct horse battery');
 	assert.equal(res.status, 200, res.text);
 	assert.equal(decodeToken(res.json.token).claims.sub, user);
-	assert.deepEqual((await me(res.json.token)).json, { userId: user, name: user, sub: user, registered: true });
+	assertMe((await me(res.json.token)).json, user);
 	const room = await createRoom(h.stack.backendUrl, res.json.token, { name: 'mine' });
 	assert.equal(room.status, 200, room.text);
 	const found = await lookup(h.stack.backendUrl, res.json.token, room.json.roomId);
