@@ -1,7 +1,8 @@
 /* POST /api/rooms → {"roomId"}: create a room and pin it to a server, within
  * the creator's limits (stateroom_admit_create, migration 008).
  * GET /api/rooms/:id → {"host","token","name"}: where the room lives, a join
- * ticket for that server, room and epoch, and the room's name (or null). */
+ * ticket for that server, room and epoch, and the room's name (or null). A
+ * registered user's ticket names it by its display name (one query). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "http_json.h"
 #include "ids.h"
 #include "log.h"
+#include "names.h"
 #include "room_opts.h"
 #include "token.h"
 
@@ -280,12 +282,40 @@ out:
 	rooms_call_done(c);
 }
 
+static void rooms_locate(struct rooms_call *c)
+{
+	struct backend *be = c->be;
+
+	if (be->sched->locate(be->sched_state, c->room, rooms_on_located, c) < 0) {
+		be->mx.locate[mx_sched_index(SCHED_UNAVAIL)]++;
+		rooms_sched_error(c, SCHED_UNAVAIL);
+		rooms_call_done(c);
+	}
+}
+
+/* A registered user is shown in the room by its display name, as much of
+ * it as a ticket's name holds (WIRE_NAME_MAX bytes). */
+static void rooms_on_profile(PGresult *res, const char *err, const char *sqlstate, void *arg)
+{
+	struct rooms_call *c = arg;
+
+	if (!res) {
+		log_write(LOG_WARN, "profile query failed", "{s:s}", "error", err ? err : "");
+		be_unavailable(c->be, c->req, c->route, "the account store is unavailable; try again shortly");
+		rooms_call_done(c);
+		return;
+	}
+	if (PQntuples(res) == 1)
+		names_cut(PQgetvalue(res, 0, 0), c->user.name, sizeof c->user.name - 1);
+	rooms_locate(c);
+}
+
 void api_rooms_get(struct httpd_req *req, const struct route_params *params, void *ud)
 {
 	struct backend *be = ud;
 	struct rooms_call *c;
 	struct auth_user user;
-	int rc;
+	const char *q[1];
 
 	if (auth_user(be, req, MX_ROOMS_GET, &user) < 0 || !be_require_ready(be, req, MX_ROOMS_GET))
 		return;
@@ -308,10 +338,14 @@ void api_rooms_get(struct httpd_req *req, const struct route_params *params, voi
 	memcpy(c->room, params->v[0].s, params->v[0].len);
 	c->room[params->v[0].len] = '\0';
 	be_hold(be);
-	rc = be->sched->locate(be->sched_state, c->room, rooms_on_located, c);
-	if (rc < 0) {
-		be->mx.locate[mx_sched_index(SCHED_UNAVAIL)]++;
-		rooms_sched_error(c, SCHED_UNAVAIL);
+	if (user.registered) {
+		q[0] = user.sub;
+		if (db_query(be->db, "SELECT coalesce(display_name, id) FROM users WHERE id = $1", 1, q,
+			     rooms_on_profile, c) == 0)
+			return;
+		be_unavailable(be, req, MX_ROOMS_GET, "the account store is unavailable; try again shortly");
 		rooms_call_done(c);
+		return;
 	}
+	rooms_locate(c);
 }

@@ -98,3 +98,16 @@ int names_key(const char *clean, char out[NAMES_KEY_BUF])
 	u_strToUTF8(out, NAMES_KEY_BUF, NULL, nfc, n, &err);
 	return U_FAILURE(err) || err == U_STRING_NOT_TERMINATED_WARNING ? -1 : 0;
 }
+
+void names_cut(const char *s, char *out, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n > max) {
+		n = max;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;    /* s[n], the first byte left out, continues a character */
+	}
+	memcpy(out, s, n);
+	out[n] = '\0';
+}

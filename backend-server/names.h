@@ -38,4 +38,8 @@ enum names_result names_clean(const char *s, size_t len, unsigned max, bool allo
  * long for a key). */
 int names_key(const char *clean, char out[NAMES_KEY_BUF]);
 
+/* Copies s into out, cut at a character boundary to at most max bytes
+ * (out holds max + 1): for a name where a byte limit applies (a ticket's). */
+void names_cut(const char *s, char *out, size_t max);
+
 #endif

@@ -104,8 +104,23 @@ static void test_lengths(void)
 	CHECK_EQ_INT(clean(s, NAMES_STATUS_MAX, true, out), NAMES_TOO_LONG);
 }
 
+static void test_cut(void)
+{
+	char out[8];
+
+	names_cut("abc", out, 7);
+	CHECK_EQ_STR(out, "abc");
+	names_cut("abcdefghij", out, 7);
+	CHECK_EQ_STR(out, "abcdefg");
+	names_cut("ab\xe6\x9d\x8e\xe5\xb0\x8f", out, 7);      /* 2 + 3 + 3 bytes: the second is left out */
+	CHECK_EQ_STR(out, "ab\xe6\x9d\x8e");
+	names_cut("abcdef\xf0\x9f\x98\x80", out, 7);
+	CHECK_EQ_STR(out, "abcdef");
+}
+
 int main(void)
 {
+	test_cut();
 	test_nfc();
 	test_case();
 	test_refused();
