@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "backend.h"
-#include "log.h"
 #include "people.h"
 #include "people_req.h"
 

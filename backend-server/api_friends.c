@@ -13,7 +13,6 @@
 #include <string.h>
 
 #include "backend.h"
-#include "log.h"
 #include "people.h"
 #include "people_req.h"
 #include "throttle.h"
