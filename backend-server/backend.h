@@ -110,6 +110,15 @@ void api_users_get(struct httpd_req *req, const struct route_params *params, voi
 void api_users_search(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_rooms_list(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_history(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_friends_request(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_friends_accept(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_friends_decline(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_friends_cancel(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_friends_remove(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_friends_list(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_blocks_add(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_blocks_remove(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_blocks_list(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_admin_servers(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_admin_drain(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_healthz(struct httpd_req *req, const struct route_params *params, void *ud);

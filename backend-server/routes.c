@@ -29,6 +29,15 @@ BE_ROUTED(api_users_get)
 BE_ROUTED(api_users_search)
 BE_ROUTED(api_rooms_list)
 BE_ROUTED(api_history)
+BE_ROUTED(api_friends_request)
+BE_ROUTED(api_friends_accept)
+BE_ROUTED(api_friends_decline)
+BE_ROUTED(api_friends_cancel)
+BE_ROUTED(api_friends_remove)
+BE_ROUTED(api_friends_list)
+BE_ROUTED(api_blocks_add)
+BE_ROUTED(api_blocks_remove)
+BE_ROUTED(api_blocks_list)
 BE_ROUTED(api_admin_servers)
 BE_ROUTED(api_admin_drain)
 BE_ROUTED(status_healthz)
@@ -47,6 +56,15 @@ static const struct route be_routes[] = {
 	{ HTTP_GET, "/api/users/:id", api_users_get_routed },
 	{ HTTP_GET, "/api/rooms", api_rooms_list_routed },
 	{ HTTP_GET, "/api/rooms/:id/messages", api_history_routed },
+	{ HTTP_POST, "/api/friends/requests", api_friends_request_routed },
+	{ HTTP_POST, "/api/friends/requests/:userId/accept", api_friends_accept_routed },
+	{ HTTP_POST, "/api/friends/requests/:userId/decline", api_friends_decline_routed },
+	{ HTTP_DELETE, "/api/friends/requests/:userId", api_friends_cancel_routed },
+	{ HTTP_DELETE, "/api/friends/:userId", api_friends_remove_routed },
+	{ HTTP_GET, "/api/friends", api_friends_list_routed },
+	{ HTTP_POST, "/api/blocks", api_blocks_add_routed },
+	{ HTTP_DELETE, "/api/blocks/:userId", api_blocks_remove_routed },
+	{ HTTP_GET, "/api/blocks", api_blocks_list_routed },
 	{ HTTP_GET, "/api/admin/servers", api_admin_servers_routed },
 	{ HTTP_POST, "/api/admin/servers/:id/drain", api_admin_drain_routed },
 	{ HTTP_GET, "/healthz", status_healthz_routed },
