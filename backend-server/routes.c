@@ -26,6 +26,9 @@ BE_ROUTED(api_auth_login)
 BE_ROUTED(api_me)
 BE_ROUTED(api_rooms_list)
 BE_ROUTED(api_history)
+BE_ROUTED(api_dms_start)
+BE_ROUTED(api_me_rooms)
+BE_ROUTED(api_me_rooms_leave)
 BE_ROUTED(api_admin_servers)
 BE_ROUTED(api_admin_drain)
 BE_ROUTED(status_healthz)
@@ -41,6 +44,9 @@ static const struct route be_routes[] = {
 	{ HTTP_GET, "/api/me", api_me_routed },
 	{ HTTP_GET, "/api/rooms", api_rooms_list_routed },
 	{ HTTP_GET, "/api/rooms/:id/messages", api_history_routed },
+	{ HTTP_POST, "/api/dms", api_dms_start_routed },
+	{ HTTP_GET, "/api/me/rooms", api_me_rooms_routed },
+	{ HTTP_DELETE, "/api/me/rooms/:id", api_me_rooms_leave_routed },
 	{ HTTP_GET, "/api/admin/servers", api_admin_servers_routed },
 	{ HTTP_POST, "/api/admin/servers/:id/drain", api_admin_drain_routed },
 	{ HTTP_GET, "/healthz", status_healthz_routed },
