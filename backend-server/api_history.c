@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "auth.h"
 #include "backend.h"
@@ -21,14 +22,20 @@
  * comes first so that a room with no messages (one row of NULLs) differs from
  * no room (no row). The records' primary key (room_id, seq) serves the
  * backward walk. A message is a record of kind 'message' (the chat's; other
- * kinds are not the chat's to show here). */
+ * kinds are not the chat's to show here). A DM is a room only for its two
+ * users (no row for anyone else, as for no room; an inbox never has one), and
+ * while either blocks the other the room row comes alone with blocked set. */
 static const char history_sql[] =
 	"SELECT m.seq, m.client_id, coalesce(m.user_name, m.user_id), m.payload,"
-	"  (extract(epoch FROM m.created_at) * 1000)::bigint"
-	" FROM rooms r LEFT JOIN LATERAL"
+	"  (extract(epoch FROM m.created_at) * 1000)::bigint, b.blocked"
+	" FROM rooms r LEFT JOIN direct_rooms d ON d.room_id = r.id"
+	" CROSS JOIN LATERAL (SELECT r.kind = 'dm' AND EXISTS (SELECT 1 FROM blocks"
+	"   WHERE (blocker = d.user_a AND blocked = d.user_b) OR (blocker = d.user_b AND blocked = d.user_a))"
+	"   AS blocked) b"
+	" LEFT JOIN LATERAL"
 	"  (SELECT * FROM records WHERE room_id = r.id AND seq < coalesce($2::bigint, 9223372036854775807)"
-	"   AND kind = 'message' ORDER BY seq DESC LIMIT $3) m ON true"
-	" WHERE r.id = $1"
+	"   AND kind = 'message' AND NOT b.blocked ORDER BY seq DESC LIMIT $3) m ON true"
+	" WHERE r.id = $1 AND (r.kind = 'room' OR (r.kind = 'dm' AND $4 IN (d.user_a, d.user_b)))"
 	" ORDER BY m.seq DESC";
 
 struct history_call {
@@ -102,6 +109,10 @@ static void history_on_rows(PGresult *res, const char *err, const char *sqlstate
 		be_error(be, c->req, MX_HISTORY, 404, "not_found", "no such room", NULL);
 		goto out;
 	}
+	if (strcmp(PQgetvalue(res, 0, 5), "t") == 0) {
+		be_error(be, c->req, MX_HISTORY, 403, "not_allowed", "you cannot message this user", NULL);
+		goto out;
+	}
 	out = history_json(res, c->limit);
 	if (!out) {
 		be_error(be, c->req, MX_HISTORY, 500, "internal", "out of memory", NULL);
@@ -120,7 +131,7 @@ void api_history(struct httpd_req *req, const struct route_params *params, void 
 	struct auth_user user;
 	long long before = 0, limit = HISTORY_LIMIT_DEFAULT;
 	char room[IDS_ROOM_MAX + 1], before_s[24], limit_s[24];
-	const char *q[3];
+	const char *q[4];
 	int has_before, has_limit;
 
 	if (auth_user(be, req, MX_HISTORY, &user) < 0 || !be_require_ready(be, req, MX_HISTORY))
@@ -156,8 +167,9 @@ void api_history(struct httpd_req *req, const struct route_params *params, void 
 	q[0] = room;
 	q[1] = has_before ? before_s : NULL;
 	q[2] = limit_s;
+	q[3] = user.sub;
 	be_hold(be);
-	if (db_query(be->db, history_sql, 3, q, history_on_rows, c) < 0) {
+	if (db_query(be->db, history_sql, 4, q, history_on_rows, c) < 0) {
 		be_unavailable(be, req, MX_HISTORY, "the message store is unavailable; try again shortly");
 		free(c);
 		be_release(be);

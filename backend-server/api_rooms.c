@@ -1,8 +1,9 @@
 /* POST /api/rooms → {"roomId"}: create a room and pin it to a server, within
  * the creator's limits (stateroom_admit_create, migration 008).
  * GET /api/rooms/:id → {"host","token","name"}: where the room lives, a join
- * ticket for that server, room and epoch, and the room's name (or null). A
- * registered user's ticket names it by its display name (one query). */
+ * ticket for that server, room and epoch, and the room's name (or null);
+ * a DM only for its two users, and not while either blocks the other. A
+ * registered user's ticket names it by its display name. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -282,32 +283,66 @@ out:
 	rooms_call_done(c);
 }
 
-static void rooms_locate(struct rooms_call *c)
-{
-	struct backend *be = c->be;
+/* Who may have a ticket for room $1, asked by subject $2, before the
+ * scheduler is asked where it is: 'ok' for any room of kind 'room' and for a
+ * DM of the caller's; 'blocked' for a DM of the caller's while either of the
+ * two blocks the other; 'hidden' for anyone else's DM and every inbox (which
+ * GET /api/me/inbox hands out); no row: no room. The same statement puts an
+ * allowed room in the caller's rooms (memberships: accounts only, so a
+ * guest's subject, never a users id, writes nothing); a member's repeat
+ * ticket writes nothing either. The second column is the caller's display
+ * name (NULL for a guest). */
+static const char rooms_access_sql[] =
+	"WITH a AS ("
+	"  SELECT CASE WHEN r.kind = 'room' THEN 'ok'"
+	"    WHEN r.kind = 'dm' AND $2 IN (d.user_a, d.user_b) THEN"
+	"      CASE WHEN EXISTS (SELECT 1 FROM blocks WHERE (blocker = d.user_a AND blocked = d.user_b)"
+	"                                           OR (blocker = d.user_b AND blocked = d.user_a))"
+	"      THEN 'blocked' ELSE 'ok' END"
+	"    ELSE 'hidden' END AS access"
+	"  FROM rooms r LEFT JOIN direct_rooms d ON d.room_id = r.id WHERE r.id = $1),"
+	" m AS (INSERT INTO memberships (user_id, room_id)"
+	"  SELECT $2, $1 FROM a WHERE access = 'ok' AND EXISTS (SELECT 1 FROM users WHERE id = $2)"
+	"  ON CONFLICT (user_id, room_id) DO UPDATE SET left_at = NULL, joined_at = now()"
+	"  WHERE memberships.left_at IS NOT NULL)"
+	" SELECT access, (SELECT coalesce(display_name, id) FROM users WHERE id = $2) FROM a";
 
-	if (be->sched->locate(be->sched_state, c->room, rooms_on_located, c) < 0) {
-		be->mx.locate[mx_sched_index(SCHED_UNAVAIL)]++;
-		rooms_sched_error(c, SCHED_UNAVAIL);
-		rooms_call_done(c);
-	}
-}
-
-/* A registered user is shown in the room by its display name, as much of
- * it as a ticket's name holds (WIRE_NAME_MAX bytes). */
-static void rooms_on_profile(PGresult *res, const char *err, const char *sqlstate, void *arg)
+static void rooms_on_access(PGresult *res, const char *err, const char *sqlstate, void *arg)
 {
 	struct rooms_call *c = arg;
+	struct backend *be = c->be;
+	const char *access;
 
-	if (!res) {
-		log_write(LOG_WARN, "profile query failed", "{s:s}", "error", err ? err : "");
-		be_unavailable(c->be, c->req, c->route, "the account store is unavailable; try again shortly");
-		rooms_call_done(c);
-		return;
+	if (!res || PQnfields(res) != 2 || PQntuples(res) > 1) {
+		log_write(LOG_WARN, "room access query failed", "{s:s}", "error", err ? err : "unexpected result");
+		be_unavailable(be, c->req, c->route, "the room directory is unavailable; try again shortly");
+		goto out;
 	}
-	if (PQntuples(res) == 1)
-		names_cut(PQgetvalue(res, 0, 0), c->user.name, sizeof c->user.name - 1);
-	rooms_locate(c);
+	if (PQntuples(res) == 0) {
+		rooms_sched_error(c, SCHED_NOROOM);
+		goto out;
+	}
+	access = PQgetvalue(res, 0, 0);
+	if (strcmp(access, "hidden") == 0) {
+		/* As if there were no such room: a DM's id tells a third user
+		 * nothing, not even that it exists. */
+		be_error(be, c->req, c->route, 404, "not_found", "no such room", NULL);
+		goto out;
+	}
+	if (strcmp(access, "ok") != 0) {
+		be_error(be, c->req, c->route, 403, "not_allowed", "you cannot message this user", NULL);
+		goto out;
+	}
+	/* A registered user is shown in the room by its display name, as
+	 * much of it as a ticket's name holds (WIRE_NAME_MAX bytes). */
+	if (c->user.registered && !PQgetisnull(res, 0, 1))
+		names_cut(PQgetvalue(res, 0, 1), c->user.name, sizeof c->user.name - 1);
+	if (be->sched->locate(be->sched_state, c->room, rooms_on_located, c) == 0)
+		return;
+	be->mx.locate[mx_sched_index(SCHED_UNAVAIL)]++;
+	rooms_sched_error(c, SCHED_UNAVAIL);
+out:
+	rooms_call_done(c);
 }
 
 void api_rooms_get(struct httpd_req *req, const struct route_params *params, void *ud)
@@ -315,7 +350,7 @@ void api_rooms_get(struct httpd_req *req, const struct route_params *params, voi
 	struct backend *be = ud;
 	struct rooms_call *c;
 	struct auth_user user;
-	const char *q[1];
+	const char *q[2];
 
 	if (auth_user(be, req, MX_ROOMS_GET, &user) < 0 || !be_require_ready(be, req, MX_ROOMS_GET))
 		return;
@@ -337,15 +372,11 @@ void api_rooms_get(struct httpd_req *req, const struct route_params *params, voi
 	c->user = user;
 	memcpy(c->room, params->v[0].s, params->v[0].len);
 	c->room[params->v[0].len] = '\0';
+	q[0] = c->room;
+	q[1] = c->user.sub;
 	be_hold(be);
-	if (user.registered) {
-		q[0] = user.sub;
-		if (db_query(be->db, "SELECT coalesce(display_name, id) FROM users WHERE id = $1", 1, q,
-			     rooms_on_profile, c) == 0)
-			return;
-		be_unavailable(be, req, MX_ROOMS_GET, "the account store is unavailable; try again shortly");
-		rooms_call_done(c);
+	if (db_query(be->db, rooms_access_sql, 2, q, rooms_on_access, c) == 0)
 		return;
-	}
-	rooms_locate(c);
+	be_unavailable(be, req, MX_ROOMS_GET, "the room directory is unavailable; try again shortly");
+	rooms_call_done(c);
 }

@@ -2,7 +2,8 @@
  * newest first, at most 100, with live member counts and the
  * caller's unread counts. One query. Own and read marks are the caller's
  * subject's (a guest's is its login's, not its name's); "owner" is the
- * creator's name as shown. */
+ * creator's name as shown. Only rooms of kind 'room': a DM its starter owns
+ * is in GET /api/me/rooms, never here. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,9 +26,10 @@ static const char rooms_list_sql[] =
 	"  greatest(coalesce(m.last, 0) - coalesce(rm.seq, 0), 0),"
 	"  (extract(epoch FROM r.created_at) * 1000)::bigint,"
 	"  r.persistent, r.owner = $1"
-	" FROM ((SELECT * FROM rooms WHERE visibility = 'public' ORDER BY created_at DESC LIMIT 100)"
+	" FROM ((SELECT * FROM rooms WHERE visibility = 'public' AND kind = 'room'"
+	"        ORDER BY created_at DESC LIMIT 100)"
 	"       UNION"
-	"       (SELECT * FROM rooms WHERE owner = $1 ORDER BY created_at DESC LIMIT 100)"
+	"       (SELECT * FROM rooms WHERE owner = $1 AND kind = 'room' ORDER BY created_at DESC LIMIT 100)"
 	"       ORDER BY created_at DESC, id LIMIT 100) r"
 	" LEFT JOIN session_servers s ON s.id = r.server_id"
 	" LEFT JOIN LATERAL (SELECT max(seq) AS last FROM records"

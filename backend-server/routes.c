@@ -38,6 +38,9 @@ BE_ROUTED(api_friends_list)
 BE_ROUTED(api_blocks_add)
 BE_ROUTED(api_blocks_remove)
 BE_ROUTED(api_blocks_list)
+BE_ROUTED(api_dms_start)
+BE_ROUTED(api_me_rooms)
+BE_ROUTED(api_me_rooms_leave)
 BE_ROUTED(api_admin_servers)
 BE_ROUTED(api_admin_drain)
 BE_ROUTED(status_healthz)
@@ -65,6 +68,9 @@ static const struct route be_routes[] = {
 	{ HTTP_POST, "/api/blocks", api_blocks_add_routed },
 	{ HTTP_DELETE, "/api/blocks/:userId", api_blocks_remove_routed },
 	{ HTTP_GET, "/api/blocks", api_blocks_list_routed },
+	{ HTTP_POST, "/api/dms", api_dms_start_routed },
+	{ HTTP_GET, "/api/me/rooms", api_me_rooms_routed },
+	{ HTTP_DELETE, "/api/me/rooms/:id", api_me_rooms_leave_routed },
 	{ HTTP_GET, "/api/admin/servers", api_admin_servers_routed },
 	{ HTTP_POST, "/api/admin/servers/:id/drain", api_admin_drain_routed },
 	{ HTTP_GET, "/healthz", status_healthz_routed },
