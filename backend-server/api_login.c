@@ -97,7 +97,11 @@ void api_login(struct httpd_req *req, const struct route_params *params, void *u
 	c->req = req;
 	be_hold(be);
 	q[0] = c->user;
-	if (db_query(be->db, "SELECT 1 FROM users WHERE id = $1", 1, q, login_on_checked, c) < 0) {
+	/* Any spelling of a registered name is taken: a guest "ALICE" beside
+	 * the account "alice" would pass for it (login_key is lower(id); an
+	 * account older than that rule may have none, hence id too). */
+	if (db_query(be->db, "SELECT 1 FROM users WHERE login_key = lower($1) OR id = $1", 1, q,
+		     login_on_checked, c) < 0) {
 		be_unavailable(be, req, MX_LOGIN, "the account store is unavailable; try again shortly");
 		free(c);
 		be_release(be);

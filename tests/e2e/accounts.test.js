@@ -163,8 +163,9 @@ test('a guest cannot take a registered name', async () => {
 	const user = fresh('owned');
 	assert.equal((await register(user, 'correct horse battery')).status, 200);
 	assertJsonError(await post('/api/login', { userId: user }), 409, 'name_taken');
-	// Names are exact: another spelling is another (free) name.
-	assert.equal((await post('/api/login', { userId: user.toUpperCase() })).status, 200);
+	// Nor another spelling of it: a guest "ALICE" would pass for "alice".
+	assertJsonError(await post('/api/login', { userId: user.toUpperCase() }), 409, 'name_taken');
+	assert.equal((await post('/api/login', { userId: `${user}x` })).status, 200);
 });
 
 test('a guest name can later be registered', async () => {
