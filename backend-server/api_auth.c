@@ -15,10 +15,10 @@
 #include "auth.h"
 #include "backend.h"
 #include "http_json.h"
-#include "ids.h"
 #include "log.h"
 #include "pwhash.h"
 #include "throttle.h"
+#include "wire.h"
 
 static const char auth_retry_busy[] = "Retry-After: 1\r\n";
 
@@ -26,7 +26,7 @@ struct auth_call {              /* one request waiting on the pool or the databa
 	struct backend *be;
 	struct httpd_req *req;
 	enum mx_route route;
-	char user[IDS_USER_MAX + 1];
+	char user[WIRE_USER_ID_MAX + 1];
 	struct ca_addr client;
 	bool counted;               /* login: thr_login_begin() let it through */
 	enum thr_outcome outcome;   /* login: for thr_login_end() */
@@ -60,7 +60,7 @@ static void auth_body_free(json_t *body)
  * into user and *pw, *pw_len pointing into *body (which the caller then
  * owns: auth_body_free()), or -1 after answering 400 or 415. */
 static int auth_parse(struct backend *be, struct httpd_req *req, enum mx_route route,
-		      char user[IDS_USER_MAX + 1], json_t **body, const char **pw, size_t *pw_len)
+		      char user[WIRE_USER_ID_MAX + 1], json_t **body, const char **pw, size_t *pw_len)
 {
 	json_t *b, *v;
 	size_t len;
@@ -71,7 +71,7 @@ static int auth_parse(struct backend *be, struct httpd_req *req, enum mx_route r
 	}
 	v = json_object_get(b, "userId");
 	len = json_is_string(v) ? json_string_length(v) : 0;
-	if (!json_is_string(v) || !ids_user_valid(json_string_value(v), len)) {
+	if (!json_is_string(v) || !wire_user_id_valid(json_string_value(v), len)) {
 		auth_body_free(b);
 		be_error(be, req, route, 400, "invalid_user_id",
 			 "userId must be 1 to 32 characters from A-Z a-z 0-9 _ - .", NULL);
@@ -190,7 +190,7 @@ done:
 void api_auth_register(struct httpd_req *req, const struct route_params *params, void *ud)
 {
 	struct backend *be = ud;
-	char user[IDS_USER_MAX + 1];
+	char user[WIRE_USER_ID_MAX + 1];
 	struct auth_call *c;
 	const char *pw;
 	size_t pw_len;
@@ -250,7 +250,7 @@ static void auth_on_looked_up(PGresult *res, const char *err, const char *sqlsta
 void api_auth_login(struct httpd_req *req, const struct route_params *params, void *ud)
 {
 	struct backend *be = ud;
-	char user[IDS_USER_MAX + 1];
+	char user[WIRE_USER_ID_MAX + 1];
 	struct auth_call *c;
 	const char *pw;
 	size_t pw_len;

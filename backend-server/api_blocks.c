@@ -64,7 +64,7 @@ static void blocks_query(struct blocks_call *c, const char *sql, int n, const ch
 /* The caller and the user named by the path or the body, not the caller.
  * Returns 0 or -1 after answering. */
 static int blocks_pair(struct backend *be, struct httpd_req *req, enum mx_route route,
-		       const struct route_params *params, struct auth_user *me, char them[IDS_USER_MAX + 1])
+		       const struct route_params *params, struct auth_user *me, char them[WIRE_USER_ID_MAX + 1])
 {
 	if (preq_caller(be, req, route, me) < 0)
 		return -1;
@@ -100,7 +100,7 @@ void api_blocks_add(struct httpd_req *req, const struct route_params *params, vo
 {
 	struct backend *be = ud;
 	struct auth_user me;
-	char them[IDS_USER_MAX + 1];
+	char them[WIRE_USER_ID_MAX + 1];
 	struct blocks_call *c;
 	const char *q[3];
 
@@ -128,7 +128,7 @@ void api_blocks_remove(struct httpd_req *req, const struct route_params *params,
 {
 	struct backend *be = ud;
 	struct auth_user me;
-	char them[IDS_USER_MAX + 1];
+	char them[WIRE_USER_ID_MAX + 1];
 	struct blocks_call *c;
 	const char *q[2];
 

@@ -80,8 +80,8 @@ struct dms_call {
 	struct backend *be;
 	struct httpd_req *req;
 	struct auth_user user;
-	char other[IDS_USER_MAX + 1];
-	char room[IDS_ROOM_MAX + 1];
+	char other[WIRE_USER_ID_MAX + 1];
+	char room[WIRE_ROOM_ID_MAX + 1];
 	int tries;
 };
 
@@ -244,7 +244,7 @@ void api_dms_start(struct httpd_req *req, const struct route_params *params, voi
 	}
 	id = json_object_get(body, "userId");
 	other = json_string_value(id);
-	if (!other || !ids_user_valid(other, json_string_length(id))) {
+	if (!other || !wire_user_id_valid(other, json_string_length(id))) {
 		json_decref(body);
 		be_error(be, req, MX_DMS, 400, "invalid_request",
 			 "userId must be a user id (1 to 32 of A-Z a-z 0-9 _ - .)", NULL);

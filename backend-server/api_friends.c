@@ -80,7 +80,7 @@ static void friends_state(struct friends_call *c, int status, const char *state)
  * who may not be the caller. Returns 0, or -1 after answering. */
 static int friends_pair(struct backend *be, struct httpd_req *req, enum mx_route route,
 			const struct route_params *params, struct auth_user *me,
-			char them[IDS_USER_MAX + 1])
+			char them[WIRE_USER_ID_MAX + 1])
 {
 	if (preq_caller(be, req, route, me) < 0)
 		return -1;
@@ -141,7 +141,7 @@ void api_friends_request(struct httpd_req *req, const struct route_params *param
 {
 	struct backend *be = ud;
 	struct auth_user me;
-	char them[IDS_USER_MAX + 1];
+	char them[WIRE_USER_ID_MAX + 1];
 	struct friends_call *c;
 	unsigned wait;
 	const char *q[4];
@@ -168,7 +168,7 @@ void api_friends_accept(struct httpd_req *req, const struct route_params *params
 {
 	struct backend *be = ud;
 	struct auth_user me;
-	char them[IDS_USER_MAX + 1];
+	char them[WIRE_USER_ID_MAX + 1];
 	struct friends_call *c;
 	const char *q[3];
 
@@ -216,7 +216,7 @@ static void friends_delete(struct httpd_req *req, const struct route_params *par
 			   struct backend *be, enum mx_route route, const char *sql, const char *missing)
 {
 	struct auth_user me;
-	char them[IDS_USER_MAX + 1];
+	char them[WIRE_USER_ID_MAX + 1];
 	struct friends_call *c;
 	const char *q[2];
 

@@ -12,8 +12,8 @@
 #include "auth.h"
 #include "backend.h"
 #include "http_json.h"
-#include "ids.h"
 #include "log.h"
+#include "wire.h"
 
 #define HISTORY_LIMIT_DEFAULT 50
 #define HISTORY_LIMIT_MAX 100
@@ -130,7 +130,7 @@ void api_history(struct httpd_req *req, const struct route_params *params, void 
 	struct history_call *c;
 	struct auth_user user;
 	long long before = 0, limit = HISTORY_LIMIT_DEFAULT;
-	char room[IDS_ROOM_MAX + 1], before_s[24], limit_s[24];
+	char room[WIRE_ROOM_ID_MAX + 1], before_s[24], limit_s[24];
 	const char *q[4];
 	int has_before, has_limit;
 
@@ -149,7 +149,7 @@ void api_history(struct httpd_req *req, const struct route_params *params, void 
 	if (limit > HISTORY_LIMIT_MAX)
 		limit = HISTORY_LIMIT_MAX;
 	/* An id we could never have made is no room: no need to ask. */
-	if (params->n < 1 || !ids_room_valid(params->v[0].s, params->v[0].len)) {
+	if (params->n < 1 || !wire_room_id_valid(params->v[0].s, params->v[0].len)) {
 		be_error(be, req, MX_HISTORY, 404, "not_found", "no such room", NULL);
 		return;
 	}

@@ -8,14 +8,14 @@
 #include "auth.h"
 #include "backend.h"
 #include "http_json.h"
-#include "ids.h"
 #include "log.h"
 #include "throttle.h"
+#include "wire.h"
 
 struct login_call {             /* one request waiting on the database */
 	struct backend *be;
 	struct httpd_req *req;
-	char user[IDS_USER_MAX + 1];
+	char user[WIRE_USER_ID_MAX + 1];
 };
 
 static void login_on_checked(PGresult *res, const char *err, const char *sqlstate, void *arg)
@@ -72,7 +72,7 @@ void api_login(struct httpd_req *req, const struct route_params *params, void *u
 	user = json_object_get(body, "userId");
 	id = json_string_value(user);
 	len = id ? json_string_length(user) : 0;
-	if (!id || !ids_user_valid(id, len)) {
+	if (!id || !wire_user_id_valid(id, len)) {
 		json_decref(body);
 		be_error(be, req, MX_LOGIN, 400, "invalid_user_id",
 			 "userId must be 1 to 32 characters from A-Z a-z 0-9 _ - .", NULL);

@@ -170,7 +170,7 @@ static int me_rooms_limit(const struct httpd_req *req, int *out)
 
 /* cursor: what me_rooms_json() wrote, "<microseconds>_<room id>". Returns 1
  * with the two parts, 0 when absent, -1 when not one of ours. */
-static int me_rooms_cursor(const struct httpd_req *req, char act[20], char room[IDS_ROOM_MAX + 1])
+static int me_rooms_cursor(const struct httpd_req *req, char act[20], char room[WIRE_ROOM_ID_MAX + 1])
 {
 	char buf[48];
 	const char *sep;
@@ -183,7 +183,7 @@ static int me_rooms_cursor(const struct httpd_req *req, char act[20], char room[
 		return -1;
 	digits = (size_t)(sep - buf);
 	if (digits < 1 || digits > 18 || strspn(buf, "0123456789") != digits ||
-	    !ids_room_valid(sep + 1, strlen(sep + 1)))
+	    !wire_room_id_valid(sep + 1, strlen(sep + 1)))
 		return -1;
 	memcpy(act, buf, digits);
 	act[digits] = '\0';
@@ -208,7 +208,7 @@ void api_me_rooms(struct httpd_req *req, const struct route_params *params, void
 	struct backend *be = ud;
 	struct me_rooms_call *c;
 	struct auth_user user;
-	char act[20], room[IDS_ROOM_MAX + 1], limit_s[8];
+	char act[20], room[WIRE_ROOM_ID_MAX + 1], limit_s[8];
 	const char *q[4];
 	int limit, has_cursor;
 
@@ -269,12 +269,12 @@ void api_me_rooms_leave(struct httpd_req *req, const struct route_params *params
 	struct backend *be = ud;
 	struct me_rooms_call *c;
 	struct auth_user user;
-	char room[IDS_ROOM_MAX + 1];
+	char room[WIRE_ROOM_ID_MAX + 1];
 	const char *q[2];
 
 	if (!me_rooms_account(be, req, MX_ME_ROOMS_LEAVE, &user))
 		return;
-	if (params->n < 1 || !ids_room_valid(params->v[0].s, params->v[0].len)) {
+	if (params->n < 1 || !wire_room_id_valid(params->v[0].s, params->v[0].len)) {
 		be_error(be, req, MX_ME_ROOMS_LEAVE, 404, "not_found", "not one of your rooms", NULL);
 		return;
 	}

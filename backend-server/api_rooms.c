@@ -17,6 +17,7 @@
 #include "names.h"
 #include "room_opts.h"
 #include "token.h"
+#include "wire.h"
 
 /* A random 12-character id collides with one in about 2^31 rooms; a few
  * tries make a failure here a sign of a broken RNG, not bad luck. */
@@ -41,7 +42,7 @@ struct rooms_call {             /* one request waiting on the scheduler */
 	enum mx_route route;
 	struct auth_user user;
 	struct room_opts opts;  /* create only */
-	char room[IDS_ROOM_MAX + 1];
+	char room[WIRE_ROOM_ID_MAX + 1];
 	int tries;
 };
 
@@ -356,7 +357,7 @@ void api_rooms_get(struct httpd_req *req, const struct route_params *params, voi
 		return;
 	/* An id we could never have made is simply not a room: the seed answers
 	 * unknown rooms with nulls, and so do we, without asking the database. */
-	if (params->n < 1 || !ids_room_valid(params->v[0].s, params->v[0].len)) {
+	if (params->n < 1 || !wire_room_id_valid(params->v[0].s, params->v[0].len)) {
 		be_json(be, req, MX_ROOMS_GET, 200, json_pack("{s:n,s:n}", "host", "token"), NULL);
 		return;
 	}

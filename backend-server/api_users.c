@@ -321,13 +321,13 @@ void api_users_get(struct httpd_req *req, const struct route_params *params, voi
 	struct backend *be = ud;
 	struct auth_user user;
 	struct users_call *c;
-	char id[IDS_USER_MAX + 1];
+	char id[WIRE_USER_ID_MAX + 1];
 	const char *q[2];
 
 	if (users_account(be, req, MX_USERS_GET, &user) < 0)
 		return;
 	/* A name nobody could register is nobody: no need to ask. */
-	if (params->n < 1 || !ids_user_valid(params->v[0].s, params->v[0].len)) {
+	if (params->n < 1 || !wire_user_id_valid(params->v[0].s, params->v[0].len)) {
 		be_error(be, req, MX_USERS_GET, 404, "not_found", "no such user", NULL);
 		return;
 	}
@@ -412,7 +412,7 @@ void api_users_search(struct httpd_req *req, const struct route_params *params, 
 	struct users_call *c;
 	/* q as sent may be longer than 64 characters in bytes and before NFC */
 	char raw[NAMES_QUERY_MAX * 4 * 4], clean[NAMES_BUF], key[NAMES_KEY_BUF];
-	char pattern[2 * NAMES_KEY_BUF], cursor[IDS_USER_MAX + 1], limit_s[16];
+	char pattern[2 * NAMES_KEY_BUF], cursor[WIRE_USER_ID_MAX + 1], limit_s[16];
 	const char *q[4];
 	int n, has_cursor, limit;
 	enum names_result r;
@@ -436,7 +436,7 @@ void api_users_search(struct httpd_req *req, const struct route_params *params, 
 		return;
 	}
 	has_cursor = httpd_query(req, "cursor", cursor, sizeof cursor);
-	if (has_cursor == -2 || (has_cursor >= 0 && !ids_user_valid(cursor, (size_t)has_cursor))) {
+	if (has_cursor == -2 || (has_cursor >= 0 && !wire_user_id_valid(cursor, (size_t)has_cursor))) {
 		be_error(be, req, MX_USERS_SEARCH, 400, "invalid_request",
 			 "cursor must be a next value this API gave", NULL);
 		return;

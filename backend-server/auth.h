@@ -3,7 +3,7 @@
 #define STATEROOM_AUTH_H
 
 #include "backend.h"
-#include "ids.h"
+#include "wire.h"
 
 /* A guest's subject is WIRE_GUEST_PREFIX (no user id holds a ':') and a
  * random id, new at every guest login. */

@@ -18,7 +18,7 @@ int preq_caller(struct backend *be, struct httpd_req *req, enum mx_route route, 
 		return -1;
 	/* A registered token's subject is its user id; anything else (a
 	 * guest's subject) has no account to hold friends or blocks. */
-	if (!out->registered || !ids_user_valid(out->sub, strlen(out->sub))) {
+	if (!out->registered || !wire_user_id_valid(out->sub, strlen(out->sub))) {
 		be_error(be, req, route, 403, "account_required",
 			 "friends and blocks need an account: register or log in", NULL);
 		return -1;
@@ -27,9 +27,9 @@ int preq_caller(struct backend *be, struct httpd_req *req, enum mx_route route, 
 }
 
 static int preq_user(struct backend *be, struct httpd_req *req, enum mx_route route, const char *s,
-		     size_t len, char out[IDS_USER_MAX + 1])
+		     size_t len, char out[WIRE_USER_ID_MAX + 1])
 {
-	if (!ids_user_valid(s, len)) {
+	if (!wire_user_id_valid(s, len)) {
 		be_error(be, req, route, 400, "invalid_user_id", preq_bad_id, NULL);
 		return -1;
 	}
@@ -39,7 +39,7 @@ static int preq_user(struct backend *be, struct httpd_req *req, enum mx_route ro
 }
 
 int preq_path_user(struct backend *be, struct httpd_req *req, enum mx_route route,
-		   const struct route_params *params, size_t i, char out[IDS_USER_MAX + 1])
+		   const struct route_params *params, size_t i, char out[WIRE_USER_ID_MAX + 1])
 {
 	if (i >= params->n) {
 		be_error(be, req, route, 400, "invalid_user_id", preq_bad_id, NULL);
@@ -49,7 +49,7 @@ int preq_path_user(struct backend *be, struct httpd_req *req, enum mx_route rout
 }
 
 int preq_body_user(struct backend *be, struct httpd_req *req, enum mx_route route,
-		   char out[IDS_USER_MAX + 1])
+		   char out[WIRE_USER_ID_MAX + 1])
 {
 	json_t *body, *v;
 	int rc;
@@ -102,7 +102,7 @@ static int preq_key_parse(const char *s, size_t len, bool timed, struct preq_key
 		id = dot + 1;
 	}
 	len -= (size_t)(id - s);
-	if (!ids_user_valid(id, len))
+	if (!wire_user_id_valid(id, len))
 		return -1;
 	memcpy(k->id, id, len);
 	k->id[len] = '\0';

@@ -24,9 +24,9 @@ int preq_caller(struct backend *be, struct httpd_req *req, enum mx_route route, 
  * id), or the body's "userId". Returns 0 with out filled, or -1 after
  * answering 400 (invalid_user_id, or the body's error). */
 int preq_path_user(struct backend *be, struct httpd_req *req, enum mx_route route,
-		   const struct route_params *params, size_t i, char out[IDS_USER_MAX + 1]);
+		   const struct route_params *params, size_t i, char out[WIRE_USER_ID_MAX + 1]);
 int preq_body_user(struct backend *be, struct httpd_req *req, enum mx_route route,
-		   char out[IDS_USER_MAX + 1]);
+		   char out[WIRE_USER_ID_MAX + 1]);
 
 /* Where a list stands in a page walk: from its start, after a row (the row's
  * time in microseconds since the epoch when the list is in time order, and
@@ -34,7 +34,7 @@ int preq_body_user(struct backend *be, struct httpd_req *req, enum mx_route rout
 struct preq_key {
 	enum { PREQ_START, PREQ_AFTER, PREQ_DONE } at;
 	long long us;
-	char id[IDS_USER_MAX + 1];
+	char id[WIRE_USER_ID_MAX + 1];
 };
 
 /* Reads ?limit (1..PREQ_LIMIT_MAX, default PREQ_LIMIT_DEFAULT; others are

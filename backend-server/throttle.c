@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ids.h"
+#include "wire.h"
 
 #define THR_KEY_MAX WIRE_SUB_MAX
 #define THR_ACTIONS 3

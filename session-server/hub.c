@@ -1,3 +1,5 @@
+/* hub: rooms in memory (hub.h; the files of the hub are listed in
+ * hub_internal.h). */
 #include "hub.h"
 
 #include <assert.h>
@@ -7,107 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app.h"
 #include "container.h"
-#include "dlist.h"
+#include "hub_internal.h"
 #include "log.h"
-#include "pace.h"
-#include "room.h"
-#include "roomlog.h"
 #include "store.h"
-#include "strpack.h"
 
 #define HUB_TICK_MS 1000
-
-enum client_where { CL_OUT, CL_WAITING, CL_IN };
-
-/* A room's life, only forward: loading (its row and log are being read,
- * clients wait), ready (its application runs, it takes clients), dead
- * (fenced or failed: takes no one, unloads when empty). */
-enum room_life { LIFE_LOADING, LIFE_READY, LIFE_DEAD };
-
-struct client_list {
-	struct dlist l;
-	size_t n;
-};
-
-struct app_client {
-	struct hub *hub;
-	struct ws_conn *ws;
-	struct app_room *room;
-	int64_t epoch;                /* the ticket's */
-	const char *name, *room_id;   /* the ticket's, in strs after the user */
-	int64_t since;
-	void *app_data;
-	struct dlist_node node;       /* in its room's clients or waiters */
-	struct pace_bucket bucket;    /* the rate limit */
-	uint64_t sent_at;             /* loop time a frame was last queued by the app */
-	/* The small fields last, next to strs, so that no padding sits
-	 * between them: an idle connection pays for every byte here. */
-	enum client_where where;
-	/* Its subprotocol: until admitted, 1 + its index in app_protocols() (0:
-	 * none); then its index in its room application's protocols. */
-	uint8_t protocol;
-	bool ready;                   /* the application let its frames in */
-	bool throttled;               /* its bucket is empty (pace_take): not read meanwhile */
-	/* The ticket's user, name and room, NUL-terminated one after the
-	 * other: a connection costs their lengths, not the ticket's maxima. */
-	char strs[];
-};
-
-struct app_room {
-	struct room room;
-	struct hub *hub;
-	enum room_life life;
-	bool fetching;                /* its rooms row or its log is being read */
-	bool persistent;              /* false: no log in the database (app.h) */
-	int64_t epoch;
-	struct rlog log;              /* from when it is ready */
-	unsigned reads;               /* app_log_read() queries in flight */
-	struct members *members;      /* rooms.members on its way out */
-	const struct room_app_ops *app;
-	void *state;
-	struct client_list clients;   /* admitted, in join order */
-	struct client_list waiters;   /* waiting for the room to load */
-	uint64_t empty_since;         /* 0 while someone is in */
-	int64_t drain_upto;           /* draining: its clients go once this seq is committed */
-};
-
-struct hub {
-	uv_loop_t *loop;
-	struct hub_config cfg;
-	struct ws_server *ws;
-	struct registry *reg;
-	struct db *db;
-	struct room_table table;
-	uv_timer_t timer;
-	struct pace pace;             /* the connections' token buckets */
-	unsigned timers_open;
-	bool draining, closing;
-	void (*drain_done)(void *arg);  /* hub_drain's, until it has run */
-	void *drain_arg;
-	size_t n_clients;
-	uint64_t messages;
-};
-
-/* ------------------------------------------------------------------ lists */
-
-static void list_append(struct client_list *l, struct app_client *c)
-{
-	dlist_push_back(&l->l, &c->node);
-	l->n++;
-}
-
-static void list_remove(struct client_list *l, struct app_client *c)
-{
-	dlist_remove(&l->l, &c->node);
-	l->n--;
-}
-
-static struct app_client *list_first(const struct client_list *l)
-{
-	return dlist_first(&l->l, struct app_client, node);
-}
 
 /* -------------------------------------------------------------- members */
 
@@ -183,62 +90,6 @@ static void room_free(struct app_room *r)
 	room_fini(&r->room);
 	free(r);
 }
-
-/* Sends a client away before it was admitted. */
-static void refuse(struct app_client *c, uint16_t code, const char *reason)
-{
-	if (c->where == CL_WAITING)
-		list_remove(&c->room->waiters, c);
-	c->where = CL_OUT;
-	c->room = NULL;
-	ws_close(c->ws, code, reason);
-}
-
-/* The index of c's subprotocol in its room application's, or -1. */
-static int protocol_served(const struct app_room *r, const struct app_client *c)
-{
-	const char *want = c->protocol ? app_protocols()[c->protocol - 1] : "";
-
-	for (int i = 0; r->app->protocols[i]; i++)
-		if (strcmp(r->app->protocols[i], want) == 0)
-			return i;
-	return -1;
-}
-
-static void admit(struct app_room *r, struct app_client *c)
-{
-	int proto = protocol_served(r, c);
-	enum room_join_result joined;
-
-	if (proto < 0) {
-		refuse(c, WIRE_CLOSE_SUBPROTOCOL, "subprotocol not served by this room");
-		return;
-	}
-	joined = room_join(&r->room, c->strs, c->name);
-	switch (joined) {
-	case ROOM_JOINED_FIRST:
-	case ROOM_JOINED_AGAIN:
-		break;
-	case ROOM_FULL:
-		refuse(c, WIRE_CLOSE_ROOM_FULL, "room full");
-		return;
-	case ROOM_TOO_MANY_TABS:
-		refuse(c, WIRE_CLOSE_USER_CONNS, "too many connections of this user in this room");
-		return;
-	case ROOM_BAD_USER:
-	case ROOM_NO_MEMORY:
-		refuse(c, WIRE_CLOSE_INTERNAL, "cannot join");
-		return;
-	}
-	c->where = CL_IN;
-	c->protocol = (uint8_t)proto;
-	c->room = r;
-	list_append(&r->clients, c);
-	r->empty_since = 0;
-	r->hub->n_clients++;
-	r->app->join(r->state, c, joined == ROOM_JOINED_FIRST);
-}
-
 static void on_fetched(void *arg, int status, const struct registry_room *row);
 
 static int start_fetch(struct app_room *r)
@@ -266,8 +117,8 @@ static void kill_room(struct app_room *r, uint16_t code, const char *reason)
 	r->life = LIFE_DEAD;
 	dlist_for_each(c, &r->clients.l, node)
 		ws_close(c->ws, code, reason);
-	while ((c = list_first(&r->waiters)))
-		refuse(c, code, reason);
+	while ((c = client_list_first(&r->waiters)))
+		admit_refuse(c, code, reason);
 	rlog_stop(&r->log);
 }
 
@@ -277,15 +128,15 @@ static void finish_load(struct app_room *r, uint16_t code, const char *reason)
 	struct hub *h = r->hub;
 	struct app_client *c;
 
-	while ((c = list_first(&r->waiters))) {
-		list_remove(&r->waiters, c);
+	while ((c = client_list_first(&r->waiters))) {
+		client_list_remove(&r->waiters, c);
 		c->where = CL_OUT;
 		if (code)
-			refuse(c, code, reason);
+			admit_refuse(c, code, reason);
 		else if (c->epoch != r->epoch)
-			refuse(c, WIRE_CLOSE_NOT_HERE, "room not hosted here at that epoch");
+			admit_refuse(c, WIRE_CLOSE_NOT_HERE, "room not hosted here at that epoch");
 		else
-			admit(r, c);
+			admit_join(r, c);
 	}
 	if (r->life == LIFE_LOADING)
 		room_free(r);
@@ -294,15 +145,15 @@ static void finish_load(struct app_room *r, uint16_t code, const char *reason)
 }
 
 /* During shutdown every answer just frees what waited for it. */
-static bool closing_cleanup(struct app_room *r)
+bool hub_room_answered(struct app_room *r)
 {
 	struct hub *h = r->hub;
 	struct app_client *c;
 
 	if (!h->closing)
 		return false;
-	while ((c = list_first(&r->waiters)))
-		refuse(c, WIRE_CLOSE_RESTART, "server shutting down");
+	while ((c = client_list_first(&r->waiters)))
+		admit_refuse(c, WIRE_CLOSE_RESTART, "server shutting down");
 	if (!r->fetching && !rlog_writing(&r->log) && r->reads == 0)
 		room_free(r);
 	hub_maybe_free(h);
@@ -343,7 +194,7 @@ static void on_loaded(void *arg, int status, const struct app_record *recs, size
 
 	assert(r->fetching);
 	r->fetching = false;
-	if (closing_cleanup(r))
+	if (hub_room_answered(r))
 		return;
 	room_loaded(r, status, recs, n);
 }
@@ -357,7 +208,7 @@ static void on_fetched(void *arg, int status, const struct registry_room *row)
 
 	assert(r->fetching);
 	r->fetching = false;
-	if (closing_cleanup(r))
+	if (hub_room_answered(r))
 		return;
 
 	if (h->draining) {
@@ -445,7 +296,7 @@ static void drain_check(struct hub *h)
 
 static bool log_answered(void *owner)
 {
-	return closing_cleanup(owner);
+	return hub_room_answered(owner);
 }
 
 static void log_committed(void *owner, int64_t seq)
@@ -490,71 +341,19 @@ static const struct rlog_ops room_log_ops = {
 	.answered = log_answered,
 };
 
-int64_t app_log_append(struct app_room *r, const struct app_record *rec)
+/* ---------------------------------------------------------------- attach */
+
+static void wait_for_load(struct app_room *r, struct app_client *c)
 {
-	if (r->hub->closing)
-		return -EPIPE;
-	return rlog_append(&r->log, rec);
+	assert(c->where == CL_OUT);
+	c->where = CL_WAITING;
+	c->room = r;
+	client_list_append(&r->waiters, c);
 }
 
-struct hub_read {
-	struct app_room *r;
-	app_read_fn cb;
-	void *arg;
-};
-
-static void on_read(void *arg, int status, const struct app_record *recs, size_t n)
-{
-	struct hub_read *rd = arg;
-	struct app_room *r = rd->r;
-
-	r->reads--;
-	rd->cb(rd->arg, status, recs, n);
-	free(rd);
-	closing_cleanup(r);
-}
-
-int app_log_read(struct app_room *r, int64_t after, int64_t before, size_t limit,
-		 app_read_fn cb, void *arg)
-{
-	struct hub *h = r->hub;
-	struct hub_read *rd;
-	int rc;
-
-	if (!r->persistent)
-		return -ENOENT;
-	if (!h->db || h->closing)
-		return -EPIPE;
-	rd = malloc(sizeof(*rd));
-	if (!rd)
-		return -ENOMEM;
-	rd->r = r;
-	rd->cb = cb;
-	rd->arg = arg;
-	rc = store_range(h->db, r->room.id, after, before, limit, on_read, rd);
-	if (rc != 0) {
-		free(rd);
-		return rc;
-	}
-	r->reads++;
-	return 0;
-}
-
-bool app_room_persistent(const struct app_room *r)
-{
-	return r->persistent;
-}
-
-size_t app_room_log_window(const struct app_room *r)
-{
-	return r->hub->cfg.log_window;
-}
-
-struct db *app_db(const struct app_room *r)
-{
-	return r->hub->db;
-}
-
+/* Takes a new client to its room: into it at once when the room is ready
+ * at the client's epoch, else to wait for the room's row (and log) to be
+ * read; a room not held yet is made here, loading. */
 static void attach(struct hub *h, struct app_client *c)
 {
 	struct room *found;
@@ -573,7 +372,7 @@ static void attach(struct hub *h, struct app_client *c)
 		}
 		if (r->life == LIFE_READY && !r->fetching) {
 			if (c->epoch == r->epoch) {
-				admit(r, c);
+				admit_join(r, c);
 				return;
 			}
 			if (c->epoch < r->epoch) {
@@ -582,11 +381,9 @@ static void attach(struct hub *h, struct app_client *c)
 			}
 		}
 		/* Loading, or a newer epoch: ask the database (once). */
-		c->where = CL_WAITING;
-		c->room = r;
-		list_append(&r->waiters, c);
+		wait_for_load(r, c);
 		if (!r->fetching && start_fetch(r) != 0)
-			refuse(c, WIRE_CLOSE_INTERNAL, "room could not be loaded");
+			admit_refuse(c, WIRE_CLOSE_INTERNAL, "room could not be loaded");
 		return;
 	}
 
@@ -604,111 +401,21 @@ static void attach(struct hub *h, struct app_client *c)
 		ws_close(c->ws, WIRE_CLOSE_NOT_HERE, "no room slot on this server");
 		return;
 	}
-	c->where = CL_WAITING;
-	c->room = r;
-	list_append(&r->waiters, c);
+	wait_for_load(r, c);
 	if (start_fetch(r) != 0) {
-		refuse(c, WIRE_CLOSE_INTERNAL, "room could not be loaded");
+		admit_refuse(c, WIRE_CLOSE_INTERNAL, "room could not be loaded");
 		room_free(r);
 	}
 }
 
-/* ------------------------------------------------------------ connections */
-
-/* A client's frames are delivered while it is in its room, its
- * application has let them in, and its bucket has a token; otherwise its
- * socket is not read, and what it sends waits in the kernel, in order. */
-static void update_input(struct app_client *c)
-{
-	if (c->where == CL_IN && c->ready && !c->throttled)
-		ws_resume_input(c->ws);
-	else
-		ws_pause_input(c->ws);
-}
-
-/* The pacer: c's bucket has a token again. */
-static void on_paced(struct pace_bucket *b)
-{
-	struct app_client *c = container_of(b, struct app_client, bucket);
-
-	assert(c->throttled);
-	c->throttled = false;
-	update_input(c);
-}
-
-static void on_message(struct ws_conn *ws, void *ud, bool binary, const uint8_t *data, size_t len)
-{
-	struct app_client *c = ud;
-	struct hub *h = c->hub;
-
-	(void)ws;
-	assert(c->where == CL_IN && c->ready && !c->throttled);
-	/* Delivered only while in and ready (update_input): the bucket had a
-	 * token for this one. Without one for the next, c is not read until it
-	 * has one again (TCP slows the sender down meanwhile). */
-	if (pace_take(&h->pace, &c->bucket)) {
-		c->throttled = true;
-		ws_pause_input(c->ws);
-	}
-	h->messages++;
-	c->room->app->frame(c->room->state, c, binary, data, len);
-}
-
-static void on_gone(struct ws_conn *ws, void *ud)
-{
-	struct app_client *c = ud;
-	struct app_room *r = c->room;
-	struct hub *h = c->hub;
-
-	(void)ws;
-	if (c->throttled)
-		pace_forget(&h->pace, &c->bucket);
-	if (c->where == CL_WAITING) {
-		list_remove(&r->waiters, c);
-	} else if (c->where == CL_IN) {
-		bool last = room_leave(&r->room, c->strs) == ROOM_LEFT;
-		list_remove(&r->clients, c);
-		h->n_clients--;
-		r->app->leave(r->state, c, last);
-		if (r->clients.n == 0)
-			r->empty_since = uv_now(h->loop);
-	}
-	free(c);
-}
-
-static const struct ws_handler hub_ws_handler = {
-	.on_message = on_message,
-	.on_gone = on_gone,
-};
-
 int hub_accept(struct hub *h, struct httpd_req *req, const char *response, size_t len,
 	       const struct ticket *t, const char *protocol, int64_t since)
 {
-	const char *const *served = app_protocols();
-	const char *strs[3] = { t->user, t->name, t->room }, *at[3];
-	struct app_client *c = calloc(1, offsetof(struct app_client, strs) + strpack_size(strs, 3));
-	int rc;
+	struct app_client *c;
+	int rc = admit_accept(h, req, response, len, t, protocol, since, &c);
 
-	if (!c)
-		return -ENOMEM;
-	c->hub = h;
-	strpack(c->strs, strs, 3, at);
-	c->name = at[1];
-	c->room_id = at[2];
-	c->epoch = t->epoch;
-	for (size_t i = 0; protocol && served[i]; i++)
-		if (served[i] == protocol)
-			c->protocol = (uint8_t)(i + 1);
-	c->since = since;
-	pace_bucket_init(&h->pace, &c->bucket);
-	c->sent_at = uv_now(h->loop);
-	rc = ws_accept(h->ws, req, response, len, &hub_ws_handler, c, &c->ws);
-	if (rc != 0) {
-		free(c);
+	if (rc != 0)
 		return rc;
-	}
-	/* Nothing is read before the application has let the client in. */
-	ws_pause_input(c->ws);
 	attach(h, c);
 	return 0;
 }
@@ -766,7 +473,7 @@ int hub_new(uv_loop_t *loop, const struct hub_config *cfg, struct ws_server *ws,
 		h->cfg.log_window = 1000;
 	h->ws = ws;
 	uv_timer_init(loop, &h->timer);
-	pace_init(&h->pace, loop, cfg->rate_limit, cfg->rate_burst, on_paced);
+	pace_init(&h->pace, loop, cfg->rate_limit, cfg->rate_burst, admit_paced);
 	h->timers_open = 2;
 	uv_timer_start(&h->timer, on_tick, HUB_TICK_MS, HUB_TICK_MS);
 	*out = h;
@@ -788,8 +495,8 @@ void hub_drain(struct hub *h, void (*done)(void *arg), void *arg)
 		struct app_room *r = container_of(h->table.rooms[i], struct app_room, room);
 		struct app_client *c;
 
-		while ((c = list_first(&r->waiters)))
-			refuse(c, WIRE_CLOSE_RESTART, "server draining");
+		while ((c = client_list_first(&r->waiters)))
+			admit_refuse(c, WIRE_CLOSE_RESTART, "server draining");
 		/* What the clients sent should be durable (committed(), where an
 		 * application acknowledges) before they are sent away, so that
 		 * they need not send it again elsewhere. */
@@ -882,110 +589,4 @@ uint64_t hub_messages_total(const struct hub *h)
 uint64_t hub_rate_limited_total(const struct hub *h)
 {
 	return pace_limited_total(&h->pace);
-}
-
-/* ------------------------------------------------------- app.h services */
-
-const char *app_room_id(const struct app_room *r)
-{
-	return r->room.id;
-}
-
-size_t app_room_member_count(const struct app_room *r)
-{
-	return r->room.n_members;
-}
-
-const char *app_room_member(const struct app_room *r, size_t i)
-{
-	return room_member(&r->room, i);
-}
-
-const char *app_room_member_name(const struct app_room *r, size_t i)
-{
-	return room_member_name(&r->room, i);
-}
-
-struct app_client *app_room_clients(struct app_room *r)
-{
-	return list_first(&r->clients);
-}
-
-struct app_client *app_client_next(struct app_client *c)
-{
-	return dlist_entry_or_null(c->node.next, struct app_client, node);
-}
-
-const char *app_client_user(const struct app_client *c)
-{
-	return c->strs;
-}
-
-const char *app_client_name(const struct app_client *c)
-{
-	return c->name;
-}
-
-size_t app_client_protocol(const struct app_client *c)
-{
-	return c->protocol;
-}
-
-int64_t app_client_since(const struct app_client *c)
-{
-	return c->since;
-}
-
-struct ws_frame *app_frame_text(const void *payload, size_t len)
-{
-	return ws_frame_text(payload, len);
-}
-
-void app_frame_unref(struct ws_frame *f)
-{
-	ws_frame_unref(f);
-}
-
-int app_send_frame(struct app_client *c, struct ws_frame *f)
-{
-	c->sent_at = uv_now(c->hub->loop);
-	return ws_send(c->ws, f);
-}
-
-int app_send_text(struct app_client *c, const void *payload, size_t len)
-{
-	c->sent_at = uv_now(c->hub->loop);
-	return ws_send_text(c->ws, payload, len);
-}
-
-uint64_t app_client_sent_at(const struct app_client *c)
-{
-	return c->sent_at;
-}
-
-uint64_t app_keepalive_ms(const struct app_room *r)
-{
-	return r->hub->cfg.keepalive_ms;
-}
-
-void app_close(struct app_client *c, uint16_t code, const char *reason)
-{
-	ws_close(c->ws, code, reason);
-}
-
-void app_client_ready(struct app_client *c)
-{
-	assert(c->where == CL_IN);
-	c->ready = true;
-	update_input(c);
-}
-
-void app_client_set_data(struct app_client *c, void *data)
-{
-	c->app_data = data;
-}
-
-void *app_client_data(const struct app_client *c)
-{
-	return c->app_data;
 }

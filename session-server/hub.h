@@ -20,7 +20,10 @@
  * Each connection has a token bucket (rate_limit frames a second, up to
  * rate_burst at once; pace.h): once it is empty the connection is not read
  * until a token has come back, so a fast sender is slowed down (TCP pushes
- * back on it) and every message is still processed, in order. */
+ * back on it) and every message is still processed, in order.
+ *
+ * The hub is three files, one job each (hub_internal.h): rooms (hub.c),
+ * connections (admit.c) and the services of app.h (app_services.c). */
 #ifndef STATEROOM_HUB_H
 #define STATEROOM_HUB_H
 

@@ -29,6 +29,10 @@ static void test_user_ids(void)
 	CHECK(wire_user_id_valid("A-z_0.9", 7));
 	CHECK(!wire_user_id_valid("a:b", 3));
 	CHECK(!wire_user_id_valid("a\0b", 3));
+	CHECK(!wire_user_id_valid("al ice", 6));
+	CHECK(!wire_user_id_valid("<script>", 8));
+	CHECK(!wire_user_id_valid("\xc3\xa9", 2));
+	CHECK(!wire_user_id_valid("a/b", 3));
 }
 
 static void test_subjects(void)
@@ -57,6 +61,7 @@ static void test_room_ids(void)
 	CHECK(!wire_room_id_valid(id, 0));
 	CHECK(!wire_room_id_valid("Abc", 3));
 	CHECK(!wire_room_id_valid("a-b", 3));
+	CHECK(wire_room_id_valid("abc123", 6));
 }
 
 static void test_random_ids(void)

@@ -1,0 +1,180 @@
+/* app_services: the services of the transport that app.h declares, for a
+ * room's application: its room, its clients, frames, the log (roomlog.h
+ * writes it, store.h reads it back) and the database; on top of the hub's
+ * rooms (hub.c) and connections (admit.c), through hub_internal.h. */
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+
+#include "app.h"
+#include "hub_internal.h"
+#include "store.h"
+
+const char *app_room_id(const struct app_room *r)
+{
+	return r->room.id;
+}
+
+size_t app_room_member_count(const struct app_room *r)
+{
+	return r->room.n_members;
+}
+
+const char *app_room_member(const struct app_room *r, size_t i)
+{
+	return room_member(&r->room, i);
+}
+
+const char *app_room_member_name(const struct app_room *r, size_t i)
+{
+	return room_member_name(&r->room, i);
+}
+
+struct app_client *app_room_clients(struct app_room *r)
+{
+	return client_list_first(&r->clients);
+}
+
+struct app_client *app_client_next(struct app_client *c)
+{
+	return dlist_entry_or_null(c->node.next, struct app_client, node);
+}
+
+const char *app_client_user(const struct app_client *c)
+{
+	return c->strs;
+}
+
+const char *app_client_name(const struct app_client *c)
+{
+	return c->name;
+}
+
+size_t app_client_protocol(const struct app_client *c)
+{
+	return c->protocol;
+}
+
+int64_t app_client_since(const struct app_client *c)
+{
+	return c->since;
+}
+
+struct ws_frame *app_frame_text(const void *payload, size_t len)
+{
+	return ws_frame_text(payload, len);
+}
+
+void app_frame_unref(struct ws_frame *f)
+{
+	ws_frame_unref(f);
+}
+
+int app_send_frame(struct app_client *c, struct ws_frame *f)
+{
+	c->sent_at = uv_now(c->hub->loop);
+	return ws_send(c->ws, f);
+}
+
+int app_send_text(struct app_client *c, const void *payload, size_t len)
+{
+	c->sent_at = uv_now(c->hub->loop);
+	return ws_send_text(c->ws, payload, len);
+}
+
+uint64_t app_client_sent_at(const struct app_client *c)
+{
+	return c->sent_at;
+}
+
+uint64_t app_keepalive_ms(const struct app_room *r)
+{
+	return r->hub->cfg.keepalive_ms;
+}
+
+void app_close(struct app_client *c, uint16_t code, const char *reason)
+{
+	ws_close(c->ws, code, reason);
+}
+
+void app_client_ready(struct app_client *c)
+{
+	assert(c->where == CL_IN);
+	c->ready = true;
+	admit_update_input(c);
+}
+
+void app_client_set_data(struct app_client *c, void *data)
+{
+	c->app_data = data;
+}
+
+void *app_client_data(const struct app_client *c)
+{
+	return c->app_data;
+}
+
+int64_t app_log_append(struct app_room *r, const struct app_record *rec)
+{
+	if (r->hub->closing)
+		return -EPIPE;
+	return rlog_append(&r->log, rec);
+}
+
+struct log_read {
+	struct app_room *r;
+	app_read_fn cb;
+	void *arg;
+};
+
+static void log_read_done(void *arg, int status, const struct app_record *recs, size_t n)
+{
+	struct log_read *rd = arg;
+	struct app_room *r = rd->r;
+
+	r->reads--;
+	rd->cb(rd->arg, status, recs, n);
+	free(rd);
+	hub_room_answered(r);
+}
+
+int app_log_read(struct app_room *r, int64_t after, int64_t before, size_t limit,
+		 app_read_fn cb, void *arg)
+{
+	struct hub *h = r->hub;
+	struct log_read *rd;
+	int rc;
+
+	if (!r->persistent)
+		return -ENOENT;
+	if (!h->db || h->closing)
+		return -EPIPE;
+	rd = malloc(sizeof(*rd));
+	if (!rd)
+		return -ENOMEM;
+	rd->r = r;
+	rd->cb = cb;
+	rd->arg = arg;
+	rc = store_range(h->db, r->room.id, after, before, limit, log_read_done, rd);
+	if (rc != 0) {
+		free(rd);
+		return rc;
+	}
+	r->reads++;
+	return 0;
+}
+
+bool app_room_persistent(const struct app_room *r)
+{
+	return r->persistent;
+}
+
+size_t app_room_log_window(const struct app_room *r)
+{
+	return r->hub->cfg.log_window;
+}
+
+struct db *app_db(const struct app_room *r)
+{
+	return r->hub->db;
+}
