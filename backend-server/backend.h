@@ -107,6 +107,7 @@ void api_auth_login(struct httpd_req *req, const struct route_params *params, vo
 void api_me(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_rooms_list(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_history(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_inbox(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_admin_servers(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_admin_drain(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_healthz(struct httpd_req *req, const struct route_params *params, void *ud);

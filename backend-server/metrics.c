@@ -13,6 +13,7 @@ static const char *const mx_route_names[MX_N_ROUTES] = {
 	[MX_ME] = "me",
 	[MX_ROOMS_LIST] = "rooms_list",
 	[MX_HISTORY] = "history",
+	[MX_INBOX] = "inbox",
 	[MX_HEALTHZ] = "healthz",
 	[MX_READYZ] = "readyz",
 	[MX_METRICS] = "metrics",

@@ -17,6 +17,7 @@ enum mx_route {
 	MX_ME,
 	MX_ROOMS_LIST,
 	MX_HISTORY,
+	MX_INBOX,
 	MX_HEALTHZ,
 	MX_READYZ,
 	MX_METRICS,

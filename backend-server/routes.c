@@ -26,6 +26,7 @@ BE_ROUTED(api_auth_login)
 BE_ROUTED(api_me)
 BE_ROUTED(api_rooms_list)
 BE_ROUTED(api_history)
+BE_ROUTED(api_inbox)
 BE_ROUTED(api_admin_servers)
 BE_ROUTED(api_admin_drain)
 BE_ROUTED(status_healthz)
@@ -39,6 +40,7 @@ static const struct route be_routes[] = {
 	{ HTTP_POST, "/api/auth/register", api_auth_register_routed },
 	{ HTTP_POST, "/api/auth/login", api_auth_login_routed },
 	{ HTTP_GET, "/api/me", api_me_routed },
+	{ HTTP_GET, "/api/me/inbox", api_inbox_routed },
 	{ HTTP_GET, "/api/rooms", api_rooms_list_routed },
 	{ HTTP_GET, "/api/rooms/:id/messages", api_history_routed },
 	{ HTTP_GET, "/api/admin/servers", api_admin_servers_routed },
