@@ -70,3 +70,18 @@ json_t *people_user_json(const char *user_id, const char *display_name, const ch
 			 "status", status ? status : "", "avatar", "initials", initials, "color",
 			 people_color(user_id));
 }
+
+json_t *people_presence_json(const char *column)
+{
+	json_t *j = column ? json_loads(column, 0, NULL) : NULL;
+	const char *state = json_string_value(json_object_get(j, "state"));
+	json_t *seen = json_object_get(j, "lastSeen");
+	json_t *out;
+
+	if (!state || (strcmp(state, "online") != 0 && strcmp(state, "away") != 0 &&
+		       strcmp(state, "offline") != 0))
+		state = "offline";
+	out = json_pack("{s:s,s:O}", "state", state, "lastSeen", json_is_string(seen) ? seen : json_null());
+	json_decref(j);
+	return out;
+}

@@ -420,6 +420,23 @@ static void test_people(void)
 	json_decref(u);
 }
 
+static void test_presence_json(void)
+{
+	json_t *p = people_presence_json("{\"state\" : \"away\", \"lastSeen\" : \"2026-01-02T03:04:05+00:00\"}");
+
+	CHECK_EQ_STR(json_string_value(json_object_get(p, "state")), "away");
+	CHECK_EQ_STR(json_string_value(json_object_get(p, "lastSeen")), "2026-01-02T03:04:05+00:00");
+	json_decref(p);
+	/* No row, or nothing sensible in it: offline, never seen. */
+	p = people_presence_json(NULL);
+	CHECK_EQ_STR(json_string_value(json_object_get(p, "state")), "offline");
+	CHECK(json_is_null(json_object_get(p, "lastSeen")));
+	json_decref(p);
+	p = people_presence_json("{\"state\":\"dancing\",\"lastSeen\":null}");
+	CHECK_EQ_STR(json_string_value(json_object_get(p, "state")), "offline");
+	json_decref(p);
+}
+
 int main(void)
 {
 	test_user_ids();
@@ -430,5 +447,6 @@ int main(void)
 	test_client_addr();
 	test_throttle();
 	test_people();
+	test_presence_json();
 	return check_done();
 }
