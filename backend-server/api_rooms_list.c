@@ -27,7 +27,7 @@ static const char rooms_list_sql[] =
 	"  r.persistent, r.owner = $1"
 	" FROM ((SELECT * FROM rooms WHERE visibility = 'public' ORDER BY created_at DESC LIMIT 100)"
 	"       UNION"
-	"       (SELECT * FROM rooms WHERE owner = $1 ORDER BY created_at DESC LIMIT 100)"
+	"       (SELECT * FROM rooms WHERE owner = $1 AND kind <> 'inbox' ORDER BY created_at DESC LIMIT 100)"
 	"       ORDER BY created_at DESC, id LIMIT 100) r"
 	" LEFT JOIN session_servers s ON s.id = r.server_id"
 	" LEFT JOIN LATERAL (SELECT max(seq) AS last FROM records"
