@@ -1,5 +1,4 @@
--- The live inbox (docs/architecture.md, "Live updates"): presence, and the
--- notifications a committed direct message sends.
+-- The live inbox (docs/architecture.md, "Live updates"): presence.
 --
 -- Anything that changes what a user must see sends
 --   pg_notify('stateroom_inbox', '{"to":"<user>","event":{...}}')
@@ -39,33 +38,3 @@ LANGUAGE sql STABLE AS $$
 	) a ON true
 	WHERE u.id = p_user
 $$;
-
--- A committed message in a direct conversation tells the other member:
--- {"type":"dm","roomId","seq"} (the latest seq of the statement's batch),
--- unless that member blocks the sender. A statement trigger with a
--- transition table runs once per group-commit batch (the session server
--- writes a batch in one INSERT), and for a room that is no DM it costs one
--- probe of direct_rooms' primary key per distinct room of the batch.
-CREATE FUNCTION stateroom_records_inbox() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-	PERFORM pg_notify('stateroom_inbox', json_build_object(
-			'to', t.to_user,
-			'event', json_build_object('type', 'dm', 'roomId', t.room_id, 'seq', t.seq))::text)
-	FROM (
-		SELECT d.room_id, n.user_id AS from_user,
-		       CASE WHEN n.user_id = d.user_a THEN d.user_b ELSE d.user_a END AS to_user,
-		       max(n.seq) AS seq
-		FROM (SELECT DISTINCT room_id FROM new_records) r
-		JOIN direct_rooms d ON d.room_id = r.room_id
-		JOIN new_records n ON n.room_id = d.room_id AND n.user_id IN (d.user_a, d.user_b)
-		GROUP BY 1, 2, 3
-	) t
-	WHERE NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = t.to_user AND b.blocked = t.from_user);
-	RETURN NULL;
-END
-$$;
-
-CREATE TRIGGER records_inbox AFTER INSERT ON records
-	REFERENCING NEW TABLE AS new_records
-	FOR EACH STATEMENT EXECUTE FUNCTION stateroom_records_inbox();

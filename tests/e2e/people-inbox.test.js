@@ -121,8 +121,8 @@ test('a friend request notification reaches the recipient\'s inbox and nobody el
 
 test('a message in a DM room gives the other member a dm event; a third user gets nothing', async () => {
 	const alice = fresh('alice'), bob = fresh('bob'), carol = fresh('carol');
-	const ta = await register(alice);
-	const b = await openInbox(await register(bob));
+	const ta = await register(alice), tb = await register(bob);
+	const b = await openInbox(tb);
 	const c = await openInbox(await register(carol));
 	const a = await openInbox(ta);
 	// The DM room as POST /api/dms makes it.
@@ -140,6 +140,14 @@ test('a message in a DM room gives the other member a dm event; a third user get
 	assert.deepEqual((await b.next(isEvent('dm'))).event, { type: 'dm', roomId: room, seq: s2 });
 	await c.none((f) => f?.type === 'event', 300);
 	await a.none(isEvent('dm'), 0); // not the sender
+	// The other way round.
+	const tb2 = await lookup(h.stack.backendUrl, tb, room);
+	const dmb = await connect(tb2.json.host, tb2.json.token, { protocol: 'stateroom.v1' });
+	await dmb.next('welcome');
+	const s3 = await sendAcked(dmb, 'b1', 'hi alice');
+	assert.deepEqual((await a.next(isEvent('dm'))).event, { type: 'dm', roomId: room, seq: s3 });
+	await b.none(isEvent('dm'), 200);
+	dmb.terminate();
 
 	// A message in an ordinary room notifies nobody.
 	const other = `rm${crypto.randomBytes(5).toString('hex')}`;
@@ -152,6 +160,7 @@ test('a message in a DM room gives the other member a dm event; a third user get
 	// Blocked: bob no longer hears of alice's messages.
 	await h.stack.sql(`INSERT INTO blocks (blocker, blocked) VALUES ('${bob}', '${alice}')`);
 	await sendAcked(dm, 'm3', 'are you there');
+	await sendAcked(dm, 'm4', 'hello?');
 	await b.none(isEvent('dm'), 400);
 	await closeAll([a, b, c, dm, plain]);
 });
