@@ -248,11 +248,12 @@ void api_friends_remove(struct httpd_req *req, const struct route_params *params
 
 /* ---- the list ---------------------------------------------------------- */
 
-/* A friend's presence: the live inbox fills this in (a look-up of u.id's
- * state and last seen); until then every friend shows offline. It yields
- * p.state (text) and p.last_seen (timestamptz or NULL). */
+/* A friend's presence as the inbox keeps it (stateroom_presence, migration
+ * 014: offline once the server that saw the user has died; $8 is
+ * --dead-after-ms). It yields p.state (text) and p.last_seen (timestamptz
+ * or NULL). */
 #define FRIENDS_PRESENCE_SQL \
-	" CROSS JOIN LATERAL (SELECT 'offline'::text AS state, NULL::timestamptz AS last_seen) p"
+	" CROSS JOIN LATERAL stateroom_presence(u.id, $8::bigint) p"
 
 #define FRIENDS_ISO(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 #define FRIENDS_US(col) "floor(extract(epoch FROM " col ") * 1000000)::bigint"
@@ -369,8 +370,8 @@ void api_friends_list(struct httpd_req *req, const struct route_params *params, 
 	struct backend *be = ud;
 	struct auth_user me;
 	struct friends_call *c;
-	char limit[16], us[FRIENDS_NLISTS][24];
-	const char *q[7], *untimed;
+	char limit[16], us[FRIENDS_NLISTS][24], dead[24];
+	const char *q[8], *untimed;
 
 	if (preq_caller(be, req, MX_FRIENDS_LIST, &me) < 0 || !(c = friends_call_new(be, req, MX_FRIENDS_LIST)))
 		return;
@@ -384,5 +385,7 @@ void api_friends_list(struct httpd_req *req, const struct route_params *params, 
 	preq_key_params(&c->keys[FRIENDS_LIST], us[0], &untimed, &q[2]);
 	preq_key_params(&c->keys[FRIENDS_IN], us[1], &q[3], &q[4]);
 	preq_key_params(&c->keys[FRIENDS_OUT], us[2], &q[5], &q[6]);
-	friends_query(c, friends_list_sql, 7, q, friends_on_list);
+	snprintf(dead, sizeof dead, "%ld", be->cfg.dead_after_ms);
+	q[7] = dead;
+	friends_query(c, friends_list_sql, 8, q, friends_on_list);
 }

@@ -13,6 +13,7 @@
 #include "backend.h"
 #include "http_json.h"
 #include "ids.h"
+#include "inbox_id.h"
 #include "log.h"
 #include "names.h"
 #include "room_opts.h"
@@ -362,6 +363,12 @@ void api_rooms_get(struct httpd_req *req, const struct route_params *params, voi
 		return;
 	}
 
+	/* Only inboxes have ids this long (inbox_id.h): nobody gets a ticket
+	 * for one here, its owner included (GET /api/me/inbox). */
+	if (params->v[0].len == INBOX_ID_LEN) {
+		be_error(be, req, MX_ROOMS_GET, 404, "not_found", "no such room", NULL);
+		return;
+	}
 	c = calloc(1, sizeof *c);
 	if (!c) {
 		be_error(be, req, MX_ROOMS_GET, 500, "internal", "out of memory", NULL);

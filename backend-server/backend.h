@@ -122,6 +122,7 @@ void api_blocks_list(struct httpd_req *req, const struct route_params *params, v
 void api_dms_start(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_me_rooms(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_me_rooms_leave(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_inbox(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_admin_servers(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_admin_drain(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_healthz(struct httpd_req *req, const struct route_params *params, void *ud);

@@ -28,6 +28,7 @@ static const char *const mx_route_names[MX_N_ROUTES] = {
 	[MX_DMS] = "dms",
 	[MX_ME_ROOMS] = "me_rooms",
 	[MX_ME_ROOMS_LEAVE] = "me_rooms_leave",
+	[MX_INBOX] = "inbox",
 	[MX_HEALTHZ] = "healthz",
 	[MX_READYZ] = "readyz",
 	[MX_METRICS] = "metrics",

@@ -41,6 +41,7 @@ BE_ROUTED(api_blocks_list)
 BE_ROUTED(api_dms_start)
 BE_ROUTED(api_me_rooms)
 BE_ROUTED(api_me_rooms_leave)
+BE_ROUTED(api_inbox)
 BE_ROUTED(api_admin_servers)
 BE_ROUTED(api_admin_drain)
 BE_ROUTED(status_healthz)
@@ -57,6 +58,7 @@ static const struct route be_routes[] = {
 	{ HTTP_PATCH, "/api/me", api_me_patch_routed },
 	{ HTTP_GET, "/api/users", api_users_search_routed },
 	{ HTTP_GET, "/api/users/:id", api_users_get_routed },
+	{ HTTP_GET, "/api/me/inbox", api_inbox_routed },
 	{ HTTP_GET, "/api/rooms", api_rooms_list_routed },
 	{ HTTP_GET, "/api/rooms/:id/messages", api_history_routed },
 	{ HTTP_POST, "/api/friends/requests", api_friends_request_routed },

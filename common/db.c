@@ -15,6 +15,7 @@
  * black-holed address would otherwise hang the attempt for minutes. */
 #define DB_CONNECT_TIMEOUT_MS 10000
 #define DB_MAX_PARAMS 65535 /* the protocol's limit */
+#define DB_CHANNEL_MAX 63   /* NAMEDATALEN - 1 */
 
 enum db_state { DB_WAITING, DB_CONNECTING, DB_READY, DB_CLOSED };
 
@@ -35,6 +36,18 @@ struct db_req {
 struct db_poll {
 	uv_poll_t handle;
 	struct db *db;
+};
+
+/* A LISTEN in force on every connection; its LISTEN request is part of it. */
+struct db_listener {
+	struct db_listener *next;
+	db_notify_fn cb;
+	void *arg;
+	bool listened;     /* LISTEN succeeded on an earlier connection */
+	bool queued;       /* its LISTEN request is in the queue or in flight */
+	char channel[DB_CHANNEL_MAX + 1];
+	struct db_req req;
+	char sql[DB_CHANNEL_MAX + 16];
 };
 
 enum { DB_H_RETRY = 1, DB_H_EXPIRE = 2, DB_H_KICK = 4 };
@@ -64,6 +77,7 @@ struct db {
 	struct db_req *head, *tail;
 	unsigned queued;
 	struct db_req rollback;
+	struct db_listener *listeners;
 
 	char last_err[256]; /* why the last connection attempt failed or broke */
 
@@ -91,6 +105,19 @@ static void db_set_err(struct db *db, const char *why)
 	db->last_err[n] = '\0';
 }
 
+/* The internal requests (ROLLBACK, LISTEN) live in db. */
+static void db_req_free(struct db *db, struct db_req *req)
+{
+	if (req == &db->rollback)
+		return;
+	for (struct db_listener *l = db->listeners; l; l = l->next)
+		if (req == &l->req) {
+			l->queued = false;
+			return;
+		}
+	free(req);
+}
+
 static struct db_req *db_detach_all(struct db *db)
 {
 	struct db_req *list = db->head;
@@ -114,8 +141,7 @@ static void db_fail_list(struct db *db, struct db_req *list, const char *err)
 		list = req->next;
 		if (req->cb)
 			req->cb(NULL, err, NULL, req->arg);
-		if (req != &db->rollback)
-			free(req);
+		db_req_free(db, req);
 	}
 }
 
@@ -127,6 +153,12 @@ static void db_finalize(struct db *db)
 	void *arg = db->done_arg;
 
 	db_fail_list(db, db_detach_all(db), "shutting down");
+	while (db->listeners) {
+		struct db_listener *l = db->listeners;
+
+		db->listeners = l->next;
+		free(l);
+	}
 	free(db->conninfo);
 	free(db);
 	if (done)
@@ -215,6 +247,30 @@ static void db_drop_conn(struct db *db)
 
 static void db_on_retry(uv_timer_t *t);
 
+static void db_on_listened(PGresult *res, const char *err, const char *sqlstate, void *arg)
+{
+	struct db_listener *l = arg;
+
+	/* A failure is the connection's, and the next one listens again. */
+	if (!res)
+		return;
+	if (l->listened)
+		l->cb(l->arg, NULL);
+	l->listened = true;
+}
+
+/* Counted in db->queued while it waits, like any request, but never refused
+ * for a full queue. */
+static void db_push_front(struct db *db, struct db_listener *l)
+{
+	l->req.next = db->head;
+	db->head = &l->req;
+	if (!db->tail)
+		db->tail = &l->req;
+	db->queued++;
+	l->queued = true;
+}
+
 static void db_on_notice(void *arg, const PGresult *res)
 {
 }
@@ -268,6 +324,11 @@ static void db_ready(struct db *db)
 		db_lost(db, uv_strerror(r));
 		return;
 	}
+	/* Ahead of the queue, so that nothing the queued queries cause goes
+	 * unheard. */
+	for (struct db_listener *l = db->listeners; l; l = l->next)
+		if (!l->queued)
+			db_push_front(db, l);
 	db_send_next(db);
 }
 
@@ -426,18 +487,30 @@ static void db_complete(struct db *db)
 		}
 	}
 	PQclear(res);
-	if (req != &db->rollback)
-		free(req);
+	db_req_free(db, req);
 }
 
 /* Every callback may close db or queue queries, so the state is checked
  * again after each. */
-static void db_read_results(struct db *db)
+static void db_deliver(struct db *db)
 {
 	PGnotify *note;
 
-	while ((note = PQnotifies(db->conn)))
+	while (db->state == DB_READY && (note = PQnotifies(db->conn))) {
+		struct db_listener *l;
+
+		for (l = db->listeners; l; l = l->next)
+			if (strcmp(l->channel, note->relname) == 0)
+				break;
+		if (l)
+			l->cb(l->arg, note->extra);
 		PQfreemem(note);
+	}
+}
+
+static void db_read_results(struct db *db)
+{
+	db_deliver(db);
 	while (db->state == DB_READY && db->inflight && !PQisBusy(db->conn)) {
 		PGresult *r = PQgetResult(db->conn);
 
@@ -448,6 +521,8 @@ static void db_read_results(struct db *db)
 		db_complete(db);
 		db_send_next(db);
 	}
+	/* Reading results may have parsed notifications too. */
+	db_deliver(db);
 }
 
 static void db_on_poll(uv_poll_t *h, int status, int events)
@@ -584,6 +659,38 @@ int db_query(struct db *db, const char *sql, int n, const char *const *params, d
 int db_script(struct db *db, const char *sql, db_result_fn cb, void *arg)
 {
 	return db_enqueue(db, sql, -1, NULL, cb, arg);
+}
+
+int db_listen(struct db *db, const char *channel, db_notify_fn cb, void *arg)
+{
+	struct db_listener *l;
+	size_t n = channel ? strlen(channel) : 0;
+
+	if (!db || !cb || n == 0 || n > DB_CHANNEL_MAX ||
+	    strspn(channel, "abcdefghijklmnopqrstuvwxyz0123456789_") != n)
+		return -EINVAL;
+	if (db->closing)
+		return -ESHUTDOWN;
+	l = calloc(1, sizeof *l);
+	if (!l)
+		return -ENOMEM;
+	l->cb = cb;
+	l->arg = arg;
+	memcpy(l->channel, channel, n + 1);
+	snprintf(l->sql, sizeof l->sql, "LISTEN \"%s\"", channel);
+	l->req.cb = db_on_listened;
+	l->req.arg = l;
+	l->req.n = 0;
+	l->req.sql = l->sql;
+	l->req.params = NULL;
+	l->next = db->listeners;
+	db->listeners = l;
+	if (db->state == DB_READY) {
+		db_push_front(db, l);
+		if (!db->inflight)
+			uv_idle_start(&db->kick, db_on_kick);
+	}
+	return 0;
 }
 
 bool db_connected(const struct db *db)

@@ -53,6 +53,20 @@ int db_query(struct db *db, const char *sql, int n, const char *const *params,
  * db_query(). */
 int db_script(struct db *db, const char *sql, db_result_fn cb, void *arg);
 
+/* LISTEN: notifications (NOTIFY, pg_notify) of a channel.
+ *
+ * payload is a notification's payload (valid during the call), or NULL after
+ * the connection was lost and LISTEN is in force again on a new one: what was
+ * sent meanwhile is lost, so the user should resync from the tables. */
+typedef void (*db_notify_fn)(void *arg, const char *payload);
+
+/* Listens on channel (1 to 63 bytes of [a-z0-9_]; copied) from now on, on
+ * this and every later connection: LISTEN runs ahead of any queued query
+ * whenever db connects. Each notification is delivered to cb once its input
+ * is read, in order, from the loop. Listeners stay until db_close. Returns 0
+ * or a negative errno (-EINVAL: bad channel). */
+int db_listen(struct db *db, const char *channel, db_notify_fn cb, void *arg);
+
 /* True while a connection is established. */
 bool db_connected(const struct db *db);
 

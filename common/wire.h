@@ -40,6 +40,7 @@ enum wire_close {
 	WIRE_CLOSE_INTERNAL = 1011,    /* the room or its messages could not be loaded or saved */
 	WIRE_CLOSE_RESTART = 1012,     /* shutting down or draining: look the room up again */
 	WIRE_CLOSE_BAD_TICKET = 4001,  /* missing, malformed, forged, expired, used or stale ticket */
+	WIRE_CLOSE_FORBIDDEN = 4003,   /* a room the ticket's user may not join (another user's inbox) */
 	WIRE_CLOSE_NOT_HERE = 4004,    /* ticket or room for another server or epoch */
 	WIRE_CLOSE_SUBPROTOCOL = 4006, /* the room's application does not serve the subprotocol */
 	WIRE_CLOSE_USER_CONNS = 4008,  /* too many connections of this user in this room */

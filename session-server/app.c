@@ -5,6 +5,7 @@
 
 static const struct room_app_ops *const apps[] = {
 	&app_chat_ops,
+	&app_inbox_ops,
 };
 
 /* Room for every application's protocols (app_protocols asserts it). */

@@ -206,5 +206,6 @@ void app_client_set_data(struct app_client *c, void *data);
 void *app_client_data(const struct app_client *c);
 
 extern const struct room_app_ops app_chat_ops;
+extern const struct room_app_ops app_inbox_ops;
 
 #endif

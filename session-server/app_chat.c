@@ -40,6 +40,7 @@
 #include <time.h>
 
 #include "dlist.h"
+#include "dmnotify.h"
 #include "jbuf.h"
 #include "marks.h"
 #include "wire.h"
@@ -105,6 +106,7 @@ struct chat {
 	struct jbuf out;         /* the frame being written */
 	struct ws_frame *heartbeat;
 	struct marks *marks;     /* read marks, written on tick and dispose */
+	struct dmn *dm;          /* "dm" events, if the room is a direct conversation */
 	struct dlist waits;
 	/* Ring slot + 1 of each message with an id, by its key (linear
 	 * probing, at most half full): a send's retry is found without
@@ -800,6 +802,9 @@ static int chat_create(struct app_room *room, const struct app_record *recent, s
 		}
 	}
 	ch->committed = ch->seq;
+	/* Only committed messages are announced; an ephemeral room has none. */
+	if (app_room_persistent(room))
+		ch->dm = dmn_new(app_db(room), app_room_id(room));
 	*state = ch;
 	return 0;
 }
@@ -818,6 +823,7 @@ static void chat_committed(void *state, int64_t seq)
 		m->from = NULL;
 		broadcast_msg(ch, m);
 		broadcast_snapshot(ch);
+		dmn_sent(ch->dm, m->user, m->seq);
 	}
 }
 
@@ -862,6 +868,7 @@ static void chat_restore(void *state, const struct app_record *recs, size_t n)
 		ch->committed = m->seq;
 		broadcast_msg(ch, m);
 		broadcast_snapshot(ch);
+		dmn_sent(ch->dm, m->user, m->seq);
 	}
 }
 
@@ -994,6 +1001,7 @@ static void chat_dispose(void *state)
 	 * answers. */
 	marks_flush(ch->marks, app_db(ch->room));
 	marks_free(ch->marks);
+	dmn_free(ch->dm);
 	app_frame_unref(ch->heartbeat);
 	jbuf_fini(&ch->out);
 	free(ch);

@@ -328,6 +328,75 @@ static void test_reconnects_after_loss(void)
 	close_db(killer);
 }
 
+/* ---- listen ----------------------------------------------------------- */
+
+struct heard {
+	int notes, resyncs;
+	char last[64];
+};
+
+static void on_heard(void *arg, const char *payload)
+{
+	struct heard *h = arg;
+
+	if (!payload) {
+		h->resyncs++;
+		return;
+	}
+	h->notes++;
+	snprintf(h->last, sizeof h->last, "%s", payload);
+}
+
+static bool heard_count(const struct heard *h, int notes, uint64_t ms)
+{
+	uint64_t end = uv_now(loop) + ms;
+	bool never = false;
+
+	while (h->notes < notes && uv_now(loop) < end)
+		run_until(&never, 20);
+	return h->notes >= notes;
+}
+
+static void test_listen(void)
+{
+	struct db *listener = open_db(), *sender = open_db();
+	struct heard h = { 0 };
+	struct answer pid, kill, send;
+	const char *params[1];
+	bool never = false;
+
+	CHECK_EQ_INT(db_listen(listener, "Bad-Name", on_heard, &h), -EINVAL);
+	CHECK_EQ_INT(db_listen(listener, "", on_heard, &h), -EINVAL);
+	CHECK_EQ_INT(db_listen(listener, "test_chan", on_heard, &h), 0);
+	/* LISTEN runs before this query: the notification it sends is heard. */
+	CHECK_EQ_INT(query(listener, "SELECT pg_notify('test_chan', 'one')", 0, NULL, &send), 0);
+	CHECK(run_until(&send.done, 5000));
+	CHECK(heard_count(&h, 1, 5000));
+	CHECK_EQ_STR(h.last, "one");
+	/* From another session, with no query of the listener's in flight. */
+	CHECK_EQ_INT(query(sender, "SELECT pg_notify('test_chan', 'two'), pg_notify('other', 'x')",
+			   0, NULL, &send), 0);
+	CHECK(heard_count(&h, 2, 5000));
+	CHECK_EQ_STR(h.last, "two");
+	CHECK_EQ_INT(h.resyncs, 0);
+
+	/* Cut: LISTEN again on the new connection, and the user is told. */
+	CHECK_EQ_INT(query(listener, "SELECT pg_backend_pid()", 0, NULL, &pid), 0);
+	CHECK(run_until(&pid.done, 5000));
+	params[0] = pid.value;
+	CHECK_EQ_INT(query(sender, "SELECT pg_terminate_backend($1::int)", 1, params, &kill), 0);
+	CHECK(run_until(&kill.done, 5000));
+	CHECK(kill.ok);
+	for (uint64_t end = uv_now(loop) + 10000; h.resyncs == 0 && uv_now(loop) < end;)
+		run_until(&never, 20);
+	CHECK_EQ_INT(h.resyncs, 1);
+	CHECK_EQ_INT(query(sender, "SELECT pg_notify('test_chan', 'three')", 0, NULL, &send), 0);
+	CHECK(heard_count(&h, 3, 5000));
+	CHECK_EQ_STR(h.last, "three");
+	close_db(listener);
+	close_db(sender);
+}
+
 /* ---- migrate ---------------------------------------------------------- */
 
 struct migrated {
@@ -488,6 +557,7 @@ int main(void)
 	test_unreachable();
 	test_migrate_unreachable();
 	test_reconnects_after_loss();
+	test_listen();
 
 	snprintf(sql, sizeof sql, "DROP SCHEMA %s CASCADE", schema);
 	CHECK(exec_sql(db, sql, &a));
