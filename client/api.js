@@ -249,16 +249,6 @@ export async function leaveMyRoom(token, roomId) {
   await requestNoContent('DELETE', `/api/me/rooms/${encodeURIComponent(roomId)}`, token);
 }
 
-// GET /api/users/:id → the user, or null when there is none (to the caller).
-export async function getUser(token, userId) {
-  try {
-    return personOf(await request('GET', `/api/users/${encodeURIComponent(userId)}`, { token }));
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 404) return null;
-    throw error;
-  }
-}
-
 // GET /api/blocks → { blocks (users), next }: one page of the users the
 // caller blocks.
 export async function listBlocks(token, { cursor = null, limit = undefined } = {}) {
