@@ -181,3 +181,88 @@ export async function olderMessages(token, roomId, before, limit) {
   if (!Array.isArray(data.messages)) throw badAnswer();
   return { messages: data.messages, more: data.more === true };
 }
+
+// ---------------------------------------------------------------- people:
+// conversations, users and blocks (registered accounts only; a guest gets
+// 403 account_required). Lists are paged: pass the answer's `next` back as
+// cursor, null on the last page.
+
+function pageQuery(cursor, limit) {
+  const query = new URLSearchParams();
+  if (limit !== undefined) query.set('limit', String(limit));
+  if (cursor) query.set('cursor', cursor);
+  const text = query.toString();
+  return text === '' ? '' : `?${text}`;
+}
+
+function nextOf(data) {
+  return typeof data.next === 'string' && data.next !== '' ? data.next : null;
+}
+
+// A user as the people API shows it, checked; null when it is not one.
+export function personOf(u) {
+  if (u === null || typeof u !== 'object' || !validUserId(u.userId)) return null;
+  const avatar = u.avatar !== null && typeof u.avatar === 'object' ? u.avatar : {};
+  return {
+    userId: u.userId,
+    displayName: typeof u.displayName === 'string' && u.displayName !== '' ? u.displayName : u.userId,
+    status: typeof u.status === 'string' ? u.status : '',
+    avatar: {
+      initials: typeof avatar.initials === 'string' ? avatar.initials : '',
+      color: typeof avatar.color === 'string' && /^#[0-9A-Fa-f]{6}$/.test(avatar.color) ? avatar.color : null,
+    },
+  };
+}
+
+function lastMessageOf(m) {
+  if (m === null || typeof m !== 'object' || !Number.isInteger(m.seq)) return null;
+  return {
+    seq: m.seq,
+    userId: typeof m.userId === 'string' ? m.userId : '',
+    userName: typeof m.userName === 'string' ? m.userName : '',
+    text: typeof m.text === 'string' ? m.text : '',
+    at: typeof m.at === 'string' ? Date.parse(m.at) : NaN,
+  };
+}
+
+// GET /api/me/rooms → { rooms, next }: the caller's rooms and DMs, newest
+// activity first, each { roomId, kind, name, peer, unread, lastMessage,
+// activityAt (ms) }.
+export async function listMyRooms(token, { cursor = null, limit = undefined, signal = undefined } = {}) {
+  const data = await request('GET', `/api/me/rooms${pageQuery(cursor, limit)}`, { token, signal });
+  if (!Array.isArray(data.rooms)) throw badAnswer();
+  const rooms = data.rooms.filter((r) => r !== null && typeof r === 'object' && validRoomId(r.roomId))
+    .map((r) => ({
+      roomId: r.roomId,
+      kind: r.kind === 'dm' ? 'dm' : 'room',
+      name: typeof r.name === 'string' ? r.name : '',
+      peer: personOf(r.peer),
+      unread: Number.isInteger(r.unread) && r.unread > 0 ? r.unread : 0,
+      lastMessage: lastMessageOf(r.lastMessage),
+      activityAt: typeof r.activityAt === 'string' ? Date.parse(r.activityAt) : NaN,
+    }));
+  return { rooms, next: nextOf(data) };
+}
+
+// DELETE /api/me/rooms/:id: leaves the room for good (it leaves the list).
+export async function leaveMyRoom(token, roomId) {
+  await requestNoContent('DELETE', `/api/me/rooms/${encodeURIComponent(roomId)}`, token);
+}
+
+// GET /api/blocks → { blocks (users), next }: one page of the users the
+// caller blocks.
+export async function listBlocks(token, { cursor = null, limit = undefined } = {}) {
+  const data = await request('GET', `/api/blocks${pageQuery(cursor, limit)}`, { token });
+  if (!Array.isArray(data.blocks)) throw badAnswer();
+  return { blocks: data.blocks.map(personOf).filter((u) => u !== null), next: nextOf(data) };
+}
+
+// A call answered 204: request() wants a JSON body, this one none.
+async function requestNoContent(method, path, token) {
+  try {
+    await request(method, path, { token });
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 204) return;
+    throw error;
+  }
+}

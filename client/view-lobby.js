@@ -1,7 +1,11 @@
-// The lobby view: create a room, join one by ID or share link, and the list
-// of rooms (public ones and the user's own) with their unread counts.
+// The lobby view: an account's conversations (its rooms and DMs), create a
+// room, join one by ID or share link, and the list of rooms (public ones and
+// the user's own) with their unread counts.
 
-import { ApiError, ROOM_NAME_MAX_BYTES, createRoom, listRooms, parseRoomInput } from './api.js';
+import {
+  ApiError, ROOM_NAME_MAX_BYTES, createRoom, leaveMyRoom, listMyRooms, listRooms, parseRoomInput,
+} from './api.js';
+import { ensureBlocks, isBlockedId, onBlocksChange } from './blocks.js';
 import { textBytes } from './connection.js';
 import { $, fillAvatar, setError, setVisible } from './dom.js';
 
@@ -159,9 +163,248 @@ function renderRooms(rooms) {
   }
 }
 
+// -------------------------------------------------------------- conversations
+// An account's rooms and DMs (GET /api/me/rooms), newest activity first. The
+// list is fetched when the lobby is shown and every CONVERSATIONS_REFRESH_MS
+// while it is visible; refreshConversations() is also the one call for
+// whatever learns sooner that the list changed. "More" adds a page, and a
+// refresh fetches as many pages as are shown.
+
+const CONVERSATIONS_REFRESH_MS = 10000;
+const conversations = new Map(); // roomId → the conversation as last listed
+let conversationsTimer = null;
+let conversationPages = 1;
+let conversationsCall = 0; // the latest refresh: an older answer is dropped
+
+function conversationTitle(c) {
+  if (c.kind === 'dm') return c.peer?.displayName ?? 'Direct message';
+  return c.name || 'Untitled room';
+}
+
+// "now", "5 min", "3 h", "2 d", then the date.
+export function relativeTime(ms, now = Date.now()) {
+  const minutes = Math.floor((now - ms) / 60000);
+  if (minutes < 1) return 'now';
+  if (minutes < 60) return `${minutes} min`;
+  if (minutes < 24 * 60) return `${Math.floor(minutes / 60)} h`;
+  if (minutes < 7 * 24 * 60) return `${Math.floor(minutes / (24 * 60))} d`;
+  return new Date(ms).toLocaleDateString([], { month: 'short', day: 'numeric' });
+}
+
+function startConversations() {
+  const on = app.session?.registered === true;
+  setVisible($('conversations'), on);
+  clearInterval(conversationsTimer);
+  conversationsTimer = null;
+  if (!on) {
+    conversations.clear();
+    $('conversation-list').replaceChildren();
+    return;
+  }
+  ensureBlocks(app.session);
+  conversationsTimer = setInterval(() => {
+    if (!document.hidden) refreshConversations();
+  }, CONVERSATIONS_REFRESH_MS);
+  refreshConversations();
+}
+
+function stopConversations() {
+  clearInterval(conversationsTimer);
+  conversationsTimer = null;
+  conversationsCall++;
+}
+
+// Fetches the conversations again while the lobby shows them (else nothing).
+export async function refreshConversations() {
+  if (app === null || conversationsTimer === null || app.session?.registered !== true) return;
+  const token = app.liveToken();
+  if (token === null) return;
+  const call = ++conversationsCall;
+  const status = $('conversations-status');
+  if (conversations.size === 0) status.textContent = 'Loading your conversations…';
+  try {
+    const rooms = [];
+    let cursor = null;
+    for (let i = 0; i < conversationPages; i++) {
+      const page = await listMyRooms(token, { cursor });
+      rooms.push(...page.rooms);
+      cursor = page.next;
+      if (cursor === null) break;
+    }
+    if (call !== conversationsCall || token !== app.session?.token) return;
+    renderConversations(rooms, cursor !== null);
+  } catch (error) {
+    if (call !== conversationsCall || token !== app.session?.token) return;
+    if (error instanceof ApiError && error.status === 401) {
+      app.expireSession();
+      return;
+    }
+    status.textContent = `Could not load your conversations: ${error.message}`;
+  }
+}
+
+function conversationUnread(c) {
+  const read = app.readUpTo.get(c.roomId);
+  if (read === undefined || c.lastMessage === null) return c.unread;
+  return Math.min(c.unread, Math.max(0, c.lastMessage.seq - read));
+}
+
+function buildConversation(roomId) {
+  const li = document.createElement('li');
+  li.className = 'conversation-row';
+  const link = document.createElement('a');
+  link.className = 'room-item conversation-item';
+  link.href = `/?room=${encodeURIComponent(roomId)}`;
+  link.dataset.testid = 'conversation-item';
+  link.dataset.room = roomId;
+  link.addEventListener('click', (event) => {
+    if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+    event.preventDefault();
+    const c = conversations.get(roomId);
+    app.openRoom(roomId, { push: true, name: c ? conversationTitle(c) : null });
+  });
+  const icon = document.createElement('span');
+  icon.className = 'avatar';
+  icon.setAttribute('aria-hidden', 'true');
+  const main = document.createElement('span');
+  main.className = 'room-main';
+  const top = document.createElement('span');
+  top.className = 'conversation-top';
+  const name = document.createElement('span');
+  name.className = 'room-name';
+  name.dataset.testid = 'conversation-name';
+  const time = document.createElement('time');
+  time.className = 'conversation-time';
+  time.dataset.testid = 'conversation-time';
+  top.append(name, time);
+  const last = document.createElement('span');
+  last.className = 'room-meta';
+  last.dataset.testid = 'conversation-last';
+  main.append(top, last);
+  const badge = document.createElement('span');
+  badge.className = 'badge';
+  badge.dataset.testid = 'conversation-unread';
+  badge.setAttribute('aria-hidden', 'true');
+  const spoken = document.createElement('span');
+  spoken.className = 'visually-hidden';
+  link.append(icon, main, badge, spoken);
+  const leave = document.createElement('button');
+  leave.type = 'button';
+  leave.className = 'link-button conversation-leave';
+  leave.dataset.testid = 'conversation-leave';
+  leave.textContent = 'Leave';
+  leave.addEventListener('click', () => leaveForGood(roomId));
+  li.append(link, leave);
+  return li;
+}
+
+function fillConversation(li, c) {
+  const [link, leave] = li.children;
+  const [icon, main, badge, spoken] = link.children;
+  const [top, last] = main.children;
+  const [name, time] = top.children;
+  const title = conversationTitle(c);
+  link.dataset.kind = c.kind;
+  if (c.kind === 'dm' && c.peer !== null) {
+    icon.className = 'avatar person';
+    icon.textContent = c.peer.avatar.initials || (Array.from(c.peer.displayName)[0] ?? '?').toUpperCase();
+    icon.style.background = c.peer.avatar.color ?? '';
+    if (c.peer.avatar.color === null) icon.style.setProperty('--hue', 220);
+  } else {
+    icon.className = 'avatar room-icon';
+    icon.style.background = '';
+    fillAvatar(icon, c.name || '#');
+  }
+  icon.title = '';
+  name.textContent = title;
+  name.classList.toggle('untitled', c.kind === 'room' && c.name === '');
+  const at = c.lastMessage !== null && Number.isFinite(c.lastMessage.at) ? c.lastMessage.at : c.activityAt;
+  if (Number.isFinite(at)) {
+    time.dateTime = new Date(at).toISOString();
+    time.textContent = relativeTime(at);
+    time.title = new Date(at).toLocaleString();
+  } else {
+    time.textContent = '';
+  }
+  const m = c.lastMessage;
+  if (m === null) {
+    last.textContent = 'No messages yet';
+  } else if (isBlockedId(m.userId)) {
+    last.textContent = 'Message from a blocked user';
+  } else {
+    const mine = m.userId === app.session?.user;
+    const who = mine ? 'You' : m.userName || m.userId;
+    last.textContent = c.kind === 'dm' && !mine ? m.text : `${who}: ${m.text}`;
+  }
+  const unread = conversationUnread(c);
+  link.dataset.unread = String(unread);
+  badge.textContent = unread > 99 ? '99+' : String(unread);
+  setVisible(badge, unread > 0);
+  spoken.textContent = unread > 0 ? `, ${unread} unread` : '';
+  leave.setAttribute('aria-label', `Leave “${title}” for good`);
+}
+
+function renderConversations(rooms, more) {
+  conversations.clear();
+  for (const c of rooms) if (!conversations.has(c.roomId)) conversations.set(c.roomId, c);
+  $('conversations-status').textContent = rooms.length === 0
+    ? 'No conversations yet. Rooms you join and people you message show up here.'
+    : '';
+  setVisible($('conversations-more'), more);
+  const list = $('conversation-list');
+  const items = new Map();
+  for (const li of list.children) items.set(li.firstElementChild.dataset.room, li);
+  const wanted = [...conversations.values()].map((c) => {
+    const li = items.get(c.roomId) ?? buildConversation(c.roomId);
+    fillConversation(li, c);
+    return li;
+  });
+  const same = wanted.length === list.children.length
+    && wanted.every((li, i) => list.children[i] === li);
+  if (!same) {
+    const focused = document.activeElement?.closest?.('.conversation-item')?.dataset.room ?? null;
+    list.replaceChildren(...wanted);
+    if (focused !== null) list.querySelector(`[data-room="${focused}"]`)?.focus();
+  }
+}
+
+async function leaveForGood(roomId) {
+  const c = conversations.get(roomId);
+  const title = c ? conversationTitle(c) : roomId;
+  const what = c?.kind === 'dm'
+    ? 'It leaves your conversations until a new message arrives in it.'
+    : 'It leaves your conversations; with its link you can still join it again.';
+  if (!window.confirm(`Leave “${title}” for good? ${what}`)) return;
+  const token = app.liveToken();
+  if (token === null) return;
+  setError($('lobby-error'), null);
+  try {
+    await leaveMyRoom(token, roomId);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) app.expireSession();
+    else setError($('lobby-error'), `Could not leave “${title}”: ${error.message}`);
+    return;
+  }
+  $('conversation-list').querySelector(`[data-room="${roomId}"]`)?.closest('li')?.remove();
+  conversations.delete(roomId);
+  refreshConversations();
+}
+
 // shared: the app (app.js): the session, its read marks, and openRoom.
 export function init(shared) {
   app = shared;
+
+  $('conversations-refresh').addEventListener('click', () => refreshConversations());
+  $('conversations-more').addEventListener('click', () => {
+    conversationPages++;
+    refreshConversations();
+  });
+  onBlocksChange(() => {
+    for (const li of $('conversation-list').children) {
+      const c = conversations.get(li.firstElementChild.dataset.room);
+      if (c !== undefined) fillConversation(li, c);
+    }
+  });
 
   $('create-form').addEventListener('submit', async (event) => {
     event.preventDefault();
@@ -208,7 +451,10 @@ export function init(shared) {
   $('rooms-refresh').addEventListener('click', () => refreshRooms({ fresh: true }));
 
   document.addEventListener('visibilitychange', () => {
-    if (!document.hidden) refreshRooms({ fresh: true });
+    if (!document.hidden) {
+      refreshRooms({ fresh: true });
+      refreshConversations();
+    }
   });
   window.addEventListener('focus', () => refreshRooms({ fresh: true }));
   // Back from the browser's page cache: the list on screen is as old as the visit.
@@ -221,11 +467,13 @@ export function show(message = null) {
   setVisible($('lobby-view'), true);
   setError($('lobby-error'), message);
   startRoomList();
+  startConversations();
 }
 
 export function hide() {
   setVisible($('lobby-view'), false);
   stopRoomList();
+  stopConversations();
 }
 
 // While a room is being opened, no second one can be asked for.
@@ -233,7 +481,8 @@ export function setBusy(busy) {
   for (const id of ['create-room', 'join-button']) $(id).disabled = busy;
 }
 
-// The room's name as last listed, or undefined.
+// The room's name as last listed (a DM's: the other person's), or undefined.
 export function listedName(roomId) {
-  return listedRooms.get(roomId)?.name;
+  const c = conversations.get(roomId);
+  return listedRooms.get(roomId)?.name ?? (c ? conversationTitle(c) : undefined);
 }

@@ -2,7 +2,8 @@
 // (pending, confirmed, failed), scrollback, members, typing, read marks, the
 // composer and the share link.
 
-import { ApiError, lookupRoom, olderMessages } from './api.js';
+import { ApiError, listMyRooms, lookupRoom, olderMessages } from './api.js';
+import { ensureBlocks, isBlockedName, onBlocksChange } from './blocks.js';
 import {
   MAX_TEXT_BYTES, RoomConnection, STATE, textBytes, validMessage,
 } from './connection.js';
@@ -70,8 +71,7 @@ class RoomView {
     this.resizer.observe(this.scroller);
 
     this.list.replaceChildren();
-    $('room-name').textContent = name || 'Room';
-    $('room-name').classList.toggle('untitled', !name);
+    this.setName(name);
     $('room-id').textContent = roomId;
     $('share-link').value = roomUrl(roomId);
     $('copy-link').textContent = 'Copy';
@@ -136,8 +136,40 @@ class RoomView {
       }
     });
     this.listen(window, 'focus', () => this.noteRead());
+    this.listeners.push(onBlocksChange(() => this.applyBlocks()));
+    ensureBlocks(app.session);
+    if (!name && app.session.registered) this.findDmName();
 
     this.conn.start();
+  }
+
+  // A DM has no name of its own: its title is the other person's display
+  // name, from the account's conversations (opened from a link, the lobby
+  // had none to give).
+  async findDmName() {
+    const token = app.liveToken();
+    let cursor = null;
+    try {
+      for (let i = 0; i < 5 && token !== null; i++) {
+        const page = await listMyRooms(token, { cursor, limit: 50 });
+        const c = page.rooms.find((r) => r.roomId === this.roomId);
+        if (c !== undefined) {
+          if (c.kind === 'dm' && c.peer !== null && !this.destroyed) this.setName(c.peer.displayName);
+          return;
+        }
+        cursor = page.next;
+        if (cursor === null) return;
+      }
+    } catch {
+      // The title stays "Room": nothing else depends on it.
+    }
+  }
+
+  setName(name) {
+    this.name = name;
+    $('room-name').textContent = name || 'Room';
+    $('room-name').classList.toggle('untitled', !name);
+    this.updateTitle();
   }
 
   listen(target, type, handler) {
@@ -273,7 +305,7 @@ class RoomView {
   // -------------------------------------------------------------- typing
 
   onTyping({ user }) {
-    if (user === this.me) return;
+    if (user === this.me || isBlockedName(user)) return;
     clearTimeout(this.typers.get(user));
     this.typers.set(user, setTimeout(() => this.stopTyping(user), TYPING_SHOW_MS));
     this.renderTyping();
@@ -324,7 +356,43 @@ class RoomView {
     body.textContent = text;
     bubble.append(meta, body);
     li.append(avatar, bubble);
+    this.applyBlock(li);
     return li;
+  }
+
+  // -------------------------------------------------------------- blocks
+  // A blocked user's message shows only a note, with a toggle that reveals
+  // that one message.
+
+  applyBlock(li) {
+    const blocked = li.dataset.user !== this.me && isBlockedName(li.dataset.user);
+    if (blocked === li.classList.contains('blocked')) return;
+    li.classList.toggle('blocked', blocked);
+    li.classList.remove('revealed');
+    li.querySelector('.blocked-note')?.remove();
+    if (!blocked) {
+      delete li.dataset.blocked;
+      return;
+    }
+    li.dataset.blocked = 'true';
+    const note = document.createElement('p');
+    note.className = 'blocked-note';
+    note.dataset.testid = 'blocked-note';
+    const toggle = linkButton('show', () => {
+      const shown = li.classList.toggle('revealed');
+      toggle.textContent = shown ? 'hide' : 'show';
+      toggle.setAttribute('aria-expanded', String(shown));
+    });
+    toggle.dataset.testid = 'blocked-toggle';
+    toggle.setAttribute('aria-expanded', 'false');
+    note.append('Message from a blocked user — ', toggle);
+    li.querySelector('.bubble').append(note);
+  }
+
+  applyBlocks() {
+    this.withScroll(() => {
+      for (const li of this.list.querySelectorAll(':scope > li.message')) this.applyBlock(li);
+    });
   }
 
   setTime(li, ts) {
