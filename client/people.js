@@ -136,7 +136,7 @@ export function personElement(user, { showLogin = false, line = null } = {}) {
     login.className = 'person-login';
     login.dataset.testid = 'person-login';
     login.textContent = `@${user.userId}`;
-    first.append(' ', login);
+    first.append(login);
   }
   text.append(first);
   const second = line ?? (user.presence !== null ? presenceText(user.presence) : user.status);
@@ -327,12 +327,12 @@ export function closePeopleDialogs() {
 
 let cardFor = null; // the userId the card shows
 
-async function renderCard(userId, fallbackName) {
+async function renderCard(userId, shown) {
   const body = $('user-card-body');
   const error = $('user-card-error');
   setError(error, null);
   const registered = app.session?.registered === true;
-  const placeholder = cleanUser({ userId, displayName: fallbackName ?? userId });
+  const placeholder = shown ?? cleanUser({ userId });
   const draw = (user, note = null) => {
     const head = document.createElement('div');
     head.className = 'card-person';
@@ -381,7 +381,7 @@ async function renderCard(userId, fallbackName) {
     } else if (registered) {
       for (const kind of actionsFor(userId)) {
         actions.append(actionButton(kind, userId, (e) => showFailure(error, e),
-          { onDone: () => { if (cardFor === userId && $('user-card').open) renderCard(userId, user.displayName); } }));
+          { onDone: () => { if (cardFor === userId && $('user-card').open) renderCard(userId, user); } }));
       }
     }
     parts.push(actions);
@@ -392,6 +392,7 @@ async function renderCard(userId, fallbackName) {
     draw(placeholder, GUEST_TEXT);
     return;
   }
+  delete $('user-card').dataset.loaded;
   draw(placeholder, 'Loading…');
   try {
     const [found] = await Promise.all([getUser(app.liveToken(), userId),
@@ -405,6 +406,7 @@ async function renderCard(userId, fallbackName) {
     // A friend's presence comes with the friends list.
     user.presence = known.friends.find((f) => f.userId === userId)?.presence ?? null;
     draw(user, isBlocked(userId) ? 'You block this user: you do not see their messages.' : null);
+    $('user-card').dataset.loaded = userId;
   } catch (e) {
     if (cardFor !== userId) return;
     draw(placeholder);
@@ -412,17 +414,18 @@ async function renderCard(userId, fallbackName) {
   }
 }
 
-// Opens the card of userId: their profile and what can be done.
-export function openUserCard(userId, { name = null } = {}) {
+// Opens the card of userId: their profile and what can be done. opts.user:
+// the person as already shown (cleanUser's shape), opts.name: or just the
+// name; either is drawn while the profile loads.
+export function openUserCard(userId, { user = null, name = null } = {}) {
   cardFor = userId;
   const dialog = $('user-card');
   if (!dialog.open) dialog.showModal();
-  renderCard(userId, name);
+  renderCard(userId, user ?? (name === null ? null : cleanUser({ userId, displayName: name })));
 }
 
 // Makes element (a name, an author, an avatar) open userId's card when
-// clicked or activated with the keyboard. opts.name: what to show while the
-// profile loads. A guest's subject (not a user id) is left as it is.
+// clicked or activated with the keyboard. opts as openUserCard's. A guest's subject (not a user id) is left as it is.
 export function attachUserMenu(element, userId, opts = {}) {
   if (!validUserId(userId)) return;
   element.classList.add('user-link');

@@ -31,7 +31,7 @@ function row(user, kinds, { showLogin, line = null }) {
   who.type = 'button';
   who.className = 'person-button';
   who.append(personElement(user, { showLogin, line }));
-  attachUserMenu(who, user.userId, { name: user.displayName });
+  attachUserMenu(who, user.userId, { user });
   const actions = document.createElement('div');
   actions.className = 'row-actions';
   for (const kind of kinds) actions.append(actionButton(kind, user.userId, fail, { onDone: render }));

@@ -55,7 +55,9 @@ function renderBlocks() {
     const actions = document.createElement('div');
     actions.className = 'row-actions';
     actions.append(actionButton('unblock', u.userId, (e) => showFailure($('blocks-error'), e)));
-    li.append(personElement(u, { showLogin: true, line: '' }), actions);
+    // The login name too, unless it is the name shown: an unblock must hit the right one.
+    const showLogin = u.displayName.toLowerCase() !== u.userId.toLowerCase();
+    li.append(personElement(u, { showLogin, line: '' }), actions);
     return li;
   }));
   $('blocks-empty').textContent = known === null ? 'Loading…'
