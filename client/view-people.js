@@ -17,8 +17,10 @@ const search = {
   q: '', results: [], next: null, timer: null, controller: null, loading: false,
 };
 
+// Errors show at the top of the panel: brought into view from a row below.
 function fail(error) {
   showFailure($('people-error'), error);
+  $('people-error').scrollIntoView({ block: 'nearest' });
 }
 
 // One person's row: the person (opens their card) and the actions asked for.

@@ -18,7 +18,6 @@ const STATUS_MAX = 140;
 
 const chars = (text) => [...text.normalize('NFC').trim()].length;
 // Cc, and the line and paragraph separators: what the server refuses.
-// eslint-disable-next-line no-control-regex
 const CONTROL_RE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u;
 
 function renderCounters() {
