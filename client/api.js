@@ -65,6 +65,8 @@ async function request(method, path, { token = null, body = undefined, signal = 
       ? 'The server did not answer in time.'
       : 'Cannot reach the server. Check your connection and try again.');
   }
+  // A 204 (an action done, nothing to tell) has no body to read.
+  if (response.status === 204) return {};
   let data = null;
   try {
     data = await response.json();
@@ -246,7 +248,7 @@ export async function listMyRooms(token, { cursor = null, limit = undefined, sig
 
 // DELETE /api/me/rooms/:id: leaves the room for good (it leaves the list).
 export async function leaveMyRoom(token, roomId) {
-  await requestNoContent('DELETE', `/api/me/rooms/${encodeURIComponent(roomId)}`, token);
+  await request('DELETE', `/api/me/rooms/${encodeURIComponent(roomId)}`, { token });
 }
 
 // GET /api/blocks → { blocks (users), next }: one page of the users the
@@ -257,12 +259,91 @@ export async function listBlocks(token, { cursor = null, limit = undefined } = {
   return { blocks: data.blocks.map(personOf).filter((u) => u !== null), next: nextOf(data) };
 }
 
-// A call answered 204: request() wants a JSON body, this one none.
-async function requestNoContent(method, path, token) {
+// ---- People (docs/protocol.md, "People"): accounts only; a guest gets 403
+// account_required from each. A user is { userId, displayName, status,
+// avatar: { initials, color } } (a friend also has presence), as the server
+// sends it: people.js checks each one before it shows it.
+
+const path = (template, ...ids) => template.replace(/:id/g, () => encodeURIComponent(ids.shift()));
+
+function page(data, key) {
+  if (!Array.isArray(data[key])) throw badAnswer();
+  return typeof data.next === 'string' && data.next !== '' ? data.next : null;
+}
+
+function queryString(params) {
+  const query = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) if (value !== null && value !== undefined) query.set(key, String(value));
+  return query.toString();
+}
+
+// GET /api/me → { userId, registered, displayName, status, avatar, dmPolicy }.
+export function getMe(token) {
+  return request('GET', '/api/me', { token });
+}
+
+// PATCH /api/me with any of { displayName, status, dmPolicy } → GET /api/me's answer.
+export function updateMe(token, fields) {
+  return request('PATCH', '/api/me', { token, body: fields });
+}
+
+// GET /api/users/:id → a user, or null when there is none (or it blocked the caller).
+export async function getUser(token, userId) {
   try {
-    await request(method, path, { token });
+    return await request('GET', path('/api/users/:id', userId), { token });
   } catch (error) {
-    if (error instanceof ApiError && error.status === 204) return;
+    if (error.status === 404) return null;
     throw error;
   }
+}
+
+// GET /api/users?q= → { users, next }: next is the cursor of the next page or null.
+export async function searchUsers(token, q, { cursor = null, limit = 20, signal } = {}) {
+  const data = await request('GET', `/api/users?${queryString({ q, limit, cursor })}`, { token, signal });
+  return { next: page(data, 'users'), users: data.users };
+}
+
+// GET /api/friends → { friends, incoming, outgoing, next }; requests are { user, at }.
+export async function listFriends(token, { cursor = null, limit = 50 } = {}) {
+  const data = await request('GET', `/api/friends?${queryString({ limit, cursor })}`, { token });
+  const next = page(data, 'friends');
+  if (!Array.isArray(data.incoming) || !Array.isArray(data.outgoing)) throw badAnswer();
+  return { friends: data.friends, incoming: data.incoming, outgoing: data.outgoing, next };
+}
+
+// POST /api/friends/requests → 'pending' or 'friends' (they had asked the caller).
+export async function sendFriendRequest(token, userId) {
+  const data = await request('POST', '/api/friends/requests', { token, body: { userId } });
+  return data.state === 'friends' ? 'friends' : 'pending';
+}
+
+export function acceptFriendRequest(token, userId) {
+  return request('POST', path('/api/friends/requests/:id/accept', userId), { token });
+}
+
+export function declineFriendRequest(token, userId) {
+  return request('POST', path('/api/friends/requests/:id/decline', userId), { token });
+}
+
+export function cancelFriendRequest(token, userId) {
+  return request('DELETE', path('/api/friends/requests/:id', userId), { token });
+}
+
+export function removeFriend(token, userId) {
+  return request('DELETE', path('/api/friends/:id', userId), { token });
+}
+
+export function blockUser(token, userId) {
+  return request('POST', '/api/blocks', { token, body: { userId } });
+}
+
+export function unblockUser(token, userId) {
+  return request('DELETE', path('/api/blocks/:id', userId), { token });
+}
+
+// POST /api/dms → the room id of the caller's conversation with userId.
+export async function startDm(token, userId) {
+  const data = await request('POST', '/api/dms', { token, body: { userId } });
+  if (!validRoomId(data.roomId)) throw badAnswer();
+  return data.roomId;
 }

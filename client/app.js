@@ -9,6 +9,8 @@ import { ACCOUNT_KEY, loadSession, storageGet, storeSession } from './session.js
 import * as login from './view-login.js';
 import * as lobby from './view-lobby.js';
 import * as room from './view-room.js';
+import * as peoplePanel from './view-people.js';
+import * as profileEditor from './view-profile.js';
 
 const app = {
   session: loadSession(),
@@ -30,6 +32,7 @@ function saveSession(value) {
   app.session = value;
   storeSession(value);
   renderWhoami();
+  peoplePanel.sessionChanged();
 }
 
 // The account's token, or null (and back to the login) once it has expired.
@@ -128,6 +131,9 @@ async function route() {
 }
 
 for (const view of Object.values(views)) view.init(app);
+// Dialogs over the views, not views: a room stays open under them.
+peoplePanel.init(app);
+profileEditor.init(app);
 
 $('logout').addEventListener('click', () => {
   // Left as the reader sees it, before the top bar changes: its last read
@@ -146,10 +152,12 @@ window.addEventListener('storage', (event) => {
     const previous = app.session;
     app.session = null;
     renderWhoami();
+    peoplePanel.sessionChanged();
     history.replaceState(null, '', '/');
     showLogin('You logged out in another tab.', { user: previous.user, mode: 'login' });
   } else if (app.session === null) {
     app.session = loadSession();
+    peoplePanel.sessionChanged();
     if (app.session !== null) route();
   }
 });
