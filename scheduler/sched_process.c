@@ -4,10 +4,10 @@
  * hosted no room for a while.
  *
  * Growing. A place or locate that finds every live server full (for an
- * inbox: every one at its inbox bound, migration 015) asks
- * PostgreSQL what to do (stateroom_spawn_claim in
- * schema/migrations/006_spawns.sql): start a server, wait for the one some
- * replica is starting, place again, or give up because max_servers are up.
+ * inbox: every one at its inbox bound) asks PostgreSQL what to do
+ * (stateroom_spawn_claim in schema/migrations/006_spawns.sql and
+ * 015_inbox_capacity.sql): start a server, wait for the one some replica is
+ * starting, place again, or give up because max_servers are up.
  * A request waits at most spawn_wait_ms, trying again every PROC_POLL_MS;
  * then it gets SCHED_FULL.
  *
