@@ -103,7 +103,8 @@ static void admin_unavailable(struct admin_call *c, const char *err)
 }
 
 /* Columns: id, address, state, capacity, rooms, connections, heartbeat age
- * in ms, live, rooms pinned. */
+ * in ms, live, rooms pinned, inbox capacity, inboxes, inboxes pinned (rooms
+ * and inboxes are counted apart, migration 015). */
 static void admin_on_servers(PGresult *res, const char *err, const char *sqlstate, void *arg)
 {
 	struct admin_call *c = arg;
@@ -115,7 +116,7 @@ static void admin_on_servers(PGresult *res, const char *err, const char *sqlstat
 	}
 	list = json_array();
 	for (int i = 0; list && i < PQntuples(res); i++) {
-		json_t *s = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:b,s:I}",
+		json_t *s = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:b,s:I,s:I,s:I,s:I}",
 				      "id", PQgetvalue(res, i, 0), "address", PQgetvalue(res, i, 1),
 				      "state", PQgetvalue(res, i, 2),
 				      "capacity", (json_int_t)strtoll(PQgetvalue(res, i, 3), NULL, 10),
@@ -123,7 +124,10 @@ static void admin_on_servers(PGresult *res, const char *err, const char *sqlstat
 				      "connections", (json_int_t)strtoll(PQgetvalue(res, i, 5), NULL, 10),
 				      "heartbeatAgeMs", (json_int_t)strtoll(PQgetvalue(res, i, 6), NULL, 10),
 				      "live", strcmp(PQgetvalue(res, i, 7), "t") == 0,
-				      "pinnedRooms", (json_int_t)strtoll(PQgetvalue(res, i, 8), NULL, 10));
+				      "pinnedRooms", (json_int_t)strtoll(PQgetvalue(res, i, 8), NULL, 10),
+				      "inboxCapacity", (json_int_t)strtoll(PQgetvalue(res, i, 9), NULL, 10),
+				      "inboxes", (json_int_t)strtoll(PQgetvalue(res, i, 10), NULL, 10),
+				      "pinnedInboxes", (json_int_t)strtoll(PQgetvalue(res, i, 11), NULL, 10));
 		if (!s || json_array_append_new(list, s) < 0) {
 			json_decref(list);
 			list = NULL;
@@ -157,7 +161,9 @@ void api_admin_servers(struct httpd_req *req, const struct route_params *params,
 		     "SELECT s.id, s.address, s.state, s.capacity, s.rooms, s.connections,"
 		     " greatest(0, floor(extract(epoch FROM now() - s.heartbeat_at) * 1000))::bigint,"
 		     " s.heartbeat_at > now() - $1::bigint * interval '1 millisecond',"
-		     " (SELECT count(*) FROM rooms r WHERE r.server_id = s.id)"
+		     " (SELECT count(*) FROM rooms r WHERE r.server_id = s.id AND r.kind <> 'inbox'),"
+		     " s.inbox_capacity, s.inboxes,"
+		     " (SELECT count(*) FROM rooms r WHERE r.server_id = s.id AND r.kind = 'inbox')"
 		     " FROM session_servers s ORDER BY s.id",
 		     1, p, admin_on_servers, c) < 0) {
 		admin_unavailable(c, "queue full");

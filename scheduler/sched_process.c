@@ -3,10 +3,11 @@
  * this host when every live one is full, and stopped again once they have
  * hosted no room for a while.
  *
- * Growing. A place or locate that finds every live server full asks
- * PostgreSQL what to do (stateroom_spawn_claim in
- * schema/migrations/006_spawns.sql): start a server, wait for the one some
- * replica is starting, place again, or give up because max_servers are up.
+ * Growing. A place or locate that finds every live server full (for an
+ * inbox: every one at its inbox bound) asks PostgreSQL what to do
+ * (stateroom_spawn_claim in schema/migrations/006_spawns.sql and
+ * 015_inbox_capacity.sql): start a server, wait for the one some replica is
+ * starting, place again, or give up because max_servers are up.
  * A request waits at most spawn_wait_ms, trying again every PROC_POLL_MS;
  * then it gets SCHED_FULL.
  *
@@ -426,7 +427,7 @@ static void proc_keep_min(struct proc *p)
 	p->min_busy = true;
 }
 
-/* Rows: id, state, rooms pinned plus rooms held. */
+/* Rows: id, state, rooms (and inboxes) pinned plus held. */
 static void proc_on_rows(PGresult *res, const char *err, const char *sqlstate, void *arg)
 {
 	struct proc *p = arg;
@@ -509,7 +510,7 @@ static void proc_on_tick(uv_timer_t *t)
 	proc_keep_min(p);
 	if (off > 0) {
 		params[0] = ids;
-		if (proc_query(p, "SELECT s.id, s.state, s.rooms + (SELECT count(*) FROM rooms r"
+		if (proc_query(p, "SELECT s.id, s.state, s.rooms + s.inboxes + (SELECT count(*) FROM rooms r"
 				  " WHERE r.server_id = s.id) FROM session_servers s"
 				  " WHERE s.id = ANY (string_to_array($1, ','))",
 			       1, params, proc_on_rows, p) == 0)
@@ -563,7 +564,7 @@ static void proc_need_server(struct proc_op *op)
 	struct proc *p = op->p;
 	uint64_t now = uv_now(p->loop);
 	char id[PROC_ID_LEN];
-	const char *params[5];
+	const char *params[6];
 
 	if (p->stopping || now >= op->deadline) {
 		proc_op_finish(op, SCHED_FULL, NULL);
@@ -582,8 +583,10 @@ static void proc_need_server(struct proc_op *op)
 	params[2] = p->max;
 	params[3] = p->dead_ms;
 	params[4] = p->wait_ms;
-	if (db_query(p->env->db, "SELECT stateroom_spawn_claim($1, $2, $3::integer, $4::bigint, $5::bigint), $1",
-		     5, params, proc_on_claim, op) < 0)
+	params[5] = op->room;   /* its kind decides which slots count */
+	if (db_query(p->env->db,
+		     "SELECT stateroom_spawn_claim($1, $2, $3::integer, $4::bigint, $5::bigint, $6), $1",
+		     6, params, proc_on_claim, op) < 0)
 		proc_op_finish(op, SCHED_UNAVAIL, NULL);
 }
 

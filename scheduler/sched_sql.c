@@ -1,6 +1,7 @@
 /* The placement functions in PostgreSQL (stateroom_place and
  * stateroom_locate, schema/migrations/002_placement.sql, 003_locate.sql,
- * 007_ephemeral_rooms.sql, 008_boot.sql and 009_owners_and_room_quota.sql),
+ * 007_ephemeral_rooms.sql, 008_boot.sql, 009_owners_and_room_quota.sql and
+ * 015_inbox_capacity.sql, where an inbox is placed against its own bound),
  * called the same way by the `local` and `process` backends. */
 #include <errno.h>
 #include <stdio.h>

@@ -82,6 +82,10 @@ static void room_free(struct app_room *r)
 
 	if (r->life != LIFE_LOADING && !h->closing && h->cfg.on_room)
 		h->cfg.on_room(h->cfg.on_room_ud, r->room.id, false);
+	if (r->counted && r->inbox)
+		h->n_inboxes--;
+	else if (r->counted)
+		h->n_rooms--;
 	if (r->life != LIFE_LOADING)
 		r->app->dispose(r->state);
 	members_free(r->members);
@@ -199,6 +203,28 @@ static void on_loaded(void *arg, int status, const struct app_record *recs, size
 	room_loaded(r, status, recs, n);
 }
 
+/* Counts r (loading, its application just known) against its kind's bound.
+ * Returns false when that bound is reached: the room is then unpinned, so
+ * that its next look-up places it on a server with a free slot rather than
+ * here again. */
+static bool count_room(struct app_room *r, const struct registry_room *row)
+{
+	struct hub *h = r->hub;
+	size_t *n;
+
+	r->inbox = r->app == &app_inbox_ops;
+	n = r->inbox ? &h->n_inboxes : &h->n_rooms;
+	if (*n >= (r->inbox ? h->cfg.max_inboxes : h->cfg.max_rooms)) {
+		log_write(LOG_WARN, r->inbox ? "no inbox slot" : "no room slot", "{s:s}", "room",
+			  r->room.id);
+		registry_unpin(h->reg, r->room.id, row->epoch);
+		return false;
+	}
+	(*n)++;
+	r->counted = true;
+	return true;
+}
+
 static void on_fetched(void *arg, int status, const struct registry_room *row)
 {
 	struct app_room *r = arg;
@@ -232,6 +258,9 @@ static void on_fetched(void *arg, int status, const struct registry_room *row)
 				  "app", row->app);
 			code = WIRE_CLOSE_INTERNAL;
 			reason = "unknown room application";
+		} else if (!count_room(r, row)) {
+			code = WIRE_CLOSE_NOT_HERE;
+			reason = r->inbox ? "no inbox slot on this server" : "no room slot on this server";
 		} else {
 			r->epoch = row->epoch;
 			r->persistent = row->persistent;
@@ -463,7 +492,9 @@ int hub_new(uv_loop_t *loop, const struct hub_config *cfg, struct ws_server *ws,
 
 	if (!h)
 		return -ENOMEM;
-	if (room_table_init(&h->table, cfg->max_rooms) != 0) {
+	/* Loading rooms are counted once their application is known; until
+	 * then the table's size bounds them. */
+	if (room_table_init(&h->table, (size_t)cfg->max_rooms + cfg->max_inboxes) != 0) {
 		free(h);
 		return -ENOMEM;
 	}
@@ -545,24 +576,28 @@ void hub_close(struct hub *h)
 	pace_close(&h->pace, timer_gone, h);
 }
 
-void hub_stats(void *ud, long *rooms, long *conns, char *ids, size_t ids_len)
+void hub_stats(void *ud, struct registry_stats *st, char *ids, size_t ids_len)
 {
 	struct hub *h = ud;
 	size_t off = 0;
 
-	*rooms = (long)h->table.n;
-	*conns = (long)ws_server_conn_count(h->ws);
+	st->rooms = (long)h->n_rooms;
+	st->inboxes = (long)h->n_inboxes;
+	st->conns = (long)ws_server_conn_count(h->ws);
 	if (ids_len < 3)
 		return;
 	ids[off++] = '{';
 	for (size_t i = 0; i < h->table.n; i++) {
 		const char *id = h->table.rooms[i]->id;
 		size_t n = strlen(id);
+		/* Inboxes are swept by their member count (registry.h). */
+		if (container_of(h->table.rooms[i], struct app_room, room)->inbox)
+			continue;
 		if (off + n + 3 > ids_len) {
 			ids[0] = '\0';
 			return;
 		}
-		if (i > 0)
+		if (off > 1)
 			ids[off++] = ',';
 		memcpy(ids + off, id, n);
 		off += n;
@@ -573,7 +608,12 @@ void hub_stats(void *ud, long *rooms, long *conns, char *ids, size_t ids_len)
 
 size_t hub_room_count(const struct hub *h)
 {
-	return h->table.n;
+	return h->n_rooms;
+}
+
+size_t hub_inbox_count(const struct hub *h)
+{
+	return h->n_inboxes;
 }
 
 size_t hub_client_count(const struct hub *h)

@@ -4,7 +4,10 @@
  * and attaches it to the ticket's room: a room not yet held is loaded
  * (hydrated) from its rooms row, while later joiners of the same room wait;
  * the row must pin the room to this server at the ticket's epoch (else close
- * 4004; database error 1011; no free room slot 4004). A room at capacity
+ * 4004; database error 1011; no free slot 4004, and the room is unpinned so
+ * that its next look-up places it elsewhere). An inbox room (application
+ * `inbox`) takes a slot of max_inboxes, any other room one of max_rooms:
+ * they are counted apart. A room at capacity
  * refuses new users with 4009, but a further tab of a member is admitted, up
  * to max_user_conns connections of one user in one room (past it: 4008).
  * What a room then does with frames is its application's business (app.h).
@@ -41,10 +44,12 @@ struct hub;
 
 struct hub_config {
 	const char *server_id;        /* kept by pointer */
-	unsigned max_rooms;
+	unsigned max_rooms;           /* rooms other than inboxes */
+	unsigned max_inboxes;         /* inbox rooms (application `inbox`) */
 	unsigned max_room_users;
 	uint64_t room_idle_ms;
-	/* Told when a room is loaded (true) or unloaded (false), not while the
+	/* Told when a room (inboxes too: the agones scheduler allocates
+	 * them as rooms) is loaded (true) or unloaded (false), not while the
 	 * hub closes; may be NULL. room_id is valid during the call. */
 	void (*on_room)(void *ud, const char *room_id, bool loaded);
 	void *on_room_ud;
@@ -82,10 +87,13 @@ void hub_drain(struct hub *h, void (*done)(void *arg), void *arg);
  * NULL-safe. */
 void hub_close(struct hub *h);
 
-/* registry_stats_fn for registry_start (ud is the hub). */
-void hub_stats(void *ud, long *rooms, long *conns, char *ids, size_t ids_len);
+/* registry_stats_fn for registry_start (ud is the hub): ids lists the rooms
+ * that are no inbox. */
+void hub_stats(void *ud, struct registry_stats *st, char *ids, size_t ids_len);
 
+/* Rooms held that are no inbox, and inbox rooms held. */
 size_t hub_room_count(const struct hub *h);
+size_t hub_inbox_count(const struct hub *h);
 size_t hub_client_count(const struct hub *h);
 uint64_t hub_messages_total(const struct hub *h);
 /* Times a connection was paused by the rate limit. */

@@ -72,6 +72,9 @@ struct app_room {
 	enum room_life life;
 	bool fetching;                /* its rooms row or its log is being read */
 	bool persistent;              /* false: no log in the database (app.h) */
+	/* Counted against its kind's bound (from its row's application on):
+	 * an inbox against max_inboxes, any other room against max_rooms. */
+	bool counted, inbox;
 	int64_t epoch;
 	struct rlog log;              /* from when it is ready */
 	unsigned reads;               /* app_log_read() queries in flight */
@@ -90,7 +93,8 @@ struct hub {
 	struct ws_server *ws;
 	struct registry *reg;
 	struct db *db;
-	struct room_table table;
+	struct room_table table;      /* rooms and inboxes, loading or loaded */
+	size_t n_rooms, n_inboxes;    /* the counted ones of each kind */
 	uv_timer_t timer;
 	struct pace pace;             /* the connections' token buckets */
 	unsigned timers_open;

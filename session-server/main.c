@@ -50,6 +50,7 @@ struct opts {
 	const char *host, *advertise, *id, *database_url, *secret, *allowed_origins, *log_level;
 	long agones_sdk_port, agones_health_ms;
 	long drain_grace_ms;
+	long max_inboxes;
 	long port, max_rooms, max_room_users, max_user_conns, max_frame, max_conns, heartbeat_ms, ping_ms,
 	     room_idle_ms, pin_grace_ms, ring_size;
 	long rate_limit, rate_burst, handshake_timeout_ms, max_pending_handshakes;
@@ -121,9 +122,12 @@ static void get_metrics(struct httpd_req *req, const struct route_params *p, voi
 		       "# HELP stateroom_session_clients Connections admitted to a room.\n"
 		       "# TYPE stateroom_session_clients gauge\n"
 		       "stateroom_session_clients %zu\n"
-		       "# HELP stateroom_session_rooms Rooms held in memory.\n"
+		       "# HELP stateroom_session_rooms Rooms held in memory, inboxes not counted.\n"
 		       "# TYPE stateroom_session_rooms gauge\n"
 		       "stateroom_session_rooms %zu\n"
+		       "# HELP stateroom_session_inboxes Users' inbox rooms held in memory (not among the rooms).\n"
+		       "# TYPE stateroom_session_inboxes gauge\n"
+		       "stateroom_session_inboxes %zu\n"
 		       "# HELP stateroom_session_messages_total WebSocket messages received in rooms.\n"
 		       "# TYPE stateroom_session_messages_total counter\n"
 		       "stateroom_session_messages_total %" PRIu64 "\n"
@@ -153,6 +157,7 @@ static void get_metrics(struct httpd_req *req, const struct route_params *p, voi
 		       "# HELP stateroom_session_closes_total Close frames sent, by code.\n"
 		       "# TYPE stateroom_session_closes_total counter\n",
 		       ws_server_conn_count(s->ws), hub_client_count(s->hub), hub_room_count(s->hub),
+		       hub_inbox_count(s->hub),
 		       hub_messages_total(s->hub), s->hs_ok, s->hs_bad_ticket, s->hs_refused,
 		       hub_rate_limited_total(s->hub), httpd_pending_count(s->httpd),
 		       httpd_pending_evicted(s->httpd), frames, sends, holding ? 1 : 0);
@@ -267,6 +272,7 @@ static void migrated(const char *err, void *arg)
 		.boot = ticket_jar_boot(s->jar),
 		.address = s->advertise,
 		.capacity = s->o.max_rooms,
+		.inbox_capacity = s->o.max_inboxes,
 		.heartbeat_ms = (uint64_t)s->o.heartbeat_ms,
 		.pin_grace_ms = (uint64_t)s->o.pin_grace_ms,
 		.on_drain = on_registry_drain,
@@ -477,7 +483,9 @@ int main(int argc, char **argv)
 		{ "secret", "STATEROOM_SECRET", CFG_STR, &o->secret, NULL, 0, 0,
 		  "token key (required, 32 bytes or more)" },
 		{ "max-rooms", "SESSION_MAX_ROOMS", CFG_INT, &o->max_rooms, "10", 1, 100000,
-		  "rooms this server hosts" },
+		  "rooms this server hosts (inboxes not counted)" },
+		{ "max-inboxes", "SESSION_MAX_INBOXES", CFG_INT, &o->max_inboxes, "10000", 0, 1000000,
+		  "users' inbox rooms this server hosts besides its rooms; 0: none" },
 		{ "max-room-users", "SESSION_MAX_ROOM_USERS", CFG_INT, &o->max_room_users, "100", 1,
 		  1000000, "users per room (a room's own capacity may be lower)" },
 		{ "max-user-conns", "SESSION_MAX_USER_CONNS", CFG_INT, &o->max_user_conns, "10", 1,
@@ -583,6 +591,7 @@ int main(int argc, char **argv)
 	struct hub_config hc = {
 		.server_id = s->id,
 		.max_rooms = (unsigned)o->max_rooms,
+		.max_inboxes = (unsigned)o->max_inboxes,
 		.max_room_users = (unsigned)o->max_room_users,
 		.room_idle_ms = (uint64_t)o->room_idle_ms,
 		.on_room = on_room_changed,

@@ -16,12 +16,16 @@
 /* Room for the text[] literal of held room ids; if they do not fit, the
  * stats callback leaves it empty and that round sweeps nothing. */
 #define IDS_MAX 65536
+/* An inbox joined within pin_grace_ms of its look-up has its member count
+ * written within a hub tick (a second); this much more keeps the inbox
+ * sweep clear of that write. */
+#define INBOX_SWEEP_MARGIN_MS 5000
 
 struct registry {
 	uv_loop_t *loop;
 	struct db *db;
 	char *id, *boot, *address;
-	long capacity;
+	long capacity, inbox_capacity;
 	uint64_t heartbeat_ms, pin_grace_ms;
 	registry_stats_fn stats;
 	void *ud;
@@ -122,9 +126,9 @@ static void sweep_done(PGresult *res, const char *err, const char *sqlstate, voi
 static void on_beat(uv_timer_t *t)
 {
 	struct registry *r = container_of(t, struct registry, timer);
-	char rooms[24], conns[24], cap[24], idle[24];
+	char rooms[24], inboxes[24], conns[24], cap[24], icap[24], idle[24], inbox_idle[24];
 	char *ids;
-	long n_rooms = 0, n_conns = 0;
+	struct registry_stats st = { 0, 0, 0 };
 
 	if (r->beat_in_flight || r->deregistered)
 		return;
@@ -132,42 +136,52 @@ static void on_beat(uv_timer_t *t)
 	if (!ids)
 		return;
 	ids[0] = '\0';
-	r->stats(r->ud, &n_rooms, &n_conns, ids, IDS_MAX);
-	snprintf(rooms, sizeof(rooms), "%ld", n_rooms);
-	snprintf(conns, sizeof(conns), "%ld", n_conns);
+	r->stats(r->ud, &st, ids, IDS_MAX);
+	snprintf(rooms, sizeof(rooms), "%ld", st.rooms);
+	snprintf(inboxes, sizeof(inboxes), "%ld", st.inboxes);
+	snprintf(conns, sizeof(conns), "%ld", st.conns);
 	snprintf(cap, sizeof(cap), "%ld", r->capacity);
+	snprintf(icap, sizeof(icap), "%ld", r->inbox_capacity);
 	snprintf(idle, sizeof(idle), "%" PRIu64, r->pin_grace_ms);
+	snprintf(inbox_idle, sizeof(inbox_idle), "%" PRIu64, r->pin_grace_ms + INBOX_SWEEP_MARGIN_MS);
 
 	if (!r->registered) {
-		const char *p[] = { r->id, r->address, cap, rooms, conns, state(r), r->boot };
+		const char *p[] = { r->id, r->address, cap, rooms, conns, state(r), r->boot, icap,
+				    inboxes };
 		if (query(r, "INSERT INTO session_servers"
-			     " (id, address, capacity, rooms, connections, state, boot, started_at,"
-			     " heartbeat_at)"
-			     " VALUES ($1, $2, $3, $4, $5, $6, $7, now(), now())"
+			     " (id, address, capacity, rooms, connections, state, boot, inbox_capacity,"
+			     " inboxes, started_at, heartbeat_at)"
+			     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), now())"
 			     " ON CONFLICT (id) DO UPDATE SET address = EXCLUDED.address,"
 			     " capacity = EXCLUDED.capacity, rooms = EXCLUDED.rooms,"
 			     " connections = EXCLUDED.connections, state = EXCLUDED.state,"
-			     " boot = EXCLUDED.boot, started_at = now(), heartbeat_at = now()",
-			  7, p, beat_done, r) == 0)
+			     " boot = EXCLUDED.boot, inbox_capacity = EXCLUDED.inbox_capacity,"
+			     " inboxes = EXCLUDED.inboxes, started_at = now(), heartbeat_at = now()",
+			  9, p, beat_done, r) == 0)
 			r->beat_in_flight = true;
 	} else {
-		const char *p[] = { r->id, rooms, conns, state(r), r->boot };
+		const char *p[] = { r->id, rooms, conns, state(r), r->boot, inboxes, icap };
 		/* A 'draining' set by the operator stays, and comes back to us.
-		 * The boot is set again because the agones scheduler may have
-		 * made the row anew (without one) after it was deleted. */
+		 * The boot (and the inbox bound) is set again because the agones
+		 * scheduler may have made the row anew (without one) after it
+		 * was deleted. */
 		if (query(r, "UPDATE session_servers SET heartbeat_at = now(), rooms = $2,"
 			     " connections = $3,"
-			     " state = CASE WHEN state = 'draining' THEN state ELSE $4 END, boot = $5"
+			     " state = CASE WHEN state = 'draining' THEN state ELSE $4 END, boot = $5,"
+			     " inboxes = $6, inbox_capacity = $7"
 			     " WHERE id = $1 RETURNING state",
-			  5, p, beat_done, r) == 0)
+			  7, p, beat_done, r) == 0)
 			r->beat_in_flight = true;
 		if (++r->beats % SWEEP_EVERY == 0 && ids[0] == '{') {
-			const char *sp[] = { r->id, idle, ids };
+			const char *sp[] = { r->id, idle, ids, inbox_idle };
 			query(r, "UPDATE rooms SET server_id = NULL, pinned_at = NULL, members = 0"
 				 " WHERE server_id = $1"
-				 " AND pinned_at < now() - make_interval(secs => $2::double precision / 1000)"
-				 " AND NOT (id = ANY ($3::text[]))",
-			      3, sp, sweep_done, r);
+				 " AND ((kind <> 'inbox'"
+				 "   AND pinned_at < now() - make_interval(secs => $2::double precision / 1000)"
+				 "   AND NOT (id = ANY ($3::text[])))"
+				 "  OR (kind = 'inbox' AND members = 0"
+				 "   AND pinned_at < now() - make_interval(secs => $4::double precision / 1000)))",
+			      4, sp, sweep_done, r);
 		}
 	}
 	free(ids);
@@ -193,6 +207,7 @@ int registry_start(uv_loop_t *loop, struct db *db, const struct registry_config 
 	r->loop = loop;
 	r->db = db;
 	r->capacity = cfg->capacity;
+	r->inbox_capacity = cfg->inbox_capacity;
 	r->heartbeat_ms = cfg->heartbeat_ms;
 	r->pin_grace_ms = cfg->pin_grace_ms;
 	r->stats = stats;

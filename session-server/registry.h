@@ -1,12 +1,16 @@
 /* registry: this server's row in session_servers, and the rooms pinned to it.
  *
- * registry_start() upserts the row (state 'up', this process's boot id) and
- * heartbeats every
- * heartbeat_ms with the current room and connection counts (asked of the
- * stats callback). Every ten heartbeats it also unpins rooms pinned here for
- * longer than pin_grace_ms that this server does not hold, so that a room
- * whose clients never came does not keep a slot here. A failed query is
- * retried at the next heartbeat; a missing row is registered again. */
+ * registry_start() upserts the row (state 'up', this process's boot id, its
+ * room and inbox bounds) and heartbeats every heartbeat_ms with the current
+ * room, inbox and connection counts (asked of the stats callback). Every
+ * other heartbeat it also unpins rooms pinned here for longer than
+ * pin_grace_ms that this server does not hold, so that a room whose clients
+ * never came does not keep a slot here. Inboxes are too many to list: an
+ * inbox pinned here that long with no member (rooms.members, which the hub
+ * writes within a second of a join) is unpinned instead; one held here with
+ * nobody in it may be, which is safe (its next look-up re-pins it at a new
+ * epoch). A failed query is retried at the next heartbeat; a missing row is
+ * registered again. */
 #ifndef STATEROOM_REGISTRY_H
 #define STATEROOM_REGISTRY_H
 
@@ -23,7 +27,8 @@ struct registry_config {
 	const char *id;          /* copied */
 	const char *boot;        /* copied: this process's boot id (ticket.h) */
 	const char *address;     /* copied */
-	long capacity;           /* rooms */
+	long capacity;           /* rooms that are no inbox */
+	long inbox_capacity;     /* inbox rooms */
 	uint64_t heartbeat_ms;
 	uint64_t pin_grace_ms;  /* a room pinned here, never joined, keeps its slot this long */
 	/* Called once when a heartbeat finds the row set to 'draining' by
@@ -32,9 +37,16 @@ struct registry_config {
 	void *drain_arg;
 };
 
-/* Fills the counts and a PostgreSQL text[] literal of the room ids held in
- * memory (ids are [a-z0-9], so "{a,b}" needs no quoting). */
-typedef void (*registry_stats_fn)(void *ud, long *rooms, long *conns, char *ids, size_t ids_len);
+struct registry_stats {
+	long rooms;              /* held in memory, inboxes not counted */
+	long inboxes;            /* inbox rooms held in memory */
+	long conns;
+};
+
+/* Fills the counts and a PostgreSQL text[] literal of the ids of the rooms
+ * that are no inbox held in memory (ids are [a-z0-9], so "{a,b}" needs no
+ * quoting). */
+typedef void (*registry_stats_fn)(void *ud, struct registry_stats *st, char *ids, size_t ids_len);
 
 struct registry_room {
 	long capacity;

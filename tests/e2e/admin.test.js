@@ -51,7 +51,7 @@ describe('the operator API', () => {
 		assert.deepEqual(servers.map((s) => s.id), h.stack.sessions.map((s) => s.id).sort());
 		for (const s of servers) {
 			assert.deepEqual(Object.keys(s).sort(),
-				['address', 'capacity', 'connections', 'heartbeatAgeMs', 'id', 'live', 'pinnedRooms', 'rooms', 'state']);
+				['address', 'capacity', 'connections', 'heartbeatAgeMs', 'id', 'inboxCapacity', 'inboxes', 'live', 'pinnedInboxes', 'pinnedRooms', 'rooms', 'state']);
 			const proc = h.stack.sessions.find((p) => p.id === s.id);
 			assert.equal(s.address, proc.address);
 			assert.equal(s.state, 'up');

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { useStack, request, lookup, connect, login, mintToken, decodeToken, newJti, sendAcked, closeAll } from './lib/stack.js';
 
-// Every inbox is a room: more than the default 10 rooms are pinned at once.
-const h = useStack({ sessions: 1, backends: 1, sessionEnv: { SESSION_MAX_ROOMS: '200' } });
+// Default settings: inboxes take no room slot (inbox-capacity.test.js).
+const h = useStack({ sessions: 1, backends: 1 });
 
 let seq = 0;
 const fresh = (prefix) => `${prefix}${process.pid % 10000}x${++seq}`;
