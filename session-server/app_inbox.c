@@ -203,17 +203,20 @@ static void on_presence_written(PGresult *res, const char *err, const char *sqls
 	} else {
 		/* Not known: written again at the next change or tick. */
 		p->written = INBOX_UNKNOWN;
-		if (p->orphan && ++p->tries >= INBOX_PRESENCE_TRIES) {
-			free(p);
-			return;
-		}
+		p->tries++;
 	}
-	if (p->orphan && p->want == p->written) {
-		free(p);
+	if (!p->orphan) {
+		if (res)
+			presence_flush(p);
 		return;
 	}
-	if (res || p->orphan)
+	/* A disposed room's last state: tried a few times, and freed once
+	 * written, given up, or not taken (the database is closing: a query
+	 * refused now is never answered). */
+	if (p->tries < INBOX_PRESENCE_TRIES)
 		presence_flush(p);
+	if (!p->inflight)
+		free(p);
 }
 
 /* One statement: the user's row (naming the server and process that hold

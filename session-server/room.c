@@ -1,8 +1,10 @@
 #include "room.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 static unsigned clamp(unsigned capacity, unsigned max_users)
 {
@@ -99,13 +101,36 @@ const char *room_member_name(const struct room *r, size_t i)
 	return i < r->n_members ? r->members[i].name : NULL;
 }
 
+/* FNV-1a from a random start: room ids are short, and the seed keeps the
+ * chains even whatever ids a server is given. */
+static size_t table_bucket(const struct room_table *t, const char *id)
+{
+	uint64_t h = t->seed;
+
+	for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+		h = (h ^ *p) * 1099511628211u;
+	return (size_t)(h ^ (h >> 32)) & t->mask;
+}
+
 int room_table_init(struct room_table *t, size_t max)
 {
+	size_t nb = 16;
+
+	while (nb < max)
+		nb <<= 1;
 	t->rooms = calloc(max ? max : 1, sizeof(*t->rooms));
-	if (!t->rooms)
+	t->buckets = calloc(nb, sizeof(*t->buckets));
+	if (!t->rooms || !t->buckets) {
+		free(t->rooms);
+		free(t->buckets);
+		t->rooms = t->buckets = NULL;
 		return -ENOMEM;
+	}
+	if (getrandom(&t->seed, sizeof t->seed, GRND_NONBLOCK) != sizeof t->seed)
+		t->seed = 14695981039346656037u ^ (uint64_t)(uintptr_t)t;
 	t->n = 0;
 	t->max = max;
+	t->mask = nb - 1;
 	return 0;
 }
 
@@ -114,34 +139,45 @@ void room_table_fini(struct room_table *t)
 	if (!t)
 		return;
 	free(t->rooms);
-	t->rooms = NULL;
+	free(t->buckets);
+	t->rooms = t->buckets = NULL;
 	t->n = t->max = 0;
 }
 
 struct room *room_table_find(const struct room_table *t, const char *id)
 {
-	for (size_t i = 0; i < t->n; i++)
-		if (strcmp(t->rooms[i]->id, id) == 0)
-			return t->rooms[i];
+	for (struct room *r = t->buckets[table_bucket(t, id)]; r; r = r->hnext)
+		if (strcmp(r->id, id) == 0)
+			return r;
 	return NULL;
 }
 
 int room_table_add(struct room_table *t, struct room *r)
 {
+	struct room **head;
+
 	if (room_table_find(t, r->id))
 		return -EEXIST;
 	if (t->n >= t->max)
 		return -ENOSPC;
+	head = &t->buckets[table_bucket(t, r->id)];
+	r->hnext = *head;
+	*head = r;
+	r->slot = t->n;
 	t->rooms[t->n++] = r;
 	return 0;
 }
 
 void room_table_remove(struct room_table *t, struct room *r)
 {
-	for (size_t i = 0; i < t->n; i++) {
-		if (t->rooms[i] == r) {
-			t->rooms[i] = t->rooms[--t->n];
-			return;
-		}
-	}
+	struct room **pp = &t->buckets[table_bucket(t, r->id)];
+
+	while (*pp && *pp != r)
+		pp = &(*pp)->hnext;
+	if (!*pp)
+		return;         /* never added (a load that failed before) */
+	*pp = r->hnext;
+	assert(r->slot < t->n && t->rooms[r->slot] == r);
+	t->rooms[r->slot] = t->rooms[--t->n];
+	t->rooms[r->slot]->slot = r->slot;
 }

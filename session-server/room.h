@@ -6,12 +6,15 @@
  * and the member list keeps the order in which users first joined.
  *
  * The struct room is embedded in its owner's struct (the hub's); the table
- * holds pointers and never frees rooms. */
+ * holds pointers and never frees rooms. A server may hold ten thousand
+ * (inboxes are rooms), and every join looks its room up: the table is a
+ * dense array (rooms[0..n), to walk) with a hash index beside it. */
 #ifndef STATEROOM_ROOM_H
 #define STATEROOM_ROOM_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "wire.h"
 
@@ -27,11 +30,16 @@ struct room {
 	unsigned max_tabs;            /* connections of one user; 0: no limit */
 	struct room_member *members;  /* in join order */
 	size_t n_members, cap_members;
+	struct room *hnext;           /* the table's: its hash chain */
+	size_t slot;                  /* the table's: its index in rooms */
 };
 
 struct room_table {
-	struct room **rooms;
+	struct room **rooms;          /* rooms[0..n): removal moves the last into the gap */
 	size_t n, max;
+	struct room **buckets;        /* mask + 1 chains */
+	size_t mask;
+	uint64_t seed;                /* random: nobody can aim ids at one chain */
 };
 
 /* id is truncated to WIRE_ROOM_ID_MAX; capacity is clamped to max_users. */

@@ -1,5 +1,6 @@
 /* Room limits: distinct users, tabs, presence, member order, rooms per server. */
 #include <errno.h>
+#include <stdio.h>
 
 #include "check.h"
 #include "room.h"
@@ -161,7 +162,40 @@ static void test_max_rooms(void)
 	CHECK_EQ_INT(room_table_add(&t, &c), 0);
 	CHECK(room_table_find(&t, "c") == &c);
 	CHECK(room_table_find(&t, "b") == &b);
+	room_table_remove(&t, &a2);     /* never added: nothing changes */
+	CHECK_EQ_INT((int)t.n, 2);
 	room_table_fini(&t);
+}
+
+/* Thousands of rooms: each found by id after removals have moved others
+ * in the array, and the array holds exactly the rooms left. */
+static void test_many_rooms(void)
+{
+	enum { N = 5000 };
+	static struct room rooms[N];
+	struct room_table t;
+	char id[16];
+	size_t left = 0;
+
+	CHECK_EQ_INT(room_table_init(&t, N), 0);
+	for (int i = 0; i < N; i++) {
+		snprintf(id, sizeof id, "r%d", i);
+		room_init(&rooms[i], id, 1, 1);
+		CHECK_EQ_INT(room_table_add(&t, &rooms[i]), 0);
+	}
+	for (int i = 0; i < N; i += 3)
+		room_table_remove(&t, &rooms[i]);
+	for (int i = 0; i < N; i++) {
+		snprintf(id, sizeof id, "r%d", i);
+		CHECK(room_table_find(&t, id) == (i % 3 ? &rooms[i] : NULL));
+		left += i % 3 != 0;
+	}
+	CHECK_EQ_INT((int)t.n, (int)left);
+	for (size_t i = 0; i < t.n; i++)
+		CHECK(t.rooms[i]->slot == i && room_table_find(&t, t.rooms[i]->id) == t.rooms[i]);
+	room_table_fini(&t);
+	for (int i = 0; i < N; i++)
+		room_fini(&rooms[i]);
 }
 
 int main(void)
@@ -175,5 +209,6 @@ int main(void)
 	test_member_list_keeps_join_order();
 	test_bad_user_ids_refused();
 	test_max_rooms();
+	test_many_rooms();
 	return check_done();
 }
