@@ -291,8 +291,8 @@ static void mark_dirty(struct ws_conn *c)
 {
 	struct ws_server *s = c->srv;
 
-	/* Never once closed: write_cb, the one caller that may come after
-	 * httpd_conn_close, checks that itself. */
+	/* Not for a closed connection: write_cb, the one caller that may
+	 * come after httpd_conn_close, checks that itself. */
 	if (c->dirty)
 		return;
 	c->dirty = true;
@@ -886,7 +886,8 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
 	struct ws_conn *c = st->data;
 
-	if (nread == 0 || c->state == WS_CLOSED)
+	/* None once closed: proceed() stops the reads before it closes the socket. */
+	if (nread == 0)
 		return;
 	if (nread < 0) {
 		set_input(c, IN_OFF);
