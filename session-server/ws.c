@@ -1,5 +1,6 @@
 #include "ws.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -39,11 +40,30 @@ struct ws_frame {
 
 enum ws_list { L_NONE, L_LIVE, L_CLOSING, L_PAUSED };
 
+/* A connection's life, only forward (set_state): open, then closing and
+ * lingering when a close is queued, or straight to dead when the peer is gone
+ * or a call failed. The lists follow it: open connections are in live or
+ * paused, closing and lingering ones in closing_conns, the others in none. */
 enum ws_state {
 	WS_OPEN,
 	WS_CLOSING,  /* our close frame (or the echo of the peer's) is queued */
 	WS_LINGER,   /* everything up to it is handed to libuv, the write side shut down */
-	WS_DEAD,     /* the socket is to be closed */
+	WS_DEAD,     /* the socket is to be closed: proceed() does it */
+	WS_CLOSED,   /* httpd_conn_close called: only stream_closed is left */
+};
+
+/* How a connection's input is read (set_input), which each state fixes: the
+ * socket is read in IN_READ, IN_PACED and IN_DRAIN (uv_read_start in
+ * effect), in no other. Frames are delivered in IN_READ and IN_PACED, and by
+ * proceed() when it leaves IN_START or IN_RESUMED. */
+enum ws_input {
+	IN_START,    /* accepted: proceed() parses what came with the request head, then reads */
+	IN_RESUMED,  /* ws_resume_input: proceed() parses what was read while paused, then reads paced */
+	IN_READ,     /* read a whole buffer at a time */
+	IN_PACED,    /* read WS_PACED_READ at a time, until a read is parsed whole unpaused */
+	IN_PAUSED,   /* ws_pause_input: not read, nothing delivered; in may hold what was read */
+	IN_DRAIN,    /* closing or lingering: read only to see the peer's end */
+	IN_OFF,      /* not read again: the socket ended or failed, or the connection is dead */
 };
 
 /* Memory, an idle connection's cost, is what this struct is laid out for:
@@ -84,11 +104,12 @@ struct ws_conn {
 	/* The small fields in the hole fd leaves before dec. */
 	uint8_t state;               /* enum ws_state */
 	uint8_t list;                /* enum ws_list */
-	bool dirty : 1, gone_notified : 1, ping_outstanding : 1, handles_closing : 1;
-	bool paused : 1;             /* ws_pause_input: no delivery, no reading */
-	bool unparsed : 1;           /* in may hold whole frames for proceed() */
-	bool reading : 1;            /* uv_read_start is in effect */
-	bool paced : 1;              /* paused since its last read parsed whole: read little */
+	uint8_t input;               /* enum ws_input */
+	/* Facts of their own, whatever the states: in the dirty list; on_gone
+	 * has run (it runs after the state leaves WS_OPEN, from proceed() or
+	 * stream_closed, at any of the later states); pinged and not heard from
+	 * since. */
+	bool dirty : 1, gone_notified : 1, ping_outstanding : 1;
 	struct wsc_decoder dec;
 };
 
@@ -208,6 +229,59 @@ static void list_append(struct ws_conn *c, enum ws_list list)
 		arm_timer(s, c->mark + (list == L_CLOSING ? WS_LINGER_MS : s->cfg.ping_ms));
 }
 
+#define BIT(x) (1u << (x))
+
+/* The states each state may go to. */
+static const uint8_t state_next[] = {
+	[WS_OPEN] = BIT(WS_CLOSING) | BIT(WS_DEAD),
+	[WS_CLOSING] = BIT(WS_LINGER) | BIT(WS_DEAD),
+	[WS_LINGER] = BIT(WS_DEAD),
+	[WS_DEAD] = BIT(WS_CLOSED),
+	[WS_CLOSED] = 0,
+};
+
+static void set_state(struct ws_conn *c, enum ws_state to)
+{
+	assert(state_next[c->state] & BIT(to));
+	c->state = (uint8_t)to;
+	if (to == WS_DEAD)
+		list_unlink(c);
+}
+
+static const uint8_t input_next[] = {
+	[IN_START] = BIT(IN_READ) | BIT(IN_PAUSED) | BIT(IN_DRAIN) | BIT(IN_OFF),
+	[IN_RESUMED] = BIT(IN_PACED) | BIT(IN_PAUSED) | BIT(IN_DRAIN) | BIT(IN_OFF),
+	[IN_READ] = BIT(IN_PAUSED) | BIT(IN_DRAIN) | BIT(IN_OFF),
+	[IN_PACED] = BIT(IN_READ) | BIT(IN_PAUSED) | BIT(IN_DRAIN) | BIT(IN_OFF),
+	[IN_PAUSED] = BIT(IN_RESUMED) | BIT(IN_DRAIN) | BIT(IN_OFF),
+	[IN_DRAIN] = BIT(IN_OFF),
+	[IN_OFF] = 0,
+};
+
+#define IN_READS (BIT(IN_READ) | BIT(IN_PACED) | BIT(IN_DRAIN))
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+
+/* Moves c's input to `to`, starting or stopping the reads as `to` says. A
+ * read that cannot start kills the connection: only proceed() starts them,
+ * and it goes on to close the socket. */
+static void set_input(struct ws_conn *c, enum ws_input to)
+{
+	bool was = IN_READS & BIT(c->input), will = IN_READS & BIT(to);
+
+	assert(input_next[c->input] & BIT(to));
+	c->input = (uint8_t)to;
+	if (was == will)
+		return;
+	if (!will) {
+		uv_read_stop(c->stream);
+	} else if (uv_read_start(c->stream, on_alloc, on_read) != 0) {
+		c->input = IN_OFF;
+		set_state(c, WS_DEAD);
+	}
+}
+
 static void idle_noop(uv_idle_t *h)
 {
 	(void)h;
@@ -217,7 +291,9 @@ static void mark_dirty(struct ws_conn *c)
 {
 	struct ws_server *s = c->srv;
 
-	if (c->dirty || c->handles_closing)
+	/* Not for a closed connection: write_cb, the one caller that may
+	 * come after httpd_conn_close, checks that itself. */
+	if (c->dirty)
 		return;
 	c->dirty = true;
 	c->dirty_next = NULL;
@@ -229,11 +305,12 @@ static void mark_dirty(struct ws_conn *c)
 	s->dirty_tail = &c->dirty_next;
 }
 
-/* Ends the connection without a closing handshake. */
+/* Ends the connection without a closing handshake, unless it is ending. */
 static void drop(struct ws_conn *c)
 {
-	c->state = WS_DEAD;
-	list_unlink(c);
+	if (c->state >= WS_DEAD)
+		return;
+	set_state(c, WS_DEAD);
 	mark_dirty(c);
 }
 
@@ -301,9 +378,9 @@ static void write_cb(uv_write_t *req, int status)
 	c->off = 0;
 	q_release(c, c->n_writing);
 	c->n_writing = 0;
-	if (status < 0 && c->state != WS_DEAD)
+	if (status < 0)
 		drop(c);
-	else
+	else if (c->state != WS_CLOSED)
 		mark_dirty(c);
 }
 
@@ -450,7 +527,7 @@ int ws_send_text(struct ws_conn *c, const void *payload, size_t len)
 static void enter_closing(struct ws_conn *c)
 {
 	list_unlink(c);
-	c->state = WS_CLOSING;
+	set_state(c, WS_CLOSING);
 	list_append(c, L_CLOSING);
 	mark_dirty(c);
 }
@@ -520,7 +597,7 @@ static size_t parse(struct ws_conn *c, uint8_t *p, size_t n, size_t *need)
 	size_t off = 0;
 
 	*need = 0;
-	while (c->state == WS_OPEN && !c->paused) {
+	while (c->state == WS_OPEN && c->input != IN_PAUSED) {
 		off += wsc_decode(&c->dec, p + off, n - off, &c->srv->limits, &ev);
 		if (ev.kind == WSC_EV_NEED) {
 			*need = ev.need;
@@ -625,7 +702,7 @@ static void shutdown_cb(uv_shutdown_t *req, int status)
 	struct ws_conn *c = req->data;
 
 	free(req);
-	if (status < 0 && c->state != WS_DEAD)
+	if (status < 0)
 		drop(c);
 }
 
@@ -633,56 +710,40 @@ static void start_shutdown(struct ws_conn *c)
 {
 	uv_shutdown_t *req = malloc(sizeof(*req));
 
-	c->state = WS_LINGER;
+	set_state(c, WS_LINGER);
 	if (!req) {
-		c->state = WS_DEAD;
+		set_state(c, WS_DEAD);
 		return;
 	}
 	req->data = c;
 	if (uv_shutdown(req, c->stream, shutdown_cb) != 0) {
 		free(req);
-		c->state = WS_DEAD;
+		set_state(c, WS_DEAD);
 	}
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
-static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
-
-/* The socket is read while the connection is open and not paused, and
- * while it closes (to see the peer's end); not while frames kept from an
- * earlier read wait to be parsed, as they come first. */
-static void update_reading(struct ws_conn *c)
+/* Parses what in holds, which comes before anything the socket has, then
+ * reads (unless a message paused or closed the connection meanwhile). */
+static void start_input(struct ws_conn *c)
 {
-	bool want = c->state == WS_OPEN ? !c->paused && !c->unparsed : c->state != WS_DEAD;
-
-	if (want == c->reading)
-		return;
-	if (!want) {
-		uv_read_stop(c->stream);
-		c->reading = false;
-	} else if (uv_read_start(c->stream, on_alloc, on_read) == 0) {
-		c->reading = true;
-	} else {
-		c->state = WS_DEAD;
-		list_unlink(c);
-	}
+	if (c->in_len > 0)
+		input(c, NULL, 0);
+	if (c->state == WS_OPEN && c->input != IN_PAUSED)
+		set_input(c, c->input == IN_START ? IN_READ : IN_PACED);
 }
 
 /* The one place that decides what a connection does next. */
 static void proceed(struct ws_conn *c)
 {
-	if (c->unparsed && c->state == WS_OPEN && !c->paused) {
-		c->unparsed = false;
-		input(c, NULL, 0);
-		if (c->paused)
-			c->unparsed = c->in_len > 0;
-	}
-	if (c->state != WS_DEAD)
-		update_reading(c);
-	if (c->state != WS_DEAD && c->nq > 0 && flush(c) != 0) {
-		c->state = WS_DEAD;  /* the peer is gone (a write failed at once) */
-		list_unlink(c);
-	}
+	if (c->state == WS_OPEN && c->input <= IN_RESUMED)
+		start_input(c);
+	/* Closing, the socket is read (and what comes discarded) until the
+	 * peer's end, so that unread data does not make the kernel answer with
+	 * a reset that could destroy our close frame in flight. */
+	if (c->state != WS_OPEN && c->state < WS_DEAD && c->input != IN_DRAIN)
+		set_input(c, IN_DRAIN);
+	if (c->state < WS_DEAD && c->nq > 0 && flush(c) != 0)
+		set_state(c, WS_DEAD);  /* the peer is gone (a write failed at once) */
 	/* Shut down once everything up to the close frame is with libuv, which
 	 * writes it before the FIN. */
 	if (c->state == WS_CLOSING && c->nq == c->n_writing)
@@ -693,8 +754,10 @@ static void proceed(struct ws_conn *c)
 		if (c->h)
 			c->h->on_gone(c, c->ud);
 	}
-	if (c->state == WS_DEAD && !c->handles_closing) {
-		c->handles_closing = true;
+	if (c->state == WS_DEAD) {
+		if (c->input != IN_OFF)
+			set_input(c, IN_OFF);
+		set_state(c, WS_CLOSED);
 		httpd_conn_close(c->hc);
 	}
 }
@@ -816,20 +879,19 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	struct ws_conn *c = h->data;
 
 	(void)suggested;
-	*buf = uv_buf_init((char *)c->srv->rbuf, c->paced ? WS_PACED_READ : sizeof(c->srv->rbuf));
+	*buf = uv_buf_init((char *)c->srv->rbuf, c->input == IN_PACED ? WS_PACED_READ : sizeof(c->srv->rbuf));
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
 	struct ws_conn *c = st->data;
 
-	if (nread == 0 || c->handles_closing)
+	/* None once closed: proceed() stops the reads before it closes the socket. */
+	if (nread == 0)
 		return;
 	if (nread < 0) {
-		uv_read_stop(st);
-		c->reading = false;
-		if (c->state != WS_DEAD)
-			drop(c);
+		set_input(c, IN_OFF);
+		drop(c);
 		return;
 	}
 	if (c->state != WS_OPEN)
@@ -838,30 +900,26 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	list_unlink(c);
 	list_append(c, L_LIVE);
 	input(c, (uint8_t *)buf->base, (size_t)nread);
-	if (c->paused)
-		c->unparsed = c->in_len > 0;
-	else
-		c->paced = false;
+	if (c->input == IN_PACED)
+		set_input(c, IN_READ);
 }
 
 void ws_pause_input(struct ws_conn *c)
 {
-	if (c->paused || c->state != WS_OPEN)
+	if (c->input == IN_PAUSED || c->state != WS_OPEN)
 		return;
-	c->paused = c->paced = true;
+	/* At once, so that libuv reads no more in this turn. */
+	set_input(c, IN_PAUSED);
 	list_unlink(c);
 	list_append(c, L_PAUSED);
-	/* At once, so that libuv reads no more in this turn. */
-	update_reading(c);
 }
 
 void ws_resume_input(struct ws_conn *c)
 {
-	if (!c->paused)
+	/* Closing, proceed() moves the input on to IN_DRAIN. */
+	if (c->input != IN_PAUSED || c->state != WS_OPEN)
 		return;
-	c->paused = false;
-	if (c->state != WS_OPEN)
-		return;
+	set_input(c, IN_RESUMED);
 	list_unlink(c);
 	c->ping_outstanding = false;
 	list_append(c, L_LIVE);
@@ -904,24 +962,23 @@ int ws_accept(struct ws_server *s, struct httpd_req *req, const char *response, 
 	}
 	/* From here on the socket is ours: nothing below can fail. */
 	c->stream->data = c;
-	if (uv_fileno((const uv_handle_t *)c->stream, &c->fd) != 0)
-		c->state = WS_DEAD;
 	s->n_conns++;
 	list_append(c, L_LIVE);
-	/* proceed() starts reading: the caller may pause the connection first. */
+	if (uv_fileno((const uv_handle_t *)c->stream, &c->fd) != 0)
+		set_state(c, WS_DEAD);
+	/* proceed() starts reading (the input is IN_START): the caller may
+	 * pause the connection first. */
 	mark_dirty(c);
 	*out = c;
 	/* Frames that came with the request head wait where a split frame
 	 * would, for proceed(). */
 	if (rest_len > 0 && c->state == WS_OPEN) {
 		if (in_reserve(c, rest_len) != 0) {
-			c->state = WS_DEAD;
-			list_unlink(c);
+			set_state(c, WS_DEAD);
 			return 0;
 		}
 		memcpy(c->in, rest, rest_len);
 		c->in_len = (uint32_t)rest_len;
-		c->unparsed = true;
 	}
 	return 0;
 }
