@@ -3,7 +3,8 @@
  * first, in the shape of the session server's native history frame. Unlike
  * that frame, this reads PostgreSQL and so reaches back to the first
  * message. One query. A message's "user" is its sender's name as shown
- * (user_name, NULL when the name is the user id). */
+ * (user_name, NULL when the name is the user id), its "userId" the sender's
+ * subject (user_id), as in the frames. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +28,7 @@
  * while either blocks the other the room row comes alone with blocked set. */
 static const char history_sql[] =
 	"SELECT m.seq, m.client_id, coalesce(m.user_name, m.user_id), m.payload,"
-	"  (extract(epoch FROM m.created_at) * 1000)::bigint, b.blocked"
+	"  (extract(epoch FROM m.created_at) * 1000)::bigint, b.blocked, m.user_id"
 	" FROM rooms r LEFT JOIN direct_rooms d ON d.room_id = r.id"
 	" CROSS JOIN LATERAL (SELECT r.kind = 'dm' AND EXISTS (SELECT 1 FROM blocks"
 	"   WHERE (blocker = d.user_a AND blocked = d.user_b) OR (blocker = d.user_b AND blocked = d.user_a))"
@@ -79,10 +80,11 @@ static json_t *history_json(const PGresult *res, int limit)
 	if (rows == 1 && PQgetisnull(res, 0, 0))
 		rows = 0;                       /* the room, no messages */
 	for (int i = (more ? limit : rows) - 1; msgs && i >= 0; i--) {
-		json_t *m = json_pack("{s:I,s:s?,s:s,s:s%,s:I}",
+		json_t *m = json_pack("{s:I,s:s?,s:s,s:s,s:s%,s:I}",
 				      "seq", history_int(res, i, 0),
 				      "id", PQgetisnull(res, i, 1) ? NULL : PQgetvalue(res, i, 1),
 				      "user", PQgetvalue(res, i, 2),
+				      "userId", PQgetvalue(res, i, 6),
 				      "text", PQgetvalue(res, i, 3), (size_t)PQgetlength(res, i, 3),
 				      "ts", history_int(res, i, 4));
 

@@ -2,9 +2,9 @@
 // per session and again after a change (call reloadBlocks() after a block or
 // an unblock). The servers already keep blocked users out of DMs, friend
 // requests and search; in rooms the two still share, hiding their messages
-// is the client's part. Room frames carry a user's name, not its id, so a
-// message is matched by the name it shows: a blocked user's display name or
-// login name.
+// is the client's part. A message is matched by its sender's id (the
+// frames' and the history's userId), never by the name it shows: anyone may
+// choose a blocked user's name, and a blocked user may have shown another.
 
 import { listBlocks } from './api.js';
 
@@ -15,12 +15,7 @@ const MAX_PAGES = 20;
 let owner = null; // the token the set below belongs to
 let loading = null; // the fetch in flight, a Promise
 let ids = new Set();
-let names = new Set();
 const listeners = new Set();
-
-function fold(name) {
-  return name.normalize('NFC').toLocaleLowerCase();
-}
 
 async function fetchAll(token) {
   const users = [];
@@ -38,7 +33,6 @@ function load(token) {
   const call = fetchAll(token).then((users) => {
     if (owner !== token || loading !== call) return;
     ids = new Set(users.map((u) => u.userId));
-    names = new Set(users.flatMap((u) => [fold(u.userId), fold(u.displayName)]));
     for (const listener of listeners) listener();
   }).catch(() => {
     // Nothing hidden is better than nothing shown: the next reload retries.
@@ -55,7 +49,6 @@ export function ensureBlocks(session) {
     owner = token;
     loading = null;
     ids = new Set();
-    names = new Set();
   }
   if (token === null || loading !== null) return loading ?? Promise.resolve();
   return load(token);
@@ -69,11 +62,6 @@ export function reloadBlocks(session) {
 
 export function isBlockedId(userId) {
   return ids.has(userId);
-}
-
-// Whether a room frame's user name is a blocked user's.
-export function isBlockedName(name) {
-  return names.size > 0 && typeof name === 'string' && names.has(fold(name));
 }
 
 // listener() runs whenever the set changes; returns the way to stop that.

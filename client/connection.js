@@ -6,16 +6,20 @@
 //                                           see STATE; retryAt is a Date.now()
 //                                           time while a retry is scheduled;
 //                                           fatal: a fatal event follows
-//   welcome   { room, user, members, seq, resumed, restarted }
-//                                           restarted: an ephemeral room
-//                                           started over (seqs from 1 again):
-//                                           forget the messages seen so far
-//   message   { seq, id, user, text, ts }  may repeat a seq already seen
+//   welcome   { room, user, userId, members, seq, resumed, restarted }
+//                                           members: [{ user, userId }];
+//                                           userId null from a server that
+//                                           sends none; restarted: an
+//                                           ephemeral room started over (seqs
+//                                           from 1 again): forget the
+//                                           messages seen so far
+//   message   { seq, id, user, userId, text, ts }
+//                                           may repeat a seq already seen
 //                                           (resume, resend): dedupe by seq
 //   ack       { id, seq, text }            one of our sends is committed
 //   sendfail  { id, code, message }        the server refused one of our sends
-//   presence  { joined } | { left }
-//   typing    { user }
+//   presence  { joined, userId } | { left, userId }
+//   typing    { user, userId }
 //   servererror { code, message }
 //   fatal     { reason, message }          gave up; retry() starts over
 //
@@ -79,6 +83,7 @@ export class RoomConnection extends EventTarget {
     super();
     this.roomId = roomId;
     this.user = null;
+    this.userId = null;
     this.state = STATE.CONNECTING;
     this.lastSeq = null;
     this.pending = new Map();
@@ -376,10 +381,12 @@ export class RoomConnection extends EventTarget {
         }
         break;
       case 'presence':
-        this._emit('presence', { joined: frame.joined ?? null, left: frame.left ?? null });
+        this._emit('presence', {
+          joined: frame.joined ?? null, left: frame.left ?? null, userId: idOf(frame.userId),
+        });
         break;
       case 'typing':
-        if (typeof frame.user === 'string') this._emit('typing', { user: frame.user });
+        if (typeof frame.user === 'string') this._emit('typing', { user: frame.user, userId: idOf(frame.userId) });
         break;
       case 'error':
         this._onError(frame);
@@ -417,9 +424,14 @@ export class RoomConnection extends EventTarget {
     clearInterval(this._liveTimer);
     this._liveTimer = setInterval(() => this._checkLiveness(), LIVENESS_CHECK_MS);
     this.user = typeof frame.user === 'string' ? frame.user : this.user;
-    const members = Array.isArray(frame.members) ? frame.members.map(memberName).filter(Boolean) : [];
+    this.userId = idOf(frame.userId);
+    const names = Array.isArray(frame.members) ? frame.members : [];
+    // memberIds[i] is the id of members[i].
+    const ids = Array.isArray(frame.memberIds) && frame.memberIds.length === names.length ? frame.memberIds : [];
+    const members = names.map((m, i) => ({ user: memberName(m), userId: idOf(ids[i]) }))
+      .filter((m) => typeof m.user === 'string');
     this._emit('welcome', {
-      room: frame.room, user: this.user, members, seq: frame.seq, resumed, restarted,
+      room: frame.room, user: this.user, userId: this.userId, members, seq: frame.seq, resumed, restarted,
     });
     const messages = Array.isArray(frame.messages) ? frame.messages.filter(validMessage) : [];
     messages.sort((a, b) => a.seq - b.seq);
@@ -435,7 +447,7 @@ export class RoomConnection extends EventTarget {
   _onMessage(message) {
     if (!validMessage(message)) return;
     if (this.lastSeq === null || message.seq > this.lastSeq) this.lastSeq = message.seq;
-    if (message.user === this.user) this.pending.delete(message.id);
+    if (isOwn(message, this.user, this.userId)) this.pending.delete(message.id);
     this._emit('message', message);
   }
 
@@ -454,6 +466,16 @@ export class RoomConnection extends EventTarget {
 export function validMessage(m) {
   return m !== null && typeof m === 'object' && Number.isInteger(m.seq)
     && typeof m.user === 'string' && typeof m.text === 'string';
+}
+
+// Whether message m is from this user: by id where the server gives ids
+// (two users may show one name), else by name.
+export function isOwn(m, user, userId) {
+  return userId !== null && typeof m.userId === 'string' ? m.userId === userId : m.user === user;
+}
+
+function idOf(v) {
+  return typeof v === 'string' && v !== '' ? v : null;
 }
 
 function memberName(m) {

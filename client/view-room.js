@@ -3,11 +3,12 @@
 // composer and the share link.
 
 import { ApiError, listMyRooms, lookupRoom, olderMessages } from './api.js';
-import { ensureBlocks, isBlockedName, onBlocksChange } from './blocks.js';
+import { ensureBlocks, isBlockedId, onBlocksChange } from './blocks.js';
 import {
-  MAX_TEXT_BYTES, RoomConnection, STATE, textBytes, validMessage,
+  MAX_TEXT_BYTES, RoomConnection, STATE, isOwn, textBytes, validMessage,
 } from './connection.js';
 import { $, avatarFor, copyText, linkButton, setError, setVisible } from './dom.js';
+import { NameClashes, foldName, idLabel } from './names.js';
 
 let app = null;
 let current = null; // the RoomView shown, or null
@@ -44,12 +45,14 @@ class RoomView {
     this.roomId = roomId;
     this.name = name;
     this.me = app.session.user;
+    this.meId = null; // from the welcome
     this.list = $('message-list');
     this.scroller = $('messages-scroll');
     this.bySeq = new Map();
     this.order = [];
     this.byId = new Map();
-    this.members = [];
+    this.members = []; // { user, userId }
+    this.clashes = new NameClashes();
     this.typers = new Map();
     this.unread = 0;
     this.countdown = null;
@@ -264,33 +267,68 @@ class RoomView {
 
   // -------------------------------------------------------------- members
 
-  onWelcome({ user, members, restarted }) {
+  onWelcome({ user, userId, members, restarted }) {
     if (typeof user === 'string') this.me = user;
-    this.members = [...new Set(members)];
+    this.meId = userId;
+    this.members = [];
+    for (const m of members) this.addMember(m);
     this.renderMembers();
     if (restarted) this.startOver();
   }
 
-  onPresence({ joined, left }) {
-    if (typeof joined === 'string' && !this.members.includes(joined)) this.members.push(joined);
+  onPresence({ joined, left, userId }) {
+    if (typeof joined === 'string') this.addMember({ user: joined, userId });
     if (typeof left === 'string') {
-      this.members = this.members.filter((m) => m !== left);
+      const gone = (m) => (userId === null ? m.user === left : m.userId === userId);
+      this.members = this.members.filter((m) => !gone(m));
       this.stopTyping(left);
     }
     this.renderMembers();
   }
 
+  // A user is listed once: by id (two users may show one name), or by name
+  // from a server that gives no ids.
+  addMember(m) {
+    const same = (o) => (m.userId === null ? o.user === m.user : o.userId === m.userId);
+    if (this.members.some(same)) return;
+    this.members.push(m);
+    this.noteName(m.user, m.userId);
+  }
+
+  // Where two ids show one name, every place that name shows gets its @id.
+  noteName(name, userId) {
+    if (!this.clashes.add(name, userId)) return;
+    const key = foldName(name);
+    for (const li of this.list.querySelectorAll(':scope > li.message')) {
+      if (foldName(li.dataset.user) === key) this.fillName(li.querySelector('.author'), li.dataset.user, li.dataset.userId);
+    }
+    this.renderMembers();
+  }
+
+  // name, and where another user shows it too, this one's @id.
+  fillName(element, name, userId) {
+    element.textContent = name;
+    if (typeof userId !== 'string' || !this.clashes.shared(name)) return;
+    const id = document.createElement('span');
+    id.className = 'user-id';
+    id.dataset.testid = 'user-id';
+    id.textContent = idLabel(userId);
+    id.title = userId;
+    element.append(' ', id);
+  }
+
   renderMembers() {
-    const items = this.members.map((name) => {
+    const items = this.members.map(({ user: name, userId }) => {
       const li = document.createElement('li');
       li.dataset.testid = 'member';
       li.dataset.user = name;
+      if (userId !== null) li.dataset.userId = userId;
       const avatar = avatarFor(name);
       const label = document.createElement('span');
       label.className = 'member-name';
-      label.textContent = name;
+      this.fillName(label, name, userId ?? undefined);
       li.append(avatar, label);
-      if (name === this.me) {
+      if (isOwn({ user: name, userId }, this.me, this.meId)) {
         const you = document.createElement('span');
         you.className = 'you';
         you.textContent = 'you';
@@ -304,8 +342,8 @@ class RoomView {
 
   // -------------------------------------------------------------- typing
 
-  onTyping({ user }) {
-    if (user === this.me || isBlockedName(user)) return;
+  onTyping({ user, userId }) {
+    if (isOwn({ user, userId }, this.me, this.meId) || (userId !== null && isBlockedId(userId))) return;
     clearTimeout(this.typers.get(user));
     this.typers.set(user, setTimeout(() => this.stopTyping(user), TYPING_SHOW_MS));
     this.renderTyping();
@@ -329,12 +367,16 @@ class RoomView {
 
   // -------------------------------------------------------------- messages
 
-  buildItem({ user, text }) {
+  buildItem({ user, userId, text }) {
     const li = document.createElement('li');
     li.className = 'message';
     li.dataset.testid = 'message';
     li.dataset.user = user;
-    if (user === this.me) li.classList.add('mine');
+    if (typeof userId === 'string') {
+      li.dataset.userId = userId;
+      this.noteName(user, userId);
+    }
+    if (isOwn({ user, userId }, this.me, this.meId)) li.classList.add('mine');
     const avatar = avatarFor(user);
     const bubble = document.createElement('div');
     bubble.className = 'bubble';
@@ -343,7 +385,7 @@ class RoomView {
     const author = document.createElement('span');
     author.className = 'author';
     author.dataset.testid = 'message-user';
-    author.textContent = user;
+    this.fillName(author, user, userId);
     const time = document.createElement('time');
     time.dataset.testid = 'message-time';
     const state = document.createElement('span');
@@ -365,7 +407,9 @@ class RoomView {
   // that one message.
 
   applyBlock(li) {
-    const blocked = li.dataset.user !== this.me && isBlockedName(li.dataset.user);
+    // By id: a blocked user's name may be anyone's, and may have been another.
+    const blocked = li.dataset.userId !== undefined && li.dataset.userId !== this.meId
+      && isBlockedId(li.dataset.userId);
     if (blocked === li.classList.contains('blocked')) return;
     li.classList.toggle('blocked', blocked);
     li.classList.remove('revealed');
@@ -462,7 +506,7 @@ class RoomView {
       if (typeof m.id === 'string') existing.dataset.id = m.id;
       return false;
     }
-    const pending = m.user === this.me && typeof m.id === 'string' ? this.byId.get(m.id) : undefined;
+    const pending = isOwn(m, this.me, this.meId) && typeof m.id === 'string' ? this.byId.get(m.id) : undefined;
     if (pending !== undefined) {
       this.withScroll(() => this.confirm(pending, m), options);
       return true;
@@ -498,7 +542,7 @@ class RoomView {
   onMessage(m) {
     if (this.addMessage(m)) {
       this.stopTyping(m.user);
-      if (document.hidden && m.user !== this.me) {
+      if (document.hidden && !isOwn(m, this.me, this.meId)) {
         this.unread++;
         this.updateTitle();
       }
@@ -541,7 +585,7 @@ class RoomView {
 
   queue(text) {
     const entry = this.conn.send(text);
-    const li = this.buildItem({ user: this.me, text });
+    const li = this.buildItem({ user: this.me, userId: this.meId ?? undefined, text });
     li.classList.add('pending', 'unconfirmed');
     li.dataset.pending = 'true';
     li.dataset.id = entry.id;

@@ -263,15 +263,18 @@ static struct chat_msg *append(struct chat *ch, int64_t seq, int64_t ts, const c
 /* ---------------------------------------------------------------- frames */
 
 /* A message as held in welcome and history arrays; typed adds "type":"message"
- * in front, for the live frame. */
-static void put_msg(struct jbuf *b, bool typed, int64_t seq, const char *id, const char *user,
-		    const char *text, size_t text_len, int64_t ts)
+ * in front, for the live frame. name is what the sender is shown as, user
+ * its subject (the "userId" that tells two senders of one name apart). */
+static void put_msg(struct jbuf *b, bool typed, int64_t seq, const char *id, const char *name,
+		    const char *user, const char *text, size_t text_len, int64_t ts)
 {
 	jbuf_puts(b, typed ? "{\"type\":\"message\",\"seq\":" : "{\"seq\":");
 	jbuf_int(b, seq);
 	jbuf_puts(b, ",\"id\":");
 	jbuf_strz(b, id);
 	jbuf_puts(b, ",\"user\":");
+	jbuf_strz(b, name);
+	jbuf_puts(b, ",\"userId\":");
 	jbuf_strz(b, user);
 	jbuf_puts(b, ",\"text\":");
 	jbuf_str(b, text, text_len);
@@ -282,12 +285,12 @@ static void put_msg(struct jbuf *b, bool typed, int64_t seq, const char *id, con
 
 static void put_ring(struct jbuf *b, const struct chat_msg *m, bool typed)
 {
-	put_msg(b, typed, m->seq, m->id, m->name, m->text, m->text_len, m->ts);
+	put_msg(b, typed, m->seq, m->id, m->name, m->user, m->text, m->text_len, m->ts);
 }
 
 static void put_rec(struct jbuf *b, const struct app_record *r)
 {
-	put_msg(b, false, r->seq, r->client_id, r->name, r->payload, r->payload_len, r->ts);
+	put_msg(b, false, r->seq, r->client_id, r->name, r->user, r->payload, r->payload_len, r->ts);
 }
 
 /* Whether recs[0..n) are all messages: the only kind the chat writes today,
@@ -311,7 +314,8 @@ static void put_ring_range(struct chat *ch, size_t from, size_t to, bool comma)
 	}
 }
 
-static void put_members(struct chat *ch)
+/* The members' names (ids: their subjects), in the order they joined. */
+static void put_members(struct chat *ch, bool ids)
 {
 	size_t n = app_room_member_count(ch->room);
 
@@ -319,7 +323,7 @@ static void put_members(struct chat *ch)
 	for (size_t i = 0; i < n; i++) {
 		if (i)
 			jbuf_put(&ch->out, ",", 1);
-		jbuf_strz(&ch->out, app_room_member_name(ch->room, i));
+		jbuf_strz(&ch->out, ids ? app_room_member(ch->room, i) : app_room_member_name(ch->room, i));
 	}
 	jbuf_put(&ch->out, "]", 1);
 }
@@ -457,7 +461,7 @@ static void broadcast_snapshot(struct chat *ch)
 				jbuf_put(&ch->out, "}", 1);
 			}
 			jbuf_puts(&ch->out, "],\"connectedUsers\":");
-			put_members(ch);
+			put_members(ch, false);
 			jbuf_put(&ch->out, "}", 1);
 			if (!(f = out_frame(ch)))
 				return;
@@ -526,8 +530,14 @@ static void put_welcome_head(struct chat *ch, struct app_client *c)
 	jbuf_strz(&ch->out, app_room_id(ch->room));
 	jbuf_puts(&ch->out, ",\"user\":");
 	jbuf_strz(&ch->out, app_client_name(c));
+	jbuf_puts(&ch->out, ",\"userId\":");
+	jbuf_strz(&ch->out, app_client_user(c));
 	jbuf_puts(&ch->out, ",\"members\":");
-	put_members(ch);
+	put_members(ch, false);
+	/* Beside members rather than in it: members stays the list of names
+	 * that clients of the first native protocol read. */
+	jbuf_puts(&ch->out, ",\"memberIds\":");
+	put_members(ch, true);
 	put_welcome_seq(ch);
 }
 
@@ -731,8 +741,8 @@ static void on_read(struct chat *ch, struct app_client *c, json_t *o)
 		send_error(c, "unavailable", "the read mark cannot be kept now", NULL);
 		return;
 	}
-	broadcast_native(ch, json_pack("{s:s,s:s,s:I}", "type", "read", "user", app_client_name(c),
-				       "seq", seq), NULL);
+	broadcast_native(ch, json_pack("{s:s,s:s,s:s,s:I}", "type", "read", "user", app_client_name(c),
+				       "userId", app_client_user(c), "seq", seq), NULL);
 }
 
 static void on_native(struct chat *ch, struct app_client *c, const uint8_t *data, size_t len)
@@ -755,7 +765,8 @@ static void on_native(struct chat *ch, struct app_client *c, const uint8_t *data
 	} else if (strcmp(type, "history") == 0) {
 		on_history(ch, c, o);
 	} else if (strcmp(type, "typing") == 0) {
-		broadcast_native(ch, json_pack("{s:s,s:s}", "type", "typing", "user", app_client_name(c)),
+		broadcast_native(ch, json_pack("{s:s,s:s,s:s}", "type", "typing", "user", app_client_name(c),
+					   "userId", app_client_user(c)),
 				 app_client_user(c));
 	} else if (strcmp(type, "read") == 0) {
 		on_read(ch, c, o);
@@ -921,8 +932,8 @@ static void chat_join(void *state, struct app_client *c, bool first)
 	if (!app_client_data(c))
 		app_client_ready(c);
 	if (first)
-		broadcast_native(ch, json_pack("{s:s,s:s}", "type", "presence", "joined",
-					       app_client_name(c)), app_client_user(c));
+		broadcast_native(ch, json_pack("{s:s,s:s,s:s}", "type", "presence", "joined",
+					       app_client_name(c), "userId", app_client_user(c)), app_client_user(c));
 	broadcast_snapshot(ch);
 }
 
@@ -969,8 +980,8 @@ static void chat_leave(void *state, struct app_client *c, bool last)
 	app_client_set_data(c, NULL);
 
 	if (last)
-		broadcast_native(ch, json_pack("{s:s,s:s}", "type", "presence", "left",
-					       app_client_name(c)), NULL);
+		broadcast_native(ch, json_pack("{s:s,s:s,s:s}", "type", "presence", "left",
+					       app_client_name(c), "userId", app_client_user(c)), NULL);
 	broadcast_snapshot(ch);
 }
 

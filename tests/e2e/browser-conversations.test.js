@@ -258,3 +258,50 @@ test('a blocked user’s messages are hidden from the blocker only, each one rev
 	assert.equal(await gus(a).nth(1).getByTestId('message-text').isVisible(), false);
 	assert.deepEqual([...a.errors, ...b.errors], []);
 });
+
+test('two users showing one name are told apart by @id, and a block hides exactly the blocked one’s messages', async () => {
+	const alice = await account('hal', 'Hal Ek');
+	const bob = await account('ike', 'Bobby');
+	const carol = await account('jo', 'sam');
+	const created = await createRoom(shared.stack.backendUrl, bob.token, { name: 'Namesakes' });
+	assert.equal(created.status, 200, created.text);
+	const roomId = created.json.roomId;
+	await say(bob, roomId, 'bob before his rename');
+	// Bob takes Carol's name (but for case): only the id tells them apart.
+	const renamed = await call(shared.stack, bob, 'PATCH', '/api/me', { displayName: 'Sam' });
+	assert.equal(renamed.status, 200, renamed.text);
+	await say(bob, roomId, 'bob as Sam');
+	await say(carol, roomId, 'carol as sam');
+	const res = await block(shared.stack, alice, { id: bob.id });
+	assert.equal(res.status, 204, res.text);
+	const [b, c] = [await joinAs(bob, roomId), await joinAs(carol, roomId)];
+
+	const page = await pageOf(alice);
+	await page.goto(url(`/?room=${roomId}`));
+	await waitState(page, 'connected');
+	await atLeastMessages(page, 3);
+	await sendAcked(b, 'live-b', 'bob live');
+	await sendAcked(c, 'live-c', 'carol live');
+	await atLeastMessages(page, 5);
+
+	const from = (user) => page.locator(`[data-testid="message"][data-user-id="${user.id}"]`);
+	// Every message of Bob's is hidden, under either name; none of Carol's.
+	assert.equal(await from(bob).count(), 3);
+	assert.equal(await from(bob).and(page.locator('[data-blocked]')).count(), 3);
+	for (let i = 0; i < 3; i++) assert.equal(await from(bob).nth(i).getByTestId('message-text').isVisible(), false);
+	assert.equal(await page.locator('[data-testid="message"][data-blocked]').count(), 3);
+	assert.deepEqual(await from(carol).getByTestId('message-text').allInnerTexts(), ['carol as sam', 'carol live']);
+
+	// "Sam" and "sam" are one name to a reader: each gets its @id; "Bobby" is nobody else's.
+	assert.deepEqual(await from(bob).getByTestId('message-user').allTextContents(),
+		['Bobby', `Sam @${bob.id}`, `Sam @${bob.id}`]);
+	assert.deepEqual(await from(carol).getByTestId('message-user').allTextContents(),
+		[`sam @${carol.id}`, `sam @${carol.id}`]);
+	const member = (user) => page.locator(`[data-testid="member"][data-user-id="${user.id}"]`);
+	assert.equal((await member(bob).locator('.member-name').textContent()), `Sam @${bob.id}`);
+	assert.equal((await member(carol).locator('.member-name').textContent()), `sam @${carol.id}`);
+	assert.equal((await member(alice).locator('.member-name').textContent()), 'Hal Ek');
+	await shot(page, 'namesakes-desktop');
+	await closeAll([b, c]);
+	assert.deepEqual(page.errors, []);
+});

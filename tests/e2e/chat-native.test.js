@@ -2,9 +2,14 @@
 // client sees it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { useStack, connect, newRoom, ticketFor, join, sendAcked, closeAll } from './lib/stack.js';
+import {
+	useStack, connect, decodeToken, newRoom, ticketFor, tokenFor, join, sendAcked, closeAll,
+} from './lib/stack.js';
 
 const h = useStack({ sessions: 1, backends: 1, sessionEnv: { SESSION_MAX_ROOMS: '100' } });
+
+// A user's id in frames: its subject (these users are guests: guest:…).
+const idOf = async (user) => decodeToken(await tokenFor(h.stack, user)).claims.sub;
 
 async function pair() {
 	const roomId = await newRoom(h.stack, 'alice');
@@ -29,7 +34,9 @@ test('the first frame is a welcome with the room, the user, the members and the 
 	assert.equal(first.type, 'welcome');
 	assert.equal(first.room, roomId);
 	assert.equal(first.user, 'alice');
+	assert.equal(first.userId, await idOf('alice'));
 	assert.deepEqual(first.members, ['alice']);
+	assert.deepEqual(first.memberIds, [await idOf('alice')]);
 	assert.equal(first.seq, 0);
 	assert.deepEqual(first.messages, []);
 	await closeAll([alice]);
@@ -53,6 +60,7 @@ test('sent messages are acked to the sender and delivered to both with seq 1, 2,
 		for (const n of [1, 2, 3]) {
 			const m = await c.next('message');
 			assert.equal(m.seq, n);
+			assert.equal(m.userId, await idOf('alice'));
 			assert.equal(m.id, `m${n}`);
 			assert.equal(m.user, 'alice');
 			assert.equal(m.text, `hello ${n}`);
@@ -66,14 +74,14 @@ test('sent messages are acked to the sender and delivered to both with seq 1, 2,
 test('the others see a user leave once their connection closes', async () => {
 	const { alice, bob } = await pair();
 	await bob.close(1000);
-	assert.deepEqual(await alice.next('presence'), { type: 'presence', left: 'bob' });
+	assert.deepEqual(await alice.next('presence'), { type: 'presence', left: 'bob', userId: await idOf('bob') });
 	await closeAll([alice]);
 });
 
 test('typing goes to the other members and not back to the typist', async () => {
 	const { alice, bob } = await pair();
 	alice.send({ type: 'typing' });
-	assert.deepEqual(await bob.next('typing'), { type: 'typing', user: 'alice' });
+	assert.deepEqual(await bob.next('typing'), { type: 'typing', user: 'alice', userId: await idOf('alice') });
 	await alice.none('typing', 300);
 	await closeAll([alice, bob]);
 });
@@ -83,7 +91,7 @@ test('a read mark goes to every member', async () => {
 	await sendAcked(alice, 'r1', 'read me');
 	bob.send({ type: 'read', seq: 1 });
 	for (const c of [alice, bob]) {
-		assert.deepEqual(await c.next('read'), { type: 'read', user: 'bob', seq: 1 });
+		assert.deepEqual(await c.next('read'), { type: 'read', user: 'bob', userId: await idOf('bob'), seq: 1 });
 	}
 	await closeAll([alice, bob]);
 });
@@ -193,7 +201,8 @@ test('two tabs of one user count once: one member, one joined, one left', async 
 	await alice2.close(1000);
 	await bob.none({ type: 'presence', left: 'alice' }, 300);
 	await alice1.close(1000);
-	assert.deepEqual(await bob.next({ type: 'presence', left: 'alice' }), { type: 'presence', left: 'alice' });
+	assert.deepEqual(await bob.next({ type: 'presence', left: 'alice' }),
+		{ type: 'presence', left: 'alice', userId: await idOf('alice') });
 	await closeAll([bob, carol]);
 });
 

@@ -58,9 +58,9 @@ test('a page holds the messages as stored', async () => {
 	const p = await okPage(room10k, '?before=4&limit=3');
 	assert.deepEqual(p, {
 		messages: [
-			{ seq: 1, id: null, user: 'u1', text: 'text 1', ts: Date.UTC(2026, 0, 1) + 1 },
-			{ seq: 2, id: 'c2', user: 'u2', text: 'text 2', ts: Date.UTC(2026, 0, 1) + 2 },
-			{ seq: 3, id: null, user: 'u3', text: 'text 3', ts: Date.UTC(2026, 0, 1) + 3 },
+			{ seq: 1, id: null, user: 'u1', userId: 'u1', text: 'text 1', ts: Date.UTC(2026, 0, 1) + 1 },
+			{ seq: 2, id: 'c2', user: 'u2', userId: 'u2', text: 'text 2', ts: Date.UTC(2026, 0, 1) + 2 },
+			{ seq: 3, id: null, user: 'u3', userId: 'u3', text: 'text 3', ts: Date.UTC(2026, 0, 1) + 3 },
 		],
 		more: false,
 	});

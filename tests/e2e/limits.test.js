@@ -2,7 +2,9 @@
 // and what the user just over a limit sees while everyone else carries on.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { useStack, connect, newRoom, ticketFor, tokenFor, join, sendAcked, closeAll, createRoom } from './lib/stack.js';
+import {
+	useStack, connect, decodeToken, newRoom, ticketFor, tokenFor, join, sendAcked, closeAll, createRoom,
+} from './lib/stack.js';
 
 async function inBatches(items, size, fn) {
 	const out = [];
@@ -58,7 +60,8 @@ describe('a room of 100 users', () => {
 		const big = JSON.stringify({ type: 'send', id: 'big', text: 'x' }).padEnd(65537, ' ');
 		alice.send(big);
 		assert.equal((await alice.closed).code, 1009);
-		assert.deepEqual(await bob.next('presence'), { type: 'presence', left: 'alice' });
+		const aliceId = decodeToken(await tokenFor(h.stack, 'alice')).claims.sub;
+		assert.deepEqual(await bob.next('presence'), { type: 'presence', left: 'alice', userId: aliceId });
 		assert.equal(await sendAcked(bob, 'b1', 'still fine'), 1);
 		await closeAll([bob]);
 	});

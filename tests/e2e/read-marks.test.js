@@ -43,14 +43,15 @@ test('a read mark is broadcast, stored, never goes down, and cannot pass the lat
 	const [bob] = await join(h.stack, 'bob', roomId);
 	for (let i = 1; i <= 5; i++) await sendAcked(alice, `r${i}`, `text ${i}`);
 	bob.send({ type: 'read', seq: 3 });
-	for (const c of [alice, bob]) assert.deepEqual(await c.next('read'), { type: 'read', user: 'bob', seq: 3 });
+	const bobId = decodeToken(await tokenFor(h.stack, 'bob')).claims.sub;
+	for (const c of [alice, bob]) assert.deepEqual(await c.next('read'), { type: 'read', user: 'bob', userId: bobId, seq: 3 });
 	await eventually(() => mark(roomId, 'bob'), 3, 'bob read up to 3');
 	bob.send({ type: 'read', seq: 1 });
 	await alice.next('read');
 	await new Promise((r) => setTimeout(r, 1500));
 	assert.equal(await mark(roomId, 'bob'), 3, 'a lower mark does not move it back');
 	bob.send({ type: 'read', seq: 999 });
-	assert.deepEqual(await alice.next('read'), { type: 'read', user: 'bob', seq: 5 });
+	assert.deepEqual(await alice.next('read'), { type: 'read', user: 'bob', userId: bobId, seq: 5 });
 	await eventually(() => mark(roomId, 'bob'), 5, 'a mark past the end is the latest seq');
 	await closeAll([alice, bob]);
 });

@@ -1,7 +1,7 @@
 // Migration 010 (a room's messages become records with a kind): a database
 // at the schema before it, holding messages as that schema had them, is
 // migrated when the servers start, and every message is still served, with
-// the same seq, id, user, text and ts, by HTTP history and by a session
+// the same seq, id, user (and its id), text and ts, by HTTP history and by a session
 // server's welcome, resume (since) and history frame; a send retried with
 // an id from before the migration is still recognised. Records of another
 // kind are not shown as messages.
@@ -34,7 +34,7 @@ const stored = Array.from({ length: 12 }, (_, i) => {
 		ts: T0 + seq,
 	};
 });
-const shown = stored.map(({ seq, id, user, text, ts }) => ({ seq, id, user, text, ts }));
+const shown = stored.map(({ seq, id, subject, user, text, ts }) => ({ seq, id, user, userId: subject, text, ts }));
 
 const lit = (v) => (v === null ? 'NULL' : `'${String(v).replaceAll("'", "''")}'`);
 
