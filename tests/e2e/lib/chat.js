@@ -4,11 +4,19 @@ import assert from 'node:assert/strict';
 import { login, createRoom, lookup } from './http.js';
 import { connect } from './ws.js';
 
-const tokens = new Map(); // `${backendUrl} ${user}` → user token
+const tokens = new Map(); // `${backendUrl} ${user}` → promise of the user token
 
-export async function tokenFor(stack, user) {
+// Every login is a new guest, with a subject of its own, that only shares
+// the name: callers asking at the same moment must share one login, or the
+// same "user" would be several users (and a client resuming under another
+// subject would resend its unacked messages as someone else's).
+export function tokenFor(stack, user) {
 	const key = `${stack.backendUrl} ${user}`;
-	if (!tokens.has(key)) tokens.set(key, await login(stack.backendUrl, user));
+	if (!tokens.has(key)) {
+		const token = login(stack.backendUrl, user);
+		tokens.set(key, token);
+		token.catch(() => tokens.delete(key));
+	}
 	return tokens.get(key);
 }
 

@@ -26,6 +26,7 @@ export class Resumer {
 		this.closes = []; // {code, host}
 		this.hosts = []; // every host connected to, in order
 		this.epochs = [];
+		this.sub = undefined; // the user's subject, from the first ticket
 		this.errors = []; // protocol violations seen (gaps, duplicates, bad frames)
 		this.n = 0;
 		this.ws = null;
@@ -78,7 +79,12 @@ export class Resumer {
 					welcomed = true;
 					this.ws = ws;
 					this.hosts.push(host);
-					this.epochs.push(JSON.parse(Buffer.from(ticket.split('.')[1], 'base64url')).epoch);
+					const claims = JSON.parse(Buffer.from(ticket.split('.')[1], 'base64url'));
+					this.epochs.push(claims.epoch);
+					// Idempotency is per user: resuming as another one would
+					// make the retries someone else's messages.
+					if (this.sub === undefined) this.sub = claims.sub;
+					else if (claims.sub !== this.sub) this.errors.push(`resumed as ${claims.sub}, not ${this.sub}`);
 					if (this.lastSeq === null) {
 						this.lastSeq = this.firstSeq = f.seq;
 					} else {
@@ -163,6 +169,7 @@ export function chatter(clients, periodMs = 25) {
 // client received, from where it joined to the end, exactly the stored
 // messages, in order, whatever servers it went through.
 export async function auditRoom(stack, roomId, clients) {
+	for (const c of clients) assert.deepEqual(c.errors, [], `${c.user} in ${roomId}`);
 	const rows = await stack.sql(`SELECT seq, client_id, coalesce(user_name, user_id) FROM messages WHERE room_id = '${roomId}' ORDER BY seq`);
 	rows.forEach(([seq], i) => assert.equal(Number(seq), i + 1, `room ${roomId}: seq ${seq} at position ${i + 1}`));
 	const byId = new Map();
@@ -172,7 +179,6 @@ export async function auditRoom(stack, roomId, clients) {
 		byId.set(key, Number(seq));
 	}
 	for (const c of clients) {
-		assert.deepEqual(c.errors, [], `${c.user} in ${roomId}`);
 		for (const [id, seq] of c.acked) {
 			assert.equal(byId.get(`${c.user}/${id}`), seq, `${c.user}: ack ${id} → ${seq} not stored so`);
 		}
