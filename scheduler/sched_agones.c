@@ -746,7 +746,9 @@ static void ag_on_inbox_pinned(PGresult *res, const char *err, const char *sqlst
 	} else if (a->inbox_allocs != op->inbox_allocs) {
 		/* A server was allocated for inboxes since we asked: look again. */
 		ag_inbox_pin(op);
-	} else if (a->inbox_alloc) {
+	} else if (a->inbox_alloc && a->inbox_alloc != op) {
+		/* (op itself, when its record found the epoch moved and the
+		 * look-up again left the inbox to place, allocates again.) */
 		op->next_inbox_waiter = a->inbox_waiters;
 		a->inbox_waiters = op;
 	} else {
