@@ -17,6 +17,15 @@
  * containsValue, the only way to ask Agones), then placed anew. Every new
  * placement bumps the epoch, compare-and-set on the old one.
  *
+ * An inbox (a room of kind 'inbox', which takes no room slot) is never
+ * allocated as a room: it goes to the allocated GameServer with the fewest
+ * inboxes under its bound, chosen in PostgreSQL among the servers this
+ * scheduler had allocated (stateroom_agones_pin_inbox, migration 016), and
+ * only when none has inbox room is a Ready GameServer allocated for it,
+ * with no counter or list action, so that the fleet's `rooms` counters
+ * count chat rooms only. One such allocation at a time per replica: the
+ * inboxes that find no room meanwhile wait for it, then look again.
+ *
  * Allocation calls are retried with backoff on Contention, 5xx, 429 and
  * transport errors; 401 and 403 are configuration errors and fail at once
  * with a log line that says what to fix. */
@@ -56,9 +65,14 @@ struct agones {
 	char *alloc_url;
 	char dead_ms[24];
 	struct ag_op *moving;       /* locates re-placing a room now, one per room */
+	struct ag_op *inbox_alloc;  /* the inbox allocating a GameServer now, or NULL */
+	struct ag_op *inbox_waiters;/* inboxes waiting for it to end */
+	unsigned inbox_allocs;      /* inbox allocations ended so far */
 };
 
-enum ag_alloc { AG_ALLOC_NEW, AG_ALLOC_FIND };
+/* NEW: a room, counted; FIND: who lists the room; INBOX: a Ready server for
+ * inboxes, counting nothing. */
+enum ag_alloc { AG_ALLOC_NEW, AG_ALLOC_FIND, AG_ALLOC_INBOX };
 
 struct ag_op {                  /* one place or locate; freed in its timer's close callback */
 	struct agones *a;
@@ -69,6 +83,9 @@ struct ag_op {                  /* one place or locate; freed in its timer's clo
 	enum ag_alloc kind;
 	int tries;
 	bool retried_lookup;        /* locate: the epoch moved under us once already */
+	bool inbox;                 /* locate: the room is an inbox */
+	unsigned inbox_allocs;      /* a->inbox_allocs when the inbox pick was asked */
+	struct ag_op *next_inbox_waiter;
 	char room[33];
 	char *owner, *owner_name, *name, *visibility;
 	int capacity;
@@ -85,6 +102,7 @@ struct ag_op {                  /* one place or locate; freed in its timer's clo
 
 static void ag_allocate(struct ag_op *op);
 static void ag_lookup(struct ag_op *op);
+static void ag_inbox_pin(struct ag_op *op);
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -172,7 +190,35 @@ static void ag_done(struct ag_op *op, enum sched_result err, const struct sched_
 		ag_done(f, err, p);
 	}
 	op->followers = NULL;
+	if (op->a->inbox_alloc == op) {
+		/* The inboxes that waited look again (the new server has room),
+		 * or share the failure rather than each asking Agones in turn. */
+		struct ag_op *w = op->a->inbox_waiters;
+
+		op->a->inbox_alloc = NULL;
+		op->a->inbox_waiters = NULL;
+		op->a->inbox_allocs++;
+		for (; w; w = next) {
+			next = w->next_inbox_waiter;
+			if (err == SCHED_OK)
+				ag_inbox_pin(w);
+			else
+				ag_done(w, err, NULL);
+		}
+	}
 	uv_close((uv_handle_t *)&op->timer, ag_op_closed);
+}
+
+/* A room whose pin is gone, draining or dead is placed anew: an inbox by
+ * ag_inbox_pin, any other room by an allocation that counts it. */
+static void ag_place_anew(struct ag_op *op)
+{
+	if (op->inbox) {
+		ag_inbox_pin(op);
+		return;
+	}
+	op->kind = AG_ALLOC_NEW;
+	ag_allocate(op);
 }
 
 /* Many clients of a room whose server died look it up at the same moment:
@@ -246,12 +292,12 @@ static void ag_log_status(enum log_level level, const char *what, const struct h
 /* ---- PostgreSQL ----------------------------------------------------------- */
 
 /* Both create or correct the allocated server's registry row (the address
- * from the allocation wins: the server itself only knows its pod's address)
- * and pin the room there. */
+ * from the allocation wins: the server itself only knows its pod's address;
+ * allocated, so that inboxes may go there) and pin the room there. */
 static const char ag_sql_place[] =
-	"WITH srv AS (INSERT INTO session_servers (id, address, capacity)"
-	" VALUES ($6, $7, $8::integer)"
-	" ON CONFLICT (id) DO UPDATE SET address = EXCLUDED.address RETURNING id)"
+	"WITH srv AS (INSERT INTO session_servers (id, address, capacity, allocated)"
+	" VALUES ($6, $7, $8::integer, true)"
+	" ON CONFLICT (id) DO UPDATE SET address = EXCLUDED.address, allocated = true RETURNING id)"
 	" INSERT INTO rooms (id, owner, owner_name, name, capacity, visibility, persistent, server_id,"
 	"                    epoch, pinned_at)"
 	" SELECT $1, $2, nullif($10, $2), $3, $4::integer, $5, NOT $9::boolean, srv.id, 1, now() FROM srv"
@@ -260,9 +306,10 @@ static const char ag_sql_place[] =
 /* Compare-and-set on the epoch read by the look-up; also answers the
  * server's boot (NULL while it has not registered) for the ticket. */
 static const char ag_sql_repin[] =
-	"WITH srv AS (INSERT INTO session_servers (id, address, capacity)"
-	" VALUES ($3, $4, $5::integer)"
-	" ON CONFLICT (id) DO UPDATE SET address = EXCLUDED.address RETURNING id, boot)"
+	"WITH srv AS (INSERT INTO session_servers (id, address, capacity, allocated)"
+	" VALUES ($3, $4, $5::integer, true)"
+	" ON CONFLICT (id) DO UPDATE SET address = EXCLUDED.address, allocated = true"
+	" RETURNING id, boot)"
 	" UPDATE rooms SET server_id = srv.id, epoch = rooms.epoch + 1, pinned_at = now()"
 	" FROM srv WHERE rooms.id = $1 AND rooms.epoch = $2::bigint"
 	" RETURNING rooms.epoch, srv.boot";
@@ -270,13 +317,13 @@ static const char ag_sql_repin[] =
 /* The room, its pin and whether that server is live; a live pin is touched
  * (pinned_at) as by `local`, so the server's sweep keeps it. */
 static const char ag_sql_lookup[] =
-	"WITH cur AS (SELECT r.id, r.server_id, s.address, r.epoch, s.state, r.name, s.boot,"
+	"WITH cur AS (SELECT r.id, r.server_id, s.address, r.epoch, s.state, r.name, s.boot, r.kind,"
 	" coalesce(s.state = 'up' AND s.heartbeat_at > now() - $2::bigint * interval '1 millisecond',"
 	" false) AS live"
 	" FROM rooms r LEFT JOIN session_servers s ON s.id = r.server_id WHERE r.id = $1),"
 	" touched AS (UPDATE rooms SET pinned_at = now() FROM cur"
 	" WHERE rooms.id = cur.id AND cur.live RETURNING 1)"
-	" SELECT server_id, address, epoch, live, state, name, boot FROM cur";
+	" SELECT server_id, address, epoch, live, state, name, boot, kind = 'inbox' FROM cur";
 
 static void ag_on_recorded(PGresult *res, const char *err, const char *sqlstate, void *arg)
 {
@@ -346,8 +393,7 @@ static void ag_on_gameserver(const struct hc_response *res, void *arg)
 	if (res->err == 0 && res->status == 404) {
 		log_write(LOG_INFO, "agones: pinned game server is gone, placing the room anew",
 			  "{s:s,s:s}", "room", op->room, "server", op->old.server_id);
-		op->kind = AG_ALLOC_NEW;
-		ag_allocate(op);
+		ag_place_anew(op);
 		return;
 	}
 	if (res->err != 0 || res->status != 200) {
@@ -370,8 +416,7 @@ static void ag_on_gameserver(const struct hc_response *res, void *arg)
 			  "{s:s,s:s,s:s}", "room", op->room, "server", op->old.server_id,
 			  "state", state ? state : "(none)");
 		json_decref(j);
-		op->kind = AG_ALLOC_NEW;
-		ag_allocate(op);
+		ag_place_anew(op);
 		return;
 	}
 	/* It exists and Agones still counts it in: its heartbeat is late, not
@@ -390,8 +435,7 @@ static void ag_check_gameserver(struct ag_op *op)
 
 	if (!ag_name_ok(op->old.server_id)) {
 		/* Not a GameServer's name, so not one of ours: place anew. */
-		op->kind = AG_ALLOC_NEW;
-		ag_allocate(op);
+		ag_place_anew(op);
 		return;
 	}
 	if (asprintf(&url, "%s/apis/agones.dev/v1/namespaces/%s/gameservers/%s", a->api, a->ns,
@@ -412,7 +456,13 @@ static char *ag_alloc_body(const struct agones *a, enum ag_alloc kind, const cha
 	json_t *body;
 	char *s;
 
-	if (kind == AG_ALLOC_FIND)
+	if (kind == AG_ALLOC_INBOX)
+		body = json_pack("{s:s,s:s,s:{s:s,s:[{s:s,s:{s:s}}]}}",
+				 "apiVersion", "allocation.agones.dev/v1", "kind", "GameServerAllocation",
+				 "spec", "scheduling", "Packed",
+				 "selectors", "gameServerState", "Ready",
+				 "matchLabels", "agones.dev/fleet", a->fleet);
+	else if (kind == AG_ALLOC_FIND)
 		body = json_pack("{s:s,s:s,s:{s:[{s:s,s:{s:s},s:{s:{s:s}}}]}}",
 				 "apiVersion", "allocation.agones.dev/v1", "kind", "GameServerAllocation",
 				 "spec", "selectors", "gameServerState", "Allocated",
@@ -571,7 +621,9 @@ static void ag_on_allocated(const struct hc_response *res, void *arg)
 			ag_allocate(op);
 			return;
 		}
-		log_write(LOG_WARN, "agones: no game server with a free room slot", "{s:s,s:s}",
+		log_write(LOG_WARN, op->kind == AG_ALLOC_INBOX
+			  ? "agones: no Ready game server for inboxes (every allocated one is at its inbox bound)"
+			  : "agones: no game server with a free room slot", "{s:s,s:s}",
 			  "room", op->room, "fleet", op->a->fleet);
 		ag_done(op, SCHED_FULL, NULL);
 		return;
@@ -628,6 +680,7 @@ static void ag_on_lookup(PGresult *res, const char *err, const char *sqlstate, v
 	addr = PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1);
 	op->epoch = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
 	live = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
+	op->inbox = strcmp(PQgetvalue(res, 0, 7), "t") == 0;
 	state = PQgetisnull(res, 0, 4) ? NULL : PQgetvalue(res, 0, 4);
 	/* Kept for the answer, which may come after an allocation. */
 	free(op->name);
@@ -648,15 +701,76 @@ static void ag_on_lookup(PGresult *res, const char *err, const char *sqlstate, v
 		ag_done(op, SCHED_OK, &op->old);
 	} else if (ag_follow(op)) {
 		return;
-	} else if (!server || !addr) {
+	} else if ((!server || !addr) && !op->inbox) {
 		op->kind = AG_ALLOC_FIND;
 		ag_allocate(op);
-	} else if (state && strcmp(state, "draining") == 0) {
-		op->kind = AG_ALLOC_NEW;
-		ag_allocate(op);
+	} else if (!server || !addr || (state && strcmp(state, "draining") == 0)) {
+		/* An inbox is in no server's list: nothing to look for. */
+		ag_place_anew(op);
 	} else {
 		ag_check_gameserver(op);
 	}
+}
+
+/* ---- inboxes -------------------------------------------------------------- */
+
+static void ag_on_inbox_pinned(PGresult *res, const char *err, const char *sqlstate, void *arg)
+{
+	struct ag_op *op = arg;
+	struct agones *a = op->a;
+	struct sched_placement p;
+	const char *status;
+
+	if (!res || PQntuples(res) != 1) {
+		log_write(LOG_WARN, "scheduler query failed", "{s:s,s:s,s:s?}", "op", "inbox pin",
+			  "error", err ? err : "unexpected result", "sqlstate", sqlstate);
+		ag_done(op, SCHED_UNAVAIL, NULL);
+		return;
+	}
+	status = PQgetvalue(res, 0, 0);
+	if (strcmp(status, "ok") == 0) {
+		memset(&p, 0, sizeof p);
+		snprintf(p.server_id, sizeof p.server_id, "%s", PQgetvalue(res, 0, 1));
+		snprintf(p.address, sizeof p.address, "%s", PQgetvalue(res, 0, 2));
+		p.epoch = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+		snprintf(p.boot, sizeof p.boot, "%s", PQgetvalue(res, 0, 4));
+		log_write(LOG_INFO, "agones: inbox placed on an allocated server", "{s:s,s:s,s:I}",
+			  "room", op->room, "server", p.server_id, "epoch", (json_int_t)p.epoch);
+		ag_done(op, SCHED_OK, &p);
+	} else if (strcmp(status, "moved") == 0 && !op->retried_lookup) {
+		/* Another replica re-placed the inbox first: answer its pin. */
+		op->retried_lookup = true;
+		ag_lookup(op);
+	} else if (strcmp(status, "none") != 0) {
+		ag_done(op, SCHED_UNAVAIL, NULL);
+	} else if (a->inbox_allocs != op->inbox_allocs) {
+		/* A server was allocated for inboxes since we asked: look again. */
+		ag_inbox_pin(op);
+	} else if (a->inbox_alloc && a->inbox_alloc != op) {
+		/* (op itself, when its record found the epoch moved and the
+		 * look-up again left the inbox to place, allocates again.) */
+		op->next_inbox_waiter = a->inbox_waiters;
+		a->inbox_waiters = op;
+	} else {
+		a->inbox_alloc = op;
+		op->kind = AG_ALLOC_INBOX;
+		op->tries = 0;
+		ag_allocate(op);
+	}
+}
+
+/* Pins the inbox to an allocated server with inbox room, or allocates one. */
+static void ag_inbox_pin(struct ag_op *op)
+{
+	char epoch[24];
+	const char *params[3] = { op->room, epoch, op->a->dead_ms };
+
+	snprintf(epoch, sizeof epoch, "%lld", (long long)op->epoch);
+	op->inbox_allocs = op->a->inbox_allocs;
+	if (db_query(op->a->env->db, "SELECT status, server_id, address, epoch, boot"
+		     " FROM stateroom_agones_pin_inbox($1, $2::bigint, $3::bigint)",
+		     3, params, ag_on_inbox_pinned, op) < 0)
+		ag_done(op, SCHED_UNAVAIL, NULL);
 }
 
 static void ag_lookup(struct ag_op *op)

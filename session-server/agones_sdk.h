@@ -4,10 +4,11 @@
  *  - Ready once the server can take rooms (cfg.can_ready holds), retried with
  *    backoff for as long as the sidecar refuses (it may start after us);
  *  - Health every health_ms from the start;
- *  - the `rooms` list and counter kept in step with the rooms held: a room
- *    loaded is added to the list (the allocation that placed it has already
- *    counted it), a room unloaded is removed from the list and the counter
- *    goes down by one;
+ *  - the `rooms` list and counter kept in step with the rooms held (chat
+ *    rooms; never an inbox, which no allocation counted): a room loaded is
+ *    added to the list (the allocation that placed it has already counted
+ *    it), a room unloaded is removed from the list and the counter goes
+ *    down by one;
  *  - on drain, the counter's capacity is set to its count, so that no
  *    allocation lands here any more, and room changes stop being reported;
  *  - Shutdown at the end of the drain, after everything queued before it.

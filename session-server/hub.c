@@ -80,7 +80,7 @@ static void room_free(struct app_room *r)
 {
 	struct hub *h = r->hub;
 
-	if (r->life != LIFE_LOADING && !h->closing && h->cfg.on_room)
+	if (r->life != LIFE_LOADING && !r->inbox && !h->closing && h->cfg.on_room)
 		h->cfg.on_room(h->cfg.on_room_ud, r->room.id, false);
 	if (r->counted && r->inbox)
 		h->n_inboxes--;
@@ -184,7 +184,7 @@ static void room_loaded(struct app_room *r, int status, const struct app_record 
 		goto fail;
 	assert(r->life == LIFE_LOADING);
 	r->life = LIFE_READY;
-	if (h->cfg.on_room)
+	if (h->cfg.on_room && !r->inbox)
 		h->cfg.on_room(h->cfg.on_room_ud, r->room.id, true);
 	finish_load(r, 0, NULL);
 	return;

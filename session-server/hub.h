@@ -48,9 +48,10 @@ struct hub_config {
 	unsigned max_inboxes;         /* inbox rooms (application `inbox`) */
 	unsigned max_room_users;
 	uint64_t room_idle_ms;
-	/* Told when a room (inboxes too: the agones scheduler allocates
-	 * them as rooms) is loaded (true) or unloaded (false), not while the
-	 * hub closes; may be NULL. room_id is valid during the call. */
+	/* Told when a room that is no inbox is loaded (true) or unloaded
+	 * (false), not while the hub closes; may be NULL. room_id is valid
+	 * during the call. The Agones `rooms` counter and list count chat
+	 * rooms only: the agones scheduler allocates no slot for an inbox. */
 	void (*on_room)(void *ud, const char *room_id, bool loaded);
 	void *on_room_ud;
 	size_t log_window;            /* records loaded with a room (--ring-size); 0: 1000 */

@@ -10,7 +10,9 @@ import os from 'node:os';
 import path from 'node:path';
 import {
 	useStack, startStack, createRoom, lookup, decodeToken, connect, tokenFor, ticketFor, sendAcked, closeAll, freePort,
+	request,
 } from './lib/stack.js';
+import { seedAccounts } from './lib/friendsapi.js';
 import { FakeKubeApi, allocated, unallocated, contention, failure } from './fakes/kube-api.js';
 import { FakeSdk } from './fakes/agones-sdk.js';
 
@@ -65,6 +67,30 @@ function findBody(roomId) {
 	};
 }
 
+// The body that allocates a Ready GameServer for inboxes: no counter or
+// list action, so that the fleet's `rooms` counters count chat rooms only.
+function inboxBody() {
+	return {
+		apiVersion: 'allocation.agones.dev/v1',
+		kind: 'GameServerAllocation',
+		spec: {
+			scheduling: 'Packed',
+			selectors: [{ gameServerState: 'Ready', matchLabels: { 'agones.dev/fleet': FLEET } }],
+		},
+	};
+}
+
+const inboxTicket = (stack, user) => request(stack.backendUrl, '/api/me/inbox', { token: user.token });
+
+async function openInbox(stack, user) {
+	const res = await inboxTicket(stack, user);
+	assert.equal(res.status, 200, `${user.id}: ${res.text}`);
+	const c = await connect(res.json.host, res.json.token, { protocol: 'stateroom.v1' });
+	await c.next('welcome');
+	c.ticket = res.json;
+	return c;
+}
+
 function assertAllocationCall(call, body, token = 'sa-token-one') {
 	assert.equal(call.method, 'POST');
 	assert.equal(call.path, ALLOC_PATH);
@@ -91,6 +117,41 @@ describe('agones scheduler', () => {
 			STATEROOM_AGONES_TOKEN_FILE: tokenFile,
 			STATEROOM_DEAD_AFTER_MS: String(DEAD_AFTER_MS),
 		},
+	});
+
+	// First: it needs a fleet where nothing is allocated yet.
+	test('inboxes: the first allocates a Ready GameServer with no counter or list action, the others land on it without allocations, and chat rooms still count', async () => {
+		const [a] = h.stack.sessions;
+		kube.reset();
+		kube.answer(allocated(gs(a)));
+		const users = await seedAccounts(h.stack, 'agin', 7);
+
+		// Asked all at once: one allocation serves them (the fake answers
+		// any further one UnAllocated, which would be a 503).
+		const first = await Promise.all(users.slice(0, 4).map((u) => openInbox(h.stack, u)));
+		assert.equal(kube.calls.length, 1, kube.calls.map((c) => c.raw).join('\n'));
+		assertAllocationCall(kube.calls[0], inboxBody());
+		const later = [];
+		for (const u of users.slice(4)) later.push(await openInbox(h.stack, u));
+		assert.equal(kube.calls.length, 1, 'an inbox on an allocated server costs no allocation');
+		for (const c of [...first, ...later]) {
+			assert.equal(c.ticket.host, a.address);
+			assert.equal(decodeToken(c.ticket.token).claims.aud, a.id);
+		}
+		const server = kube.gameServers.get(a.id);
+		assert.equal(server.count, 0, 'inboxes move no rooms counter');
+		assert.deepEqual([...server.rooms], [], 'inboxes are in no rooms list');
+
+		// A chat room is still counted, and goes to the allocated server.
+		kube.answer(allocated(gs(a)));
+		const token = await tokenFor(h.stack, 'alice');
+		const res = await createRoom(h.stack.backendUrl, token);
+		assert.equal(res.status, 200, res.text);
+		assert.equal(kube.calls.length, 2);
+		assertAllocationCall(kube.calls[1], placeBody(res.json.roomId));
+		assert.equal(server.count, 1);
+		assert.deepEqual([...server.rooms], [res.json.roomId]);
+		await closeAll([...first, ...later]);
 	});
 
 	test('Allocated: the room is pinned to the allocated server, looked up without an allocation, and chat works', async () => {
@@ -372,6 +433,33 @@ describe('session server with an Agones SDK sidecar', () => {
 		assert.ok(remove[0].at <= patch[0].at);
 		assert.deepEqual(sdk.lists.get('rooms').values, []);
 		assert.equal(sdk.counters.get('rooms').count, 0);
+	});
+
+	test('an inbox is in neither the rooms list nor the counter; a chat room beside it is', { timeout: 30000 }, async () => {
+		const from = Date.now();
+		const [user] = await seedAccounts(h.stack, 'sdkin', 1);
+		const inbox = await openInbox(h.stack, user);
+		const inboxId = decodeToken(inbox.ticket.token).claims.room;
+		// Closed first: with the same idle time it is unloaded before the
+		// chat room is, so its calls, if any, would come before the room's.
+		await closeAll([inbox]);
+
+		sdk.counters.get('rooms').count = 1;
+		const roomId = await newRoomIn(h.stack);
+		const t = await ticketFor(h.stack, 'alice', roomId);
+		const alice = await connect(t.host, t.token, { protocol: 'stateroom.v1' });
+		await alice.next('welcome');
+		await closeAll([alice]);
+		const counter = '/v1beta1/counters/rooms';
+		await sdk.waitFor((calls) => calls.some((c) => c.at >= from && c.path === counter), 'the counter going down');
+		const mine = sdk.calls.filter((c) => c.at >= from && c.path.startsWith('/v1beta1/'));
+		assert.deepEqual(mine.map((c) => [c.method, c.path, c.body]), [
+			['POST', '/v1beta1/lists/rooms:addValue', { value: roomId }],
+			['POST', '/v1beta1/lists/rooms:removeValue', { value: roomId }],
+			['PATCH', counter, { countDiff: '-1' }],
+		], `the inbox ${inboxId} is not reported`);
+		assert.equal(sdk.counters.get('rooms').count, 0);
+		assert.deepEqual(sdk.lists.get('rooms').values, []);
 	});
 
 	test('drain: the counter capacity drops to the rooms held, then Shutdown, and the process exits 0', { timeout: 30000 }, async () => {
