@@ -123,8 +123,8 @@ test('a user finds another, asks to be friends, the other accepts; decline, canc
 	const friendOfBob = row(b, 'friend-list', alice.id);
 	await friendOfBob.waitFor();
 	await gone(request);
-	// A friend shows their online state; until the inbox lands the API says offline.
-	assert.match(await friendOfBob.getByTestId('person-sub').textContent(), /offline/);
+	// A friend shows their online state: alice's page is open (its inbox connected).
+	assert.match(await friendOfBob.getByTestId('person-sub').textContent(), /online/);
 	assert.equal((await b.getByTestId('friend-count').textContent()).trim(), '1');
 
 	await refreshPeople(a);
