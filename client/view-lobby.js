@@ -174,6 +174,8 @@ function renderRooms(rooms) {
 // "More" adds a page, and a refresh fetches as many pages as are shown.
 
 const CONVERSATIONS_REFRESH_MS = 60000;
+const CONVERSATIONS_SETTLE_MS = 2000;
+let settleTimer = null;
 const conversations = new Map(); // roomId → the conversation as last listed
 let conversationsTimer = null;
 let conversationPages = 1;
@@ -209,9 +211,14 @@ function startConversations() {
     if (!document.hidden) refreshConversations();
   }, CONVERSATIONS_REFRESH_MS);
   refreshConversations();
+  // The room just left stores its last read mark (and the page's last
+  // message) a moment later: fetched once more then, as no event tells.
+  clearTimeout(settleTimer);
+  settleTimer = setTimeout(() => refreshConversations(), CONVERSATIONS_SETTLE_MS);
 }
 
 function stopConversations() {
+  clearTimeout(settleTimer);
   clearInterval(conversationsTimer);
   conversationsTimer = null;
   conversationsCall++;
