@@ -174,6 +174,14 @@ export async function lookupRoom(token, roomId) {
   return { host: data.host, ticket: data.token, name: typeof data.name === 'string' ? data.name : null };
 }
 
+// GET /api/me/inbox → { host, ticket }: a ticket for the account's inbox
+// (its live notifications, see inbox.js).
+export async function inboxTicket(token) {
+  const data = await request('GET', '/api/me/inbox', { token });
+  if (typeof data.host !== 'string' || typeof data.token !== 'string') throw badAnswer();
+  return { host: data.host, ticket: data.token };
+}
+
 // GET /api/rooms/:id/messages → { messages (oldest first), more }: the page
 // of messages just before seq `before`.
 export async function olderMessages(token, roomId, before, limit) {

@@ -3,8 +3,9 @@
 // Each view (view-*.js) exports init(app), show(…) and hide(); app, below,
 // is what they share and how they move from one to another.
 
-import { ApiError, lookupRoom, parseRoomInput } from './api.js';
+import { ApiError, getMe, lookupRoom, parseRoomInput } from './api.js';
 import { $, fillAvatar, setVisible } from './dom.js';
+import { initInbox, syncInbox } from './inbox.js';
 import { ACCOUNT_KEY, loadSession, storageGet, storeSession } from './session.js';
 import * as login from './view-login.js';
 import * as lobby from './view-lobby.js';
@@ -16,8 +17,12 @@ const app = {
   session: loadSession(),
   // roomId → the highest read mark this page sent.
   readUpTo: new Map(),
-  saveSession, liveToken, expireSession, lobbyFailed, route, showLobby, openRoom,
+  saveSession, liveToken, expireSession, lobbyFailed, route, showLobby, openRoom, showMe,
 };
+
+// The account's profile as the top bar shows it: { token, name, initials,
+// color } from GET /api/me for that token, or null until it is known.
+let me = null;
 
 const views = { login, lobby, room };
 
@@ -45,15 +50,54 @@ function liveToken() {
   return session?.token ?? null;
 }
 
+// The top bar: an account by its display name (the login name until GET
+// /api/me answers), a guest by its name. Also keeps the inbox in step with
+// the session: everything that changes the session comes through here.
 function renderWhoami() {
   const { session } = app;
+  syncInbox();
   setVisible($('whoami'), session !== null);
-  if (session !== null) {
-    $('whoami-name').textContent = session.user;
-    $('whoami-name').dataset.registered = String(session.registered);
-    $('whoami').title = session.registered ? '' : 'Guest: the name is gone when you close this tab';
-    fillAvatar($('whoami-avatar'), session.user);
+  if (session === null) return;
+  const known = session.registered && me !== null && me.token === session.token ? me : null;
+  const name = known?.name ?? session.user;
+  $('whoami-name').textContent = name;
+  $('whoami-name').dataset.registered = String(session.registered);
+  $('whoami').title = session.registered ? `@${session.user}`
+    : 'Guest: the name is gone when you close this tab';
+  const avatar = $('whoami-avatar');
+  fillAvatar(avatar, name);
+  avatar.style.background = known?.color ?? '';
+  if (known?.initials) avatar.textContent = known.initials;
+  if (session.registered && known === null) loadMe(session.token);
+}
+
+let meLoading = null; // the token whose profile is being fetched
+
+async function loadMe(token) {
+  if (meLoading === token) return;
+  meLoading = token;
+  try {
+    const answer = await getMe(token);
+    if (app.session?.token === token) showMe(answer);
+  } catch {
+    // The login name stays: the views report what is wrong with the session.
+  } finally {
+    if (meLoading === token) meLoading = null;
   }
+}
+
+// The profile changed (GET or PATCH /api/me answered it): shown at once.
+function showMe(answer) {
+  const session = app.session;
+  if (session === null || !session.registered || answer === null || typeof answer !== 'object') return;
+  const avatar = answer.avatar !== null && typeof answer.avatar === 'object' ? answer.avatar : {};
+  me = {
+    token: session.token,
+    name: typeof answer.displayName === 'string' && answer.displayName !== '' ? answer.displayName : session.user,
+    initials: typeof avatar.initials === 'string' ? avatar.initials : '',
+    color: typeof avatar.color === 'string' && /^#[0-9A-Fa-f]{6}$/.test(avatar.color) ? avatar.color : null,
+  };
+  renderWhoami();
 }
 
 function roomParam() {
@@ -84,7 +128,8 @@ function lobbyFailed(error) {
 }
 
 // Looks the room up and shows it, or explains in the lobby why not.
-async function openRoom(roomId, { push, name = null }) {
+// kind: 'dm' or 'room' when the caller knows it (null: the room view finds out).
+async function openRoom(roomId, { push, name = null, kind = null }) {
   const token = liveToken();
   if (token === null) return;
   lobby.setBusy(true);
@@ -96,7 +141,8 @@ async function openRoom(roomId, { push, name = null }) {
       return;
     }
     if (push) history.pushState(null, '', `/?room=${encodeURIComponent(roomId)}`);
-    showView('room', roomId, target, name ?? target.name ?? lobby.listedName(roomId) ?? '');
+    showView('room', roomId, target, name ?? target.name ?? lobby.listedName(roomId) ?? '',
+      kind ?? lobby.listedKind(roomId) ?? null);
   } catch (error) {
     if (roomParam() !== null) history.replaceState(null, '', '/');
     lobbyFailed(error);
@@ -131,6 +177,7 @@ async function route() {
 }
 
 for (const view of Object.values(views)) view.init(app);
+initInbox(app);
 // Dialogs over the views, not views: a room stays open under them.
 peoplePanel.init(app);
 profileEditor.init(app);

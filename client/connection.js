@@ -22,6 +22,8 @@
 //   typing    { user, userId }
 //   servererror { code, message }
 //   fatal     { reason, message }          gave up; retry() starts over
+//   frame     the frame itself             any other frame type (the inbox's
+//                                           event and resync: inbox.js)
 //
 // Sends are kept until acked and resent with the same id after every
 // reconnect: the server deduplicates by id, so a retry never duplicates.
@@ -168,6 +170,12 @@ export class RoomConnection extends EventTarget {
     if (this.state !== STATE.CONNECTED || now - this._lastTypingAt < TYPING_INTERVAL_MS) return;
     this._lastTypingAt = now;
     this._write({ type: 'typing' });
+  }
+
+  // Writes one frame of the room's own application (the inbox's presence);
+  // false when not connected.
+  sendFrame(frame) {
+    return this.state === STATE.CONNECTED && this._write(frame);
   }
 
   // Tells the server this user has read the room up to seq; false when not
@@ -399,9 +407,13 @@ export class RoomConnection extends EventTarget {
           }
         }
         break;
+      case 'read':
+      case 'heartbeat':
+        // Others' read marks and heartbeats: nothing to show.
+        break;
       default:
-        // Others' read marks and future frame types: nothing to show. Older
-        // history the page pages through HTTP.
+        // Another application's frames (the inbox's), and future types.
+        this._emit('frame', frame);
         break;
     }
   }

@@ -213,6 +213,17 @@ export async function refreshPeople() {
   return known;
 }
 
+// A friend's presence changed (the inbox said so): their entry is updated
+// and onPeopleChange's listeners told; anyone else's is ignored.
+export function setPresence(userId, state, lastSeen) {
+  if (people() === null || !PRESENCE.has(state)) return;
+  const friend = known.friends.find((f) => f.userId === userId);
+  if (friend === undefined) return;
+  const seen = typeof lastSeen === 'string' ? Date.parse(lastSeen) : NaN;
+  friend.presence = { state, lastSeen: Number.isFinite(seen) ? new Date(seen) : null };
+  events.dispatchEvent(new Event('change'));
+}
+
 // What refreshPeople last got: { friends, incoming, outgoing, blocks }.
 export function people() {
   return known.token !== null && known.token === app.session?.token ? known : null;
@@ -255,14 +266,16 @@ export const ACTION_LABELS = {
 };
 
 // Does one action on userId and refreshes what the page knows; 'message'
-// opens the conversation with them instead. Throws an ApiError.
-export async function act(kind, userId) {
+// opens the conversation with them instead, titled name (their display
+// name, as shown where the action was). Throws an ApiError.
+export async function act(kind, userId, { name = null } = {}) {
   const token = app.liveToken();
   if (token === null) return;
   if (kind === 'message') {
     const roomId = await startDm(token, userId);
     closePeopleDialogs();
-    await app.openRoom(roomId, { push: true });
+    const title = name ?? known.friends.find((f) => f.userId === userId)?.displayName ?? null;
+    await app.openRoom(roomId, { push: true, name: title, kind: 'dm' });
     return;
   }
   try {
@@ -284,7 +297,8 @@ export function actionsFor(userId) {
 
 // A button for one action. Destructive ones (remove, block) ask once more:
 // the first tap turns the button into "Confirm …" for a few seconds.
-export function actionButton(kind, userId, onError, { onDone = null } = {}) {
+// name: the person's display name (a DM opened by 'message' is titled with it).
+export function actionButton(kind, userId, onError, { onDone = null, name = null } = {}) {
   const button = document.createElement('button');
   button.type = 'button';
   button.dataset.testid = `action-${kind}`;
@@ -308,7 +322,7 @@ export function actionButton(kind, userId, onError, { onDone = null } = {}) {
     clearTimeout(timer);
     button.disabled = true;
     try {
-      await act(kind, userId);
+      await act(kind, userId, { name });
       onDone?.();
     } catch (error) {
       onError(error);
@@ -381,7 +395,7 @@ async function renderCard(userId, shown) {
     } else if (registered) {
       for (const kind of actionsFor(userId)) {
         actions.append(actionButton(kind, userId, (e) => showFailure(error, e),
-          { onDone: () => { if (cardFor === userId && $('user-card').open) renderCard(userId, user); } }));
+          { name: user.displayName, onDone: () => { if (cardFor === userId && $('user-card').open) renderCard(userId, user); } }));
       }
     }
     parts.push(actions);

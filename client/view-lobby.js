@@ -92,7 +92,7 @@ function buildRoomItem(roomId) {
   link.addEventListener('click', (event) => {
     if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
     event.preventDefault();
-    app.openRoom(roomId, { push: true, name: listedRooms.get(roomId)?.name ?? null });
+    app.openRoom(roomId, { push: true, name: listedRooms.get(roomId)?.name ?? null, kind: 'room' });
   });
   const icon = document.createElement('span');
   icon.className = 'avatar room-icon';
@@ -165,12 +165,17 @@ function renderRooms(rooms) {
 
 // -------------------------------------------------------------- conversations
 // An account's rooms and DMs (GET /api/me/rooms), newest activity first. The
-// list is fetched when the lobby is shown and every CONVERSATIONS_REFRESH_MS
-// while it is visible; refreshConversations() is also the one call for
-// whatever learns sooner that the list changed. "More" adds a page, and a
-// refresh fetches as many pages as are shown.
+// list is fetched when the lobby is shown, and again through
+// refreshConversations() whenever the inbox (inbox.js) says it changed: a
+// new DM or a reconnect. The poll every CONVERSATIONS_REFRESH_MS while the
+// page is visible is only a safety net for what the inbox cannot tell: a
+// notification lost with a session server that died between a commit and
+// its notify, or a new message in a room that is no DM (no event yet).
+// "More" adds a page, and a refresh fetches as many pages as are shown.
 
-const CONVERSATIONS_REFRESH_MS = 10000;
+const CONVERSATIONS_REFRESH_MS = 60000;
+const CONVERSATIONS_SETTLE_MS = 2000;
+let settleTimer = null;
 const conversations = new Map(); // roomId → the conversation as last listed
 let conversationsTimer = null;
 let conversationPages = 1;
@@ -206,9 +211,14 @@ function startConversations() {
     if (!document.hidden) refreshConversations();
   }, CONVERSATIONS_REFRESH_MS);
   refreshConversations();
+  // The room just left stores its last read mark (and the page's last
+  // message) a moment later: fetched once more then, as no event tells.
+  clearTimeout(settleTimer);
+  settleTimer = setTimeout(() => refreshConversations(), CONVERSATIONS_SETTLE_MS);
 }
 
 function stopConversations() {
+  clearTimeout(settleTimer);
   clearInterval(conversationsTimer);
   conversationsTimer = null;
   conversationsCall++;
@@ -261,7 +271,7 @@ function buildConversation(roomId) {
     if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
     event.preventDefault();
     const c = conversations.get(roomId);
-    app.openRoom(roomId, { push: true, name: c ? conversationTitle(c) : null });
+    app.openRoom(roomId, { push: true, name: c ? conversationTitle(c) : null, kind: c?.kind ?? null });
   });
   const icon = document.createElement('span');
   icon.className = 'avatar';
@@ -430,7 +440,7 @@ export function init(shared) {
     }
     button.disabled = false;
     $('room-name-input').value = '';
-    await app.openRoom(roomId, { push: true, name });
+    await app.openRoom(roomId, { push: true, name, kind: 'room' });
   });
 
   $('join-form').addEventListener('submit', async (event) => {
@@ -479,6 +489,11 @@ export function hide() {
 // While a room is being opened, no second one can be asked for.
 export function setBusy(busy) {
   for (const id of ['create-room', 'join-button']) $(id).disabled = busy;
+}
+
+// 'dm' or 'room' as the conversations last listed it, or undefined.
+export function listedKind(roomId) {
+  return conversations.get(roomId)?.kind;
 }
 
 // The room's name as last listed (a DM's: the other person's), or undefined.

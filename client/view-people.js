@@ -36,7 +36,9 @@ function row(user, kinds, { showLogin, line = null }) {
   attachUserMenu(who, user.userId, { user });
   const actions = document.createElement('div');
   actions.className = 'row-actions';
-  for (const kind of kinds) actions.append(actionButton(kind, user.userId, fail, { onDone: render }));
+  for (const kind of kinds) {
+    actions.append(actionButton(kind, user.userId, fail, { onDone: render, name: user.displayName }));
+  }
   li.append(who, actions);
   return li;
 }

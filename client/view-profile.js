@@ -100,6 +100,7 @@ async function save(event) {
   button.disabled = true;
   try {
     me = await updateMe(token, fields);
+    app.showMe(me);
     renderMe();
     saved.textContent = 'Saved.';
   } catch (error) {

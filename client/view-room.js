@@ -41,7 +41,7 @@ const LOAD_OLDER_PX = 400;
 const READ_INTERVAL_MS = 1000;
 
 class RoomView {
-  constructor(roomId, first, name) {
+  constructor(roomId, first, name, kind) {
     this.roomId = roomId;
     this.name = name;
     this.me = app.session.user;
@@ -77,6 +77,10 @@ class RoomView {
     this.setName(name);
     $('room-id').textContent = roomId;
     $('share-link').value = roomUrl(roomId);
+    // Only a DM's two members can open it: no link to share. A guest is
+    // never in one; an account learns the kind in findDmName when the
+    // opener did not know it, and the box waits hidden till then.
+    this.showShare(kind === 'room' || (kind === null && !app.session.registered));
     $('copy-link').textContent = 'Copy';
     $('composer-input').value = '';
     setError($('room-error'), null);
@@ -141,31 +145,39 @@ class RoomView {
     this.listen(window, 'focus', () => this.noteRead());
     this.listeners.push(onBlocksChange(() => this.applyBlocks()));
     ensureBlocks(app.session);
-    if (!name && app.session.registered) this.findDmName();
+    if ((!name || kind === null) && app.session.registered) this.findDmName();
 
     this.conn.start();
   }
 
   // A DM has no name of its own: its title is the other person's display
   // name, from the account's conversations (opened from a link, the lobby
-  // had none to give).
+  // had none to give), which also tell whether the room is a DM at all.
   async findDmName() {
     const token = app.liveToken();
     let cursor = null;
+    let kind = 'room';
     try {
       for (let i = 0; i < 5 && token !== null; i++) {
         const page = await listMyRooms(token, { cursor, limit: 50 });
         const c = page.rooms.find((r) => r.roomId === this.roomId);
         if (c !== undefined) {
+          kind = c.kind;
           if (c.kind === 'dm' && c.peer !== null && !this.destroyed) this.setName(c.peer.displayName);
-          return;
+          break;
         }
         cursor = page.next;
-        if (cursor === null) return;
+        if (cursor === null) break;
       }
     } catch {
-      // The title stays "Room": nothing else depends on it.
+      // The title stays "Room", and the share box shows: a DM's link
+      // admits nobody else anyway.
     }
+    if (!this.destroyed) this.showShare(kind !== 'dm');
+  }
+
+  showShare(shown) {
+    setVisible(document.querySelector('#room-view .share'), shown);
   }
 
   setName(name) {
@@ -785,10 +797,11 @@ function close() {
   document.title = 'Stateroom';
 }
 
-// first: the room's lookup (api.js lookupRoom); name: its name as known.
-export function show(roomId, first, name) {
+// first: the room's lookup (api.js lookupRoom); name: its name as known;
+// kind: 'dm' or 'room', or null when not known.
+export function show(roomId, first, name, kind = null) {
   close();
-  current = new RoomView(roomId, first, name);
+  current = new RoomView(roomId, first, name, kind);
   setVisible($('room-view'), true);
   $('composer-input').focus();
 }
