@@ -35,10 +35,8 @@ after(async () => {
 
 // After the browser's hooks: a failed stop skips the after-hooks registered
 // later, and the browser must still close.
-// Every signed-in account's page holds its inbox, a room that keeps a
-// --max-rooms slot until it unloads (docs/protocol.md, "The inbox"): the
-// default 10 is too few for this file's accounts and their rooms at once.
-const shared = useStack({ sessions: 1, backends: 1, sessionEnv: { SESSION_MAX_ROOMS: '100' } });
+// Default settings: inboxes take no room slot (docs/protocol.md, "The inbox").
+const shared = useStack({ sessions: 1, backends: 1 });
 
 async function account(prefix, displayName) {
 	const user = await register(shared.stack, prefix);
