@@ -244,8 +244,17 @@ export function isBlocked(userId) {
   return people() !== null && known.ids.blocked.has(userId);
 }
 
+// listener() runs whenever what the page knows changes; returns the way to
+// stop that.
 export function onPeopleChange(listener) {
   events.addEventListener('change', listener);
+  return () => events.removeEventListener('change', listener);
+}
+
+// Fetches the lists once for this session if nothing has yet (a view that
+// hides blocked users' messages needs them; the inbox refetches them later).
+export function ensurePeople() {
+  if (people() === null) refreshPeople().catch(() => {});
 }
 
 // ---- actions --------------------------------------------------------------

@@ -5,9 +5,9 @@
 import {
   ApiError, ROOM_NAME_MAX_BYTES, createRoom, leaveMyRoom, listMyRooms, listRooms, parseRoomInput,
 } from './api.js';
-import { ensureBlocks, isBlockedId, onBlocksChange } from './blocks.js';
 import { textBytes } from './connection.js';
 import { $, fillAvatar, setError, setVisible } from './dom.js';
+import { ensurePeople, isBlocked, onPeopleChange } from './people.js';
 
 let app = null;
 
@@ -206,7 +206,7 @@ function startConversations() {
     $('conversation-list').replaceChildren();
     return;
   }
-  ensureBlocks(app.session);
+  ensurePeople();
   conversationsTimer = setInterval(() => {
     if (!document.hidden) refreshConversations();
   }, CONVERSATIONS_REFRESH_MS);
@@ -339,7 +339,7 @@ function fillConversation(li, c) {
   const m = c.lastMessage;
   if (m === null) {
     last.textContent = 'No messages yet';
-  } else if (isBlockedId(m.userId)) {
+  } else if (isBlocked(m.userId)) {
     last.textContent = 'Message from a blocked user';
   } else {
     const mine = m.userId === app.session?.user;
@@ -409,7 +409,7 @@ export function init(shared) {
     conversationPages++;
     refreshConversations();
   });
-  onBlocksChange(() => {
+  onPeopleChange(() => {
     for (const li of $('conversation-list').children) {
       const c = conversations.get(li.firstElementChild.dataset.room);
       if (c !== undefined) fillConversation(li, c);

@@ -3,12 +3,12 @@
 // composer and the share link.
 
 import { ApiError, listMyRooms, lookupRoom, olderMessages } from './api.js';
-import { ensureBlocks, isBlockedId, onBlocksChange } from './blocks.js';
 import {
   MAX_TEXT_BYTES, RoomConnection, STATE, isOwn, textBytes, validMessage,
 } from './connection.js';
 import { $, avatarFor, copyText, linkButton, setError, setVisible } from './dom.js';
 import { NameClashes, foldName, idLabel } from './names.js';
+import { attachUserMenu, ensurePeople, isBlocked, onPeopleChange } from './people.js';
 
 let app = null;
 let current = null; // the RoomView shown, or null
@@ -143,8 +143,8 @@ class RoomView {
       }
     });
     this.listen(window, 'focus', () => this.noteRead());
-    this.listeners.push(onBlocksChange(() => this.applyBlocks()));
-    ensureBlocks(app.session);
+    this.listeners.push(onPeopleChange(() => this.applyBlocks()));
+    ensurePeople();
     if ((!name || kind === null) && app.session.registered) this.findDmName();
 
     this.conn.start();
@@ -339,6 +339,7 @@ class RoomView {
       const label = document.createElement('span');
       label.className = 'member-name';
       this.fillName(label, name, userId ?? undefined);
+      if (userId !== null && userId !== this.meId) attachUserMenu(label, userId, { name });
       li.append(avatar, label);
       if (isOwn({ user: name, userId }, this.me, this.meId)) {
         const you = document.createElement('span');
@@ -355,7 +356,7 @@ class RoomView {
   // -------------------------------------------------------------- typing
 
   onTyping({ user, userId }) {
-    if (isOwn({ user, userId }, this.me, this.meId) || (userId !== null && isBlockedId(userId))) return;
+    if (isOwn({ user, userId }, this.me, this.meId) || (userId !== null && isBlocked(userId))) return;
     clearTimeout(this.typers.get(user));
     this.typers.set(user, setTimeout(() => this.stopTyping(user), TYPING_SHOW_MS));
     this.renderTyping();
@@ -398,6 +399,7 @@ class RoomView {
     author.className = 'author';
     author.dataset.testid = 'message-user';
     this.fillName(author, user, userId);
+    if (typeof userId === 'string' && userId !== this.meId) attachUserMenu(author, userId, { name: user });
     const time = document.createElement('time');
     time.dataset.testid = 'message-time';
     const state = document.createElement('span');
@@ -421,7 +423,7 @@ class RoomView {
   applyBlock(li) {
     // By id: a blocked user's name may be anyone's, and may have been another.
     const blocked = li.dataset.userId !== undefined && li.dataset.userId !== this.meId
-      && isBlockedId(li.dataset.userId);
+      && isBlocked(li.dataset.userId);
     if (blocked === li.classList.contains('blocked')) return;
     li.classList.toggle('blocked', blocked);
     li.classList.remove('revealed');

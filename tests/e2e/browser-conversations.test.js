@@ -260,6 +260,39 @@ test('a blocked user’s messages are hidden from the blocker only, each one rev
 	assert.deepEqual([...a.errors, ...b.errors], []);
 });
 
+test('blocking from an author’s name in a room hides their messages at once; unblocking shows them', async () => {
+	const alice = await account('hal', 'Hal Moss');
+	const carol = await account('ivy', 'Ivy Loud');
+	const created = await createRoom(shared.stack.backendUrl, alice.token, { name: 'Name menu room' });
+	const roomId = created.json.roomId;
+	await say(carol, roomId, 'Ivy speaking');
+	await say(alice, roomId, 'Hal answering');
+
+	const a = await pageOf(alice);
+	await a.goto(url(`/?room=${roomId}`));
+	await waitState(a, 'connected');
+	await atLeastMessages(a, 2);
+	const ivy = a.locator('[data-testid="message"][data-user="Ivy Loud"]');
+	assert.equal(await a.locator('[data-testid="message"][data-blocked]').count(), 0);
+	// Her name opens her card; Block asks once more, then hides her at once.
+	await ivy.getByTestId('message-user').click();
+	const card = a.getByTestId('user-card');
+	await card.getByTestId('action-block').waitFor();
+	await card.getByTestId('action-block').click();
+	await card.getByTestId('action-block').click();
+	await a.locator('[data-testid="message"][data-blocked]').first().waitFor();
+	assert.equal(await ivy.getByTestId('message-text').isVisible(), false);
+	assert.equal((await call(shared.stack, alice, 'GET', '/api/blocks')).json.blocks[0].userId, carol.id);
+	// Alice's own name is plain, no menu.
+	assert.equal(await a.locator('[data-testid="message"][data-user="Hal Moss"] [data-user-menu]').count(), 0);
+	// Unblock from the same card: her message is back without a reload.
+	if (!(await card.isVisible())) await ivy.getByTestId('message-user').click();
+	await card.getByTestId('action-unblock').click();
+	await ivy.getByTestId('message-text').filter({ hasText: 'Ivy speaking' }).waitFor();
+	assert.equal(await a.locator('[data-testid="message"][data-blocked]').count(), 0);
+	assert.deepEqual(a.errors, []);
+});
+
 test('two users showing one name are told apart by @id, and a block hides exactly the blocked one’s messages', async () => {
 	const alice = await account('hal', 'Hal Ek');
 	const bob = await account('ike', 'Bobby');
