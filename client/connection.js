@@ -234,6 +234,9 @@ export class RoomConnection extends EventTarget {
     const status = error.status ?? 0;
     if (status === 401) {
       this._fail('unauthorized', 'Your login has expired. Please log in again.');
+    } else if (status === 404) {
+      // A DM of others, or an inbox: told apart from no room at all by nobody.
+      this._fail('unknown_room', 'This room does not exist (any more).');
     } else if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
       this._fail('lookup', error.message);
     } else {

@@ -293,6 +293,28 @@ test('blocking from an author’s name in a room hides their messages at once; u
 	assert.deepEqual(a.errors, []);
 });
 
+test('a third user opening a DM by its link, and a blocked member, are turned back to the lobby', async () => {
+	const alice = await account('jo', 'Jo Field');
+	const bob = await account('kit', 'Kit Vale');
+	const carol = await account('lu', 'Lu Nosy');
+	const dm = await startDm(alice, bob);
+	await say(alice, dm, 'for Kit only');
+
+	const c = await pageOf(carol);
+	await c.goto(url(`/?room=${dm}`));
+	await c.getByTestId('lobby-error').filter({ hasText: /no such room|does not exist/i }).waitFor();
+	assert.equal(await c.getByTestId('room-view').isVisible(), false);
+	assert.equal(await c.getByText('for Kit only').count(), 0);
+
+	const res = await block(shared.stack, alice, { id: bob.id });
+	assert.equal(res.status, 204, res.text);
+	const b = await pageOf(bob);
+	await b.goto(url(`/?room=${dm}`));
+	await b.getByTestId('lobby-error').filter({ hasText: 'you cannot message this user' }).waitFor();
+	assert.equal(await b.getByTestId('room-view').isVisible(), false);
+	assert.deepEqual([...c.errors, ...b.errors].filter((e) => !/404|403/.test(e)), []);
+});
+
 test('two users showing one name are told apart by @id, and a block hides exactly the blocked one’s messages', async () => {
 	const alice = await account('hal', 'Hal Ek');
 	const bob = await account('ike', 'Bobby');
