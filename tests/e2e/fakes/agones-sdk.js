@@ -6,9 +6,11 @@
 // strings; adding a value already there is 409, removing one that is not is
 // 404, as grpc-gateway maps AlreadyExists and NotFound).
 //
-// refuseForMs: the sidecar starts late; until then nothing listens on its
-// port, so connections are refused.
+// refuseForMs: the sidecar starts late; until then every connection to its
+// port is closed unanswered (the port is held meanwhile, so that no other
+// process on the machine can take it and answer in the sidecar's place).
 import http from 'node:http';
+import net from 'node:net';
 import { readCall, sendJson } from './http.js';
 
 const COUNTER = /^\/v1beta1\/counters\/([A-Za-z0-9_-]+)$/;
@@ -35,8 +37,18 @@ export class FakeSdk {
 			resolve();
 		}));
 		this.startedAt = Date.now();
-		if (this.refuseForMs > 0) this.late = new Promise((r) => setTimeout(r, this.refuseForMs)).then(listen);
-		else await listen();
+		if (this.refuseForMs > 0) {
+			const holder = net.createServer((socket) => socket.destroy());
+			await new Promise((resolve, reject) => {
+				holder.once('error', reject);
+				holder.listen(this.port, '127.0.0.1', resolve);
+			});
+			this.late = new Promise((r) => setTimeout(r, this.refuseForMs))
+				.then(() => new Promise((resolve) => holder.close(resolve)))
+				.then(listen);
+		} else {
+			await listen();
+		}
 		return this;
 	}
 
