@@ -16,6 +16,7 @@
 #include "inbox_id.h"
 #include "log.h"
 #include "names.h"
+#include "room_access.h"
 #include "room_opts.h"
 #include "token.h"
 #include "wire.h"
@@ -296,12 +297,7 @@ out:
  * name (NULL for a guest). */
 static const char rooms_access_sql[] =
 	"WITH a AS ("
-	"  SELECT CASE WHEN r.kind = 'room' THEN 'ok'"
-	"    WHEN r.kind = 'dm' AND $2 IN (d.user_a, d.user_b) THEN"
-	"      CASE WHEN EXISTS (SELECT 1 FROM blocks WHERE (blocker = d.user_a AND blocked = d.user_b)"
-	"                                           OR (blocker = d.user_b AND blocked = d.user_a))"
-	"      THEN 'blocked' ELSE 'ok' END"
-	"    ELSE 'hidden' END AS access"
+	"  SELECT " ROOM_ACCESS_SQL " AS access"
 	"  FROM rooms r LEFT JOIN direct_rooms d ON d.room_id = r.id WHERE r.id = $1),"
 	" m AS (INSERT INTO memberships (user_id, room_id)"
 	"  SELECT $2, $1 FROM a WHERE access = 'ok' AND EXISTS (SELECT 1 FROM users WHERE id = $2)"

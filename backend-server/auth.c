@@ -60,9 +60,9 @@ static int auth_claim(const json_t *claims, const char *key, char *out, size_t m
 	return 0;
 }
 
-int auth_user(struct backend *be, struct httpd_req *req, enum mx_route route, struct auth_user *out)
+int auth_check(const struct backend *be, const struct httpd_req *req, struct auth_user *out,
+	       const char **why)
 {
-	static const char challenge[] = "WWW-Authenticate: Bearer\r\n";
 	struct auth_user u;
 	const char *tok;
 	size_t len;
@@ -71,7 +71,7 @@ int auth_user(struct backend *be, struct httpd_req *req, enum mx_route route, st
 	enum tok_result rc;
 
 	if (http_bearer(req, &tok, &len) < 0) {
-		be_error(be, req, route, 401, "unauthorized", "a Bearer token is required", challenge);
+		*why = "a Bearer token is required";
 		return -1;
 	}
 	rc = tok_verify(tok, len, (const unsigned char *)be->cfg.secret, strlen(be->cfg.secret),
@@ -79,7 +79,7 @@ int auth_user(struct backend *be, struct httpd_req *req, enum mx_route route, st
 	if (rc != TOK_OK) {
 		log_write(LOG_DEBUG, "token refused", "{s:s,s:s}", "reason", tok_strerror(rc),
 			  "peer", req->peer);
-		be_error(be, req, route, 401, "unauthorized", tok_strerror(rc), challenge);
+		*why = tok_strerror(rc);
 		return -1;
 	}
 	/* The signature is ours, but a token signed by an older version or with
@@ -94,9 +94,19 @@ int auth_user(struct backend *be, struct httpd_req *req, enum mx_route route, st
 	u.registered = json_is_true(json_object_get(claims, "reg"));
 	json_decref(claims);
 	if (!valid) {
-		be_error(be, req, route, 401, "unauthorized", "the token's claims are invalid", challenge);
+		*why = "the token's claims are invalid";
 		return -1;
 	}
 	*out = u;
 	return 0;
+}
+
+int auth_user(struct backend *be, struct httpd_req *req, enum mx_route route, struct auth_user *out)
+{
+	const char *why;
+
+	if (auth_check(be, req, out, &why) == 0)
+		return 0;
+	be_error(be, req, route, 401, "unauthorized", why, "WWW-Authenticate: Bearer\r\n");
+	return -1;
 }

@@ -30,6 +30,11 @@ char *auth_account_token(const struct backend *be, const char *name);
 /* Checks "Authorization: Bearer <user token>". Returns 0 and *out, or -1
  * after answering 401 unauthorized (missing, malformed, forged, expired, or
  * not a user token). */
+/* The same check, answering nothing (for a request whose head is all
+ * there is yet): 0 and *out, or -1 and *why (a static reason). */
+int auth_check(const struct backend *be, const struct httpd_req *req, struct auth_user *out,
+	       const char **why);
+
 int auth_user(struct backend *be, struct httpd_req *req, enum mx_route route, struct auth_user *out);
 
 #endif

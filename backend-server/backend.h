@@ -16,6 +16,7 @@
 #include "scheduler.h"
 
 struct static_files;
+struct files_store;
 struct pw;
 struct thr;
 
@@ -46,6 +47,8 @@ struct backend_config {                 /* docs/protocol.md, "stateroom-backend"
 	long login_failures_per_account, login_failures_per_ip, guest_logins_per_minute;
 	long searches_per_minute, friend_requests_per_minute, dm_starts_per_minute;
 	const char *agones_api, *agones_namespace, *agones_fleet, *agones_token_file, *agones_ca_file;
+	const char *files_dir, *upload_types;
+	long max_upload_bytes, max_image_pixels, upload_bytes_per_day, room_files_bytes;
 };
 
 struct backend {
@@ -60,6 +63,8 @@ struct backend {
 	struct pw *pw;                  /* password hashing (pwhash.h) */
 	struct ca_trust *trust;         /* --trusted-proxies (client_addr.h) */
 	struct thr *thr;                /* login limits (throttle.h) */
+	struct files_store *store;      /* uploaded files (files.h) */
+	unsigned upload_types;          /* --upload-types: 1 << enum sniff_type */
 	struct metrics mx;
 	bool ready;                     /* migrations applied: the API may run */
 	bool stopping;                  /* a signal came: new requests get 503 */
@@ -95,8 +100,15 @@ bool be_require_ready(struct backend *be, struct httpd_req *req, enum mx_route r
 void be_hold(struct backend *be);
 void be_release(struct backend *be);
 
-/* httpd's on_request: routes.c. */
+/* httpd's on_request and on_head: routes.c. */
 void be_on_request(struct httpd_req *req, void *ud);
+enum httpd_head_result be_on_head(const struct httpd_req *req, void *ud, struct httpd_body_sink *sink,
+				  struct httpd_head_refusal *no);
+
+/* The upload route's head (api_files.c): streams the body of
+ * POST /api/rooms/:id/files to the spool, or refuses it before it is read. */
+enum httpd_head_result files_head(const struct httpd_req *req, struct backend *be,
+				  struct httpd_body_sink *sink, struct httpd_head_refusal *no);
 
 /* Handlers (route_fn, ud is the struct backend). */
 void api_login(struct httpd_req *req, const struct route_params *params, void *ud);
@@ -123,6 +135,9 @@ void api_dms_start(struct httpd_req *req, const struct route_params *params, voi
 void api_me_rooms(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_me_rooms_leave(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_inbox(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_files_upload(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_files_get(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_files_thumb(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_admin_servers(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_admin_drain(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_healthz(struct httpd_req *req, const struct route_params *params, void *ud);

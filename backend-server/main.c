@@ -17,6 +17,9 @@
 #include <string.h>
 
 #include "backend.h"
+#include "files.h"
+#include "sniff.h"
+#include "thumbs.h"
 #include "config.h"
 #include "container.h"
 #include "log.h"
@@ -273,6 +276,22 @@ static int main_options(struct backend_config *c, int argc, char **argv)
 		{ "dm-starts-per-minute", "STATEROOM_DM_STARTS_PER_MINUTE", CFG_INT,
 		  &c->dm_starts_per_minute, "30", 0, 100000,
 		  "direct conversations (POST /api/dms) a user may start or open a minute (0: no limit)" },
+		{ "files-dir", "STATEROOM_FILES_DIR", CFG_STR, &c->files_dir, "files", 0, 0,
+		  "directory of the local file store (created if missing; spool/ inside it)" },
+		{ "max-upload-bytes", "STATEROOM_MAX_UPLOAD_BYTES", CFG_INT, &c->max_upload_bytes,
+		  "10485760", 1, 1073741824, "an uploaded file's size at most; over it 413 file_too_large" },
+		{ "upload-types", "STATEROOM_UPLOAD_TYPES", CFG_STR, &c->upload_types,
+		  "text/plain,image/png,image/jpeg,image/webp,image/gif,application/pdf", 0, 0,
+		  "content types an upload may have (comma-separated, among these six)" },
+		{ "max-image-pixels", "STATEROOM_MAX_IMAGE_PIXELS", CFG_INT, &c->max_image_pixels,
+		  "50000000", 1, 1000000000, "an uploaded image's width × height at most, checked before "
+		  "it is decoded; over it 422 image_too_large" },
+		{ "upload-bytes-per-day", "STATEROOM_UPLOAD_BYTES_PER_DAY", CFG_INT, &c->upload_bytes_per_day,
+		  "104857600", 0, 1099511627776L, "bytes a user may upload within any 24 hours; over it 429 "
+		  "upload_quota (0: no limit)" },
+		{ "room-files-bytes", "STATEROOM_ROOM_FILES_BYTES", CFG_INT, &c->room_files_bytes,
+		  "1073741824", 0, 1099511627776L, "bytes of files a room may hold; over it 413 "
+		  "room_files_full (0: no limit)" },
 	};
 	char err[256];
 	int rc;
@@ -327,6 +346,22 @@ int main(int argc, char **argv)
 	if (ca_trust_parse(be->cfg.trusted_proxies, &be->trust, err, sizeof err) < 0) {
 		fprintf(stderr, "stateroom-backend: --trusted-proxies: %s\n", err);
 		return 2;
+	}
+
+	if (sniff_parse_list(be->cfg.upload_types, &be->upload_types) < 0) {
+		fprintf(stderr, "stateroom-backend: --upload-types: expected a comma-separated list of "
+			"text/plain, image/png, image/jpeg, image/webp, image/gif, application/pdf\n");
+		return 2;
+	}
+	rc = files_open(be->cfg.files_dir, &be->store);
+	if (rc < 0) {
+		fprintf(stderr, "stateroom-backend: --files-dir %s: %s\n", be->cfg.files_dir, strerror(-rc));
+		return 2;
+	}
+	if (thumbs_init(argv[0]) < 0) {
+		fprintf(stderr, "stateroom-backend: libvips did not start\n");
+		files_close(be->store);
+		return 1;
 	}
 
 	signal(SIGPIPE, SIG_IGN);
@@ -403,6 +438,7 @@ int main(int argc, char **argv)
 	hc.header_timeout_ms = (uint64_t)be->cfg.header_timeout_ms;
 	hc.idle_timeout_ms = (uint64_t)be->cfg.idle_timeout_ms;
 	hc.on_request = be_on_request;
+	hc.on_head = be_on_head;
 	hc.ud = be;
 	rc = httpd_start(be->loop, &hc, &be->httpd);
 	if (rc < 0) {
@@ -429,6 +465,8 @@ int main(int argc, char **argv)
 	thr_free(be->thr);
 	ca_trust_free(be->trust);
 	sf_free(be->files);
+	files_close(be->store);
+	thumbs_shutdown();
 	log_write(LOG_INFO, "stopped", NULL);
 	return m.exit_code;
 
@@ -444,5 +482,7 @@ out_files:
 	thr_free(be->thr);
 	ca_trust_free(be->trust);
 	sf_free(be->files);
+	files_close(be->store);
+	thumbs_shutdown();
 	return rc == -2 ? 2 : 1;
 }

@@ -42,6 +42,9 @@ BE_ROUTED(api_dms_start)
 BE_ROUTED(api_me_rooms)
 BE_ROUTED(api_me_rooms_leave)
 BE_ROUTED(api_inbox)
+BE_ROUTED(api_files_upload)
+BE_ROUTED(api_files_get)
+BE_ROUTED(api_files_thumb)
 BE_ROUTED(api_admin_servers)
 BE_ROUTED(api_admin_drain)
 BE_ROUTED(status_healthz)
@@ -61,6 +64,9 @@ static const struct route be_routes[] = {
 	{ HTTP_GET, "/api/me/inbox", api_inbox_routed },
 	{ HTTP_GET, "/api/rooms", api_rooms_list_routed },
 	{ HTTP_GET, "/api/rooms/:id/messages", api_history_routed },
+	{ HTTP_POST, "/api/rooms/:id/files", api_files_upload_routed },
+	{ HTTP_GET, "/api/rooms/:id/files/:fileId", api_files_get_routed },
+	{ HTTP_GET, "/api/rooms/:id/files/:fileId/thumb", api_files_thumb_routed },
 	{ HTTP_POST, "/api/friends/requests", api_friends_request_routed },
 	{ HTTP_POST, "/api/friends/requests/:userId/accept", api_friends_accept_routed },
 	{ HTTP_POST, "/api/friends/requests/:userId/decline", api_friends_decline_routed },
@@ -151,6 +157,12 @@ static bool be_is_status_path(const struct httpd_req *req)
 		if (req->path_len == strlen(paths[i]) && memcmp(req->path, paths[i], req->path_len) == 0)
 			return true;
 	return false;
+}
+
+enum httpd_head_result be_on_head(const struct httpd_req *req, void *ud, struct httpd_body_sink *sink,
+				  struct httpd_head_refusal *no)
+{
+	return files_head(req, ud, sink, no);
 }
 
 void be_on_request(struct httpd_req *req, void *ud)

@@ -6,6 +6,7 @@ import { ApiError, listMyRooms, lookupRoom, olderMessages } from './api.js';
 import {
   MAX_TEXT_BYTES, RoomConnection, STATE, isOwn, textBytes, validMessage,
 } from './connection.js';
+import { attachButton, parseFileText, renderFile } from './files.js';
 import { $, avatarFor, copyText, linkButton, setError, setVisible } from './dom.js';
 import { NameClashes, foldName, idLabel } from './names.js';
 import { attachUserMenu, ensurePeople, isBlocked, onPeopleChange } from './people.js';
@@ -108,6 +109,10 @@ class RoomView {
     on('servererror', this.onServerError);
     on('fatal', this.onFatal);
 
+    this.removeAttach = attachButton($('composer'), {
+      roomId, token: () => app.liveToken(), send: (text) => this.queue(text),
+      status: (text) => { $('typing').textContent = text; },
+    });
     this.listen($('composer'), 'submit', (e) => {
       e.preventDefault();
       this.submit();
@@ -194,6 +199,7 @@ class RoomView {
 
   destroy() {
     this.destroyed = true;
+    this.removeAttach();
     // What the reader saw last counts, even inside the last second.
     clearTimeout(this.readTimer);
     const seen = this.lastVisibleSeq();
@@ -409,7 +415,9 @@ class RoomView {
     const body = document.createElement('p');
     body.className = 'text';
     body.dataset.testid = 'message-text';
-    body.textContent = text;
+    const file = parseFileText(text);
+    if (file) renderFile(body, file, { roomId: this.roomId, token: () => app.liveToken() });
+    else body.textContent = text;
     bubble.append(meta, body);
     li.append(avatar, bubble);
     this.applyBlock(li);

@@ -111,6 +111,8 @@ struct conn_http {
 	bool in_value;              /* last header callback was a value */
 	char *body;
 	size_t body_cap;
+	struct httpd_body_sink sink; /* while sinking: the body streams there */
+	bool sinking;
 	char *pending;              /* bytes read past the request being handled */
 	size_t pending_len;
 	const char *rest;           /* leftover bytes while on_upgrade runs */
@@ -351,11 +353,22 @@ static void pending_remove(struct httpd_conn *c)
 
 /* ---- connection lifetime ----------------------------------------------- */
 
+/* A streamed body that will not reach on_request: its sink lets go. */
+static void sink_abort(struct httpd_conn *c)
+{
+	if (!c->http || !c->http->sinking)
+		return;
+	c->http->sinking = false;
+	if (c->http->sink.on_abort)
+		c->http->sink.on_abort(c->http->sink.arg);
+}
+
 static void conn_free(struct httpd_conn *c)
 {
 	struct httpd *srv = c->srv;
 
 	assert(c->close == CONN_CLOSED);
+	sink_abort(c);
 	if (c->phase == CONN_UPGRADED && c->on_closed)
 		c->on_closed(c->owner);
 	if (c->http) {
@@ -710,6 +723,7 @@ static void conn_fail(struct httpd_conn *c, int status, const char *code, const 
 
 	conn_read_stop(c);
 	conn_timer(c, TIMER_NONE, 0);
+	sink_abort(c);
 	free(c->http->pending);
 	c->http->pending = NULL;
 	c->http->pending_len = 0;
@@ -875,7 +889,24 @@ static int on_headers_complete(http_parser *p)
 			hd->value_len--;
 	}
 	split_url(c);
-	if (!(p->flags & F_CHUNKED) && (p->flags & F_CONTENTLENGTH) && p->content_length) {
+	if (srv->cfg.on_head && !p->upgrade) {
+		struct httpd_head_refusal no = { 0 };
+
+		switch (srv->cfg.on_head(r, srv->cfg.ud, &c->http->sink, &no)) {
+		case HTTPD_HEAD_REFUSE:
+			return refuse(c, no.status, no.code, no.msg);
+		case HTTPD_HEAD_STREAM:
+			c->http->sinking = true;
+			if (!(p->flags & F_CHUNKED) && (p->flags & F_CONTENTLENGTH) &&
+			    p->content_length > c->http->sink.max_bytes)
+				return refuse(c, 413, c->http->sink.too_large_code, c->http->sink.too_large_msg);
+			break;
+		case HTTPD_HEAD_BUFFER:
+			break;
+		}
+	}
+	if (!c->http->sinking && !(p->flags & F_CHUNKED) && (p->flags & F_CONTENTLENGTH) &&
+	    p->content_length) {
 		if (p->content_length > srv->cfg.max_body_bytes)
 			return refuse(c, 413, "body_too_large", "request body too large");
 		c->http->body = malloc(p->content_length);
@@ -899,6 +930,11 @@ static int on_chunk_header(http_parser *p)
 {
 	struct httpd_conn *c = parser_conn(p);
 
+	if (c->http->sinking) {
+		if (p->content_length > c->http->sink.max_bytes - c->http->req.stream_len)
+			return refuse(c, 413, c->http->sink.too_large_code, c->http->sink.too_large_msg);
+		return 0;
+	}
 	if (p->content_length > c->srv->cfg.max_body_bytes - c->http->req.body_len)
 		return refuse(c, 413, "body_too_large", "request body too large");
 	return 0;
@@ -908,7 +944,20 @@ static int on_body(http_parser *p, const char *at, size_t len)
 {
 	struct httpd_conn *c = parser_conn(p);
 	struct httpd_req *r = &c->http->req;
+	int rc;
 
+	if (c->http->sinking) {
+		if (len > c->http->sink.max_bytes - r->stream_len)
+			return refuse(c, 413, c->http->sink.too_large_code, c->http->sink.too_large_msg);
+		rc = c->http->sink.on_data(c->http->sink.arg, at, len);
+		if (rc == UV_ENOSPC)
+			return refuse(c, 507, "insufficient_storage", "no room to store the body");
+		if (rc < 0)
+			return refuse(c, 500, "internal", "the body could not be stored");
+		r->stream_len += len;
+		conn_timer(c, TIMER_HEAD, c->srv->cfg.header_timeout_ms);
+		return 0;
+	}
 	if (len > c->srv->cfg.max_body_bytes - r->body_len)
 		return refuse(c, 413, "body_too_large", "request body too large");
 	if (len > c->http->body_cap - r->body_len) {
@@ -939,6 +988,10 @@ static int on_message_complete(http_parser *p)
 	c->keep_alive = http_should_keep_alive(p);
 	c->is_upgrade = p->upgrade;
 	c->http->req.body = c->http->req.body_len ? c->http->body : NULL;
+	if (c->http->sinking) {
+		c->http->sinking = false;
+		c->http->req.stream = c->http->sink.arg;
+	}
 	/* One request at a time: stop here, the rest waits for the answer. */
 	http_parser_pause(p, 1);
 	return 0;

@@ -50,9 +50,46 @@ struct httpd_req {
 	const char *body;           /* NULL when empty */
 	size_t body_len;
 	const char *peer;           /* "ip:port" of the client, NUL-terminated */
+	/* A streamed body (see on_head): the sink's arg, now the handler's,
+	 * and how many bytes went to it; body is then NULL and body_len 0. */
+	void *stream;
+	uint64_t stream_len;
 };
 
 typedef void (*httpd_request_fn)(struct httpd_req *req, void *ud);
+
+/* Where a streamed request body goes (on_head). */
+struct httpd_body_sink {
+	/* Bytes at most: a Content-Length over it is refused with 413 before
+	 * any of the body is read, a chunked body as it crosses it. */
+	uint64_t max_bytes;
+	const char *too_large_code, *too_large_msg;  /* the 413's error; static */
+	/* Each piece of the body as it arrives. 0 goes on; a negative errno
+	 * refuses the request (UV_ENOSPC: 507 insufficient_storage, else 500). */
+	int (*on_data)(void *arg, const char *data, size_t len);
+	/* The request ended before on_request had it (refused, timed out, peer
+	 * gone, server stopping): arg is freed here, once. Never called after
+	 * on_request has had it; arg is then the handler's (req->stream). */
+	void (*on_abort)(void *arg);
+	void *arg;
+};
+
+/* Returned by on_head. */
+enum httpd_head_result {
+	HTTPD_HEAD_BUFFER,  /* the body is read into req->body (max_body_bytes) */
+	HTTPD_HEAD_STREAM,  /* the body goes to the sink filled in */
+	HTTPD_HEAD_REFUSE,  /* answered with the sink's fail_* below, body unread */
+};
+
+/* on_head's answer when it refuses; static strings. */
+struct httpd_head_refusal {
+	int status;
+	const char *code, *msg;
+};
+
+typedef enum httpd_head_result (*httpd_head_fn)(const struct httpd_req *req, void *ud,
+						struct httpd_body_sink *sink,
+						struct httpd_head_refusal *refusal);
 
 struct httpd_config {
 	const char *host;           /* listen address, e.g. "127.0.0.1" */
@@ -76,6 +113,12 @@ struct httpd_config {
 	unsigned max_conns_per_ip;
 	bool (*ip_exempt)(const struct sockaddr *addr, void *ud);
 	httpd_request_fn on_request;
+	/* Optional: sees every request's head (path, query, headers) before
+	 * its body is read, and may have the body streamed to a sink instead
+	 * of held in memory (with a limit of its own), or refuse the request
+	 * before its body is read. While a body streams, each piece re-arms
+	 * the header timeout: a body must keep moving, not arrive within it. */
+	httpd_head_fn on_head;
 	httpd_request_fn on_upgrade; /* NULL: upgrades are refused with 400 */
 	void *ud;
 };

@@ -7,6 +7,7 @@ import { before, after, beforeEach, afterEach } from 'node:test';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -257,6 +258,7 @@ class Stack {
 		} catch (e) {
 			this.problems.push(`dropping ${this.dbName}: ${e.message}`);
 		}
+		fs.rmSync(this.filesDir, { recursive: true, force: true });
 		const reports = this.sanitizerReports();
 		if (this.problems.length || reports.length) {
 			process.stderr.write(`\n--- server logs ---\n${this.allLogs()}\n`);
@@ -298,6 +300,8 @@ export async function startStack({
 	stack.adminUrl = withDatabase(base, 'postgres');
 	stack.databaseUrl = withDatabase(base, stack.dbName);
 	stack.secret = crypto.randomBytes(32).toString('hex');
+	// Uploaded files (--files-dir), one directory per stack, like its database.
+	stack.filesDir = path.join(os.tmpdir(), `stateroom-${stack.dbName}-files`);
 	try {
 		await psql(stack.adminUrl, `CREATE DATABASE "${stack.dbName}"`);
 	} catch (e) {
@@ -317,6 +321,7 @@ export async function startStack({
 				BACKEND_PORT: String(port),
 				DATABASE_URL: stack.databaseUrl,
 				STATEROOM_SECRET: stack.secret,
+				STATEROOM_FILES_DIR: stack.filesDir,
 				STATEROOM_LOG_LEVEL: logLevel,
 				// Tests create rooms as fast as they can; rooms-quota.test.js
 				// runs with the defaults.
