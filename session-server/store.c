@@ -9,10 +9,13 @@
 #include "jbuf.h"
 #include "log.h"
 
-/* Columns 0..6 of every record query, in this order. user_name is NULL when
- * the name is the user id (migration 009). */
+/* Columns 0..8 of every record query, in this order. user_name is NULL when
+ * the name is the user id (migration 009); target and reply_to as 0 when
+ * NULL (migration 017). */
 #define RECORD_COLUMNS "seq, client_id, user_id, payload, (extract(epoch FROM created_at) * 1000)::bigint," \
-	" coalesce(user_name, user_id), kind"
+	" coalesce(user_name, user_id), kind, coalesce(target, 0) AS target, coalesce(reply_to, 0) AS reply_to"
+/* The column after them (store_tail's pin). */
+#define RECORD_NCOLS 9
 
 struct load {
 	store_load_fn cb;
@@ -53,6 +56,8 @@ static int records_of(PGresult *res, struct app_record **out, size_t *n_out)
 		r->ts = strtoll(PQgetvalue(res, i, 4), NULL, 10);
 		r->name = PQgetvalue(res, i, 5);
 		r->kind = PQgetvalue(res, i, 6);
+		r->target = strtoll(PQgetvalue(res, i, 7), NULL, 10);
+		r->reply_to = strtoll(PQgetvalue(res, i, 8), NULL, 10);
 	}
 	*out = recs;
 	*n_out = n;
@@ -130,8 +135,9 @@ int store_append(struct db *db, const char *room, const char *server_id, int64_t
 	char ep[24];
 	int rc = -ENOMEM;
 
-	/* [[seq, client id, user, payload, ts, name, kind], ...]: written by hand, one buffer
-	 * for the whole batch (db_query copies it). */
+	/* [[seq, client id, user, payload, ts, name, kind, target, reply_to, scrub], ...]:
+	 * written by hand, one buffer for the whole batch (db_query copies it); 0
+	 * for none. */
 	jbuf_put(&batch, "[", 1);
 	for (size_t i = 0; i < n; i++) {
 		jbuf_put(&batch, i ? ",[" : "[", i ? 2 : 1);
@@ -148,6 +154,12 @@ int store_append(struct db *db, const char *room, const char *server_id, int64_t
 		jbuf_strz(&batch, recs[i].name);
 		jbuf_put(&batch, ",", 1);
 		jbuf_strz(&batch, recs[i].kind);
+		jbuf_put(&batch, ",", 1);
+		jbuf_int(&batch, recs[i].target);
+		jbuf_put(&batch, ",", 1);
+		jbuf_int(&batch, recs[i].reply_to);
+		jbuf_put(&batch, ",", 1);
+		jbuf_int(&batch, recs[i].scrub);
 		jbuf_put(&batch, "]", 1);
 	}
 	jbuf_put(&batch, "]", 1);
@@ -162,14 +174,28 @@ int store_append(struct db *db, const char *room, const char *server_id, int64_t
 	snprintf(ep, sizeof(ep), "%" PRId64, epoch);
 	{
 		const char *p[] = { room, server_id, ep, batch.p };
+		/* One statement, so one transaction: the scrubs of the batch's
+		 * records (app_record.scrub) empty the payloads already stored
+		 * (the update) and those written now (the CASE: an update cannot
+		 * see the rows its own statement inserts). The count is the rows
+		 * inserted, none when the pin is gone. */
 		rc = db_query(db, "WITH pin AS (SELECT 1 FROM rooms"
-				  "   WHERE id = $1 AND server_id = $2 AND epoch = $3 FOR SHARE)"
-				  " INSERT INTO records (room_id, seq, client_id, user_id, payload, created_at,"
-				  "                      user_name, kind)"
-				  " SELECT $1, (m->>0)::bigint, m->>1, m->>2, m->>3,"
+				  "   WHERE id = $1 AND server_id = $2 AND epoch = $3 FOR SHARE),"
+				  " b AS (SELECT m FROM json_array_elements($4::json) m),"
+				  " s AS (SELECT (m->>9)::bigint AS seq FROM b WHERE (m->>9)::bigint > 0),"
+				  " scrubbed AS (UPDATE records r SET payload = '' FROM pin"
+				  "   WHERE r.room_id = $1 AND r.payload <> ''"
+				  "   AND (r.seq IN (SELECT seq FROM s) OR r.target IN (SELECT seq FROM s))),"
+				  " ins AS (INSERT INTO records (room_id, seq, client_id, user_id, payload, created_at,"
+				  "                      user_name, kind, target, reply_to)"
+				  " SELECT $1, (m->>0)::bigint, m->>1, m->>2,"
+				  "        CASE WHEN (m->>0)::bigint IN (SELECT seq FROM s)"
+				  "          OR (m->>7)::bigint IN (SELECT seq FROM s) THEN '' ELSE m->>3 END,"
 				  "        to_timestamp((m->>4)::double precision / 1000),"
-				  "        nullif(m->>5, m->>2), m->>6"
-				  " FROM pin, json_array_elements($4::json) m",
+				  "        nullif(m->>5, m->>2), m->>6,"
+				  "        nullif((m->>7)::bigint, 0), nullif((m->>8)::bigint, 0)"
+				  " FROM pin, b RETURNING 1)"
+				  " SELECT 1 FROM ins",
 			      4, p, append_done, a);
 	}
 	if (rc != 0)
@@ -191,7 +217,7 @@ static void tail_done(PGresult *res, const char *err, const char *sqlstate, void
 	if (!res || PQntuples(res) < 1 || records_of(res, &recs, &n) != 0)
 		t->cb(t->arg, -EIO, false, NULL, 0);
 	else
-		t->cb(t->arg, 0, strcmp(PQgetvalue(res, 0, 7), "t") == 0, recs, n);
+		t->cb(t->arg, 0, strcmp(PQgetvalue(res, 0, RECORD_NCOLS), "t") == 0, recs, n);
 	free(recs);
 	free(t);
 }
