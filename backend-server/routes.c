@@ -29,6 +29,7 @@ BE_ROUTED(api_users_get)
 BE_ROUTED(api_users_search)
 BE_ROUTED(api_rooms_list)
 BE_ROUTED(api_history)
+BE_ROUTED(api_versions)
 BE_ROUTED(api_friends_request)
 BE_ROUTED(api_friends_accept)
 BE_ROUTED(api_friends_decline)
@@ -61,6 +62,7 @@ static const struct route be_routes[] = {
 	{ HTTP_GET, "/api/me/inbox", api_inbox_routed },
 	{ HTTP_GET, "/api/rooms", api_rooms_list_routed },
 	{ HTTP_GET, "/api/rooms/:id/messages", api_history_routed },
+	{ HTTP_GET, "/api/rooms/:id/messages/:seq/versions", api_versions_routed },
 	{ HTTP_POST, "/api/friends/requests", api_friends_request_routed },
 	{ HTTP_POST, "/api/friends/requests/:userId/accept", api_friends_accept_routed },
 	{ HTTP_POST, "/api/friends/requests/:userId/decline", api_friends_decline_routed },
