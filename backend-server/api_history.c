@@ -4,7 +4,13 @@
  * that frame, this reads PostgreSQL and so reaches back to the first
  * message. One query. A message's "user" is its sender's name as shown
  * (user_name, NULL when the name is the user id), its "userId" the sender's
- * subject (user_id), as in the frames. */
+ * subject (user_id), as in the frames. Each message shows its current state
+ * (migration 018): the text of its latest edit ("edited":true), a deleted one
+ * as a tombstone ("deleted":true, no text), its reactions aggregated and the
+ * message it answers ("replyTo"), as the session server's frames do.
+ *
+ * GET /api/rooms/:id/messages/:seq/versions → {"versions":[{"text","ts"}]}:
+ * an edited message's text as sent, then after each edit, oldest first. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,17 +32,45 @@
  * kinds are not the chat's to show here). A DM is a room only for its two
  * users (no row for anyone else, as for no room; an inbox never has one), and
  * while either blocks the other the room row comes alone with blocked set. */
-static const char history_sql[] =
-	"SELECT m.seq, m.client_id, coalesce(m.user_name, m.user_id), m.payload,"
-	"  (extract(epoch FROM m.created_at) * 1000)::bigint, b.blocked, m.user_id"
-	" FROM rooms r LEFT JOIN direct_rooms d ON d.room_id = r.id"
-	" CROSS JOIN LATERAL (SELECT r.kind = 'dm' AND EXISTS (SELECT 1 FROM blocks"
-	"   WHERE (blocker = d.user_a AND blocked = d.user_b) OR (blocker = d.user_b AND blocked = d.user_a))"
+#define HISTORY_ROOM \
+	" FROM rooms r LEFT JOIN direct_rooms d ON d.room_id = r.id" \
+	" CROSS JOIN LATERAL (SELECT r.kind = 'dm' AND EXISTS (SELECT 1 FROM blocks" \
+	"   WHERE (blocker = d.user_a AND blocked = d.user_b) OR (blocker = d.user_b AND blocked = d.user_a))" \
 	"   AS blocked) b"
+/* The caller (its subject, parameter u) may read room $1. */
+#define HISTORY_ACCESS(u) " r.id = $1 AND (r.kind = 'room' OR (r.kind = 'dm' AND " u " IN (d.user_a, d.user_b)))"
+
+/* A message's changes come by its target (records_target): whether a delete
+ * names it, its latest edit, and of its reactions each user's latest toggle
+ * per emoji, those left on counted per emoji (users in the order of their
+ * toggle, the first 20). A scrubbed reaction (its message deleted) has an
+ * empty payload and is skipped before its JSON is read. */
+static const char history_sql[] =
+	"SELECT m.seq, m.client_id, coalesce(m.user_name, m.user_id),"
+	"  CASE WHEN st.deleted THEN '' ELSE coalesce(st.edit, m.payload) END,"
+	"  (extract(epoch FROM m.created_at) * 1000)::bigint, b.blocked, m.user_id,"
+	"  m.reply_to, st.edit IS NOT NULL AND NOT st.deleted, st.deleted, st.reactions"
+	HISTORY_ROOM
 	" LEFT JOIN LATERAL"
 	"  (SELECT * FROM records WHERE room_id = r.id AND seq < coalesce($2::bigint, 9223372036854775807)"
 	"   AND kind = 'message' AND NOT b.blocked ORDER BY seq DESC LIMIT $3) m ON true"
-	" WHERE r.id = $1 AND (r.kind = 'room' OR (r.kind = 'dm' AND $4 IN (d.user_a, d.user_b)))"
+	" LEFT JOIN LATERAL (SELECT"
+	"   EXISTS (SELECT 1 FROM records x WHERE x.room_id = r.id AND x.target = m.seq"
+	"     AND x.kind = 'delete') AS deleted,"
+	"   (SELECT x.payload FROM records x WHERE x.room_id = r.id AND x.target = m.seq"
+	"     AND x.kind = 'edit' ORDER BY x.seq DESC LIMIT 1) AS edit,"
+	"   (SELECT json_agg(json_build_object('emoji', e.emoji, 'count', e.n, 'userIds', e.ids)"
+	"      ORDER BY e.first)::text FROM"
+	"     (SELECT l.emoji, count(*) AS n, (array_agg(l.user_id ORDER BY l.seq))[1:20] AS ids,"
+	"        min(l.seq) AS first FROM"
+	"       (SELECT DISTINCT ON (x.user_id, x.payload::json->>'emoji') x.user_id, x.seq,"
+	"          x.payload::json->>'emoji' AS emoji, (x.payload::json->>'on')::boolean AS on_"
+	"        FROM records x WHERE x.room_id = r.id AND x.target = m.seq AND x.kind = 'reaction'"
+	"          AND x.payload <> ''"
+	"        ORDER BY x.user_id, x.payload::json->>'emoji', x.seq DESC) l"
+	"      WHERE l.on_ GROUP BY l.emoji) e) AS reactions"
+	"  ) st ON m.seq IS NOT NULL"
+	" WHERE" HISTORY_ACCESS("$4")
 	" ORDER BY m.seq DESC";
 
 struct history_call {
@@ -87,6 +121,15 @@ static json_t *history_json(const PGresult *res, int limit)
 				      "userId", PQgetvalue(res, i, 6),
 				      "text", PQgetvalue(res, i, 3), (size_t)PQgetlength(res, i, 3),
 				      "ts", history_int(res, i, 4));
+
+		if (m && !PQgetisnull(res, i, 7))
+			json_object_set_new(m, "replyTo", json_integer(history_int(res, i, 7)));
+		if (m && strcmp(PQgetvalue(res, i, 9), "t") == 0)
+			json_object_set_new(m, "deleted", json_true());
+		else if (m && strcmp(PQgetvalue(res, i, 8), "t") == 0)
+			json_object_set_new(m, "edited", json_true());
+		if (m && !PQgetisnull(res, i, 10) && strcmp(PQgetvalue(res, i, 9), "t") != 0)
+			json_object_set_new(m, "reactions", json_loads(PQgetvalue(res, i, 10), 0, NULL));
 
 		if (json_array_append_new(msgs, m) < 0) {
 			json_decref(msgs);
@@ -172,6 +215,111 @@ void api_history(struct httpd_req *req, const struct route_params *params, void 
 	q[3] = user.sub;
 	be_hold(be);
 	if (db_query(be->db, history_sql, 4, q, history_on_rows, c) < 0) {
+		be_unavailable(be, req, MX_HISTORY, "the message store is unavailable; try again shortly");
+		free(c);
+		be_release(be);
+	}
+}
+
+/* Each version of one message: the room row, then the message's own row and
+ * its edits (none when it is no message, or deleted: its texts are gone). */
+static const char versions_sql[] =
+	"SELECT b.blocked, m.seq, m.deleted, v.payload, (extract(epoch FROM v.created_at) * 1000)::bigint"
+	HISTORY_ROOM
+	" LEFT JOIN LATERAL (SELECT x.seq, EXISTS (SELECT 1 FROM records y WHERE y.room_id = r.id"
+	"     AND y.target = x.seq AND y.kind = 'delete') AS deleted"
+	"   FROM records x WHERE x.room_id = r.id AND x.seq = $2 AND x.kind = 'message'"
+	"   AND NOT b.blocked) m ON true"
+	" LEFT JOIN LATERAL (SELECT x.seq, x.payload, x.created_at FROM records x"
+	"   WHERE x.room_id = r.id AND NOT m.deleted"
+	"   AND (x.seq = m.seq OR (x.target = m.seq AND x.kind = 'edit'))) v ON true"
+	" WHERE" HISTORY_ACCESS("$3")
+	" ORDER BY v.seq";
+
+static void versions_on_rows(PGresult *res, const char *err, const char *sqlstate, void *arg)
+{
+	struct history_call *c = arg;
+	struct backend *be = c->be;
+	json_t *versions;
+	int rows;
+
+	(void)sqlstate;
+	if (!res) {
+		log_write(LOG_WARN, "versions query failed", "{s:s}", "error", err ? err : "");
+		be_unavailable(be, c->req, MX_HISTORY, "the message store is unavailable; try again shortly");
+		goto out;
+	}
+	rows = PQntuples(res);
+	if (rows == 0) {
+		be_error(be, c->req, MX_HISTORY, 404, "not_found", "no such room", NULL);
+		goto out;
+	}
+	if (strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
+		be_error(be, c->req, MX_HISTORY, 403, "not_allowed", "you cannot message this user", NULL);
+		goto out;
+	}
+	if (PQgetisnull(res, 0, 1)) {
+		be_error(be, c->req, MX_HISTORY, 404, "not_found", "no such message", NULL);
+		goto out;
+	}
+	if (strcmp(PQgetvalue(res, 0, 2), "t") == 0) {
+		be_error(be, c->req, MX_HISTORY, 404, "not_found", "the message is deleted", NULL);
+		goto out;
+	}
+	versions = json_array();
+	for (int i = 0; versions && i < rows; i++)
+		if (json_array_append_new(versions, json_pack("{s:s%,s:I}",
+				"text", PQgetvalue(res, i, 3), (size_t)PQgetlength(res, i, 3),
+				"ts", history_int(res, i, 4))) < 0) {
+			json_decref(versions);
+			versions = NULL;
+		}
+	if (!versions) {
+		be_error(be, c->req, MX_HISTORY, 500, "internal", "out of memory", NULL);
+		goto out;
+	}
+	be_json(be, c->req, MX_HISTORY, 200, json_pack("{s:o}", "versions", versions), NULL);
+out:
+	free(c);
+	be_release(be);
+}
+
+void api_versions(struct httpd_req *req, const struct route_params *params, void *ud)
+{
+	struct backend *be = ud;
+	struct history_call *c;
+	struct auth_user user;
+	char room[WIRE_ROOM_ID_MAX + 1], seq_s[24], *end;
+	const char *q[3];
+	long long seq;
+
+	if (auth_user(be, req, MX_HISTORY, &user) < 0 || !be_require_ready(be, req, MX_HISTORY))
+		return;
+	if (params->n < 2 || !wire_room_id_valid(params->v[0].s, params->v[0].len)) {
+		be_error(be, req, MX_HISTORY, 404, "not_found", "no such room", NULL);
+		return;
+	}
+	snprintf(seq_s, sizeof seq_s, "%.*s", params->v[1].len < 20 ? (int)params->v[1].len : 0,
+		 params->v[1].s);
+	errno = 0;
+	seq = strtoll(seq_s, &end, 10);
+	if (seq_s[0] < '0' || seq_s[0] > '9' || *end != '\0' || errno != 0 || seq < 1) {
+		be_error(be, req, MX_HISTORY, 404, "not_found", "no such message", NULL);
+		return;
+	}
+	c = calloc(1, sizeof *c);
+	if (!c) {
+		be_error(be, req, MX_HISTORY, 500, "internal", "out of memory", NULL);
+		return;
+	}
+	c->be = be;
+	c->req = req;
+	snprintf(room, sizeof room, "%.*s", (int)params->v[0].len, params->v[0].s);
+	q[0] = room;
+	q[1] = seq_s;
+	q[2] = user.sub;
+	be_hold(be);
+	if (db_query(be->db, versions_sql, 3, q, versions_on_rows, c) < 0) {
 		be_unavailable(be, req, MX_HISTORY, "the message store is unavailable; try again shortly");
 		free(c);
 		be_release(be);

@@ -122,6 +122,7 @@ void api_users_get(struct httpd_req *req, const struct route_params *params, voi
 void api_users_search(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_rooms_list(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_history(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_versions(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_friends_request(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_friends_accept(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_friends_decline(struct httpd_req *req, const struct route_params *params, void *ud);

@@ -29,6 +29,7 @@ BE_ROUTED(api_users_get)
 BE_ROUTED(api_users_search)
 BE_ROUTED(api_rooms_list)
 BE_ROUTED(api_history)
+BE_ROUTED(api_versions)
 BE_ROUTED(api_friends_request)
 BE_ROUTED(api_friends_accept)
 BE_ROUTED(api_friends_decline)
@@ -67,6 +68,7 @@ static const struct route be_routes[] = {
 	{ HTTP_POST, "/api/rooms/:id/files", api_files_upload_routed },
 	{ HTTP_GET, "/api/rooms/:id/files/:fileId", api_files_get_routed },
 	{ HTTP_GET, "/api/rooms/:id/files/:fileId/thumb", api_files_thumb_routed },
+	{ HTTP_GET, "/api/rooms/:id/messages/:seq/versions", api_versions_routed },
 	{ HTTP_POST, "/api/friends/requests", api_friends_request_routed },
 	{ HTTP_POST, "/api/friends/requests/:userId/accept", api_friends_accept_routed },
 	{ HTTP_POST, "/api/friends/requests/:userId/decline", api_friends_decline_routed },

@@ -192,6 +192,15 @@ export async function olderMessages(token, roomId, before, limit) {
   return { messages: data.messages, more: data.more === true };
 }
 
+// GET /api/rooms/:id/messages/:seq/versions → [{ text, ts }]: an edited
+// message's texts, oldest first.
+export async function messageVersions(token, roomId, seq) {
+  const data = await request('GET',
+    `/api/rooms/${encodeURIComponent(roomId)}/messages/${encodeURIComponent(String(seq))}/versions`, { token });
+  if (!Array.isArray(data.versions)) throw badAnswer();
+  return data.versions.filter((v) => v !== null && typeof v === 'object' && typeof v.text === 'string');
+}
+
 // ---------------------------------------------------------------- people:
 // conversations, users and blocks (registered accounts only; a guest gets
 // 403 account_required). Lists are paged: pass the answer's `next` back as

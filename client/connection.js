@@ -148,10 +148,10 @@ export class RoomConnection extends EventTarget {
 
   // Queues text for sending and returns its client id. It goes out now when
   // connected, otherwise after the next welcome.
-  send(text) {
+  send(text, replyTo = null) {
     const id = newMessageId();
     // writtenAt: when it last went out on the current socket (null: not yet).
-    const entry = { id, text, ts: Date.now(), writtenAt: null };
+    const entry = { id, text, replyTo, ts: Date.now(), writtenAt: null };
     this.pending.set(id, entry);
     // Others stop showing us as typing when our message arrives, so the next
     // keystroke must tell them again.
@@ -170,6 +170,15 @@ export class RoomConnection extends EventTarget {
     if (this.state !== STATE.CONNECTED || now - this._lastTypingAt < TYPING_INTERVAL_MS) return;
     this._lastTypingAt = now;
     this._write({ type: 'typing' });
+  }
+
+  // A change of message seq ({ type: 'edit', text } / 'delete' /
+  // { type: 'react', emoji, on }) with a new id; false when not connected
+  // (nothing is queued: the user sees it did not go and may try again). Its
+  // ack and the broadcast change come as for a send; a refusal is a
+  // 'servererror'.
+  change(frame) {
+    return this.state === STATE.CONNECTED && this._write({ ...frame, id: newMessageId() });
   }
 
   // Writes one frame of the room's own application (the inbox's presence);
@@ -201,7 +210,9 @@ export class RoomConnection extends EventTarget {
   }
 
   _writeSend(entry) {
-    if (this._write({ type: 'send', id: entry.id, text: entry.text })) entry.writtenAt = Date.now();
+    const frame = { type: 'send', id: entry.id, text: entry.text };
+    if (Number.isInteger(entry.replyTo)) frame.replyTo = entry.replyTo;
+    if (this._write(frame)) entry.writtenAt = Date.now();
   }
 
   _everConnected() {
@@ -384,6 +395,11 @@ export class RoomConnection extends EventTarget {
       case 'message':
         this._onMessage(frame);
         break;
+      case 'edit':
+      case 'delete':
+      case 'reaction':
+        this._onChange(frame);
+        break;
       case 'ack':
         if (typeof frame.id === 'string' && Number.isInteger(frame.seq)) {
           const entry = this.pending.get(frame.id);
@@ -451,6 +467,8 @@ export class RoomConnection extends EventTarget {
     const messages = Array.isArray(frame.messages) ? frame.messages.filter(validMessage) : [];
     messages.sort((a, b) => a.seq - b.seq);
     for (const message of messages) this._onMessage(message);
+    // Changes of messages shown before (a resume): each once, oldest first.
+    if (Array.isArray(frame.changes)) for (const change of frame.changes) this._onChange(change);
     if (Number.isInteger(frame.seq) && (this.lastSeq === null || frame.seq > this.lastSeq)) {
       this.lastSeq = frame.seq;
     }
@@ -464,6 +482,12 @@ export class RoomConnection extends EventTarget {
     if (this.lastSeq === null || message.seq > this.lastSeq) this.lastSeq = message.seq;
     if (isOwn(message, this.user, this.userId)) this.pending.delete(message.id);
     this._emit('message', message);
+  }
+
+  _onChange(frame) {
+    if (frame === null || typeof frame !== 'object' || !Number.isInteger(frame.seq) || !Number.isInteger(frame.target)) return;
+    if (this.lastSeq === null || frame.seq > this.lastSeq) this.lastSeq = frame.seq;
+    this._emit('change', frame);
   }
 
   _onError(frame) {

@@ -1,8 +1,8 @@
 // The room view: one room's conversation over a RoomConnection: messages
-// (pending, confirmed, failed), scrollback, members, typing, read marks, the
-// composer and the share link.
+// (pending, confirmed, failed; replies, edits, deletions, reactions, links),
+// scrollback, members, typing, read marks, the composer and the share link.
 
-import { ApiError, listMyRooms, lookupRoom, olderMessages } from './api.js';
+import { ApiError, listMyRooms, lookupRoom, messageVersions, olderMessages } from './api.js';
 import {
   MAX_TEXT_BYTES, RoomConnection, STATE, isOwn, textBytes, validMessage,
 } from './connection.js';
@@ -10,6 +10,9 @@ import { attachButton, parseFileText, renderFile } from './files.js';
 import { $, avatarFor, copyText, linkButton, setError, setVisible } from './dom.js';
 import { NameClashes, foldName, idLabel } from './names.js';
 import { attachUserMenu, ensurePeople, isBlocked, onPeopleChange } from './people.js';
+import {
+  applyChange, linkify, openPicker, renderReactions, renderVersions,
+} from './message-actions.js';
 
 let app = null;
 let current = null; // the RoomView shown, or null
@@ -102,6 +105,7 @@ class RoomView {
     on('state', this.onState);
     on('welcome', this.onWelcome);
     on('message', this.onMessage);
+    on('change', this.onChange);
     on('ack', this.onAck);
     on('sendfail', this.onSendFail);
     on('presence', this.onPresence);
@@ -117,7 +121,9 @@ class RoomView {
       e.preventDefault();
       this.submit();
     });
+    this.replyTo = null; // the seq the next message answers
     this.listen($('composer-input'), 'keydown', (e) => {
+      if (e.key === 'Escape' && this.replyTo !== null) this.setReply(null);
       if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
         e.preventDefault();
         this.submit();
@@ -209,6 +215,7 @@ class RoomView {
     clearInterval(this.countdown);
     for (const timer of this.typers.values()) clearTimeout(timer);
     for (const remove of this.listeners) remove();
+    this.setReply(null);
     this.list.replaceChildren();
   }
 
@@ -386,8 +393,15 @@ class RoomView {
 
   // -------------------------------------------------------------- messages
 
-  buildItem({ user, userId, text }) {
+  buildItem({ user, userId, text, replyTo, edited, deleted, reactions }) {
     const li = document.createElement('li');
+    li.msg = {
+      user, userId, text,
+      replyTo: Number.isInteger(replyTo) ? replyTo : null,
+      edited: edited === true,
+      deleted: deleted === true,
+      reactions: Array.isArray(reactions) ? reactions.filter(validReaction) : [],
+    };
     li.className = 'message';
     li.dataset.testid = 'message';
     li.dataset.user = user;
@@ -415,13 +429,243 @@ class RoomView {
     const body = document.createElement('p');
     body.className = 'text';
     body.dataset.testid = 'message-text';
-    const file = parseFileText(text);
-    if (file) renderFile(body, file, { roomId: this.roomId, token: () => app.liveToken() });
-    else body.textContent = text;
-    bubble.append(meta, body);
+    const reacts = document.createElement('div');
+    reacts.className = 'reactions';
+    reacts.dataset.testid = 'reactions';
+    const actions = document.createElement('div');
+    actions.className = 'actions';
+    bubble.append(meta);
+    if (li.msg.replyTo !== null) {
+      const quote = document.createElement('button');
+      quote.type = 'button';
+      quote.className = 'quote';
+      quote.dataset.testid = 'reply-quote';
+      li.dataset.replyTo = String(li.msg.replyTo);
+      quote.addEventListener('click', () => this.jumpTo(li.msg.replyTo));
+      bubble.append(quote);
+    }
+    bubble.append(body, reacts, actions);
     li.append(avatar, bubble);
+    this.renderState(li);
     this.applyBlock(li);
     return li;
+  }
+
+  // ------------------------------------------------- replies, edits, reactions
+
+  // Draws li's message as it is now: its text (links made), the edited mark,
+  // a tombstone, its reactions, its quote, the actions it allows.
+  renderState(li) {
+    const m = li.msg;
+    const body = li.querySelector('.text');
+    li.classList.toggle('deleted', m.deleted);
+    if (m.deleted) {
+      // Nothing of its text stays on screen: not its versions, not an edit.
+      li.querySelector('.versions-box')?.remove();
+      li.querySelector('.editor')?.remove();
+      body.hidden = false;
+      body.textContent = 'message deleted';
+      body.dataset.testid = 'message-tombstone';
+    } else {
+      const file = parseFileText(m.text);
+      if (file) renderFile(body, file, { roomId: this.roomId, token: () => app.liveToken() });
+      else body.replaceChildren(linkify(m.text));
+      body.dataset.testid = 'message-text';
+      if (m.edited) {
+        const mark = document.createElement('button');
+        mark.type = 'button';
+        mark.className = 'edited link-button';
+        mark.dataset.testid = 'message-edited';
+        mark.textContent = '(edited)';
+        mark.title = 'Show earlier versions';
+        mark.addEventListener('click', () => this.showVersions(li, mark));
+        body.append(' ', mark);
+      }
+    }
+    renderReactions(li.querySelector('.reactions'), m.deleted ? [] : m.reactions, this.meId,
+      (id) => this.nameOf(id), (emoji, on) => this.react(li, emoji, on));
+    this.renderQuote(li);
+    this.renderActions(li);
+  }
+
+  renderQuote(li) {
+    const quote = li.querySelector(':scope .quote');
+    if (quote === null) return;
+    const original = this.bySeq.get(li.msg.replyTo);
+    const om = original?.msg;
+    quote.textContent = om === undefined ? '↪ an earlier message'
+      : `↪ ${om.user}: ${om.deleted ? 'message deleted' : om.text.split('\n')[0]}`;
+    quote.title = 'Show the message this answers';
+  }
+
+  renderActions(li) {
+    const box = li.querySelector('.actions');
+    const m = li.msg;
+    const seq = Number(li.dataset.seq);
+    if (!Number.isInteger(seq) || li.dataset.seq === undefined || m.deleted) {
+      box.replaceChildren();
+      return;
+    }
+    const mine = isOwn({ user: m.user, userId: m.userId }, this.me, this.meId);
+    const buttons = [];
+    const add = (label, testid, fn) => {
+      const b = linkButton(label, fn);
+      b.dataset.testid = testid;
+      buttons.push(b);
+      return b;
+    };
+    add('Reply', 'action-reply', () => this.setReply(seq));
+    const reactButton = add('React', 'action-react', () => openPicker(reactButton, (emoji) => {
+      const r = li.msg.reactions.find((x) => x.emoji === emoji);
+      this.react(li, emoji, !(r !== undefined && r.userIds.includes(this.meId)));
+    }));
+    if (mine) {
+      add('Edit', 'action-edit', () => this.startEdit(li));
+      const del = add('Delete', 'action-delete', () => {
+        // A second click confirms: no dialog to block the page.
+        if (del.dataset.armed !== 'true') {
+          del.dataset.armed = 'true';
+          del.textContent = 'Delete for everyone?';
+          return;
+        }
+        this.change({ type: 'delete', seq });
+      });
+    }
+    box.replaceChildren(...buttons);
+  }
+
+  nameOf(userId) {
+    const member = this.members.find((m) => m.userId === userId);
+    if (member !== undefined) return member.user;
+    for (const li of this.bySeq.values()) if (li.msg?.userId === userId) return li.msg.user;
+    return userId;
+  }
+
+  change(frame) {
+    if (!this.conn.change(frame)) setError($('room-error'), 'Not connected: try again once the room is back.');
+  }
+
+  react(li, emoji, on) {
+    this.change({ type: 'react', seq: Number(li.dataset.seq), emoji, on });
+  }
+
+  onChange(f) {
+    const li = this.bySeq.get(f.target);
+    if (li === undefined || li.msg === undefined) return;
+    this.withScroll(() => {
+      applyChange(li.msg, f);
+      this.renderState(li);
+      for (const reply of this.list.querySelectorAll(`:scope > li[data-reply-to="${f.target}"]`)) this.renderQuote(reply);
+    });
+  }
+
+  // Takes a message's state as the server shows it now (a resume, a page).
+  refreshFrom(li, m) {
+    if (li.msg === undefined || typeof m.text !== 'string') return;
+    li.msg.text = m.text;
+    li.msg.edited = m.edited === true;
+    li.msg.deleted = m.deleted === true;
+    li.msg.reactions = Array.isArray(m.reactions) ? m.reactions.filter(validReaction) : [];
+    this.renderState(li);
+  }
+
+  setReply(seq) {
+    this.replyTo = seq;
+    let bar = document.getElementById('reply-bar');
+    if (seq === null) {
+      bar?.remove();
+      return;
+    }
+    if (bar === null) {
+      bar = document.createElement('div');
+      bar.id = 'reply-bar';
+      bar.className = 'reply-bar';
+      bar.dataset.testid = 'reply-bar';
+      $('composer').before(bar);
+    }
+    const om = this.bySeq.get(seq)?.msg;
+    const label = document.createElement('span');
+    label.textContent = `Replying to ${om ? `${om.user}: ${om.text.split('\n')[0]}` : 'a message'}`;
+    const cancel = linkButton('Cancel', () => this.setReply(null));
+    cancel.dataset.testid = 'reply-cancel';
+    bar.replaceChildren(label, ' ', cancel);
+    $('composer-input').focus();
+  }
+
+  startEdit(li) {
+    const body = li.querySelector('.text');
+    if (li.querySelector('.editor') !== null) return;
+    const form = document.createElement('form');
+    form.className = 'editor';
+    const input = document.createElement('textarea');
+    input.dataset.testid = 'edit-input';
+    input.value = li.msg.text;
+    input.rows = 2;
+    const save = document.createElement('button');
+    save.type = 'submit';
+    save.textContent = 'Save';
+    save.dataset.testid = 'edit-save';
+    const close = () => {
+      form.remove();
+      body.hidden = false;
+    };
+    const cancel = linkButton('Cancel', close);
+    form.append(input, save, cancel);
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      const text = input.value.trim();
+      if (text === '' || textBytes(text) > MAX_TEXT_BYTES) return;
+      if (text !== li.msg.text) this.change({ type: 'edit', seq: Number(li.dataset.seq), text });
+      close();
+    });
+    input.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape') close();
+      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+        e.preventDefault();
+        form.requestSubmit();
+      }
+    });
+    body.hidden = true;
+    body.after(form);
+    input.focus();
+  }
+
+  async showVersions(li, mark) {
+    const open = li.querySelector('.versions-box');
+    if (open !== null) {
+      open.remove();
+      return;
+    }
+    const box = document.createElement('div');
+    box.className = 'versions-box';
+    box.textContent = 'Loading…';
+    mark.closest('.text').after(box);
+    const token = app.liveToken();
+    try {
+      if (token === null) throw new Error('Signed out.');
+      renderVersions(box, await messageVersions(token, this.roomId, Number(li.dataset.seq)));
+    } catch (error) {
+      box.textContent = `Earlier versions cannot be shown: ${error.message}`;
+    }
+  }
+
+  // Shows the message seq, loading older pages until it is on screen.
+  async jumpTo(seq) {
+    while (!this.bySeq.has(seq) && !this.destroyed) {
+      if (this.older === 'done' || this.older === 'error') return;
+      if (this.older !== 'loading') this.loadOlder({ asked: true });
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const li = this.bySeq.get(seq);
+    if (li === undefined) return;
+    this.stuck = false;
+    li.scrollIntoView({ block: 'center' });
+    li.classList.add('flash');
+    li.dataset.flash = 'true';
+    setTimeout(() => {
+      li.classList.remove('flash');
+      delete li.dataset.flash;
+    }, 2000);
   }
 
   // -------------------------------------------------------------- blocks
@@ -502,6 +746,7 @@ class RoomView {
     this.setTime(li, ts);
     this.setDelivery(li, '');
     this.placeConfirmed(li, seq);
+    this.renderActions(li);
   }
 
   // Runs a DOM change and keeps the view pinned to the bottom if it was
@@ -523,9 +768,11 @@ class RoomView {
   addMessage(m, options = {}) {
     const existing = this.bySeq.get(m.seq);
     if (existing !== undefined) {
-      // Seen already (a resume, a resend, or the ack came first): keep one.
+      // Seen already (a resume, a resend, or the ack came first): keep one,
+      // as the server shows it now.
       if (Number.isFinite(m.ts)) this.setTime(existing, m.ts);
       if (typeof m.id === 'string') existing.dataset.id = m.id;
+      this.refreshFrom(existing, m);
       return false;
     }
     const pending = isOwn(m, this.me, this.meId) && typeof m.id === 'string' ? this.byId.get(m.id) : undefined;
@@ -538,6 +785,7 @@ class RoomView {
     li.dataset.seq = String(m.seq);
     this.setTime(li, m.ts);
     this.withScroll(() => this.placeConfirmed(li, m.seq), options);
+    this.renderActions(li);
     return true;
   }
 
@@ -595,7 +843,7 @@ class RoomView {
     const retry = linkButton('Retry', () => {
       this.byId.delete(id);
       li.remove();
-      this.queue(li.querySelector('.text').textContent);
+      this.queue(li.msg.text, li.msg.replyTo);
     });
     const remove = linkButton('Remove', () => {
       this.byId.delete(id);
@@ -605,9 +853,10 @@ class RoomView {
     this.setDelivery(li, `Not sent: ${message} `, [retry, ' · ', remove]);
   }
 
-  queue(text) {
-    const entry = this.conn.send(text);
-    const li = this.buildItem({ user: this.me, userId: this.meId ?? undefined, text });
+  queue(text, replyTo = this.replyTo) {
+    const entry = this.conn.send(text, replyTo);
+    this.setReply(null);
+    const li = this.buildItem({ user: this.me, userId: this.meId ?? undefined, text, replyTo });
     li.classList.add('pending', 'unconfirmed');
     li.dataset.pending = 'true';
     li.dataset.id = entry.id;
@@ -697,12 +946,17 @@ class RoomView {
   }
 
   addHistoric(m) {
-    if (this.bySeq.has(m.seq)) return;
+    if (this.bySeq.has(m.seq)) {
+      this.refreshFrom(this.bySeq.get(m.seq), m);
+      return;
+    }
     const li = this.buildItem(m);
     if (typeof m.id === 'string') li.dataset.id = m.id;
     li.dataset.seq = String(m.seq);
     this.setTime(li, m.ts);
     this.placeConfirmed(li, m.seq);
+    this.renderActions(li);
+    for (const reply of this.list.querySelectorAll(`:scope > li[data-reply-to="${m.seq}"]`)) this.renderQuote(reply);
   }
 
   setOlder(state) {
@@ -825,4 +1079,9 @@ export function hide() {
 
 export function showing(roomId) {
   return current !== null && current.roomId === roomId;
+}
+
+function validReaction(r) {
+  return r !== null && typeof r === 'object' && typeof r.emoji === 'string' && Number.isInteger(r.count)
+    && Array.isArray(r.userIds);
 }

@@ -80,6 +80,17 @@ struct app_record {
 	const char *client_id;   /* NULL when none */
 	const char *payload;     /* payload_len bytes, no NUL inside */
 	size_t payload_len;
+	/* The application's links between records, 0 for none (NULL in the
+	 * database): target, the seq of the record this one changes; reply_to,
+	 * the seq of a record this one answers. The transport only keeps them. */
+	int64_t target;
+	int64_t reply_to;
+	/* Taken only by app_log_append, never handed back (0: none): when this
+	 * record commits, the payload of record `scrub` and of every record
+	 * whose target is `scrub` become empty in the database, in the same
+	 * transaction (a deletion that must remove text from storage, not just
+	 * hide it). Records in the same batch are scrubbed as they are written. */
+	int64_t scrub;
 };
 
 struct room_app_ops {
@@ -161,6 +172,9 @@ uint64_t app_client_sent_at(const struct app_client *c);
  * server (the native chat protocol) sends them a frame when they have been
  * sent nothing for this long (checked in tick). */
 uint64_t app_keepalive_ms(const struct app_room *r);
+/* --edit-window-s, in milliseconds: how long after sending it an author may
+ * still change a message (the chat's edits). */
+int64_t app_edit_window_ms(const struct app_room *r);
 /* c may send frames now (its welcome, say, is queued): frame() gets what
  * it sent since it connected, in order, once back in the loop. */
 void app_client_ready(struct app_client *c);

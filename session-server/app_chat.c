@@ -3,8 +3,18 @@
  * join, leave and message) and native stateroom.v1 (deltas).
  *
  * A message is a record of kind "message" in the room's log, its payload the
- * text; a log holding any other kind is refused (1011) until the chat knows
- * what to show of it. A message is appended (app_log_append) and acknowledged
+ * text (reply_to: the message it answers). Its changes are records too, each
+ * with its own seq and target (the message): "edit" (payload: the new
+ * text), "delete" (empty; it scrubs the message's and its changes' payloads
+ * from storage, app_record.scrub) and "reaction" (payload
+ * {"emoji","on"}: a toggle). Every kind has a ring slot; a message's slot
+ * also holds its committed state (latest edit, deleted, reactions), folded
+ * in as its changes commit, so that welcomes, history and snapshots show
+ * each message as it is now at no more cost per message than before.
+ * Changes are taken for messages the ring holds only: so every change of a
+ * message lies within a ring's length of records after it, which is what
+ * lets a page read from the database be folded from a bounded read. Kinds
+ * the chat does not know are kept in the ring and not shown. A message is appended (app_log_append) and acknowledged
  * and fanned out only once committed; a batch that fails is rolled back and
  * its senders get an `unavailable` error (compat senders are closed with
  * 1011, their protocol has no errors). A room's recent messages live in a
@@ -56,6 +66,14 @@
 /* The kind of the chat's records in the room's log: a message, its payload
  * the text. */
 #define CHAT_KIND_MESSAGE "message"
+#define CHAT_KIND_EDIT "edit"
+#define CHAT_KIND_DELETE "delete"
+#define CHAT_KIND_REACTION "reaction"
+/* Reactions: an emoji is 1 to 32 bytes; a message has at most 20 distinct
+ * ones; a message's frame names the first 20 users of each. */
+#define CHAT_EMOJI_MAX 32
+#define CHAT_EMOJI_PER_MSG 20
+#define CHAT_REACTION_IDS 20
 
 #define HEARTBEAT "{\"type\":\"heartbeat\"}"
 
@@ -72,16 +90,47 @@ static bool is_native(const struct app_client *c)
 	return app_client_protocol(c) == CHAT_NATIVE;
 }
 
+enum chat_kind { CK_MESSAGE, CK_EDIT, CK_DELETE, CK_REACTION, CK_OTHER };
+
+/* One emoji on a message: the users who have it on, in the order they
+ * reacted. */
+struct chat_reaction {
+	char emoji[CHAT_EMOJI_MAX + 1];
+	char **users;
+	uint32_t n, cap;
+};
+
+/* A ring slot: one record of any kind. */
 struct chat_msg {
 	int64_t seq, ts;
 	char *buf;               /* user, name, id, text; kept when the slot is reused */
 	size_t cap;
 	const char *user, *id;   /* user: the subject; id NULL for compat */
 	const char *name;        /* the sender's name, as shown */
-	const char *text;
+	const char *text;        /* a message's or an edit's text, a reaction's emoji */
 	size_t text_len;
 	struct app_client *from; /* to acknowledge once committed; NULL if gone */
 	uint32_t key;            /* hash of (user, id), for the index */
+	enum chat_kind kind;
+	bool on;                 /* a reaction: on or off */
+	int64_t target, reply_to;
+	/* A message's committed state, and what is appended but not committed
+	 * (so that a change is refused or counted before its commit). */
+	bool deleted, delete_pending;
+	int64_t edit_seq;        /* its latest edit; 0: none */
+	bool counted;            /* a reaction counted in its target's react_pending */
+	uint32_t react_pending;
+	struct chat_reaction *reacts;
+	uint32_t n_reacts, cap_reacts;
+};
+
+/* A record as the ring takes it: for a reaction, text is the emoji. */
+struct chat_in {
+	const struct app_record *r;
+	enum chat_kind kind;
+	const char *text;
+	size_t text_len;
+	bool on;
 };
 
 enum wait_kind { WAIT_WELCOME, WAIT_HISTORY };
@@ -92,7 +141,9 @@ struct chat_wait {
 	struct app_client *c;    /* NULL once it left */
 	enum wait_kind kind;
 	int64_t since;           /* welcome: the client's since */
-	int64_t upto;            /* welcome: read up to here, the ring has the rest */
+	int64_t upto;            /* welcome: read up to here, the ring has the rest;
+				  * history: the page is [since, upto) */
+	int64_t hi;              /* history: read below here (the ring's start, or less) */
 	struct dlist_node node;  /* in ch->waits */
 };
 
@@ -218,11 +269,101 @@ static size_t pos_of(const struct chat *ch, int64_t seq)
 	return (size_t)(seq - first_seq(ch));
 }
 
-static struct chat_msg *append(struct chat *ch, int64_t seq, int64_t ts, const char *user,
-			       const char *name, const char *id, const char *text, size_t text_len)
+static enum chat_kind kind_of(const char *kind)
 {
-	size_t ul = strlen(user) + 1, nl = strlen(name) + 1, il = id ? strlen(id) + 1 : 0;
-	size_t need = ul + nl + il + text_len + 1;
+	if (strcmp(kind, CHAT_KIND_MESSAGE) == 0)
+		return CK_MESSAGE;
+	if (strcmp(kind, CHAT_KIND_EDIT) == 0)
+		return CK_EDIT;
+	if (strcmp(kind, CHAT_KIND_DELETE) == 0)
+		return CK_DELETE;
+	if (strcmp(kind, CHAT_KIND_REACTION) == 0)
+		return CK_REACTION;
+	return CK_OTHER;
+}
+
+static void reacts_clear(struct chat_msg *m)
+{
+	for (uint32_t i = 0; i < m->n_reacts; i++) {
+		for (uint32_t j = 0; j < m->reacts[i].n; j++)
+			free(m->reacts[i].users[j]);
+		free(m->reacts[i].users);
+	}
+	free(m->reacts);
+	m->reacts = NULL;
+	m->n_reacts = m->cap_reacts = 0;
+}
+
+static struct chat_reaction *react_find(struct chat_msg *m, const char *emoji, size_t len)
+{
+	for (uint32_t i = 0; i < m->n_reacts; i++)
+		if (strlen(m->reacts[i].emoji) == len && memcmp(m->reacts[i].emoji, emoji, len) == 0)
+			return &m->reacts[i];
+	return NULL;
+}
+
+/* Folds user's reaction (on or off) into m. Returns 0 or -ENOMEM. */
+static int react_fold(struct chat_msg *m, const char *user, const char *emoji, size_t len, bool on)
+{
+	struct chat_reaction *re = react_find(m, emoji, len);
+	uint32_t i;
+
+	if (re)
+		for (i = 0; i < re->n && strcmp(re->users[i], user) != 0; i++)
+			;
+	if (!on) {
+		if (!re || i == re->n)
+			return 0;
+		free(re->users[i]);
+		memmove(&re->users[i], &re->users[i + 1], (re->n - i - 1) * sizeof(*re->users));
+		if (--re->n == 0) {
+			/* Emoji keep the order they came in. */
+			free(re->users);
+			memmove(re, re + 1, (size_t)(&m->reacts[--m->n_reacts] - re) * sizeof(*re));
+		}
+		return 0;
+	}
+	if (re && i < re->n)
+		return 0;
+	if (!re) {
+		if (m->n_reacts == m->cap_reacts) {
+			uint32_t cap = m->cap_reacts ? m->cap_reacts * 2 : 2;
+			struct chat_reaction *p = realloc(m->reacts, cap * sizeof(*p));
+			if (!p)
+				return -ENOMEM;
+			m->reacts = p;
+			m->cap_reacts = cap;
+		}
+		re = &m->reacts[m->n_reacts++];
+		memset(re, 0, sizeof(*re));
+		memcpy(re->emoji, emoji, len);
+	}
+	if (re->n == re->cap) {
+		uint32_t cap = re->cap ? re->cap * 2 : 4;
+		char **p = realloc(re->users, cap * sizeof(*p));
+		if (!p)
+			goto fail;
+		re->users = p;
+		re->cap = cap;
+	}
+	if (!(re->users[re->n] = strdup(user)))
+		goto fail;
+	re->n++;
+	return 0;
+fail:
+	if (re->n == 0) {
+		free(re->users);
+		m->n_reacts--;  /* it was the last one */
+	}
+	return -ENOMEM;
+}
+
+static struct chat_msg *append(struct chat *ch, const struct chat_in *in)
+{
+	const struct app_record *r = in->r;
+	const char *id = r->client_id;
+	size_t ul = strlen(r->user) + 1, nl = strlen(r->name) + 1, il = id ? strlen(id) + 1 : 0;
+	size_t need = ul + nl + il + in->text_len + 1;
 	struct chat_msg *m;
 	char *buf;
 
@@ -235,83 +376,262 @@ static struct chat_msg *append(struct chat *ch, int64_t seq, int64_t ts, const c
 		m->cap = need;
 	}
 	if (ch->n == ch->size) {
-		if (m->id)
+		if (m->id && ch->index)
 			index_remove(ch, m);
 		ch->head = (ch->head + 1) % ch->size;
 		ch->n--;
 	}
+	if (m->reacts)
+		reacts_clear(m);
 	ch->n++;
 	buf = m->buf;
-	m->user = memcpy(buf, user, ul);
-	m->name = memcpy(buf + ul, name, nl);
+	m->user = memcpy(buf, r->user, ul);
+	m->name = memcpy(buf + ul, r->name, nl);
 	buf += ul + nl;
 	m->id = id ? memcpy(buf, id, il) : NULL;
-	memcpy(buf + il, text, text_len);
-	buf[il + text_len] = '\0';
+	memcpy(buf + il, in->text, in->text_len);
+	buf[il + in->text_len] = '\0';
 	m->text = buf + il;
-	m->text_len = text_len;
-	m->seq = ch->seq = seq;
-	m->ts = ts;
+	m->text_len = in->text_len;
+	m->seq = ch->seq = r->seq;
+	m->ts = r->ts;
 	m->from = NULL;
-	if (id) {
-		m->key = key_of(user, id);
+	m->kind = in->kind;
+	m->on = in->on;
+	m->target = r->target;
+	m->reply_to = r->reply_to;
+	m->deleted = m->delete_pending = false;
+	m->edit_seq = 0;
+	m->react_pending = 0;
+	m->counted = false;
+	if (id && ch->index) {
+		m->key = key_of(r->user, id);
 		index_add(ch, m);
 	}
 	return m;
+}
+
+/* The message the ring holds at seq, or NULL. */
+static struct chat_msg *find_msg(struct chat *ch, int64_t seq)
+{
+	struct chat_msg *m;
+
+	if (seq < first_seq(ch) || seq > ch->seq)
+		return NULL;
+	m = msg_at(ch, (size_t)(seq - first_seq(ch)));
+	return m->kind == CK_MESSAGE ? m : NULL;
+}
+
+/* Folds committed change m into its target's state. A deletion scrubs the
+ * text of the message and of every change of it the ring holds, as the
+ * store does in the database. Returns 0 or -ENOMEM. */
+static int apply(struct chat *ch, struct chat_msg *m)
+{
+	struct chat_msg *t = m->kind == CK_MESSAGE || m->kind == CK_OTHER ? NULL : find_msg(ch, m->target);
+
+	if (!t)
+		return 0;
+	switch (m->kind) {
+	case CK_EDIT:
+		if (!t->deleted)
+			t->edit_seq = m->seq;
+		return 0;
+	case CK_DELETE:
+		t->deleted = true;
+		t->edit_seq = 0;
+		t->text_len = 0;
+		reacts_clear(t);
+		for (size_t i = pos_of(ch, t->seq) + 1; i < ch->n; i++) {
+			struct chat_msg *c = msg_at(ch, i);
+			if (c->target == t->seq && c->kind != CK_MESSAGE)
+				c->text_len = 0;
+		}
+		return 0;
+	case CK_REACTION:
+		if (t->deleted || m->text_len == 0)
+			return 0;
+		return react_fold(t, m->user, m->text, m->text_len, m->on);
+	default:
+		return 0;
+	}
+}
+
+/* Turns a stored record into what the ring takes: a reaction's payload is
+ * {"emoji","on"} (empty once scrubbed: nothing to fold). */
+static void in_of(const struct app_record *r, struct chat_in *in, char emoji[CHAT_EMOJI_MAX + 1])
+{
+	in->r = r;
+	in->kind = kind_of(r->kind);
+	in->text = r->payload;
+	in->text_len = r->payload_len;
+	in->on = false;
+	if (in->kind == CK_REACTION) {
+		json_t *o = json_loadb(r->payload, r->payload_len, 0, NULL);
+		const char *e = json_string_value(json_object_get(o, "emoji"));
+		size_t len = json_string_length(json_object_get(o, "emoji"));
+		in->text = emoji;
+		in->text_len = 0;
+		if (e && len <= CHAT_EMOJI_MAX && !memchr(e, '\0', len)) {
+			memcpy(emoji, e, len);
+			in->text_len = len;
+			in->on = json_is_true(json_object_get(o, "on"));
+		}
+		json_decref(o);
+	}
+}
+
+/* Appends a committed record and folds it in. */
+static struct chat_msg *push_committed(struct chat *ch, const struct app_record *r)
+{
+	char emoji[CHAT_EMOJI_MAX + 1];
+	struct chat_in in;
+	struct chat_msg *m;
+
+	in_of(r, &in, emoji);
+	m = append(ch, &in);
+	if (m && apply(ch, m) != 0)
+		return NULL;
+	return m;
+}
+
+/* The current text of message m. */
+static const char *text_of(struct chat *ch, const struct chat_msg *m, size_t *len)
+{
+	if (m->edit_seq && !m->deleted && m->edit_seq >= first_seq(ch) && m->edit_seq <= ch->seq) {
+		const struct chat_msg *e = msg_at(ch, pos_of(ch, m->edit_seq));
+		*len = e->text_len;
+		return e->text;
+	}
+	*len = m->deleted ? 0 : m->text_len;
+	return m->text;
 }
 
 /* ---------------------------------------------------------------- frames */
 
 /* A message as held in welcome and history arrays; typed adds "type":"message"
  * in front, for the live frame. name is what the sender is shown as, user
- * its subject (the "userId" that tells two senders of one name apart). */
-static void put_msg(struct jbuf *b, bool typed, int64_t seq, const char *id, const char *name,
-		    const char *user, const char *text, size_t text_len, int64_t ts)
+ * its subject (the "userId" that tells two senders of one name apart). Its
+ * state (replyTo, edited, deleted, reactions) is written only when there is
+ * some, so a plain message's frame is as it always was. */
+static void put_msg(struct jbuf *b, struct chat *ch, const struct chat_msg *m, bool typed)
 {
+	size_t text_len;
+	const char *text = text_of(ch, m, &text_len);
+
 	jbuf_puts(b, typed ? "{\"type\":\"message\",\"seq\":" : "{\"seq\":");
-	jbuf_int(b, seq);
+	jbuf_int(b, m->seq);
 	jbuf_puts(b, ",\"id\":");
-	jbuf_strz(b, id);
+	jbuf_strz(b, m->id);
 	jbuf_puts(b, ",\"user\":");
-	jbuf_strz(b, name);
+	jbuf_strz(b, m->name);
 	jbuf_puts(b, ",\"userId\":");
-	jbuf_strz(b, user);
+	jbuf_strz(b, m->user);
 	jbuf_puts(b, ",\"text\":");
 	jbuf_str(b, text, text_len);
 	jbuf_puts(b, ",\"ts\":");
-	jbuf_int(b, ts);
+	jbuf_int(b, m->ts);
+	if (m->reply_to) {
+		jbuf_puts(b, ",\"replyTo\":");
+		jbuf_int(b, m->reply_to);
+	}
+	if (m->deleted)
+		jbuf_puts(b, ",\"deleted\":true");
+	else if (m->edit_seq)
+		jbuf_puts(b, ",\"edited\":true");
+	if (m->n_reacts && !m->deleted) {
+		jbuf_puts(b, ",\"reactions\":[");
+		for (uint32_t i = 0; i < m->n_reacts; i++) {
+			const struct chat_reaction *re = &m->reacts[i];
+			jbuf_puts(b, i ? ",{\"emoji\":" : "{\"emoji\":");
+			jbuf_strz(b, re->emoji);
+			jbuf_puts(b, ",\"count\":");
+			jbuf_int(b, re->n);
+			jbuf_puts(b, ",\"userIds\":[");
+			for (uint32_t j = 0; j < re->n && j < CHAT_REACTION_IDS; j++) {
+				if (j)
+					jbuf_put(b, ",", 1);
+				jbuf_strz(b, re->users[j]);
+			}
+			jbuf_puts(b, "]}");
+		}
+		jbuf_put(b, "]", 1);
+	}
 	jbuf_put(b, "}", 1);
 }
 
-static void put_ring(struct jbuf *b, const struct chat_msg *m, bool typed)
+/* A change record as its live frame (and as an element of a welcome's
+ * "changes"). */
+static void put_change(struct jbuf *b, const struct chat_msg *m)
 {
-	put_msg(b, typed, m->seq, m->id, m->name, m->user, m->text, m->text_len, m->ts);
+	switch (m->kind) {
+	case CK_EDIT:
+		jbuf_puts(b, "{\"type\":\"edit\",\"seq\":");
+		break;
+	case CK_DELETE:
+		jbuf_puts(b, "{\"type\":\"delete\",\"seq\":");
+		break;
+	default:
+		jbuf_puts(b, "{\"type\":\"reaction\",\"seq\":");
+		break;
+	}
+	jbuf_int(b, m->seq);
+	jbuf_puts(b, ",\"target\":");
+	jbuf_int(b, m->target);
+	if (m->kind == CK_EDIT) {
+		jbuf_puts(b, ",\"text\":");
+		jbuf_str(b, m->text, m->text_len);
+		jbuf_puts(b, ",\"userId\":");
+		jbuf_strz(b, m->user);
+		jbuf_puts(b, ",\"user\":");
+		jbuf_strz(b, m->name);
+		jbuf_puts(b, ",\"ts\":");
+		jbuf_int(b, m->ts);
+	} else if (m->kind == CK_REACTION) {
+		jbuf_puts(b, ",\"emoji\":");
+		jbuf_str(b, m->text, m->text_len);
+		jbuf_puts(b, m->on ? ",\"on\":true,\"userId\":" : ",\"on\":false,\"userId\":");
+		jbuf_strz(b, m->user);
+	}
+	jbuf_put(b, "}", 1);
 }
 
-static void put_rec(struct jbuf *b, const struct app_record *r)
+static bool is_change(const struct chat_msg *m)
 {
-	put_msg(b, false, r->seq, r->client_id, r->name, r->user, r->payload, r->payload_len, r->ts);
+	return m->kind == CK_EDIT || m->kind == CK_DELETE || m->kind == CK_REACTION;
 }
 
-/* Whether recs[0..n) are all messages: the only kind the chat writes today,
- * and the only one its ring (one slot per seq, no gaps) can hold. A log with
- * other kinds is not served rather than served wrong. */
-static bool all_messages(const struct app_record *recs, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(recs[i].kind, CHAT_KIND_MESSAGE) != 0)
-			return false;
-	return true;
-}
-
-/* Ring positions [from, to) as the elements of an array (no brackets). */
-static void put_ring_range(struct chat *ch, size_t from, size_t to, bool comma)
+/* The messages among ring positions [from, to) of chat src as the elements
+ * of an array (no brackets), in ch->out. Returns whether it wrote one. */
+static bool put_ring_range(struct chat *ch, struct chat *src, size_t from, size_t to, bool comma)
 {
 	for (size_t i = from; i < to; i++) {
-		if (comma || i > from)
+		const struct chat_msg *m = msg_at(src, i);
+		if (m->kind != CK_MESSAGE)
+			continue;
+		if (comma)
 			jbuf_put(&ch->out, ",", 1);
-		put_ring(&ch->out, msg_at(ch, i), false);
+		comma = true;
+		put_msg(&ch->out, src, m, false);
 	}
+	return comma;
+}
+
+/* The changes among ring positions [from, to) of src whose target is below
+ * seq `below` (a message not shown beside them), as ,"changes":[...]. */
+static void put_changes(struct chat *ch, struct chat *src, size_t from, size_t to, int64_t below)
+{
+	bool comma = false;
+
+	for (size_t i = from; i < to; i++) {
+		const struct chat_msg *m = msg_at(src, i);
+		if (!is_change(m) || m->target >= below)
+			continue;
+		jbuf_puts(&ch->out, comma ? "," : ",\"changes\":[");
+		comma = true;
+		put_change(&ch->out, m);
+	}
+	if (comma)
+		jbuf_put(&ch->out, "]", 1);
 }
 
 /* The members' names (ids: their subjects), in the order they joined. */
@@ -423,13 +743,16 @@ static void broadcast_native(struct chat *ch, json_t *j, const char *skip_user)
 	}
 }
 
-/* The live frame of ring message m to every welcomed native client. */
+/* The live frame of ring record m to every welcomed native client. */
 static void broadcast_msg(struct chat *ch, const struct chat_msg *m)
 {
 	struct ws_frame *f;
 
 	jbuf_reset(&ch->out);
-	put_ring(&ch->out, m, true);
+	if (m->kind == CK_MESSAGE)
+		put_msg(&ch->out, ch, m, true);
+	else
+		put_change(&ch->out, m);
 	f = out_frame(ch);
 	if (f) {
 		broadcast_frame(ch, f, NULL);
@@ -446,16 +769,28 @@ static void broadcast_snapshot(struct chat *ch)
 		if (is_native(c))
 			continue;
 		if (!f) {
-			size_t n = visible(ch);
-			size_t from = n > CHAT_COMPAT_MESSAGES ? n - CHAT_COMPAT_MESSAGES : 0;
+			/* The latest messages not deleted, with their current text:
+			 * compat clients know nothing of changes. */
+			size_t n = visible(ch), from = n, k = 0;
+			bool comma = false;
+			while (from > 0 && k < CHAT_COMPAT_MESSAGES) {
+				struct chat_msg *m = msg_at(ch, --from);
+				k += m->kind == CK_MESSAGE && !m->deleted;
+			}
 			jbuf_reset(&ch->out);
 			jbuf_puts(&ch->out, "{\"messages\":[");
 			for (size_t i = from; i < n; i++) {
 				struct chat_msg *m = msg_at(ch, i);
-				jbuf_puts(&ch->out, i > from ? ",{\"userId\":" : "{\"userId\":");
+				const char *text;
+				size_t text_len;
+				if (m->kind != CK_MESSAGE || m->deleted)
+					continue;
+				text = text_of(ch, m, &text_len);
+				jbuf_puts(&ch->out, comma ? ",{\"userId\":" : "{\"userId\":");
+				comma = true;
 				jbuf_strz(&ch->out, m->name);
 				jbuf_puts(&ch->out, ",\"msg\":");
-				jbuf_str(&ch->out, m->text, m->text_len);
+				jbuf_str(&ch->out, text, text_len);
 				jbuf_puts(&ch->out, ",\"ts\":");
 				jbuf_int(&ch->out, m->ts);
 				jbuf_put(&ch->out, "}", 1);
@@ -473,37 +808,52 @@ static void broadcast_snapshot(struct chat *ch)
 
 static void chat_committed(void *state, int64_t seq);
 
-/* A new message goes to the log; committed() announces it. */
-static void publish(struct chat *ch, struct app_client *from, const char *id, const char *text,
-		    size_t len)
+/* A new record goes to the log; committed() announces it. rec has its
+ * kind, payload and links; in says what the ring keeps of it. Returns its
+ * ring slot, or NULL (the sender has been told). */
+static struct chat_msg *publish(struct chat *ch, struct app_client *from, struct app_record *rec,
+				const struct chat_in *in)
 {
-	int64_t ts = now_ms();
-	struct app_record rec = {
-		.kind = CHAT_KIND_MESSAGE, .ts = ts, .user = app_client_user(from),
-		.name = app_client_name(from), .client_id = id, .payload = text, .payload_len = len,
-	};
 	int64_t seq;
 	struct chat_msg *m;
 
-	/* Never evict a message that is not yet committed. */
+	rec->ts = now_ms();
+	rec->user = app_client_user(from);
+	rec->name = app_client_name(from);
+	/* Never evict a record that is not yet committed. */
 	if (ch->n == ch->size && msg_at(ch, 0)->seq > ch->committed)
 		seq = -EAGAIN;
 	else
-		seq = app_log_append(ch->room, &rec);
-	if (seq < 0 ||
-	    !(m = append(ch, seq, ts, app_client_user(from), app_client_name(from), id, text, len))) {
+		seq = app_log_append(ch->room, rec);
+	rec->seq = seq;
+	if (seq < 0 || !(m = append(ch, in))) {
 		/* A seq taken but not held would be a gap: the room cannot go on. */
 		if (seq >= 0)
 			app_close(from, WIRE_CLOSE_INTERNAL, "out of memory");
 		else if (is_native(from))
-			send_error(from, "unavailable", "the room cannot take messages now, retry", id);
+			send_error(from, "unavailable", "the room cannot take messages now, retry",
+				   rec->client_id);
 		else
 			app_close(from, WIRE_CLOSE_INTERNAL, "the room cannot take messages now");
-		return;
+		return NULL;
 	}
 	m->from = from;
-	if (!app_room_persistent(ch->room))
-		chat_committed(ch, seq);
+	return m;
+}
+
+/* A plain message (native send, or a compat client's text). */
+static void publish_text(struct chat *ch, struct app_client *from, const char *id,
+			 const char *text, size_t len, int64_t reply_to)
+{
+	struct app_record rec = {
+		.kind = CHAT_KIND_MESSAGE, .client_id = id, .payload = text, .payload_len = len,
+		.reply_to = reply_to,
+	};
+	struct chat_in in = { .r = &rec, .kind = CK_MESSAGE, .text = text, .text_len = len };
+	struct chat_msg *m = publish(ch, from, &rec, &in);
+
+	if (m && !app_room_persistent(ch->room))
+		chat_committed(ch, m->seq);
 }
 
 /* ------------------------------------------------------ database reads */
@@ -555,48 +905,103 @@ static void send_history_end(struct chat *ch, struct app_client *c, bool more)
 	send_out(ch, c);
 }
 
-/* The welcome for a client resuming from before the ring: recs[0..n) from
- * the database cover (since, upto], the ring the rest up to committed. */
-static void send_catchup_welcome(struct chat *ch, struct chat_wait *w,
-				 const struct app_record *recs, size_t n)
+/* A ring slot pushed into another chat (a page being folded). */
+static int push_slot(struct chat *dst, const struct chat_msg *m)
 {
-	size_t end = visible(ch), from = w->upto < ch->committed ? pos_of(ch, w->upto + 1) : end;
-	size_t total = n + (end - from), skip = total > CHAT_CATCHUP_MAX ? total - CHAT_CATCHUP_MAX : 0;
-	size_t rskip = skip > n ? n : skip;
-	int64_t first;
-	bool comma = false;
+	struct app_record r = {
+		.seq = m->seq, .ts = m->ts, .user = m->user, .name = m->name, .client_id = m->id,
+		.target = m->target, .reply_to = m->reply_to,
+	};
+	struct chat_in in = { .r = &r, .kind = m->kind, .text = m->text, .text_len = m->text_len,
+			      .on = m->on };
+	struct chat_msg *c = append(dst, &in);
 
-	from += skip - rskip;
-	if (n > rskip)
-		first = recs[rskip].seq;
-	else if (from < end)
-		first = msg_at(ch, from)->seq;
-	else
-		first = ch->committed + 1;
-	put_welcome_head(ch, w->c);
-	for (size_t i = rskip; i < n; i++, comma = true) {
-		if (comma)
-			jbuf_put(&ch->out, ",", 1);
-		put_rec(&ch->out, &recs[i]);
+	return c ? apply(dst, c) : -ENOMEM;
+}
+
+static void page_free(struct chat *t)
+{
+	for (size_t i = 0; i < t->size; i++) {
+		free(t->ring[i].buf);
+		reacts_clear(&t->ring[i]);
 	}
-	put_ring_range(ch, from, end, comma);
+	free(t->ring);
+}
+
+/* Folds recs[0..n) from the database (gapless), then, if ring is set, the
+ * committed ring records that follow them, into t: the state of each
+ * message as it is now, when every change of it is among them. Returns 0
+ * or -ENOMEM (t is then freed). */
+static int page_fold(struct chat *t, const struct app_record *recs, size_t n, struct chat *ring)
+{
+	size_t vis = ring ? visible(ring) : 0;
+
+	memset(t, 0, sizeof(*t));
+	t->size = n + vis + 1;
+	if (!(t->ring = calloc(t->size, sizeof(*t->ring))))
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (!push_committed(t, &recs[i]))
+			goto fail;
+	for (size_t i = 0; i < vis; i++) {
+		const struct chat_msg *m = msg_at(ring, i);
+		if (t->n && m->seq <= t->seq)
+			continue;
+		if (t->n && m->seq != t->seq + 1)
+			break;  /* not contiguous: the ring moved on */
+		if (push_slot(t, m) != 0)
+			goto fail;
+	}
+	t->committed = t->seq;
+	return 0;
+fail:
+	page_free(t);
+	return -ENOMEM;
+}
+
+/* The welcome for a client resuming from before the ring: recs[0..n) from
+ * the database cover (since, upto], the ring the rest up to committed.
+ * Every change of a message after since is after it, so the fold shows
+ * each as it is now; changes of messages not shown come beside them. */
+static int send_catchup_welcome(struct chat *ch, struct chat_wait *w,
+				const struct app_record *recs, size_t n)
+{
+	struct chat t;
+	size_t skip;
+	int64_t first;
+
+	if (page_fold(&t, recs, n, ch) != 0)
+		return -ENOMEM;
+	skip = t.n > CHAT_CATCHUP_MAX ? t.n - CHAT_CATCHUP_MAX : 0;
+	first = skip < t.n ? msg_at(&t, skip)->seq : ch->committed + 1;
+	put_welcome_head(ch, w->c);
+	put_ring_range(ch, &t, skip, t.n, false);
 	jbuf_put(&ch->out, "]", 1);
+	put_changes(ch, &t, skip, t.n, first);
 	if (first > w->since + 1)
 		jbuf_puts(&ch->out, ",\"more\":true");
 	jbuf_put(&ch->out, "}", 1);
 	send_out(ch, w->c);
+	page_free(&t);
+	return 0;
 }
 
-static void send_history_recs(struct chat *ch, struct app_client *c, const struct app_record *recs,
-			      size_t n)
+/* A history page [w->since, w->upto) from the database: recs reach far
+ * enough past it (a ring's length) to hold every change of its messages. */
+static int send_history_recs(struct chat *ch, struct chat_wait *w, const struct app_record *recs,
+			     size_t n)
 {
+	struct chat t;
+
+	if (page_fold(&t, recs, n, w->hi == first_seq(ch) ? ch : NULL) != 0)
+		return -ENOMEM;
 	put_history_head(ch);
-	for (size_t i = 0; i < n; i++) {
-		if (i)
-			jbuf_put(&ch->out, ",", 1);
-		put_rec(&ch->out, &recs[i]);
-	}
-	send_history_end(ch, c, n > 0 && recs[0].seq > 1);
+	if (t.n > 0 && w->upto > first_seq(&t))
+		put_ring_range(ch, &t, w->since > first_seq(&t) ? pos_of(&t, w->since) : 0,
+			       w->upto - 1 < t.seq ? pos_of(&t, w->upto) : t.n, false);
+	send_history_end(ch, w->c, w->since > 1);
+	page_free(&t);
+	return 0;
 }
 
 static void on_waited(void *arg, int status, const struct app_record *recs, size_t n)
@@ -608,14 +1013,15 @@ static void on_waited(void *arg, int status, const struct app_record *recs, size
 	dlist_remove(&ch->waits, &w->node);
 	if (!c)
 		goto out_free;
-	if (status != 0 || !all_messages(recs, n)) {
+	if (status != 0) {
 		if (w->kind == WAIT_WELCOME)
 			app_client_set_data(c, NULL);
 		app_close(c, WIRE_CLOSE_INTERNAL, "messages could not be loaded");
 		goto out_free;
 	}
 	if (w->kind == WAIT_HISTORY) {
-		send_history_recs(ch, c, recs, n);
+		if (send_history_recs(ch, w, recs, n) != 0)
+			send_error(c, "unavailable", "history cannot be read now, retry", NULL);
 		goto out_free;
 	}
 	/* The ring moved past upto while we read: read up to where it is now. */
@@ -629,8 +1035,11 @@ static void on_waited(void *arg, int status, const struct app_record *recs, size
 		app_close(c, WIRE_CLOSE_INTERNAL, "messages could not be loaded");
 		goto out_free;
 	}
-	send_catchup_welcome(ch, w, recs, n);
 	app_client_set_data(c, NULL);
+	if (send_catchup_welcome(ch, w, recs, n) != 0) {
+		app_close(c, WIRE_CLOSE_INTERNAL, "out of memory");
+		goto out_free;
+	}
 	app_client_ready(c);
 out_free:
 	free(w);
@@ -651,41 +1060,228 @@ static bool get_int(json_t *o, const char *key, bool required, json_int_t min, j
 	return true;
 }
 
-static void on_send(struct chat *ch, struct app_client *c, json_t *o)
+/* The frame's client id, checked (an error is sent when it is bad). */
+static const char *get_id(struct app_client *c, json_t *o, const char *what)
 {
-	json_t *jid = json_object_get(o, "id"), *jtext = json_object_get(o, "text");
-	const char *id = json_string_value(jid), *text = json_string_value(jtext);
-	size_t id_len = json_string_length(jid), len = json_string_length(jtext);
-	struct chat_msg *dup;
+	json_t *jid = json_object_get(o, "id");
+	const char *id = json_string_value(jid);
+	size_t id_len = json_string_length(jid);
 
 	if (!id || id_len < 1 || id_len > WIRE_MSG_ID_MAX || memchr(id, '\0', id_len)) {
-		send_error(c, "bad_frame", "send needs an id of 1 to 64 bytes", NULL);
-		return;
+		send_error(c, "bad_frame", what, NULL);
+		return NULL;
 	}
-	if (!text || len == 0 || memchr(text, '\0', len)) {
-		send_error(c, "bad_frame", "send needs a non-empty text without NUL", id);
-		return;
-	}
-	if (len > CHAT_TEXT_MAX) {
-		send_error(c, "too_long", "text is over 4000 bytes", id);
-		return;
-	}
-	dup = find_sent(ch, app_client_user(c), id);
-	if (dup && dup->seq > ch->committed) {
+	return id;
+}
+
+/* A retried id (any kind of record): acknowledged with the seq it got, and
+ * nothing else done. Returns whether it was one. */
+static bool retried(struct chat *ch, struct app_client *c, const char *id)
+{
+	struct chat_msg *dup = find_sent(ch, app_client_user(c), id);
+
+	if (!dup)
+		return false;
+	if (dup->seq > ch->committed)
 		dup->from = c;  /* still being written: the ack goes to the latest asker */
-		return;
-	}
-	if (dup) {
+	else
 		send_ack(ch, c, id, dup->seq);
+	return true;
+}
+
+/* A text field: 1 to 4000 bytes, no NUL. */
+static const char *get_text(struct app_client *c, json_t *o, const char *id, size_t *len)
+{
+	json_t *jtext = json_object_get(o, "text");
+	const char *text = json_string_value(jtext);
+
+	*len = json_string_length(jtext);
+	if (!text || *len == 0 || memchr(text, '\0', *len)) {
+		send_error(c, "bad_frame", "a non-empty text without NUL is needed", id);
+		return NULL;
+	}
+	if (*len > CHAT_TEXT_MAX) {
+		send_error(c, "too_long", "text is over 4000 bytes", id);
+		return NULL;
+	}
+	return text;
+}
+
+static void on_send(struct chat *ch, struct app_client *c, json_t *o)
+{
+	const char *id = get_id(c, o, "send needs an id of 1 to 64 bytes"), *text;
+	json_int_t reply_to = 0;
+	size_t len;
+
+	if (!id || !(text = get_text(c, o, id, &len)))
+		return;
+	if (!get_int(o, "replyTo", false, 1, INT64_MAX, &reply_to)) {
+		send_error(c, "bad_frame", "replyTo must be a message's seq", id);
 		return;
 	}
-	publish(ch, c, id, text, len);
+	if (retried(ch, c, id))
+		return;
+	if (reply_to) {
+		struct chat_msg *t = find_msg(ch, reply_to);
+		/* Seqs are gapless from 1: one before the ring exists (it is not
+		 * read back to see what it is). */
+		bool older = reply_to < first_seq(ch) && app_room_persistent(ch->room);
+		if (reply_to > ch->committed || (!older && (!t || t->deleted))) {
+			send_error(c, "not_found", "replyTo is no message of this room", id);
+			return;
+		}
+	}
+	publish_text(ch, c, id, text, len, reply_to);
+}
+
+/* The committed message a change names (seq), or NULL with an error sent:
+ * not_found (no message of this room), too_old (before the ring: changes
+ * are taken for the last --ring-size records' messages), deleted. */
+static struct chat_msg *change_target(struct chat *ch, struct app_client *c, json_t *o,
+				      const char *id)
+{
+	json_int_t seq;
+	struct chat_msg *t;
+
+	if (!get_int(o, "seq", true, 1, INT64_MAX, &seq)) {
+		send_error(c, "bad_frame", "seq must be the seq of a message", id);
+		return NULL;
+	}
+	if (seq <= ch->committed && seq < first_seq(ch) && app_room_persistent(ch->room)) {
+		send_error(c, "too_old", "the message is too old to change", id);
+		return NULL;
+	}
+	t = seq <= ch->committed ? find_msg(ch, seq) : NULL;
+	if (!t) {
+		send_error(c, "not_found", "no such message in this room", id);
+		return NULL;
+	}
+	if (t->deleted || t->delete_pending) {
+		send_error(c, "deleted", "the message is deleted", id);
+		return NULL;
+	}
+	return t;
+}
+
+/* Who may delete message t: its author. Moderators will be let in here. */
+static bool may_delete(const struct app_client *c, const struct chat_msg *t)
+{
+	return strcmp(app_client_user(c), t->user) == 0;
+}
+
+/* A change record of target t to the log; committed() folds it in and
+ * announces it. */
+static struct chat_msg *publish_change(struct chat *ch, struct app_client *c, const char *id,
+				       const char *kind, enum chat_kind ck, struct chat_msg *t,
+				       const char *payload, size_t payload_len, const char *text,
+				       size_t text_len, bool on)
+{
+	struct app_record rec = {
+		.kind = kind, .client_id = id, .payload = payload, .payload_len = payload_len,
+		.target = t->seq, .scrub = ck == CK_DELETE ? t->seq : 0,
+	};
+	struct chat_in in = { .r = &rec, .kind = ck, .text = text, .text_len = text_len, .on = on };
+	int64_t tseq = t->seq;
+	struct chat_msg *m = publish(ch, c, &rec, &in);
+
+	/* The append may have moved the ring: find the target again. */
+	if (m && !(t = find_msg(ch, tseq)))
+		return m;
+	if (m && ck == CK_DELETE)
+		t->delete_pending = true;
+	if (m && !app_room_persistent(ch->room))
+		chat_committed(ch, m->seq);
+	return m;
+}
+
+static void on_edit(struct chat *ch, struct app_client *c, json_t *o)
+{
+	const char *id = get_id(c, o, "edit needs an id of 1 to 64 bytes"), *text;
+	struct chat_msg *t;
+	size_t len;
+
+	if (!id || !(text = get_text(c, o, id, &len)) || retried(ch, c, id) ||
+	    !(t = change_target(ch, c, o, id)))
+		return;
+	if (strcmp(t->user, app_client_user(c)) != 0) {
+		send_error(c, "not_allowed", "only its author edits a message", id);
+		return;
+	}
+	if (now_ms() - t->ts > app_edit_window_ms(ch->room)) {
+		send_error(c, "too_late", "the message is too old to edit", id);
+		return;
+	}
+	publish_change(ch, c, id, CHAT_KIND_EDIT, CK_EDIT, t, text, len, text, len, false);
+}
+
+static void on_delete(struct chat *ch, struct app_client *c, json_t *o)
+{
+	const char *id = get_id(c, o, "delete needs an id of 1 to 64 bytes");
+	struct chat_msg *t;
+
+	if (!id || retried(ch, c, id) || !(t = change_target(ch, c, o, id)))
+		return;
+	if (!may_delete(c, t)) {
+		send_error(c, "not_allowed", "only its author deletes a message", id);
+		return;
+	}
+	publish_change(ch, c, id, CHAT_KIND_DELETE, CK_DELETE, t, "", 0, "", 0, false);
+}
+
+/* 1 to 32 bytes of UTF-8 (the frame's), no control characters. */
+static bool emoji_ok(const char *e, size_t len)
+{
+	if (!e || len < 1 || len > CHAT_EMOJI_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if ((uint8_t)e[i] < 0x20 || e[i] == 0x7f)
+			return false;
+	return true;
+}
+
+static void on_react(struct chat *ch, struct app_client *c, json_t *o)
+{
+	const char *id = get_id(c, o, "react needs an id of 1 to 64 bytes");
+	json_t *je = json_object_get(o, "emoji"), *jon = json_object_get(o, "on");
+	const char *emoji = json_string_value(je);
+	size_t len = json_string_length(je);
+	struct chat_msg *t, *m;
+	bool on, fresh;
+
+	if (!id)
+		return;
+	if (!emoji_ok(emoji, len) || !json_is_boolean(jon)) {
+		send_error(c, "bad_frame", "react needs an emoji of 1 to 32 bytes and a boolean on", id);
+		return;
+	}
+	if (retried(ch, c, id) || !(t = change_target(ch, c, o, id)))
+		return;
+	on = json_is_true(jon);
+	fresh = on && !react_find(t, emoji, len);
+	if (fresh && t->n_reacts + t->react_pending >= CHAT_EMOJI_PER_MSG) {
+		send_error(c, "too_many_reactions", "a message has at most 20 different emoji", id);
+		return;
+	}
+	jbuf_reset(&ch->out);
+	jbuf_puts(&ch->out, "{\"emoji\":");
+	jbuf_str(&ch->out, emoji, len);
+	jbuf_puts(&ch->out, on ? ",\"on\":true}" : ",\"on\":false}");
+	if (!jbuf_ok(&ch->out)) {
+		send_error(c, "unavailable", "out of memory, retry", id);
+		return;
+	}
+	m = publish_change(ch, c, id, CHAT_KIND_REACTION, CK_REACTION, t, ch->out.p, ch->out.len,
+			   emoji, len, on);
+	if (m && m->seq > ch->committed && fresh && (t = find_msg(ch, m->target))) {
+		m->counted = true;
+		t->react_pending++;
+	}
 }
 
 static void on_history(struct chat *ch, struct app_client *c, json_t *o)
 {
 	json_int_t before = ch->committed + 1, limit = CHAT_HISTORY_DEFAULT;
-	int64_t lo;
+	int64_t lo, hi;
 	struct chat_wait *w;
 
 	if (!get_int(o, "before", false, 1, INT64_MAX, &before) ||
@@ -701,7 +1297,7 @@ static void on_history(struct chat *ch, struct app_client *c, json_t *o)
 		int64_t first = first_seq(ch);
 		int64_t from = lo > first ? lo : first, to = before > from ? before : from;
 		put_history_head(ch);
-		put_ring_range(ch, pos_of(ch, from), pos_of(ch, to), false);
+		put_ring_range(ch, ch, pos_of(ch, from), pos_of(ch, to), false);
 		send_history_end(ch, c, from > first);
 		return;
 	}
@@ -710,17 +1306,24 @@ static void on_history(struct chat *ch, struct app_client *c, json_t *o)
 	if (before <= 1 || lo >= first_seq(ch)) {
 		size_t from = before <= 1 ? 0 : pos_of(ch, lo), to = before <= 1 ? 0 : pos_of(ch, before);
 		put_history_head(ch);
-		put_ring_range(ch, from, to, false);
+		put_ring_range(ch, ch, from, to, false);
 		send_history_end(ch, c, before > 1 && lo > 1);
 		return;
 	}
+	/* From the database, and far enough past the page (a ring's length,
+	 * the farthest a change can be from its message) to fold in every
+	 * change of its messages; what the ring holds comes from the ring. */
+	hi = before + (int64_t)ch->size < first_seq(ch) ? before + (int64_t)ch->size : first_seq(ch);
 	w = calloc(1, sizeof(*w));
 	if (w) {
 		w->ch = ch;
 		w->c = c;
 		w->kind = WAIT_HISTORY;
+		w->since = lo;
+		w->upto = before;
+		w->hi = hi;
 	}
-	if (!w || wait_read(ch, w, 0, before, (size_t)limit) != 0) {
+	if (!w || wait_read(ch, w, lo - 1, hi, (size_t)(hi - lo)) != 0) {
 		free(w);
 		send_error(c, "unavailable", "history cannot be read now, retry", NULL);
 	}
@@ -762,6 +1365,12 @@ static void on_native(struct chat *ch, struct app_client *c, const uint8_t *data
 		send_error(c, "bad_frame", "type must be a string", NULL);
 	} else if (strcmp(type, "send") == 0) {
 		on_send(ch, c, o);
+	} else if (strcmp(type, "edit") == 0) {
+		on_edit(ch, c, o);
+	} else if (strcmp(type, "delete") == 0) {
+		on_delete(ch, c, o);
+	} else if (strcmp(type, "react") == 0) {
+		on_react(ch, c, o);
 	} else if (strcmp(type, "history") == 0) {
 		on_history(ch, c, o);
 	} else if (strcmp(type, "typing") == 0) {
@@ -786,8 +1395,6 @@ static int chat_create(struct app_room *room, const struct app_record *recent, s
 {
 	struct chat *ch;
 
-	if (!all_messages(recent, n))
-		return -EPROTO;
 	ch = calloc(1, sizeof(*ch));
 	if (!ch)
 		return -ENOMEM;
@@ -805,9 +1412,7 @@ static int chat_create(struct app_room *room, const struct app_record *recent, s
 		return -ENOMEM;
 	}
 	for (size_t i = n > ch->size ? n - ch->size : 0; i < n; i++) {
-		const struct app_record *r = &recent[i];
-		if (!append(ch, r->seq, r->ts, r->user, r->name, r->client_id, r->payload,
-			    r->payload_len)) {
+		if (!push_committed(ch, &recent[i])) {
 			chat_dispose(ch);
 			return -ENOMEM;
 		}
@@ -820,7 +1425,32 @@ static int chat_create(struct app_room *room, const struct app_record *recent, s
 	return 0;
 }
 
-/* One message at a time: compat clients get a snapshot after every message,
+/* Announces ring record m, now committed (and folded in). */
+static void announce(struct chat *ch, struct chat_msg *m)
+{
+	broadcast_msg(ch, m);
+	if (m->kind == CK_MESSAGE) {
+		broadcast_snapshot(ch);
+		dmn_sent(ch->dm, m->user, m->seq);
+	} else if (m->kind == CK_EDIT || m->kind == CK_DELETE) {
+		broadcast_snapshot(ch);
+	}
+}
+
+/* What change m (appended, not committed) holds of its target: undone when
+ * m commits or is rolled back. */
+static void settle(struct chat *ch, struct chat_msg *m)
+{
+	struct chat_msg *t = is_change(m) ? find_msg(ch, m->target) : NULL;
+
+	if (t && m->kind == CK_DELETE)
+		t->delete_pending = false;
+	if (t && m->counted && t->react_pending > 0)
+		t->react_pending--;
+	m->counted = false;
+}
+
+/* One record at a time: compat clients get a snapshot after every message,
  * as the seed sent them. */
 static void chat_committed(void *state, int64_t seq)
 {
@@ -832,9 +1462,14 @@ static void chat_committed(void *state, int64_t seq)
 		if (m->from && is_native(m->from))
 			send_ack(ch, m->from, m->id, m->seq);
 		m->from = NULL;
-		broadcast_msg(ch, m);
-		broadcast_snapshot(ch);
-		dmn_sent(ch->dm, m->user, m->seq);
+		settle(ch, m);
+		if (apply(ch, m) != 0) {
+			/* Clients would see a wrong state: let them reconnect. */
+			for (struct app_client *c = app_room_clients(ch->room); c; c = app_client_next(c))
+				app_close(c, WIRE_CLOSE_INTERNAL, "out of memory");
+			continue;
+		}
+		announce(ch, m);
 	}
 }
 
@@ -849,6 +1484,7 @@ static void chat_rollback(void *state, int64_t seq)
 		else if (m->from)
 			app_close(m->from, WIRE_CLOSE_INTERNAL, "the message could not be saved");
 		m->from = NULL;
+		settle(ch, m);
 		if (m->id)
 			index_remove(ch, m);
 		ch->n--;
@@ -868,8 +1504,7 @@ static void chat_restore(void *state, const struct app_record *recs, size_t n)
 		struct chat_msg *m;
 		if (r->seq <= ch->committed)
 			continue;
-		m = append(ch, r->seq, r->ts, r->user, r->name, r->client_id, r->payload,
-			   r->payload_len);
+		m = push_committed(ch, r);
 		if (!m) {
 			/* Clients would see a gap: let them reconnect instead. */
 			for (struct app_client *c = app_room_clients(ch->room); c; c = app_client_next(c))
@@ -877,9 +1512,7 @@ static void chat_restore(void *state, const struct app_record *recs, size_t n)
 			return;
 		}
 		ch->committed = m->seq;
-		broadcast_msg(ch, m);
-		broadcast_snapshot(ch);
-		dmn_sent(ch->dm, m->user, m->seq);
+		announce(ch, m);
 	}
 }
 
@@ -908,17 +1541,24 @@ static void send_welcome(struct chat *ch, struct app_client *c)
 		app_client_set_data(c, w);
 		return;
 	}
-	if (since < 0)
-		start = n > CHAT_WELCOME_MESSAGES ? n - CHAT_WELCOME_MESSAGES : 0;
-	else if (since >= ch->committed)
+	if (since < 0) {
+		/* The latest messages, as they are now. */
+		size_t k = 0;
+		for (start = n; start > 0 && k < CHAT_WELCOME_MESSAGES; )
+			k += msg_at(ch, --start)->kind == CK_MESSAGE;
+	} else if (since >= ch->committed)
 		start = n;
 	else if (since + 1 < first_seq(ch))
 		start = 0;  /* ephemeral: what the ring lost is gone */
 	else
 		start = pos_of(ch, since + 1);
 	put_welcome_head(ch, c);
-	put_ring_range(ch, start, n, false);
-	jbuf_puts(&ch->out, "]}");
+	put_ring_range(ch, ch, start, n, false);
+	jbuf_put(&ch->out, "]", 1);
+	/* A resume also gets the changes of messages it saw before. */
+	if (since >= 0)
+		put_changes(ch, ch, start, n, start < n ? msg_at(ch, start)->seq : ch->committed + 1);
+	jbuf_put(&ch->out, "}", 1);
 	send_out(ch, c);
 }
 
@@ -963,7 +1603,7 @@ static void chat_frame(void *state, struct app_client *c, bool binary, const uin
 		app_close(c, WIRE_CLOSE_BAD_DATA, "NUL in a message");
 		return;
 	}
-	publish(ch, c, NULL, (const char *)data, len);
+	publish_text(ch, c, NULL, (const char *)data, len, 0);
 }
 
 static void chat_leave(void *state, struct app_client *c, bool last)
@@ -1004,8 +1644,10 @@ static void chat_dispose(void *state)
 
 	if (!ch)
 		return;
-	for (size_t i = 0; i < ch->size; i++)
+	for (size_t i = 0; i < ch->size; i++) {
 		free(ch->ring[i].buf);
+		reacts_clear(&ch->ring[i]);
+	}
 	free(ch->ring);
 	free(ch->index);
 	/* The last second's marks; a write in flight keeps the marks until it

@@ -58,6 +58,7 @@ struct hub_config {
 	unsigned rate_limit;          /* messages a second per connection; 0: no limit */
 	unsigned rate_burst;          /* bucket size; 0: rate_limit */
 	uint64_t keepalive_ms;        /* app_keepalive_ms(): --keepalive-ms */
+	int64_t edit_window_ms;       /* app_edit_window_ms(): --edit-window-s */
 	unsigned max_user_conns;      /* connections of one user in one room; 0: no limit */
 };
 

@@ -59,6 +59,7 @@ struct opts {
 	long hold_load_pct;
 	long max_used_tickets, ticket_ttl;
 	long keepalive_ms;
+	long edit_window_s;
 	long parent_pid;
 };
 
@@ -515,6 +516,8 @@ int main(int argc, char **argv)
 		{ "keepalive-ms", "SESSION_KEEPALIVE_MS", CFG_INT, &o->keepalive_ms, "10000", 1000,
 		  3600000,
 		  "a native client sent nothing for this long gets a heartbeat frame (welcome's heartbeat_ms)" },
+		{ "edit-window-s", "SESSION_EDIT_WINDOW_S", CFG_INT, &o->edit_window_s, "86400", 0,
+		  315360000, "chat: an author may edit a message for this long after sending it (0: never)" },
 		{ "room-idle-ms", "SESSION_ROOM_IDLE_MS", CFG_INT, &o->room_idle_ms, "30000", 0,
 		  86400000, "an empty room is unloaded and unpinned after this" },
 		{ "pin-grace-ms", "SESSION_PIN_GRACE_MS", CFG_INT, &o->pin_grace_ms, "15000", 0,
@@ -600,6 +603,7 @@ int main(int argc, char **argv)
 		.rate_limit = (unsigned)o->rate_limit,
 		.rate_burst = (unsigned)o->rate_burst,
 		.keepalive_ms = (uint64_t)o->keepalive_ms,
+		.edit_window_ms = (int64_t)o->edit_window_s * 1000,
 		.max_user_conns = (unsigned)o->max_user_conns,
 	};
 	struct httpd_config htc = {

@@ -163,6 +163,9 @@ int64_t rlog_append(struct rlog *l, const struct app_record *in)
 	rec->payload = payload_at;
 	rec->payload_len = in->payload_len;
 	rec->ts = in->ts;
+	rec->target = in->target;
+	rec->reply_to = in->reply_to;
+	rec->scrub = in->scrub;
 	rec->seq = ++l->last_seq;
 	if (l->query == RLOG_IDLE)
 		flush(l);

@@ -9,10 +9,13 @@
 #include "jbuf.h"
 #include "log.h"
 
-/* Columns 0..6 of every record query, in this order. user_name is NULL when
- * the name is the user id (migration 009). */
+/* Columns 0..8 of every record query, in this order. user_name is NULL when
+ * the name is the user id (migration 009); target and reply_to as 0 when
+ * NULL (migration 018). */
 #define RECORD_COLUMNS "seq, client_id, user_id, payload, (extract(epoch FROM created_at) * 1000)::bigint," \
-	" coalesce(user_name, user_id), kind"
+	" coalesce(user_name, user_id), kind, coalesce(target, 0) AS target, coalesce(reply_to, 0) AS reply_to"
+/* The column after them (store_tail's pin). */
+#define RECORD_NCOLS 9
 
 struct load {
 	store_load_fn cb;
@@ -53,6 +56,8 @@ static int records_of(PGresult *res, struct app_record **out, size_t *n_out)
 		r->ts = strtoll(PQgetvalue(res, i, 4), NULL, 10);
 		r->name = PQgetvalue(res, i, 5);
 		r->kind = PQgetvalue(res, i, 6);
+		r->target = strtoll(PQgetvalue(res, i, 7), NULL, 10);
+		r->reply_to = strtoll(PQgetvalue(res, i, 8), NULL, 10);
 	}
 	*out = recs;
 	*n_out = n;
@@ -122,16 +127,46 @@ static void append_done(PGresult *res, const char *err, const char *sqlstate, vo
 	free(a);
 }
 
+/* A batch is one statement, so one transaction, that inserts only while the
+ * room is pinned here at the epoch ($1 room, $2 server, $3 epoch, $4 the
+ * batch); its count is the rows inserted (none when the pin is gone). */
+#define INSERT_HEAD "WITH pin AS (SELECT 1 FROM rooms" \
+	"   WHERE id = $1 AND server_id = $2 AND epoch = $3 FOR SHARE)"
+#define INSERT_COLUMNS " INSERT INTO records (room_id, seq, client_id, user_id, payload, created_at," \
+	"                      user_name, kind, target, reply_to)"
+#define INSERT_REST "        to_timestamp((m->>4)::double precision / 1000)," \
+	"        nullif(m->>5, m->>2), m->>6," \
+	"        nullif((m->>7)::bigint, 0), nullif((m->>8)::bigint, 0)"
+static const char plain_insert[] = INSERT_HEAD INSERT_COLUMNS
+	" SELECT $1, (m->>0)::bigint, m->>1, m->>2, m->>3," INSERT_REST
+	" FROM pin, json_array_elements($4::json) m";
+/* With scrubs (app_record.scrub): the update empties the payloads already
+ * stored, the CASE those written now (an update cannot see the rows its own
+ * statement inserts). */
+static const char scrub_insert[] = INSERT_HEAD ","
+	" b AS (SELECT m FROM json_array_elements($4::json) m),"
+	" s AS (SELECT (m->>9)::bigint AS seq FROM b WHERE (m->>9)::bigint > 0),"
+	" scrubbed AS (UPDATE records r SET payload = '' FROM pin"
+	"   WHERE r.room_id = $1 AND r.payload <> ''"
+	"   AND (r.seq IN (SELECT seq FROM s) OR r.target IN (SELECT seq FROM s)))"
+	INSERT_COLUMNS
+	" SELECT $1, (m->>0)::bigint, m->>1, m->>2,"
+	"        CASE WHEN (m->>0)::bigint IN (SELECT seq FROM s)"
+	"          OR (m->>7)::bigint IN (SELECT seq FROM s) THEN '' ELSE m->>3 END," INSERT_REST
+	" FROM pin, b";
+
 int store_append(struct db *db, const char *room, const char *server_id, int64_t epoch,
 		 const struct app_record *recs, size_t n, store_append_fn cb, void *arg)
 {
 	struct jbuf batch = { 0 };
 	struct append *a;
 	char ep[24];
+	bool scrubs = false;
 	int rc = -ENOMEM;
 
-	/* [[seq, client id, user, payload, ts, name, kind], ...]: written by hand, one buffer
-	 * for the whole batch (db_query copies it). */
+	/* [[seq, client id, user, payload, ts, name, kind, target, reply_to, scrub], ...]:
+	 * written by hand, one buffer for the whole batch (db_query copies it); 0
+	 * for none. */
 	jbuf_put(&batch, "[", 1);
 	for (size_t i = 0; i < n; i++) {
 		jbuf_put(&batch, i ? ",[" : "[", i ? 2 : 1);
@@ -148,7 +183,19 @@ int store_append(struct db *db, const char *room, const char *server_id, int64_t
 		jbuf_strz(&batch, recs[i].name);
 		jbuf_put(&batch, ",", 1);
 		jbuf_strz(&batch, recs[i].kind);
+		if (!recs[i].target && !recs[i].reply_to && !recs[i].scrub) {
+			/* A plain message, by far the most common: no number to format. */
+			jbuf_put(&batch, ",0,0,0]", 7);
+			continue;
+		}
+		jbuf_put(&batch, ",", 1);
+		jbuf_int(&batch, recs[i].target);
+		jbuf_put(&batch, ",", 1);
+		jbuf_int(&batch, recs[i].reply_to);
+		jbuf_put(&batch, ",", 1);
+		jbuf_int(&batch, recs[i].scrub);
 		jbuf_put(&batch, "]", 1);
+		scrubs |= recs[i].scrub != 0;
 	}
 	jbuf_put(&batch, "]", 1);
 	if (!jbuf_ok(&batch))
@@ -162,15 +209,9 @@ int store_append(struct db *db, const char *room, const char *server_id, int64_t
 	snprintf(ep, sizeof(ep), "%" PRId64, epoch);
 	{
 		const char *p[] = { room, server_id, ep, batch.p };
-		rc = db_query(db, "WITH pin AS (SELECT 1 FROM rooms"
-				  "   WHERE id = $1 AND server_id = $2 AND epoch = $3 FOR SHARE)"
-				  " INSERT INTO records (room_id, seq, client_id, user_id, payload, created_at,"
-				  "                      user_name, kind)"
-				  " SELECT $1, (m->>0)::bigint, m->>1, m->>2, m->>3,"
-				  "        to_timestamp((m->>4)::double precision / 1000),"
-				  "        nullif(m->>5, m->>2), m->>6"
-				  " FROM pin, json_array_elements($4::json) m",
-			      4, p, append_done, a);
+		/* A batch without scrubs takes the plain statement: what every
+		 * message pays stays as it was. */
+		rc = db_query(db, scrubs ? scrub_insert : plain_insert, 4, p, append_done, a);
 	}
 	if (rc != 0)
 		free(a);
@@ -191,7 +232,7 @@ static void tail_done(PGresult *res, const char *err, const char *sqlstate, void
 	if (!res || PQntuples(res) < 1 || records_of(res, &recs, &n) != 0)
 		t->cb(t->arg, -EIO, false, NULL, 0);
 	else
-		t->cb(t->arg, 0, strcmp(PQgetvalue(res, 0, 7), "t") == 0, recs, n);
+		t->cb(t->arg, 0, strcmp(PQgetvalue(res, 0, RECORD_NCOLS), "t") == 0, recs, n);
 	free(recs);
 	free(t);
 }

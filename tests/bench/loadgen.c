@@ -11,7 +11,11 @@
  * stalls is charged for the whole stall (no coordinated omission). Each
  * frame carries its step and due time in its id and its text: an ack gives
  * an ack latency, each `message` frame one delivery and its end-to-end
- * latency.
+ * latency. With --change-pct, that share of the frames are changes of a
+ * message instead (issue 13's rich messages): by turns an `edit` of the
+ * sender's latest acknowledged message (its text tagged as a send's) and a
+ * `react` to it (the tag as its emoji); their broadcast `edit` and
+ * `reaction` frames count as deliveries like `message` frames.
  *
  * With --server-pid it reads the server's CPU time (/proc/PID/stat, and the
  * finer /proc/PID/task/TID/schedstat) and resident memory (/proc/PID/status)
@@ -307,7 +311,8 @@ struct opts {
 	const char *host, *path, *server_id, *boot, *secret, *rooms, *rates, *subprotocol, *user_prefix;
 	long port, conns, senders, body, warmup_ms, step_ms, drain_ms, idle_ms, server_pid,
 	     source_addrs, connect_concurrency, connect_timeout_ms, stop_p99_ms, time_limit_s,
-	     ticket_ttl, retries, churn_ms, stall_conns, flood_conns, flood_rate, halfopen_conns;
+	     ticket_ttl, retries, churn_ms, stall_conns, flood_conns, flood_rate, halfopen_conns,
+	     change_pct;
 	bool stop_on_miss;
 };
 
@@ -348,6 +353,8 @@ struct conn {
 	uint8_t msg_op;
 	bool in_msg;             /* a fragmented message has begun */
 	size_t backlog;          /* bytes in pending uv_write requests */
+	uint64_t last_seq;       /* its latest acknowledged message (--change-pct) */
+	uint64_t frames;         /* sends and changes it made (--change-pct) */
 	uint64_t t_start, t_open;
 };
 
@@ -641,8 +648,8 @@ static void on_text(struct conn *c, const uint8_t *p, size_t n)
 		lg->bad_frames++;
 		return;
 	}
-	if (IS("message")) {
-		if (str_field(p, n, "\"text\":\"", &v, &vl) && (st = tagged_step(lg, v, vl, ' ', &due))) {
+	if (IS("message") || IS("edit") || IS("reaction")) {
+		if (str_field(p, n, IS("reaction") ? "\"emoji\":\"" : "\"text\":\"", &v, &vl) && (st = tagged_step(lg, v, vl, ' ', &due))) {
 			if (st->done) {
 				st->late++;
 			} else {
@@ -659,6 +666,13 @@ static void on_text(struct conn *c, const uint8_t *p, size_t n)
 			} else {
 				st->acked++;
 				hist_add(&st->ack, since(lg->now, due));
+			}
+			/* A send's (a change's id ends in ".c"): what changes target. */
+			if (!(vl > 2 && v[vl - 2] == '.' && v[vl - 1] == 'c')) {
+				const uint8_t *q = memmem(p, n, "\"seq\":", 6);
+				uint64_t seq;
+				if (q && (q += 6, parse_u64(&q, p + n, &seq)) && seq > c->last_seq)
+					c->last_seq = seq;
 			}
 		} else {
 			lg->foreign++;
@@ -1184,6 +1198,7 @@ static void send_one(struct lg *lg, struct step *st, uint64_t j, uint64_t due, u
 	size_t r = (size_t)(j % lg->n_rooms), m = (size_t)((j / lg->n_rooms) % rm->senders);
 	struct conn *c = &lg->conns[m * lg->n_rooms + r];
 	char text[LG_BODY_MAX + 64], frame[LG_BODY_MAX + 192];
+	uint64_t k;
 	int tl, fl;
 
 	st->scheduled++;
@@ -1197,8 +1212,22 @@ static void send_one(struct lg *lg, struct step *st, uint64_t j, uint64_t due, u
 		memset(text + tl, 'x', (size_t)(lg->o.body - tl));
 		tl = (int)lg->o.body;
 	}
-	fl = snprintf(frame, sizeof(frame), "{\"type\":\"send\",\"id\":\"%zu.%" PRIu64 ".%" PRIu64
-		      "\",\"text\":\"%.*s\"}", lg->cur, due, j, tl, text);
+	/* Counted per sender (a room's senders take turns, so j alone would
+	 * make some senders change and never send): 7 k mod 100 takes every
+	 * value once in any 100 frames in a row, so the changes are spread,
+	 * half of them edits (even k) and half reactions. */
+	k = c->frames++;
+	if (c->last_seq == 0 || (long)(k * 7 % 100) >= lg->o.change_pct)
+		fl = snprintf(frame, sizeof(frame), "{\"type\":\"send\",\"id\":\"%zu.%" PRIu64 ".%" PRIu64
+			      "\",\"text\":\"%.*s\"}", lg->cur, due, j, tl, text);
+	else if (k % 2 == 0)
+		fl = snprintf(frame, sizeof(frame), "{\"type\":\"edit\",\"id\":\"%zu.%" PRIu64 ".%" PRIu64
+			      ".c\",\"seq\":%" PRIu64 ",\"text\":\"%.*s\"}", lg->cur, due, j, c->last_seq,
+			      tl, text);
+	else
+		fl = snprintf(frame, sizeof(frame), "{\"type\":\"react\",\"id\":\"%zu.%" PRIu64 ".%" PRIu64
+			      ".c\",\"seq\":%" PRIu64 ",\"emoji\":\"%zu %" PRIu64 "\",\"on\":true}",
+			      lg->cur, due, j, c->last_seq, lg->cur, due);
 	if (fl < 0 || (size_t)fl >= sizeof(frame) ||
 	    conn_send_frame(c, WSLAY_TEXT_FRAME, frame, (size_t)fl) != 0) {
 		st->skipped++;
@@ -1850,6 +1879,8 @@ int main(int argc, char **argv)
 		{ "senders", NULL, CFG_INT, &o->senders, "0", 0, LG_MAX_CONNS, "members of each room that send, in turn (0: all)" },
 		{ "rates", NULL, CFG_STR, &o->rates, "", 0, 0, "messages per second in all, one step per rate, comma-separated (empty: connect only)" },
 		{ "body", NULL, CFG_INT, &o->body, "64", 32, LG_BODY_MAX, "bytes of text per message" },
+		{ "change-pct", NULL, CFG_INT, &o->change_pct, "0", 0, 100,
+		  "percent of the frames that are edits and reactions (by turns) of the sender's latest message" },
 		{ "warmup-ms", NULL, CFG_INT, &o->warmup_ms, "1000", 0, 600000, "unreported sending at the first rate before the steps" },
 		{ "step-ms", NULL, CFG_INT, &o->step_ms, "5000", 100, 600000, "sending time of each step" },
 		{ "drain-ms", NULL, CFG_INT, &o->drain_ms, "3000", 0, 600000, "longest wait after a step for its acks and deliveries" },
