@@ -45,6 +45,7 @@ struct backend_config {                 /* docs/protocol.md, "stateroom-backend"
 	long max_conns, max_conns_per_ip, header_timeout_ms, idle_timeout_ms;
 	long login_failures_per_account, login_failures_per_ip, guest_logins_per_minute;
 	long searches_per_minute, friend_requests_per_minute, dm_starts_per_minute;
+	long message_searches_per_minute;
 	const char *agones_api, *agones_namespace, *agones_fleet, *agones_token_file, *agones_ca_file;
 };
 
@@ -123,6 +124,8 @@ void api_dms_start(struct httpd_req *req, const struct route_params *params, voi
 void api_me_rooms(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_me_rooms_leave(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_inbox(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_room_search(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_search(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_admin_servers(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_admin_drain(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_healthz(struct httpd_req *req, const struct route_params *params, void *ud);

@@ -42,6 +42,8 @@ BE_ROUTED(api_dms_start)
 BE_ROUTED(api_me_rooms)
 BE_ROUTED(api_me_rooms_leave)
 BE_ROUTED(api_inbox)
+BE_ROUTED(api_room_search)
+BE_ROUTED(api_search)
 BE_ROUTED(api_admin_servers)
 BE_ROUTED(api_admin_drain)
 BE_ROUTED(status_healthz)
@@ -61,6 +63,8 @@ static const struct route be_routes[] = {
 	{ HTTP_GET, "/api/me/inbox", api_inbox_routed },
 	{ HTTP_GET, "/api/rooms", api_rooms_list_routed },
 	{ HTTP_GET, "/api/rooms/:id/messages", api_history_routed },
+	{ HTTP_GET, "/api/rooms/:id/search", api_room_search_routed },
+	{ HTTP_GET, "/api/search", api_search_routed },
 	{ HTTP_POST, "/api/friends/requests", api_friends_request_routed },
 	{ HTTP_POST, "/api/friends/requests/:userId/accept", api_friends_accept_routed },
 	{ HTTP_POST, "/api/friends/requests/:userId/decline", api_friends_decline_routed },
