@@ -42,16 +42,24 @@
  * allows, each as the message m it gives the current text of: t is current
  * when no later edit targets m, and m counts when no delete targets it. The
  * score is the rank in millionths, an integer so that the cursor compares
- * exactly. */
-#define SEARCH_HITS(rooms_cond, caller) \
+ * exactly.
+ *
+ * Only the newest SEARCH_CANDIDATES matches (by newest, a column that orders
+ * t by time) are ranked: ts_rank parses each match's text again, and a word
+ * found in every message of a large room would otherwise cost a parse of
+ * each (0.6 s for 10^5 messages, docs/protocol.md "Search"). The GIN index
+ * finds them all; the sort that keeps the newest reads no text. */
+#define SEARCH_CANDIDATES "10000"
+#define SEARCH_HITS(rooms_cond, newest, caller) \
 	"SELECT m.room_id, m.seq, m.user_id, coalesce(m.user_name, m.user_id) AS name," \
 	"  t.payload AS text, (extract(epoch FROM m.created_at) * 1000)::bigint AS ts," \
 	"  round(ts_rank(" SEARCH_TSV("t.payload") ", q.q) * 1000000)::bigint AS score" \
-	" FROM records t JOIN records m ON m.room_id = t.room_id AND m.kind = 'message'" \
+	" FROM (SELECT * FROM records t WHERE t.kind IN ('message', 'edit')" \
+	"   AND " SEARCH_TSV("t.payload") " @@ q.q AND " rooms_cond \
+	"   ORDER BY " newest " DESC LIMIT " SEARCH_CANDIDATES ") t" \
+	" JOIN records m ON m.room_id = t.room_id AND m.kind = 'message'" \
 	"  AND m.seq = CASE WHEN t.kind = 'edit' THEN t.target ELSE t.seq END" \
-	" WHERE t.kind IN ('message', 'edit') AND " SEARCH_TSV("t.payload") " @@ q.q" \
-	"  AND " rooms_cond \
-	"  AND NOT EXISTS (SELECT 1 FROM records e WHERE e.room_id = t.room_id AND e.target = m.seq" \
+	" WHERE NOT EXISTS (SELECT 1 FROM records e WHERE e.room_id = t.room_id AND e.target = m.seq" \
 	"   AND e.kind = 'edit' AND e.seq > t.seq)" \
 	"  AND NOT EXISTS (SELECT 1 FROM records d WHERE d.room_id = t.room_id AND d.target = m.seq" \
 	"   AND d.kind = 'delete')" \
@@ -79,7 +87,7 @@ static const char search_room_sql[] =
 	" FROM q CROSS JOIN (SELECT r.id, r.kind = 'dm' AND " SEARCH_DM_BLOCKED " AS blocked"
 	"  FROM rooms r LEFT JOIN direct_rooms d ON d.room_id = r.id"
 	"  WHERE r.id = $1 AND (r.kind = 'room' OR (r.kind = 'dm' AND $2 IN (d.user_a, d.user_b)))) a"
-	" LEFT JOIN LATERAL (SELECT * FROM (" SEARCH_HITS("t.room_id = a.id", "$2") ") h"
+	" LEFT JOIN LATERAL (SELECT * FROM (" SEARCH_HITS("t.room_id = a.id", "t.seq", "$2") ") h"
 	"  WHERE q.ok AND NOT a.blocked AND ($4::bigint IS NULL OR (h.score, h.seq) < ($4, $5::bigint))"
 	"  ORDER BY h.score DESC, h.seq DESC LIMIT $6) p ON true"
 	" ORDER BY p.score DESC, p.seq DESC";
@@ -94,7 +102,8 @@ static const char search_all_sql[] =
 	"t.room_id IN (SELECT mb.room_id FROM memberships mb JOIN rooms r ON r.id = mb.room_id"
 	"  LEFT JOIN direct_rooms d ON d.room_id = r.id"
 	"  WHERE mb.user_id = $1 AND mb.left_at IS NULL AND (r.kind = 'room'"
-	"   OR (r.kind = 'dm' AND $1 IN (d.user_a, d.user_b) AND NOT " SEARCH_DM_BLOCKED ")))", "$1")
+	"   OR (r.kind = 'dm' AND $1 IN (d.user_a, d.user_b) AND NOT " SEARCH_DM_BLOCKED ")))",
+	"t.created_at", "$1")
 	") h"
 	"  WHERE q.ok AND ($3::bigint IS NULL"
 	"   OR (h.score, h.seq, h.room_id COLLATE \"C\") < ($3, $4::bigint, $5::text COLLATE \"C\"))"
