@@ -66,11 +66,14 @@
 	"  AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = " caller " AND b.blocked = m.user_id)"
 
 /* Computed for a page's hits only (after the LIMIT): the matched words
- * between STX and ETX, which the text cannot then hold (taken out first). */
+ * between STX and ETX, which the text cannot then hold (taken out first). A
+ * short text is shown whole; of a long one, up to two passages around
+ * matches. */
 #define SEARCH_SNIPPET \
 	"ts_headline('simple'::regconfig, translate(p.text, E'\\x02\\x03', ''), q.q," \
-	" E'StartSel=\\x02, StopSel=\\x03, MaxWords=24, MinWords=8, MaxFragments=2," \
-	" FragmentDelimiter=\" … \"')"
+	" E'StartSel=\\x02, StopSel=\\x03, ' || CASE WHEN length(p.text) <= 200" \
+	"  THEN 'HighlightAll=true'" \
+	"  ELSE 'MaxWords=24, MinWords=8, MaxFragments=2, FragmentDelimiter=\" … \"' END)"
 
 /* Either blocks the other: the pair of a DM. */
 #define SEARCH_DM_BLOCKED \

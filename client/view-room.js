@@ -9,6 +9,7 @@ import {
 import { $, avatarFor, copyText, linkButton, setError, setVisible } from './dom.js';
 import { NameClashes, foldName, idLabel } from './names.js';
 import { attachUserMenu, ensurePeople, isBlocked, onPeopleChange } from './people.js';
+import { attachSearch } from './search.js';
 
 let app = null;
 let current = null; // the RoomView shown, or null
@@ -128,6 +129,7 @@ class RoomView {
       app.showLobby();
     });
     this.listen($('status-retry'), 'click', () => this.conn.retry());
+    this.search = attachSearch(this, app);
     this.listen($('load-earlier'), 'click', () => this.loadOlder({ asked: true }));
     this.listen(this.scroller, 'scroll', () => {
       const s = this.scroller;
@@ -202,6 +204,7 @@ class RoomView {
     this.resizer.disconnect();
     clearInterval(this.countdown);
     for (const timer of this.typers.values()) clearTimeout(timer);
+    this.search.destroy();
     for (const remove of this.listeners) remove();
     this.list.replaceChildren();
   }
