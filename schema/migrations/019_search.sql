@@ -25,7 +25,7 @@
 --
 -- CREATE INDEX (not CONCURRENTLY: a migration is one transaction) blocks
 -- writes to records while it builds: on a large table, apply this migration
--- at a quiet time (docs/deploy.md).
+-- at a quiet time (README, "Search").
 ALTER TABLE records ADD COLUMN IF NOT EXISTS target bigint;
 ALTER TABLE records ADD COLUMN IF NOT EXISTS reply_to bigint;
 
