@@ -46,6 +46,7 @@ struct backend_config {                 /* docs/protocol.md, "stateroom-backend"
 	long max_conns, max_conns_per_ip, header_timeout_ms, idle_timeout_ms;
 	long login_failures_per_account, login_failures_per_ip, guest_logins_per_minute;
 	long searches_per_minute, friend_requests_per_minute, dm_starts_per_minute;
+	long message_searches_per_minute;
 	const char *agones_api, *agones_namespace, *agones_fleet, *agones_token_file, *agones_ca_file;
 	const char *files_dir, *upload_types;
 	long max_upload_bytes, max_image_pixels, upload_bytes_per_day, room_files_bytes;
@@ -139,6 +140,8 @@ void api_inbox(struct httpd_req *req, const struct route_params *params, void *u
 void api_files_upload(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_files_get(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_files_thumb(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_room_search(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_search(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_admin_servers(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_admin_drain(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_healthz(struct httpd_req *req, const struct route_params *params, void *ud);

@@ -292,6 +292,9 @@ static int main_options(struct backend_config *c, int argc, char **argv)
 		{ "room-files-bytes", "STATEROOM_ROOM_FILES_BYTES", CFG_INT, &c->room_files_bytes,
 		  "1073741824", 0, 1099511627776L, "bytes of files a room may hold; over it 413 "
 		  "room_files_full (0: no limit)" },
+		{ "message-searches-per-minute", "STATEROOM_MESSAGE_SEARCHES_PER_MINUTE", CFG_INT,
+		  &c->message_searches_per_minute, "30", 0, 100000,
+		  "message searches (GET /api/rooms/:id/search, /api/search) a user may make a minute (0: no limit)" },
 	};
 	char err[256];
 	int rc;
@@ -386,6 +389,7 @@ int main(int argc, char **argv)
 				[THR_SEARCH] = (unsigned)be->cfg.searches_per_minute,
 				[THR_FRIEND_REQUEST] = (unsigned)be->cfg.friend_requests_per_minute,
 				[THR_DM_START] = (unsigned)be->cfg.dm_starts_per_minute,
+				[THR_MESSAGE_SEARCH] = (unsigned)be->cfg.message_searches_per_minute,
 			},
 		    }, &be->thr) < 0) {
 		log_write(LOG_ERROR, "login limits: out of memory", NULL);

@@ -46,6 +46,8 @@ BE_ROUTED(api_inbox)
 BE_ROUTED(api_files_upload)
 BE_ROUTED(api_files_get)
 BE_ROUTED(api_files_thumb)
+BE_ROUTED(api_room_search)
+BE_ROUTED(api_search)
 BE_ROUTED(api_admin_servers)
 BE_ROUTED(api_admin_drain)
 BE_ROUTED(status_healthz)
@@ -69,6 +71,8 @@ static const struct route be_routes[] = {
 	{ HTTP_GET, "/api/rooms/:id/files/:fileId", api_files_get_routed },
 	{ HTTP_GET, "/api/rooms/:id/files/:fileId/thumb", api_files_thumb_routed },
 	{ HTTP_GET, "/api/rooms/:id/messages/:seq/versions", api_versions_routed },
+	{ HTTP_GET, "/api/rooms/:id/search", api_room_search_routed },
+	{ HTTP_GET, "/api/search", api_search_routed },
 	{ HTTP_POST, "/api/friends/requests", api_friends_request_routed },
 	{ HTTP_POST, "/api/friends/requests/:userId/accept", api_friends_accept_routed },
 	{ HTTP_POST, "/api/friends/requests/:userId/decline", api_friends_decline_routed },

@@ -10,7 +10,7 @@
 #include "wire.h"
 
 #define THR_KEY_MAX WIRE_SUB_MAX
-#define THR_ACTIONS 3
+#define THR_ACTIONS 4
 #define THR_BASE_MS 1000u
 #define THR_MAX_BLOCK_MS (15u * 60u * 1000u)
 #define THR_FORGET_MS (60u * 60u * 1000u)
@@ -18,7 +18,7 @@
 
 _Static_assert((THR_MAX_ENTRIES & (THR_MAX_ENTRIES - 1)) == 0, "a power of two");
 _Static_assert(CA_LEN <= THR_KEY_MAX, "an address fits a key");
-_Static_assert(THR_DM_START + 1 == THR_ACTIONS, "one table per action");
+_Static_assert(THR_MESSAGE_SEARCH + 1 == THR_ACTIONS, "one table per action");
 
 struct thr_entry {
 	struct thr_entry *hnext;            /* hash chain */

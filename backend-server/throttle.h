@@ -12,8 +12,8 @@
  * limit, so a burst of parallel guesses gets no further than one at a time.
  *
  * Guest logins take a token from a bucket per address that holds
- * `guest_per_minute` and refills at that rate; a user's searches, friend
- * requests and DM starts each take one from a bucket of that user's, in the
+ * `guest_per_minute` and refills at that rate; a user's people searches,
+ * message searches, friend requests and DM starts each take one from a bucket of that user's, in the
  * same way (enum thr_action).
  *
  * Each table (accounts, addresses, guest addresses, one per action) holds at most
@@ -35,11 +35,11 @@ struct thr_config {
 	unsigned account_failures;  /* 0: no limit per account */
 	unsigned ip_failures;       /* 0: no limit per address */
 	unsigned guest_per_minute;  /* 0: no limit */
-	unsigned action_per_minute[3];  /* by enum thr_action; 0: no limit */
+	unsigned action_per_minute[4];  /* by enum thr_action; 0: no limit */
 };
 
 /* What a user does that costs others something: each has its own limit. */
-enum thr_action { THR_SEARCH, THR_FRIEND_REQUEST, THR_DM_START };
+enum thr_action { THR_SEARCH, THR_FRIEND_REQUEST, THR_DM_START, THR_MESSAGE_SEARCH };
 
 enum thr_outcome { THR_SUCCESS, THR_FAILURE, THR_ABORTED /* no answer: the database, say */ };
 

@@ -201,6 +201,16 @@ export async function messageVersions(token, roomId, seq) {
   return data.versions.filter((v) => v !== null && typeof v === 'object' && typeof v.text === 'string');
 }
 
+// GET /api/rooms/:id/search?q= → { hits, next }: the room's messages whose
+// current text matches q, best first, each { seq, userId, user, text, ts,
+// snippet } (snippet: the matched words between U+0002 and U+0003); next is
+// the cursor of the next page or null.
+export async function searchRoom(token, roomId, q, { cursor = null, limit = 20, signal } = {}) {
+  const data = await request('GET',
+    `/api/rooms/${encodeURIComponent(roomId)}/search?${queryString({ q, limit, cursor })}`, { token, signal });
+  return { next: page(data, 'hits'), hits: data.hits };
+}
+
 // ---------------------------------------------------------------- people:
 // conversations, users and blocks (registered accounts only; a guest gets
 // 403 account_required). Lists are paged: pass the answer's `next` back as

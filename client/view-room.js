@@ -13,6 +13,7 @@ import { attachUserMenu, ensurePeople, isBlocked, onPeopleChange } from './peopl
 import {
   applyChange, linkify, openPicker, renderReactions, renderVersions,
 } from './message-actions.js';
+import { attachSearch } from './search.js';
 
 let app = null;
 let current = null; // the RoomView shown, or null
@@ -139,6 +140,7 @@ class RoomView {
       app.showLobby();
     });
     this.listen($('status-retry'), 'click', () => this.conn.retry());
+    this.search = attachSearch(this, app);
     this.listen($('load-earlier'), 'click', () => this.loadOlder({ asked: true }));
     this.listen(this.scroller, 'scroll', () => {
       const s = this.scroller;
@@ -214,6 +216,7 @@ class RoomView {
     this.resizer.disconnect();
     clearInterval(this.countdown);
     for (const timer of this.typers.values()) clearTimeout(timer);
+    this.search.destroy();
     for (const remove of this.listeners) remove();
     this.setReply(null);
     this.list.replaceChildren();
