@@ -1126,8 +1126,12 @@ static void on_send(struct chat *ch, struct app_client *c, json_t *o)
 		/* Seqs are gapless from 1: one before the ring exists (it is not
 		 * read back to see what it is). */
 		bool older = reply_to < first_seq(ch) && app_room_persistent(ch->room);
-		if (reply_to > ch->committed || (!older && (!t || t->deleted))) {
+		if (reply_to > ch->committed || (!older && !t)) {
 			send_error(c, "not_found", "replyTo is no message of this room", id);
+			return;
+		}
+		if (t && (t->deleted || t->delete_pending)) {
+			send_error(c, "deleted", "the message replied to is deleted", id);
 			return;
 		}
 	}

@@ -135,6 +135,7 @@ test('a deletion leaves a tombstone, removes the text from the database, and ref
 	await refused(alice, { type: 'edit', id: 'x2', seq, text: 'again' }, 'deleted');
 	await refused(bob, { type: 'react', id: 'x3', seq, emoji: '👍', on: true }, 'deleted');
 	await refused(alice, { type: 'delete', id: 'x4', seq }, 'deleted');
+	await refused(bob, { type: 'send', id: 'x5', text: 'to nothing', replyTo: seq }, 'deleted');
 	const rows = await h.stack.sql(
 		`SELECT seq, kind, payload FROM records WHERE room_id = '${roomId}' AND (seq = ${seq} OR target = ${seq}) ORDER BY seq`);
 	assert.deepEqual(rows.map(([, kind]) => kind), ['message', 'edit', 'reaction', 'delete']);
