@@ -45,6 +45,9 @@ enum wire_close {
 	WIRE_CLOSE_SUBPROTOCOL = 4006, /* the room's application does not serve the subprotocol */
 	WIRE_CLOSE_USER_CONNS = 4008,  /* too many connections of this user in this room */
 	WIRE_CLOSE_ROOM_FULL = 4009,   /* the room is at capacity */
+	WIRE_CLOSE_BANNED = 4010,      /* banned from the room: do not come back */
+	WIRE_CLOSE_REMOVED = 4011,     /* removed (kicked) by a moderator */
+	WIRE_CLOSE_DELETED = 4012,     /* the room was deleted by its owner */
 	WIRE_CLOSE_BUSY = 4029,        /* too many joins to remember */
 };
 
