@@ -4,8 +4,9 @@
  * GET /api/rooms/:id/files/:fileId and .../thumb: the file, or an image's
  * thumbnail, for the room's members.
  *
- * Members are those who may have a ticket for the room (room_access.h);
- * anyone else hears of no file (404), as of no room.
+ * Members are those who may have a ticket for the room (room_access.h); a
+ * banned or uninvited user is refused as a ticket is (403 banned,
+ * invite_only), anyone else hears of no file (404), as of no room.
  *
  * An upload goes: head (token, room id, name and declared type checked, a
  * spool file opened: refusals here come before any of the body is read) →
@@ -279,7 +280,7 @@ static void files_on_inserted(PGresult *res, const char *err, const char *sqlsta
 {
 	struct files_up *u = arg;
 	struct backend *be = u->be;
-	const char *access;
+	struct room_refusal no;
 
 	if (!res || PQnfields(res) != 4 || PQntuples(res) > 1) {
 		log_write(LOG_WARN, "file insert failed", "{s:s}", "error", err ? err : "unexpected result");
@@ -290,13 +291,8 @@ static void files_on_inserted(PGresult *res, const char *err, const char *sqlsta
 		files_up_error(u, 404, "not_found", "no such room", NULL);
 		goto refused;
 	}
-	access = PQgetvalue(res, 0, 0);
-	if (strcmp(access, "hidden") == 0) {
-		files_up_error(u, 404, "not_found", "no such room", NULL);
-		goto refused;
-	}
-	if (strcmp(access, "ok") != 0) {
-		files_up_error(u, 403, "not_allowed", "you cannot message this user", NULL);
+	if (room_access_refused(PQgetvalue(res, 0, 0), &no)) {
+		files_up_error(u, no.status, no.code, no.message, NULL);
 		goto refused;
 	}
 	if (strcmp(PQgetvalue(res, 0, 1), "t") == 0) {
@@ -506,23 +502,36 @@ static void files_after_get(uv_work_t *w, int status)
 	files_dl_done(d);
 }
 
+/* The room's row with the caller's access, and the file's (NULLs: none);
+ * no row: no room. A file is no file for those the room refuses. */
 static const char files_get_sql[] =
-	"SELECT f.name, f.type, f.size, f.thumb FROM rooms r LEFT JOIN direct_rooms d ON d.room_id = r.id"
-	" JOIN files f ON f.room_id = r.id AND f.id = $3"
-	" WHERE r.id = $1 AND " ROOM_ACCESS_SQL " = 'ok'";
+	"SELECT f.name, f.type, f.size, f.thumb, a.access FROM rooms r"
+	" LEFT JOIN direct_rooms d ON d.room_id = r.id"
+	" CROSS JOIN LATERAL (SELECT " ROOM_ACCESS_SQL " AS access) a"
+	" LEFT JOIN files f ON f.room_id = r.id AND f.id = $3 AND a.access = 'ok'"
+	" WHERE r.id = $1";
 
 static void files_on_found(PGresult *res, const char *err, const char *sqlstate, void *arg)
 {
 	struct files_dl *d = arg;
 	struct backend *be = d->be;
+	struct room_refusal no;
 
-	if (!res || PQnfields(res) != 4 || PQntuples(res) > 1) {
+	if (!res || PQnfields(res) != 5 || PQntuples(res) > 1) {
 		log_write(LOG_WARN, "file look-up failed", "{s:s}", "error", err ? err : "unexpected result");
 		be_unavailable(be, d->req, MX_FILES_GET, "the file directory is unavailable; try again shortly");
 		files_dl_done(d);
 		return;
 	}
-	if (PQntuples(res) == 0 || (d->thumb && strcmp(PQgetvalue(res, 0, 3), "t") != 0)) {
+	/* A stranger to a DM hears of no file, as of no room (hidden); a
+	 * banned or uninvited user of a room is told why. */
+	if (PQntuples(res) == 1 && room_access_refused(PQgetvalue(res, 0, 4), &no) && no.status != 404) {
+		be_error(be, d->req, MX_FILES_GET, no.status, no.code, no.message, NULL);
+		files_dl_done(d);
+		return;
+	}
+	if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0) ||
+	    (d->thumb && strcmp(PQgetvalue(res, 0, 3), "t") != 0)) {
 		be_error(be, d->req, MX_FILES_GET, 404, "not_found", "no such file", NULL);
 		files_dl_done(d);
 		return;

@@ -20,6 +20,7 @@
 #include "backend.h"
 #include "http_json.h"
 #include "log.h"
+#include "room_access.h"
 #include "wire.h"
 
 #define HISTORY_LIMIT_DEFAULT 50
@@ -29,16 +30,15 @@
  * comes first so that a room with no messages (one row of NULLs) differs from
  * no room (no row). The records' primary key (room_id, seq) serves the
  * backward walk. A message is a record of kind 'message' (the chat's; other
- * kinds are not the chat's to show here). A DM is a room only for its two
- * users (no row for anyone else, as for no room; an inbox never has one), and
- * while either blocks the other the room row comes alone with blocked set. */
-#define HISTORY_ROOM \
+ * kinds are not the chat's to show here). Who may read is room_access.h's
+ * (u the caller's subject): a room that bans the caller or does not invite
+ * it, or a DM while either blocks the other, gives the room row alone with
+ * the access that refuses; a DM is no room for anyone but its two users (no
+ * row, as for no room; an inbox never has one). */
+#define HISTORY_ROOM(u) \
 	" FROM rooms r LEFT JOIN direct_rooms d ON d.room_id = r.id" \
-	" CROSS JOIN LATERAL (SELECT r.kind = 'dm' AND EXISTS (SELECT 1 FROM blocks" \
-	"   WHERE (blocker = d.user_a AND blocked = d.user_b) OR (blocker = d.user_b AND blocked = d.user_a))" \
-	"   AS blocked) b"
-/* The caller (its subject, parameter u) may read room $1. */
-#define HISTORY_ACCESS(u) " r.id = $1 AND (r.kind = 'room' OR (r.kind = 'dm' AND " u " IN (d.user_a, d.user_b)))"
+	" CROSS JOIN LATERAL (SELECT " ROOM_ACCESS(u) " AS access) b"
+#define HISTORY_ACCESS " r.id = $1 AND b.access <> 'hidden'"
 
 /* A message's changes come by its target (records_target): whether a delete
  * names it, its latest edit, and of its reactions each user's latest toggle
@@ -48,12 +48,12 @@
 static const char history_sql[] =
 	"SELECT m.seq, m.client_id, coalesce(m.user_name, m.user_id),"
 	"  CASE WHEN st.deleted THEN '' ELSE coalesce(st.edit, m.payload) END,"
-	"  (extract(epoch FROM m.created_at) * 1000)::bigint, b.blocked, m.user_id,"
+	"  (extract(epoch FROM m.created_at) * 1000)::bigint, b.access, m.user_id,"
 	"  m.reply_to, st.edit IS NOT NULL AND NOT st.deleted, st.deleted, st.reactions"
-	HISTORY_ROOM
+	HISTORY_ROOM("$4")
 	" LEFT JOIN LATERAL"
 	"  (SELECT * FROM records WHERE room_id = r.id AND seq < coalesce($2::bigint, 9223372036854775807)"
-	"   AND kind = 'message' AND NOT b.blocked ORDER BY seq DESC LIMIT $3) m ON true"
+	"   AND kind = 'message' AND b.access = 'ok' ORDER BY seq DESC LIMIT $3) m ON true"
 	" LEFT JOIN LATERAL (SELECT"
 	"   EXISTS (SELECT 1 FROM records x WHERE x.room_id = r.id AND x.target = m.seq"
 	"     AND x.kind = 'delete') AS deleted,"
@@ -70,7 +70,7 @@ static const char history_sql[] =
 	"        ORDER BY x.user_id, x.payload::json->>'emoji', x.seq DESC) l"
 	"      WHERE l.on_ GROUP BY l.emoji) e) AS reactions"
 	"  ) st ON m.seq IS NOT NULL"
-	" WHERE" HISTORY_ACCESS("$4")
+	" WHERE" HISTORY_ACCESS
 	" ORDER BY m.seq DESC";
 
 struct history_call {
@@ -143,6 +143,7 @@ static void history_on_rows(PGresult *res, const char *err, const char *sqlstate
 {
 	struct history_call *c = arg;
 	struct backend *be = c->be;
+	struct room_refusal no;
 	json_t *out;
 
 	if (!res) {
@@ -154,8 +155,8 @@ static void history_on_rows(PGresult *res, const char *err, const char *sqlstate
 		be_error(be, c->req, MX_HISTORY, 404, "not_found", "no such room", NULL);
 		goto out;
 	}
-	if (strcmp(PQgetvalue(res, 0, 5), "t") == 0) {
-		be_error(be, c->req, MX_HISTORY, 403, "not_allowed", "you cannot message this user", NULL);
+	if (room_access_refused(PQgetvalue(res, 0, 5), &no)) {
+		be_error(be, c->req, MX_HISTORY, no.status, no.code, no.message, NULL);
 		goto out;
 	}
 	out = history_json(res, c->limit);
@@ -224,22 +225,23 @@ void api_history(struct httpd_req *req, const struct route_params *params, void 
 /* Each version of one message: the room row, then the message's own row and
  * its edits (none when it is no message, or deleted: its texts are gone). */
 static const char versions_sql[] =
-	"SELECT b.blocked, m.seq, m.deleted, v.payload, (extract(epoch FROM v.created_at) * 1000)::bigint"
-	HISTORY_ROOM
+	"SELECT b.access, m.seq, m.deleted, v.payload, (extract(epoch FROM v.created_at) * 1000)::bigint"
+	HISTORY_ROOM("$3")
 	" LEFT JOIN LATERAL (SELECT x.seq, EXISTS (SELECT 1 FROM records y WHERE y.room_id = r.id"
 	"     AND y.target = x.seq AND y.kind = 'delete') AS deleted"
 	"   FROM records x WHERE x.room_id = r.id AND x.seq = $2 AND x.kind = 'message'"
-	"   AND NOT b.blocked) m ON true"
+	"   AND b.access = 'ok') m ON true"
 	" LEFT JOIN LATERAL (SELECT x.seq, x.payload, x.created_at FROM records x"
 	"   WHERE x.room_id = r.id AND NOT m.deleted"
 	"   AND (x.seq = m.seq OR (x.target = m.seq AND x.kind = 'edit'))) v ON true"
-	" WHERE" HISTORY_ACCESS("$3")
+	" WHERE" HISTORY_ACCESS
 	" ORDER BY v.seq";
 
 static void versions_on_rows(PGresult *res, const char *err, const char *sqlstate, void *arg)
 {
 	struct history_call *c = arg;
 	struct backend *be = c->be;
+	struct room_refusal no;
 	json_t *versions;
 	int rows;
 
@@ -254,8 +256,8 @@ static void versions_on_rows(PGresult *res, const char *err, const char *sqlstat
 		be_error(be, c->req, MX_HISTORY, 404, "not_found", "no such room", NULL);
 		goto out;
 	}
-	if (strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
-		be_error(be, c->req, MX_HISTORY, 403, "not_allowed", "you cannot message this user", NULL);
+	if (room_access_refused(PQgetvalue(res, 0, 0), &no)) {
+		be_error(be, c->req, MX_HISTORY, no.status, no.code, no.message, NULL);
 		goto out;
 	}
 	if (PQgetisnull(res, 0, 1)) {

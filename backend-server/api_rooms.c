@@ -2,7 +2,8 @@
  * the creator's limits (stateroom_admit_create, migration 008).
  * GET /api/rooms/:id → {"host","token","name"}: where the room lives, a join
  * ticket for that server, room and epoch, and the room's name (or null);
- * a DM only for its two users, and not while either blocks the other. A
+ * a DM only for its two users, and not while either blocks the other; a
+ * room not for a user it bans, nor (invite-only) for one it did not invite. A
  * registered user's ticket names it by its display name. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +78,35 @@ static void rooms_call_done(struct rooms_call *c)
 
 static void rooms_on_placed(enum sched_result err, const struct sched_placement *p, void *arg);
 
+static void rooms_on_invite_only(PGresult *res, const char *err, const char *sqlstate, void *arg)
+{
+	struct rooms_call *c = arg;
+
+	if (!res || strcmp(PQcmdTuples(res), "1") != 0) {
+		/* The room exists but is open: its creator must not believe
+		 * otherwise, so it hears of a failure (and may PATCH it). */
+		log_write(LOG_WARN, "making a new room invite-only failed", "{s:s,s:s}", "room", c->room,
+			  "error", err ? err : "no row");
+		be_unavailable(c->be, c->req, c->route,
+			       "the room was made but is not invite-only yet; try again shortly");
+	} else {
+		be_json(c->be, c->req, c->route, 200, json_pack("{s:s}", "roomId", c->room), NULL);
+	}
+	rooms_call_done(c);
+}
+
+/* The scheduler writes the room's row (its placement functions know no
+ * invite_only), so a room created invite-only is made so right after, before
+ * its id is answered: nobody but a public list's reader could know it yet. */
+static void rooms_close_invites(struct rooms_call *c)
+{
+	const char *q[1] = { c->room };
+
+	if (db_query(c->be->db, "UPDATE rooms SET invite_only = true WHERE id = $1", 1, q,
+		     rooms_on_invite_only, c) < 0)
+		rooms_on_invite_only(NULL, "queue full", NULL, c);
+}
+
 static void rooms_on_unadmitted(PGresult *res, const char *err, const char *sqlstate, void *arg)
 {
 	if (!res)
@@ -145,6 +175,10 @@ static void rooms_on_placed(enum sched_result err, const struct sched_placement 
 	}
 	log_write(LOG_INFO, "room created", "{s:s,s:s,s:s,s:I}", "room", c->room, "owner", c->user.sub,
 		  "server", p->server_id, "epoch", (json_int_t)p->epoch);
+	if (c->opts.invite_only) {
+		rooms_close_invites(c);
+		return;
+	}
 	be_json(be, c->req, c->route, 200, json_pack("{s:s}", "roomId", c->room), NULL);
 	rooms_call_done(c);
 }
@@ -287,10 +321,9 @@ out:
 }
 
 /* Who may have a ticket for room $1, asked by subject $2, before the
- * scheduler is asked where it is: 'ok' for any room of kind 'room' and for a
- * DM of the caller's; 'blocked' for a DM of the caller's while either of the
- * two blocks the other; 'hidden' for anyone else's DM and every inbox (which
- * GET /api/me/inbox hands out); no row: no room. The same statement puts an
+ * scheduler is asked where it is (room_access.h: a room's bans and invites,
+ * a DM's two users and their blocks; an inbox is 'hidden', GET /api/me/inbox
+ * hands it out); no row: no room. The same statement puts an
  * allowed room in the caller's rooms (memberships: accounts only, so a
  * guest's subject, never a users id, writes nothing); a member's repeat
  * ticket writes nothing either. The second column is the caller's display
@@ -309,7 +342,7 @@ static void rooms_on_access(PGresult *res, const char *err, const char *sqlstate
 {
 	struct rooms_call *c = arg;
 	struct backend *be = c->be;
-	const char *access;
+	struct room_refusal no;
 
 	if (!res || PQnfields(res) != 2 || PQntuples(res) > 1) {
 		log_write(LOG_WARN, "room access query failed", "{s:s}", "error", err ? err : "unexpected result");
@@ -320,15 +353,10 @@ static void rooms_on_access(PGresult *res, const char *err, const char *sqlstate
 		rooms_sched_error(c, SCHED_NOROOM);
 		goto out;
 	}
-	access = PQgetvalue(res, 0, 0);
-	if (strcmp(access, "hidden") == 0) {
-		/* As if there were no such room: a DM's id tells a third user
-		 * nothing, not even that it exists. */
-		be_error(be, c->req, c->route, 404, "not_found", "no such room", NULL);
-		goto out;
-	}
-	if (strcmp(access, "ok") != 0) {
-		be_error(be, c->req, c->route, 403, "not_allowed", "you cannot message this user", NULL);
+	/* hidden as if there were no such room: a DM's id tells a third user
+	 * nothing, not even that it exists. */
+	if (room_access_refused(PQgetvalue(res, 0, 0), &no)) {
+		be_error(be, c->req, c->route, no.status, no.code, no.message, NULL);
 		goto out;
 	}
 	/* A registered user is shown in the room by its display name, as

@@ -3,7 +3,9 @@
  * caller's unread counts. One query. Own and read marks are the caller's
  * subject's (a guest's is its login's, not its name's); "owner" is the
  * creator's name as shown. Only rooms of kind 'room': a DM its starter owns
- * is in GET /api/me/rooms, never here. */
+ * is in GET /api/me/rooms, never here. A public room the caller may not join
+ * (it bans the caller, or is invite-only and did not invite it) is left
+ * out. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +16,7 @@
 #include "log.h"
 
 /* Each half of the UNION walks an index (rooms_public, rooms_owner) and stops
- * at 100 rows; only the 100 rooms kept are then joined with their last seq
+ * at 100 rows (of the public ones, those stateroom_room_admits lets in); only the 100 rooms kept are then joined with their last seq
  * (of its messages: a backward look-up in records' primary key) and the caller's read mark.
  * members counts only while the room's server heartbeats, as the scheduler
  * judges liveness. */
@@ -27,7 +29,7 @@ static const char rooms_list_sql[] =
 	"  (extract(epoch FROM r.created_at) * 1000)::bigint,"
 	"  r.persistent, r.owner = $1"
 	" FROM ((SELECT * FROM rooms WHERE visibility = 'public' AND kind = 'room'"
-	"        ORDER BY created_at DESC LIMIT 100)"
+	"        AND stateroom_room_admits(id, $1) = 'ok' ORDER BY created_at DESC LIMIT 100)"
 	"       UNION"
 	"       (SELECT * FROM rooms WHERE owner = $1 AND kind = 'room' ORDER BY created_at DESC LIMIT 100)"
 	"       ORDER BY created_at DESC, id LIMIT 100) r"

@@ -1,7 +1,8 @@
 /* Message search (docs/protocol.md, "Search"):
  * GET /api/rooms/:id/search?q=&limit&cursor → {"hits","next"} in one room,
- * readable as its history is (api_history.c: anyone for a room, its two
- * users for a DM, 403 while either blocks the other, 404 otherwise);
+ * readable as its history is (room_access.h: a room for those it neither
+ * bans nor, invite-only, leaves uninvited; a DM for its two users, 403
+ * while either blocks the other, 404 for anyone else);
  * GET /api/search?q=&limit&cursor → the same across the caller's rooms (the
  * memberships of a registered account; 403 account_required for a guest).
  *
@@ -20,6 +21,7 @@
 #include "backend.h"
 #include "http_json.h"
 #include "log.h"
+#include "room_access.h"
 #include "throttle.h"
 #include "wire.h"
 
@@ -86,13 +88,13 @@
 static const char search_room_sql[] =
 	SEARCH_Q("$3")
 	" SELECT p.seq, p.user_id, p.name, p.text, p.ts, p.score, " SEARCH_SNIPPET ","
-	"  a.blocked, q.ok, NULL"
-	" FROM q CROSS JOIN (SELECT r.id, r.kind = 'dm' AND " SEARCH_DM_BLOCKED " AS blocked"
-	"  FROM rooms r LEFT JOIN direct_rooms d ON d.room_id = r.id"
-	"  WHERE r.id = $1 AND (r.kind = 'room' OR (r.kind = 'dm' AND $2 IN (d.user_a, d.user_b)))) a"
+	"  a.access, q.ok, NULL"
+	" FROM q CROSS JOIN (SELECT r.id, " ROOM_ACCESS_SQL " AS access"
+	"  FROM rooms r LEFT JOIN direct_rooms d ON d.room_id = r.id WHERE r.id = $1) a"
 	" LEFT JOIN LATERAL (SELECT * FROM (" SEARCH_HITS("t.room_id = a.id", "t.seq", "$2") ") h"
-	"  WHERE q.ok AND NOT a.blocked AND ($4::bigint IS NULL OR (h.score, h.seq) < ($4, $5::bigint))"
+	"  WHERE q.ok AND a.access = 'ok' AND ($4::bigint IS NULL OR (h.score, h.seq) < ($4, $5::bigint))"
 	"  ORDER BY h.score DESC, h.seq DESC LIMIT $6) p ON true"
+	" WHERE a.access <> 'hidden'"
 	" ORDER BY p.score DESC, p.seq DESC";
 
 /* $1 caller, $2 q, $3 $4 $5 the cursor's score, seq and room, $6 limit + 1.
@@ -100,11 +102,12 @@ static const char search_room_sql[] =
 static const char search_all_sql[] =
 	SEARCH_Q("$2")
 	" SELECT p.seq, p.user_id, p.name, p.text, p.ts, p.score, " SEARCH_SNIPPET ","
-	"  false, q.ok, p.room_id"
+	"  'ok', q.ok, p.room_id"
 	" FROM q LEFT JOIN LATERAL (SELECT * FROM (" SEARCH_HITS(
 	"t.room_id IN (SELECT mb.room_id FROM memberships mb JOIN rooms r ON r.id = mb.room_id"
 	"  LEFT JOIN direct_rooms d ON d.room_id = r.id"
-	"  WHERE mb.user_id = $1 AND mb.left_at IS NULL AND (r.kind = 'room'"
+	"  WHERE mb.user_id = $1 AND mb.left_at IS NULL"
+	"  AND ((r.kind = 'room' AND stateroom_room_admits(r.id, $1) = 'ok')"
 	"   OR (r.kind = 'dm' AND $1 IN (d.user_a, d.user_b) AND NOT " SEARCH_DM_BLOCKED ")))",
 	"t.created_at", "$1")
 	") h"
@@ -113,7 +116,7 @@ static const char search_all_sql[] =
 	"  ORDER BY h.score DESC, h.seq DESC, h.room_id COLLATE \"C\" DESC LIMIT $6) p ON true"
 	" ORDER BY p.score DESC, p.seq DESC, p.room_id COLLATE \"C\" DESC";
 
-enum { SC_SEQ, SC_USER_ID, SC_NAME, SC_TEXT, SC_TS, SC_SCORE, SC_SNIPPET, SC_BLOCKED, SC_OK, SC_ROOM };
+enum { SC_SEQ, SC_USER_ID, SC_NAME, SC_TEXT, SC_TS, SC_SCORE, SC_SNIPPET, SC_ACCESS, SC_OK, SC_ROOM };
 
 struct search_call {
 	struct backend *be;
@@ -283,6 +286,7 @@ static void search_on_rows(PGresult *res, const char *err, const char *sqlstate,
 {
 	struct search_call *c = arg;
 	struct backend *be = c->be;
+	struct room_refusal no;
 	json_t *out;
 
 	(void)sqlstate;
@@ -295,8 +299,8 @@ static void search_on_rows(PGresult *res, const char *err, const char *sqlstate,
 		be_error(be, c->req, c->route, 404, "not_found", "no such room", NULL);
 		goto out;
 	}
-	if (strcmp(PQgetvalue(res, 0, SC_BLOCKED), "t") == 0) {
-		be_error(be, c->req, c->route, 403, "not_allowed", "you cannot message this user", NULL);
+	if (room_access_refused(PQgetvalue(res, 0, SC_ACCESS), &no)) {
+		be_error(be, c->req, c->route, no.status, no.code, no.message, NULL);
 		goto out;
 	}
 	if (strcmp(PQgetvalue(res, 0, SC_OK), "t") != 0) {

@@ -70,6 +70,15 @@ int room_opts_parse(const json_t *body, int max_capacity, struct room_opts *out,
 		o.persistent = json_is_true(v);
 	}
 
+	v = json_object_get(body, "inviteOnly");
+	if (v && !json_is_null(v)) {
+		if (!json_is_boolean(v)) {
+			*why = "inviteOnly must be true or false";
+			return -1;
+		}
+		o.invite_only = json_is_true(v);
+	}
+
 	*out = o;
 	return 0;
 }

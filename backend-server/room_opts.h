@@ -1,6 +1,6 @@
 /* room_opts: the options a client may give when it creates a room
- * (POST /api/rooms body {"name","capacity","visibility","persistent"}, every
- * field optional). */
+ * (POST /api/rooms body {"name","capacity","visibility","persistent",
+ * "inviteOnly"}, every field optional). */
 #ifndef STATEROOM_ROOM_OPTS_H
 #define STATEROOM_ROOM_OPTS_H
 
@@ -15,10 +15,12 @@ struct room_opts {
 	int capacity;           /* users */
 	const char *visibility; /* a static string: "public" or "unlisted" */
 	bool persistent;        /* false: messages are never written to the database */
+	bool invite_only;       /* only the invited look it up and join */
 };
 
 /* Reads body (an object) into *out; a missing or null field takes its
- * default (no name, max_capacity users, "unlisted", persistent). Unknown fields are
+ * default (no name, max_capacity users, "unlisted", persistent, not
+ * invite-only). Unknown fields are
  * ignored so that newer clients work against older backends. Returns 0, or -1
  * with *why set to a static English reason (out untouched). */
 int room_opts_parse(const json_t *body, int max_capacity, struct room_opts *out, const char **why);

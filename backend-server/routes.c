@@ -48,6 +48,22 @@ BE_ROUTED(api_files_get)
 BE_ROUTED(api_files_thumb)
 BE_ROUTED(api_room_search)
 BE_ROUTED(api_search)
+BE_ROUTED(api_room_patch)
+BE_ROUTED(api_room_delete)
+BE_ROUTED(api_room_members)
+BE_ROUTED(api_room_role)
+BE_ROUTED(api_room_kick)
+BE_ROUTED(api_room_owner)
+BE_ROUTED(api_room_bans)
+BE_ROUTED(api_room_ban)
+BE_ROUTED(api_room_unban)
+BE_ROUTED(api_room_mute)
+BE_ROUTED(api_room_unmute)
+BE_ROUTED(api_room_invites)
+BE_ROUTED(api_room_invite)
+BE_ROUTED(api_room_revoke_link)
+BE_ROUTED(api_room_uninvite)
+BE_ROUTED(api_invite_accept)
 BE_ROUTED(api_admin_servers)
 BE_ROUTED(api_admin_drain)
 BE_ROUTED(status_healthz)
@@ -73,6 +89,22 @@ static const struct route be_routes[] = {
 	{ HTTP_GET, "/api/rooms/:id/messages/:seq/versions", api_versions_routed },
 	{ HTTP_GET, "/api/rooms/:id/search", api_room_search_routed },
 	{ HTTP_GET, "/api/search", api_search_routed },
+	{ HTTP_PATCH, "/api/rooms/:id", api_room_patch_routed },
+	{ HTTP_DELETE, "/api/rooms/:id", api_room_delete_routed },
+	{ HTTP_GET, "/api/rooms/:id/members", api_room_members_routed },
+	{ HTTP_PATCH, "/api/rooms/:id/members/:userId", api_room_role_routed },
+	{ HTTP_DELETE, "/api/rooms/:id/members/:userId", api_room_kick_routed },
+	{ HTTP_POST, "/api/rooms/:id/owner", api_room_owner_routed },
+	{ HTTP_GET, "/api/rooms/:id/bans", api_room_bans_routed },
+	{ HTTP_POST, "/api/rooms/:id/bans", api_room_ban_routed },
+	{ HTTP_DELETE, "/api/rooms/:id/bans/:userId", api_room_unban_routed },
+	{ HTTP_POST, "/api/rooms/:id/mutes", api_room_mute_routed },
+	{ HTTP_DELETE, "/api/rooms/:id/mutes/:userId", api_room_unmute_routed },
+	{ HTTP_GET, "/api/rooms/:id/invites", api_room_invites_routed },
+	{ HTTP_POST, "/api/rooms/:id/invites", api_room_invite_routed },
+	{ HTTP_DELETE, "/api/rooms/:id/invites/links/:linkId", api_room_revoke_link_routed },
+	{ HTTP_DELETE, "/api/rooms/:id/invites/:userId", api_room_uninvite_routed },
+	{ HTTP_POST, "/api/invites/:token", api_invite_accept_routed },
 	{ HTTP_POST, "/api/friends/requests", api_friends_request_routed },
 	{ HTTP_POST, "/api/friends/requests/:userId/accept", api_friends_accept_routed },
 	{ HTTP_POST, "/api/friends/requests/:userId/decline", api_friends_decline_routed },
