@@ -4,7 +4,7 @@
  * PATCH /api/rooms/:id/members/:userId {"role"} → appoint or remove a
  *   moderator; POST /api/rooms/:id/owner {"userId"} → hand the room over;
  * and, for anyone the room admits, GET /api/rooms/:id/members → its owner,
- *   moderators and members, and the caller's own role.
+ *   moderators and members, its settings, and the caller's own role.
  * Who may do what is stateroom_room_act's and stateroom_room_delete's
  * (migration 020): these check the input, then ask. */
 #include <stdlib.h>
@@ -193,25 +193,28 @@ void api_room_owner(struct httpd_req *req, const struct route_params *params, vo
 	rreq_act(c, "transfer", c->target, NULL);
 }
 
-/* The room's row (k 0: the caller's access, role and mute end), its owner
- * (k 1), moderators (k 2) and member accounts (k 3, with their roles), each
- * kind at most ADMIN_MEMBERS_MAX, by name. No row: no room of kind 'room'. */
+/* The room's row (k 0: the caller's access, role and mute end), its
+ * settings (k 4), owner (k 1), moderators (k 2) and member accounts (k 3,
+ * with their roles), each kind at most ADMIN_MEMBERS_MAX, by name. No row:
+ * no room of kind 'room'. */
 #define ADMIN_MEMBERS_MAX "1000"
 static const char admin_members_sql[] =
-	"WITH r AS (SELECT r.id, r.owner, r.owner_name, stateroom_room_admits(r.id, $2) AS admits"
-	"  FROM rooms r WHERE r.id = $1 AND r.kind = 'room')"
+	"WITH r AS (SELECT r.id, r.owner, r.owner_name, r.name, r.visibility, r.capacity, r.invite_only,"
+	"  stateroom_room_admits(r.id, $2) AS admits FROM rooms r WHERE r.id = $1 AND r.kind = 'room')"
 	" SELECT 0, r.admits, stateroom_room_role(r.id, $2),"
 	"  (SELECT (extract(epoch FROM until) * 1000)::bigint FROM room_mutes"
-	"   WHERE room_id = r.id AND user_id = $2 AND until > now())::text FROM r"
+	"   WHERE room_id = r.id AND user_id = $2 AND until > now())::text, NULL FROM r"
 	" UNION ALL"
-	" SELECT 1, r.owner, coalesce(u.display_name, r.owner_name, r.owner), NULL FROM r"
+	" SELECT 4, r.name, r.visibility, r.capacity::text, r.invite_only::text FROM r"
+	" UNION ALL"
+	" SELECT 1, r.owner, coalesce(u.display_name, r.owner_name, r.owner), NULL, NULL FROM r"
 	"  LEFT JOIN users u ON u.id = r.owner"
 	" UNION ALL"
-	" (SELECT 2, m.user_id, coalesce(u.display_name, m.user_id), NULL FROM r"
+	" (SELECT 2, m.user_id, coalesce(u.display_name, m.user_id), NULL, NULL FROM r"
 	"  JOIN room_roles m ON m.room_id = r.id LEFT JOIN users u ON u.id = m.user_id"
 	"  ORDER BY 3, 2 LIMIT " ADMIN_MEMBERS_MAX ")"
 	" UNION ALL"
-	" (SELECT 3, u.id, coalesce(u.display_name, u.id), stateroom_room_role(r.id, u.id) FROM r"
+	" (SELECT 3, u.id, coalesce(u.display_name, u.id), stateroom_room_role(r.id, u.id), NULL FROM r"
 	"  JOIN memberships mb ON mb.room_id = r.id AND mb.left_at IS NULL JOIN users u ON u.id = mb.user_id"
 	"  ORDER BY 3, 2 LIMIT " ADMIN_MEMBERS_MAX ")";
 
@@ -228,7 +231,7 @@ static void admin_on_members(PGresult *res, const char *err, const char *sqlstat
 	int n;
 
 	(void)sqlstate;
-	if (!res || PQnfields(res) != 4) {
+	if (!res || PQnfields(res) != 5) {
 		rreq_db_error(c, "room members not read", err);
 		return;
 	}
@@ -255,7 +258,14 @@ static void admin_on_members(PGresult *res, const char *err, const char *sqlstat
 
 		if (u && k[0] == '3')
 			json_object_set_new(u, "role", json_string(PQgetvalue(res, i, 3)));
-		if (k[0] == '1')
+		if (k[0] == '4') {
+			json_decref(u);
+			json_object_set_new(out, "room", json_pack("{s:s?,s:s,s:I,s:b}",
+				"name", PQgetisnull(res, i, 1) ? NULL : PQgetvalue(res, i, 1),
+				"visibility", PQgetvalue(res, i, 2),
+				"capacity", (json_int_t)strtoll(PQgetvalue(res, i, 3), NULL, 10),
+				"inviteOnly", strcmp(PQgetvalue(res, i, 4), "true") == 0));
+		} else if (k[0] == '1')
 			json_object_set_new(out, "owner", u);
 		else if (json_array_append_new(k[0] == '2' ? mods : members, u) < 0) {
 			json_decref(out);

@@ -374,3 +374,71 @@ export async function startDm(token, userId) {
   if (!validRoomId(data.roomId)) throw badAnswer();
   return data.roomId;
 }
+
+// Roles and moderation (docs/protocol.md, "Roles and moderation"). A room's
+// path part, and a user's (a guest's id holds a ':').
+const roomPath = (roomId) => `/api/rooms/${encodeURIComponent(roomId)}`;
+const userPart = (userId) => encodeURIComponent(userId);
+
+// GET /api/rooms/:id/members → { owner, moderators, members, room, you }.
+export function roomMembers(token, roomId) {
+  return request('GET', `${roomPath(roomId)}/members`, { token });
+}
+
+// PATCH /api/rooms/:id → the room's settings. fields: any of name,
+// visibility, capacity, inviteOnly.
+export function updateRoom(token, roomId, fields) {
+  return request('PATCH', roomPath(roomId), { token, body: fields });
+}
+
+export function deleteRoom(token, roomId) {
+  return request('DELETE', roomPath(roomId), { token });
+}
+
+// role: 'moderator' (appoint) or 'member' (remove a moderator).
+export function setRoomRole(token, roomId, userId, role) {
+  return request('PATCH', `${roomPath(roomId)}/members/${userPart(userId)}`, { token, body: { role } });
+}
+
+export function handOverRoom(token, roomId, userId) {
+  return request('POST', `${roomPath(roomId)}/owner`, { token, body: { userId } });
+}
+
+export function listBans(token, roomId) {
+  return request('GET', `${roomPath(roomId)}/bans`, { token });
+}
+
+export function unbanUser(token, roomId, userId) {
+  return request('DELETE', `${roomPath(roomId)}/bans/${userPart(userId)}`, { token });
+}
+
+// GET /api/rooms/:id/invites → { invites, links }.
+export function listInvites(token, roomId) {
+  return request('GET', `${roomPath(roomId)}/invites`, { token });
+}
+
+export function inviteUser(token, roomId, userId) {
+  return request('POST', `${roomPath(roomId)}/invites`, { token, body: { userId } });
+}
+
+export function uninviteUser(token, roomId, userId) {
+  return request('DELETE', `${roomPath(roomId)}/invites/${userPart(userId)}`, { token });
+}
+
+// → { id, token, url, expiresAt }: the link's token is shown this once.
+export function createInviteLink(token, roomId, { expiresInS, maxUses = null } = {}) {
+  const body = { link: true, expiresInS };
+  if (maxUses !== null) body.maxUses = maxUses;
+  return request('POST', `${roomPath(roomId)}/invites`, { token, body });
+}
+
+export function revokeInviteLink(token, roomId, linkId) {
+  return request('DELETE', `${roomPath(roomId)}/invites/links/${encodeURIComponent(linkId)}`, { token });
+}
+
+// POST /api/invites/:token → { roomId, name }: the caller is now invited.
+export async function acceptInvite(token, inviteToken) {
+  const data = await request('POST', `/api/invites/${encodeURIComponent(inviteToken)}`, { token });
+  if (typeof data.roomId !== 'string' || !validRoomId(data.roomId)) throw badAnswer();
+  return data;
+}

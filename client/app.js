@@ -3,7 +3,7 @@
 // Each view (view-*.js) exports init(app), show(…) and hide(); app, below,
 // is what they share and how they move from one to another.
 
-import { ApiError, getMe, lookupRoom, parseRoomInput } from './api.js';
+import { ApiError, acceptInvite, getMe, lookupRoom, parseRoomInput } from './api.js';
 import { $, fillAvatar, setVisible } from './dom.js';
 import { initInbox, syncInbox } from './inbox.js';
 import { ACCOUNT_KEY, loadSession, storageGet, storeSession } from './session.js';
@@ -12,6 +12,7 @@ import * as lobby from './view-lobby.js';
 import * as room from './view-room.js';
 import * as peoplePanel from './view-people.js';
 import * as profileEditor from './view-profile.js';
+import * as roomSettings from './view-room-settings.js';
 
 const app = {
   session: loadSession(),
@@ -31,6 +32,7 @@ function showView(name, ...args) {
   for (const [key, view] of Object.entries(views)) if (key !== name) view.hide();
   document.body.dataset.view = name;
   views[name].show(...args);
+  roomSettings.roomShown(name === 'room' ? args[0] : null);
 }
 
 function saveSession(value) {
@@ -151,15 +153,48 @@ async function openRoom(roomId, { push, name = null, kind = null }) {
   }
 }
 
+// #/invite/TOKEN: an invite link (docs/protocol.md, "Roles and moderation").
+function inviteParam() {
+  const m = /^#\/invite\/([A-Za-z0-9_-]{1,100})$/.exec(location.hash);
+  return m === null ? (location.hash.startsWith('#/invite/') ? '' : null) : m[1];
+}
+
+// Takes the invite link, then opens its room.
+async function takeInvite(inviteToken) {
+  const token = liveToken();
+  if (token === null) return;
+  history.replaceState(null, '', '/');
+  try {
+    const { roomId, name } = await acceptInvite(token, inviteToken);
+    history.pushState(null, '', `/?room=${encodeURIComponent(roomId)}`);
+    await openRoom(roomId, { push: false, name });
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) {
+      showLobby('This invite link does not work: it may have expired, been revoked or used up. Ask for a new one.');
+    } else {
+      lobbyFailed(error);
+    }
+  }
+}
+
 async function route() {
   renderWhoami();
   const param = roomParam();
+  const invite = inviteParam();
   if (app.session === null) {
+    if (invite !== null) {
+      showLogin(null, { lede: 'Log in, or pick a guest name, to accept the invite.' });
+      return;
+    }
     showLogin(null, {
       lede: param !== null
         ? `Log in, or pick a guest name, to join room ${param}.`
         : 'Chat as a guest, or with an account that keeps your name.',
     });
+    return;
+  }
+  if (invite !== null) {
+    await takeInvite(invite);
     return;
   }
   if (param === null) {
@@ -181,6 +216,7 @@ initInbox(app);
 // Dialogs over the views, not views: a room stays open under them.
 peoplePanel.init(app);
 profileEditor.init(app);
+roomSettings.init(app);
 
 $('logout').addEventListener('click', () => {
   // Left as the reader sees it, before the top bar changes: its last read
@@ -211,6 +247,9 @@ window.addEventListener('storage', (event) => {
 
 window.addEventListener('popstate', () => {
   route();
+});
+window.addEventListener('hashchange', () => {
+  if (inviteParam() !== null) route();
 });
 
 route();
