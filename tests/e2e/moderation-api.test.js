@@ -142,6 +142,8 @@ test('the owner renames, sets capacity, visibility and invite-only, hands over, 
 	assert.equal(p.status, 200, p.text);
 	assert.deepEqual(p.json, { roomId: room, name: 'After', visibility: 'public', capacity: 7, inviteOnly: false, owner: own.id });
 	assert.equal((await enter(mem, room)).name, 'After', 'a look-up gives the new name');
+	assert.deepEqual((await call(s, mem, 'GET', `/api/rooms/${room}/members`)).json.room,
+		{ name: 'After', visibility: 'public', capacity: 7, inviteOnly: false });
 	const listed = await call(s, mem, 'GET', '/api/rooms');
 	assert.equal(listed.json.rooms.find((r) => r.roomId === room)?.capacity, 7, 'public now, with its new capacity');
 
