@@ -95,6 +95,7 @@ class RoomView {
     $('copy-link').textContent = 'Copy';
     $('composer-input').value = '';
     setError($('room-error'), null);
+    delete $('room-error').dataset.reason;
     this.lockComposer(null);
     this.renderHistoryStatus();
     this.renderMembers();
