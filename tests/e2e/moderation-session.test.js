@@ -18,8 +18,8 @@ const q = (s) => `'${String(s).replaceAll("'", "''")}'`;
 
 // A room owned by `owner` in which `mod` is a moderator (set before anyone
 // joins: the room reads its rules when it loads), the three joined.
-async function room(owner, mod, member) {
-	const roomId = await newRoom(h.stack, owner);
+async function room(owner, mod, member, body) {
+	const roomId = await newRoom(h.stack, owner, body);
 	await h.stack.sql(`INSERT INTO room_roles (room_id, user_id, role, granted_by)
 		VALUES (${q(roomId)}, ${q(await idOf(mod))}, 'moderator', ${q(await idOf(owner))})`);
 	const [o, ow] = await join(h.stack, owner, roomId);
@@ -223,4 +223,17 @@ test('action records survive a restart, a resume shows each once, and actions ta
 	assert.equal(rows.length, 3);
 	assert.equal(new Set(rows.map((x) => x[0])).size, 3);
 	await closeAll([o2]);
+});
+
+test('an ephemeral room logs the actions taken while it is loaded, live and in a later welcome', async () => {
+	const { roomId, o, m, u } = await room('own10', 'mod10', 'mem10', { persistent: false });
+	await sendAcked(o, 'o1', 'hi');
+	assert.equal(await act(m, { type: 'kick', id: 'k', userId: await idOf('mem10') }), 'done');
+	assert.equal((await u.closed).code, 4011);
+	const a = await o.next({ type: 'action' });
+	assert.equal(a.text, 'mod10 removed mem10');
+	await o.none({ type: 'action' }, 300);
+	const [late, w] = await join(h.stack, 'late10', roomId);
+	assert.deepEqual(w.messages.filter((x) => x.kind === 'action').map((x) => [x.seq, x.action]), [[a.seq, 'kick']]);
+	await closeAll([o, m, late]);
 });
