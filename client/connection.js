@@ -6,7 +6,12 @@
 //                                           see STATE; retryAt is a Date.now()
 //                                           time while a retry is scheduled;
 //                                           fatal: a fatal event follows
-//   welcome   { room, user, userId, members, seq, resumed, restarted }
+//   welcome   { room, user, userId, members, seq, resumed, restarted,
+//               role, roles, mutedUntil }
+//                                           role: ours (owner, moderator,
+//                                           member); roles: { userId: role }
+//                                           of the owner and moderators;
+//                                           mutedUntil: ms, null when not muted
 //                                           members: [{ user, userId }];
 //                                           userId null from a server that
 //                                           sends none; restarted: an
@@ -16,12 +21,18 @@
 //   message   { seq, id, user, userId, text, ts }
 //                                           may repeat a seq already seen
 //                                           (resume, resend): dedupe by seq
+//   action    { seq, action, userId, user, target, targetName, detail, text,
+//               ts, live }                  a moderation action record (live:
+//                                           just taken, not from a welcome or
+//                                           history); may repeat a seq
 //   ack       { id, seq, text }            one of our sends is committed
 //   sendfail  { id, code, message }        the server refused one of our sends
 //   presence  { joined, userId } | { left, userId }
 //   typing    { user, userId }
 //   servererror { code, message }
 //   fatal     { reason, message }          gave up; retry() starts over
+//                                           (banned, removed, deleted: the
+//                                           server said never to come back)
 //   frame     the frame itself             any other frame type (the inbox's
 //                                           event and resync: inbox.js)
 //
@@ -336,6 +347,16 @@ export class RoomConnection extends EventTarget {
     if (this._closed) return;
     if (welcomed && Date.now() - this._welcomedAt >= STABLE_MS) this._attempt = 0;
     switch (event.code) {
+      // Moderation: coming back would only be refused, or is not wanted.
+      case 4010:
+        this._fail('banned', 'You were banned from this room.');
+        return;
+      case 4011:
+        this._fail('removed', 'You were removed from this room by a moderator.');
+        return;
+      case 4012:
+        this._fail('deleted', 'This room was deleted by its owner.');
+        return;
       case 4009:
         this._fail('full', 'This room is full.');
         return;
@@ -394,6 +415,9 @@ export class RoomConnection extends EventTarget {
         break;
       case 'message':
         this._onMessage(frame);
+        break;
+      case 'action':
+        this._onMessage({ ...frame, kind: 'action' }, true);
         break;
       case 'edit':
       case 'delete':
@@ -461,8 +485,17 @@ export class RoomConnection extends EventTarget {
     const ids = Array.isArray(frame.memberIds) && frame.memberIds.length === names.length ? frame.memberIds : [];
     const members = names.map((m, i) => ({ user: memberName(m), userId: idOf(ids[i]) }))
       .filter((m) => typeof m.user === 'string');
+    const roles = {};
+    if (frame.roles !== null && typeof frame.roles === 'object') {
+      for (const [id, role] of Object.entries(frame.roles)) {
+        if (role === 'owner' || role === 'moderator') roles[id] = role;
+      }
+    }
     this._emit('welcome', {
       room: frame.room, user: this.user, userId: this.userId, members, seq: frame.seq, resumed, restarted,
+      role: typeof frame.role === 'string' ? frame.role : 'member',
+      roles,
+      mutedUntil: Number.isInteger(frame.mutedUntil) ? frame.mutedUntil : null,
     });
     const messages = Array.isArray(frame.messages) ? frame.messages.filter(validMessage) : [];
     messages.sort((a, b) => a.seq - b.seq);
@@ -477,9 +510,13 @@ export class RoomConnection extends EventTarget {
     for (const entry of this.pending.values()) this._writeSend(entry);
   }
 
-  _onMessage(message) {
+  _onMessage(message, live = false) {
     if (!validMessage(message)) return;
     if (this.lastSeq === null || message.seq > this.lastSeq) this.lastSeq = message.seq;
+    if (message.kind === 'action') {
+      if (typeof message.action === 'string') this._emit('action', { ...message, live });
+      return;
+    }
     if (isOwn(message, this.user, this.userId)) this.pending.delete(message.id);
     this._emit('message', message);
   }

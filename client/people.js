@@ -350,7 +350,7 @@ export function closePeopleDialogs() {
 
 let cardFor = null; // the userId the card shows
 
-async function renderCard(userId, shown) {
+async function renderCard(userId, shown, extra = null) {
   const body = $('user-card-body');
   const error = $('user-card-error');
   setError(error, null);
@@ -404,10 +404,12 @@ async function renderCard(userId, shown) {
     } else if (registered) {
       for (const kind of actionsFor(userId)) {
         actions.append(actionButton(kind, userId, (e) => showFailure(error, e),
-          { name: user.displayName, onDone: () => { if (cardFor === userId && $('user-card').open) renderCard(userId, user); } }));
+          { name: user.displayName, onDone: () => { if (cardFor === userId && $('user-card').open) renderCard(userId, user, extra); } }));
       }
     }
     parts.push(actions);
+    // What the view that opened the card adds (the room's moderation).
+    if (extra !== null) parts.push(...extra());
     body.replaceChildren(...parts);
   };
 
@@ -440,11 +442,13 @@ async function renderCard(userId, shown) {
 // Opens the card of userId: their profile and what can be done. opts.user:
 // the person as already shown (cleanUser's shape), opts.name: or just the
 // name; either is drawn while the profile loads.
-export function openUserCard(userId, { user = null, name = null } = {}) {
+// extra: a function returning more of the card's nodes, called each time it
+// is drawn (the room view's moderation tools).
+export function openUserCard(userId, { user = null, name = null, extra = null } = {}) {
   cardFor = userId;
   const dialog = $('user-card');
   if (!dialog.open) dialog.showModal();
-  renderCard(userId, user ?? (name === null ? null : cleanUser({ userId, displayName: name })));
+  renderCard(userId, user ?? (name === null ? null : cleanUser({ userId, displayName: name })), extra);
 }
 
 // Makes element (a name, an author, an avatar) open userId's card when

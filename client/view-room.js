@@ -57,6 +57,12 @@ class RoomView {
     this.order = [];
     this.byId = new Map();
     this.members = []; // { user, userId }
+    // Moderation (docs/protocol.md, "Roles and moderation"): our role, the
+    // owner's and moderators' by id, and until when we are muted (ms).
+    this.role = 'member';
+    this.roles = {};
+    this.mutedUntil = null;
+    this.muteTimer = null;
     this.clashes = new NameClashes();
     this.typers = new Map();
     this.unread = 0;
@@ -89,6 +95,7 @@ class RoomView {
     $('copy-link').textContent = 'Copy';
     $('composer-input').value = '';
     setError($('room-error'), null);
+    delete $('room-error').dataset.reason;
     this.lockComposer(null);
     this.renderHistoryStatus();
     this.renderMembers();
@@ -108,6 +115,7 @@ class RoomView {
     on('message', this.onMessage);
     on('change', this.onChange);
     on('ack', this.onAck);
+    on('action', this.onAction);
     on('sendfail', this.onSendFail);
     on('presence', this.onPresence);
     on('typing', this.onTyping);
@@ -215,6 +223,7 @@ class RoomView {
     this.conn.close();
     this.resizer.disconnect();
     clearInterval(this.countdown);
+    clearTimeout(this.muteTimer);
     for (const timer of this.typers.values()) clearTimeout(timer);
     this.search.destroy();
     for (const remove of this.listeners) remove();
@@ -238,7 +247,7 @@ class RoomView {
       case STATE.CONNECTED:
         text.textContent = 'Connected';
         setError($('room-error'), null);
-        this.lockComposer(null);
+        this.applyMute();
         // The welcome's messages are on screen now.
         this.loadOlder();
         this.noteRead();
@@ -271,6 +280,13 @@ class RoomView {
     } else if (reason === 'unknown_room') {
       history.replaceState(null, '', '/');
       app.showLobby(`Room “${this.roomId}” does not exist any more.`);
+    } else if (reason === 'banned' || reason === 'removed' || reason === 'deleted') {
+      // Final: the connection does not come back, and neither does the composer.
+      clearTimeout(this.muteTimer);
+      setError($('room-error'), message);
+      $('room-error').dataset.reason = reason;
+      this.lockComposer(message);
+      setVisible($('status-retry'), false);
     } else if (reason === 'full') {
       setError($('room-error'), 'This room is full. Try again later.');
       this.lockComposer('The room is full: you cannot write here.');
@@ -295,9 +311,12 @@ class RoomView {
 
   // -------------------------------------------------------------- members
 
-  onWelcome({ user, userId, members, restarted }) {
+  onWelcome({ user, userId, members, restarted, role, roles, mutedUntil }) {
     if (typeof user === 'string') this.me = user;
     this.meId = userId;
+    this.role = role;
+    this.roles = roles;
+    this.mutedUntil = mutedUntil;
     this.members = [];
     for (const m of members) this.addMember(m);
     this.renderMembers();
@@ -355,8 +374,18 @@ class RoomView {
       const label = document.createElement('span');
       label.className = 'member-name';
       this.fillName(label, name, userId ?? undefined);
-      if (userId !== null && userId !== this.meId) attachUserMenu(label, userId, { name });
+      if (userId !== null && userId !== this.meId) {
+        attachUserMenu(label, userId, { name, extra: () => this.moderationTools(userId, name) });
+      }
       li.append(avatar, label);
+      const role = userId === null ? undefined : this.roles[userId];
+      if (role !== undefined) {
+        const badge = document.createElement('span');
+        badge.className = `role-badge role-${role}`;
+        badge.dataset.testid = 'role-badge';
+        badge.textContent = role === 'owner' ? 'owner' : 'mod';
+        li.append(badge);
+      }
       if (isOwn({ user: name, userId }, this.me, this.meId)) {
         const you = document.createElement('span');
         you.className = 'you';
@@ -367,6 +396,123 @@ class RoomView {
     });
     $('member-list').replaceChildren(...items);
     $('member-count').textContent = String(this.members.length);
+  }
+
+  // -------------------------------------------------------------- moderation
+
+  rank(userId) {
+    const role = userId === this.meId ? this.role : this.roles[userId];
+    return role === 'owner' ? 2 : role === 'moderator' ? 1 : 0;
+  }
+
+  // The user card's moderation part for userId (a function the card calls
+  // each time it draws): kick, ban (reason, duration), mute (duration), when
+  // we outrank them; the server decides in the end.
+  moderationTools(userId, name) {
+    if (this.meId === null || this.rank(this.meId) === 0 || this.rank(this.meId) <= this.rank(userId)) return [];
+    const box = document.createElement('div');
+    box.className = 'moderation';
+    box.dataset.testid = 'moderation';
+    const title = document.createElement('h3');
+    title.textContent = `Moderate ${name}`;
+    const reason = document.createElement('input');
+    reason.type = 'text';
+    reason.maxLength = 200;
+    reason.placeholder = 'Reason (optional)';
+    reason.dataset.testid = 'mod-reason';
+    reason.setAttribute('aria-label', 'Reason');
+    const duration = document.createElement('select');
+    duration.dataset.testid = 'mod-duration';
+    duration.setAttribute('aria-label', 'For how long');
+    for (const [value, label] of [['600', '10 minutes'], ['3600', '1 hour'], ['86400', '1 day'],
+      ['604800', '1 week'], ['', 'Until lifted (ban)']]) {
+      duration.append(new Option(label, value));
+    }
+    duration.value = '3600';
+    const act = (type) => {
+      const frame = { type, userId };
+      const why = reason.value.trim();
+      if (why !== '' && (type === 'kick' || type === 'ban')) frame.reason = why;
+      const seconds = Number(duration.value);
+      if (type === 'mute') frame.durationS = seconds > 0 ? seconds : 86400;
+      if (type === 'ban' && seconds > 0) frame.durationS = seconds;
+      if (!this.conn.change(frame)) {
+        setError($('user-card-error'), 'Not connected: try again once the room is back.');
+        return;
+      }
+      $('user-card').close();
+    };
+    const buttons = document.createElement('div');
+    buttons.className = 'row-actions';
+    for (const [type, label] of [['kick', 'Remove'], ['ban', 'Ban'], ['mute', 'Mute']]) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.textContent = label;
+      b.dataset.testid = `mod-${type}`;
+      if (type === 'ban') b.className = 'danger';
+      b.addEventListener('click', () => act(type));
+      buttons.append(b);
+    }
+    box.append(title, reason, duration, buttons);
+    return [box];
+  }
+
+  // The composer while we are muted says until when, and comes back at its end.
+  applyMute() {
+    clearTimeout(this.muteTimer);
+    this.muteTimer = null;
+    const left = this.mutedUntil === null ? 0 : this.mutedUntil - Date.now();
+    if (left <= 0) {
+      this.mutedUntil = null;
+      this.lockComposer(null);
+      return;
+    }
+    const until = new Date(this.mutedUntil);
+    this.lockComposer(`You are muted until ${until.toLocaleTimeString()}.`);
+    // setTimeout's bound (about 24.8 days): past it, look again then.
+    this.muteTimer = setTimeout(() => this.applyMute(), Math.min(left + 100, 2 ** 31 - 1));
+  }
+
+  // An action record: a system line, and what it changes here. Only a live
+  // one changes roles and mutes (a welcome says how they are now); a rename
+  // applies from any, in seq order.
+  onAction(a) {
+    this.addSystemLine(a);
+    const detail = a.detail !== null && typeof a.detail === 'object' ? a.detail : {};
+    if (a.action === 'settings' && typeof detail.name === 'string') this.setName(detail.name);
+    if (!a.live || typeof a.target !== 'string') return;
+    if (a.action === 'promote') this.roles[a.target] = 'moderator';
+    else if (a.action === 'demote') delete this.roles[a.target];
+    else if (a.action === 'transfer') {
+      this.roles[a.userId] = 'moderator';
+      this.roles[a.target] = 'owner';
+    }
+    if (a.action === 'promote' || a.action === 'demote' || a.action === 'transfer') {
+      if (a.target === this.meId || a.userId === this.meId) this.role = this.roles[this.meId] ?? 'member';
+      this.renderMembers();
+    }
+    if (a.target === this.meId && a.action === 'mute' && Number.isInteger(detail.until)) {
+      this.mutedUntil = detail.until;
+      this.applyMute();
+    } else if (a.target === this.meId && a.action === 'unmute') {
+      this.mutedUntil = null;
+      this.applyMute();
+    }
+  }
+
+  addSystemLine(a) {
+    if (this.bySeq.has(a.seq)) return;
+    const li = document.createElement('li');
+    li.className = 'system';
+    li.dataset.testid = 'system-line';
+    li.dataset.seq = String(a.seq);
+    li.dataset.action = a.action;
+    const text = document.createElement('span');
+    text.textContent = a.text;
+    const time = document.createElement('time');
+    li.append(text, ' ', time);
+    this.setTime(li, a.ts);
+    this.withScroll(() => this.placeConfirmed(li, a.seq));
   }
 
   // -------------------------------------------------------------- typing

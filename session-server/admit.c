@@ -10,6 +10,7 @@
 
 #include "container.h"
 #include "hub_internal.h"
+#include "rules.h"
 #include "strpack.h"
 
 void admit_refuse(struct app_client *c, uint16_t code, const char *reason)
@@ -41,6 +42,11 @@ void admit_join(struct app_room *r, struct app_client *c)
 	assert(c->where == CL_OUT);
 	if (proto < 0) {
 		admit_refuse(c, WIRE_CLOSE_SUBPROTOCOL, "subprotocol not served by this room");
+		return;
+	}
+	/* A ticket minted before the ban. */
+	if (r->rules && rules_banned(r->rules, c->strs, rules_now())) {
+		admit_refuse(c, WIRE_CLOSE_BANNED, "banned");
 		return;
 	}
 	joined = room_join(&r->room, c->strs, c->name);

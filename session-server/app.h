@@ -93,6 +93,23 @@ struct app_record {
 	int64_t scrub;
 };
 
+/* One moderation action of a room (docs/protocol.md, "Roles and
+ * moderation"): a row of room_actions. Strings are valid during the call. */
+struct app_action {
+	int64_t id;                /* grows in the order actions were taken */
+	int64_t ts;                /* when, ms since the Unix epoch */
+	const char *action;        /* settings, promote, demote, transfer, kick, ban, unban,
+				    * mute, unmute, invite, uninvite, invite_link, revoke_link */
+	const char *actor;         /* the subject who took it */
+	const char *actor_name;
+	const char *target;        /* the subject it was taken on; NULL for none */
+	const char *target_name;   /* NULL for none */
+	const char *detail;        /* a JSON object, the action's own (migration 020) */
+};
+
+/* A user's role in a room (rooms.owner; room_roles). */
+enum app_role { APP_ROLE_MEMBER, APP_ROLE_MODERATOR, APP_ROLE_OWNER };
+
 struct room_app_ops {
 	const char *name;
 	/* The subprotocols it serves, NULL-terminated, each at most 64 bytes of
@@ -127,6 +144,18 @@ struct room_app_ops {
 	void (*tick)(void *state, uint64_t now_ms);
 	/* The room is unloaded: free state. */
 	void (*dispose)(void *state);
+	/* Moderation actions taken in the room (struct app_action; valid
+	 * during the call), oldest first, that its log does not hold yet; may
+	 * be NULL (the application keeps no record of them). The transport
+	 * reads them from the database's room_actions when the room loads and
+	 * whenever one is taken, and again after a rollback: so the same
+	 * action may come more than once, and the application must take each
+	 * once (the chat appends a record with client id "act:<id>" and skips
+	 * ids it holds). An action it cannot take now (its log recovers):
+	 * return a negative errno, and they come again about a tick later;
+	 * 0 when taken. Enforcement (closing a banned or removed user's
+	 * connections) is the transport's, whatever this does. */
+	int (*actions)(void *state, const struct app_action *acts, size_t n);
 };
 
 /* The application registered under name, or NULL. */
@@ -214,6 +243,19 @@ int app_log_read(struct app_room *r, int64_t after, int64_t before, size_t limit
  * after dispose() (at shutdown the database fails them): what they use must
  * outlive the room's state. */
 struct db *app_db(const struct app_room *r);
+
+/* The room's rules as this server last read them (the transport re-reads
+ * them whenever a moderator or the owner acts): user's role, and until
+ * when user is muted (ms since the Unix epoch; 0: not muted; a mute stops
+ * at its end without a re-read). A room whose rules are not read (an
+ * inbox) has every user a member and no one muted. */
+enum app_role app_room_role(const struct app_room *r, const char *user);
+int64_t app_room_muted_until(const struct app_room *r, const char *user);
+/* The room's owner (NULL: none known) and its moderators, i <
+ * app_room_moderator_count(). */
+const char *app_room_owner(const struct app_room *r);
+size_t app_room_moderator_count(const struct app_room *r);
+const char *app_room_moderator(const struct app_room *r, size_t i);
 
 /* One pointer of the application's per connection, NULL at first. */
 void app_client_set_data(struct app_client *c, void *data);

@@ -44,11 +44,14 @@
 #include "app.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "db.h"
 #include "dlist.h"
 #include "dmnotify.h"
 #include "jbuf.h"
@@ -69,6 +72,14 @@
 #define CHAT_KIND_EDIT "edit"
 #define CHAT_KIND_DELETE "delete"
 #define CHAT_KIND_REACTION "reaction"
+/* A moderation action (app.h's struct app_action), client id "act:<id>",
+ * payload {"action","target"?,"targetName"?,"detail"?}. */
+#define CHAT_KIND_ACTION "action"
+/* The moderation frames' bounds (docs/protocol.md): a reason, a duration,
+ * and how many of them a room waits for at once. */
+#define CHAT_REASON_MAX 200
+#define CHAT_DURATION_MAX 31536000
+#define CHAT_ACTS_MAX 8
 /* Reactions: an emoji is 1 to 32 bytes; a message has at most 20 distinct
  * ones; a message's frame names the first 20 users of each. */
 #define CHAT_EMOJI_MAX 32
@@ -90,7 +101,7 @@ static bool is_native(const struct app_client *c)
 	return app_client_protocol(c) == CHAT_NATIVE;
 }
 
-enum chat_kind { CK_MESSAGE, CK_EDIT, CK_DELETE, CK_REACTION, CK_OTHER };
+enum chat_kind { CK_MESSAGE, CK_EDIT, CK_DELETE, CK_REACTION, CK_ACTION, CK_OTHER };
 
 /* One emoji on a message: the users who have it on, in the order they
  * reacted. */
@@ -107,7 +118,9 @@ struct chat_msg {
 	size_t cap;
 	const char *user, *id;   /* user: the subject; id NULL for compat */
 	const char *name;        /* the sender's name, as shown */
-	const char *text;        /* a message's or an edit's text, a reaction's emoji */
+	/* a message's or an edit's text, a reaction's emoji, an action's JSON
+	 * object as clients see it (its payload with "text" added) */
+	const char *text;
 	size_t text_len;
 	struct app_client *from; /* to acknowledge once committed; NULL if gone */
 	uint32_t key;            /* hash of (user, id), for the index */
@@ -159,6 +172,11 @@ struct chat {
 	struct marks *marks;     /* read marks, written on tick and dispose */
 	struct dmn *dm;          /* "dm" events, if the room is a direct conversation */
 	struct dlist waits;
+	/* Moderation: the frames waiting for the database (struct chat_act),
+	 * and the latest action appended and committed (its id). */
+	struct dlist acts;
+	size_t n_acts;
+	int64_t act_last, act_committed;
 	/* Ring slot + 1 of each message with an id, by its key (linear
 	 * probing, at most half full): a send's retry is found without
 	 * comparing it with every message in the ring. */
@@ -279,6 +297,8 @@ static enum chat_kind kind_of(const char *kind)
 		return CK_DELETE;
 	if (strcmp(kind, CHAT_KIND_REACTION) == 0)
 		return CK_REACTION;
+	if (strcmp(kind, CHAT_KIND_ACTION) == 0)
+		return CK_ACTION;
 	return CK_OTHER;
 }
 
@@ -376,7 +396,7 @@ static struct chat_msg *append(struct chat *ch, const struct chat_in *in)
 		m->cap = need;
 	}
 	if (ch->n == ch->size) {
-		if (m->id && ch->index)
+		if (m->id && ch->index && m->kind != CK_ACTION)
 			index_remove(ch, m);
 		ch->head = (ch->head + 1) % ch->size;
 		ch->n--;
@@ -404,7 +424,8 @@ static struct chat_msg *append(struct chat *ch, const struct chat_in *in)
 	m->edit_seq = 0;
 	m->react_pending = 0;
 	m->counted = false;
-	if (id && ch->index) {
+	/* An action's client id is no send of its actor's to retry. */
+	if (id && ch->index && in->kind != CK_ACTION) {
 		m->key = key_of(r->user, id);
 		index_add(ch, m);
 	}
@@ -456,15 +477,89 @@ static int apply(struct chat *ch, struct chat_msg *m)
 	}
 }
 
+/* The plain English line of an action (docs/protocol.md), for clients that
+ * do not know it, "Alice banned Bob for spam", in line[0..size). Names are
+ * at most 64 bytes, a room's name 100 and a reason 200 (migration 020). */
+static void action_line(char *line, size_t size, const char *actor, const char *action,
+			const char *target, json_t *detail)
+{
+	static const struct { const char *action, *verb, *after; } lines[] = {
+		{ "promote", "made", " a moderator" },
+		{ "demote", "removed", " as a moderator" },
+		{ "transfer", "handed the room over to", "" },
+		{ "kick", "removed", "" },
+		{ "ban", "banned", "" },
+		{ "unban", "lifted the ban on", "" },
+		{ "mute", "muted", "" },
+		{ "unmute", "unmuted", "" },
+		{ "invite", "invited", "" },
+		{ "uninvite", "withdrew the invitation of", "" },
+	};
+	const char *reason = json_string_value(json_object_get(detail, "reason"));
+	const char *name = json_string_value(json_object_get(detail, "name"));
+	size_t i, len;
+
+	for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+		if (strcmp(action, lines[i].action) == 0)
+			break;
+	if (i < sizeof(lines) / sizeof(lines[0]))
+		snprintf(line, size, "%s %s %s%s", actor, lines[i].verb, target ? target : "someone",
+			 lines[i].after);
+	else if (strcmp(action, "settings") == 0 && name && *name)
+		snprintf(line, size, "%s renamed the room to %s", actor, name);
+	else if (strcmp(action, "settings") == 0)
+		snprintf(line, size, "%s changed the room's settings", actor);
+	else if (strcmp(action, "invite_link") == 0)
+		snprintf(line, size, "%s made an invite link", actor);
+	else if (strcmp(action, "revoke_link") == 0)
+		snprintf(line, size, "%s revoked an invite link", actor);
+	else
+		snprintf(line, size, "%s: %s", actor, action);
+	len = strlen(line);
+	if (reason && *reason)
+		snprintf(line + len, size - len, " for %s", reason);
+}
+
+/* An action record's payload as clients see it: the object with its
+ * "text" line, in *owned (free it); false when it is no action's. */
+static bool action_in(const struct app_record *r, char **owned)
+{
+	json_t *o = json_loadb(r->payload, r->payload_len, 0, NULL);
+	const char *action = json_string_value(json_object_get(o, "action"));
+	const char *target = json_string_value(json_object_get(o, "targetName"));
+	char line[512];
+
+	if (!target)
+		target = json_string_value(json_object_get(o, "target"));
+	if (action) {
+		action_line(line, sizeof(line), r->name, action, target, json_object_get(o, "detail"));
+		if (json_object_set_new(o, "text", json_string(line)) == 0)
+			*owned = json_dumps(o, JSON_COMPACT);
+	}
+	json_decref(o);
+	return *owned != NULL;
+}
+
 /* Turns a stored record into what the ring takes: a reaction's payload is
- * {"emoji","on"} (empty once scrubbed: nothing to fold). */
-static void in_of(const struct app_record *r, struct chat_in *in, char emoji[CHAT_EMOJI_MAX + 1])
+ * {"emoji","on"} (empty once scrubbed: nothing to fold); an action's is
+ * made into its client object, in *owned (free it after). */
+static void in_of(const struct app_record *r, struct chat_in *in, char emoji[CHAT_EMOJI_MAX + 1],
+		  char **owned)
 {
 	in->r = r;
 	in->kind = kind_of(r->kind);
 	in->text = r->payload;
 	in->text_len = r->payload_len;
 	in->on = false;
+	*owned = NULL;
+	if (in->kind == CK_ACTION) {
+		if (action_in(r, owned)) {
+			in->text = *owned;
+			in->text_len = strlen(*owned);
+		} else {
+			in->kind = CK_OTHER;
+		}
+	}
 	if (in->kind == CK_REACTION) {
 		json_t *o = json_loadb(r->payload, r->payload_len, 0, NULL);
 		const char *e = json_string_value(json_object_get(o, "emoji"));
@@ -483,12 +578,13 @@ static void in_of(const struct app_record *r, struct chat_in *in, char emoji[CHA
 /* Appends a committed record and folds it in. */
 static struct chat_msg *push_committed(struct chat *ch, const struct app_record *r)
 {
-	char emoji[CHAT_EMOJI_MAX + 1];
+	char emoji[CHAT_EMOJI_MAX + 1], *owned;
 	struct chat_in in;
 	struct chat_msg *m;
 
-	in_of(r, &in, emoji);
+	in_of(r, &in, emoji, &owned);
 	m = append(ch, &in);
+	free(owned);
 	if (m && apply(ch, m) != 0)
 		return NULL;
 	return m;
@@ -517,6 +613,22 @@ static void put_msg(struct jbuf *b, struct chat *ch, const struct chat_msg *m, b
 {
 	size_t text_len;
 	const char *text = text_of(ch, m, &text_len);
+
+	if (m->kind == CK_ACTION) {
+		/* Its object's fields follow the transport's (text is
+		 * {"action",...,"text"}, never empty). */
+		jbuf_puts(b, typed ? "{\"type\":\"action\",\"seq\":" : "{\"kind\":\"action\",\"seq\":");
+		jbuf_int(b, m->seq);
+		jbuf_puts(b, ",\"userId\":");
+		jbuf_strz(b, m->user);
+		jbuf_puts(b, ",\"user\":");
+		jbuf_strz(b, m->name);
+		jbuf_puts(b, ",\"ts\":");
+		jbuf_int(b, m->ts);
+		jbuf_put(b, ",", 1);
+		jbuf_put(b, m->text + 1, m->text_len - 1);
+		return;
+	}
 
 	jbuf_puts(b, typed ? "{\"type\":\"message\",\"seq\":" : "{\"seq\":");
 	jbuf_int(b, m->seq);
@@ -606,7 +718,7 @@ static bool put_ring_range(struct chat *ch, struct chat *src, size_t from, size_
 {
 	for (size_t i = from; i < to; i++) {
 		const struct chat_msg *m = msg_at(src, i);
-		if (m->kind != CK_MESSAGE)
+		if (m->kind != CK_MESSAGE && m->kind != CK_ACTION)
 			continue;
 		if (comma)
 			jbuf_put(&ch->out, ",", 1);
@@ -749,7 +861,7 @@ static void broadcast_msg(struct chat *ch, const struct chat_msg *m)
 	struct ws_frame *f;
 
 	jbuf_reset(&ch->out);
-	if (m->kind == CK_MESSAGE)
+	if (m->kind == CK_MESSAGE || m->kind == CK_ACTION)
 		put_msg(&ch->out, ch, m, true);
 	else
 		put_change(&ch->out, m);
@@ -872,6 +984,40 @@ static int wait_read(struct chat *ch, struct chat_wait *w, int64_t after, int64_
 	return rc;
 }
 
+static const char *const role_names[] = {
+	[APP_ROLE_MEMBER] = "member", [APP_ROLE_MODERATOR] = "moderator", [APP_ROLE_OWNER] = "owner",
+};
+
+/* c's role, the room's owner and moderators, and until when c is muted. */
+static void put_roles(struct chat *ch, struct app_client *c)
+{
+	const char *owner = app_room_owner(ch->room);
+	size_t n = app_room_moderator_count(ch->room);
+	int64_t muted = app_room_muted_until(ch->room, app_client_user(c));
+	bool comma = false;
+
+	jbuf_puts(&ch->out, ",\"role\":\"");
+	jbuf_puts(&ch->out, role_names[app_room_role(ch->room, app_client_user(c))]);
+	jbuf_puts(&ch->out, "\",\"roles\":{");
+	if (owner) {
+		jbuf_strz(&ch->out, owner);
+		jbuf_puts(&ch->out, ":\"owner\"");
+		comma = true;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (comma)
+			jbuf_put(&ch->out, ",", 1);
+		comma = true;
+		jbuf_strz(&ch->out, app_room_moderator(ch->room, i));
+		jbuf_puts(&ch->out, ":\"moderator\"");
+	}
+	jbuf_put(&ch->out, "}", 1);
+	if (muted) {
+		jbuf_puts(&ch->out, ",\"mutedUntil\":");
+		jbuf_int(&ch->out, muted);
+	}
+}
+
 /* A welcome for c up to its messages array's opening, in ch->out. */
 static void put_welcome_head(struct chat *ch, struct app_client *c)
 {
@@ -888,6 +1034,7 @@ static void put_welcome_head(struct chat *ch, struct app_client *c)
 	 * that clients of the first native protocol read. */
 	jbuf_puts(&ch->out, ",\"memberIds\":");
 	put_members(ch, true);
+	put_roles(ch, c);
 	put_welcome_seq(ch);
 }
 
@@ -1107,6 +1254,18 @@ static const char *get_text(struct app_client *c, json_t *o, const char *id, siz
 	return text;
 }
 
+/* Whether c's user is muted; if so it is told, {"code":"muted","until"}. */
+static bool muted(struct chat *ch, struct app_client *c, const char *id)
+{
+	int64_t until = app_room_muted_until(ch->room, app_client_user(c));
+
+	if (until)
+		send_json(c, json_pack("{s:s,s:s,s:s,s:s*,s:I}", "type", "error", "code", "muted",
+				       "message", "you are muted in this room", "id", id,
+				       "until", (json_int_t)until));
+	return until != 0;
+}
+
 static void on_send(struct chat *ch, struct app_client *c, json_t *o)
 {
 	const char *id = get_id(c, o, "send needs an id of 1 to 64 bytes"), *text;
@@ -1119,7 +1278,7 @@ static void on_send(struct chat *ch, struct app_client *c, json_t *o)
 		send_error(c, "bad_frame", "replyTo must be a message's seq", id);
 		return;
 	}
-	if (retried(ch, c, id))
+	if (retried(ch, c, id) || muted(ch, c, id))
 		return;
 	if (reply_to) {
 		struct chat_msg *t = find_msg(ch, reply_to);
@@ -1167,10 +1326,11 @@ static struct chat_msg *change_target(struct chat *ch, struct app_client *c, jso
 	return t;
 }
 
-/* Who may delete message t: its author. Moderators will be let in here. */
-static bool may_delete(const struct app_client *c, const struct chat_msg *t)
+/* Who may delete message t: its author, the room's moderators and owner. */
+static bool may_delete(struct chat *ch, const struct app_client *c, const struct chat_msg *t)
 {
-	return strcmp(app_client_user(c), t->user) == 0;
+	return strcmp(app_client_user(c), t->user) == 0 ||
+	       app_room_role(ch->room, app_client_user(c)) != APP_ROLE_MEMBER;
 }
 
 /* A change record of target t to the log; committed() folds it in and
@@ -1204,7 +1364,7 @@ static void on_edit(struct chat *ch, struct app_client *c, json_t *o)
 	struct chat_msg *t;
 	size_t len;
 
-	if (!id || !(text = get_text(c, o, id, &len)) || retried(ch, c, id) ||
+	if (!id || !(text = get_text(c, o, id, &len)) || retried(ch, c, id) || muted(ch, c, id) ||
 	    !(t = change_target(ch, c, o, id)))
 		return;
 	if (strcmp(t->user, app_client_user(c)) != 0) {
@@ -1225,8 +1385,8 @@ static void on_delete(struct chat *ch, struct app_client *c, json_t *o)
 
 	if (!id || retried(ch, c, id) || !(t = change_target(ch, c, o, id)))
 		return;
-	if (!may_delete(c, t)) {
-		send_error(c, "not_allowed", "only its author deletes a message", id);
+	if (!may_delete(ch, c, t)) {
+		send_error(c, "not_allowed", "only its author or a moderator deletes a message", id);
 		return;
 	}
 	publish_change(ch, c, id, CHAT_KIND_DELETE, CK_DELETE, t, "", 0, "", 0, false);
@@ -1258,7 +1418,7 @@ static void on_react(struct chat *ch, struct app_client *c, json_t *o)
 		send_error(c, "bad_frame", "react needs an emoji of 1 to 32 bytes and a boolean on", id);
 		return;
 	}
-	if (retried(ch, c, id) || !(t = change_target(ch, c, o, id)))
+	if (retried(ch, c, id) || muted(ch, c, id) || !(t = change_target(ch, c, o, id)))
 		return;
 	on = json_is_true(jon);
 	fresh = on && !react_find(t, emoji, len);
@@ -1352,6 +1512,140 @@ static void on_read(struct chat *ch, struct app_client *c, json_t *o)
 				       "userId", app_client_user(c), "seq", seq), NULL);
 }
 
+/* A moderation frame waiting for stateroom_room_act. The callback may run
+ * after dispose (app_db): ch is then NULL, as c once it has left. */
+struct chat_act {
+	struct chat *ch;
+	struct app_client *c;
+	struct dlist_node node;      /* in ch->acts */
+	char action[8];
+	char id[WIRE_MSG_ID_MAX + 1];
+};
+
+/* stateroom_room_act's statuses as frame errors (docs/protocol.md). */
+static const struct { const char *status, *code, *message; } act_errors[] = {
+	{ "no_room", "not_found", "this room takes no moderation" },
+	{ "forbidden", "forbidden", "your role may not do this" },
+	{ "outranked", "outranked", "the user's role is yours or above" },
+	{ "no_user", "no_such_user", "no such user" },
+	{ "exists", "exists", "already so" },
+	{ "not_found", "not_found", "nothing to undo" },
+	{ "invalid", "invalid_request", "the request does not fit the action" },
+};
+
+static void moderated(PGresult *res, const char *err, const char *sqlstate, void *arg)
+{
+	struct chat_act *a = arg;
+	const char *status = res && PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : NULL;
+
+	(void)err;
+	(void)sqlstate;
+	if (a->ch) {
+		dlist_remove(&a->ch->acts, &a->node);
+		a->ch->n_acts--;
+	}
+	if (!a->c || !a->ch)
+		goto out;
+	if (status && strcmp(status, "ok") == 0) {
+		/* The action's record follows once logged (the notification). */
+		send_json(a->c, json_pack("{s:s,s:s,s:s}", "type", "done", "id", a->id, "action",
+					  a->action));
+		goto out;
+	}
+	for (size_t i = 0; status && i < sizeof(act_errors) / sizeof(act_errors[0]); i++) {
+		if (strcmp(status, act_errors[i].status) == 0) {
+			send_error(a->c, act_errors[i].code, act_errors[i].message, a->id);
+			goto out;
+		}
+	}
+	send_error(a->c, "unavailable", "the action cannot be taken now, retry", a->id);
+out:
+	free(a);
+}
+
+/* kick, ban, unban, mute, unmute: checked here, decided by the database's
+ * stateroom_room_act (the one place the rules of who may do what live),
+ * one statement per frame; a member is refused without asking it. */
+static void on_moderate(struct chat *ch, struct app_client *c, json_t *o, const char *action)
+{
+	const char *id = get_id(c, o, "a moderation frame needs an id of 1 to 64 bytes");
+	json_t *juser = json_object_get(o, "userId"), *jreason = json_object_get(o, "reason");
+	const char *user = json_string_value(juser), *reason = json_string_value(jreason);
+	const char *target_name = NULL;
+	bool takes_reason = strcmp(action, "kick") == 0 || strcmp(action, "ban") == 0;
+	bool mute = strcmp(action, "mute") == 0;
+	json_int_t duration = 0;
+	json_t *detail;
+	char *detail_s;
+	struct chat_act *a;
+	const char *p[7];
+	int rc;
+
+	if (!id)
+		return;
+	if (!user || !wire_sub_valid(user, json_string_length(juser))) {
+		send_error(c, "bad_frame", "userId must be a user's id", id);
+		return;
+	}
+	if (jreason && (!takes_reason || !reason || json_string_length(jreason) > CHAT_REASON_MAX ||
+			memchr(reason, '\0', json_string_length(jreason)))) {
+		send_error(c, "bad_frame", "reason: kick and ban take up to 200 bytes of text", id);
+		return;
+	}
+	if (!get_int(o, "durationS", mute, 1, CHAT_DURATION_MAX, &duration) ||
+	    (duration && !mute && strcmp(action, "ban") != 0)) {
+		send_error(c, "bad_frame", "durationS: mute needs, ban takes 1 to 31536000 seconds", id);
+		return;
+	}
+	if (app_room_role(ch->room, app_client_user(c)) == APP_ROLE_MEMBER) {
+		send_error(c, "forbidden", "your role may not do this", id);
+		return;
+	}
+	if (ch->n_acts >= CHAT_ACTS_MAX) {
+		send_error(c, "unavailable", "too many actions at once, retry", id);
+		return;
+	}
+	for (size_t i = 0; i < app_room_member_count(ch->room); i++)
+		if (strcmp(app_room_member(ch->room, i), user) == 0)
+			target_name = app_room_member_name(ch->room, i);
+	detail = json_object();
+	if (reason && *reason)
+		json_object_set_new(detail, "reason", json_string(reason));
+	if (duration)
+		json_object_set_new(detail, "durationS", json_integer(duration));
+	detail_s = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
+	json_decref(detail);
+	a = calloc(1, sizeof(*a));
+	if (!detail_s || !a) {
+		free(detail_s);
+		free(a);
+		send_error(c, "unavailable", "out of memory, retry", id);
+		return;
+	}
+	a->ch = ch;
+	a->c = c;
+	snprintf(a->action, sizeof(a->action), "%s", action);
+	snprintf(a->id, sizeof(a->id), "%s", id);
+	p[0] = app_room_id(ch->room);
+	p[1] = app_client_user(c);
+	p[2] = app_client_name(c);
+	p[3] = action;
+	p[4] = user;
+	p[5] = target_name;
+	p[6] = detail_s;
+	rc = db_query(app_db(ch->room),
+		      "SELECT status, action_id FROM stateroom_room_act($1, $2, $3, $4, $5, $6, $7::jsonb)",
+		      7, p, moderated, a);
+	free(detail_s);
+	if (rc != 0) {
+		free(a);
+		send_error(c, "unavailable", "the action cannot be taken now, retry", id);
+		return;
+	}
+	dlist_push_front(&ch->acts, &a->node);
+	ch->n_acts++;
+}
+
 static void on_native(struct chat *ch, struct app_client *c, const uint8_t *data, size_t len)
 {
 	/* \u0000 is parsed so that a NUL in a text is a bad_frame like any
@@ -1378,11 +1672,17 @@ static void on_native(struct chat *ch, struct app_client *c, const uint8_t *data
 	} else if (strcmp(type, "history") == 0) {
 		on_history(ch, c, o);
 	} else if (strcmp(type, "typing") == 0) {
-		broadcast_native(ch, json_pack("{s:s,s:s,s:s}", "type", "typing", "user", app_client_name(c),
-					   "userId", app_client_user(c)),
-				 app_client_user(c));
+		/* A muted user's typing would be a way to speak. */
+		if (!app_room_muted_until(ch->room, app_client_user(c)))
+			broadcast_native(ch, json_pack("{s:s,s:s,s:s}", "type", "typing", "user",
+						       app_client_name(c), "userId", app_client_user(c)),
+					 app_client_user(c));
 	} else if (strcmp(type, "read") == 0) {
 		on_read(ch, c, o);
+	} else if (strcmp(type, "kick") == 0 || strcmp(type, "ban") == 0 ||
+		   strcmp(type, "unban") == 0 || strcmp(type, "mute") == 0 ||
+		   strcmp(type, "unmute") == 0) {
+		on_moderate(ch, c, o, type);
 	} else {
 		send_error(c, "unknown_type", "unknown frame type", NULL);
 	}
@@ -1393,6 +1693,24 @@ out:
 /* ------------------------------------------------------------- callbacks */
 
 static void chat_dispose(void *state);
+
+/* The id of action record m (client id "act:<id>"), or 0. */
+static int64_t act_of(const struct chat_msg *m)
+{
+	return m->kind == CK_ACTION && m->id && strncmp(m->id, "act:", 4) == 0 ?
+		       strtoll(m->id + 4, NULL, 10) : 0;
+}
+
+/* m is committed: an action it holds is logged. */
+static void note_committed(struct chat *ch, const struct chat_msg *m)
+{
+	int64_t id = act_of(m);
+
+	if (id > ch->act_committed)
+		ch->act_committed = id;
+	if (id > ch->act_last)
+		ch->act_last = id;
+}
 
 static int chat_create(struct app_room *room, const struct app_record *recent, size_t n,
 		       void **state)
@@ -1422,6 +1740,8 @@ static int chat_create(struct app_room *room, const struct app_record *recent, s
 		}
 	}
 	ch->committed = ch->seq;
+	for (size_t i = 0; i < ch->n; i++)
+		note_committed(ch, msg_at(ch, i));
 	/* Only committed messages are announced; an ephemeral room has none. */
 	if (app_room_persistent(room))
 		ch->dm = dmn_new(app_db(room), app_room_id(room));
@@ -1463,6 +1783,7 @@ static void chat_committed(void *state, int64_t seq)
 	while (ch->committed < seq && ch->committed < ch->seq) {
 		struct chat_msg *m = msg_at(ch, visible(ch));
 		ch->committed = m->seq;
+		note_committed(ch, m);
 		if (m->from && is_native(m->from))
 			send_ack(ch, m->from, m->id, m->seq);
 		m->from = NULL;
@@ -1489,7 +1810,7 @@ static void chat_rollback(void *state, int64_t seq)
 			app_close(m->from, WIRE_CLOSE_INTERNAL, "the message could not be saved");
 		m->from = NULL;
 		settle(ch, m);
-		if (m->id)
+		if (m->id && m->kind != CK_ACTION)
 			index_remove(ch, m);
 		ch->n--;
 		ch->seq = m->seq - 1;
@@ -1497,6 +1818,8 @@ static void chat_rollback(void *state, int64_t seq)
 	ch->seq = seq;
 	if (ch->committed > seq)
 		ch->committed = seq;
+	/* Actions dropped here come again (app.h). */
+	ch->act_last = ch->act_committed;
 }
 
 static void chat_restore(void *state, const struct app_record *recs, size_t n)
@@ -1516,8 +1839,66 @@ static void chat_restore(void *state, const struct app_record *recs, size_t n)
 			return;
 		}
 		ch->committed = m->seq;
+		note_committed(ch, m);
 		announce(ch, m);
 	}
+}
+
+/* Logs each action not logged yet as a record (app.h); -EAGAIN when the
+ * log cannot take one now. */
+static int chat_actions(void *state, const struct app_action *acts, size_t n)
+{
+	struct chat *ch = state;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct app_action *a = &acts[i];
+		json_t *o, *detail;
+		char id[32], *payload, emoji[CHAT_EMOJI_MAX + 1], *owned;
+		struct app_record rec = { .kind = CHAT_KIND_ACTION, .client_id = id, .ts = a->ts,
+					  .user = a->actor, .name = a->actor_name };
+		struct chat_in in;
+		struct chat_msg *m;
+		int64_t seq;
+
+		if (a->id <= ch->act_last)
+			continue;
+		/* Never evict a record that is not yet committed. */
+		if (ch->n == ch->size && msg_at(ch, 0)->seq > ch->committed)
+			return -EAGAIN;
+		snprintf(id, sizeof(id), "act:%" PRId64, a->id);
+		detail = json_loads(a->detail, 0, NULL);
+		o = json_pack("{s:s,s:s*,s:s*}", "action", a->action, "target", a->target,
+			      "targetName", a->target_name);
+		if (o && json_object_size(detail) > 0)
+			json_object_set(o, "detail", detail);
+		json_decref(detail);
+		payload = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		json_decref(o);
+		if (!payload)
+			return -ENOMEM;
+		rec.payload = payload;
+		rec.payload_len = strlen(payload);
+		in_of(&rec, &in, emoji, &owned);
+		seq = in.kind == CK_ACTION ? app_log_append(ch->room, &rec) : -EINVAL;
+		rec.seq = seq;
+		m = seq >= 0 ? append(ch, &in) : NULL;
+		free(owned);
+		free(payload);
+		if (seq >= 0 && !m) {
+			/* A seq taken but not held would be a gap. */
+			for (struct app_client *c = app_room_clients(ch->room); c; c = app_client_next(c))
+				app_close(c, WIRE_CLOSE_INTERNAL, "out of memory");
+			return -ENOMEM;
+		}
+		if (seq == -EINVAL)
+			continue;
+		if (seq < 0)
+			return (int)seq;
+		ch->act_last = a->id;
+		if (!app_room_persistent(ch->room))
+			chat_committed(ch, m->seq);
+	}
+	return 0;
 }
 
 static void send_welcome(struct chat *ch, struct app_client *c)
@@ -1607,6 +1988,10 @@ static void chat_frame(void *state, struct app_client *c, bool binary, const uin
 		app_close(c, WIRE_CLOSE_BAD_DATA, "NUL in a message");
 		return;
 	}
+	/* The compat protocol has no errors: a muted user's texts are not
+	 * stored, and the snapshots it gets show that they were not. */
+	if (app_room_muted_until(ch->room, app_client_user(c)))
+		return;
 	publish_text(ch, c, NULL, (const char *)data, len, 0);
 }
 
@@ -1614,6 +1999,7 @@ static void chat_leave(void *state, struct app_client *c, bool last)
 {
 	struct chat *ch = state;
 	struct chat_wait *w;
+	struct chat_act *a;
 
 	for (size_t i = visible(ch); i < ch->n; i++)
 		if (msg_at(ch, i)->from == c)
@@ -1621,6 +2007,9 @@ static void chat_leave(void *state, struct app_client *c, bool last)
 	dlist_for_each(w, &ch->waits, node)
 		if (w->c == c)
 			w->c = NULL;
+	dlist_for_each(a, &ch->acts, node)
+		if (a->c == c)
+			a->c = NULL;
 	app_client_set_data(c, NULL);
 
 	if (last)
@@ -1645,9 +2034,12 @@ static void chat_tick(void *state, uint64_t now_ms)
 static void chat_dispose(void *state)
 {
 	struct chat *ch = state;
+	struct chat_act *a;
 
 	if (!ch)
 		return;
+	dlist_for_each(a, &ch->acts, node)
+		a->ch = NULL;
 	for (size_t i = 0; i < ch->size; i++) {
 		free(ch->ring[i].buf);
 		reacts_clear(&ch->ring[i]);
@@ -1676,4 +2068,5 @@ const struct room_app_ops app_chat_ops = {
 	.restore = chat_restore,
 	.tick = chat_tick,
 	.dispose = chat_dispose,
+	.actions = chat_actions,
 };

@@ -8,6 +8,7 @@
 
 #include "app.h"
 #include "hub_internal.h"
+#include "rules.h"
 #include "store.h"
 
 const char *app_room_id(const struct app_room *r)
@@ -182,4 +183,29 @@ size_t app_room_log_window(const struct app_room *r)
 struct db *app_db(const struct app_room *r)
 {
 	return r->hub->db;
+}
+
+enum app_role app_room_role(const struct app_room *r, const char *user)
+{
+	return rules_role(r->rules, user);
+}
+
+int64_t app_room_muted_until(const struct app_room *r, const char *user)
+{
+	return rules_muted(r->rules, user, rules_now());
+}
+
+const char *app_room_owner(const struct app_room *r)
+{
+	return r->rules ? r->rules->owner : NULL;
+}
+
+size_t app_room_moderator_count(const struct app_room *r)
+{
+	return r->rules ? r->rules->n_mods : 0;
+}
+
+const char *app_room_moderator(const struct app_room *r, size_t i)
+{
+	return r->rules->mods[i];
 }

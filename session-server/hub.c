@@ -9,12 +9,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "container.h"
 #include "hub_internal.h"
 #include "log.h"
+#include "rules.h"
 #include "store.h"
 
 #define HUB_TICK_MS 1000
+/* Where the session servers are told of a room's moderation (migration
+ * 020): {"room","action"} after an action, {"room","deleted":true}. */
+#define HUB_ROOM_CHANNEL "stateroom_room"
 
 /* -------------------------------------------------------------- members */
 
@@ -89,12 +95,16 @@ static void room_free(struct app_room *r)
 	if (r->life != LIFE_LOADING)
 		r->app->dispose(r->state);
 	members_free(r->members);
+	rules_free(r->rules);
 	rlog_fini(&r->log);
 	room_table_remove(&h->table, &r->room);
 	room_fini(&r->room);
 	free(r);
 }
 static void on_fetched(void *arg, int status, const struct registry_room *row);
+static void room_loaded(struct app_room *r, int status, const struct app_record *recs, size_t n);
+static void finish_load(struct app_room *r, uint16_t code, const char *reason);
+static void rules_refresh(struct app_room *r);
 
 static int start_fetch(struct app_room *r)
 {
@@ -187,6 +197,10 @@ static void room_loaded(struct app_room *r, int status, const struct app_record 
 	if (h->cfg.on_room && !r->inbox)
 		h->cfg.on_room(h->cfg.on_room_ud, r->room.id, true);
 	finish_load(r, 0, NULL);
+	if (r->rules_again && r->life == LIFE_READY) {
+		r->rules_again = false;
+		rules_refresh(r);
+	}
 	return;
 fail:
 	finish_load(r, WIRE_CLOSE_INTERNAL, "room could not be loaded");
@@ -201,6 +215,67 @@ static void on_loaded(void *arg, int status, const struct app_record *recs, size
 	if (hub_room_answered(r))
 		return;
 	room_loaded(r, status, recs, n);
+}
+
+/* The room's log, after its row (and rules): room_loaded follows. */
+static void load_log(struct app_room *r)
+{
+	struct hub *h = r->hub;
+
+	/* An ephemeral room starts empty, at seq 1. */
+	if (!r->persistent) {
+		room_loaded(r, 0, NULL, 0);
+		return;
+	}
+	if (store_load(h->db, r->room.id, h->cfg.log_window, on_loaded, r) == 0) {
+		r->fetching = true;
+		return;
+	}
+	finish_load(r, WIRE_CLOSE_INTERNAL, "room could not be loaded");
+}
+
+/* Takes fresh rules (r's capacity follows them). */
+static void set_rules(struct app_room *r, struct rules *fresh)
+{
+	rules_free(r->rules);
+	r->rules = fresh;
+	room_set_capacity(&r->room, fresh->capacity > 0 ? (unsigned)fresh->capacity : 0,
+			  r->hub->cfg.max_room_users);
+}
+
+/* The rules of a loading room, read before anyone is admitted (its
+ * actions come after it is loaded, in a re-read). */
+static void on_rules_loaded(void *arg, int status, struct rules *fresh,
+			    const struct app_action *acts, size_t n, bool more)
+{
+	struct app_room *r = arg;
+
+	(void)acts;
+	(void)n;
+	(void)more;
+	assert(r->fetching);
+	r->fetching = false;
+	if (hub_room_answered(r)) {
+		rules_free(fresh);
+		return;
+	}
+	if (status == -ENOENT) {
+		finish_load(r, WIRE_CLOSE_DELETED, "room deleted");
+		return;
+	}
+	if (status != 0 || r->hub->draining) {
+		finish_load(r, r->hub->draining ? WIRE_CLOSE_RESTART : WIRE_CLOSE_INTERNAL,
+			    r->hub->draining ? "server draining" : "room could not be loaded");
+		return;
+	}
+	set_rules(r, fresh);
+	r->acted = fresh->actions;
+	/* A persistent room logs the actions its log lacks (taken while it was
+	 * loaded nowhere); an ephemeral one those from now on. */
+	r->handed = r->persistent ? RULES_AFTER_LOGGED : fresh->actions;
+	if (r->persistent && fresh->actions > fresh->logged)
+		r->rules_again = true;
+	load_log(r);
 }
 
 /* Counts r (loading, its application just known) against its kind's bound.
@@ -266,12 +341,12 @@ static void on_fetched(void *arg, int status, const struct registry_room *row)
 			r->persistent = row->persistent;
 			room_set_capacity(&r->room, row->capacity > 0 ? (unsigned)row->capacity : 0,
 					  h->cfg.max_room_users);
-			/* An ephemeral room starts empty, at seq 1. */
-			if (!r->persistent) {
-				room_loaded(r, 0, NULL, 0);
+			/* An inbox has no moderation: its owner alone may join. */
+			if (r->inbox) {
+				load_log(r);
 				return;
 			}
-			if (store_load(h->db, r->room.id, h->cfg.log_window, on_loaded, r) == 0) {
+			if (rules_fetch(h->db, r->room.id, RULES_AFTER_LAST, on_rules_loaded, r) == 0) {
 				r->fetching = true;
 				return;
 			}
@@ -345,6 +420,12 @@ static void log_rolled_back(void *owner, int64_t seq)
 	struct app_room *r = owner;
 
 	r->app->rollback(r->state, seq);
+	/* Action records may have gone with the batch: once the log is back,
+	 * the actions after its last are handed over again. */
+	if (r->rules) {
+		r->handed = RULES_AFTER_LOGGED;
+		r->rules_stale = true;
+	}
 }
 
 static void log_restored(void *owner, const struct app_record *recs, size_t n)
@@ -369,6 +450,130 @@ static const struct rlog_ops room_log_ops = {
 	.lost = log_lost,
 	.answered = log_answered,
 };
+
+/* ------------------------------------------------------------ moderation */
+
+/* Closes every connection of user in r with code. */
+static void close_user(struct app_room *r, const char *user, uint16_t code, const char *reason)
+{
+	struct app_client *c;
+
+	dlist_for_each(c, &r->clients.l, node)
+		if (strcmp(c->strs, user) == 0)
+			ws_close(c->ws, code, reason);
+}
+
+static void on_rules(void *arg, int status, struct rules *fresh, const struct app_action *acts,
+		     size_t n, bool more)
+{
+	struct app_room *r = arg;
+	struct app_client *c;
+	int64_t now = rules_now();
+	bool again;
+
+	r->reads--;
+	r->rules_busy = false;
+	if (hub_room_answered(r) || r->life != LIFE_READY) {
+		rules_free(fresh);
+		return;
+	}
+	if (status == -ENOENT) {
+		log_write(LOG_INFO, "room deleted", "{s:s}", "room", r->room.id);
+		kill_room(r, WIRE_CLOSE_DELETED, "room deleted");
+		return;
+	}
+	if (status != 0) {
+		r->rules_stale = true;
+		return;
+	}
+	set_rules(r, fresh);
+	dlist_for_each(c, &r->clients.l, node)
+		if (rules_banned(r->rules, c->strs, now))
+			ws_close(c->ws, WIRE_CLOSE_BANNED, "banned");
+	for (size_t i = 0; i < n; i++) {
+		if (acts[i].id <= r->acted)
+			continue;
+		r->acted = acts[i].id;
+		if (acts[i].target && strcmp(acts[i].action, "kick") == 0)
+			close_user(r, acts[i].target, WIRE_CLOSE_REMOVED, "removed");
+	}
+	again = r->rules_again || more;
+	r->rules_again = false;
+	if (n > 0 && r->app->actions) {
+		if (r->app->actions(r->state, acts, n) != 0) {
+			r->rules_stale = true;
+			return;
+		}
+		r->handed = acts[n - 1].id;
+	} else if (n > 0) {
+		r->handed = acts[n - 1].id;
+	}
+	if (again)
+		rules_refresh(r);
+}
+
+/* Reads r's rules and its actions not handed over yet again (once at a
+ * time: told meanwhile, it reads once more after). */
+static void rules_refresh(struct app_room *r)
+{
+	struct hub *h = r->hub;
+
+	if (!r->rules || r->life != LIFE_READY || !h->db)
+		return;
+	if (r->rules_busy) {
+		r->rules_again = true;
+		return;
+	}
+	r->rules_stale = false;
+	if (rules_fetch(h->db, r->room.id, r->handed, on_rules, r) != 0) {
+		r->rules_stale = true;
+		return;
+	}
+	r->rules_busy = true;
+	r->reads++;
+}
+
+/* A notification on stateroom_room; NULL: LISTEN again after the database
+ * came back, and what was told meanwhile is lost: every room re-reads. */
+static void on_room_notify(void *arg, const char *payload)
+{
+	struct hub *h = arg;
+	json_t *j;
+	const char *id;
+	struct room *found;
+	struct app_room *r;
+
+	if (h->closing)
+		return;
+	if (!payload) {
+		for (size_t i = 0; i < h->table.n; i++) {
+			r = container_of(h->table.rooms[i], struct app_room, room);
+			if (r->life == LIFE_LOADING)
+				r->rules_again = true;
+			else
+				rules_refresh(r);
+		}
+		return;
+	}
+	j = json_loads(payload, 0, NULL);
+	id = json_string_value(json_object_get(j, "room"));
+	found = id ? room_table_find(&h->table, id) : NULL;
+	if (found) {
+		r = container_of(found, struct app_room, room);
+		if (r->life == LIFE_LOADING) {
+			/* Its load reads it after: a deletion finds no room. */
+			r->rules_again = true;
+		} else if (r->life == LIFE_READY && r->rules &&
+			   json_is_true(json_object_get(j, "deleted"))) {
+			/* Its log is gone with it: nobody should come back. */
+			log_write(LOG_INFO, "room deleted", "{s:s}", "room", r->room.id);
+			kill_room(r, WIRE_CLOSE_DELETED, "room deleted");
+		} else {
+			rules_refresh(r);
+		}
+	}
+	json_decref(j);
+}
 
 /* ---------------------------------------------------------------- attach */
 
@@ -470,6 +675,8 @@ static void on_tick(uv_timer_t *t)
 			continue;
 		if (r->app->tick)
 			r->app->tick(r->state, now);
+		if (r->rules_stale && !rlog_recovering(&r->log))
+			rules_refresh(r);
 		rlog_tick(&r->log);
 		members_flush(r, (long)r->room.n_members);
 		unused = unused && !rlog_busy(&r->log) && !rlog_recovering(&r->log);
@@ -515,6 +722,8 @@ void hub_set_registry(struct hub *h, struct registry *reg, struct db *db)
 {
 	h->reg = reg;
 	h->db = db;
+	if (db && !h->listening && db_listen(db, HUB_ROOM_CHANNEL, on_room_notify, h) == 0)
+		h->listening = true;
 }
 
 void hub_drain(struct hub *h, void (*done)(void *arg), void *arg)

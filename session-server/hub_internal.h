@@ -77,7 +77,7 @@ struct app_room {
 	bool counted, inbox;
 	int64_t epoch;
 	struct rlog log;              /* from when it is ready */
-	unsigned reads;               /* app_log_read() queries in flight */
+	unsigned reads;               /* app_log_read() and rules queries in flight */
 	struct members *members;      /* rooms.members on its way out */
 	const struct room_app_ops *app;
 	void *state;
@@ -85,6 +85,15 @@ struct app_room {
 	struct client_list waiters;   /* waiting for the room to load */
 	uint64_t empty_since;         /* 0 while someone is in */
 	int64_t drain_upto;           /* draining: its clients go once this seq is committed */
+	/* Its moderation (rules.h), read before anyone is admitted and again
+	 * on every stateroom_room notification for it; NULL for an inbox. */
+	struct rules *rules;
+	int64_t acted;                /* the last action enforced (a kick closes once) */
+	int64_t handed;               /* the last action its application took;
+				       * RULES_AFTER_LOGGED: those after its log's last */
+	bool rules_busy;              /* a re-read in flight (counted in reads) */
+	bool rules_again;             /* told of a change meanwhile: re-read once it answers */
+	bool rules_stale;             /* re-read at the next tick (a failed read, a rollback) */
 };
 
 struct hub {
@@ -99,6 +108,7 @@ struct hub {
 	struct pace pace;             /* the connections' token buckets */
 	unsigned timers_open;
 	bool draining, closing;
+	bool listening;               /* on stateroom_room (rules.h) */
 	void (*drain_done)(void *arg);  /* hub_drain's, until it has run */
 	void *drain_arg;
 	size_t n_clients;
@@ -131,8 +141,8 @@ static inline struct app_client *client_list_first(const struct client_list *l)
 int admit_accept(struct hub *h, struct httpd_req *req, const char *response, size_t len,
 		 const struct ticket *t, const char *protocol, int64_t since, struct app_client **out);
 /* Admits c (CL_OUT) into the loaded room r (its application's join), or
- * sends it away: 4006 for a subprotocol r's application does not serve,
- * 4009 when r is full, 4008 past the user's connections, 1011 when it
+ * sends it away: 4010 for a user banned from r, 4006 for a subprotocol r's
+ * application does not serve, 4009 when r is full, 4008 past the user's connections, 1011 when it
  * cannot join. */
 void admit_join(struct app_room *r, struct app_client *c);
 /* Sends c away before it was admitted (waiting or out). */
