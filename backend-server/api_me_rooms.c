@@ -1,6 +1,6 @@
 /* GET /api/me/rooms?limit&cursor → {"rooms":[...],"next"}: the rooms the
- * caller belongs to (memberships), DMs among them, with unread counts and
- * the latest message, newest activity first (docs/protocol.md, "Your
+ * caller belongs to (memberships), DMs among them, with unread counts, unread
+ * mentions and the latest message, newest activity first (docs/protocol.md, "Your
  * rooms"). DELETE /api/me/rooms/:id → 204: leave one for good. Accounts
  * only. */
 #include <errno.h>
@@ -31,10 +31,13 @@
  * next page), $3 and $4 the cursor (the last row's activity in
  * microseconds and id) or NULL. A left room stays out, except a DM with a
  * record since it was left. Only the page's rows are joined with their
- * latest message, read mark and peer. */
+ * latest message, read mark, peer and unread mentions (mentions_user's
+ * range past the read mark; a deleted message's are gone with its text). */
 static const char me_rooms_sql[] =
 	"SELECT x.id, x.kind, x.name, " PEOPLE_COLUMNS("p") ","
 	"  greatest(coalesce(lm.seq, 0) - coalesce(rm.seq, 0), 0),"
+	"  (SELECT count(*) FROM mentions mn WHERE mn.user_id = $1 AND mn.room_id = x.id"
+	"     AND mn.seq > coalesce(rm.seq, 0)),"
 	"  lm.seq, lm.user_id, coalesce(su.display_name, lm.user_name, lm.user_id), lm.payload,"
 	"  " ME_ROOMS_ISO("lm.created_at") ", " ME_ROOMS_ISO("x.act") ", x.act_us"
 	" FROM (SELECT r.id, r.kind, r.name, d.user_a, d.user_b, a.act,"
@@ -58,7 +61,7 @@ static const char me_rooms_sql[] =
 	" LIMIT $2";
 
 enum me_rooms_col {
-	MR_ID, MR_KIND, MR_NAME, MR_PEER_ID, MR_PEER_NAME, MR_PEER_STATUS, MR_UNREAD, MR_SEQ,
+	MR_ID, MR_KIND, MR_NAME, MR_PEER_ID, MR_PEER_NAME, MR_PEER_STATUS, MR_UNREAD, MR_MENTIONS, MR_SEQ,
 	MR_USER, MR_USER_NAME, MR_TEXT, MR_AT, MR_ACTIVITY, MR_ACT_US, MR_NCOLS
 };
 
@@ -91,12 +94,13 @@ static json_t *me_rooms_row(const PGresult *res, int i)
 				 "userName", PQgetvalue(res, i, MR_USER_NAME),
 				 "text", PQgetvalue(res, i, MR_TEXT), (size_t)PQgetlength(res, i, MR_TEXT),
 				 "at", PQgetvalue(res, i, MR_AT));
-	return json_pack("{s:s,s:s,s:s?,s:o?,s:I,s:o?,s:s}",
+	return json_pack("{s:s,s:s,s:s?,s:o?,s:I,s:I,s:o?,s:s}",
 			 "roomId", PQgetvalue(res, i, MR_ID),
 			 "kind", PQgetvalue(res, i, MR_KIND),
 			 "name", me_rooms_str(res, i, MR_NAME),
 			 "peer", peer,
 			 "unread", me_rooms_int(res, i, MR_UNREAD),
+			 "mentions", me_rooms_int(res, i, MR_MENTIONS),
 			 "lastMessage", last,
 			 "activityAt", PQgetvalue(res, i, MR_ACTIVITY));
 }

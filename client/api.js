@@ -267,6 +267,7 @@ export async function listMyRooms(token, { cursor = null, limit = undefined, sig
       name: typeof r.name === 'string' ? r.name : '',
       peer: personOf(r.peer),
       unread: Number.isInteger(r.unread) && r.unread > 0 ? r.unread : 0,
+      mentions: Number.isInteger(r.mentions) && r.mentions > 0 ? r.mentions : 0,
       lastMessage: lastMessageOf(r.lastMessage),
       activityAt: typeof r.activityAt === 'string' ? Date.parse(r.activityAt) : NaN,
     }));

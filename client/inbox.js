@@ -5,9 +5,10 @@
 // the lookup is GET /api/me/inbox). Events are hints, the HTTP API is the
 // truth: on every welcome and resync the page refetches its conversations
 // and people; friend_request and friends refetch the people (the People
-// button's count), dm and room the conversations (their unread badges),
-// unless that room is the one on screen, which shows its messages itself;
-// presence updates that friend in place. Guests have no inbox.
+// button's count), dm, room and mention the conversations (their unread
+// and @N badges), unless that room is the one on screen, which shows its
+// messages itself; presence updates that friend in place. Guests have no
+// inbox.
 //
 // Presence: the page is "away" after IDLE_MS (5 minutes) without pointer,
 // key, wheel or touch input in it. A hidden tab gets no input, so a tab in
@@ -98,6 +99,7 @@ function onFrame(frame) {
       break;
     case 'dm':
     case 'room':
+    case 'mention':
       if (typeof event.roomId === 'string' && showing(event.roomId)) break;
       conversations();
       break;

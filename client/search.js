@@ -167,6 +167,11 @@ class RoomSearch {
     const snippet = element('span', 'search-snippet');
     snippet.append(...snippetNodes(h.snippet === '' ? h.text : h.snippet));
     button.append(meta, snippet);
+    // A hit that mentions the reader stands out as the message itself does.
+    if (h.userId !== this.view.meId && this.view.mentionsMe(h.text)) {
+      button.classList.add('mentions-me');
+      button.dataset.mentionsMe = 'true';
+    }
     button.addEventListener('click', () => this.jump(h.seq));
     li.append(button);
     return li;

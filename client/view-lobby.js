@@ -105,20 +105,21 @@ function buildRoomItem(roomId) {
   const meta = document.createElement('span');
   meta.className = 'room-meta';
   main.append(name, meta);
+  const mention = mentionBadge('room-mentions');
   const badge = document.createElement('span');
   badge.className = 'badge';
   badge.dataset.testid = 'room-unread';
   badge.setAttribute('aria-hidden', 'true');
   const spoken = document.createElement('span');
   spoken.className = 'visually-hidden';
-  link.append(icon, main, badge, spoken);
+  link.append(icon, main, mention, badge, spoken);
   li.append(link);
   return li;
 }
 
 function fillRoomItem(li, r) {
   const link = li.firstElementChild;
-  const [icon, main, badge, spoken] = link.children;
+  const [icon, main, mentionEl, badge, spoken] = link.children;
   const [name, meta] = main.children;
   fillAvatar(icon, r.name || '#');
   icon.title = '';
@@ -134,7 +135,44 @@ function fillRoomItem(li, r) {
   link.dataset.members = String(r.members);
   badge.textContent = unread > 99 ? '99+' : String(unread);
   setVisible(badge, unread > 0);
-  spoken.textContent = unread > 0 ? `, ${unread} unread` : '';
+  // The rooms list says nothing of mentions: the conversations (GET
+  // /api/me/rooms) do, for the rooms the account belongs to.
+  const c = conversations.get(r.roomId);
+  const mentioned = c === undefined ? 0 : mentionsOf(c);
+  fillMentionBadge(mentionEl, link, mentioned);
+  spoken.textContent = (unread > 0 ? `, ${unread} unread` : '') + mentionSpoken(mentioned);
+}
+
+// ------------------------------------------------------------- mentions
+// An "@N" badge beside the unread count: the account's unread mentions in
+// that room (docs/protocol.md, "Mentions").
+
+function mentionBadge(testid) {
+  const at = document.createElement('span');
+  at.className = 'badge mention-badge';
+  at.dataset.testid = testid;
+  at.setAttribute('aria-hidden', 'true');
+  at.hidden = true;
+  return at;
+}
+
+function fillMentionBadge(at, link, n) {
+  link.dataset.mentions = String(n);
+  at.textContent = `@${n > 99 ? '99+' : n}`;
+  setVisible(at, n > 0);
+}
+
+function mentionSpoken(n) {
+  if (n === 0) return '';
+  return n === 1 ? ', 1 mention of you' : `, ${n} mentions of you`;
+}
+
+// As the conversation was listed, unless this page read past its latest
+// message since.
+function mentionsOf(c) {
+  const read = app.readUpTo.get(c.roomId);
+  if (read !== undefined && c.lastMessage !== null && read >= c.lastMessage.seq) return 0;
+  return c.mentions;
 }
 
 function renderRooms(rooms) {
@@ -291,13 +329,14 @@ function buildConversation(roomId) {
   last.className = 'room-meta';
   last.dataset.testid = 'conversation-last';
   main.append(top, last);
+  const mention = mentionBadge('conversation-mentions');
   const badge = document.createElement('span');
   badge.className = 'badge';
   badge.dataset.testid = 'conversation-unread';
   badge.setAttribute('aria-hidden', 'true');
   const spoken = document.createElement('span');
   spoken.className = 'visually-hidden';
-  link.append(icon, main, badge, spoken);
+  link.append(icon, main, mention, badge, spoken);
   const leave = document.createElement('button');
   leave.type = 'button';
   leave.className = 'link-button conversation-leave';
@@ -310,7 +349,7 @@ function buildConversation(roomId) {
 
 function fillConversation(li, c) {
   const [link, leave] = li.children;
-  const [icon, main, badge, spoken] = link.children;
+  const [icon, main, mentionEl, badge, spoken] = link.children;
   const [top, last] = main.children;
   const [name, time] = top.children;
   const title = conversationTitle(c);
@@ -350,7 +389,9 @@ function fillConversation(li, c) {
   link.dataset.unread = String(unread);
   badge.textContent = unread > 99 ? '99+' : String(unread);
   setVisible(badge, unread > 0);
-  spoken.textContent = unread > 0 ? `, ${unread} unread` : '';
+  const mentioned = mentionsOf(c);
+  fillMentionBadge(mentionEl, link, mentioned);
+  spoken.textContent = (unread > 0 ? `, ${unread} unread` : '') + mentionSpoken(mentioned);
   leave.setAttribute('aria-label', `Leave “${title}” for good`);
 }
 
@@ -375,6 +416,11 @@ function renderConversations(rooms, more) {
     const focused = document.activeElement?.closest?.('.conversation-item')?.dataset.room ?? null;
     list.replaceChildren(...wanted);
     if (focused !== null) list.querySelector(`[data-room="${focused}"]`)?.focus();
+  }
+  // The rooms list's @N badges come from these.
+  for (const li of $('room-list').children) {
+    const r = listedRooms.get(li.firstElementChild.dataset.room);
+    if (r !== undefined) fillRoomItem(li, r);
   }
 }
 

@@ -14,6 +14,7 @@ import {
   applyChange, linkify, openPicker, renderReactions, renderVersions,
 } from './message-actions.js';
 import { attachSearch } from './search.js';
+import { attachCompletion, drawMentions, mentions } from './mentions.js';
 
 let app = null;
 let current = null; // the RoomView shown, or null
@@ -138,6 +139,7 @@ class RoomView {
         this.submit();
       }
     });
+    this.removeCompletion = attachCompletion($('composer-input'), () => this.mentionCandidates());
     this.listen($('composer-input'), 'input', () => {
       this.renderCounter();
       if ($('composer-input').value !== '') this.conn.typing();
@@ -216,6 +218,7 @@ class RoomView {
   destroy() {
     this.destroyed = true;
     this.removeAttach();
+    this.removeCompletion();
     // What the reader saw last counts, even inside the last second.
     clearTimeout(this.readTimer);
     const seen = this.lastVisibleSeq();
@@ -608,6 +611,10 @@ class RoomView {
     const m = li.msg;
     const body = li.querySelector('.text');
     li.classList.toggle('deleted', m.deleted);
+    const mentioned = !m.deleted && !isOwn(m, this.me, this.meId) && this.mentionsMe(m.text);
+    li.classList.toggle('mentions-me', mentioned);
+    if (mentioned) li.dataset.mentionsMe = 'true';
+    else delete li.dataset.mentionsMe;
     if (m.deleted) {
       // Nothing of its text stays on screen: not its versions, not an edit.
       li.querySelector('.versions-box')?.remove();
@@ -618,7 +625,7 @@ class RoomView {
     } else {
       const file = parseFileText(m.text);
       if (file) renderFile(body, file, { roomId: this.roomId, token: () => app.liveToken() });
-      else body.replaceChildren(linkify(m.text));
+      else body.replaceChildren(drawMentions(linkify(m.text), { person: (id) => this.person(id), meId: this.meId }));
       body.dataset.testid = 'message-text';
       if (m.edited) {
         const mark = document.createElement('button');
@@ -681,6 +688,38 @@ class RoomView {
       });
     }
     box.replaceChildren(...buttons);
+  }
+
+  // -------------------------------------------------------------- mentions
+
+  // { userId, name } of a member or an author on screen whose id is id in
+  // any case, or null.
+  person(id) {
+    const key = id.toLowerCase();
+    const member = this.members.find((m) => m.userId?.toLowerCase() === key);
+    if (member !== undefined) return { userId: member.userId, name: member.user };
+    for (const li of this.bySeq.values()) {
+      if (li.msg?.userId?.toLowerCase() === key) return { userId: li.msg.userId, name: li.msg.user };
+    }
+    return null;
+  }
+
+  mentionsMe(text) {
+    return this.meId !== null && mentions(text, this.meId, (id) => this.person(id) !== null);
+  }
+
+  // Whom "@" completes to: the members, then the authors on screen; not me.
+  mentionCandidates() {
+    const seen = new Set([this.meId]);
+    const out = [];
+    const add = (userId, name) => {
+      if (typeof userId !== 'string' || seen.has(userId)) return;
+      seen.add(userId);
+      out.push({ userId, name });
+    };
+    for (const m of this.members) add(m.userId, m.user);
+    for (const seq of [...this.order].reverse()) add(this.bySeq.get(seq).msg?.userId, this.bySeq.get(seq).msg?.user);
+    return out;
   }
 
   nameOf(userId) {
