@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "action_line.h"
 #include "auth.h"
 #include "backend.h"
 #include "http_json.h"
@@ -29,8 +30,9 @@
 /* One row more than asked says whether there are older ones. The room row
  * comes first so that a room with no messages (one row of NULLs) differs from
  * no room (no row). The records' primary key (room_id, seq) serves the
- * backward walk. A message is a record of kind 'message' (the chat's; other
- * kinds are not the chat's to show here). Who may read is room_access.h's
+ * backward walk. A page holds the chat's messages (kind 'message') and the
+ * room's actions (kind 'action', migration 020: "Alice banned Bob"), as the
+ * native history frame does; other kinds are not the chat's to show here. Who may read is room_access.h's
  * (u the caller's subject): a room that bans the caller or does not invite
  * it, or a DM while either blocks the other, gives the room row alone with
  * the access that refuses; a DM is no room for anyone but its two users (no
@@ -49,11 +51,11 @@ static const char history_sql[] =
 	"SELECT m.seq, m.client_id, coalesce(m.user_name, m.user_id),"
 	"  CASE WHEN st.deleted THEN '' ELSE coalesce(st.edit, m.payload) END,"
 	"  (extract(epoch FROM m.created_at) * 1000)::bigint, b.access, m.user_id,"
-	"  m.reply_to, st.edit IS NOT NULL AND NOT st.deleted, st.deleted, st.reactions"
+	"  m.reply_to, st.edit IS NOT NULL AND NOT st.deleted, st.deleted, st.reactions, m.kind"
 	HISTORY_ROOM("$4")
 	" LEFT JOIN LATERAL"
 	"  (SELECT * FROM records WHERE room_id = r.id AND seq < coalesce($2::bigint, 9223372036854775807)"
-	"   AND kind = 'message' AND b.access = 'ok' ORDER BY seq DESC LIMIT $3) m ON true"
+	"   AND kind IN ('message', 'action') AND b.access = 'ok' ORDER BY seq DESC LIMIT $3) m ON true"
 	" LEFT JOIN LATERAL (SELECT"
 	"   EXISTS (SELECT 1 FROM records x WHERE x.room_id = r.id AND x.target = m.seq"
 	"     AND x.kind = 'delete') AS deleted,"
@@ -104,6 +106,37 @@ static json_int_t history_int(const PGresult *res, int row, int col)
 	return (json_int_t)strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
+/* An action record as the session server's frames show it (without "type"):
+ * its payload {"action","target"?,"targetName"?,"detail"?} with the kind,
+ * seq, actor, time and the action's line. NULL when out of memory or when
+ * the payload is no action's. */
+static json_t *history_action(const PGresult *res, int i)
+{
+	json_t *a = json_loadb(PQgetvalue(res, i, 3), (size_t)PQgetlength(res, i, 3), 0, NULL);
+	const char *action = json_string_value(json_object_get(a, "action"));
+	const char *target = json_string_value(json_object_get(a, "targetName"));
+	char line[512];
+
+	if (!action || !json_is_object(a)) {
+		json_decref(a);
+		return NULL;
+	}
+	if (!target)
+		target = json_string_value(json_object_get(a, "target"));
+	action_line(line, sizeof line, PQgetvalue(res, i, 2), action, target,
+		    json_object_get(a, "detail"));
+	if (json_object_set_new(a, "kind", json_string("action")) < 0 ||
+	    json_object_set_new(a, "seq", json_integer(history_int(res, i, 0))) < 0 ||
+	    json_object_set_new(a, "userId", json_string(PQgetvalue(res, i, 6))) < 0 ||
+	    json_object_set_new(a, "user", json_string(PQgetvalue(res, i, 2))) < 0 ||
+	    json_object_set_new(a, "ts", json_integer(history_int(res, i, 4))) < 0 ||
+	    json_object_set_new(a, "text", json_string(line)) < 0) {
+		json_decref(a);
+		return NULL;
+	}
+	return a;
+}
+
 /* The page, oldest first, or NULL when out of memory. */
 static json_t *history_json(const PGresult *res, int limit)
 {
@@ -114,7 +147,19 @@ static json_t *history_json(const PGresult *res, int limit)
 	if (rows == 1 && PQgetisnull(res, 0, 0))
 		rows = 0;                       /* the room, no messages */
 	for (int i = (more ? limit : rows) - 1; msgs && i >= 0; i--) {
-		json_t *m = json_pack("{s:I,s:s?,s:s,s:s,s:s%,s:I}",
+		json_t *m;
+
+		if (strcmp(PQgetvalue(res, i, 11), "action") == 0) {
+			/* Written by the session server, so always an action's
+			 * object: one that is not is skipped, not shown. */
+			m = history_action(res, i);
+			if (m && json_array_append_new(msgs, m) < 0) {
+				json_decref(msgs);
+				msgs = NULL;
+			}
+			continue;
+		}
+		m = json_pack("{s:I,s:s?,s:s,s:s,s:s%,s:I}",
 				      "seq", history_int(res, i, 0),
 				      "id", PQgetisnull(res, i, 1) ? NULL : PQgetvalue(res, i, 1),
 				      "user", PQgetvalue(res, i, 2),

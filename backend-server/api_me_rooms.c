@@ -33,9 +33,15 @@
  * record since it was left. Only the page's rows are joined with their
  * latest message, read mark, peer and unread mentions (mentions_user's
  * range past the read mark; a deleted message's are gone with its text). */
+/* Unread messages are counted, not derived from seqs (edits, reactions and
+ * actions have seqs too), and only up to this many: a walk of the records'
+ * primary key past the read mark that stops there. */
+#define UNREAD_MAX "100"
+
 static const char me_rooms_sql[] =
 	"SELECT x.id, x.kind, x.name, " PEOPLE_COLUMNS("p") ","
-	"  greatest(coalesce(lm.seq, 0) - coalesce(rm.seq, 0), 0),"
+	"  (SELECT count(*) FROM (SELECT 1 FROM records u WHERE u.room_id = x.id AND u.kind = 'message'"
+	"     AND u.seq > coalesce(rm.seq, 0) LIMIT " UNREAD_MAX ") u),"
 	"  (SELECT count(*) FROM mentions mn WHERE mn.user_id = $1 AND mn.room_id = x.id"
 	"     AND mn.seq > coalesce(rm.seq, 0)),"
 	"  lm.seq, lm.user_id, coalesce(su.display_name, lm.user_name, lm.user_id), lm.payload,"

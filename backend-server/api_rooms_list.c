@@ -17,15 +17,20 @@
 
 /* Each half of the UNION walks an index (rooms_public, rooms_owner) and stops
  * at 100 rows (of the public ones, those stateroom_room_admits lets in); only the 100 rooms kept are then joined with their last seq
- * (of its messages: a backward look-up in records' primary key) and the caller's read mark.
+ * (of its messages: a backward look-up in records' primary key) and the caller's read mark,
+ * past which its messages are counted, up to UNREAD_MAX (edits, reactions and actions have
+ * seqs too: a difference of seqs would count them).
  * members counts only while the room's server heartbeats, as the scheduler
  * judges liveness. */
+#define UNREAD_MAX "100"
+
 static const char rooms_list_sql[] =
 	"SELECT r.id, r.name, coalesce(r.owner_name, r.owner), r.visibility, r.capacity,"
 	"  CASE WHEN s.heartbeat_at > now() - $2::bigint * interval '1 millisecond'"
 	"       THEN r.members ELSE 0 END,"
 	"  coalesce(m.last, 0),"
-	"  greatest(coalesce(m.last, 0) - coalesce(rm.seq, 0), 0),"
+	"  (SELECT count(*) FROM (SELECT 1 FROM records u WHERE u.room_id = r.id AND u.kind = 'message'"
+	"     AND u.seq > coalesce(rm.seq, 0) LIMIT " UNREAD_MAX ") u),"
 	"  (extract(epoch FROM r.created_at) * 1000)::bigint,"
 	"  r.persistent, r.owner = $1"
 	" FROM ((SELECT * FROM rooms WHERE visibility = 'public' AND kind = 'room'"

@@ -503,7 +503,8 @@ class RoomView {
     }
   }
 
-  addSystemLine(a) {
+  // historic: placed inside a page's own scroll keeping (addHistoric).
+  addSystemLine(a, { historic = false } = {}) {
     if (this.bySeq.has(a.seq)) return;
     const li = document.createElement('li');
     li.className = 'system';
@@ -515,7 +516,8 @@ class RoomView {
     const time = document.createElement('time');
     li.append(text, ' ', time);
     this.setTime(li, a.ts);
-    this.withScroll(() => this.placeConfirmed(li, a.seq));
+    if (historic) this.placeConfirmed(li, a.seq);
+    else this.withScroll(() => this.placeConfirmed(li, a.seq));
   }
 
   // -------------------------------------------------------------- typing
@@ -1134,6 +1136,12 @@ class RoomView {
   }
 
   addHistoric(m) {
+    // An older page's actions are lines only: what they changed is how the
+    // welcome found the room.
+    if (m.kind === 'action') {
+      if (typeof m.action === 'string') this.addSystemLine(m, { historic: true });
+      return;
+    }
     if (this.bySeq.has(m.seq)) {
       this.refreshFrom(this.bySeq.get(m.seq), m);
       return;

@@ -41,6 +41,7 @@
  * room's one prebuilt {"type":"heartbeat"} at the next tick, so that a
  * client hearing nothing for about twice that knows the server is gone
  * (frozen, or cut off) rather than quiet. */
+#include "action_line.h"
 #include "app.h"
 
 #include <errno.h>
@@ -475,49 +476,6 @@ static int apply(struct chat *ch, struct chat_msg *m)
 	default:
 		return 0;
 	}
-}
-
-/* The plain English line of an action (docs/protocol.md), for clients that
- * do not know it, "Alice banned Bob for spam", in line[0..size). Names are
- * at most 64 bytes, a room's name 100 and a reason 200 (migration 020). */
-static void action_line(char *line, size_t size, const char *actor, const char *action,
-			const char *target, json_t *detail)
-{
-	static const struct { const char *action, *verb, *after; } lines[] = {
-		{ "promote", "made", " a moderator" },
-		{ "demote", "removed", " as a moderator" },
-		{ "transfer", "handed the room over to", "" },
-		{ "kick", "removed", "" },
-		{ "ban", "banned", "" },
-		{ "unban", "lifted the ban on", "" },
-		{ "mute", "muted", "" },
-		{ "unmute", "unmuted", "" },
-		{ "invite", "invited", "" },
-		{ "uninvite", "withdrew the invitation of", "" },
-	};
-	const char *reason = json_string_value(json_object_get(detail, "reason"));
-	const char *name = json_string_value(json_object_get(detail, "name"));
-	size_t i, len;
-
-	for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
-		if (strcmp(action, lines[i].action) == 0)
-			break;
-	if (i < sizeof(lines) / sizeof(lines[0]))
-		snprintf(line, size, "%s %s %s%s", actor, lines[i].verb, target ? target : "someone",
-			 lines[i].after);
-	else if (strcmp(action, "settings") == 0 && name && *name)
-		snprintf(line, size, "%s renamed the room to %s", actor, name);
-	else if (strcmp(action, "settings") == 0)
-		snprintf(line, size, "%s changed the room's settings", actor);
-	else if (strcmp(action, "invite_link") == 0)
-		snprintf(line, size, "%s made an invite link", actor);
-	else if (strcmp(action, "revoke_link") == 0)
-		snprintf(line, size, "%s revoked an invite link", actor);
-	else
-		snprintf(line, size, "%s: %s", actor, action);
-	len = strlen(line);
-	if (reason && *reason)
-		snprintf(line + len, size - len, " for %s", reason);
 }
 
 /* An action record's payload as clients see it: the object with its

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-	useStack, decodeToken, newRoom, tokenFor, ticketFor, join, sendAcked, closeAll, connect,
+	useStack, decodeToken, newRoom, tokenFor, ticketFor, join, sendAcked, closeAll, connect, request,
 } from './lib/stack.js';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -95,8 +95,10 @@ test('a moderator kicks: the target is closed with 4011, everyone else sees the 
 		assert.equal(info.code, 4011);
 		assert.equal(info.reason, 'removed');
 	}
+	let seen;
 	for (const c of [o, m]) {
 		const a = await c.next({ type: 'action' });
+		seen = a;
 		assert.equal(a.action, 'kick');
 		assert.equal(a.userId, await idOf('mod4'));
 		assert.equal(a.user, 'mod4');
@@ -107,6 +109,13 @@ test('a moderator kicks: the target is closed with 4011, everyone else sees the 
 		assert.equal(typeof a.seq, 'number');
 		await c.none({ type: 'action' }, 300);
 	}
+	// HTTP history (what the web client pages back with) shows the action
+	// as the frames do.
+	const res = await request(h.stack.backendUrl, `/api/rooms/${roomId}/messages?limit=100`,
+		{ token: await tokenFor(h.stack, 'own4') });
+	assert.equal(res.status, 200);
+	const { type, ...asFramed } = seen;
+	assert.deepEqual(res.json.messages.filter((x) => x.kind === 'action'), [{ ...asFramed, kind: 'action' }]);
 	// A kicked user may come back (the room is not invite-only).
 	const [back, welcome] = await join(h.stack, 'mem4', roomId);
 	const rec = welcome.messages.find((x) => x.kind === 'action');
