@@ -311,7 +311,7 @@ BEGIN
 		END IF;
 		v_detail := '{}'::jsonb;
 	WHEN 'invite_link', 'revoke_link' THEN
-		-- The link row is the caller's (stateroom_room_link_*); this
+		-- The link row is the caller's (the backend writes it first); this
 		-- only checks the actor's role and logs it.
 		IF jsonb_typeof(v_detail->'linkId') IS DISTINCT FROM 'number' THEN
 			RETURN QUERY SELECT 'invalid'::text, NULL::bigint;
