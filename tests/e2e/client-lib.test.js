@@ -3,9 +3,11 @@
 // application (POST /api/rooms "app", the registry's apps, placement).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
 import { WebSocket, WebSocketServer } from 'ws';
 import {
 	ROOT, useStack, startStack, newRoom, tokenFor, createRoom, lookup, request, freePort,
@@ -282,3 +284,31 @@ for (const [code, reason] of [[4010, 'banned'], [4011, 'removed'], [4012, 'delet
 		}
 	});
 }
+
+test('the twenty-line example of docs/client.md runs as written', async () => {
+	const doc = fs.readFileSync(path.join(ROOT, 'docs/client.md'), 'utf8');
+	const code = doc.match(/```js\n([\s\S]*?)```/)[1]
+		.replace("'./stateroom.js'", JSON.stringify(pathToFileURL(path.join(ROOT, 'client/lib/stateroom.js')).href))
+		.replace('http://127.0.0.1:8080', shared.stack.backendUrl);
+	assert.ok(code.split('\n').length <= 22, 'about twenty lines');
+	// In tests/, where the ws package resolves.
+	const file = path.join(ROOT, 'tests', `.client-example-${process.pid}.mjs`);
+	fs.writeFileSync(file, code);
+	const child = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'pipe'] });
+	try {
+		let out = '';
+		child.stderr.on('data', (d) => { out += d; });
+		await new Promise((resolve, reject) => {
+			child.stdout.on('data', (d) => {
+				out += d;
+				if (/acked as 1\n/.test(out)) resolve();
+			});
+			child.on('exit', (c) => reject(new Error(`the example exited (${c}):\n${out}`)));
+		});
+		assert.match(out, /in [a-z0-9]{12} as ada, \d+ here/);
+		assert.match(out, /#1 ada: hello/);
+	} finally {
+		child.kill('SIGKILL');
+		fs.rmSync(file, { force: true });
+	}
+});
