@@ -169,6 +169,10 @@ static void dms_on_placed(enum sched_result err, const struct sched_placement *p
 		be_error(be, c->req, MX_DMS, 503, "no_capacity",
 			 "every session server is full; try again shortly", dms_retry_full);
 		break;
+	case SCHED_NOAPP:
+		be_error(be, c->req, MX_DMS, 503, "app_unavailable",
+			 "no live session server hosts the chat; try again later", dms_retry_full);
+		break;
 	default:
 		dms_unavailable(c);
 		break;

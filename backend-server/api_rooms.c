@@ -1,5 +1,6 @@
-/* POST /api/rooms → {"roomId"}: create a room and pin it to a server, within
- * the creator's limits (stateroom_admit_create, migration 008).
+/* POST /api/rooms → {"roomId"}: create a room of a known application and pin
+ * it to a server that hosts it, within the creator's limits
+ * (stateroom_admit_create, migration 008).
  * GET /api/rooms/:id → {"host","token","name"}: where the room lives, a join
  * ticket for that server, room and epoch, and the room's name (or null);
  * a DM only for its two users, and not while either blocks the other; a
@@ -61,6 +62,13 @@ static void rooms_sched_error(struct rooms_call *c, enum sched_result err)
 		break;
 	case SCHED_NOROOM:
 		be_json(be, c->req, c->route, 200, json_pack("{s:n,s:n}", "host", "token"), NULL);
+		break;
+	case SCHED_NOAPP:
+		/* Known, but only on servers that are not up now: one may come
+		 * back, or the operator may start one. */
+		be_error(be, c->req, c->route, 503, "app_unavailable",
+			 "no live session server hosts this room's application; try again later",
+			 rooms_retry_full);
 		break;
 	default:
 		be_unavailable(be, c->req, c->route, "the room directory is unavailable; try again shortly");
@@ -140,6 +148,7 @@ static int rooms_place(struct rooms_call *c)
 	r.capacity = c->opts.capacity;
 	r.visibility = c->opts.visibility;
 	r.ephemeral = !c->opts.persistent;
+	r.app = c->opts.app;
 	rc = be->sched->place(be->sched_state, &r, rooms_on_placed, c);
 	if (rc < 0) {
 		be->mx.place[mx_sched_index(SCHED_UNAVAIL)]++;
@@ -239,6 +248,54 @@ static int rooms_admit(struct rooms_call *c)
 	return 0;
 }
 
+/* The applications a client may choose: the chat, which is every room's
+ * unless it asks for another, and whatever a registered session server
+ * publishes (registry.c; rows stay while their server is only down, so
+ * an application whose servers are all dead is known, and its rooms get
+ * 503 app_unavailable, not 400). As a JSON array, sorted. */
+static const char rooms_apps_sql[] =
+	"SELECT array_to_json(ARRAY(SELECT a FROM (SELECT unnest(apps) AS a FROM session_servers"
+	" UNION SELECT 'chat') u ORDER BY a))::text";
+
+static void rooms_on_apps(PGresult *res, const char *err, const char *sqlstate, void *arg)
+{
+	struct rooms_call *c = arg;
+	struct backend *be = c->be;
+	json_t *known, *v, *body;
+	bool found = false;
+	char *list = NULL, msg[160];
+	size_t i;
+
+	(void)sqlstate;
+	if (!res || PQntuples(res) != 1 || PQnfields(res) != 1 ||
+	    !(known = json_loads(PQgetvalue(res, 0, 0), 0, NULL))) {
+		log_write(LOG_WARN, "room applications query failed", "{s:s}", "error",
+			  err ? err : "unexpected result");
+		be_unavailable(be, c->req, c->route, "the room directory is unavailable; try again shortly");
+		rooms_call_done(c);
+		return;
+	}
+	json_array_foreach(known, i, v)
+		if (c->opts.app[0] && json_is_string(v) && strcmp(json_string_value(v), c->opts.app) == 0)
+			found = true;
+	if (found) {
+		json_decref(known);
+		if (rooms_admit(c) < 0)
+			rooms_call_done(c);
+		return;
+	}
+	list = json_dumps(known, JSON_COMPACT);
+	snprintf(msg, sizeof msg, "unknown application; known: %.120s", list ? list : "[]");
+	free(list);
+	body = json_pack("{s:{s:s,s:s,s:o}}", "error", "code", "unknown_app", "message", msg, "apps",
+			 known);
+	if (body)
+		be_json(be, c->req, c->route, 400, body, NULL);
+	else
+		be_error(be, c->req, c->route, 400, "unknown_app", msg, NULL);
+	rooms_call_done(c);
+}
+
 void api_rooms_create(struct httpd_req *req, const struct route_params *params, void *ud)
 {
 	struct backend *be = ud;
@@ -272,8 +329,16 @@ void api_rooms_create(struct httpd_req *req, const struct route_params *params, 
 	c->user = user;
 	c->opts = opts;
 	be_hold(be);
-	if (rooms_admit(c) < 0)
+	/* The chat needs no look-up: it is every backend's default. */
+	if (strcmp(c->opts.app, "chat") == 0) {
+		if (rooms_admit(c) < 0)
+			rooms_call_done(c);
+		return;
+	}
+	if (db_query(be->db, rooms_apps_sql, 0, NULL, rooms_on_apps, c) < 0) {
+		be_unavailable(be, req, MX_ROOMS_CREATE, "the room directory is unavailable; try again shortly");
 		rooms_call_done(c);
+	}
 }
 
 /* The join ticket for the placement: docs/protocol.md, "Tokens". */

@@ -64,6 +64,7 @@ static const char *const mx_sched_names[MX_N_SCHED] = {
 	[MX_SCHED_FULL] = "full",
 	[MX_SCHED_UNAVAIL] = "unavailable",
 	[MX_SCHED_EXISTS] = "exists",
+	[MX_SCHED_NOAPP] = "no_app",
 };
 
 void mx_request(struct metrics *m, enum mx_route route, int status)
@@ -79,6 +80,7 @@ enum mx_sched mx_sched_index(enum sched_result sched_err)
 	case SCHED_NOROOM: return MX_SCHED_NOROOM;
 	case SCHED_FULL: return MX_SCHED_FULL;
 	case SCHED_EXISTS: return MX_SCHED_EXISTS;
+	case SCHED_NOAPP: return MX_SCHED_NOAPP;
 	case SCHED_UNAVAIL: break;
 	}
 	return MX_SCHED_UNAVAIL;

@@ -64,7 +64,7 @@ enum mx_route {
 };
 
 enum mx_sched { MX_SCHED_OK, MX_SCHED_NOROOM, MX_SCHED_FULL, MX_SCHED_UNAVAIL, MX_SCHED_EXISTS,
-		MX_N_SCHED };
+		MX_SCHED_NOAPP, MX_N_SCHED };
 
 struct metrics {
 	uint64_t requests[MX_N_ROUTES][5];     /* by status class 1xx..5xx */

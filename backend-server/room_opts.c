@@ -4,7 +4,8 @@
 
 int room_opts_parse(const json_t *body, int max_capacity, struct room_opts *out, const char **why)
 {
-	struct room_opts o = { .capacity = max_capacity, .visibility = "unlisted", .persistent = true };
+	struct room_opts o = { .capacity = max_capacity, .visibility = "unlisted", .persistent = true,
+			       .app = "chat" };
 	const json_t *v;
 
 	if (!json_is_object(body)) {
@@ -77,6 +78,23 @@ int room_opts_parse(const json_t *body, int max_capacity, struct room_opts *out,
 			return -1;
 		}
 		o.invite_only = json_is_true(v);
+	}
+
+	v = json_object_get(body, "app");
+	if (v && !json_is_null(v)) {
+		const char *s = json_string_value(v);
+		size_t len = json_string_length(v);
+
+		if (!s) {
+			*why = "app must be a string";
+			return -1;
+		}
+		/* The inbox is a room of every account's, placed by its own
+		 * rules (GET /api/me/inbox): never a client's choice. */
+		if (wire_app_name_valid(s, len) && strcmp(s, "inbox") != 0)
+			memcpy(o.app, s, len + 1);
+		else
+			o.app[0] = '\0';
 	}
 
 	*out = o;

@@ -72,8 +72,8 @@ static int sf_link_ok(const char *dir_real, const char *name)
 	return ok;
 }
 
-/* Reads one file into f. Returns 0, or -1 to skip it. */
-static int sf_read(int dfd, const char *name, struct sf_file *f)
+/* Reads one file into f, named prefix + name. Returns 0, or -1 to skip it. */
+static int sf_read(int dfd, const char *prefix, const char *name, struct sf_file *f)
 {
 	struct stat st;
 	char *data = NULL;
@@ -97,7 +97,9 @@ static int sf_read(int dfd, const char *name, struct sf_file *f)
 		off += (size_t)n;
 	}
 	close(fd);
-	f->name = strdup(name);
+	f->name = malloc(strlen(prefix) + strlen(name) + 1);
+	if (f->name)
+		strcat(strcpy((char *)f->name, prefix), name);
 	if (!f->name) {
 		free(data);
 		return -1;
@@ -113,27 +115,16 @@ err_close:
 	return -1;
 }
 
-int sf_load(const char *dir, struct static_files **out)
+/* Adds the files of dir_real, named prefix + their name. Returns 0 or a
+ * negative errno when the folder cannot be opened. */
+static int sf_scan(struct static_files *sf, const char *dir_real, const char *prefix)
 {
-	struct static_files *sf;
 	struct dirent *de;
-	char *dir_real;
 	DIR *d;
-	int rc = 0;
 
-	sf = calloc(1, sizeof *sf);
-	if (!sf)
-		return -ENOMEM;
-	dir_real = realpath(dir, NULL);
-	if (!dir_real) {
-		rc = -errno;
-		goto err_free;
-	}
 	d = opendir(dir_real);
-	if (!d) {
-		rc = -errno;
-		goto err_free_real;
-	}
+	if (!d)
+		return -errno;
 	while (sf->n < SF_MAX_FILES && (de = readdir(d)) != NULL) {
 		struct sf_file *f = &sf->files[sf->n];
 		struct stat st;
@@ -144,13 +135,39 @@ int sf_load(const char *dir, struct static_files **out)
 			continue;
 		if (S_ISLNK(st.st_mode) ? !sf_link_ok(dir_real, de->d_name) : !S_ISREG(st.st_mode))
 			continue;
-		if (sf_read(dirfd(d), de->d_name, f) < 0)
+		if (sf_read(dirfd(d), prefix, de->d_name, f) < 0)
 			continue;
 		if (strcmp(f->name, "index.html") == 0)
 			sf->index = f;
 		sf->n++;
 	}
 	closedir(d);
+	return 0;
+}
+
+int sf_load(const char *dir, struct static_files **out)
+{
+	struct static_files *sf;
+	char *dir_real, lib[PATH_MAX];
+	struct stat st;
+	int rc = 0;
+
+	sf = calloc(1, sizeof *sf);
+	if (!sf)
+		return -ENOMEM;
+	dir_real = realpath(dir, NULL);
+	if (!dir_real) {
+		rc = -errno;
+		goto err_free;
+	}
+	rc = sf_scan(sf, dir_real, "");
+	if (rc < 0)
+		goto err_free_real;
+	/* The client library (client/lib/stateroom.js), for pages of other
+	 * origins and apps to import; only a real folder, not a link out. */
+	if ((size_t)snprintf(lib, sizeof lib, "%s/" SF_LIB_DIR, dir_real) < sizeof lib &&
+	    lstat(lib, &st) == 0 && S_ISDIR(st.st_mode))
+		sf_scan(sf, lib, SF_LIB_DIR "/");
 	free(dir_real);
 	*out = sf;
 	return 0;
@@ -189,11 +206,11 @@ const struct sf_file *sf_lookup(const struct static_files *sf, const char *path,
 	last = path + len;
 	while (last > path && last[-1] != '/')
 		last--;
-	if (last == path + 1) {
-		for (size_t i = 0; i < sf->n; i++)
-			if (strlen(sf->files[i].name) == len - 1 && memcmp(sf->files[i].name, last, len - 1) == 0)
-				return &sf->files[i];
-	}
+	/* Names are only those sf_load found ("app.js", "lib/stateroom.js"):
+	 * the path is compared with them, never opened. */
+	for (size_t i = 0; i < sf->n; i++)
+		if (strlen(sf->files[i].name) == len - 1 && memcmp(sf->files[i].name, path + 1, len - 1) == 0)
+			return &sf->files[i];
 	if (memchr(last, '.', (size_t)(path + len - last)))
 		return NULL;
 	return sf->index;

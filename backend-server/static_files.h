@@ -7,9 +7,10 @@
  * pointing elsewhere cannot be asked for, and serving needs no thread-pool
  * round trip. The price: changes to the folder show after a restart.
  *
- * Served: regular files directly in the folder (or symlinks to such files),
- * not hidden, named with [A-Za-z0-9._-], with an extension of the table in
- * static_files.c, each at most SF_MAX_FILE bytes. */
+ * Served: regular files directly in the folder and in its SF_LIB_DIR
+ * folder (or symlinks to such files in the same folder), not hidden, named
+ * with [A-Za-z0-9._-], with an extension of the table in static_files.c,
+ * each at most SF_MAX_FILE bytes. */
 #ifndef STATEROOM_STATIC_FILES_H
 #define STATEROOM_STATIC_FILES_H
 
@@ -17,6 +18,7 @@
 
 #define SF_MAX_FILE (8u << 20)
 #define SF_MAX_FILES 256
+#define SF_LIB_DIR "lib"   /* the client library: served as /lib/NAME */
 
 struct static_files;
 
@@ -37,7 +39,7 @@ void sf_free(struct static_files *sf);
 size_t sf_count(const struct static_files *sf);
 
 /* The file a GET of path (without query) serves: "/" gives index.html,
- * "/name" the file of that name, and a path whose last segment has no dot
+ * "/name" the file of that name ("/lib/name" one of SF_LIB_DIR), and a path whose last segment has no dot
  * (an app route such as "/r/abc1") index.html as well, so that share links
  * open the client. NULL when nothing fits or sf is NULL. */
 const struct sf_file *sf_lookup(const struct static_files *sf, const char *path, size_t len);

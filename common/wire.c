@@ -61,6 +61,16 @@ bool wire_room_id_valid(const char *s, size_t len)
 	return true;
 }
 
+bool wire_app_name_valid(const char *s, size_t len)
+{
+	if (!s || len < 1 || len > WIRE_APP_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+			return false;
+	return true;
+}
+
 char *wire_ticket_mint(const struct wire_ticket *t, const char *aud, const char *boot, int64_t now,
 		       int64_t ttl, const unsigned char *key, size_t key_len)
 {

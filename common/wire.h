@@ -20,6 +20,7 @@
 #define WIRE_NAME_MAX 64           /* a user's name as shown, in bytes */
 #define WIRE_ROOM_ID_LEN 12        /* a new room id: 12 of a-z 0-9 */
 #define WIRE_ROOM_ID_MAX 32        /* a room id looked up: 1..32 of a-z 0-9 */
+#define WIRE_APP_NAME_MAX 32       /* a room application's name: 1..32 of a-z 0-9 _ */
 #define WIRE_MSG_ID_MAX 64         /* a native send's client message id, bytes */
 #define WIRE_JTI_MAX 64            /* the longest ticket id a server takes */
 #define WIRE_SERVER_ID_MAX 63      /* a session server's id (a ticket's aud) */
@@ -61,6 +62,11 @@ bool wire_user_id_valid(const char *s, size_t len);
 bool wire_sub_valid(const char *s, size_t len);
 
 bool wire_room_id_valid(const char *s, size_t len);
+
+/* A name a room application could have (rooms.app, session_servers.apps,
+ * POST /api/rooms "app"): what the backend checks before it asks the
+ * database, and what every application's name is. */
+bool wire_app_name_valid(const char *s, size_t len);
 
 /* A join ticket's claims (besides typ, iat and exp). */
 struct wire_ticket {

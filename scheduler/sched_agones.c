@@ -88,6 +88,7 @@ struct ag_op {                  /* one place or locate; freed in its timer's clo
 	struct ag_op *next_inbox_waiter;
 	char room[33];
 	char *owner, *owner_name, *name, *visibility;
+	char app[WIRE_APP_NAME_MAX + 1];  /* place: rooms.app (the fleet's servers host them all) */
 	int capacity;
 	bool ephemeral;
 	int64_t epoch;              /* locate: the room's epoch when read */
@@ -299,8 +300,9 @@ static const char ag_sql_place[] =
 	" VALUES ($6, $7, $8::integer, true)"
 	" ON CONFLICT (id) DO UPDATE SET address = EXCLUDED.address, allocated = true RETURNING id)"
 	" INSERT INTO rooms (id, owner, owner_name, name, capacity, visibility, persistent, server_id,"
-	"                    epoch, pinned_at)"
-	" SELECT $1, $2, nullif($10, $2), $3, $4::integer, $5, NOT $9::boolean, srv.id, 1, now() FROM srv"
+	"                    epoch, pinned_at, app)"
+	" SELECT $1, $2, nullif($10, $2), $3, $4::integer, $5, NOT $9::boolean, srv.id, 1, now(), $11"
+	" FROM srv"
 	" ON CONFLICT (id) DO NOTHING RETURNING epoch";
 
 /* Compare-and-set on the epoch read by the look-up; also answers the
@@ -366,12 +368,12 @@ static void ag_record(struct ag_op *op)
 
 	snprintf(cap, sizeof cap, "%ld", op->server_capacity);
 	if (op->is_place) {
-		const char *params[10] = { op->room, op->owner, op->name, num, op->visibility,
+		const char *params[11] = { op->room, op->owner, op->name, num, op->visibility,
 					   op->got.server_id, op->got.address, cap,
-					   op->ephemeral ? "t" : "f", op->owner_name };
+					   op->ephemeral ? "t" : "f", op->owner_name, op->app };
 
 		snprintf(num, sizeof num, "%d", op->capacity);
-		rc = db_query(db, ag_sql_place, 10, params, ag_on_recorded, op);
+		rc = db_query(db, ag_sql_place, 11, params, ag_on_recorded, op);
 	} else {
 		const char *params[5] = { op->room, num, op->got.server_id, op->got.address, cap };
 
@@ -816,7 +818,8 @@ static int ag_place(void *state, const struct sched_room *room, sched_cb cb, voi
 	struct agones *a = state;
 	struct ag_op *op;
 
-	if (!room || !room->id || !room->owner || !room->visibility || room->capacity < 1)
+	if (!room || !room->id || !room->owner || !room->visibility || room->capacity < 1 ||
+	    (room->app && strlen(room->app) > WIRE_APP_NAME_MAX))
 		return -EINVAL;
 	op = ag_op_new(a, room->id, cb, arg);
 	if (!op)
@@ -825,6 +828,7 @@ static int ag_place(void *state, const struct sched_room *room, sched_cb cb, voi
 	op->kind = AG_ALLOC_NEW;
 	op->capacity = room->capacity;
 	op->ephemeral = room->ephemeral;
+	strcpy(op->app, room->app ? room->app : "chat");
 	op->owner = strdup(room->owner);
 	op->visibility = strdup(room->visibility);
 	op->name = room->name ? strdup(room->name) : NULL;

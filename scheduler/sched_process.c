@@ -94,7 +94,7 @@ struct proc_op {                  /* one place or locate until it is answered */
 	void *arg;
 	uint64_t deadline;
 	bool place;
-	const char *room, *owner, *owner_name, *name, *visibility;  /* in buf */
+	const char *room, *owner, *owner_name, *name, *visibility, *app;  /* in buf */
 	int capacity;
 	bool ephemeral;
 	char buf[];
@@ -564,7 +564,7 @@ static void proc_need_server(struct proc_op *op)
 	struct proc *p = op->p;
 	uint64_t now = uv_now(p->loop);
 	char id[PROC_ID_LEN];
-	const char *params[6];
+	const char *params[7];
 
 	if (p->stopping || now >= op->deadline) {
 		proc_op_finish(op, SCHED_FULL, NULL);
@@ -583,10 +583,12 @@ static void proc_need_server(struct proc_op *op)
 	params[2] = p->max;
 	params[3] = p->dead_ms;
 	params[4] = p->wait_ms;
-	params[5] = op->room;   /* its kind decides which slots count */
+	params[5] = op->room;   /* its kind and application decide which slots count */
+	params[6] = op->app;    /* a room being created: its application; NULL: the room's */
 	if (db_query(p->env->db,
-		     "SELECT stateroom_spawn_claim($1, $2, $3::integer, $4::bigint, $5::bigint, $6), $1",
-		     6, params, proc_on_claim, op) < 0)
+		     "SELECT stateroom_spawn_claim($1, $2, $3::integer, $4::bigint, $5::bigint, $6, $7),"
+		     " $1",
+		     7, params, proc_on_claim, op) < 0)
 		proc_op_finish(op, SCHED_UNAVAIL, NULL);
 }
 
@@ -659,7 +661,7 @@ static void proc_op_try(struct proc_op *op)
 		const struct sched_room room = {
 			.id = op->room, .owner = op->owner, .owner_name = op->owner_name, .name = op->name,
 			.capacity = op->capacity, .visibility = op->visibility,
-			.ephemeral = op->ephemeral,
+			.ephemeral = op->ephemeral, .app = op->app,
 		};
 
 		rc = sched_sql_place(p->env->db, &room, NULL, p->dead_ms, proc_on_placed, op);
@@ -673,9 +675,10 @@ static void proc_op_try(struct proc_op *op)
 static struct proc_op *proc_op_new(struct proc *p, const char *room, const struct sched_room *r,
 				   sched_cb cb, void *arg)
 {
-	const char *strs[5] = { room, r ? r->owner : NULL, r ? r->owner_name : NULL,
-				r ? r->name : NULL, r ? r->visibility : NULL }, *at[5];
-	struct proc_op *op = calloc(1, sizeof *op + strpack_size(strs, 5));
+	const char *strs[6] = { room, r ? r->owner : NULL, r ? r->owner_name : NULL,
+				r ? r->name : NULL, r ? r->visibility : NULL,
+				r ? (r->app ? r->app : "chat") : NULL }, *at[6];
+	struct proc_op *op = calloc(1, sizeof *op + strpack_size(strs, 6));
 
 	if (!op)
 		return NULL;
@@ -683,12 +686,13 @@ static struct proc_op *proc_op_new(struct proc *p, const char *room, const struc
 	op->cb = cb;
 	op->arg = arg;
 	op->deadline = uv_now(p->loop) + (uint64_t)p->env->spawn_wait_ms;
-	strpack(op->buf, strs, 5, at);
+	strpack(op->buf, strs, 6, at);
 	op->room = at[0];
 	op->owner = at[1];
 	op->owner_name = at[2];
 	op->name = at[3];
 	op->visibility = at[4];
+	op->app = at[5];
 	return op;
 }
 

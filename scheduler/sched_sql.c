@@ -1,7 +1,8 @@
 /* The placement functions in PostgreSQL (stateroom_place and
  * stateroom_locate, schema/migrations/002_placement.sql, 003_locate.sql,
  * 007_ephemeral_rooms.sql, 008_boot.sql, 009_owners_and_room_quota.sql and
- * 015_inbox_capacity.sql, where an inbox is placed against its own bound),
+ * 015_inbox_capacity.sql, where an inbox is placed against its own bound, and
+ * 022_apps.sql, where a room goes only to a server that hosts its application),
  * called the same way by the `local` and `process` backends. */
 #include <errno.h>
 #include <stdio.h>
@@ -15,15 +16,16 @@ int sched_sql_place(struct db *db, const struct sched_room *room, const char *se
 		    const char *dead_ms, db_result_fn cb, void *arg)
 {
 	char capacity[16];
-	const char *params[9] = { room->id, room->owner, room->name, capacity, room->visibility,
-				  servers, dead_ms, room->ephemeral ? "f" : "t", room->owner_name };
+	const char *params[10] = { room->id, room->owner, room->name, capacity, room->visibility,
+				   servers, dead_ms, room->ephemeral ? "f" : "t", room->owner_name,
+				   room->app ? room->app : "chat" };
 
 	snprintf(capacity, sizeof capacity, "%d", room->capacity);
 	return db_query(db,
 			"SELECT status, server_id, address, epoch, $3::text, NULL::text FROM stateroom_place("
 			"$1, $2, $3, $4::integer, $5, string_to_array($6, ','), $7::bigint, $8::boolean,"
-			" $9)",
-			9, params, cb, arg);
+			" $9, $10)",
+			10, params, cb, arg);
 }
 
 int sched_sql_locate(struct db *db, const char *room_id, const char *servers, const char *dead_ms,
@@ -55,6 +57,8 @@ enum sched_result sched_sql_result(const PGresult *res, const char *op, struct s
 		return SCHED_EXISTS;
 	if (strcmp(status, "noroom") == 0)
 		return SCHED_NOROOM;
+	if (strcmp(status, "noapp") == 0)
+		return SCHED_NOAPP;
 	if (strcmp(status, "ok") != 0) {
 		log_write(LOG_ERROR, "scheduler query: unknown status", "{s:s,s:s}", "op", op,
 			  "status", status);

@@ -25,6 +25,7 @@ enum sched_result {
 	SCHED_FULL,     /* every live server is at capacity (HTTP 503) */
 	SCHED_UNAVAIL,  /* database or orchestrator unreachable (HTTP 503) */
 	SCHED_EXISTS,   /* create: the room id is taken */
+	SCHED_NOAPP,    /* servers are up, but none hosts the room's application (HTTP 503) */
 };
 
 struct sched_placement {
@@ -48,6 +49,7 @@ struct sched_room {               /* what a new room is created with */
 	int capacity;                 /* users */
 	const char *visibility;       /* "public" or "unlisted" */
 	bool ephemeral;               /* rooms.persistent = false */
+	const char *app;              /* rooms.app, checked by the caller; NULL: "chat" */
 };
 
 /* The agones backend's options (docs/protocol.md); NULL: the default. */

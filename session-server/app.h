@@ -161,6 +161,20 @@ struct room_app_ops {
 /* The application registered under name, or NULL. */
 const struct room_app_ops *app_find(const char *name);
 
+/* Which applications clients may choose (every one but the inbox) this
+ * server hosts: list is comma-separated names (--apps), "" for none (a
+ * server for inboxes only), NULL for all. Returns 0, or -EINVAL for a
+ * name that is no such application (nothing changed). Call before the
+ * loop runs. */
+int app_host(const char *list);
+/* Whether rooms of a are loaded here (the inbox always is). */
+bool app_hosted(const struct room_app_ops *a);
+/* The hosted ones as a PostgreSQL text[] literal ("{chat}"), for the
+ * registry; 0, or -ENOSPC. */
+int app_hosted_array(char *buf, size_t len);
+/* Every application a client may choose, comma-separated (--help, errors). */
+const char *app_names(void);
+
 /* Every subprotocol some application serves (not ""), NULL-terminated: what
  * the handshake may choose. */
 const char *const *app_protocols(void);

@@ -333,6 +333,12 @@ static void on_fetched(void *arg, int status, const struct registry_room *row)
 				  "app", row->app);
 			code = WIRE_CLOSE_INTERNAL;
 			reason = "unknown room application";
+		} else if (!app_hosted(r->app)) {
+			/* Placement pins a room only where its application runs
+			 * (migration 022); a pin from before this server came back
+			 * with fewer applications is another server's to take. */
+			code = WIRE_CLOSE_NOT_HERE;
+			reason = "room application not hosted here";
 		} else if (!count_room(r, row)) {
 			code = WIRE_CLOSE_NOT_HERE;
 			reason = r->inbox ? "no inbox slot on this server" : "no room slot on this server";

@@ -47,7 +47,7 @@
 #define MIGRATE_RETRY_MS 1000
 
 struct opts {
-	const char *host, *advertise, *id, *database_url, *secret, *allowed_origins, *log_level;
+	const char *host, *advertise, *id, *database_url, *secret, *allowed_origins, *log_level, *apps;
 	long agones_sdk_port, agones_health_ms;
 	long drain_grace_ms;
 	long max_inboxes;
@@ -67,6 +67,7 @@ struct server {
 	uv_loop_t *loop;
 	struct opts o;
 	char advertise[300], id[80];
+	char apps[256];              /* the applications hosted, a text[] literal for the registry */
 	struct db *db;
 	struct httpd *httpd;
 	struct ws_server *ws;
@@ -272,6 +273,7 @@ static void migrated(const char *err, void *arg)
 		.id = s->id,
 		.boot = ticket_jar_boot(s->jar),
 		.address = s->advertise,
+		.apps = s->apps,
 		.capacity = s->o.max_rooms,
 		.inbox_capacity = s->o.max_inboxes,
 		.heartbeat_ms = (uint64_t)s->o.heartbeat_ms,
@@ -473,6 +475,9 @@ int main(int argc, char **argv)
 	struct opts *o = &s->o;
 	const struct cfg_opt opts[] = {
 		{ "host", "SESSION_HOST", CFG_STR, &o->host, "127.0.0.1", 0, 0, "listen address" },
+		{ "apps", "SESSION_APPS", CFG_STR, &o->apps, NULL, 0, 0,
+		  "room applications hosted here, comma-separated (default: every one); empty: none,"
+		  " inboxes only" },
 		{ "port", "SESSION_PORT", CFG_INT, &o->port, "9001", 0, 65535,
 		  "listen port (WebSocket, /healthz, /readyz, /metrics); 0: any free port" },
 		{ "advertise", "SESSION_ADVERTISE", CFG_STR, &o->advertise, NULL, 0, 0,
@@ -577,6 +582,10 @@ int main(int argc, char **argv)
 		snprintf(s->id, sizeof(s->id), "ss-%ld", o->port);
 	if (strlen(s->id) < 1 || strlen(s->id) > 63) {
 		fprintf(stderr, "stateroom-session: --id must be 1 to 63 characters\n");
+		return 2;
+	}
+	if (app_host(o->apps) < 0 || app_hosted_array(s->apps, sizeof(s->apps)) < 0) {
+		fprintf(stderr, "stateroom-session: --apps must name applications among: %s\n", app_names());
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);

@@ -24,7 +24,7 @@
 struct registry {
 	uv_loop_t *loop;
 	struct db *db;
-	char *id, *boot, *address;
+	char *id, *boot, *address, *apps;
 	long capacity, inbox_capacity;
 	uint64_t heartbeat_ms, pin_grace_ms;
 	registry_stats_fn stats;
@@ -58,6 +58,7 @@ static void maybe_free(struct registry *r)
 		return;
 	free(r->id);
 	free(r->boot);
+	free(r->apps);
 	free(r->address);
 	free(r);
 }
@@ -147,17 +148,18 @@ static void on_beat(uv_timer_t *t)
 
 	if (!r->registered) {
 		const char *p[] = { r->id, r->address, cap, rooms, conns, state(r), r->boot, icap,
-				    inboxes };
+				    inboxes, r->apps };
 		if (query(r, "INSERT INTO session_servers"
 			     " (id, address, capacity, rooms, connections, state, boot, inbox_capacity,"
-			     " inboxes, started_at, heartbeat_at)"
-			     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), now())"
+			     " inboxes, apps, started_at, heartbeat_at)"
+			     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text[], now(), now())"
 			     " ON CONFLICT (id) DO UPDATE SET address = EXCLUDED.address,"
 			     " capacity = EXCLUDED.capacity, rooms = EXCLUDED.rooms,"
 			     " connections = EXCLUDED.connections, state = EXCLUDED.state,"
 			     " boot = EXCLUDED.boot, inbox_capacity = EXCLUDED.inbox_capacity,"
-			     " inboxes = EXCLUDED.inboxes, started_at = now(), heartbeat_at = now()",
-			  9, p, beat_done, r) == 0)
+			     " inboxes = EXCLUDED.inboxes, apps = EXCLUDED.apps, started_at = now(),"
+			     " heartbeat_at = now()",
+			  10, p, beat_done, r) == 0)
 			r->beat_in_flight = true;
 	} else {
 		const char *p[] = { r->id, rooms, conns, state(r), r->boot, inboxes, icap };
@@ -197,10 +199,12 @@ int registry_start(uv_loop_t *loop, struct db *db, const struct registry_config 
 	r->id = strdup(cfg->id);
 	r->boot = strdup(cfg->boot);
 	r->address = strdup(cfg->address);
-	if (!r->id || !r->boot || !r->address) {
+	r->apps = strdup(cfg->apps ? cfg->apps : "{}");
+	if (!r->id || !r->boot || !r->address || !r->apps) {
 		free(r->id);
 		free(r->boot);
 		free(r->address);
+		free(r->apps);
 		free(r);
 		return -ENOMEM;
 	}

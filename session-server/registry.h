@@ -1,7 +1,7 @@
 /* registry: this server's row in session_servers, and the rooms pinned to it.
  *
  * registry_start() upserts the row (state 'up', this process's boot id, its
- * room and inbox bounds) and heartbeats every heartbeat_ms with the current
+ * room and inbox bounds, the applications it hosts) and heartbeats every heartbeat_ms with the current
  * room, inbox and connection counts (asked of the stats callback). Every
  * other heartbeat it also unpins rooms pinned here for longer than
  * pin_grace_ms that this server does not hold, so that a room whose clients
@@ -27,6 +27,7 @@ struct registry_config {
 	const char *id;          /* copied */
 	const char *boot;        /* copied: this process's boot id (ticket.h) */
 	const char *address;     /* copied */
+	const char *apps;        /* copied: the applications hosted, a text[] literal */
 	long capacity;           /* rooms that are no inbox */
 	long inbox_capacity;     /* inbox rooms */
 	uint64_t heartbeat_ms;
