@@ -373,7 +373,8 @@ static void rooms_on_located(enum sched_result err, const struct sched_placement
 		goto out;
 	}
 	tok = rooms_ticket(c, p);
-	out = tok ? json_pack("{s:s,s:s,s:s?}", "host", p->address, "token", tok, "name", p->name)
+	out = tok ? json_pack("{s:s,s:s,s:s?,s:s}", "host", p->address, "token", tok, "name", p->name,
+			      "app", c->opts.app)
 		  : NULL;
 	free(tok);
 	if (!out) {
@@ -395,13 +396,13 @@ out:
  * name (NULL for a guest). */
 static const char rooms_access_sql[] =
 	"WITH a AS ("
-	"  SELECT " ROOM_ACCESS_SQL " AS access"
+	"  SELECT " ROOM_ACCESS_SQL " AS access, r.app"
 	"  FROM rooms r LEFT JOIN direct_rooms d ON d.room_id = r.id WHERE r.id = $1),"
 	" m AS (INSERT INTO memberships (user_id, room_id)"
 	"  SELECT $2, $1 FROM a WHERE access = 'ok' AND EXISTS (SELECT 1 FROM users WHERE id = $2)"
 	"  ON CONFLICT (user_id, room_id) DO UPDATE SET left_at = NULL, joined_at = now()"
 	"  WHERE memberships.left_at IS NOT NULL)"
-	" SELECT access, (SELECT coalesce(display_name, id) FROM users WHERE id = $2) FROM a";
+	" SELECT access, (SELECT coalesce(display_name, id) FROM users WHERE id = $2), app FROM a";
 
 static void rooms_on_access(PGresult *res, const char *err, const char *sqlstate, void *arg)
 {
@@ -409,7 +410,7 @@ static void rooms_on_access(PGresult *res, const char *err, const char *sqlstate
 	struct backend *be = c->be;
 	struct room_refusal no;
 
-	if (!res || PQnfields(res) != 2 || PQntuples(res) > 1) {
+	if (!res || PQnfields(res) != 3 || PQntuples(res) > 1) {
 		log_write(LOG_WARN, "room access query failed", "{s:s}", "error", err ? err : "unexpected result");
 		be_unavailable(be, c->req, c->route, "the room directory is unavailable; try again shortly");
 		goto out;
@@ -428,6 +429,9 @@ static void rooms_on_access(PGresult *res, const char *err, const char *sqlstate
 	 * much of it as a ticket's name holds (WIRE_NAME_MAX bytes). */
 	if (c->user.registered && !PQgetisnull(res, 0, 1))
 		names_cut(PQgetvalue(res, 0, 1), c->user.name, sizeof c->user.name - 1);
+	/* Which view a client opens (the room's application, fixed for its
+	 * life); rooms.app is at most WIRE_APP_NAME_MAX bytes when made here. */
+	snprintf(c->opts.app, sizeof c->opts.app, "%s", PQgetvalue(res, 0, 2));
 	if (be->sched->locate(be->sched_state, c->room, rooms_on_located, c) == 0)
 		return;
 	be->mx.locate[mx_sched_index(SCHED_UNAVAIL)]++;

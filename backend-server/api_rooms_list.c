@@ -32,7 +32,7 @@ static const char rooms_list_sql[] =
 	"  (SELECT count(*) FROM (SELECT 1 FROM records u WHERE u.room_id = r.id AND u.kind = 'message'"
 	"     AND u.seq > coalesce(rm.seq, 0) LIMIT " UNREAD_MAX ") u),"
 	"  (extract(epoch FROM r.created_at) * 1000)::bigint,"
-	"  r.persistent, r.owner = $1"
+	"  r.persistent, r.owner = $1, r.app"
 	" FROM ((SELECT * FROM rooms WHERE visibility = 'public' AND kind = 'room'"
 	"        AND stateroom_room_admits(id, $1) = 'ok' ORDER BY created_at DESC LIMIT 100)"
 	"       UNION"
@@ -61,7 +61,7 @@ static json_t *rooms_list_json(const PGresult *res)
 	int n = PQntuples(res);
 
 	for (int i = 0; rooms && i < n; i++) {
-		json_t *r = json_pack("{s:s,s:s?,s:s,s:b,s:s,s:I,s:I,s:I,s:I,s:I,s:b}",
+		json_t *r = json_pack("{s:s,s:s?,s:s,s:b,s:s,s:I,s:I,s:I,s:I,s:I,s:b,s:s}",
 				      "roomId", PQgetvalue(res, i, 0),
 				      "name", PQgetisnull(res, i, 1) ? NULL : PQgetvalue(res, i, 1),
 				      "owner", PQgetvalue(res, i, 2),
@@ -72,7 +72,8 @@ static json_t *rooms_list_json(const PGresult *res)
 				      "lastSeq", rooms_list_int(res, i, 6),
 				      "unread", rooms_list_int(res, i, 7),
 				      "createdAt", rooms_list_int(res, i, 8),
-				      "persistent", strcmp(PQgetvalue(res, i, 9), "t") == 0);
+				      "persistent", strcmp(PQgetvalue(res, i, 9), "t") == 0,
+				      "app", PQgetvalue(res, i, 11));
 
 		if (json_array_append_new(rooms, r) < 0) {
 			json_decref(rooms);
