@@ -52,7 +52,7 @@ test('a user sees public rooms, and their own unlisted ones, but not unlisted ro
 	assert.ok(Math.abs(e.createdAt - Date.now()) < 60000, `createdAt ${e.createdAt} is milliseconds`);
 	assert.deepEqual({ ...e, createdAt: 0 }, {
 		roomId: pub, name: 'Ann public', owner: 'ann', mine: false, visibility: 'public', capacity: 100,
-		members: 0, lastSeq: 0, unread: 0, createdAt: 0, persistent: true,
+		members: 0, lastSeq: 0, unread: 0, createdAt: 0, persistent: true, app: 'chat',
 	});
 });
 
