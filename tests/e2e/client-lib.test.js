@@ -1,7 +1,7 @@
 // The client library (client/lib/stateroom.js, docs/client.md) run in Node
 // against the real backend and session servers, and the choice of a room's
 // application (POST /api/rooms "app", the registry's apps, placement).
-import { test } from 'node:test';
+import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -18,11 +18,20 @@ const shared = useStack({ sessions: 1, backends: 1 });
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// Every room a test opened is closed after it, passed or failed: an open
+// Room keeps reconnecting (and so the test process alive) until closed.
+const opened = new Set();
+afterEach(() => {
+	for (const room of opened) room.close();
+	opened.clear();
+});
+
 // A room through the library, as docs/client.md shows it (Node passes ws).
 async function open(stack, user, roomId, opts = {}) {
 	const room = connect({
 		backend: stack.backendUrl, token: await tokenFor(stack, user), roomId, WebSocket, ...opts,
 	});
+	opened.add(room);
 	room.seen = [];
 	room.on('message', (m) => room.seen.push(m));
 	return room;
@@ -262,6 +271,7 @@ for (const [code, reason] of [[4010, 'banned'], [4011, 'removed'], [4012, 'delet
 		const fake = await fakeServers([[1012, 'server draining'], [code, reason]]);
 		try {
 			const room = new Room({ backend: fake.backend, token: 't', roomId: 'fakeroom', WebSocket, backoffBaseMs: 50 });
+			opened.add(room);
 			const stopped = room.once('stop');
 			room.connect();
 			const pending = room.send('never acked');
