@@ -121,7 +121,7 @@ export class Room {
 		this.roomId = opts.roomId;
 		this.state = 'idle';      // connecting, open, reconnecting, stopped
 		this.lastSeq = Number.isInteger(opts.since) ? opts.since : null;
-		this.welcome = null;      // the last welcome frame
+		this.welcome = null;      // the last welcome, as its event had it
 		this.pending = new Map(); // id -> { frame, resolve, reject, writtenOn, writtenAt }
 		this._handlers = new Map();
 		this._ws = null;
@@ -154,6 +154,30 @@ export class Room {
 				off();
 				resolve(detail);
 			});
+		});
+	}
+
+	// The welcome: at once when the room has had one (it may well have come
+	// before the caller asks, and once('welcome') would then wait for the
+	// next), else the first to come; rejected with a StateroomError (the
+	// stop's reason) when the room stops first.
+	ready() {
+		if (this.welcome !== null) return Promise.resolve(this.welcome);
+		if (this.state === 'stopped') {
+			return Promise.reject(new StateroomError(this._stopReason ?? 'closed', 'the room is closed'));
+		}
+		return new Promise((resolve, reject) => {
+			const offs = [
+				this.on('welcome', (w) => {
+					for (const off of offs) off();
+					resolve(w);
+				}),
+				this.on('state', ({ state, reason }) => {
+					if (state !== 'stopped') return;
+					for (const off of offs) off();
+					reject(new StateroomError(reason ?? 'closed', 'the room stopped before its welcome'));
+				}),
+			];
 		});
 	}
 
@@ -453,10 +477,10 @@ export class Room {
 		this._ticketRetried = false;
 		const hb = frame.heartbeat_ms;
 		this._heartbeatMs = Number.isInteger(hb) && hb > 0 && hb <= HEARTBEAT_MAX_MS ? hb : null;
-		this.welcome = frame;
+		this.welcome = { ...frame, resumed, restarted };
 		this._emit('frame', frame);
 		this._setState('open');
-		this._emit('welcome', { ...frame, resumed, restarted });
+		this._emit('welcome', this.welcome);
 		// The records the welcome holds, then its changes of earlier ones,
 		// as if each had come live.
 		const records = Array.isArray(frame.messages) ? frame.messages.filter((m) => m && Number.isInteger(m.seq)) : [];
