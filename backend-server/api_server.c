@@ -246,7 +246,7 @@ static json_t *srv_record_of(struct backend *be, struct httpd_req *req, json_t *
 		return NULL;
 	}
 	names_cut(name ? clean : "Server", shown, WIRE_NAME_MAX);
-	out = json_pack("{s:s%,s:s,s:s?}", "payload", body, len, "name", shown, "kind",
+	out = json_pack("{s:s%,s:s,s:s*}", "payload", body, len, "name", shown, "kind",
 			json_string_value(kind));
 	free(dumped);
 	if (!out)
@@ -308,7 +308,7 @@ static json_t *srv_close_of(struct backend *be, struct httpd_req *req, json_t *i
 			 "reason must be at most 123 bytes of text without control characters", NULL);
 		return NULL;
 	}
-	out = json_pack("{s:s,s:s?}", "userId", json_string_value(user), "reason",
+	out = json_pack("{s:s,s:s*}", "userId", json_string_value(user), "reason",
 			reason && clean[0] ? clean : NULL);
 	if (!out)
 		be_error(be, req, MX_OTHER, 500, "internal", "out of memory", NULL);
