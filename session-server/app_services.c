@@ -215,10 +215,12 @@ const char *app_room_moderator(const struct app_room *r, size_t i)
  * rest of the server, on top of the rooms table. */
 struct app_room *hub_room(struct hub *h, const char *id)
 {
-	struct room *found = room_table_find(&h->table, id);
+	struct room *found;
 	struct app_room *r;
 
-	if (!found)
+	/* A draining server commits what it took, then lets its rooms go:
+	 * nothing new, so that what the server API publishes commits before. */
+	if (h->draining || !(found = room_table_find(&h->table, id)))
 		return NULL;
 	r = container_of(found, struct app_room, room);
 	return r->life == LIFE_READY && !r->inbox && r->state ? r : NULL;

@@ -94,8 +94,8 @@ void hub_close(struct hub *h);
  * that are no inbox. */
 void hub_stats(void *ud, struct registry_stats *st, char *ids, size_t ids_len);
 
-/* The room id if it is loaded here and running (no inbox), else NULL: what
- * the server API acts on (internal_api.h). */
+/* The room id if it is loaded here and running (no inbox), and the server
+ * is not draining; else NULL: what the server API acts on (internal_api.h). */
 struct app_room *hub_room(struct hub *h, const char *id);
 /* Hands a record to r's application (room_app_ops.publish); -ENOTSUP when
  * it takes none. */
