@@ -13,6 +13,7 @@
 
 #include "auth.h"
 #include "backend.h"
+#include "connect_hook.h"
 #include "http_json.h"
 #include "ids.h"
 #include "inbox_id.h"
@@ -386,6 +387,36 @@ out:
 	rooms_call_done(c);
 }
 
+static void rooms_locate(struct rooms_call *c)
+{
+	struct backend *be = c->be;
+
+	if (be->sched->locate(be->sched_state, c->room, rooms_on_located, c) == 0)
+		return;
+	be->mx.locate[mx_sched_index(SCHED_UNAVAIL)]++;
+	rooms_sched_error(c, SCHED_UNAVAIL);
+	rooms_call_done(c);
+}
+
+/* The connect hook's answer (connect_hook.h), after the room's own rules
+ * let the user in and before the room is looked up. */
+static void rooms_on_hook(const struct hook_answer *a, void *arg)
+{
+	struct rooms_call *c = arg;
+
+	if (a->verdict == HOOK_ALLOW) {
+		rooms_locate(c);
+		return;
+	}
+	if (a->verdict == HOOK_REFUSED)
+		be_error(c->be, c->req, c->route, 403, "hook_refused", a->message, NULL);
+	else
+		be_error(c->be, c->req, c->route, 503, "hook_unavailable",
+			 "the app could not be asked whether you may join; try again shortly",
+			 "Retry-After: 2\r\n");
+	rooms_call_done(c);
+}
+
 /* Who may have a ticket for room $1, asked by subject $2, before the
  * scheduler is asked where it is (room_access.h: a room's bans and invites,
  * a DM's two users and their blocks; an inbox is 'hidden', GET /api/me/inbox
@@ -432,10 +463,15 @@ static void rooms_on_access(PGresult *res, const char *err, const char *sqlstate
 	/* Which view a client opens (the room's application, fixed for its
 	 * life); rooms.app is at most WIRE_APP_NAME_MAX bytes when made here. */
 	snprintf(c->opts.app, sizeof c->opts.app, "%s", PQgetvalue(res, 0, 2));
-	if (be->sched->locate(be->sched_state, c->room, rooms_on_located, c) == 0)
+	if (!hook_enabled(be)) {
+		rooms_locate(c);
 		return;
-	be->mx.locate[mx_sched_index(SCHED_UNAVAIL)]++;
-	rooms_sched_error(c, SCHED_UNAVAIL);
+	}
+	if (hook_ask(be, c->room, c->user.sub, c->user.name, c->opts.app, rooms_on_hook, c) == 0)
+		return;
+	rooms_on_hook(&(struct hook_answer){
+			      .verdict = be->hook_fail_open ? HOOK_ALLOW : HOOK_UNAVAILABLE }, c);
+	return;
 out:
 	rooms_call_done(c);
 }

@@ -19,6 +19,8 @@ struct static_files;
 struct files_store;
 struct pw;
 struct thr;
+struct hc;
+struct st_set;
 
 struct backend_config {                 /* docs/protocol.md, "stateroom-backend" */
 	const char *host;
@@ -50,6 +52,9 @@ struct backend_config {                 /* docs/protocol.md, "stateroom-backend"
 	const char *agones_api, *agones_namespace, *agones_fleet, *agones_token_file, *agones_ca_file;
 	const char *files_dir, *upload_types;
 	long max_upload_bytes, max_image_pixels, upload_bytes_per_day, room_files_bytes;
+	const char *service_tokens;     /* the server API's (service_tokens.h) */
+	const char *connect_hook_url, *connect_hook_fail, *connect_hook_secret;
+	long connect_hook_timeout_ms;
 };
 
 struct backend {
@@ -67,6 +72,9 @@ struct backend {
 	struct files_store *store;      /* uploaded files (files.h) */
 	unsigned upload_types;          /* --upload-types: 1 << enum sniff_type */
 	struct metrics mx;
+	struct hc *hc;                  /* outbound HTTP: the server API, the connect hook */
+	struct st_set *service_tokens;  /* NULL: the server API answers 404 */
+	bool hook_fail_open;            /* --connect-hook-fail open */
 	bool ready;                     /* migrations applied: the API may run */
 	bool stopping;                  /* a signal came: new requests get 503 */
 	bool routed;                    /* set by a route's handler, see routes.c */
@@ -158,6 +166,10 @@ void api_room_invite(struct httpd_req *req, const struct route_params *params, v
 void api_room_revoke_link(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_room_uninvite(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_invite_accept(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_server_records(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_server_presence(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_server_close(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_server_history(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_admin_servers(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_admin_drain(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_healthz(struct httpd_req *req, const struct route_params *params, void *ud);

@@ -18,6 +18,8 @@
 
 #include "backend.h"
 #include "files.h"
+#include "http_client.h"
+#include "service_tokens.h"
 #include "sniff.h"
 #include "thumbs.h"
 #include "config.h"
@@ -77,6 +79,9 @@ static void main_on_httpd_stopped(void *arg)
 	m->be.httpd = NULL;
 	m->be.sched->destroy(m->be.sched_state);
 	m->be.sched_state = NULL;
+	/* Nothing waits on it any more: its requests held the stop. */
+	hc_close(m->be.hc, NULL, NULL);
+	m->be.hc = NULL;
 	db_close(m->be.db, main_on_db_closed, m);
 	m->be.db = NULL;
 }
@@ -295,6 +300,18 @@ static int main_options(struct backend_config *c, int argc, char **argv)
 		{ "message-searches-per-minute", "STATEROOM_MESSAGE_SEARCHES_PER_MINUTE", CFG_INT,
 		  &c->message_searches_per_minute, "30", 0, 100000,
 		  "message searches (GET /api/rooms/:id/search, /api/search) a user may make a minute (0: no limit)" },
+		{ "service-tokens", "STATEROOM_SERVICE_TOKENS", CFG_STR, &c->service_tokens, NULL, 0, 0,
+		  "tokens of the server API (/api/server/*), comma-separated, or @FILE of them, one a line; "
+		  "each 16 to 512 printable bytes (unset: those routes answer 404)" },
+		{ "connect-hook-url", "STATEROOM_CONNECT_HOOK_URL", CFG_STR, &c->connect_hook_url, NULL, 0, 0,
+		  "http(s) URL asked before each ticket whether the user may join (unset: no hook)" },
+		{ "connect-hook-secret", "STATEROOM_CONNECT_HOOK_SECRET", CFG_STR, &c->connect_hook_secret,
+		  NULL, 0, 0, "key of the hook's X-Stateroom-Signature (required with the URL, 16 bytes or more)" },
+		{ "connect-hook-timeout-ms", "STATEROOM_CONNECT_HOOK_TIMEOUT_MS", CFG_INT,
+		  &c->connect_hook_timeout_ms, "1000", 10, 60000, "the hook must answer within this" },
+		{ "connect-hook-fail", "STATEROOM_CONNECT_HOOK_FAIL", CFG_STR, &c->connect_hook_fail, "closed",
+		  0, 0, "a hook that fails (no answer in time, unreachable, a status but 2xx and 403): "
+		  "closed refuses the ticket (503 hook_unavailable), open issues it" },
 	};
 	char err[256];
 	int rc;
@@ -348,6 +365,28 @@ int main(int argc, char **argv)
 	}
 	if (ca_trust_parse(be->cfg.trusted_proxies, &be->trust, err, sizeof err) < 0) {
 		fprintf(stderr, "stateroom-backend: --trusted-proxies: %s\n", err);
+		return 2;
+	}
+	if (strcmp(be->cfg.connect_hook_fail, "open") != 0 &&
+	    strcmp(be->cfg.connect_hook_fail, "closed") != 0) {
+		fprintf(stderr, "stateroom-backend: --connect-hook-fail: expected open or closed\n");
+		return 2;
+	}
+	be->hook_fail_open = strcmp(be->cfg.connect_hook_fail, "open") == 0;
+	if (be->cfg.connect_hook_url && be->cfg.connect_hook_url[0] &&
+	    (strncmp(be->cfg.connect_hook_url, "http://", 7) != 0 &&
+	     strncmp(be->cfg.connect_hook_url, "https://", 8) != 0)) {
+		fprintf(stderr, "stateroom-backend: --connect-hook-url: expected an http:// or https:// URL\n");
+		return 2;
+	}
+	if (be->cfg.connect_hook_url && be->cfg.connect_hook_url[0] &&
+	    (!be->cfg.connect_hook_secret || strlen(be->cfg.connect_hook_secret) < 16)) {
+		fprintf(stderr, "stateroom-backend: --connect-hook-url needs --connect-hook-secret "
+			"(STATEROOM_CONNECT_HOOK_SECRET) of 16 bytes or more\n");
+		return 2;
+	}
+	if (st_parse(be->cfg.service_tokens, &be->service_tokens, err, sizeof err) < 0) {
+		fprintf(stderr, "stateroom-backend: --service-tokens: %s\n", err);
 		return 2;
 	}
 
@@ -404,6 +443,10 @@ int main(int argc, char **argv)
 		goto out_files;
 	}
 
+	if (hc_new(be->loop, &be->hc) < 0) {
+		log_write(LOG_ERROR, "HTTP client: out of memory", NULL);
+		goto out_db;
+	}
 	be->sched_env.loop = be->loop;
 	be->sched_env.db = be->db;
 	be->sched_env.servers = be->cfg.session_servers;
@@ -468,6 +511,7 @@ int main(int argc, char **argv)
 	pw_free(be->pw);
 	thr_free(be->thr);
 	ca_trust_free(be->trust);
+	st_free(be->service_tokens);
 	sf_free(be->files);
 	files_close(be->store);
 	thumbs_shutdown();
@@ -478,6 +522,7 @@ out_sched:
 	be->sched->destroy(be->sched_state);
 out_db:
 	/* db_close finishes from the loop; run it so nothing leaks. */
+	hc_close(be->hc, NULL, NULL);
 	db_close(be->db, NULL, NULL);
 	uv_run(be->loop, UV_RUN_DEFAULT);
 	uv_loop_close(be->loop);
@@ -485,6 +530,7 @@ out_files:
 	pw_free(be->pw);
 	thr_free(be->thr);
 	ca_trust_free(be->trust);
+	st_free(be->service_tokens);
 	sf_free(be->files);
 	files_close(be->store);
 	thumbs_shutdown();

@@ -64,6 +64,10 @@ BE_ROUTED(api_room_invite)
 BE_ROUTED(api_room_revoke_link)
 BE_ROUTED(api_room_uninvite)
 BE_ROUTED(api_invite_accept)
+BE_ROUTED(api_server_records)
+BE_ROUTED(api_server_presence)
+BE_ROUTED(api_server_close)
+BE_ROUTED(api_server_history)
 BE_ROUTED(api_admin_servers)
 BE_ROUTED(api_admin_drain)
 BE_ROUTED(status_healthz)
@@ -117,6 +121,10 @@ static const struct route be_routes[] = {
 	{ HTTP_POST, "/api/dms", api_dms_start_routed },
 	{ HTTP_GET, "/api/me/rooms", api_me_rooms_routed },
 	{ HTTP_DELETE, "/api/me/rooms/:id", api_me_rooms_leave_routed },
+	{ HTTP_POST, "/api/server/rooms/:id/records", api_server_records_routed },
+	{ HTTP_GET, "/api/server/rooms/:id/presence", api_server_presence_routed },
+	{ HTTP_POST, "/api/server/rooms/:id/close", api_server_close_routed },
+	{ HTTP_GET, "/api/server/rooms/:id/history", api_server_history_routed },
 	{ HTTP_GET, "/api/admin/servers", api_admin_servers_routed },
 	{ HTTP_POST, "/api/admin/servers/:id/drain", api_admin_drain_routed },
 	{ HTTP_GET, "/healthz", status_healthz_routed },

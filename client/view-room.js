@@ -16,6 +16,10 @@ import {
 import { attachSearch } from './search.js';
 import { attachCompletion, drawMentions, mentions } from './mentions.js';
 
+// The subject of messages the app's backend publishes (docs/protocol.md,
+// "Server API"): no user can have it.
+const SERVER_USER_ID = 'server:';
+
 let app = null;
 let current = null; // the RoomView shown, or null
 
@@ -573,7 +577,19 @@ class RoomView {
     author.className = 'author';
     author.dataset.testid = 'message-user';
     this.fillName(author, user, userId);
-    if (typeof userId === 'string' && userId !== this.meId) attachUserMenu(author, userId, { name: user });
+    // The app's backend (server API): no user, so no card; a badge says so.
+    const fromServer = userId === SERVER_USER_ID;
+    if (fromServer) {
+      li.classList.add('from-server');
+      li.dataset.fromServer = 'true';
+      const badge = document.createElement('span');
+      badge.className = 'server-badge';
+      badge.dataset.testid = 'server-badge';
+      badge.textContent = 'server';
+      author.append(' ', badge);
+    } else if (typeof userId === 'string' && userId !== this.meId) {
+      attachUserMenu(author, userId, { name: user });
+    }
     const time = document.createElement('time');
     time.dataset.testid = 'message-time';
     const state = document.createElement('span');

@@ -27,6 +27,16 @@
 #define WIRE_BOOT_LEN WIRE_RANDOM_ID_LEN /* a server process's boot id, random */
 #define WIRE_BOOT_CLAIM "boot"     /* the ticket claim naming it */
 
+/* The subject of what the server API publishes (docs/protocol.md, "Server
+ * API"): the colon makes it no user id, and it is no guest's either, so no
+ * user can ever be it. */
+#define WIRE_SERVER_SUB "server:"
+
+/* The backend's calls to a session server's /internal/ routes carry a token
+ * of this type for that server, room and action, living this many seconds. */
+#define WIRE_INTERNAL_TYP "internal"
+#define WIRE_INTERNAL_TTL 5
+
 #define WIRE_TICKET_TTL_DEFAULT "30" /* seconds, --ticket-ttl of both servers */
 #define WIRE_TICKET_TTL_MAX 3600
 
@@ -49,6 +59,7 @@ enum wire_close {
 	WIRE_CLOSE_BANNED = 4010,      /* banned from the room: do not come back */
 	WIRE_CLOSE_REMOVED = 4011,     /* removed (kicked) by a moderator */
 	WIRE_CLOSE_DELETED = 4012,     /* the room was deleted by its owner */
+	WIRE_CLOSE_BY_SERVER = 4013,   /* closed by the app's backend (server API) */
 	WIRE_CLOSE_BUSY = 4029,        /* too many joins to remember */
 };
 
@@ -96,5 +107,16 @@ enum wire_verdict {
 enum wire_verdict wire_ticket_verify(const char *tok, size_t len, const unsigned char *key,
 				     size_t key_len, const char *server_id, const char *boot,
 				     int64_t now, int64_t max_ttl, struct wire_ticket *out);
+
+/* An internal call's token: for server aud, room and action act (its
+ * route's last segment), living WIRE_INTERNAL_TTL seconds from now.
+ * Returns a malloc'd token the caller frees, or NULL. */
+char *wire_internal_mint(const char *aud, const char *room, const char *act, int64_t now,
+			 const unsigned char *key, size_t key_len);
+
+/* Whether tok[0..len) is a sound internal token for server_id, room and act
+ * at time now. */
+bool wire_internal_verify(const char *tok, size_t len, const unsigned char *key, size_t key_len,
+			  const char *server_id, const char *room, const char *act, int64_t now);
 
 #endif

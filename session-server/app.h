@@ -156,6 +156,18 @@ struct room_app_ops {
 	 * 0 when taken. Enforcement (closing a banned or removed user's
 	 * connections) is the transport's, whatever this does. */
 	int (*actions)(void *state, const struct app_action *acts, size_t n);
+	/* A record the app's backend publishes through the server API
+	 * (docs/protocol.md, "Server API"), as the user WIRE_SERVER_SUB shown
+	 * as name; may be NULL (the application takes none: 409). kind is
+	 * 1..APP_KIND_MAX bytes or NULL (the application's default), payload
+	 * is valid UTF-8 without NUL. Returns 0, after which done runs exactly
+	 * once (perhaps before publish returns) with 0 and the record's seq
+	 * once it is durable, or a negative errno (rolled back: -EIO; the room
+	 * unloaded first: -EPIPE); or returns a negative errno and done never
+	 * runs: -EINVAL for a kind or payload the application refuses, -EAGAIN
+	 * when it cannot take a record now. */
+	int (*publish)(void *state, const char *kind, const char *name, const char *payload,
+		       size_t len, void (*done)(void *arg, int status, int64_t seq), void *arg);
 };
 
 /* The application registered under name, or NULL. */

@@ -124,6 +124,9 @@ struct chat_msg {
 	const char *text;
 	size_t text_len;
 	struct app_client *from; /* to acknowledge once committed; NULL if gone */
+	/* A server API publish to answer once committed (app.h), or NULL. */
+	void (*pub_done)(void *arg, int status, int64_t seq);
+	void *pub_arg;
 	uint32_t key;            /* hash of (user, id), for the index */
 	enum chat_kind kind;
 	bool on;                 /* a reaction: on or off */
@@ -417,6 +420,7 @@ static struct chat_msg *append(struct chat *ch, const struct chat_in *in)
 	m->seq = ch->seq = r->seq;
 	m->ts = r->ts;
 	m->from = NULL;
+	m->pub_done = NULL;
 	m->kind = in->kind;
 	m->on = in->on;
 	m->target = r->target;
@@ -877,6 +881,16 @@ static void broadcast_snapshot(struct chat *ch)
 }
 
 static void chat_committed(void *state, int64_t seq);
+
+/* Answers m's server API publish, if it has one: status 0 once committed. */
+static void pub_answer(struct chat_msg *m, int status)
+{
+	void (*done)(void *arg, int status, int64_t seq) = m->pub_done;
+
+	m->pub_done = NULL;
+	if (done)
+		done(m->pub_arg, status, status == 0 ? m->seq : 0);
+}
 
 /* A new record goes to the log; committed() announces it. rec has its
  * kind, payload and links; in says what the ring keeps of it. Returns its
@@ -1745,6 +1759,7 @@ static void chat_committed(void *state, int64_t seq)
 		if (m->from && is_native(m->from))
 			send_ack(ch, m->from, m->id, m->seq);
 		m->from = NULL;
+		pub_answer(m, 0);
 		settle(ch, m);
 		if (apply(ch, m) != 0) {
 			/* Clients would see a wrong state: let them reconnect. */
@@ -1767,6 +1782,7 @@ static void chat_rollback(void *state, int64_t seq)
 		else if (m->from)
 			app_close(m->from, WIRE_CLOSE_INTERNAL, "the message could not be saved");
 		m->from = NULL;
+		pub_answer(m, -EIO);
 		settle(ch, m);
 		if (m->id && m->kind != CK_ACTION)
 			index_remove(ch, m);
@@ -1999,6 +2015,7 @@ static void chat_dispose(void *state)
 	dlist_for_each(a, &ch->acts, node)
 		a->ch = NULL;
 	for (size_t i = 0; i < ch->size; i++) {
+		pub_answer(&ch->ring[i], -EPIPE);
 		free(ch->ring[i].buf);
 		reacts_clear(&ch->ring[i]);
 	}
@@ -2014,6 +2031,42 @@ static void chat_dispose(void *state)
 	free(ch);
 }
 
+/* A message from the app's backend (server API): a "message" record of
+ * WIRE_SERVER_SUB with no client id, taken like a send but from no
+ * connection, answered once committed. */
+static int chat_publish(void *state, const char *kind, const char *name, const char *payload,
+			size_t len, void (*done)(void *arg, int status, int64_t seq), void *arg)
+{
+	struct chat *ch = state;
+	struct app_record rec = {
+		.kind = CHAT_KIND_MESSAGE, .payload = payload, .payload_len = len,
+		.user = WIRE_SERVER_SUB, .name = name, .ts = now_ms(),
+	};
+	struct chat_in in = { .r = &rec, .kind = CK_MESSAGE, .text = payload, .text_len = len };
+	struct chat_msg *m;
+
+	if ((kind && strcmp(kind, CHAT_KIND_MESSAGE) != 0) || len == 0 || len > CHAT_TEXT_MAX)
+		return -EINVAL;
+	/* Never evict a record that is not yet committed. */
+	if (ch->n == ch->size && msg_at(ch, 0)->seq > ch->committed)
+		return -EAGAIN;
+	rec.seq = app_log_append(ch->room, &rec);
+	if (rec.seq < 0)
+		return (int)rec.seq;
+	m = append(ch, &in);
+	if (!m) {
+		/* A seq taken but not held would be a gap: the room cannot go on. */
+		for (struct app_client *c = app_room_clients(ch->room); c; c = app_client_next(c))
+			app_close(c, WIRE_CLOSE_INTERNAL, "out of memory");
+		return -ENOMEM;
+	}
+	m->pub_done = done;
+	m->pub_arg = arg;
+	if (!app_room_persistent(ch->room))
+		chat_committed(ch, m->seq);
+	return 0;
+}
+
 const struct room_app_ops app_chat_ops = {
 	.name = "chat",
 	.protocols = chat_protocols,
@@ -2027,4 +2080,5 @@ const struct room_app_ops app_chat_ops = {
 	.tick = chat_tick,
 	.dispose = chat_dispose,
 	.actions = chat_actions,
+	.publish = chat_publish,
 };

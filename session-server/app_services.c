@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "app.h"
+#include "container.h"
 #include "hub_internal.h"
 #include "rules.h"
 #include "store.h"
@@ -211,4 +212,27 @@ size_t app_room_moderator_count(const struct app_room *r)
 const char *app_room_moderator(const struct app_room *r, size_t i)
 {
 	return r->rules->mods[i];
+}
+
+/* In app_services.c rather than hub.c: they are services of the hub to the
+ * rest of the server, on top of the rooms table. */
+struct app_room *hub_room(struct hub *h, const char *id)
+{
+	struct room *found;
+	struct app_room *r;
+
+	/* A draining server commits what it took, then lets its rooms go:
+	 * nothing new, so that what the server API publishes commits before. */
+	if (h->draining || !(found = room_table_find(&h->table, id)))
+		return NULL;
+	r = container_of(found, struct app_room, room);
+	return r->life == LIFE_READY && !r->inbox && r->state ? r : NULL;
+}
+
+int hub_room_publish(struct app_room *r, const char *kind, const char *name, const char *payload,
+		     size_t len, void (*done)(void *arg, int status, int64_t seq), void *arg)
+{
+	if (!r->app->publish)
+		return -ENOTSUP;
+	return r->app->publish(r->state, kind, name, payload, len, done, arg);
 }

@@ -41,6 +41,7 @@
 #include "ws.h"
 
 struct hub;
+struct app_room;
 
 struct hub_config {
 	const char *server_id;        /* kept by pointer */
@@ -92,6 +93,14 @@ void hub_close(struct hub *h);
 /* registry_stats_fn for registry_start (ud is the hub): ids lists the rooms
  * that are no inbox. */
 void hub_stats(void *ud, struct registry_stats *st, char *ids, size_t ids_len);
+
+/* The room id if it is loaded here and running (no inbox), and the server
+ * is not draining; else NULL: what the server API acts on (internal_api.h). */
+struct app_room *hub_room(struct hub *h, const char *id);
+/* Hands a record to r's application (room_app_ops.publish); -ENOTSUP when
+ * it takes none. */
+int hub_room_publish(struct app_room *r, const char *kind, const char *name, const char *payload,
+		     size_t len, void (*done)(void *arg, int status, int64_t seq), void *arg);
 
 /* Rooms held that are no inbox, and inbox rooms held. */
 size_t hub_room_count(const struct hub *h);

@@ -37,6 +37,7 @@
 #include "hub.h"
 #include "log.h"
 #include "migrate.h"
+#include "internal_api.h"
 #include "registry.h"
 #include "router.h"
 #include "schema.h"
@@ -74,6 +75,7 @@ struct server {
 	struct hub *hub;
 	struct registry *reg;
 	struct ticket_jar *jar;
+	struct iapi iapi;            /* the server API's routes (internal_api.h) */
 	struct agones_sdk *sdk;      /* NULL unless on Agones */
 	uv_timer_t retry;
 	uv_signal_t sigint, sigterm;
@@ -172,10 +174,28 @@ static void get_metrics(struct httpd_req *req, const struct route_params *p, voi
 	httpd_respond(req, 200, "text/plain; version=0.0.4", NULL, buf, (size_t)off);
 }
 
+static void post_internal_records(struct httpd_req *req, const struct route_params *p, void *ud)
+{
+	iapi_records(&((struct server *)ud)->iapi, req, p);
+}
+
+static void get_internal_presence(struct httpd_req *req, const struct route_params *p, void *ud)
+{
+	iapi_presence(&((struct server *)ud)->iapi, req, p);
+}
+
+static void post_internal_close(struct httpd_req *req, const struct route_params *p, void *ud)
+{
+	iapi_close(&((struct server *)ud)->iapi, req, p);
+}
+
 static const struct route routes[] = {
 	{ HTTP_GET, "/healthz", get_healthz },
 	{ HTTP_GET, "/readyz", get_readyz },
 	{ HTTP_GET, "/metrics", get_metrics },
+	{ HTTP_POST, "/internal/rooms/:id/records", post_internal_records },
+	{ HTTP_GET, "/internal/rooms/:id/presence", get_internal_presence },
+	{ HTTP_POST, "/internal/rooms/:id/close", post_internal_close },
 };
 
 static void on_request(struct httpd_req *req, void *ud)
@@ -641,6 +661,9 @@ int main(int argc, char **argv)
 			  (int)o->port, "error", uv_strerror(r));
 		return 1;
 	}
+	s->iapi.hub = s->hub;
+	s->iapi.secret = o->secret;
+	s->iapi.server_id = s->id;
 	if (o->port == 0) {
 		/* Any free port (how the process scheduler starts us): advertise
 		 * and name the one we got. */

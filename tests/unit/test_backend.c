@@ -12,6 +12,7 @@
 #include "ids.h"
 #include "people.h"
 #include "room_opts.h"
+#include "service_tokens.h"
 #include "static_files.h"
 #include "throttle.h"
 #include "wire.h"
@@ -401,8 +402,47 @@ static void test_people(void)
 	json_decref(u);
 }
 
+/* --service-tokens: a list or a file, weak tokens refused, and only a
+ * configured token matches. */
+static void test_service_tokens(void)
+{
+	const char *a = "aaaaaaaaaaaaaaaa", *b = "bbbbbbbbbbbbbbbbbbbb";
+	char path[] = "/tmp/stateroom-st-XXXXXX", err[128];
+	struct st_set *s = NULL;
+	FILE *f;
+	int fd;
+
+	CHECK(st_parse(NULL, &s, err, sizeof err) == 0 && s == NULL && !st_any(s));
+	CHECK(st_parse("aaaaaaaaaaaaaaaa, bbbbbbbbbbbbbbbbbbbb", &s, err, sizeof err) == 0);
+	CHECK(st_any(s));
+	CHECK(st_match(s, a, strlen(a)));
+	CHECK(st_match(s, b, strlen(b)));
+	CHECK(!st_match(s, b, strlen(b) - 1));
+	CHECK(!st_match(s, "aaaaaaaaaaaaaaab", 16));
+	CHECK(!st_match(s, "", 0));
+	st_free(s);
+	CHECK(st_parse("short", &s, err, sizeof err) < 0);
+	CHECK(st_parse("has a space in it, yes", &s, err, sizeof err) < 0);
+	CHECK(st_parse(" , ", &s, err, sizeof err) < 0);
+	CHECK(st_parse("@/nonexistent/tokens", &s, err, sizeof err) < 0);
+	fd = mkstemp(path);
+	CHECK(fd >= 0);
+	f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (f) {
+		fputs("aaaaaaaaaaaaaaaa\r\n\nbbbbbbbbbbbbbbbbbbbb\n", f);
+		fclose(f);
+		char spec[64];
+		snprintf(spec, sizeof spec, "@%s", path);
+		CHECK(st_parse(spec, &s, err, sizeof err) == 0);
+		CHECK(st_match(s, a, strlen(a)) && st_match(s, b, strlen(b)));
+		st_free(s);
+		unlink(path);
+	}
+}
+
 int main(void)
 {
+	test_service_tokens();
 	test_new_room_ids();
 	test_room_opts();
 	test_room_name_length();

@@ -201,14 +201,40 @@ static void test_close_codes(void)
 		{ WIRE_CLOSE_RESTART, 1012 }, { WIRE_CLOSE_BAD_TICKET, 4001 },
 		{ WIRE_CLOSE_NOT_HERE, 4004 }, { WIRE_CLOSE_USER_CONNS, 4008 },
 		{ WIRE_CLOSE_ROOM_FULL, 4009 }, { WIRE_CLOSE_BUSY, 4029 },
+		{ WIRE_CLOSE_BY_SERVER, 4013 },
 	};
 
 	for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
 		CHECK_EQ_INT(table[i].code, table[i].number);
 }
 
+/* The server API's internal token: for one server, room and action, a few
+ * seconds; the server API's subject is no user's. */
+static void test_internal_tokens(void)
+{
+	char *tok = wire_internal_mint(SERVER, "room1", "records", NOW, key, KEY_LEN);
+	size_t len = tok ? strlen(tok) : 0;
+
+	CHECK(tok != NULL);
+	CHECK(wire_internal_verify(tok, len, key, KEY_LEN, SERVER, "room1", "records", NOW));
+	CHECK(wire_internal_verify(tok, len, key, KEY_LEN, SERVER, "room1", "records",
+				   NOW + WIRE_INTERNAL_TTL - 1));
+	CHECK(!wire_internal_verify(tok, len, key, KEY_LEN, SERVER, "room1", "records",
+				    NOW + WIRE_INTERNAL_TTL));
+	CHECK(!wire_internal_verify(tok, len, key, KEY_LEN, "ss-2", "room1", "records", NOW));
+	CHECK(!wire_internal_verify(tok, len, key, KEY_LEN, SERVER, "room2", "records", NOW));
+	CHECK(!wire_internal_verify(tok, len, key, KEY_LEN, SERVER, "room1", "close", NOW));
+	CHECK(!wire_internal_verify(tok, len, (const unsigned char *)"another key of thirty-two bytes!",
+				    32, SERVER, "room1", "records", NOW));
+	CHECK(!wire_internal_verify(tok, len - 1, key, KEY_LEN, SERVER, "room1", "records", NOW));
+	free(tok);
+	CHECK(!wire_sub_valid(WIRE_SERVER_SUB, strlen(WIRE_SERVER_SUB)));
+	CHECK(!wire_user_id_valid(WIRE_SERVER_SUB, strlen(WIRE_SERVER_SUB)));
+}
+
 int main(void)
 {
+	test_internal_tokens();
 	test_user_ids();
 	test_subjects();
 	test_room_ids();
