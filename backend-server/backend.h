@@ -19,6 +19,7 @@ struct static_files;
 struct files_store;
 struct pw;
 struct thr;
+struct wh;
 
 struct backend_config {                 /* docs/protocol.md, "stateroom-backend" */
 	const char *host;
@@ -50,6 +51,9 @@ struct backend_config {                 /* docs/protocol.md, "stateroom-backend"
 	const char *agones_api, *agones_namespace, *agones_fleet, *agones_token_file, *agones_ca_file;
 	const char *files_dir, *upload_types;
 	long max_upload_bytes, max_image_pixels, upload_bytes_per_day, room_files_bytes;
+	const char *webhook_urls, *webhook_secret, *webhook_events;
+	long webhook_max_attempts, webhook_timeout_ms, webhook_retry_base_ms, webhook_retry_max_ms;
+	long webhook_poll_ms, webhook_max_inflight;
 };
 
 struct backend {
@@ -65,6 +69,7 @@ struct backend {
 	struct ca_trust *trust;         /* --trusted-proxies (client_addr.h) */
 	struct thr *thr;                /* login limits (throttle.h) */
 	struct files_store *store;      /* uploaded files (files.h) */
+	struct wh *wh;                  /* the webhook dispatcher (webhooks.h) */
 	unsigned upload_types;          /* --upload-types: 1 << enum sniff_type */
 	struct metrics mx;
 	bool ready;                     /* migrations applied: the API may run */
@@ -160,6 +165,9 @@ void api_room_uninvite(struct httpd_req *req, const struct route_params *params,
 void api_invite_accept(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_admin_servers(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_admin_drain(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_admin_webhooks_dead(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_admin_webhooks_replay(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_admin_webhooks_replay_all(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_healthz(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_readyz(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_metrics(struct httpd_req *req, const struct route_params *params, void *ud);
