@@ -268,11 +268,12 @@ static void wh_settle(struct wh_delivery *d, bool delivered)
 	} else if (d->attempts >= w->cfg.max_attempts) {
 		log_write(LOG_WARN, "webhook: dead letter", "{s:s,s:s,s:s,s:i,s:s}", "event", d->event_id,
 			  "type", d->type, "url", d->url, "attempts", d->attempts, "error", d->error);
+		const char *q[2] = { d->id, d->error };
+
 		sql = "WITH d AS (DELETE FROM webhook_outbox WHERE id = $1::bigint RETURNING *)"
 		      " INSERT INTO webhook_dead (id, event_id, room_id, url, type, body, attempts, last_error)"
-		      " SELECT id, event_id, room_id, url, type, body, attempts, $3 FROM d";
-		snprintf(delay, sizeof delay, "0");
-		rc = db_query(w->db, sql, 3, p, wh_on_settled, d);
+		      " SELECT id, event_id, room_id, url, type, body, attempts, $2 FROM d";
+		rc = db_query(w->db, sql, 2, q, wh_on_settled, d);
 	} else {
 		/* base × 2^(attempts-1), capped, then between half and all of it,
 		 * so that receivers coming back are not hit by every room at once. */
@@ -287,8 +288,6 @@ static void wh_settle(struct wh_delivery *d, bool delivered)
 		sql = "UPDATE webhook_outbox SET claimed_until = NULL, last_error = $3,"
 		      " next_at = now() + $2::bigint * interval '1 millisecond' WHERE id = $1::bigint";
 		rc = db_query(w->db, sql, 3, p, wh_on_settled, d);
-		if (rc == 0)
-			wh_wake_in(w, (uint64_t)ms + 1);
 	}
 	if (rc < 0) {
 		/* The claim expires and the row is tried again then. */
@@ -412,9 +411,11 @@ static void wh_on_claimed(PGresult *res, const char *err, const char *sqlstate, 
 		wh_wake_in(w, 1000);
 		return;
 	}
-	n = PQntuples(res);
+	n = PQntuples(res) - 1;
 	for (int i = 0; i < n; i++)
 		wh_deliver(w, res, i);
+	if (n >= 0 && !PQgetisnull(res, n, 6))
+		wh_wake_in(w, (uint64_t)strtoull(PQgetvalue(res, n, 6), NULL, 10) + 1);
 	if (w->poll_again) {
 		w->poll_again = false;
 		wh_poll(w);
@@ -448,11 +449,19 @@ static void wh_poll(struct wh *w)
 		     " pick AS ("
 		     " SELECT o.id FROM webhook_outbox o JOIN heads h ON h.id = o.id"
 		     " WHERE o.next_at <= now() AND (o.claimed_until IS NULL OR o.claimed_until < now())"
-		     " ORDER BY o.id LIMIT $2::integer FOR UPDATE OF o SKIP LOCKED)"
+		     " ORDER BY o.id LIMIT $2::integer FOR UPDATE OF o SKIP LOCKED),"
+		     " upd AS ("
 		     " UPDATE webhook_outbox o SET attempts = o.attempts + 1,"
 		     " claimed_until = now() + $3::bigint * interval '1 millisecond'"
 		     " FROM pick WHERE o.id = pick.id"
-		     " RETURNING o.id, o.event_id, o.url, o.type, o.body, o.attempts",
+		     " RETURNING o.id, o.event_id, o.url, o.type, o.body, o.attempts)"
+		     " SELECT id, event_id, url, type, body, attempts, NULL::bigint FROM upd"
+		     /* The last row: in how many ms the next retry is due, by the
+		      * database's clock (the loop's may differ by a few ms). */
+		     " UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL,"
+		     " ceil(extract(epoch FROM min(next_at) - now()) * 1000)::bigint"
+		     " FROM webhook_outbox WHERE url = ANY (string_to_array($1, ','))"
+		     " AND next_at > now()",
 		     3, p, wh_on_claimed, w) < 0)
 		return;   /* the timer tries again */
 	w->queries++;

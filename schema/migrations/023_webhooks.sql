@@ -81,25 +81,26 @@ RETURNS text LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- Enqueues events of the session servers (joined, left, unloaded), several
--- rooms at once, in array order: one statement a tick. Users and names are
--- NULL for unloaded.
-CREATE FUNCTION stateroom_webhook_events(p_rooms text[], p_types text[], p_users text[],
-					 p_names text[])
+-- rooms at once, in order: one statement a tick. p_events is a JSON array of
+-- [room, type, userId, name] (userId and name null for unloaded).
+CREATE FUNCTION stateroom_webhook_events(p_events json)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
-	i integer;
+	e json;
+	v_type text;
 	v_id bigint;
 	v_data json;
 BEGIN
-	FOR i IN 1 .. coalesce(array_length(p_rooms, 1), 0) LOOP
-		CONTINUE WHEN NOT EXISTS (SELECT 1 FROM webhook_subscriptions WHERE event = p_types[i]);
+	FOR e IN SELECT value FROM json_array_elements(p_events) WITH ORDINALITY ORDER BY ordinality LOOP
+		v_type := e->>1;
+		CONTINUE WHEN NOT EXISTS (SELECT 1 FROM webhook_subscriptions WHERE event = v_type);
 		v_id := nextval('webhook_event_seq');
-		v_data := CASE WHEN p_users[i] IS NULL THEN '{}'::json
-			  ELSE json_build_object('userId', p_users[i], 'name', p_names[i]) END;
+		v_data := CASE WHEN e->>2 IS NULL THEN '{}'::json
+			  ELSE json_build_object('userId', e->>2, 'name', e->>3) END;
 		INSERT INTO webhook_outbox (event_id, room_id, url, type, body)
-		SELECT v_id, p_rooms[i], s.url, p_types[i],
-		       stateroom_webhook_body(v_id, p_types[i], p_rooms[i], now(), v_data)
-		FROM webhook_subscriptions s WHERE s.event = p_types[i] ORDER BY s.url;
+		SELECT v_id, e->>0, s.url, v_type,
+		       stateroom_webhook_body(v_id, v_type, e->>0, now(), v_data)
+		FROM webhook_subscriptions s WHERE s.event = v_type ORDER BY s.url;
 	END LOOP;
 	PERFORM pg_notify('stateroom_webhooks', '');
 END
