@@ -39,6 +39,7 @@ struct wh {
 	struct wh_config cfg;
 	uv_timer_t timer;
 	uint64_t due;                /* when the timer fires (uv_now); 0: not armed */
+	uint64_t rng;                /* xorshift64 state for the jitter, seeded per process */
 	unsigned queries;            /* db queries of ours not yet answered */
 	unsigned inflight;           /* claimed rows not yet settled */
 	bool started, closing, timer_open, hc_open, polling, poll_again;
@@ -283,7 +284,10 @@ static void wh_settle(struct wh_delivery *d, bool delivered)
 			ms *= 2;
 		if (ms > (double)w->cfg.retry_max_ms)
 			ms = (double)w->cfg.retry_max_ms;
-		ms = ms / 2 + ms / 2 * ((double)rand() / RAND_MAX);
+		w->rng ^= w->rng << 13;
+		w->rng ^= w->rng >> 7;
+		w->rng ^= w->rng << 17;
+		ms = ms / 2 + ms / 2 * ((double)(w->rng >> 11) / (double)(1ull << 53));
 		snprintf(delay, sizeof delay, "%.0f", ms);
 		sql = "UPDATE webhook_outbox SET claimed_until = NULL, last_error = $3,"
 		      " next_at = now() + $2::bigint * interval '1 millisecond' WHERE id = $1::bigint";
@@ -503,6 +507,10 @@ void wh_start(struct wh *w, uv_loop_t *loop, struct db *db)
 	w->started = true;
 	w->loop = loop;
 	w->db = db;
+	/* Replicas started together must not retry in step. */
+	w->rng = uv_hrtime() ^ ((uint64_t)uv_os_getpid() << 32) ^ (uint64_t)(uintptr_t)w;
+	if (!w->rng)
+		w->rng = 1;
 	if (w->urls[0]) {
 		if (hc_new(loop, &w->hc) < 0) {
 			log_write(LOG_ERROR, "webhook: no HTTP client; webhooks are not sent", NULL);
