@@ -262,3 +262,49 @@ describe('no webhook configured', () => {
 		assert.equal((await h.stack.sql('SELECT count(*) FROM webhook_outbox'))[0][0], '0');
 	});
 });
+
+const replicaPort = await freePort();
+
+describe('webhooks from two backend replicas', () => {
+	const rx = new Receiver(replicaPort);
+	before(() => rx.up());
+	after(() => rx.server && rx.down());
+	const h = useStack({
+		backends: 2,
+		backendEnv: {
+			STATEROOM_WEBHOOK_URL: rx.url,
+			STATEROOM_WEBHOOK_SECRET: SECRET,
+			STATEROOM_WEBHOOK_EVENTS: 'created,record:message',
+			STATEROOM_WEBHOOK_RETRY_BASE_MS: '20',
+			STATEROOM_WEBHOOK_RETRY_MAX_MS: '100',
+		},
+	});
+
+	test('each event is delivered once, in order per room, while both dispatch', async () => {
+		const rooms = [];
+		for (let i = 0; i < 4; i++) rooms.push(await newRoom(h.stack, `r${i}`));
+		const clients = await Promise.all(rooms.map(async (r, i) => (await join(h.stack, `r${i}`, r))[0]));
+		const sent = rooms.map(() => []);
+		// Some failures on the way, so that retries and claims interleave.
+		rx.mode = 'fail';
+		setTimeout(() => { rx.mode = 'ok'; }, 300);
+		await Promise.all(clients.map(async (c, k) => {
+			for (let i = 0; i < 10; i++) sent[k].push(await sendAcked(c, `m${i}`, `replica ${i}`));
+		}));
+		for (let k = 0; k < rooms.length; k++) {
+			await until(() => {
+				const seqs = new Set(rx.delivered(rooms[k]).filter((e) => e.type === 'record').map((e) => e.seq));
+				return sent[k].every((s) => seqs.has(s));
+			}, `every record of room ${k}`);
+		}
+		for (const r of rooms) {
+			const got = rx.delivered(r);
+			assertOrderedPerRoom(got);
+			const ids = got.map((e) => e.id);
+			assert.equal(new Set(ids).size, ids.length, `room ${r}: delivered twice`);
+			assert.equal(got[0].type, 'created');
+			assert.equal(got.length, 11);
+		}
+		for (const c of clients) c.close();
+	});
+});
