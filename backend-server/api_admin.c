@@ -6,7 +6,10 @@
  *
  * Without a configured token the routes do not exist (404), so that a
  * deployment that never set one exposes nothing. No Bearer token is 401, a
- * wrong one 403. */
+ * wrong one 403.
+ *
+ * The webhook dead letters (webhooks.h): GET /api/admin/webhooks/dead,
+ * POST /api/admin/webhooks/dead/:id/replay and /api/admin/webhooks/dead/replay. */
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -211,4 +214,138 @@ void api_admin_drain(struct httpd_req *req, const struct route_params *params, v
 		admin_unavailable(c, "queue full");
 		admin_call_done(c);
 	}
+}
+
+/* ---- webhook dead letters (docs/protocol.md, "Webhooks") ---------------- */
+
+#define ADMIN_DEAD_LIST_MAX "1000"
+
+/* Columns: id, event_id, room_id, url, type, attempts, last_error, died_at,
+ * body (the event as it was sent). */
+static void admin_on_dead(PGresult *res, const char *err, const char *sqlstate, void *arg)
+{
+	struct admin_call *c = arg;
+	json_t *list, *out;
+
+	(void)sqlstate;
+	if (!res) {
+		admin_unavailable(c, err);
+		goto out;
+	}
+	list = json_array();
+	for (int i = 0; list && i < PQntuples(res); i++) {
+		json_t *ev = json_loads(PQgetvalue(res, i, 8), 0, NULL);
+		json_t *d = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:s,s:o?}",
+				      "id", PQgetvalue(res, i, 0), "eventId", PQgetvalue(res, i, 1),
+				      "roomId", PQgetvalue(res, i, 2), "url", PQgetvalue(res, i, 3),
+				      "type", PQgetvalue(res, i, 4),
+				      "attempts", (json_int_t)strtoll(PQgetvalue(res, i, 5), NULL, 10),
+				      "lastError", PQgetvalue(res, i, 6), "diedAt", PQgetvalue(res, i, 7),
+				      "event", ev);
+		if (!d || json_array_append_new(list, d) < 0) {
+			json_decref(list);
+			list = NULL;
+		}
+	}
+	out = list ? json_pack("{s:o}", "dead", list) : NULL;
+	if (!out) {
+		be_error(c->be, c->req, MX_OTHER, 500, "internal", "out of memory", NULL);
+		goto out;
+	}
+	be_json(c->be, c->req, MX_OTHER, 200, out, "Cache-Control: no-store\r\n");
+out:
+	admin_call_done(c);
+}
+
+void api_admin_webhooks_dead(struct httpd_req *req, const struct route_params *params, void *ud)
+{
+	struct backend *be = ud;
+	struct admin_call *c;
+
+	(void)params;
+	if (!admin_auth(be, req))
+		return;
+	c = admin_call_new(be, req);
+	if (!c)
+		return;
+	if (db_query(be->db,
+		     "SELECT id, event_id, room_id, url, type, attempts, coalesce(last_error, ''),"
+		     " to_char(died_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), body"
+		     " FROM webhook_dead ORDER BY id LIMIT " ADMIN_DEAD_LIST_MAX,
+		     0, NULL, admin_on_dead, c) < 0) {
+		admin_unavailable(c, "queue full");
+		admin_call_done(c);
+	}
+}
+
+static void admin_on_replayed(PGresult *res, const char *err, const char *sqlstate, void *arg)
+{
+	struct admin_call *c = arg;
+	long n;
+
+	(void)sqlstate;
+	if (!res) {
+		admin_unavailable(c, err);
+		goto out;
+	}
+	n = PQntuples(res) == 1 ? strtol(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+	if (c->id[0] && n == 0) {
+		be_error(c->be, c->req, MX_OTHER, 404, "not_found", "no such dead letter", NULL);
+		goto out;
+	}
+	log_write(LOG_INFO, "operator replays webhook dead letters", "{s:i,s:s}", "count", (int)n,
+		  "peer", c->req->peer);
+	be_json(c->be, c->req, MX_OTHER, 202, json_pack("{s:I}", "replayed", (json_int_t)n), NULL);
+out:
+	admin_call_done(c);
+}
+
+/* A replayed event goes to the end of its room's queue with its event id
+ * and body, and is tried max-attempts times again. id NULL: every one. */
+static void admin_replay(struct backend *be, struct httpd_req *req, const char *id, size_t id_len)
+{
+	struct admin_call *c;
+	const char *p[1];
+
+	if (!admin_auth(be, req))
+		return;
+	if (id) {
+		bool ok = id_len >= 1 && id_len <= 18;
+
+		for (size_t i = 0; ok && i < id_len; i++)
+			ok = id[i] >= '0' && id[i] <= '9';
+		if (!ok) {
+			be_error(be, req, MX_OTHER, 404, "not_found", "no such dead letter", NULL);
+			return;
+		}
+	}
+	c = admin_call_new(be, req);
+	if (!c)
+		return;
+	if (id) {
+		memcpy(c->id, id, id_len);
+		c->id[id_len] = '\0';
+	}
+	p[0] = id ? c->id : NULL;
+	if (db_query(be->db,
+		     "WITH d AS (DELETE FROM webhook_dead WHERE $1::bigint IS NULL OR id = $1::bigint"
+		     " RETURNING *),"
+		     " i AS (INSERT INTO webhook_outbox (event_id, room_id, url, type, body)"
+		     " SELECT event_id, room_id, url, type, body FROM d ORDER BY id RETURNING 1)"
+		     " SELECT count(*), (SELECT pg_notify('stateroom_webhooks', '')) FROM i",
+		     1, p, admin_on_replayed, c) < 0) {
+		admin_unavailable(c, "queue full");
+		admin_call_done(c);
+	}
+}
+
+void api_admin_webhooks_replay(struct httpd_req *req, const struct route_params *params, void *ud)
+{
+	admin_replay(ud, req, params->v[0].s, params->v[0].len);
+}
+
+void api_admin_webhooks_replay_all(struct httpd_req *req, const struct route_params *params, void *ud)
+{
+	(void)params;
+	admin_replay(ud, req, NULL, 0);
 }

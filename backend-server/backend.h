@@ -21,6 +21,7 @@ struct pw;
 struct thr;
 struct hc;
 struct st_set;
+struct wh;
 
 struct backend_config {                 /* docs/protocol.md, "stateroom-backend" */
 	const char *host;
@@ -55,6 +56,9 @@ struct backend_config {                 /* docs/protocol.md, "stateroom-backend"
 	const char *service_tokens;     /* the server API's (service_tokens.h) */
 	const char *connect_hook_url, *connect_hook_fail, *connect_hook_secret;
 	long connect_hook_timeout_ms;
+	const char *webhook_urls, *webhook_secret, *webhook_events;
+	long webhook_max_attempts, webhook_timeout_ms, webhook_retry_base_ms, webhook_retry_max_ms;
+	long webhook_poll_ms, webhook_max_inflight;
 };
 
 struct backend {
@@ -70,6 +74,7 @@ struct backend {
 	struct ca_trust *trust;         /* --trusted-proxies (client_addr.h) */
 	struct thr *thr;                /* login limits (throttle.h) */
 	struct files_store *store;      /* uploaded files (files.h) */
+	struct wh *wh;                  /* the webhook dispatcher (webhooks.h) */
 	unsigned upload_types;          /* --upload-types: 1 << enum sniff_type */
 	struct metrics mx;
 	struct hc *hc;                  /* outbound HTTP: the server API, the connect hook */
@@ -172,6 +177,9 @@ void api_server_close(struct httpd_req *req, const struct route_params *params, 
 void api_server_history(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_admin_servers(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_admin_drain(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_admin_webhooks_dead(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_admin_webhooks_replay(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_admin_webhooks_replay_all(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_healthz(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_readyz(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_metrics(struct httpd_req *req, const struct route_params *params, void *ud);

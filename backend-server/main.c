@@ -30,6 +30,7 @@
 #include "schema.h"
 #include "static_files.h"
 #include "throttle.h"
+#include "webhooks.h"
 
 #ifndef STATEROOM_CLIENT_DIR
 #define STATEROOM_CLIENT_DIR "client"
@@ -82,6 +83,8 @@ static void main_on_httpd_stopped(void *arg)
 	/* Nothing waits on it any more: its requests held the stop. */
 	hc_close(m->be.hc, NULL, NULL);
 	m->be.hc = NULL;
+	wh_close(m->be.wh);
+	m->be.wh = NULL;
 	db_close(m->be.db, main_on_db_closed, m);
 	m->be.db = NULL;
 }
@@ -160,6 +163,7 @@ static void main_on_migrated(const char *err, void *arg)
 		log_write(LOG_INFO, "database ready", "{s:i}", "migrations", (int)schema_migrations_len);
 		if (m->be.sched->start)
 			m->be.sched->start(m->be.sched_state);
+		wh_start(m->be.wh, m->be.loop, m->be.db);
 		return;
 	}
 	/* An error on a live connection is in the SQL itself and retrying will
@@ -312,6 +316,27 @@ static int main_options(struct backend_config *c, int argc, char **argv)
 		{ "connect-hook-fail", "STATEROOM_CONNECT_HOOK_FAIL", CFG_STR, &c->connect_hook_fail, "closed",
 		  0, 0, "a hook that fails (no answer in time, unreachable, a status but 2xx and 403): "
 		  "closed refuses the ticket (503 hook_unavailable), open issues it" },
+		{ "webhook-url", "STATEROOM_WEBHOOK_URL", CFG_STR, &c->webhook_urls, NULL, 0, 0,
+		  "where room events are POSTed: comma-separated http(s) URLs (empty: no webhooks)" },
+		{ "webhook-secret", "STATEROOM_WEBHOOK_SECRET", CFG_STR, &c->webhook_secret, NULL, 0, 0,
+		  "HMAC-SHA256 key of X-Stateroom-Signature (required with --webhook-url, 16 bytes or more)" },
+		{ "webhook-events", "STATEROOM_WEBHOOK_EVENTS", CFG_STR, &c->webhook_events,
+		  "created,joined,left,unloaded,record", 0, 0,
+		  "events sent: created, joined, left, unloaded, record (every kind) or record:KIND, comma-separated" },
+		{ "webhook-max-attempts", "STATEROOM_WEBHOOK_MAX_ATTEMPTS", CFG_INT,
+		  &c->webhook_max_attempts, "12", 1, 1000,
+		  "attempts at an event before it goes to the dead letters" },
+		{ "webhook-timeout-ms", "STATEROOM_WEBHOOK_TIMEOUT_MS", CFG_INT, &c->webhook_timeout_ms,
+		  "10000", 100, 600000, "one attempt: a receiver slower than this has failed it" },
+		{ "webhook-retry-base-ms", "STATEROOM_WEBHOOK_RETRY_BASE_MS", CFG_INT,
+		  &c->webhook_retry_base_ms, "1000", 10, 86400000,
+		  "wait after the first failed attempt, doubled after each further one (with jitter)" },
+		{ "webhook-retry-max-ms", "STATEROOM_WEBHOOK_RETRY_MAX_MS", CFG_INT,
+		  &c->webhook_retry_max_ms, "300000", 10, 86400000, "the wait between attempts at most" },
+		{ "webhook-poll-ms", "STATEROOM_WEBHOOK_POLL_MS", CFG_INT, &c->webhook_poll_ms, "5000",
+		  100, 3600000, "the outbox is read at least this often (NOTIFY wakes it sooner)" },
+		{ "webhook-max-inflight", "STATEROOM_WEBHOOK_MAX_INFLIGHT", CFG_INT,
+		  &c->webhook_max_inflight, "64", 1, 10000, "deliveries at once (one per room and URL)" },
 	};
 	char err[256];
 	int rc;
@@ -395,14 +420,27 @@ int main(int argc, char **argv)
 			"text/plain, image/png, image/jpeg, image/webp, image/gif, application/pdf\n");
 		return 2;
 	}
+	if (wh_new(&(struct wh_config){
+			.urls = be->cfg.webhook_urls, .secret = be->cfg.webhook_secret,
+			.events = be->cfg.webhook_events, .max_attempts = be->cfg.webhook_max_attempts,
+			.timeout_ms = be->cfg.webhook_timeout_ms,
+			.retry_base_ms = be->cfg.webhook_retry_base_ms,
+			.retry_max_ms = be->cfg.webhook_retry_max_ms, .poll_ms = be->cfg.webhook_poll_ms,
+			.max_inflight = be->cfg.webhook_max_inflight,
+		   }, &be->wh, err, sizeof err) < 0) {
+		fprintf(stderr, "stateroom-backend: %s\n", err);
+		return 2;
+	}
 	rc = files_open(be->cfg.files_dir, &be->store);
 	if (rc < 0) {
 		fprintf(stderr, "stateroom-backend: --files-dir %s: %s\n", be->cfg.files_dir, strerror(-rc));
+		wh_close(be->wh);
 		return 2;
 	}
 	if (thumbs_init(argv[0]) < 0) {
 		fprintf(stderr, "stateroom-backend: libvips did not start\n");
 		files_close(be->store);
+		wh_close(be->wh);
 		return 1;
 	}
 
@@ -527,6 +565,7 @@ out_db:
 	uv_run(be->loop, UV_RUN_DEFAULT);
 	uv_loop_close(be->loop);
 out_files:
+	wh_close(be->wh);
 	pw_free(be->pw);
 	thr_free(be->thr);
 	ca_trust_free(be->trust);

@@ -70,6 +70,9 @@ BE_ROUTED(api_server_close)
 BE_ROUTED(api_server_history)
 BE_ROUTED(api_admin_servers)
 BE_ROUTED(api_admin_drain)
+BE_ROUTED(api_admin_webhooks_dead)
+BE_ROUTED(api_admin_webhooks_replay)
+BE_ROUTED(api_admin_webhooks_replay_all)
 BE_ROUTED(status_healthz)
 BE_ROUTED(status_readyz)
 BE_ROUTED(status_metrics)
@@ -127,6 +130,9 @@ static const struct route be_routes[] = {
 	{ HTTP_GET, "/api/server/rooms/:id/history", api_server_history_routed },
 	{ HTTP_GET, "/api/admin/servers", api_admin_servers_routed },
 	{ HTTP_POST, "/api/admin/servers/:id/drain", api_admin_drain_routed },
+	{ HTTP_GET, "/api/admin/webhooks/dead", api_admin_webhooks_dead_routed },
+	{ HTTP_POST, "/api/admin/webhooks/dead/replay", api_admin_webhooks_replay_all_routed },
+	{ HTTP_POST, "/api/admin/webhooks/dead/:id/replay", api_admin_webhooks_replay_routed },
 	{ HTTP_GET, "/healthz", status_healthz_routed },
 	{ HTTP_GET, "/readyz", status_readyz_routed },
 	{ HTTP_GET, "/metrics", status_metrics_routed },

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "container.h"
+#include "hookev.h"
 #include "hub_internal.h"
 #include "rules.h"
 #include "strpack.h"
@@ -71,6 +72,8 @@ void admit_join(struct app_room *r, struct app_client *c)
 	client_list_append(&r->clients, c);
 	r->empty_since = 0;
 	r->hub->n_clients++;
+	if (joined == ROOM_JOINED_FIRST && !r->inbox)
+		hev_joined(r->hub->hev, r->room.id, c->strs, c->name);
 	r->app->join(r->state, c, joined == ROOM_JOINED_FIRST);
 }
 
@@ -127,6 +130,8 @@ static void on_gone(struct ws_conn *ws, void *ud)
 		bool last = room_leave(&r->room, c->strs) == ROOM_LEFT;
 		client_list_remove(&r->clients, c);
 		h->n_clients--;
+		if (last && !r->inbox)
+			hev_left(h->hev, r->room.id, c->strs, c->name);
 		r->app->leave(r->state, c, last);
 		if (r->clients.n == 0)
 			r->empty_since = uv_now(h->loop);

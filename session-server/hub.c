@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "container.h"
+#include "hookev.h"
 #include "hub_internal.h"
 #include "log.h"
 #include "rules.h"
@@ -690,11 +691,14 @@ static void on_tick(uv_timer_t *t)
 		    now - r->empty_since >= h->cfg.room_idle_ms) {
 			log_write(LOG_INFO, "room unloaded", "{s:s}", "room", r->room.id);
 			members_flush(r, 0);
+			if (!r->inbox)
+				hev_unloaded(h->hev, r->room.id);
 			if (h->reg)
 				registry_unpin(h->reg, r->room.id, r->epoch);
 			room_free(r);
 		}
 	}
+	hev_flush(h->hev);
 	if (h->draining)
 		drain_check(h);
 }
@@ -728,6 +732,8 @@ void hub_set_registry(struct hub *h, struct registry *reg, struct db *db)
 {
 	h->reg = reg;
 	h->db = db;
+	if (db && !h->hev)
+		h->hev = hev_new(db);
 	if (db && !h->listening && db_listen(db, HUB_ROOM_CHANNEL, on_room_notify, h) == 0)
 		h->listening = true;
 }
@@ -781,6 +787,8 @@ void hub_close(struct hub *h)
 	if (!h || h->closing)
 		return;
 	h->closing = true;
+	hev_free(h->hev);
+	h->hev = NULL;
 	for (size_t i = h->table.n; i-- > 0;) {
 		struct app_room *r = container_of(h->table.rooms[i], struct app_room, room);
 		if (!r->fetching && !rlog_writing(&r->log) && r->reads == 0)

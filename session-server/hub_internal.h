@@ -102,6 +102,7 @@ struct hub {
 	struct ws_server *ws;
 	struct registry *reg;
 	struct db *db;
+	struct hev *hev;                /* webhook events (hookev.h); NULL without db */
 	struct room_table table;      /* rooms and inboxes, loading or loaded */
 	size_t n_rooms, n_inboxes;    /* the counted ones of each kind */
 	uv_timer_t timer;
