@@ -5,7 +5,8 @@
 // room up, reconnects, and hands over the game's frames by type.
 //
 // mount(root, { backend, token, roomId, onLeave? }) fills root (an empty
-// element) and returns { close() }.
+// element) and returns { close() }; show()/hide() are the page's view of it
+// (app.js opens a room whose app is `game` there).
 import { connect } from './lib/stateroom.js';
 
 const COLOURS = ['#e6194b', '#3cb44b', '#4363d8', '#f58231', '#911eb4', '#46a0a0', '#f032e6', '#9a9a20',
@@ -190,10 +191,8 @@ export function mount(root, { backend = location.origin, token, roomId, onLeave 
     }
   });
   standBtn.addEventListener('click', () => room.request({ type: 'stand' }).catch((e) => setStatus(e.message)));
-  leaveBtn.addEventListener('click', () => {
-    close();
-    if (onLeave) onLeave();
-  });
+  // The page's onLeave hides the view, which closes it.
+  leaveBtn.addEventListener('click', () => (onLeave ? onLeave() : close()));
 
   function onKey(ev) {
     if (!(ev.key in KEYS) || ev.target instanceof HTMLInputElement) return;
@@ -240,4 +239,42 @@ export function mount(root, { backend = location.origin, token, roomId, onLeave 
     root.replaceChildren();
   }
   return { close, room };
+}
+
+let shown = null;
+let app = null;
+
+// As every view (app.js): the page's shared state and actions.
+export function init(shared) {
+  app = shared;
+}
+
+// The page's game view: a section of its own, made on first use.
+export function show(roomId) {
+  hide();
+  const token = app.liveToken();
+  if (token === null) return;
+  let section = document.getElementById('game-view');
+  if (section === null) {
+    section = el('section', { id: 'game-view', class: 'view', 'data-testid': 'game-view' });
+    (document.querySelector('main') ?? document.body).append(section);
+  }
+  section.hidden = false;
+  const root = el('div', { id: 'game-root' });
+  section.replaceChildren(root);
+  shown = mount(root, {
+    token,
+    roomId,
+    onLeave: () => {
+      history.pushState(null, '', '/');
+      app.showLobby();
+    },
+  });
+}
+
+export function hide() {
+  shown?.close();
+  shown = null;
+  const section = document.getElementById('game-view');
+  if (section !== null) section.hidden = true;
 }

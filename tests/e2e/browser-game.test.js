@@ -1,14 +1,14 @@
 // The game's view in Chromium with two players and a spectator: a move made
 // with the keyboard shows at the other player's and the spectator's, a
 // player who reloads the page keeps the seat, and stateroom-replay of the
-// finished room matches. The view is mounted on its own (the lobby's app
-// picker opens it the same way: mount(root, { token, roomId })).
+// finished room matches. Each user signs in as a guest and opens the room's
+// link (/?room=ID): the web client opens a game room in the game's view.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { launch, openPage, WAIT_MS } from './lib/browser.js';
-import { useStack, newRoom, tokenFor, ROOT } from './lib/stack.js';
+import { launch, openPage, signIn, WAIT_MS } from './lib/browser.js';
+import { useStack, newRoom, ROOT } from './lib/stack.js';
 
 let browser = null;
 after(async () => {
@@ -17,16 +17,9 @@ after(async () => {
 const h = useStack({ sessions: 1, backends: 1 });
 const BUILD = path.resolve(ROOT, process.env.STATEROOM_BUILD_DIR || 'build');
 
-async function mountGame(page, token, roomId) {
-	await page.evaluate(async ({ token, roomId }) => {
-		const { mount } = await import('/view-game.js');
-		const root = document.createElement('div');
-		root.id = 'game-root';
-		document.body.replaceChildren(root);
-		window.gameView = mount(root, { token, roomId });
-	}, { token, roomId });
+async function gameShown(page) {
 	await page.getByTestId('game-canvas').waitFor();
-	await page.waitForFunction(() => document.querySelector('#game-root').game.arena !== null);
+	await page.waitForFunction(() => document.querySelector('#game-root')?.game.arena);
 }
 
 const gameOf = (page) => page.evaluate(() => {
@@ -37,12 +30,11 @@ const gameOf = (page) => page.evaluate(() => {
 test('two players in Chromium: moves show at the other and a spectator, a reload keeps the seat, replay matches', async () => {
 	browser = await launch();
 	const roomId = await newRoom(h.stack, 'owner', { app: 'game', seats: 2 });
-	const tokens = { alice: await tokenFor(h.stack, 'alice'), bob: await tokenFor(h.stack, 'bob'),
-		sam: await tokenFor(h.stack, 'sam') };
 	const pages = {};
 	for (const u of ['alice', 'bob', 'sam']) {
-		pages[u] = await openPage(browser, h.stack.backendUrl);
-		await mountGame(pages[u], tokens[u], roomId);
+		pages[u] = await openPage(browser, `${h.stack.backendUrl}/?room=${roomId}`);
+		await signIn(pages[u], 'guest', `${u}_g`);
+		await gameShown(pages[u]);
 	}
 	await pages.alice.getByTestId('game-sit').click();
 	await pages.alice.getByTestId('game-stand').waitFor();
@@ -64,7 +56,7 @@ test('two players in Chromium: moves show at the other and a spectator, a reload
 
 	// Alice reloads: her seat is still hers.
 	await pages.alice.reload();
-	await mountGame(pages.alice, tokens.alice, roomId);
+	await gameShown(pages.alice);
 	assert.equal((await gameOf(pages.alice)).seat, seatA);
 	await pages.alice.getByTestId('game-stand').waitFor();
 	await pages.alice.keyboard.down('ArrowDown');
@@ -74,7 +66,8 @@ test('two players in Chromium: moves show at the other and a spectator, a reload
 	await pages.alice.keyboard.up('ArrowDown');
 	for (const u of ['alice', 'bob', 'sam']) {
 		assert.deepEqual(pages[u].errors, []);
-		await pages[u].evaluate(() => window.gameView.close());
+		await pages[u].getByTestId('game-leave').click();
+		await pages[u].getByTestId('lobby-view').waitFor();
 	}
 	await new Promise((r) => setTimeout(r, 1200));
 
