@@ -87,17 +87,19 @@ static void rooms_call_done(struct rooms_call *c)
 
 static void rooms_on_placed(enum sched_result err, const struct sched_placement *p, void *arg);
 
-static void rooms_on_invite_only(PGresult *res, const char *err, const char *sqlstate, void *arg)
+static void rooms_on_opts_set(PGresult *res, const char *err, const char *sqlstate, void *arg)
 {
 	struct rooms_call *c = arg;
 
 	if (!res || strcmp(PQcmdTuples(res), "1") != 0) {
-		/* The room exists but is open: its creator must not believe
-		 * otherwise, so it hears of a failure (and may PATCH it). */
-		log_write(LOG_WARN, "making a new room invite-only failed", "{s:s,s:s}", "room", c->room,
+		/* The room exists but is open (or has the default seats): its
+		 * creator must not believe otherwise, so it hears of a failure. */
+		log_write(LOG_WARN, "setting a new room's options failed", "{s:s,s:s}", "room", c->room,
 			  "error", err ? err : "no row");
 		be_unavailable(c->be, c->req, c->route,
-			       "the room was made but is not invite-only yet; try again shortly");
+			       c->opts.invite_only
+				       ? "the room was made but is not invite-only yet; try again shortly"
+				       : "the room was made without its seats; try again shortly");
 	} else {
 		be_json(c->be, c->req, c->route, 200, json_pack("{s:s}", "roomId", c->room), NULL);
 	}
@@ -105,15 +107,20 @@ static void rooms_on_invite_only(PGresult *res, const char *err, const char *sql
 }
 
 /* The scheduler writes the room's row (its placement functions know no
- * invite_only), so a room created invite-only is made so right after, before
- * its id is answered: nobody but a public list's reader could know it yet. */
-static void rooms_close_invites(struct rooms_call *c)
+ * invite_only nor seats), so a room created invite-only or with seats is
+ * made so right after, before its id is answered: nobody but a public
+ * list's reader could know it yet, and its application reads seats only
+ * when someone joins. */
+static void rooms_set_opts(struct rooms_call *c)
 {
-	const char *q[1] = { c->room };
+	char seats[16];
+	const char *q[3] = { c->room, c->opts.invite_only ? "t" : "f", seats };
 
-	if (db_query(c->be->db, "UPDATE rooms SET invite_only = true WHERE id = $1", 1, q,
-		     rooms_on_invite_only, c) < 0)
-		rooms_on_invite_only(NULL, "queue full", NULL, c);
+	snprintf(seats, sizeof seats, "%d", c->opts.seats);
+	if (db_query(c->be->db, "UPDATE rooms SET invite_only = invite_only OR $2::boolean,"
+		     " seats = coalesce(nullif($3::smallint, 0), seats) WHERE id = $1", 3, q,
+		     rooms_on_opts_set, c) < 0)
+		rooms_on_opts_set(NULL, "queue full", NULL, c);
 }
 
 static void rooms_on_unadmitted(PGresult *res, const char *err, const char *sqlstate, void *arg)
@@ -185,8 +192,8 @@ static void rooms_on_placed(enum sched_result err, const struct sched_placement 
 	}
 	log_write(LOG_INFO, "room created", "{s:s,s:s,s:s,s:I}", "room", c->room, "owner", c->user.sub,
 		  "server", p->server_id, "epoch", (json_int_t)p->epoch);
-	if (c->opts.invite_only) {
-		rooms_close_invites(c);
+	if (c->opts.invite_only || c->opts.seats) {
+		rooms_set_opts(c);
 		return;
 	}
 	be_json(be, c->req, c->route, 200, json_pack("{s:s}", "roomId", c->room), NULL);

@@ -97,6 +97,18 @@ int room_opts_parse(const json_t *body, int max_capacity, struct room_opts *out,
 			o.app[0] = '\0';
 	}
 
+	v = json_object_get(body, "seats");
+	if (v && !json_is_null(v)) {
+		json_int_t n;
+
+		if (!json_is_integer(v) || (n = json_integer_value(v)) < ROOM_SEATS_MIN ||
+		    n > ROOM_SEATS_MAX) {
+			*why = "seats must be an integer from 2 to 16";
+			return -1;
+		}
+		o.seats = (int)n;
+	}
+
 	*out = o;
 	return 0;
 }

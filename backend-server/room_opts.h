@@ -1,6 +1,6 @@
 /* room_opts: the options a client may give when it creates a room
  * (POST /api/rooms body {"name","capacity","visibility","persistent",
- * "inviteOnly","app"}, every field optional). */
+ * "inviteOnly","app","seats"}, every field optional). */
 #ifndef STATEROOM_ROOM_OPTS_H
 #define STATEROOM_ROOM_OPTS_H
 
@@ -22,7 +22,13 @@ struct room_opts {
 	 * can name no application a client may choose (not a name, or the
 	 * inbox), which the caller refuses with the known ones. */
 	char app[WIRE_APP_NAME_MAX + 1];
+	/* Seats of a game (ROOM_SEATS_MIN..MAX); 0: not given (the
+	 * application's default). Applications without seats ignore it. */
+	int seats;
 };
+
+#define ROOM_SEATS_MIN 2
+#define ROOM_SEATS_MAX 16
 
 /* Reads body (an object) into *out; a missing or null field takes its
  * default (no name, max_capacity users, "unlisted", persistent, not

@@ -13,6 +13,8 @@ import * as room from './view-room.js';
 import * as peoplePanel from './view-people.js';
 import * as profileEditor from './view-profile.js';
 import * as roomSettings from './view-room-settings.js';
+import * as game from './view-game.js';
+import { APPS } from './apps.js';
 
 const app = {
   session: loadSession(),
@@ -25,7 +27,7 @@ const app = {
 // color } from GET /api/me for that token, or null until it is known.
 let me = null;
 
-const views = { login, lobby, room };
+const views = { login, lobby, room, game };
 
 // Hides the other views first: the room is left while still on screen.
 function showView(name, ...args) {
@@ -143,6 +145,10 @@ async function openRoom(roomId, { push, name = null, kind = null }) {
       return;
     }
     if (push) history.pushState(null, '', `/?room=${encodeURIComponent(roomId)}`);
+    if (APPS.some((a) => a.app === target.app && a.view === './view-game.js')) {
+      showView('game', roomId);
+      return;
+    }
     showView('room', roomId, target, name ?? target.name ?? lobby.listedName(roomId) ?? '',
       kind ?? lobby.listedKind(roomId) ?? null);
   } catch (error) {

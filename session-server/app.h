@@ -142,6 +142,12 @@ struct room_app_ops {
 	/* About once a second while the room is loaded; may be NULL. now_ms
 	 * is the loop's clock, the one of app_client_sent_at(). */
 	void (*tick)(void *state, uint64_t now_ms);
+	/* Every interval of app_room_set_step(), while the room is loaded and
+	 * alive (never after a fence, nor once the server shuts down); may be
+	 * NULL for an application that never asks. now_ms as tick's. A step
+	 * timer drifts with the loop: an application that counts game time
+	 * counts steps, not the clock. */
+	void (*step)(void *state, uint64_t now_ms);
 	/* The room is unloaded: free state. */
 	void (*dispose)(void *state);
 	/* Moderation actions taken in the room (struct app_action; valid
@@ -283,11 +289,26 @@ const char *app_room_owner(const struct app_room *r);
 size_t app_room_moderator_count(const struct app_room *r);
 const char *app_room_moderator(const struct app_room *r, size_t i);
 
+/* Asks for step() every interval_ms (from create() on; again: a new
+ * interval, 0: no more steps). The timer is the transport's, one per room
+ * that asks, and goes with the room. Returns 0, or a negative errno
+ * (-EPIPE: the room is dying or the server closing; -ENOMEM). */
+int app_room_set_step(struct app_room *r, uint64_t interval_ms);
+/* --game-hz as an interval in milliseconds: a real-time application's
+ * default step. */
+uint64_t app_step_default_ms(const struct app_room *r);
+/* --seat-grace-ms: how long a seated player who dropped keeps the seat. */
+uint64_t app_seat_grace_ms(const struct app_room *r);
+/* The seats the room was created with (POST /api/rooms "seats",
+ * rooms.seats); 0 when none were given (the application's default). */
+int app_room_seats(const struct app_room *r);
+
 /* One pointer of the application's per connection, NULL at first. */
 void app_client_set_data(struct app_client *c, void *data);
 void *app_client_data(const struct app_client *c);
 
 extern const struct room_app_ops app_chat_ops;
 extern const struct room_app_ops app_inbox_ops;
+extern const struct room_app_ops app_game_ops;
 
 #endif

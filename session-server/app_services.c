@@ -236,3 +236,82 @@ int hub_room_publish(struct app_room *r, const char *kind, const char *name, con
 		return -ENOTSUP;
 	return r->app->publish(r->state, kind, name, payload, len, done, arg);
 }
+
+/* A room's step timer: its own allocation, so that the room can be freed
+ * while the handle's close is still under way. */
+struct room_step {
+	uv_timer_t timer;
+	struct app_room *r;           /* NULL once closing */
+};
+
+static void on_step(uv_timer_t *t)
+{
+	struct room_step *s = t->data;
+	struct app_room *r = s->r;
+
+	if (r && r->life == LIFE_READY && !r->hub->closing && r->app->step)
+		r->app->step(r->state, uv_now(r->hub->loop));
+}
+
+int app_room_set_step(struct app_room *r, uint64_t interval_ms)
+{
+	struct room_step *s = r->step;
+
+	if (r->life == LIFE_DEAD || r->hub->closing)
+		return -EPIPE;
+	if (interval_ms == 0) {
+		if (s)
+			uv_timer_stop(&s->timer);
+		return 0;
+	}
+	if (!s) {
+		s = calloc(1, sizeof(*s));
+		if (!s)
+			return -ENOMEM;
+		uv_timer_init(r->hub->loop, &s->timer);
+		s->timer.data = s;
+		s->r = r;
+		r->step = s;
+	}
+	uv_timer_start(&s->timer, on_step, interval_ms, interval_ms);
+	return 0;
+}
+
+uint64_t app_step_default_ms(const struct app_room *r)
+{
+	unsigned hz = r->hub->cfg.game_hz ? r->hub->cfg.game_hz : 20;
+
+	return hz >= 1000 ? 1 : 1000 / hz;
+}
+
+uint64_t app_seat_grace_ms(const struct app_room *r)
+{
+	return r->hub->cfg.seat_grace_ms;
+}
+
+int app_room_seats(const struct app_room *r)
+{
+	return r->seats;
+}
+
+void step_stop(struct app_room *r)
+{
+	if (r->step)
+		uv_timer_stop(&r->step->timer);
+}
+
+static void step_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+void step_close(struct app_room *r)
+{
+	struct room_step *s = r->step;
+
+	if (!s)
+		return;
+	r->step = NULL;
+	s->r = NULL;
+	uv_close((uv_handle_t *)&s->timer, step_closed);
+}

@@ -93,6 +93,7 @@ static void room_free(struct app_room *r)
 		h->n_inboxes--;
 	else if (r->counted)
 		h->n_rooms--;
+	step_close(r);
 	if (r->life != LIFE_LOADING)
 		r->app->dispose(r->state);
 	members_free(r->members);
@@ -130,6 +131,7 @@ static void kill_room(struct app_room *r, uint16_t code, const char *reason)
 
 	assert(r->life != LIFE_LOADING);
 	r->life = LIFE_DEAD;
+	step_stop(r);
 	dlist_for_each(c, &r->clients.l, node)
 		ws_close(c->ws, code, reason);
 	while ((c = client_list_first(&r->waiters)))
@@ -346,6 +348,7 @@ static void on_fetched(void *arg, int status, const struct registry_room *row)
 		} else {
 			r->epoch = row->epoch;
 			r->persistent = row->persistent;
+			r->seats = row->seats;
 			room_set_capacity(&r->room, row->capacity > 0 ? (unsigned)row->capacity : 0,
 					  h->cfg.max_room_users);
 			/* An inbox has no moderation: its owner alone may join. */
@@ -793,6 +796,8 @@ void hub_close(struct hub *h)
 		struct app_room *r = container_of(h->table.rooms[i], struct app_room, room);
 		if (!r->fetching && !rlog_writing(&r->log) && r->reads == 0)
 			room_free(r);
+		else
+			step_stop(r);
 	}
 	h->timer.data = h;
 	uv_close((uv_handle_t *)&h->timer, timer_closed);

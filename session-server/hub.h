@@ -61,6 +61,8 @@ struct hub_config {
 	uint64_t keepalive_ms;        /* app_keepalive_ms(): --keepalive-ms */
 	int64_t edit_window_ms;       /* app_edit_window_ms(): --edit-window-s */
 	unsigned max_user_conns;      /* connections of one user in one room; 0: no limit */
+	unsigned game_hz;             /* app_step_default_ms(): --game-hz; 0: 20 */
+	uint64_t seat_grace_ms;       /* app_seat_grace_ms(): --seat-grace-ms */
 };
 
 /* Returns 0 and *out, or a negative errno. ws is borrowed. */

@@ -27,6 +27,7 @@
 #include "roomlog.h"
 
 struct members;  /* rooms.members being written (hub.c) */
+struct room_step;  /* a room's step timer (app_services.c) */
 
 /* Where a connection is: out (not in a room: before attach, or refused),
  * waiting (for its room to load), in (admitted: among its room's clients). */
@@ -94,6 +95,8 @@ struct app_room {
 	bool rules_busy;              /* a re-read in flight (counted in reads) */
 	bool rules_again;             /* told of a change meanwhile: re-read once it answers */
 	bool rules_stale;             /* re-read at the next tick (a failed read, a rollback) */
+	struct room_step *step;       /* app_room_set_step's timer; NULL until asked */
+	int seats;                    /* rooms.seats; 0: none given */
 };
 
 struct hub {
@@ -153,6 +156,14 @@ void admit_refuse(struct app_client *c, uint16_t code, const char *reason);
 void admit_update_input(struct app_client *c);
 /* The pacer's resume (pace_init): b's bucket has a token again. */
 void admit_paced(struct pace_bucket *b);
+
+/* ---- app_services.c ---- */
+
+/* Stops r's step timer (its room died); it stays until step_close. */
+void step_stop(struct app_room *r);
+/* Closes r's step timer, if any: freed in its close callback, so r may be
+ * freed at once. */
+void step_close(struct app_room *r);
 
 /* ---- hub.c ---- */
 

@@ -61,6 +61,7 @@ struct opts {
 	long max_used_tickets, ticket_ttl;
 	long keepalive_ms;
 	long edit_window_s;
+	long game_hz, seat_grace_ms;
 	long parent_pid;
 };
 
@@ -543,6 +544,10 @@ int main(int argc, char **argv)
 		  "a native client sent nothing for this long gets a heartbeat frame (welcome's heartbeat_ms)" },
 		{ "edit-window-s", "SESSION_EDIT_WINDOW_S", CFG_INT, &o->edit_window_s, "86400", 0,
 		  315360000, "chat: an author may edit a message for this long after sending it (0: never)" },
+		{ "game-hz", "SESSION_GAME_HZ", CFG_INT, &o->game_hz, "20", 1, 1000,
+		  "game: steps a second of a real-time room (app_room_set_step's default)" },
+		{ "seat-grace-ms", "SESSION_SEAT_GRACE_MS", CFG_INT, &o->seat_grace_ms, "30000", 0,
+		  86400000, "game: a seated player who dropped keeps the seat this long for a reconnect" },
 		{ "room-idle-ms", "SESSION_ROOM_IDLE_MS", CFG_INT, &o->room_idle_ms, "30000", 0,
 		  86400000, "an empty room is unloaded and unpinned after this" },
 		{ "pin-grace-ms", "SESSION_PIN_GRACE_MS", CFG_INT, &o->pin_grace_ms, "15000", 0,
@@ -634,6 +639,8 @@ int main(int argc, char **argv)
 		.keepalive_ms = (uint64_t)o->keepalive_ms,
 		.edit_window_ms = (int64_t)o->edit_window_s * 1000,
 		.max_user_conns = (unsigned)o->max_user_conns,
+		.game_hz = (unsigned)o->game_hz,
+		.seat_grace_ms = (uint64_t)o->seat_grace_ms,
 	};
 	struct httpd_config htc = {
 		.host = o->host,

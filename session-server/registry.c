@@ -251,6 +251,8 @@ static void fetch_done(PGresult *res, const char *err, const char *sqlstate, voi
 		row.pinned_here = !PQgetisnull(res, 0, 2) && strcmp(PQgetvalue(res, 0, 2), r->id) == 0;
 		row.epoch = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
 		row.persistent = strcmp(PQgetvalue(res, 0, 4), "f") != 0;
+		if (!PQgetisnull(res, 0, 5))
+			row.seats = (int)strtol(PQgetvalue(res, 0, 5), NULL, 10);
 	}
 	f->cb(f->arg, status, status == 0 ? &row : NULL);
 	free(f);
@@ -268,7 +270,7 @@ int registry_fetch_room(struct registry *r, const char *room_id, registry_room_f
 	f->r = r;
 	f->cb = cb;
 	f->arg = arg;
-	rc = query(r, "SELECT capacity, app, server_id, epoch, persistent FROM rooms WHERE id = $1", 1, p,
+	rc = query(r, "SELECT capacity, app, server_id, epoch, persistent, seats FROM rooms WHERE id = $1", 1, p,
 		   fetch_done, f);
 	if (rc != 0)
 		free(f);

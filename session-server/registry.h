@@ -55,6 +55,7 @@ struct registry_room {
 	bool pinned_here;        /* server_id is this server */
 	int64_t epoch;
 	bool persistent;         /* false: the room's messages are kept in memory only */
+	int seats;               /* rooms.seats (migration 024); 0: none given */
 };
 
 /* status: 0 (row valid), -ENOENT (no such room), -EIO (database error). */

@@ -1,0 +1,13 @@
+/* replay_apps: which applications stateroom-replay can rebuild, one line
+ * each (replay.h). An application adds its model here and its adapter's
+ * source to tools/meson.build. */
+#include <stddef.h>
+
+#include "replay.h"
+
+extern const struct replay_model game_replay_model;
+
+const struct replay_model *const replay_models[] = {
+	&game_replay_model,
+	NULL,
+};
