@@ -60,6 +60,7 @@ struct opts {
 	long max_used_tickets, ticket_ttl;
 	long keepalive_ms;
 	long edit_window_s;
+	long wb_compact_every;
 	long parent_pid;
 };
 
@@ -523,6 +524,8 @@ int main(int argc, char **argv)
 		  "a native client sent nothing for this long gets a heartbeat frame (welcome's heartbeat_ms)" },
 		{ "edit-window-s", "SESSION_EDIT_WINDOW_S", CFG_INT, &o->edit_window_s, "86400", 0,
 		  315360000, "chat: an author may edit a message for this long after sending it (0: never)" },
+		{ "wb-compact-every", "SESSION_WB_COMPACT_EVERY", CFG_INT, &o->wb_compact_every, "500", 1,
+		  1000000, "whiteboard: a snapshot of the board after this many records (at most half of --ring-size)" },
 		{ "room-idle-ms", "SESSION_ROOM_IDLE_MS", CFG_INT, &o->room_idle_ms, "30000", 0,
 		  86400000, "an empty room is unloaded and unpinned after this" },
 		{ "pin-grace-ms", "SESSION_PIN_GRACE_MS", CFG_INT, &o->pin_grace_ms, "15000", 0,
@@ -588,6 +591,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "stateroom-session: --apps must name applications among: %s\n", app_names());
 		return 2;
 	}
+	app_whiteboard_set_compact_every((size_t)o->wb_compact_every);
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile(o->max_conns);
 
