@@ -512,7 +512,13 @@ static void wb_frame(void *state, struct app_client *c, bool binary, const uint8
 		on_cursor(wb, c, o);
 	} else if (strcmp(type, "op") != 0 && strcmp(type, "undo") != 0 && strcmp(type, "redo") != 0 &&
 		   strcmp(type, "clear") != 0) {
-		send_error(wb, c, "unknown_type", "unknown frame type", NULL);
+		/* Named by its id, if it has one, so that a client waiting for
+		 * its ack hears of it. */
+		json_t *jid = json_object_get(o, "id");
+		size_t n = json_string_length(jid);
+		const char *fid = json_string_value(jid);
+		send_error(wb, c, "unknown_type", "unknown frame type",
+			   fid && n >= 1 && n <= WIRE_MSG_ID_MAX && !memchr(fid, '\0', n) ? fid : NULL);
 	} else if (!(id = get_id(wb, c, o)) || retried(wb, c, id)) {
 		/* answered */
 	} else if (app_room_muted_until(wb->room, app_client_user(c))) {

@@ -212,6 +212,11 @@ int wbm_op_check(json_t *op, char **out, size_t *out_len, const char **why)
 		canon = json_pack("{s:s,s:o}", "kind", "erase", "targets", seqs);
 		goto dump;
 	}
+	if (strcmp(kind, "stroke") != 0 && strcmp(kind, "line") != 0 && strcmp(kind, "rect") != 0 &&
+	    strcmp(kind, "ellipse") != 0 && strcmp(kind, "text") != 0) {
+		*why = "kind must be stroke, line, rect, ellipse, text or erase";
+		return -EINVAL;
+	}
 	if (!color_ok(json_string_value(json_object_get(op, "color")), color)) {
 		*why = "color must be #rrggbb";
 		return -EINVAL;
@@ -233,11 +238,6 @@ int wbm_op_check(json_t *op, char **out, size_t *out_len, const char **why)
 		canon = json_pack("{s:s,s:s,s:I,s:o,s:s%}", "kind", "text", "color", color, "size",
 				  size, "points", pts, "text", text, len);
 		goto dump;
-	}
-	if (strcmp(kind, "stroke") != 0 && strcmp(kind, "line") != 0 && strcmp(kind, "rect") != 0 &&
-	    strcmp(kind, "ellipse") != 0) {
-		*why = "kind must be stroke, line, rect, ellipse, text or erase";
-		return -EINVAL;
 	}
 	if (!int_in(json_object_get(op, "width"), 1, WBM_WIDTH_MAX, &width)) {
 		*why = "width must be an integer from 1 to 64";
