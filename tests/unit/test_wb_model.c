@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "replay.h"
 #include "wb_model.h"
 
 static char *canon(const char *json, const char **why)
@@ -159,8 +160,62 @@ static void test_snapshot_round_trip(void)
 	wbm_fini(&n);
 }
 
+extern const struct replay_model wb_replay;
+
+/* The replay model: a log with snapshots replays to the hashes they
+ * recorded; a snapshot that lies about the board is caught. */
+static void test_replay(void)
+{
+	struct wbm live;
+	void *r = wb_replay.create();
+	char *snap;
+	size_t len;
+	bool has;
+	uint64_t hash;
+	struct app_record rec = { .kind = "snapshot", .user = "", .name = "" };
+
+	wbm_init(&live);
+	CHECK_EQ_STR(wb_replay.app, "whiteboard");
+	for (int64_t s = 1; s <= 3; s++) {
+		struct app_record op = { .seq = s, .ts = s, .kind = "op", .user = "ada", .name = "ada",
+					 .payload = OP, .payload_len = strlen(OP) };
+		wbm_apply(&live, &op);
+		CHECK_EQ_INT(wb_replay.apply(r, &op, &has, &hash), 0);
+		CHECK(!has);
+	}
+	snap = wbm_snapshot(&live, 3, &len);
+	rec.seq = 4;
+	rec.payload = snap;
+	rec.payload_len = len;
+	CHECK_EQ_INT(wb_replay.apply(r, &rec, &has, &hash), 0);
+	CHECK(has);
+	CHECK(hash == wb_replay.state_hash(r));
+	/* The same snapshot later, after an undo: its hash no longer matches
+	 * the board replayed (the tool reports that seq). */
+	{
+		struct app_record undo = { .seq = 5, .kind = "undo", .user = "ada", .name = "ada",
+					   .payload = "", .target = 2 };
+		CHECK_EQ_INT(wb_replay.apply(r, &undo, &has, &hash), 0);
+		rec.seq = 6;
+		free(snap);
+		snap = wbm_snapshot(&live, 5, &len);
+		rec.payload = snap;
+		rec.payload_len = len;
+		CHECK_EQ_INT(wb_replay.apply(r, &rec, &has, &hash), 0);
+		CHECK(has);
+		CHECK(hash != wb_replay.state_hash(r));
+	}
+	/* upto must be the record before it. */
+	rec.seq = 9;
+	CHECK_EQ_INT(wb_replay.apply(r, &rec, &has, &hash), -EINVAL);
+	free(snap);
+	wbm_fini(&live);
+	wb_replay.destroy(r);
+}
+
 int main(void)
 {
+	test_replay();
 	test_op_check();
 	test_undo_redo_clear();
 	test_snapshot_round_trip();
