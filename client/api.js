@@ -171,7 +171,10 @@ export async function lookupRoom(token, roomId) {
   const data = await request('GET', `/api/rooms/${encodeURIComponent(roomId)}`, { token });
   if (data.host === null || data.token === null) return null;
   if (typeof data.host !== 'string' || typeof data.token !== 'string') throw badAnswer();
-  return { host: data.host, ticket: data.token, name: typeof data.name === 'string' ? data.name : null };
+  return {
+    host: data.host, ticket: data.token, name: typeof data.name === 'string' ? data.name : null,
+    app: typeof data.app === 'string' ? data.app : 'chat',
+  };
 }
 
 // GET /api/me/inbox → { host, ticket }: a ticket for the account's inbox
