@@ -141,6 +141,8 @@ static struct app_record record_of(const struct wb_rec *e)
 /* Forgets the records before recs[i]. */
 static void drop_before(struct wb *wb, size_t i)
 {
+	if (i == 0)
+		return;  /* recs may still be NULL */
 	for (size_t k = 0; k < i; k++)
 		free(wb->recs[k].buf);
 	memmove(wb->recs, wb->recs + i, (wb->n - i) * sizeof(*wb->recs));
