@@ -3,6 +3,7 @@
 // Each view (view-*.js) exports init(app), show(…) and hide(); app, below,
 // is what they share and how they move from one to another.
 
+import { APPS, appEntry } from './apps.js';
 import { ApiError, acceptInvite, getMe, lookupRoom, parseRoomInput } from './api.js';
 import { $, fillAvatar, setVisible } from './dom.js';
 import { initInbox, syncInbox } from './inbox.js';
@@ -13,8 +14,6 @@ import * as room from './view-room.js';
 import * as peoplePanel from './view-people.js';
 import * as profileEditor from './view-profile.js';
 import * as roomSettings from './view-room-settings.js';
-import * as game from './view-game.js';
-import { APPS } from './apps.js';
 
 const app = {
   session: loadSession(),
@@ -27,7 +26,9 @@ const app = {
 // color } from GET /api/me for that token, or null until it is known.
 let me = null;
 
-const views = { login, lobby, room, game };
+// The chat's view is 'room'; every other application's is its name.
+const views = { login, lobby, room };
+for (const a of APPS) if (a.app !== 'chat') views[a.app] = a.view;
 
 // Hides the other views first: the room is left while still on screen.
 function showView(name, ...args) {
@@ -145,11 +146,8 @@ async function openRoom(roomId, { push, name = null, kind = null }) {
       return;
     }
     if (push) history.pushState(null, '', `/?room=${encodeURIComponent(roomId)}`);
-    if (APPS.some((a) => a.app === target.app && a.view === './view-game.js')) {
-      showView('game', roomId);
-      return;
-    }
-    showView('room', roomId, target, name ?? target.name ?? lobby.listedName(roomId) ?? '',
+    const entry = appEntry(target.app);
+    showView(entry.app === 'chat' ? 'room' : entry.app, roomId, target, name ?? target.name ?? lobby.listedName(roomId) ?? '',
       kind ?? lobby.listedKind(roomId) ?? null);
   } catch (error) {
     if (roomParam() !== null) history.replaceState(null, '', '/');
@@ -213,7 +211,7 @@ async function route() {
     showLobby(`“${param}” is not a room ID: room IDs are 12 lower-case letters and digits.`);
     return;
   }
-  if (room.showing(roomId)) return;
+  if (Object.values(views).some((v) => v.showing?.(roomId))) return;
   await openRoom(roomId, { push: false });
 }
 

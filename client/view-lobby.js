@@ -2,6 +2,7 @@
 // room, join one by ID or share link, and the list of rooms (public ones and
 // the user's own) with their unread counts.
 
+import { APPS } from './apps.js';
 import {
   ApiError, ROOM_NAME_MAX_BYTES, createRoom, leaveMyRoom, listMyRooms, listRooms, parseRoomInput,
 } from './api.js';
@@ -462,6 +463,12 @@ export function init(shared) {
     }
   });
 
+  for (const { app: value, label } of APPS) {
+    const option = document.createElement('option');
+    option.value = value;
+    option.textContent = label;
+    $('room-app-input').append(option);
+  }
   $('create-form').addEventListener('submit', async (event) => {
     event.preventDefault();
     const name = $('room-name-input').value.trim();
@@ -478,7 +485,9 @@ export function init(shared) {
     setError($('lobby-error'), null);
     let roomId;
     try {
-      roomId = await createRoom(token, name === '' ? { visibility } : { name, visibility });
+      const kind = $('room-app-input').value;
+      const body = name === '' ? { visibility } : { name, visibility };
+      roomId = await createRoom(token, kind === 'chat' ? body : { ...body, app: kind });
     } catch (error) {
       button.disabled = false;
       app.lobbyFailed(error);

@@ -11,6 +11,7 @@ static const struct room_app_ops *const apps[] = {
 	&app_chat_ops,
 	&app_inbox_ops,
 	&app_game_ops,
+	&app_whiteboard_ops,
 };
 
 #define APP_COUNT (sizeof(apps) / sizeof(apps[0]))

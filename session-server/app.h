@@ -310,5 +310,10 @@ void *app_client_data(const struct app_client *c);
 extern const struct room_app_ops app_chat_ops;
 extern const struct room_app_ops app_inbox_ops;
 extern const struct room_app_ops app_game_ops;
+extern const struct room_app_ops app_whiteboard_ops;
+
+/* --wb-compact-every: the whiteboard appends a snapshot after this many
+ * records (1 or more; call before the loop runs). */
+void app_whiteboard_set_compact_every(size_t n);
 
 #endif

@@ -62,6 +62,7 @@ struct opts {
 	long keepalive_ms;
 	long edit_window_s;
 	long game_hz, seat_grace_ms;
+	long wb_compact_every;
 	long parent_pid;
 };
 
@@ -548,6 +549,8 @@ int main(int argc, char **argv)
 		  "game: steps a second of a real-time room (app_room_set_step's default)" },
 		{ "seat-grace-ms", "SESSION_SEAT_GRACE_MS", CFG_INT, &o->seat_grace_ms, "30000", 0,
 		  86400000, "game: a seated player who dropped keeps the seat this long for a reconnect" },
+		{ "wb-compact-every", "SESSION_WB_COMPACT_EVERY", CFG_INT, &o->wb_compact_every, "500", 1,
+		  1000000, "whiteboard: a snapshot of the board after this many records (at most half of --ring-size)" },
 		{ "room-idle-ms", "SESSION_ROOM_IDLE_MS", CFG_INT, &o->room_idle_ms, "30000", 0,
 		  86400000, "an empty room is unloaded and unpinned after this" },
 		{ "pin-grace-ms", "SESSION_PIN_GRACE_MS", CFG_INT, &o->pin_grace_ms, "15000", 0,
@@ -613,6 +616,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "stateroom-session: --apps must name applications among: %s\n", app_names());
 		return 2;
 	}
+	app_whiteboard_set_compact_every((size_t)o->wb_compact_every);
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile(o->max_conns);
 

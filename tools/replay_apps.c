@@ -6,8 +6,10 @@
 #include "replay.h"
 
 extern const struct replay_model game_replay_model;
+extern const struct replay_model wb_replay;
 
 const struct replay_model *const replay_models[] = {
 	&game_replay_model,
+	&wb_replay,
 	NULL,
 };

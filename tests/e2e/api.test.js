@@ -346,7 +346,7 @@ test('the backend serves every module of the web client, and each one is used', 
 			todo.push(new URL(spec, `http://client${file}`).pathname);
 		}
 	}
-	// The client library (lib/) counts once a view uses it.
+	// The client library (lib/) is a module of the page too: the game's and the whiteboard's views use it.
 	const onDisk = [
 		...readdirSync(path.join(ROOT, 'client')).filter((f) => f.endsWith('.js')).map((f) => `/${f}`),
 		...readdirSync(path.join(ROOT, 'client/lib')).filter((f) => f.endsWith('.js')).map((f) => `/lib/${f}`),

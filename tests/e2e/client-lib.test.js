@@ -107,11 +107,11 @@ test('the backend serves the library to browsers at /lib/stateroom.js', async ()
 
 test('app: unknown names are 400 unknown_app with the known list; no app and "chat" are the chat', async () => {
 	const token = await tokenFor(shared.stack, 'lib_apps');
-	for (const app of ['whiteboard', 'inbox', 'Chat', '', 'x'.repeat(40)]) {
+	for (const app of ['nosuchapp', 'inbox', 'Chat', '', 'x'.repeat(40)]) {
 		const res = await createRoom(shared.stack.backendUrl, token, { app });
 		assert.equal(res.status, 400, `${app}: ${res.text}`);
 		assert.equal(res.json.error.code, 'unknown_app');
-		assert.deepEqual(res.json.error.apps, ['chat', 'game'], 'the known applications, never the inbox');
+		assert.deepEqual(res.json.error.apps, ['chat', 'game', 'whiteboard'], 'the known applications, never the inbox');
 		assert.match(res.json.error.message, /chat/);
 	}
 	const bad = await createRoom(shared.stack.backendUrl, token, { app: 7 });
@@ -130,7 +130,7 @@ test('app: unknown names are 400 unknown_app with the known list; no app and "ch
 	}
 	// Every server publishes what it hosts: by default every application.
 	const published = await shared.stack.sql('SELECT apps FROM session_servers');
-	assert.deepEqual(published, [['{chat,game}']]);
+	assert.deepEqual(published, [['{chat,game,whiteboard}']]);
 });
 
 test('placement: rooms go only to servers that host their application; none live: 503 app_unavailable', async () => {
