@@ -225,25 +225,15 @@ static void inv_on_list(PGresult *res, const char *err, const char *sqlstate, vo
 			out = NULL;
 		}
 	}
-	if (!out) {
-		be_error(c->be, c->req, c->route, 500, "internal", "out of memory", NULL);
-		rreq_done(c);
-		return;
-	}
-	rreq_answer(c, 200, out);
+	rreq_answer_built(c, out);
 }
 
 void api_room_invites(struct httpd_req *req, const struct route_params *params, void *ud)
 {
 	struct rreq_call *c = rreq_begin(ud, req, MX_ROOM_INVITES, params);
-	const char *q[2];
 
-	if (!c)
-		return;
-	q[0] = c->room;
-	q[1] = c->user.sub;
-	if (db_query(c->be->db, inv_list_sql, 2, q, inv_on_list, c) < 0)
-		rreq_db_error(c, "room invites not asked", NULL);
+	if (c)
+		rreq_read(c, inv_list_sql, inv_on_list, "room invites not asked");
 }
 
 /* One statement: the link (live: not expired, not revoked, not used up;

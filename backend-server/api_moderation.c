@@ -154,23 +154,13 @@ static void mod_on_bans(PGresult *res, const char *err, const char *sqlstate, vo
 			json_decref(bans);
 			bans = NULL;
 		}
-	if (!bans) {
-		be_error(c->be, c->req, c->route, 500, "internal", "out of memory", NULL);
-		rreq_done(c);
-		return;
-	}
-	rreq_answer(c, 200, json_pack("{s:o}", "bans", bans));
+	rreq_answer_built(c, bans ? json_pack("{s:o}", "bans", bans) : NULL);
 }
 
 void api_room_bans(struct httpd_req *req, const struct route_params *params, void *ud)
 {
 	struct rreq_call *c = rreq_begin(ud, req, MX_ROOM_BANS, params);
-	const char *q[2];
 
-	if (!c)
-		return;
-	q[0] = c->room;
-	q[1] = c->user.sub;
-	if (db_query(c->be->db, mod_bans_sql, 2, q, mod_on_bans, c) < 0)
-		rreq_db_error(c, "room bans not asked", NULL);
+	if (c)
+		rreq_read(c, mod_bans_sql, mod_on_bans, "room bans not asked");
 }

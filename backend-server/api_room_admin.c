@@ -272,23 +272,13 @@ static void admin_on_members(PGresult *res, const char *err, const char *sqlstat
 			out = NULL;
 		}
 	}
-	if (!out) {
-		be_error(c->be, c->req, c->route, 500, "internal", "out of memory", NULL);
-		rreq_done(c);
-		return;
-	}
-	rreq_answer(c, 200, out);
+	rreq_answer_built(c, out);
 }
 
 void api_room_members(struct httpd_req *req, const struct route_params *params, void *ud)
 {
 	struct rreq_call *c = rreq_begin(ud, req, MX_ROOM_MEMBERS, params);
-	const char *q[2];
 
-	if (!c)
-		return;
-	q[0] = c->room;
-	q[1] = c->user.sub;
-	if (db_query(c->be->db, admin_members_sql, 2, q, admin_on_members, c) < 0)
-		rreq_db_error(c, "room members not asked", NULL);
+	if (c)
+		rreq_read(c, admin_members_sql, admin_on_members, "room members not asked");
 }

@@ -136,6 +136,24 @@ void rreq_answer(struct rreq_call *c, int status, json_t *body)
 	rreq_done(c);
 }
 
+void rreq_answer_built(struct rreq_call *c, json_t *body)
+{
+	if (!body) {
+		be_error(c->be, c->req, c->route, 500, "internal", "out of memory", NULL);
+		rreq_done(c);
+		return;
+	}
+	rreq_answer(c, 200, body);
+}
+
+void rreq_read(struct rreq_call *c, const char *sql, db_result_fn on_rows, const char *what)
+{
+	const char *q[2] = { c->room, c->user.sub };
+
+	if (db_query(c->be->db, sql, 2, q, on_rows, c) < 0)
+		rreq_db_error(c, what, NULL);
+}
+
 void rreq_db_error(struct rreq_call *c, const char *what, const char *err)
 {
 	log_write(LOG_WARN, what, "{s:s,s:s}", "room", c->room, "error", err ? err : "unexpected result");

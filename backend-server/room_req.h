@@ -83,6 +83,13 @@ void rreq_db_error(struct rreq_call *c, const char *what, const char *err);
 
 /* Answers status with body (stolen) or, for 204, no body; ends c. */
 void rreq_answer(struct rreq_call *c, int status, json_t *body);
+/* Answers a list built from rows: 200 with body (stolen), or 500 when it is
+ * NULL (out of memory while building it); ends c. */
+void rreq_answer_built(struct rreq_call *c, json_t *body);
+/* Queries sql with $1 the room and $2 the caller (the GET routes' reads);
+ * on_rows answers. When the query cannot be queued, logs what and answers
+ * 503, ending c. */
+void rreq_read(struct rreq_call *c, const char *sql, db_result_fn on_rows, const char *what);
 
 /* For GET .../bans and .../invites, whose first row is the caller's role
  * (none: no room): true for a moderator or the owner, else answers (404
