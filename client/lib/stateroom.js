@@ -101,18 +101,23 @@ export async function lookup({ backend, token, roomId, fetch = globalThis.fetch,
 //               before 22, pass the ws package's)
 //   fetch       (default: the global one)
 //   since       resume after this seq from the first connection on
+//   lookup(roomId) instead of GET /api/rooms/:id: a promise of { host,
+//               ticket } or null (no such room), rejected with an error
+//               whose status is the HTTP status (0: no answer) and
+//               retryAfter seconds, as lookup() below (an inbox's own
+//               look-up, a ticket the page already holds)
 //   wsUrl(host) the WebSocket base URL of a session server (default:
 //               ws://host, wss:// when the backend is https)
 //   and the timings of DEFAULTS above.
-// Events (on(type, fn)): 'state' {state, reason}, 'welcome' (the frame,
+// Events (on(type, fn)): 'state' {state, reason, retryAt}, 'welcome' (the frame,
 // plus resumed and restarted), 'message' (each chat message once, in seq
 // order, those of a welcome included), 'ack', 'error', 'presence', ...:
 // every frame by its type; 'frame' every frame, before its own event;
 // 'stop' {reason, code, message} once, when it gives up for good.
 export class Room {
 	constructor(opts) {
-		if (!opts || !opts.backend || !opts.roomId || opts.token == null) {
-			throw new TypeError('Room needs backend, token and roomId');
+		if (!opts || !opts.roomId || (typeof opts.lookup !== 'function' && (!opts.backend || opts.token == null))) {
+			throw new TypeError('Room needs roomId, and backend and token or lookup');
 		}
 		this.opts = { ...DEFAULTS, ...opts };
 		this.WebSocket = opts.WebSocket ?? globalThis.WebSocket;
@@ -200,7 +205,23 @@ export class Room {
 		return this.request({ ...extra, type: 'send', text });
 	}
 
-	// Sends frame with a new id (any frame the room's application answers
+	// Try again now: while reconnecting, without waiting for the rest of the
+	// backoff (the network is back, a user's click); after a stop (not after
+	// close()), start over, as connect() would (what was pending was
+	// rejected at the stop: request it again).
+	retry() {
+		if (this.state === 'stopped' && this._stopReason !== 'closed') {
+			this._stopReason = null;
+			this._attempt = 0;
+			this._ticketRetried = false;
+			this._connect();
+		} else if (this.state === 'reconnecting' && this._ws === null) {
+			this._ticketRetried = false;
+			this._connect();
+		}
+	}
+
+	// Sends frame with its id, or a new one when it has none (any frame the room's application answers
 	// with an ack for that id: a chat edit, another application's
 	// operation); resolves with the ack's seq. Kept and written again after
 	// every reconnect until acknowledged.
@@ -208,7 +229,7 @@ export class Room {
 		if (this.state === 'stopped') {
 			return Promise.reject(new StateroomError(this._stopReason ?? 'closed', 'the room is closed'));
 		}
-		const id = newId();
+		const id = typeof frame.id === 'string' && frame.id !== '' ? frame.id : newId();
 		return new Promise((resolve, reject) => {
 			const entry = { frame: { ...frame, id }, resolve, reject, writtenOn: 0, writtenAt: 0 };
 			this.pending.set(id, entry);
@@ -235,9 +256,9 @@ export class Room {
 		}
 	}
 
-	_setState(state, reason = null) {
+	_setState(state, reason = null, retryAt = null) {
 		this.state = state;
-		this._emit('state', { state, reason });
+		this._emit('state', { state, reason, retryAt });
 	}
 
 	_write(frame) {
@@ -257,7 +278,8 @@ export class Room {
 
 	_wsUrl(host) {
 		if (this.opts.wsUrl) return this.opts.wsUrl(host);
-		return `${String(this.opts.backend).startsWith('https:') ? 'wss' : 'ws'}://${host}`;
+		const base = this.opts.backend ?? globalThis.location?.href ?? '';
+		return `${String(base).startsWith('https:') ? 'wss' : 'ws'}://${host}`;
 	}
 
 	async _connect() {
@@ -266,7 +288,7 @@ export class Room {
 		this._setState(this._welcomedAt ? 'reconnecting' : 'connecting');
 		let target;
 		try {
-			target = await lookup({
+			target = this.opts.lookup ? await this.opts.lookup(this.roomId) : await lookup({
 				backend: this.opts.backend, token: this.opts.token, roomId: this.roomId,
 				fetch: this.fetch, timeoutMs: this.opts.lookupTimeoutMs,
 			});
@@ -411,7 +433,7 @@ export class Room {
 		// Half fixed, half random: a crowd dropped at once (a server draining)
 		// comes back spread out, never all in the same instant.
 		const delay = Math.max(minDelayMs, base / 2 + Math.random() * (base / 2));
-		this._setState('reconnecting', reason);
+		this._setState('reconnecting', reason, Date.now() + delay);
 		clearTimeout(this._retryTimer);
 		this._retryTimer = setTimeout(() => this._connect(), delay);
 	}

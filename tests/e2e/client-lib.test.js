@@ -12,7 +12,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import {
 	ROOT, useStack, startStack, newRoom, tokenFor, createRoom, lookup, request, freePort,
 } from './lib/stack.js';
-import { connect, Room, FINAL_CLOSES } from '../../client/lib/stateroom.js';
+import { connect, Room, FINAL_CLOSES, lookup as libLookup } from '../../client/lib/stateroom.js';
 
 const shared = useStack({ sessions: 1, backends: 1 });
 
@@ -93,6 +93,42 @@ test('sends made before the welcome are held by the server and acked in order', 
 	} finally {
 		alice.close();
 	}
+});
+
+test('a lookup option replaces the look-up; a stop is started over by retry(); request keeps the id it is given', async () => {
+	const { stack } = shared;
+	const roomId = await newRoom(stack, 'lib_owner');
+	const token = await tokenFor(stack, 'lib_looker');
+	// The web client's inbox has its own look-up: here the first answer is
+	// "no such room" (a stop), the next ones the backend's.
+	const asked = [];
+	const room = new Room({
+		roomId, WebSocket, wsUrl: (host) => `ws://${host}`,
+		lookup: (id) => {
+			asked.push(id);
+			return asked.length === 1 ? null : libLookup({ backend: stack.backendUrl, token, roomId: id });
+		},
+	});
+	opened.add(room);
+	const stopped = room.once('stop');
+	room.connect();
+	assert.equal((await stopped).reason, 'no_such_room');
+	assert.equal(room.state, 'stopped');
+	room.retry();
+	const welcome = await room.ready();
+	assert.equal(welcome.room, roomId);
+	assert.equal(welcome.user, 'lib_looker');
+	assert.deepEqual(asked, [roomId, roomId]);
+	// A caller that gives the id knows it before the ack (the chat shows
+	// the message pending by it); the message carries it.
+	const id = 'ab'.repeat(16);
+	const message = room.once('message', (m) => m.id === id);
+	const seq = await room.request({ type: 'send', id, text: 'mine' });
+	assert.equal((await message).seq, seq);
+	room.close();
+	// After close() there is nothing to start over.
+	room.retry();
+	assert.equal(room.state, 'stopped');
 });
 
 test('the backend serves the library to browsers at /lib/stateroom.js', async () => {
