@@ -96,9 +96,31 @@ test('a whiteboard moves to the other session server on a drain: the same board,
 
 		const from = ada.host;
 		assert.equal(bob.host, from);
-		const back = [ada, bob].map((r) => r.once('welcome'));
+		const back = [ada, bob].map((r) => r.once('welcome', () => r.host !== from));
+		// Ops drawn while the server drains: each is acked once, on one
+		// server or the other, and logged once.
+		const inFlight = [];
+		let drawing = true;
+		const busy = (async () => {
+			for (let i = 0; drawing && i < 200; i++) {
+				inFlight.push(draw(ada, line(1000 + i)), draw(bob, line(2000 + i)));
+				await new Promise((r) => setTimeout(r, 5));
+			}
+		})();
 		const other = await drain(from);
 		await Promise.all(back);
+		drawing = false;
+		await busy;
+		const moved = await Promise.all(inFlight);
+		assert.ok(moved.length > 0);
+		assert.equal(new Set(moved).size, moved.length, `seqs acked twice: ${moved}`);
+		await heard([ada, bob], Math.max(...moved));
+		for (const s of moved) assert.ok(!before.some(([q]) => q === s));
+		const [[ops]] = await h.stack.sql(`SELECT count(*) FROM records WHERE room_id = '${roomId}' AND kind = 'op'`);
+		assert.equal(Number(ops), mine.length + 1 + moved.length, 'every op logged once');
+		const during = view(ada.board).filter(([q]) => moved.includes(q));
+		assert.equal(during.length, moved.length);
+		before.push(...during);
 		for (const r of [ada, bob]) {
 			assert.equal(r.host, other.address, 'the client followed the room to the other server');
 			assert.ok(r.reasons.includes('the room is moving (1012)'), `state changes: ${r.reasons}`);
@@ -117,7 +139,7 @@ test('a whiteboard moves to the other session server on a drain: the same board,
 		const u2 = await bob.request({ type: 'undo', target: mine[1] });
 		await heard([ada, bob], Math.max(after, r1, u2));
 		assert.ok(after > er, `seq ${after} after ${er}`);
-		const want = [...visible, mine[4], after].filter((s) => s !== mine[1]).sort((x, y) => x - y);
+		const want = [...visible, ...moved, mine[4], after].filter((s) => s !== mine[1]).sort((x, y) => x - y);
 		for (const r of [ada, bob]) assert.deepEqual(r.board.visible().map((o) => o.seq), want);
 		assert.deepEqual(view(ada.board), view(bob.board));
 	} finally {
