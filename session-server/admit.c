@@ -78,11 +78,15 @@ void admit_join(struct app_room *r, struct app_client *c)
 }
 
 /* A client's frames are delivered while it is in its room, its
- * application has let them in, and its bucket has a token; otherwise its
- * socket is not read, and what it sends waits in the kernel, in order. */
+ * application has let them in, its bucket has a token and the server does
+ * not drain; otherwise its socket is not read, and what it sends waits in
+ * the kernel, in order. A drain reads nothing more: what was read is
+ * committed and acked before the 1012, and the rest the client sends again
+ * where the room goes (an application need not recognise a retried id
+ * across a move: the whiteboard forgets them at each snapshot). */
 void admit_update_input(struct app_client *c)
 {
-	if (c->where == CL_IN && c->ready && !c->throttled)
+	if (c->where == CL_IN && c->ready && !c->throttled && !c->hub->draining)
 		ws_resume_input(c->ws);
 	else
 		ws_pause_input(c->ws);

@@ -752,6 +752,8 @@ void hub_drain(struct hub *h, void (*done)(void *arg), void *arg)
 
 		while ((c = client_list_first(&r->waiters)))
 			admit_refuse(c, WIRE_CLOSE_RESTART, "server draining");
+		dlist_for_each(c, &r->clients.l, node)
+			admit_update_input(c);
 		/* What the clients sent should be durable (committed(), where an
 		 * application acknowledges) before they are sent away, so that
 		 * they need not send it again elsewhere. */
