@@ -7,8 +7,12 @@
  * frame is checked against includes what is on its way (two quick undos
  * undo two ops); a rollback rebuilds it from the records kept. Those are
  * the records from the latest committed snapshot on (or from the first the
- * room loaded with): what a welcome sends, and what a retried frame id is
- * looked up in.
+ * room loaded with): what a welcome sends, and where a retried frame id is
+ * looked up first. A retry may come after a snapshot has let its record go
+ * (a client whose ack was lost with its server resends on the next one), so
+ * the ids of the latest WB_IDS records are also kept apart, as a hash of
+ * user and id with the seq: the same window as the records a room loads
+ * with, whatever the snapshots.
  *
  * Compaction: after every `--wb-compact-every` records (at most half the
  * room's window, --ring-size, so that the records a room loads with always
@@ -31,6 +35,7 @@
 
 #define HEARTBEAT "{\"type\":\"heartbeat\"}"
 #define WB_CURSOR_MS 50
+#define WB_IDS 1024
 
 static const char *const wb_protocols[] = { "stateroom.v1", NULL };
 
@@ -50,8 +55,16 @@ struct wb_rec {
 	struct app_client *from; /* to acknowledge once committed; NULL: gone */
 };
 
+/* A record's (user, client id), hashed, and its seq. */
+struct wb_id {
+	uint64_t key;
+	int64_t seq;
+};
+
 struct wb {
 	struct app_room *room;
+	struct wb_id ids[WB_IDS];  /* a ring: the latest at ids_next - 1 */
+	size_t ids_next;
 	struct wbm board;        /* after every record in recs */
 	struct wb_rec *recs;
 	size_t n, cap;
@@ -129,6 +142,41 @@ static struct wb_rec *rec_push(struct wb *wb, const struct app_record *r, const 
 	memcpy(p, r->payload, r->payload_len);
 	p[r->payload_len] = '\0';
 	return e;
+}
+
+/* FNV-1a over user, a NUL and id: two users' equal ids are two keys. */
+static uint64_t id_key(const char *user, const char *id)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (const char *p = user;; p++) {
+		h = (h ^ (unsigned char)*p) * 0x100000001b3ULL;
+		if (!*p)
+			break;
+	}
+	for (const char *p = id; *p; p++)
+		h = (h ^ (unsigned char)*p) * 0x100000001b3ULL;
+	return h;
+}
+
+static void id_remember(struct wb *wb, const char *user, const char *id, int64_t seq)
+{
+	if (!id)
+		return;
+	wb->ids[wb->ids_next % WB_IDS] = (struct wb_id){ .key = id_key(user ? user : "", id), .seq = seq };
+	wb->ids_next++;
+}
+
+/* The seq of user's record with id among the latest WB_IDS, or 0. */
+static int64_t id_seq(const struct wb *wb, const char *user, const char *id)
+{
+	uint64_t key = id_key(user, id);
+	size_t n = wb->ids_next < WB_IDS ? wb->ids_next : WB_IDS;
+
+	for (size_t i = 0; i < n; i++)
+		if (wb->ids[i].key == key && wb->ids[i].seq > 0)
+			return wb->ids[i].seq;
+	return 0;
 }
 
 static struct app_record record_of(const struct wb_rec *e)
@@ -308,6 +356,7 @@ static void publish(struct wb *wb, struct app_client *c, struct app_record *rec)
 		return;
 	}
 	e->from = c;
+	id_remember(wb, rec->user, rec->client_id, rec->seq);
 	if (++wb->since_snap >= wb->every)
 		compact(wb);
 	if (!app_room_persistent(wb->room))
@@ -344,6 +393,10 @@ static void wb_rollback(void *state, int64_t seq)
 {
 	struct wb *wb = state;
 
+	/* What is not durable was never sent: its id may come again. */
+	for (size_t i = 0; i < WB_IDS; i++)
+		if (wb->ids[i].seq > seq)
+			wb->ids[i].seq = 0;
 	while (wb->n > 0 && wb->recs[wb->n - 1].seq > seq) {
 		struct wb_rec *e = &wb->recs[--wb->n];
 		if (e->from && e->client_id)
@@ -371,6 +424,7 @@ static void wb_restore(void *state, const struct app_record *recs, size_t n)
 			close_all(wb, "out of memory");
 			return;
 		}
+		id_remember(wb, recs[i].user, recs[i].client_id, recs[i].seq);
 		wb->since_snap = strcmp(kind, WBM_KIND_SNAPSHOT) == 0 ? 0 : wb->since_snap + 1;
 		if (wb->seq < e->seq)
 			wb->seq = e->seq;
@@ -398,6 +452,7 @@ static const char *get_id(struct wb *wb, struct app_client *c, json_t *o)
 static bool retried(struct wb *wb, struct app_client *c, const char *id)
 {
 	const char *user = app_client_user(c);
+	int64_t seq;
 
 	for (size_t i = wb->n; i-- > 0;) {
 		struct wb_rec *e = &wb->recs[i];
@@ -407,6 +462,12 @@ static bool retried(struct wb *wb, struct app_client *c, const char *id)
 			e->from = c;
 		else
 			send_ack(wb, c, id, e->seq);
+		return true;
+	}
+	/* Let go by a snapshot since, and so durable. */
+	seq = id_seq(wb, user, id);
+	if (seq > 0 && seq <= wb->committed) {
+		send_ack(wb, c, id, seq);
 		return true;
 	}
 	return false;
@@ -561,6 +622,8 @@ static int wb_create(struct app_room *room, const struct app_record *recent, siz
 	if (n > 0 && start == 0 && recent[0].seq != 1 && strcmp(recent[0].kind, WBM_KIND_SNAPSHOT) != 0)
 		log_write(LOG_WARN, "whiteboard: no snapshot among the records loaded; the board starts at the first",
 			  "{s:s,s:I}", "room", app_room_id(room), "seq", (json_int_t)recent[0].seq);
+	for (size_t i = 0; i < n; i++)
+		id_remember(wb, recent[i].user, recent[i].client_id, recent[i].seq);
 	for (size_t i = start; i < n; i++) {
 		const char *kind = kind_of(recent[i].kind);
 		if (!kind)

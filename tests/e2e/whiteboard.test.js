@@ -224,3 +224,24 @@ test('bad input is refused with a clear error, and nothing is logged', async () 
 		await closeAll([c]);
 	}
 });
+
+test('a retry whose record a snapshot has let go is acked with its first seq and logged once', async () => {
+	const roomId = await newBoard('wb_retry');
+	const ann = await open('wb_retry', roomId);
+	try {
+		const first = await ann.request({ type: 'op', id: 'kept-1', op: line(5) });
+		// More than --wb-compact-every (5) records after it: a snapshot
+		// commits, and the room lets the first op's record go.
+		for (let i = 0; i < 7; i++) await draw(ann, line(100 + i));
+		const [[snaps]] = await h.stack.sql(`SELECT count(*) FROM records WHERE room_id = '${roomId}'
+			AND kind = 'snapshot' AND seq > ${first}`);
+		assert.ok(Number(snaps) >= 1, 'a snapshot came after the op');
+		// A client whose ack was lost (its server gone) sends the op again.
+		assert.equal(await ann.request({ type: 'op', id: 'kept-1', op: line(5) }), first);
+		const [[n]] = await h.stack.sql(`SELECT count(*) FROM records WHERE room_id = '${roomId}'
+			AND client_id = 'kept-1'`);
+		assert.equal(Number(n), 1);
+	} finally {
+		ann.close();
+	}
+});
