@@ -146,6 +146,9 @@ void api_friends_list(struct httpd_req *req, const struct route_params *params, 
 void api_blocks_add(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_blocks_remove(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_blocks_list(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_devices_add(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_devices_list(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_devices_remove(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_dms_start(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_me_rooms(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_me_rooms_leave(struct httpd_req *req, const struct route_params *params, void *ud);

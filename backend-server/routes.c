@@ -64,6 +64,9 @@ BE_ROUTED(api_room_invite)
 BE_ROUTED(api_room_revoke_link)
 BE_ROUTED(api_room_uninvite)
 BE_ROUTED(api_invite_accept)
+BE_ROUTED(api_devices_add)
+BE_ROUTED(api_devices_list)
+BE_ROUTED(api_devices_remove)
 BE_ROUTED(api_server_records)
 BE_ROUTED(api_server_presence)
 BE_ROUTED(api_server_close)
@@ -112,6 +115,9 @@ static const struct route be_routes[] = {
 	{ HTTP_DELETE, "/api/rooms/:id/invites/links/:linkId", api_room_revoke_link_routed },
 	{ HTTP_DELETE, "/api/rooms/:id/invites/:userId", api_room_uninvite_routed },
 	{ HTTP_POST, "/api/invites/:token", api_invite_accept_routed },
+	{ HTTP_POST, "/api/me/devices", api_devices_add_routed },
+	{ HTTP_GET, "/api/users/:id/devices", api_devices_list_routed },
+	{ HTTP_DELETE, "/api/me/devices/:id", api_devices_remove_routed },
 	{ HTTP_POST, "/api/friends/requests", api_friends_request_routed },
 	{ HTTP_POST, "/api/friends/requests/:userId/accept", api_friends_accept_routed },
 	{ HTTP_POST, "/api/friends/requests/:userId/decline", api_friends_decline_routed },

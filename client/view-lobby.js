@@ -2,6 +2,7 @@
 // room, join one by ID or share link, and the list of rooms (public ones and
 // the user's own) with their unread counts.
 
+import { isEnvelope } from './e2ee.js';
 import { APPS } from './apps.js';
 import {
   ApiError, ROOM_NAME_MAX_BYTES, createRoom, leaveMyRoom, listMyRooms, listRooms, parseRoomInput,
@@ -384,7 +385,9 @@ function fillConversation(li, c) {
   } else {
     const mine = m.userId === app.session?.user;
     const who = mine ? 'You' : m.userName || m.userId;
-    last.textContent = c.kind === 'dm' && !mine ? m.text : `${who}: ${m.text}`;
+    // An encrypted DM's text is for the room view to decrypt.
+    const text = isEnvelope(m.text) ? '🔒 Encrypted message' : m.text;
+    last.textContent = c.kind === 'dm' && !mine ? text : `${who}: ${text}`;
   }
   const unread = conversationUnread(c);
   link.dataset.unread = String(unread);

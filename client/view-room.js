@@ -15,6 +15,7 @@ import {
 } from './message-actions.js';
 import { attachSearch } from './search.js';
 import { attachCompletion, drawMentions, mentions } from './mentions.js';
+import { E2EE_MAX_TEXT_BYTES, E2eeView, isEnvelope } from './e2ee-view.js';
 
 // The subject of messages the app's backend publishes (docs/protocol.md,
 // "Server API"): no user can have it.
@@ -81,6 +82,12 @@ class RoomView {
     this.readAt = 0;
     this.readTimer = null;
     this.listeners = [];
+    // An encrypted DM's view (e2ee-view.js), once findDmName knows the
+    // peer; envelopes drawn before wait in e2eeWaiting. Outside DMs text
+    // that looks like an envelope is text.
+    this.e2ee = null;
+    this.e2eeOff = !app.session.registered;
+    this.e2eeWaiting = new Set();
     // Whether the reader is at the newest message; kept there when new
     // messages arrive or the pane shrinks (a banner, a growing composer).
     this.stuck = true;
@@ -172,7 +179,7 @@ class RoomView {
     this.listen(window, 'focus', () => this.noteRead());
     this.listeners.push(onPeopleChange(() => this.applyBlocks()));
     ensurePeople();
-    if ((!name || kind === null) && app.session.registered) this.findDmName();
+    if ((!name || kind !== 'room') && app.session.registered) this.findDmName();
 
     this.conn.start();
   }
@@ -190,7 +197,10 @@ class RoomView {
         const c = page.rooms.find((r) => r.roomId === this.roomId);
         if (c !== undefined) {
           kind = c.kind;
-          if (c.kind === 'dm' && c.peer !== null && !this.destroyed) this.setName(c.peer.displayName);
+          if (c.kind === 'dm' && c.peer !== null && !this.destroyed) {
+            this.setName(c.peer.displayName);
+            this.startE2ee(c.peer);
+          }
           break;
         }
         cursor = page.next;
@@ -201,6 +211,32 @@ class RoomView {
       // admits nobody else anyway.
     }
     if (!this.destroyed) this.showShare(kind !== 'dm');
+    if (!this.destroyed && this.e2ee === null) {
+      this.e2eeOff = true;
+      for (const li of this.e2eeWaiting) this.renderState(li);
+      this.e2eeWaiting.clear();
+    }
+  }
+
+  startE2ee(peer) {
+    if (this.e2ee !== null) return;
+    this.e2ee = new E2eeView(this, {
+      roomId: this.roomId, meId: app.session.user, peer, token: () => app.liveToken(),
+    });
+    for (const li of this.e2eeWaiting) this.renderState(li);
+    this.e2eeWaiting.clear();
+  }
+
+  // The text li shows: an envelope's plain text (null: it could not be
+  // decrypted; undefined: not known yet, li is drawn again), else its text.
+  shownText(li) {
+    const m = li.msg;
+    if (!isEnvelope(m.text) || this.e2eeOff) return m.text;
+    if (this.e2ee === null) {
+      this.e2eeWaiting.add(li);
+      return undefined;
+    }
+    return this.e2ee.plain(li, m.userId ?? this.me);
   }
 
   showShare(shown) {
@@ -233,6 +269,7 @@ class RoomView {
     clearTimeout(this.muteTimer);
     for (const timer of this.typers.values()) clearTimeout(timer);
     this.search.destroy();
+    this.e2ee?.destroy();
     for (const remove of this.listeners) remove();
     this.setReply(null);
     this.list.replaceChildren();
@@ -629,7 +666,9 @@ class RoomView {
     const m = li.msg;
     const body = li.querySelector('.text');
     li.classList.toggle('deleted', m.deleted);
-    const mentioned = !m.deleted && !isOwn(m, this.me, this.meId) && this.mentionsMe(m.text);
+    const shown = m.deleted ? '' : this.shownText(li);
+    const mentioned = typeof shown === 'string' && !isEnvelope(m.text) && !isOwn(m, this.me, this.meId)
+      && this.mentionsMe(shown);
     li.classList.toggle('mentions-me', mentioned);
     if (mentioned) li.dataset.mentionsMe = 'true';
     else delete li.dataset.mentionsMe;
@@ -641,10 +680,18 @@ class RoomView {
       body.textContent = 'message deleted';
       body.dataset.testid = 'message-tombstone';
     } else {
-      const file = parseFileText(m.text);
-      if (file) renderFile(body, file, { roomId: this.roomId, token: () => app.liveToken() });
-      else body.replaceChildren(drawMentions(linkify(m.text), { person: (id) => this.person(id), meId: this.meId }));
+      const file = typeof shown === 'string' ? parseFileText(shown) : null;
       body.dataset.testid = 'message-text';
+      if (shown === null) {
+        // Whatever failed (a changed ciphertext, a key this device lacks):
+        // never some other text.
+        body.textContent = 'This message could not be decrypted.';
+        body.dataset.testid = 'message-undecryptable';
+      } else if (shown === undefined) {
+        body.textContent = 'Decrypting…';
+        body.dataset.testid = 'message-decrypting';
+      } else if (file) renderFile(body, file, { roomId: this.roomId, token: () => app.liveToken() });
+      else body.replaceChildren(drawMentions(linkify(shown), { person: (id) => this.person(id), meId: this.meId }));
       if (m.edited) {
         const mark = document.createElement('button');
         mark.type = 'button';
@@ -668,7 +715,7 @@ class RoomView {
     const original = this.bySeq.get(li.msg.replyTo);
     const om = original?.msg;
     quote.textContent = om === undefined ? '↪ an earlier message'
-      : `↪ ${om.user}: ${om.deleted ? 'message deleted' : om.text.split('\n')[0]}`;
+      : `↪ ${om.user}: ${om.deleted ? 'message deleted' : (this.shownText(original) ?? 'an encrypted message').split('\n')[0]}`;
     quote.title = 'Show the message this answers';
   }
 
@@ -805,7 +852,7 @@ class RoomView {
     form.className = 'editor';
     const input = document.createElement('textarea');
     input.dataset.testid = 'edit-input';
-    input.value = li.msg.text;
+    input.value = this.shownText(li) ?? '';
     input.rows = 2;
     const save = document.createElement('button');
     save.type = 'submit';
@@ -820,9 +867,21 @@ class RoomView {
     form.addEventListener('submit', (e) => {
       e.preventDefault();
       const text = input.value.trim();
-      if (text === '' || textBytes(text) > MAX_TEXT_BYTES) return;
-      if (text !== li.msg.text) this.change({ type: 'edit', seq: Number(li.dataset.seq), text });
-      close();
+      if (text === '' || textBytes(text) > this.maxTextBytes()) return;
+      if (text === this.shownText(li)) {
+        close();
+        return;
+      }
+      const seq = Number(li.dataset.seq);
+      if (!isEnvelope(li.msg.text)) {
+        this.change({ type: 'edit', seq, text });
+        close();
+        return;
+      }
+      this.e2ee.seal(text).then((sealed) => {
+        this.change({ type: 'edit', seq, text: sealed });
+        close();
+      }, (error) => { $('typing').textContent = `Not saved: ${error.message}`; });
     });
     input.addEventListener('keydown', (e) => {
       if (e.key === 'Escape') close();
@@ -1078,23 +1137,43 @@ class RoomView {
     const text = input.value.trim();
     if (text === '' || this.locked) return;
     // The counter already shows it in red and the send button is disabled.
-    if (textBytes(text) > MAX_TEXT_BYTES) return;
-    this.queue(text);
+    if (textBytes(text) > this.maxTextBytes()) return;
     input.value = '';
     this.renderCounter();
     input.focus();
+    if (this.e2ee === null) {
+      this.queue(text);
+      return;
+    }
+    // In order: each message waits for the one before it to be sealed.
+    const replyTo = this.replyTo;
+    this.setReply(null);
+    this.sealing = (this.sealing ?? Promise.resolve()).then(() => this.e2ee.seal(text)).then((sealed) => {
+      if (!this.destroyed) this.queue(sealed, replyTo);
+    }, (error) => {
+      if (this.destroyed) return;
+      if (input.value === '') input.value = text;
+      this.renderCounter();
+      $('typing').textContent = `Not sent: ${error.message}`;
+    });
+  }
+
+  // An encrypted DM's envelope must fit the text limit (e2ee.js).
+  maxTextBytes() {
+    return this.e2ee === null ? MAX_TEXT_BYTES : E2EE_MAX_TEXT_BYTES;
   }
 
   renderCounter() {
     const input = $('composer-input');
     const bytes = textBytes(input.value);
+    const max = this.maxTextBytes();
     const counter = $('composer-counter');
-    setVisible(counter, bytes >= COUNTER_FROM_BYTES);
-    counter.textContent = `${bytes} / ${MAX_TEXT_BYTES}`;
-    counter.title = bytes > MAX_TEXT_BYTES
-      ? `Too long: a message holds at most ${MAX_TEXT_BYTES} bytes.` : '';
-    counter.classList.toggle('over', bytes > MAX_TEXT_BYTES);
-    $('send-button').disabled = this.locked || bytes > MAX_TEXT_BYTES;
+    setVisible(counter, bytes >= Math.min(COUNTER_FROM_BYTES, max / 2));
+    counter.textContent = `${bytes} / ${max}`;
+    counter.title = bytes > max
+      ? `Too long: a message holds at most ${max} bytes${max < MAX_TEXT_BYTES ? ' when encrypted' : ''}.` : '';
+    counter.classList.toggle('over', bytes > max);
+    $('send-button').disabled = this.locked || bytes > max;
     // Grow with the text up to a few lines, then scroll.
     input.style.height = 'auto';
     input.style.height = `${Math.min(input.scrollHeight, 160)}px`;
