@@ -49,6 +49,7 @@ static const char *const mx_route_names[MX_N_ROUTES] = {
 	[MX_ROOM_REVOKE_LINK] = "room_revoke_link",
 	[MX_ROOM_UNINVITE] = "room_uninvite",
 	[MX_INVITE_ACCEPT] = "invite_accept",
+	[MX_ICE] = "ice",
 	[MX_HEALTHZ] = "healthz",
 	[MX_READYZ] = "readyz",
 	[MX_METRICS] = "metrics",
