@@ -59,6 +59,8 @@ struct backend_config {                 /* docs/protocol.md, "stateroom-backend"
 	const char *webhook_urls, *webhook_secret, *webhook_events;
 	long webhook_max_attempts, webhook_timeout_ms, webhook_retry_base_ms, webhook_retry_max_ms;
 	long webhook_poll_ms, webhook_max_inflight;
+	const char *stun_urls, *turn_urls, *turn_secret;  /* GET /api/ice (ice.h) */
+	long turn_ttl_s;
 };
 
 struct backend {
@@ -130,6 +132,7 @@ void api_rooms_create(struct httpd_req *req, const struct route_params *params, 
 void api_rooms_get(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_auth_register(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_auth_login(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_ice(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_me(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_me_patch(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_users_get(struct httpd_req *req, const struct route_params *params, void *ud);

@@ -18,6 +18,7 @@
 
 #include "backend.h"
 #include "files.h"
+#include "ice.h"
 #include "http_client.h"
 #include "service_tokens.h"
 #include "sniff.h"
@@ -337,6 +338,15 @@ static int main_options(struct backend_config *c, int argc, char **argv)
 		  100, 3600000, "the outbox is read at least this often (NOTIFY wakes it sooner)" },
 		{ "webhook-max-inflight", "STATEROOM_WEBHOOK_MAX_INFLIGHT", CFG_INT,
 		  &c->webhook_max_inflight, "64", 1, 10000, "deliveries at once (one per room and URL)" },
+		{ "stun-urls", "STATEROOM_STUN_URLS", CFG_STR, &c->stun_urls, NULL, 0, 0,
+		  "STUN servers GET /api/ice gives browsers for calls: comma-separated stun: or stuns: URLs" },
+		{ "turn-urls", "STATEROOM_TURN_URLS", CFG_STR, &c->turn_urls, NULL, 0, 0,
+		  "TURN servers GET /api/ice gives, with credentials: comma-separated turn: or turns: URLs "
+		  "(needs --turn-secret)" },
+		{ "turn-secret", "STATEROOM_TURN_SECRET", CFG_STR, &c->turn_secret, NULL, 0, 0,
+		  "the TURN server's static-auth-secret (coturn --use-auth-secret), 16 bytes or more" },
+		{ "turn-ttl-s", "STATEROOM_TURN_TTL_S", CFG_INT, &c->turn_ttl_s, "86400", 60, 2592000,
+		  "how long a TURN credential of GET /api/ice is valid" },
 	};
 	char err[256];
 	int rc;
@@ -408,6 +418,17 @@ int main(int argc, char **argv)
 	    (!be->cfg.connect_hook_secret || strlen(be->cfg.connect_hook_secret) < 16)) {
 		fprintf(stderr, "stateroom-backend: --connect-hook-url needs --connect-hook-secret "
 			"(STATEROOM_CONNECT_HOOK_SECRET) of 16 bytes or more\n");
+		return 2;
+	}
+	if (!ice_urls_valid(be->cfg.stun_urls, false) || !ice_urls_valid(be->cfg.turn_urls, true)) {
+		fprintf(stderr, "stateroom-backend: --stun-urls takes stun: or stuns: URLs and --turn-urls "
+			"turn: or turns: URLs, comma-separated\n");
+		return 2;
+	}
+	if (be->cfg.turn_urls && be->cfg.turn_urls[0] &&
+	    (!be->cfg.turn_secret || strlen(be->cfg.turn_secret) < 16)) {
+		fprintf(stderr, "stateroom-backend: --turn-urls needs --turn-secret (STATEROOM_TURN_SECRET) "
+			"of 16 bytes or more\n");
 		return 2;
 	}
 	if (st_parse(be->cfg.service_tokens, &be->service_tokens, err, sizeof err) < 0) {

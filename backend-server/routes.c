@@ -24,6 +24,7 @@ BE_ROUTED(api_rooms_get)
 BE_ROUTED(api_auth_register)
 BE_ROUTED(api_auth_login)
 BE_ROUTED(api_me)
+BE_ROUTED(api_ice)
 BE_ROUTED(api_me_patch)
 BE_ROUTED(api_users_get)
 BE_ROUTED(api_users_search)
@@ -87,6 +88,7 @@ static const struct route be_routes[] = {
 	{ HTTP_POST, "/api/auth/register", api_auth_register_routed },
 	{ HTTP_POST, "/api/auth/login", api_auth_login_routed },
 	{ HTTP_GET, "/api/me", api_me_routed },
+	{ HTTP_GET, "/api/ice", api_ice_routed },
 	{ HTTP_PATCH, "/api/me", api_me_patch_routed },
 	{ HTTP_GET, "/api/users", api_users_search_routed },
 	{ HTTP_GET, "/api/users/:id", api_users_get_routed },

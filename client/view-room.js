@@ -14,6 +14,7 @@ import {
   applyChange, linkify, openPicker, renderReactions, renderVersions,
 } from './message-actions.js';
 import { attachSearch } from './search.js';
+import { attachCall } from './call.js';
 import { attachCompletion, drawMentions, mentions } from './mentions.js';
 import { E2EE_MAX_TEXT_BYTES, E2eeView, isEnvelope } from './e2ee-view.js';
 
@@ -162,6 +163,9 @@ class RoomView {
     });
     this.listen($('status-retry'), 'click', () => this.conn.retry());
     this.search = attachSearch(this, app);
+    this.call = attachCall({
+      conn: this.conn, token: () => app.liveToken(), mount: document.querySelector('#room-view .room-body'),
+    });
     this.listen($('load-earlier'), 'click', () => this.loadOlder({ asked: true }));
     this.listen(this.scroller, 'scroll', () => {
       const s = this.scroller;
@@ -263,6 +267,7 @@ class RoomView {
     clearTimeout(this.readTimer);
     const seen = this.lastVisibleSeq();
     if (seen !== null && seen > this.readSent && this.conn.read(seen)) app.readUpTo.set(this.roomId, seen);
+    this.call.destroy();
     this.conn.close();
     this.resizer.disconnect();
     clearInterval(this.countdown);

@@ -43,6 +43,7 @@
  * (frozen, or cut off) rather than quiet. */
 #include "action_line.h"
 #include "app.h"
+#include "call.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -175,6 +176,7 @@ struct chat {
 	struct ws_frame *heartbeat;
 	struct marks *marks;     /* read marks, written on tick and dispose */
 	struct dmn *dm;          /* "dm" events, if the room is a direct conversation */
+	struct call *call;       /* who is in the room's call (call.h) */
 	struct dlist waits;
 	/* Moderation: the frames waiting for the database (struct chat_act),
 	 * and the latest action appended and committed (its id). */
@@ -1651,6 +1653,9 @@ static void on_native(struct chat *ch, struct app_client *c, const uint8_t *data
 					 app_client_user(c));
 	} else if (strcmp(type, "read") == 0) {
 		on_read(ch, c, o);
+	} else if (strcmp(type, "call") == 0) {
+		if (call_frame(ch->call, c, o, app_room_muted_until(ch->room, app_client_user(c))))
+			broadcast_native(ch, call_members(ch->call), NULL);
 	} else if (strcmp(type, "kick") == 0 || strcmp(type, "ban") == 0 ||
 		   strcmp(type, "unban") == 0 || strcmp(type, "mute") == 0 ||
 		   strcmp(type, "unmute") == 0) {
@@ -1697,10 +1702,12 @@ static int chat_create(struct app_room *room, const struct app_record *recent, s
 	ch->ring = calloc(ch->size, sizeof(*ch->ring));
 	ch->heartbeat = app_frame_text(HEARTBEAT, sizeof(HEARTBEAT) - 1);
 	ch->marks = marks_new(app_room_id(room));
-	if (!ch->ring || !ch->heartbeat || !ch->marks || index_init(ch) != 0) {
+	ch->call = call_new();
+	if (!ch->ring || !ch->heartbeat || !ch->marks || !ch->call || index_init(ch) != 0) {
 		if (ch->heartbeat)
 			app_frame_unref(ch->heartbeat);
 		marks_free(ch->marks);
+		call_free(ch->call);
 		free(ch->ring);
 		free(ch);
 		return -ENOMEM;
@@ -1927,9 +1934,13 @@ static void chat_join(void *state, struct app_client *c, bool first)
 
 	if (is_native(c))
 		send_welcome(ch, c);
-	/* Unless its welcome waits for the database, what it sent may come in. */
-	if (!app_client_data(c))
+	/* Unless its welcome waits for the database, what it sent may come in
+	 * (and it may hear who is in the call). */
+	if (!app_client_data(c)) {
 		app_client_ready(c);
+		if (is_native(c) && call_active(ch->call))
+			send_json(c, call_members(ch->call));
+	}
 	if (first)
 		broadcast_native(ch, json_pack("{s:s,s:s,s:s}", "type", "presence", "joined",
 					       app_client_name(c), "userId", app_client_user(c)), app_client_user(c));
@@ -1985,6 +1996,8 @@ static void chat_leave(void *state, struct app_client *c, bool last)
 		if (a->c == c)
 			a->c = NULL;
 	app_client_set_data(c, NULL);
+	if (call_leave(ch->call, c))
+		broadcast_native(ch, call_members(ch->call), NULL);
 
 	if (last)
 		broadcast_native(ch, json_pack("{s:s,s:s,s:s}", "type", "presence", "left",
@@ -2026,6 +2039,7 @@ static void chat_dispose(void *state)
 	marks_flush(ch->marks, app_db(ch->room));
 	marks_free(ch->marks);
 	dmn_free(ch->dm);
+	call_free(ch->call);
 	app_frame_unref(ch->heartbeat);
 	jbuf_fini(&ch->out);
 	free(ch);

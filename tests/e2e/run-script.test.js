@@ -11,7 +11,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-	ROOT, psql, freePort, request, connect, newRoom, ticketFor, join, closeAll,
+	ROOT, psql, freePort, request, connect, newRoom, ticketFor, tokenFor, join, closeAll,
 } from './lib/stack.js';
 import { Resumer, chatter, auditRoom } from './lib/resume.js';
 
@@ -268,6 +268,22 @@ describe('scripts/run', () => {
 		assert.deepEqual(welcome.messages.map((m) => m.seq), Array.from({ length: n }, (_, i) => i + 1));
 		await closeAll([dave]);
 
+		await ctrlC(run);
+	});
+
+	test('STATEROOM_TURN=1 runs coturn on 127.0.0.1 with the secret GET /api/ice signs with, and Ctrl-C stops it', { timeout: 300000 }, async () => {
+		const turnPort = await freePort();
+		const { run, url, stack } = await start({ STATEROOM_TURN: '1', STATEROOM_TURN_PORT: String(turnPort) });
+		const res = await request(url, '/api/ice', { token: await tokenFor(stack, 'ann') });
+		assert.equal(res.status, 200, res.text);
+		const turn = res.json.iceServers.find((s) => s.urls.some((u) => u.startsWith('turn:')));
+		assert.ok(turn.urls.includes(`turn:127.0.0.1:${turnPort}?transport=udp`), JSON.stringify(turn));
+		const secret = fs.readFileSync(path.join(ROOT, '.run/turn-secret'), 'utf8');
+		assert.equal(turn.credential, crypto.createHmac('sha1', secret).update(turn.username).digest('base64'));
+		const pid = Number(fs.readFileSync(path.join(ROOT, '.run/turnserver.pid'), 'utf8'));
+		assert.ok(alive(pid), 'turnserver runs');
+		assert.match(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'), /turnserver/);
+		run.pids.add(pid);
 		await ctrlC(run);
 	});
 

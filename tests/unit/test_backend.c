@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "client_addr.h"
+#include "ice.h"
 #include "ids.h"
 #include "people.h"
 #include "room_opts.h"
@@ -440,10 +441,48 @@ static void test_service_tokens(void)
 	}
 }
 
+/* The TURN REST credential, against a vector made with the openssl tool:
+ * printf '%s' '1700000000:alice' |
+ *   openssl dgst -sha1 -hmac 'turn-secret-0123456789' -binary | base64 */
+static void test_ice(void)
+{
+	char cred[ICE_CREDENTIAL_LEN];
+	json_t *j, *turn;
+
+	CHECK_EQ_INT(ice_credential("turn-secret-0123456789", "1700000000:alice", cred), 0);
+	CHECK_EQ_STR(cred, "JMPZ2F6ZDZyFSUPM8pV6610U4+w=");
+
+	j = ice_servers("stun:a.example:3478", "turn:127.0.0.1:3478?transport=udp,turns:t.example",
+			"turn-secret-0123456789", 3600, "alice", 1700000000 - 3600);
+	CHECK(j != NULL);
+	CHECK_EQ_INT(json_integer_value(json_object_get(j, "ttl")), 3600);
+	CHECK_EQ_INT(json_array_size(json_object_get(j, "iceServers")), 2);
+	CHECK_EQ_STR(json_string_value(json_array_get(json_object_get(json_array_get(
+		json_object_get(j, "iceServers"), 0), "urls"), 0)), "stun:a.example:3478");
+	turn = json_array_get(json_object_get(j, "iceServers"), 1);
+	CHECK_EQ_INT(json_array_size(json_object_get(turn, "urls")), 2);
+	CHECK_EQ_STR(json_string_value(json_object_get(turn, "username")), "1700000000:alice");
+	CHECK_EQ_STR(json_string_value(json_object_get(turn, "credential")), "JMPZ2F6ZDZyFSUPM8pV6610U4+w=");
+	json_decref(j);
+
+	j = ice_servers(NULL, "", NULL, 60, "bob", 0);
+	CHECK_EQ_INT(json_array_size(json_object_get(j, "iceServers")), 0);
+	json_decref(j);
+
+	CHECK(ice_urls_valid(NULL, true));
+	CHECK(ice_urls_valid("stun:x,stuns:y:5349", false));
+	CHECK(!ice_urls_valid("turn:x", false));
+	CHECK(!ice_urls_valid("stun:x", true));
+	CHECK(!ice_urls_valid("turn:x,", true));
+	CHECK(!ice_urls_valid("turn:", true));
+	CHECK(!ice_urls_valid("turn:\"x", true));
+}
+
 int main(void)
 {
 	test_service_tokens();
 	test_new_room_ids();
+	test_ice();
 	test_room_opts();
 	test_room_name_length();
 	test_static_files();

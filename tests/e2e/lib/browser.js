@@ -7,12 +7,17 @@ import { chromium } from 'playwright-core';
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const WAIT_MS = 20000;
 
-export function launch() {
+// media: fake camera and microphone, granted without asking, and playback
+// without a gesture (the calls' tests).
+export function launch({ media = false } = {}) {
+	const fake = ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+		'--autoplay-policy=no-user-gesture-required'];
 	return chromium.launch({
 		executablePath: CHROMIUM,
 		headless: true,
 		args: ['--no-sandbox', '--disable-background-networking', '--disable-gpu',
-			'--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+			'--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
+			...(media ? fake : [])],
 	});
 }
 
