@@ -2,10 +2,21 @@
 // per file, a fresh profile (its own storage) per user, and the few steps
 // every test takes, named for what a user does.
 import assert from 'node:assert/strict';
+import { afterEach } from 'node:test';
 import { chromium } from 'playwright-core';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const WAIT_MS = 20000;
+
+// What Chromium reported breaking the Content-Security-Policy (it logs each
+// refusal to the console) since the last test ended: any fails that test,
+// so that the client keeps working under the policy the backend sends.
+const cspViolations = [];
+afterEach(() => {
+	if (cspViolations.length) {
+		throw new Error(`Content-Security-Policy violations:\n${cspViolations.splice(0).join('\n')}`);
+	}
+});
 
 export function launch() {
 	return chromium.launch({
@@ -25,6 +36,9 @@ export async function openPage(browser, url, { context = null, colorScheme = 'li
 	const page = await ctx.newPage();
 	page.errors = [];
 	page.on('pageerror', (error) => page.errors.push(error.message));
+	page.on('console', (msg) => {
+		if (/Content Security Policy/i.test(msg.text())) cspViolations.push(`${page.url()}: ${msg.text()}`);
+	});
 	await page.goto(url);
 	return page;
 }
