@@ -36,8 +36,13 @@ export async function openPage(browser, url, { context = null, colorScheme = 'li
 	const page = await ctx.newPage();
 	page.errors = [];
 	page.on('pageerror', (error) => page.errors.push(error.message));
+	// Chromium's own report of a refusal does not reach Playwright's console
+	// events: the page's securitypolicyviolation event does, through this.
+	await page.addInitScript(() => document.addEventListener('securitypolicyviolation', (e) => {
+		console.error(`Content Security Policy violation: ${e.violatedDirective} ${e.blockedURI || 'inline'} at ${e.sourceFile}:${e.lineNumber}`);
+	}));
 	page.on('console', (msg) => {
-		if (/Content Security Policy/i.test(msg.text())) cspViolations.push(`${page.url()}: ${msg.text()}`);
+		if (/^Content Security Policy violation/.test(msg.text())) cspViolations.push(`${page.url()}: ${msg.text()}`);
 	});
 	await page.goto(url);
 	return page;
