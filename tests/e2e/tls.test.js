@@ -91,6 +91,22 @@ describe('security headers on plain HTTP', () => {
 	});
 });
 
+test('the backend refuses a --session-public it could not hand out, before it starts', () => {
+	const build = process.env.STATEROOM_BUILD_DIR || path.join(ROOT, 'build');
+	for (const bad of ['x/{room}', 'x/ws/{port}/', 'a b/{port}', 'x/"{port}', '']) {
+		let out;
+		try {
+			execFileSync(path.join(build, 'backend-server/stateroom-backend'), [`--session-public=${bad}`],
+				{ env: { ...cleanEnv(), STATEROOM_SECRET: 'x'.repeat(40) }, stdio: 'pipe', timeout: 10000 });
+			assert.fail(`started with --session-public=${bad}`);
+		} catch (e) {
+			out = e;
+		}
+		assert.equal(out.status, 2, `${bad}: ${out.message}`);
+		assert.match(out.stderr.toString(), /--session-public: /, bad);
+	}
+});
+
 // --- scripts/run behind nginx ---------------------------------------------
 
 function alive(pid) {
