@@ -44,7 +44,6 @@
 
 static const char files_headers_fmt[] =
 	"Content-Disposition: %s\r\n"
-	"X-Content-Type-Options: nosniff\r\n"
 	"Content-Security-Policy: default-src 'none'; sandbox\r\n"
 	"Cache-Control: private, max-age=3600\r\n";
 

@@ -34,7 +34,7 @@ static void inbox_on_located(enum sched_result err, const struct sched_placement
 	struct inbox_call *c = arg;
 	struct backend *be = c->be;
 	struct wire_ticket t = { .epoch = 0 };
-	char *tok;
+	char *tok, host[512];
 
 	be->mx.locate[mx_sched_index(err)]++;
 	if (err == SCHED_FULL) {
@@ -44,6 +44,11 @@ static void inbox_on_located(enum sched_result err, const struct sched_placement
 	}
 	if (err != SCHED_OK || !p->boot[0]) {
 		be_unavailable(be, c->req, MX_INBOX, "the inbox is unavailable; try again shortly");
+		goto out;
+	}
+	if (rooms_public_host(be, p->address, host, sizeof host) < 0) {
+		be_error(be, c->req, MX_INBOX, 500, "internal", "the session server's public host is too long",
+			 NULL);
 		goto out;
 	}
 	t.epoch = p->epoch;
@@ -56,8 +61,7 @@ static void inbox_on_located(enum sched_result err, const struct sched_placement
 		be_error(be, c->req, MX_INBOX, 500, "internal", "could not sign the ticket", NULL);
 		goto out;
 	}
-	be_json(be, c->req, MX_INBOX, 200, json_pack("{s:s,s:s}", "host", p->address, "token", tok),
-		NULL);
+	be_json(be, c->req, MX_INBOX, 200, json_pack("{s:s,s:s}", "host", host, "token", tok), NULL);
 	free(tok);
 out:
 	inbox_done(c);

@@ -6,6 +6,7 @@
  * a DM only for its two users, and not while either blocks the other; a
  * room not for a user it bans, nor (invite-only) for one it did not invite. A
  * registered user's ticket names it by its display name. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,73 @@
 #include "room_opts.h"
 #include "token.h"
 #include "wire.h"
+
+/* A host handed out is a URL's authority and path: a template longer than
+ * this is a mistake. */
+#define ROOMS_PUBLIC_MAX 200
+
+bool rooms_public_valid(const char *tmpl, char *err, size_t err_len)
+{
+	if (!tmpl)
+		return true;
+	if (!*tmpl || strlen(tmpl) > ROOMS_PUBLIC_MAX) {
+		snprintf(err, err_len, "expected 1 to %d bytes", ROOMS_PUBLIC_MAX);
+		return false;
+	}
+	for (const char *p = tmpl; *p; p++) {
+		/* The client puts it after ws:// or wss:// and before /?token=. */
+		if ((unsigned char)*p <= ' ' || *p == 0x7f || strchr("\"#?\\<>`^|}", *p)) {
+			snprintf(err, err_len, "byte 0x%02x is not allowed (a host[:port][/path], with {host} and {port})",
+				 (unsigned char)*p);
+			return false;
+		}
+		if (*p == '{') {
+			if (strncmp(p, "{host}", 6) != 0 && strncmp(p, "{port}", 6) != 0) {
+				snprintf(err, err_len, "only {host} and {port} are filled in");
+				return false;
+			}
+			p += 5;
+		}
+	}
+	if (tmpl[strlen(tmpl) - 1] == '/') {
+		snprintf(err, err_len, "no trailing / (the client adds /?token=...)");
+		return false;
+	}
+	return true;
+}
+
+int rooms_public_host(const struct backend *be, const char *address, char *out, size_t out_len)
+{
+	const char *tmpl = be->cfg.session_public, *colon = strrchr(address, ':');
+	size_t n = 0;
+
+	if (!tmpl || !colon) {
+		if (strlen(address) >= out_len)
+			return -ENAMETOOLONG;
+		strcpy(out, address);
+		return 0;
+	}
+	for (const char *p = tmpl; *p; p++) {
+		const char *part = p;
+		size_t len = 1;
+
+		if (strncmp(p, "{host}", 6) == 0) {
+			part = address;
+			len = (size_t)(colon - address);
+			p += 5;
+		} else if (strncmp(p, "{port}", 6) == 0) {
+			part = colon + 1;
+			len = strlen(part);
+			p += 5;
+		}
+		if (len >= out_len - n)
+			return -ENAMETOOLONG;
+		memcpy(out + n, part, len);
+		n += len;
+	}
+	out[n] = '\0';
+	return 0;
+}
 
 /* A random 12-character id collides with one in about 2^31 rooms; a few
  * tries make a failure here a sign of a broken RNG, not bad luck. */
@@ -367,7 +435,7 @@ static void rooms_on_located(enum sched_result err, const struct sched_placement
 	struct rooms_call *c = arg;
 	struct backend *be = c->be;
 	json_t *out;
-	char *tok;
+	char *tok, host[512];
 
 	be->mx.locate[mx_sched_index(err)]++;
 	if (err != SCHED_OK) {
@@ -380,8 +448,8 @@ static void rooms_on_located(enum sched_result err, const struct sched_placement
 		be_unavailable(be, c->req, c->route, "the room's session server is starting; try again shortly");
 		goto out;
 	}
-	tok = rooms_ticket(c, p);
-	out = tok ? json_pack("{s:s,s:s,s:s?,s:s}", "host", p->address, "token", tok, "name", p->name,
+	tok = rooms_public_host(be, p->address, host, sizeof host) == 0 ? rooms_ticket(c, p) : NULL;
+	out = tok ? json_pack("{s:s,s:s,s:s?,s:s}", "host", host, "token", tok, "name", p->name,
 			      "app", c->opts.app)
 		  : NULL;
 	free(tok);

@@ -40,6 +40,7 @@ struct backend_config {                 /* docs/protocol.md, "stateroom-backend"
 	const char *log_level;
 	const char *session_binary;     /* process scheduler */
 	const char *session_host;
+	const char *session_public;     /* NULL: clients get the registry address */
 	long max_servers;
 	long min_servers;
 	long server_idle_ms;
@@ -115,6 +116,15 @@ bool be_require_ready(struct backend *be, struct httpd_req *req, enum mx_route r
  * be_release() after it answered, so that shutdown waits for it (main.c). */
 void be_hold(struct backend *be);
 void be_release(struct backend *be);
+
+/* --session-public (api_rooms.c): whether tmpl is a usable template (NULL
+ * is: none), else false with a reason in err. */
+bool rooms_public_valid(const char *tmpl, char *err, size_t err_len);
+
+/* The host a look-up hands out for a session server registered at address
+ * ("host:port", "[v6]:port"): --session-public with {host} and {port} filled
+ * in, or the address itself. 0, or -ENAMETOOLONG when out is too short. */
+int rooms_public_host(const struct backend *be, const char *address, char *out, size_t out_len);
 
 /* httpd's on_request and on_head: routes.c. */
 void be_on_request(struct httpd_req *req, void *ud);

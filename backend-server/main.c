@@ -248,6 +248,8 @@ static int main_options(struct backend_config *c, int argc, char **argv)
 		  STATEROOM_SESSION_BINARY, 0, 0, "process: the stateroom-session it starts" },
 		{ "session-host", "STATEROOM_SESSION_HOST", CFG_STR, &c->session_host, "127.0.0.1", 0, 0,
 		  "process: address the session servers it starts listen on and advertise" },
+		{ "session-public", "STATEROOM_SESSION_PUBLIC", CFG_STR, &c->session_public, NULL, 0, 0,
+		  "the host clients are sent to for a session server, from its address: {host} and {port} filled in (e.g. chat.example.com/ws/{port} behind a TLS proxy; unset: the address)" },
 		{ "max-servers", "STATEROOM_MAX_SERVERS", CFG_INT, &c->max_servers, "4", 1, 1000,
 		  "process: live session servers at most (counting every registered one)" },
 		{ "min-servers", "STATEROOM_MIN_SERVERS", CFG_INT, &c->min_servers, "0", 0, 1000,
@@ -363,6 +365,23 @@ static int main_options(struct backend_config *c, int argc, char **argv)
 	return 0;
 }
 
+/* Sent with every answer, the web client's and the API's alike (a JSON answer
+ * opened as a page gets the same policy). The CSP allows scripts, styles and
+ * workers from this origin only (no inline code, no eval); WebSockets to the
+ * session servers, which live on other ports or hosts (ws: wss:); images and
+ * media the client makes itself (blob:, and data: images); camera,
+ * microphone and screen capture for this origin's calls. HSTS is the TLS
+ * proxy's to send (docs/deploy.md): the backend speaks plain HTTP. */
+static const char main_security_headers[] =
+	"Content-Security-Policy: default-src 'self'; script-src 'self'; style-src 'self'; "
+	"img-src 'self' blob: data:; media-src 'self' blob:; connect-src 'self' ws: wss:; "
+	"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'\r\n"
+	"X-Content-Type-Options: nosniff\r\n"
+	"Referrer-Policy: no-referrer\r\n"
+	"Permissions-Policy: camera=(self), microphone=(self), display-capture=(self), "
+	"geolocation=(), payment=(), usb=()\r\n"
+	"X-Frame-Options: DENY\r\n";
+
 int main(int argc, char **argv)
 {
 	struct main_ctx m;
@@ -396,6 +415,10 @@ int main(int argc, char **argv)
 	if (!be->sched) {
 		fprintf(stderr, "stateroom-backend: --scheduler: unknown backend \"%s\" (known: %s)\n",
 			be->cfg.scheduler, sched_names());
+		return 2;
+	}
+	if (!rooms_public_valid(be->cfg.session_public, err, sizeof err)) {
+		fprintf(stderr, "stateroom-backend: --session-public: %s\n", err);
 		return 2;
 	}
 	if (ca_trust_parse(be->cfg.trusted_proxies, &be->trust, err, sizeof err) < 0) {
@@ -545,6 +568,7 @@ int main(int argc, char **argv)
 	hc.idle_timeout_ms = (uint64_t)be->cfg.idle_timeout_ms;
 	hc.on_request = be_on_request;
 	hc.on_head = be_on_head;
+	hc.headers = main_security_headers;
 	hc.ud = be;
 	rc = httpd_start(be->loop, &hc, &be->httpd);
 	if (rc < 0) {

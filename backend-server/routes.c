@@ -184,8 +184,8 @@ void be_client(const struct backend *be, const struct httpd_req *req, struct ca_
 static void be_static(struct backend *be, struct httpd_req *req)
 {
 	/* no-cache: the browser revalidates, so a new client version shows at
-	 * once; nosniff: a file is only ever what its extension says. */
-	static const char headers[] = "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n";
+	 * once (nosniff and the CSP come with every answer: main.c). */
+	static const char headers[] = "Cache-Control: no-cache\r\n";
 	const struct sf_file *f = sf_lookup(be->files, req->path, req->path_len);
 
 	if (!f) {

@@ -601,10 +601,12 @@ static int conn_write(struct httpd_conn *c, uv_buf_t *bufs, unsigned nbufs)
 static int conn_send(struct httpd_conn *c, int status, const char *content_type,
 		     const char *extra, const char *body, size_t body_len, bool keep)
 {
-	char stack[512];
+	char stack[1536]; /* the backend's security headers fit */
 	char *head = stack;
 	size_t cap = sizeof(stack);
-	size_t need = 160 + (content_type ? strlen(content_type) : 0) + (extra ? strlen(extra) : 0);
+	const char *always = c->srv->cfg.headers ? c->srv->cfg.headers : "";
+	size_t need = 160 + (content_type ? strlen(content_type) : 0) + (extra ? strlen(extra) : 0) +
+		      strlen(always);
 	uv_buf_t bufs[2];
 	int n, rc;
 
@@ -616,11 +618,11 @@ static int conn_send(struct httpd_conn *c, int status, const char *content_type,
 			return UV_ENOMEM;
 		cap = need;
 	}
-	n = snprintf(head, cap, "HTTP/1.1 %d %s\r\n%s%s%sContent-Length: %zu\r\nConnection: %s\r\n%s\r\n",
+	n = snprintf(head, cap, "HTTP/1.1 %d %s\r\n%s%s%sContent-Length: %zu\r\nConnection: %s\r\n%s%s\r\n",
 		     status, http_status_str((enum http_status)status),
 		     content_type ? "Content-Type: " : "", content_type ? content_type : "",
 		     content_type ? "\r\n" : "", body_len, keep ? "keep-alive" : "close",
-		     extra ? extra : "");
+		     always, extra ? extra : "");
 	if (n < 0 || (size_t)n >= cap) {
 		rc = UV_EINVAL;
 		goto out_free_head;

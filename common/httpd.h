@@ -120,6 +120,10 @@ struct httpd_config {
 	 * the header timeout: a body must keep moving, not arrive within it. */
 	httpd_head_fn on_head;
 	httpd_request_fn on_upgrade; /* NULL: upgrades are refused with 400 */
+	/* Optional: header lines sent with every answer this server gives,
+	 * its own refusals too (each line ending "\r\n"); not copied, so it must
+	 * outlive the server. The backend's security headers. */
+	const char *headers;
 	void *ud;
 };
 

@@ -2,10 +2,21 @@
 // per file, a fresh profile (its own storage) per user, and the few steps
 // every test takes, named for what a user does.
 import assert from 'node:assert/strict';
+import { afterEach } from 'node:test';
 import { chromium } from 'playwright-core';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const WAIT_MS = 20000;
+
+// What Chromium reported breaking the Content-Security-Policy (it logs each
+// refusal to the console) since the last test ended: any fails that test,
+// so that the client keeps working under the policy the backend sends.
+const cspViolations = [];
+afterEach(() => {
+	if (cspViolations.length) {
+		throw new Error(`Content-Security-Policy violations:\n${cspViolations.splice(0).join('\n')}`);
+	}
+});
 
 // media: fake camera and microphone, granted without asking, and playback
 // without a gesture (the calls' tests).
@@ -30,6 +41,14 @@ export async function openPage(browser, url, { context = null, colorScheme = 'li
 	const page = await ctx.newPage();
 	page.errors = [];
 	page.on('pageerror', (error) => page.errors.push(error.message));
+	// Chromium's own report of a refusal does not reach Playwright's console
+	// events: the page's securitypolicyviolation event does, through this.
+	await page.addInitScript(() => document.addEventListener('securitypolicyviolation', (e) => {
+		console.error(`Content Security Policy violation: ${e.violatedDirective} ${e.blockedURI || 'inline'} at ${e.sourceFile}:${e.lineNumber}`);
+	}));
+	page.on('console', (msg) => {
+		if (/^Content Security Policy violation/.test(msg.text())) cspViolations.push(`${page.url()}: ${msg.text()}`);
+	});
 	await page.goto(url);
 	return page;
 }
