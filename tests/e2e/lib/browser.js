@@ -85,11 +85,13 @@ export function textsOnScreen(page) {
 	return page.locator('[data-testid="message-list"] [data-testid="message-text"]').allTextContents();
 }
 
-// Resolves once n confirmed messages are on screen (or after timeout, so
-// that the caller's comparison names what is missing).
+// Resolves once n confirmed messages are on screen, none of them still
+// being decrypted (an encrypted DM's text comes after its item), or after
+// timeout, so that the caller's comparison names what is missing.
 export function atLeastMessages(page, n, timeout = WAIT_MS) {
 	return page.waitForFunction((count) => document.querySelectorAll(
-		'[data-testid="message"][data-seq]').length >= count, n, { timeout }).catch(() => {});
+		'[data-testid="message"][data-seq]').length >= count
+		&& !document.querySelector('[data-testid="message-decrypting"]'), n, { timeout }).catch(() => {});
 }
 
 export function roomItem(page, roomId) {
