@@ -2155,6 +2155,9 @@ static void chat_tick(void *state, uint64_t loop_ms)
 			app_send_frame(c, ch->heartbeat);
 	/* The ring's times are the wall clock's, as the records' are. */
 	ring_event(ch, cr_tick(&ch->cr, now_ms(), app_call_ring_ms(ch->room)), NULL);
+	/* A call joined before the room was known to be a DM rings now. */
+	if (ch->cr.state == CR_IDLE && call_active(ch->call))
+		ring_follow(ch, call_first(ch->call));
 	marks_flush(ch->marks, app_db(ch->room));
 }
 

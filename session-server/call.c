@@ -212,6 +212,11 @@ bool call_has_user(const struct call *call, const char *user)
 	return false;
 }
 
+struct app_client *call_first(const struct call *call)
+{
+	return call->n ? call->parts[0].c : NULL;
+}
+
 bool call_has_video(const struct call *call, const struct app_client *c)
 {
 	for (size_t i = 0; i < call->n; i++)

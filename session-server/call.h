@@ -40,6 +40,8 @@ bool call_leave(struct call *call, struct app_client *c);
 bool call_active(const struct call *call);
 /* Whether user has a participant (any of its connections) in the call. */
 bool call_has_user(const struct call *call, const char *user);
+/* The connection that joined first, or NULL. */
+struct app_client *call_first(const struct call *call);
 /* Whether c is a participant with its camera on. */
 bool call_has_video(const struct call *call, const struct app_client *c);
 /* {"type":"call","op":"members","participants":[...]}, or NULL (ENOMEM). */
