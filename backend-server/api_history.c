@@ -31,7 +31,8 @@
  * comes first so that a room with no messages (one row of NULLs) differs from
  * no room (no row). The records' primary key (room_id, seq) serves the
  * backward walk. A page holds the chat's messages (kind 'message') and the
- * room's actions (kind 'action', migration 020: "Alice banned Bob"), as the
+ * room's actions (kind 'action', migration 020: "Alice banned Bob") and a
+ * DM's call records (kind 'call', shown as an action "call"), as the
  * native history frame does; other kinds are not the chat's to show here. Who may read is room_access.h's
  * (u the caller's subject): a room that bans the caller or does not invite
  * it, or a DM while either blocks the other, gives the room row alone with
@@ -55,7 +56,7 @@ static const char history_sql[] =
 	HISTORY_ROOM("$4")
 	" LEFT JOIN LATERAL"
 	"  (SELECT * FROM records WHERE room_id = r.id AND seq < coalesce($2::bigint, 9223372036854775807)"
-	"   AND kind IN ('message', 'action') AND b.access = 'ok' ORDER BY seq DESC LIMIT $3) m ON true"
+	"   AND kind IN ('message', 'action', 'call') AND b.access = 'ok' ORDER BY seq DESC LIMIT $3) m ON true"
 	" LEFT JOIN LATERAL (SELECT"
 	"   EXISTS (SELECT 1 FROM records x WHERE x.room_id = r.id AND x.target = m.seq"
 	"     AND x.kind = 'delete') AS deleted,"
@@ -149,7 +150,8 @@ static json_t *history_json(const PGresult *res, int limit)
 	for (int i = (more ? limit : rows) - 1; msgs && i >= 0; i--) {
 		json_t *m;
 
-		if (strcmp(PQgetvalue(res, i, 11), "action") == 0) {
+		if (strcmp(PQgetvalue(res, i, 11), "action") == 0 ||
+		    strcmp(PQgetvalue(res, i, 11), "call") == 0) {
 			/* Written by the session server, so always an action's
 			 * object: one that is not is skipped, not shown. */
 			m = history_action(res, i);

@@ -11,6 +11,13 @@
 // other at once. Every connection has one audio and one video transceiver
 // from the start; mute, camera and screen share swap or stop the tracks they
 // send (replaceTrack), which needs no new offer.
+//
+// Ringing in a DM: the server rings the other member when we are the first
+// in the call ({"op":"ring"}) and says why it stopped ({"op":"ring_end"}):
+// the bar shows "Ringing…", then "Declined" or "No answer" (and we leave
+// the call, as a phone hangs up), or nothing once answered. acceptCall()
+// is the incoming-call banner's Accept (ring.js): it joins the DM's call
+// once its room view is connected.
 
 import { $, setVisible } from './dom.js';
 
@@ -55,12 +62,36 @@ class Meter {
   }
 }
 
+// The Call of each room view shown, by room id, and an accepted ring whose
+// room view is not there yet: { roomId, video }.
+const calls = new Map();
+let accepted = null;
+
 // conn: the room's RoomConnection; token(): a live API token; mount: the
 // element the bar goes before. Returns { destroy }.
 export function attachCall({ conn, token, mount }) {
   const call = new Call(conn, token);
   mount.before(call.bar);
-  return { destroy: () => call.destroy() };
+  calls.set(conn.roomId, call);
+  call.takeAccepted();
+  return {
+    destroy: () => {
+      if (calls.get(conn.roomId) === call) calls.delete(conn.roomId);
+      call.destroy();
+    },
+  };
+}
+
+// Joins roomId's call (with video if video) as soon as its view is shown
+// and connected.
+export function acceptCall(roomId, video) {
+  accepted = { roomId, video };
+  calls.get(roomId)?.takeAccepted();
+}
+
+// The room's connection, when its view is shown (to decline through it).
+export function shownConnection(roomId) {
+  return calls.get(roomId)?.conn ?? null;
 }
 
 class Call {
@@ -76,6 +107,7 @@ class Call {
     this.screen = null; // the shared screen's stream
     this.media = { audio: false, video: false, screen: false };
     this.iceServers = [];
+    this.ringing = null; // 'ringing', 'declined', 'missed' or null: our ring's state
     this.audioContext = null;
     this.meters = null;
     this.localMeter = null;
@@ -93,6 +125,7 @@ class Call {
       if (state !== 'connected' && (this.self !== null || this.joining)) this.end('The connection dropped: you left the call.');
       if (state !== 'connected') this.setParticipants([]);
       this.render();
+      this.takeAccepted();
     });
     this.render();
   }
@@ -100,6 +133,7 @@ class Call {
   build() {
     this.bar = el('section', { class: 'call-bar', 'data-testid': 'call-bar', 'aria-label': 'Call' });
     this.status = el('span', { class: 'call-status', 'data-testid': 'call-status', role: 'status' });
+    this.ringStatus = el('span', { class: 'call-ring', 'data-testid': 'call-ring', role: 'status' });
     this.joinVideo = button('Join with video', 'call-join-video', () => this.join(true));
     this.joinAudio = button('Join with audio', 'call-join-audio', () => this.join(false));
     this.muteButton = button('Mute', 'call-mute', () => this.toggleAudio());
@@ -108,7 +142,7 @@ class Call {
     this.leaveButton = button('Leave call', 'call-leave', () => this.leave());
     this.leaveButton.classList.add('danger');
     const controls = el('div', { class: 'call-controls' });
-    controls.append(this.status, this.joinVideo, this.joinAudio, this.muteButton, this.cameraButton,
+    controls.append(this.status, this.ringStatus, this.joinVideo, this.joinAudio, this.muteButton, this.cameraButton,
       this.screenButton, this.leaveButton);
     this.error = el('p', { class: 'error call-error', 'data-testid': 'call-error', role: 'alert' });
     this.list = el('ul', { class: 'call-people', 'data-testid': 'call-participants' });
@@ -123,6 +157,9 @@ class Call {
     this.status.textContent = inCall ? `In the call (${n})`
       : n ? `${n} in the call` : this.joining ? 'Joining…' : 'No call';
     this.bar.dataset.state = inCall ? 'in-call' : this.joining ? 'joining' : 'idle';
+    this.ringStatus.textContent = { ringing: 'Ringing…', declined: 'Declined', missed: 'No answer' }[this.ringing] ?? '';
+    this.bar.dataset.ring = this.ringing ?? '';
+    setVisible(this.ringStatus, this.ringing !== null);
     const connected = this.conn.state === 'connected';
     for (const b of [this.joinVideo, this.joinAudio]) {
       setVisible(b, !inCall);
@@ -159,9 +196,18 @@ class Call {
 
   // ------------------------------------------------------------ joining
 
+  // The banner's Accept, once this room is connected.
+  takeAccepted() {
+    if (accepted === null || accepted.roomId !== this.conn.roomId || this.conn.state !== 'connected') return;
+    const { video } = accepted;
+    accepted = null;
+    this.join(video);
+  }
+
   async join(video) {
     if (this.joining || this.self !== null) return;
     this.joining = true;
+    this.ringing = null;
     this.showError(null);
     this.render();
     try {
@@ -196,6 +242,7 @@ class Call {
 
   // Ends our side of the call: every peer connection and our media.
   end(message) {
+    if (this.ringing === 'ringing') this.ringing = null;
     this.self = null;
     this.joining = false;
     for (const id of [...this.peers.keys()]) this.dropPeer(id);
@@ -245,6 +292,15 @@ class Call {
       this.signals.set(from, next);
     } else if (frame.op === 'left') {
       this.render();
+    } else if (frame.op === 'ring') {
+      // Only the caller is in the call while it rings.
+      if (this.self !== null || this.joining) this.ringing = 'ringing';
+      this.render();
+    } else if (frame.op === 'ring_end' && this.ringing === 'ringing') {
+      const reason = frame.reason;
+      this.ringing = reason === 'declined' || reason === 'missed' ? reason : null;
+      if (this.ringing !== null) this.leave();
+      else this.render();
     }
   }
 

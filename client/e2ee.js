@@ -126,6 +126,47 @@ async function ownDevice(token, userId, listed) {
   return rec;
 }
 
+// ------------------------------------------------------------ your devices
+
+// The caller's active devices, oldest first: { deviceId, alg, publicKey,
+// createdAt } (the profile's device list).
+export async function listOwnDevices(token, meId) {
+  const data = await api('GET', `/api/users/${encodeURIComponent(meId)}/devices`, token);
+  return (Array.isArray(data?.devices) ? data.devices : [])
+    .map((d) => {
+      const dev = deviceOf(d, false);
+      return dev && { ...dev, createdAt: typeof d.createdAt === 'string' ? d.createdAt : null };
+    })
+    .filter(Boolean);
+}
+
+// This browser's device id for meId, or null when it has made none.
+export async function thisDeviceId(meId) {
+  try {
+    const rec = await idb('readonly', (s) => s.get(meId));
+    return rec?.deviceId ?? null;
+  } catch {
+    return null; // no IndexedDB here: no device either
+  }
+}
+
+export function removeOwnDevice(token, deviceId) {
+  return api('DELETE', `/api/me/devices/${encodeURIComponent(deviceId)}`, token);
+}
+
+// A device key's fingerprint, to compare with what the other browser shows:
+// 30 digits from SHA-256 of the key, as the safety number is made.
+export async function keyFingerprint(alg, publicKey) {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', enc.encode(`${LABEL}|device\n${alg}:${publicKey}`)));
+  const groups = [];
+  for (let i = 0; i < 6; i++) {
+    let n = 0;
+    for (let j = 0; j < 5; j++) n = n * 256 + digest[i * 5 + j];
+    groups.push(String(n % 100000).padStart(5, '0'));
+  }
+  return groups.join(' ');
+}
+
 // ------------------------------------------------------------ the crypto
 
 async function importPublic(alg, publicKey) {
@@ -167,6 +208,7 @@ export class DmCrypto {
     this.devices = new Map(); // userId → { active, all }
     this.cache = new Map(); // envelope → Promise of text or null
     this.refreshing = null;
+    this.refreshAgain = null;
   }
 
   async start() {
@@ -188,22 +230,31 @@ export class DmCrypto {
   }
 
   // Reads both members' devices (at most one read at a time) and compares
-  // them with those this browser saw before.
+  // them with those this browser saw before. Every message sent and every
+  // envelope from an unknown device reads them, so that a device the peer
+  // added since is encrypted for; a read already under way may have started
+  // before that device came, so the caller gets the next one (one more at
+  // most, shared by every caller meanwhile).
   refresh() {
-    if (this.refreshing === null) {
-      this.refreshing = (async () => {
-        try {
-          for (const id of [this.meId, this.peerId]) {
-            const d = await fetchDevices(this.token(), id);
-            this.devices.set(id, d);
-            this.noteKnown(id, d.active);
-          }
-          if (this.own !== null) this.setState(this.devices.get(this.peerId).active.length > 0 ? 'on' : 'nopeer');
-        } finally {
-          this.refreshing = null;
-        }
-      })();
+    if (this.refreshing !== null) {
+      this.refreshAgain ??= this.refreshing.catch(() => {}).then(() => {
+        this.refreshAgain = null;
+        return this.refresh();
+      });
+      return this.refreshAgain;
     }
+    this.refreshing = (async () => {
+      try {
+        for (const id of [this.meId, this.peerId]) {
+          const d = await fetchDevices(this.token(), id);
+          this.devices.set(id, d);
+          this.noteKnown(id, d.active);
+        }
+        if (this.own !== null) this.setState(this.devices.get(this.peerId).active.length > 0 ? 'on' : 'nopeer');
+      } finally {
+        this.refreshing = null;
+      }
+    })();
     return this.refreshing;
   }
 

@@ -7,8 +7,9 @@
 // and people; friend_request and friends refetch the people (the People
 // button's count), dm, room and mention the conversations (their unread
 // and @N badges), unless that room is the one on screen, which shows its
-// messages itself; presence updates that friend in place. Guests have no
-// inbox.
+// messages itself; presence updates that friend in place; call_ring and
+// call_ring_end show and take away the incoming-call banner (ring.js).
+// Guests have no inbox.
 //
 // Presence: the page is "away" after IDLE_MS (5 minutes) without pointer,
 // key, wheel or touch input in it. A hidden tab gets no input, so a tab in
@@ -24,6 +25,7 @@
 import { inboxTicket } from './api.js';
 import { RoomConnection, STATE } from './connection.js';
 import { refreshPeople, setPresence } from './people.js';
+import { clearRings, initRing, onRingEvent } from './ring.js';
 import { refreshConversations } from './view-lobby.js';
 import { showing } from './view-room.js';
 
@@ -103,6 +105,10 @@ function onFrame(frame) {
       if (typeof event.roomId === 'string' && showing(event.roomId)) break;
       conversations();
       break;
+    case 'call_ring':
+    case 'call_ring_end':
+      onRingEvent(event);
+      break;
     case 'presence':
       if (typeof event.userId === 'string') setPresence(event.userId, event.state, event.lastSeen);
       break;
@@ -153,6 +159,7 @@ function stop() {
   conn?.close();
   conn = null;
   connToken = null;
+  clearRings();
   delete document.body.dataset.inbox;
 }
 
@@ -195,6 +202,7 @@ export function syncInbox() {
 // shared: the app (app.js): the session and expireSession.
 export function initInbox(shared) {
   app = shared;
+  initRing(shared);
   for (const type of INPUT_EVENTS) {
     window.addEventListener(type, onInput, { capture: true, passive: true });
   }

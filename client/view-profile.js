@@ -1,10 +1,14 @@
 // The profile editor, over whatever view is shown: the account's display
 // name, status line and who may start a conversation with it (the limits
 // are the API's, checked here first to say which field to fix), its avatar
-// as others see it, and the users it blocks, each with "Unblock".
+// as others see it, the users it blocks, each with "Unblock", and its
+// devices (the keys of encrypted DMs, docs/e2ee.md): this browser's marked,
+// each with its key's fingerprint and when it was added, and "Remove"
+// (after a confirmation).
 
 import { getMe, updateMe } from './api.js';
 import { $, setError, setVisible } from './dom.js';
+import { keyFingerprint, listOwnDevices, removeOwnDevice, thisDeviceId } from './e2ee.js';
 import {
   GUEST_TEXT, actionButton, avatarOf, cleanUser, onPeopleChange, people, personElement,
   refreshPeople, showFailure,
@@ -63,6 +67,64 @@ function renderBlocks() {
     : blocks.length === 0 ? 'You block nobody.' : '';
 }
 
+async function deviceRow(d, current) {
+  const li = document.createElement('li');
+  li.className = 'device-row';
+  li.dataset.testid = 'device-row';
+  li.dataset.device = d.deviceId;
+  li.dataset.current = String(current);
+  const head = document.createElement('p');
+  head.className = 'device-head';
+  const name = document.createElement('strong');
+  name.textContent = current ? 'This browser' : `Device ${d.deviceId.slice(0, 6)}`;
+  const added = document.createElement('span');
+  added.className = 'hint';
+  const at = d.createdAt === null ? null : new Date(d.createdAt);
+  added.textContent = at === null || Number.isNaN(at.getTime()) ? ` · ${d.alg}` : ` · ${d.alg} · added ${at.toLocaleString()}`;
+  head.append(name, added);
+  const print = document.createElement('code');
+  print.dataset.testid = 'device-fingerprint';
+  print.textContent = await keyFingerprint(d.alg, d.publicKey);
+  const remove = document.createElement('button');
+  remove.type = 'button';
+  remove.className = 'danger';
+  remove.dataset.testid = 'device-remove';
+  remove.textContent = 'Remove';
+  remove.addEventListener('click', () => removeDevice(d, current, remove));
+  li.append(head, print, remove);
+  return li;
+}
+
+async function renderDevices() {
+  const token = app.liveToken();
+  if (token === null || me === null) return;
+  setError($('devices-error'), null);
+  try {
+    const [list, current] = await Promise.all([listOwnDevices(token, me.userId), thisDeviceId(me.userId)]);
+    $('device-list').replaceChildren(...await Promise.all(list.map((d) => deviceRow(d, d.deviceId === current))));
+    $('devices-empty').textContent = list.length === 0 ? 'No device yet: one is made when you open a DM.' : '';
+  } catch (error) {
+    setError($('devices-error'), `The devices could not be read: ${error.message}`);
+  }
+}
+
+async function removeDevice(d, current, button) {
+  const what = current ? 'this browser' : `device ${d.deviceId.slice(0, 6)}`;
+  if (!window.confirm(`Remove ${what}? Messages sent from now on are not encrypted for it${current
+    ? '; this browser makes a new key the next time you open a DM, and cannot read older messages with it' : ''}.`)) return;
+  const token = app.liveToken();
+  if (token === null) return;
+  button.disabled = true;
+  try {
+    await removeOwnDevice(token, d.deviceId);
+  } catch (error) {
+    setError($('devices-error'), `The device could not be removed: ${error.message}`);
+    button.disabled = false;
+    return;
+  }
+  await renderDevices();
+}
+
 // The fields that changed, checked; or a message naming what to fix.
 function changes() {
   const name = $('profile-name').value.normalize('NFC').trim();
@@ -119,6 +181,7 @@ async function load() {
     me = await getMe(token);
     renderMe();
     setVisible($('profile-form'), true);
+    renderDevices();
   } catch (error) {
     showFailure($('profile-error'), error);
   }
@@ -132,6 +195,9 @@ export function open() {
   $('profile-guest').textContent = GUEST_TEXT;
   setVisible($('profile-form'), false);
   setVisible($('blocks-block'), registered);
+  setVisible($('devices-block'), registered);
+  $('device-list').replaceChildren();
+  $('devices-empty').textContent = 'Loading…';
   setError($('blocks-error'), null);
   const dialog = $('profile-editor');
   if (!dialog.open) dialog.showModal();

@@ -1,7 +1,33 @@
 #include "action_line.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+
+/* A DM's call record (docs/protocol.md, "Calls"): actor is the caller,
+ * target the callee, detail {"outcome","video"?,"durationS"?}. */
+static void call_line(char *line, size_t size, const char *actor, const char *target,
+		      json_t *detail)
+{
+	const char *outcome = json_string_value(json_object_get(detail, "outcome"));
+	bool video = json_is_true(json_object_get(detail, "video"));
+	json_int_t s = json_integer_value(json_object_get(detail, "durationS"));
+	const char *kind = video ? "video call" : "call";
+
+	if (!outcome)
+		outcome = "";
+	if (strcmp(outcome, "missed") == 0)
+		snprintf(line, size, "Missed %s from %s", kind, actor);
+	else if (strcmp(outcome, "declined") == 0)
+		snprintf(line, size, "%s declined a %s from %s", target ? target : "someone", kind, actor);
+	else if (s < 60)
+		snprintf(line, size, "%s, %d s", video ? "Video call" : "Call", (int)(s < 0 ? 0 : s));
+	else if (s < 3600)
+		snprintf(line, size, "%s, %d min", video ? "Video call" : "Call", (int)(s / 60));
+	else
+		snprintf(line, size, "%s, %lld h %d min", video ? "Video call" : "Call",
+			 (long long)(s / 3600), (int)(s % 3600 / 60));
+}
 
 void action_line(char *line, size_t size, const char *actor, const char *action,
 		 const char *target, json_t *detail)
@@ -25,6 +51,10 @@ void action_line(char *line, size_t size, const char *actor, const char *action,
 	for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
 		if (strcmp(action, lines[i].action) == 0)
 			break;
+	if (strcmp(action, "call") == 0) {
+		call_line(line, size, actor, target, detail);
+		return;
+	}
 	if (i < sizeof(lines) / sizeof(lines[0]))
 		snprintf(line, size, "%s %s %s%s", actor, lines[i].verb, target ? target : "someone",
 			 lines[i].after);

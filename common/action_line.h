@@ -2,7 +2,10 @@
  * room_actions, docs/protocol.md "Moderation in a room"), "Alice banned Bob
  * for spam", for clients that do not know the action. Both servers show
  * action records (the session server's frames, the backend's HTTP history)
- * and must say the same of each. */
+ * and must say the same of each. A DM's call record is shown as an action
+ * "call" (the caller its actor, the callee its target; detail {"outcome":
+ * "missed"|"declined"|"ended","video"?,"durationS"?}): "Missed call from
+ * Alice", "Bob declined a call from Alice", "Call, 3 min". */
 #ifndef STATEROOM_ACTION_LINE_H
 #define STATEROOM_ACTION_LINE_H
 

@@ -236,6 +236,9 @@ uint64_t app_keepalive_ms(const struct app_room *r);
 /* --edit-window-s, in milliseconds: how long after sending it an author may
  * still change a message (the chat's edits). */
 int64_t app_edit_window_ms(const struct app_room *r);
+/* --call-ring-timeout-s, in milliseconds: how long a DM's call rings the
+ * other member before it counts as missed. */
+int64_t app_call_ring_ms(const struct app_room *r);
 /* c may send frames now (its welcome, say, is queued): frame() gets what
  * it sent since it connected, in order, once back in the loop. */
 void app_client_ready(struct app_client *c);

@@ -44,6 +44,7 @@
 #include "action_line.h"
 #include "app.h"
 #include "call.h"
+#include "callring.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -57,6 +58,7 @@
 #include "dlist.h"
 #include "dmnotify.h"
 #include "jbuf.h"
+#include "log.h"
 #include "marks.h"
 #include "wire.h"
 
@@ -77,6 +79,10 @@
 /* A moderation action (app.h's struct app_action), client id "act:<id>",
  * payload {"action","target"?,"targetName"?,"detail"?}. */
 #define CHAT_KIND_ACTION "action"
+/* A DM's call that was missed, declined or held (callring.h), no client
+ * id, payload {"action":"call","target","targetName"?,"detail"}: shown as
+ * an action record (action_line.h), so every client already shows it. */
+#define CHAT_KIND_CALL "call"
 /* The moderation frames' bounds (docs/protocol.md): a reason, a duration,
  * and how many of them a room waits for at once. */
 #define CHAT_REASON_MAX 200
@@ -177,6 +183,7 @@ struct chat {
 	struct marks *marks;     /* read marks, written on tick and dispose */
 	struct dmn *dm;          /* "dm" events, if the room is a direct conversation */
 	struct call *call;       /* who is in the room's call (call.h) */
+	struct callring cr;      /* a DM's ringing (callring.h) */
 	struct dlist waits;
 	/* Moderation: the frames waiting for the database (struct chat_act),
 	 * and the latest action appended and committed (its id). */
@@ -303,7 +310,7 @@ static enum chat_kind kind_of(const char *kind)
 		return CK_DELETE;
 	if (strcmp(kind, CHAT_KIND_REACTION) == 0)
 		return CK_REACTION;
-	if (strcmp(kind, CHAT_KIND_ACTION) == 0)
+	if (strcmp(kind, CHAT_KIND_ACTION) == 0 || strcmp(kind, CHAT_KIND_CALL) == 0)
 		return CK_ACTION;
 	return CK_OTHER;
 }
@@ -1620,6 +1627,133 @@ static void on_moderate(struct chat *ch, struct app_client *c, json_t *o, const 
 	ch->n_acts++;
 }
 
+/* ----------------------------------------------------------- call ring */
+
+/* A DM's call record: the caller its user, the callee its target. Lost
+ * (with a warning) when the log cannot take a record now: it is a note of
+ * what happened, not a message anyone sent. */
+static void call_record(struct chat *ch, const char *outcome, const char *callee_name)
+{
+	struct callring *r = &ch->cr;
+	json_t *o = json_pack("{s:s,s:s,s:s*,s:{s:s,s:b}}", "action", "call", "target", r->callee,
+			      "targetName", callee_name, "detail", "outcome", outcome, "video", r->video);
+	char *payload, emoji[CHAT_EMOJI_MAX + 1], *owned;
+	struct app_record rec = { .kind = CHAT_KIND_CALL, .ts = now_ms(), .user = r->caller,
+				  .name = r->caller_name };
+	struct chat_in in;
+	struct chat_msg *m;
+	int64_t seq = -EAGAIN;
+
+	if (o && strcmp(outcome, "ended") == 0)
+		json_object_set_new(json_object_get(o, "detail"), "durationS",
+				    json_integer(r->duration_ms / 1000));
+	payload = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!payload)
+		return;
+	rec.payload = payload;
+	rec.payload_len = strlen(payload);
+	in_of(&rec, &in, emoji, &owned);
+	/* Never evict a record that is not yet committed. */
+	if (in.kind == CK_ACTION && !(ch->n == ch->size && msg_at(ch, 0)->seq > ch->committed))
+		seq = app_log_append(ch->room, &rec);
+	rec.seq = seq;
+	m = seq >= 0 ? append(ch, &in) : NULL;
+	free(owned);
+	free(payload);
+	if (seq >= 0 && !m) {
+		/* A seq taken but not held would be a gap. */
+		for (struct app_client *c = app_room_clients(ch->room); c; c = app_client_next(c))
+			app_close(c, WIRE_CLOSE_INTERNAL, "out of memory");
+		return;
+	}
+	if (seq < 0) {
+		log_write(LOG_WARN, "call record not logged", "{s:s,s:s,s:i}", "room",
+			  app_room_id(ch->room), "outcome", outcome, "error", (int)seq);
+		return;
+	}
+	if (!app_room_persistent(ch->room))
+		chat_committed(ch, m->seq);
+}
+
+/* Does what ring event ev says: the callee's inbox hears the ring and its
+ * end, the room's clients the same (the caller's shows "Ringing…", then
+ * why it stopped), and the log a record of a call missed, declined or
+ * held. callee_name: the callee's name when known (a decline). */
+static void ring_event(struct chat *ch, enum cr_event ev, const char *callee_name)
+{
+	struct callring *r = &ch->cr;
+	const char *reason = cr_end_reason(ev), *outcome = cr_outcome(ev);
+	const char *room = app_room_id(ch->room);
+	json_int_t timeout_s = (json_int_t)(app_call_ring_ms(ch->room) / 1000);
+
+	if (ev == CR_RING) {
+		dmn_event(ch->dm, r->callee, r->caller,
+			  json_pack("{s:s,s:s,s:{s:s,s:s},s:b,s:I}", "type", "call_ring", "roomId", room,
+				    "from", "userId", r->caller, "name", r->caller_name, "video",
+				    r->video, "timeoutS", timeout_s));
+		broadcast_native(ch, json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:I}", "type", "call", "op",
+					       "ring", "from", r->caller, "user", r->caller_name, "to",
+					       r->callee, "video", r->video, "timeoutS", timeout_s),
+				 NULL);
+	}
+	if (reason) {
+		dmn_event(ch->dm, r->callee, r->caller,
+			  json_pack("{s:s,s:s,s:s}", "type", "call_ring_end", "roomId", room, "reason",
+				    reason));
+		broadcast_native(ch, json_pack("{s:s,s:s,s:s}", "type", "call", "op", "ring_end",
+					       "reason", reason), NULL);
+	}
+	if (outcome)
+		call_record(ch, outcome, callee_name);
+}
+
+/* After a change of the call (c's frame or leave): in a DM, the ring
+ * follows who of the two is in it. */
+static void ring_follow(struct chat *ch, struct app_client *c)
+{
+	const char *user = app_client_user(c), *peer = dmn_peer(ch->dm, user);
+	const char *users[2];
+	bool in[2];
+
+	if (!peer)
+		return;  /* no DM (or not known yet): nothing rings */
+	users[0] = user;
+	users[1] = peer;
+	in[0] = call_has_user(ch->call, user);
+	in[1] = call_has_user(ch->call, peer);
+	ring_event(ch, cr_update(&ch->cr, users, in, user, app_client_name(c),
+				 call_has_video(ch->call, c), now_ms()), NULL);
+}
+
+/* {"type":"call","op":"decline"}: the callee turns the ring down, from any
+ * of its connections to the DM (it need not be in the call). */
+static void on_decline(struct chat *ch, struct app_client *c)
+{
+	int dm = dmn_is_dm(ch->dm);
+
+	if (dm == 0)
+		send_error(c, "not_a_dm", "only a direct conversation's call rings", NULL);
+	else if (dm < 0)
+		send_error(c, "unavailable", "the room is not ready for this yet, retry", NULL);
+	else  /* nothing ringing for c: nothing to do */
+		ring_event(ch, cr_decline(&ch->cr, app_client_user(c)), app_client_name(c));
+}
+
+static void on_call(struct chat *ch, struct app_client *c, json_t *o)
+{
+	const char *op = json_string_value(json_object_get(o, "op"));
+
+	if (op && strcmp(op, "decline") == 0) {
+		on_decline(ch, c);
+		return;
+	}
+	if (call_frame(ch->call, c, o, app_room_muted_until(ch->room, app_client_user(c)))) {
+		broadcast_native(ch, call_members(ch->call), NULL);
+		ring_follow(ch, c);
+	}
+}
+
 static void on_native(struct chat *ch, struct app_client *c, const uint8_t *data, size_t len)
 {
 	/* \u0000 is parsed so that a NUL in a text is a bad_frame like any
@@ -1654,8 +1788,7 @@ static void on_native(struct chat *ch, struct app_client *c, const uint8_t *data
 	} else if (strcmp(type, "read") == 0) {
 		on_read(ch, c, o);
 	} else if (strcmp(type, "call") == 0) {
-		if (call_frame(ch->call, c, o, app_room_muted_until(ch->room, app_client_user(c))))
-			broadcast_native(ch, call_members(ch->call), NULL);
+		on_call(ch, c, o);
 	} else if (strcmp(type, "kick") == 0 || strcmp(type, "ban") == 0 ||
 		   strcmp(type, "unban") == 0 || strcmp(type, "mute") == 0 ||
 		   strcmp(type, "unmute") == 0) {
@@ -1940,6 +2073,11 @@ static void chat_join(void *state, struct app_client *c, bool first)
 		app_client_ready(c);
 		if (is_native(c) && call_active(ch->call))
 			send_json(c, call_members(ch->call));
+		if (is_native(c) && ch->cr.state == CR_RINGING)
+			send_json(c, json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:I}", "type", "call", "op",
+					       "ring", "from", ch->cr.caller, "user", ch->cr.caller_name,
+					       "to", ch->cr.callee, "video", ch->cr.video, "timeoutS",
+					       (json_int_t)(app_call_ring_ms(ch->room) / 1000)));
 	}
 	if (first)
 		broadcast_native(ch, json_pack("{s:s,s:s,s:s}", "type", "presence", "joined",
@@ -1996,8 +2134,10 @@ static void chat_leave(void *state, struct app_client *c, bool last)
 		if (a->c == c)
 			a->c = NULL;
 	app_client_set_data(c, NULL);
-	if (call_leave(ch->call, c))
+	if (call_leave(ch->call, c)) {
 		broadcast_native(ch, call_members(ch->call), NULL);
+		ring_follow(ch, c);
+	}
 
 	if (last)
 		broadcast_native(ch, json_pack("{s:s,s:s,s:s}", "type", "presence", "left",
@@ -2005,14 +2145,19 @@ static void chat_leave(void *state, struct app_client *c, bool last)
 	broadcast_snapshot(ch);
 }
 
-static void chat_tick(void *state, uint64_t now_ms)
+static void chat_tick(void *state, uint64_t loop_ms)
 {
 	struct chat *ch = state;
 	uint64_t quiet = app_keepalive_ms(ch->room);
 
 	for (struct app_client *c = app_room_clients(ch->room); c; c = app_client_next(c))
-		if (welcomed_native(c) && now_ms - app_client_sent_at(c) >= quiet)
+		if (welcomed_native(c) && loop_ms - app_client_sent_at(c) >= quiet)
 			app_send_frame(c, ch->heartbeat);
+	/* The ring's times are the wall clock's, as the records' are. */
+	ring_event(ch, cr_tick(&ch->cr, now_ms(), app_call_ring_ms(ch->room)), NULL);
+	/* A call joined before the room was known to be a DM rings now. */
+	if (ch->cr.state == CR_IDLE && call_active(ch->call))
+		ring_follow(ch, call_first(ch->call));
 	marks_flush(ch->marks, app_db(ch->room));
 }
 
@@ -2038,6 +2183,12 @@ static void chat_dispose(void *state)
 	 * answers. */
 	marks_flush(ch->marks, app_db(ch->room));
 	marks_free(ch->marks);
+	/* Every connection left before: a ring still on would be the room
+	 * going away under it (the callee's banner must stop). */
+	if (ch->cr.state == CR_RINGING)
+		dmn_event(ch->dm, ch->cr.callee, ch->cr.caller,
+			  json_pack("{s:s,s:s,s:s}", "type", "call_ring_end", "roomId",
+				    app_room_id(ch->room), "reason", "cancelled"));
 	dmn_free(ch->dm);
 	call_free(ch->call);
 	app_frame_unref(ch->heartbeat);

@@ -99,6 +99,11 @@ int64_t app_edit_window_ms(const struct app_room *r)
 	return r->hub->cfg.edit_window_ms;
 }
 
+int64_t app_call_ring_ms(const struct app_room *r)
+{
+	return r->hub->cfg.call_ring_ms;
+}
+
 void app_close(struct app_client *c, uint16_t code, const char *reason)
 {
 	ws_close(c->ws, code, reason);

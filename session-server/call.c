@@ -204,6 +204,27 @@ bool call_leave(struct call *call, struct app_client *c)
 	return true;
 }
 
+bool call_has_user(const struct call *call, const char *user)
+{
+	for (size_t i = 0; i < call->n; i++)
+		if (strcmp(app_client_user(call->parts[i].c), user) == 0)
+			return true;
+	return false;
+}
+
+struct app_client *call_first(const struct call *call)
+{
+	return call->n ? call->parts[0].c : NULL;
+}
+
+bool call_has_video(const struct call *call, const struct app_client *c)
+{
+	for (size_t i = 0; i < call->n; i++)
+		if (call->parts[i].c == c)
+			return call->parts[i].video;
+	return false;
+}
+
 json_t *call_members(const struct call *call)
 {
 	json_t *list = json_array();

@@ -38,6 +38,12 @@ bool call_frame(struct call *call, struct app_client *c, json_t *o, int64_t mute
 bool call_leave(struct call *call, struct app_client *c);
 /* Whether anyone is in the call. */
 bool call_active(const struct call *call);
+/* Whether user has a participant (any of its connections) in the call. */
+bool call_has_user(const struct call *call, const char *user);
+/* The connection that joined first, or NULL. */
+struct app_client *call_first(const struct call *call);
+/* Whether c is a participant with its camera on. */
+bool call_has_video(const struct call *call, const struct app_client *c);
 /* {"type":"call","op":"members","participants":[...]}, or NULL (ENOMEM). */
 json_t *call_members(const struct call *call);
 

@@ -1,5 +1,6 @@
 #include "dmnotify.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -137,6 +138,53 @@ void dmn_sent(struct dmn *d, const char *user, int64_t seq)
 		snprintf(d->user[i], sizeof d->user[i], "%s", user);
 	d->pending[i] = seq;
 	dmn_flush(d);
+}
+
+int dmn_is_dm(const struct dmn *d)
+{
+	if (!d || d->kind == DMN_NOT_DM)
+		return 0;
+	return d->kind == DMN_DM ? 1 : -EAGAIN;
+}
+
+const char *dmn_peer(const struct dmn *d, const char *user)
+{
+	if (!d || d->kind != DMN_DM)
+		return NULL;
+	if (strcmp(d->user[0], user) == 0)
+		return d->user[1];
+	if (strcmp(d->user[1], user) == 0)
+		return d->user[0];
+	return NULL;
+}
+
+/* Shares dmn_on_notified (and so inflight) with the "dm" events: a dm
+ * flush waits for it, as for its own. */
+void dmn_event(struct dmn *d, const char *to, const char *from, json_t *event)
+{
+	char *payload;
+	json_t *o;
+	const char *p[3] = { NULL, to, from };
+
+	if (!event)
+		return;
+	if (!d || d->kind != DMN_DM) {
+		json_decref(event);
+		return;
+	}
+	o = json_pack("{s:s,s:o}", "to", to, "event", event);
+	payload = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!payload)
+		return;
+	p[0] = payload;
+	if (strlen(payload) < 7900 &&
+	    db_query(d->db,
+		     "SELECT pg_notify('stateroom_inbox', $1) WHERE NOT EXISTS (SELECT 1 FROM blocks b"
+		     " WHERE b.blocker = $2 AND b.blocked = $3)",
+		     3, p, dmn_on_notified, d) == 0)
+		d->inflight++;
+	free(payload);
 }
 
 void dmn_free(struct dmn *d)

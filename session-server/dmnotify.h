@@ -21,6 +21,7 @@
 #ifndef STATEROOM_DMNOTIFY_H
 #define STATEROOM_DMNOTIFY_H
 
+#include <jansson.h>
 #include <stdint.h>
 
 #include "db.h"
@@ -32,6 +33,20 @@ struct dmn *dmn_new(struct db *db, const char *room);
 
 /* user's message at seq is committed. NULL-safe. */
 void dmn_sent(struct dmn *d, const char *user, int64_t seq);
+
+/* Whether the room is a DM: 1 yes, 0 no, -EAGAIN not known yet (the
+ * look-up has not answered, or failed). NULL-safe (0). */
+int dmn_is_dm(const struct dmn *d);
+
+/* In a DM, the member other than user; NULL when user is none of the two
+ * or the room is not (known to be) a DM. */
+const char *dmn_peer(const struct dmn *d, const char *user);
+
+/* Sends event (a JSON object, its reference taken; NULL: nothing) to to's
+ * inbox, unless to blocks from: one pg_notify of its own (a call's ring
+ * and its end, at most a few per call). Nothing unless the room is known
+ * to be a DM. NULL-safe. */
+void dmn_event(struct dmn *d, const char *to, const char *from, json_t *event);
 
 /* NULL-safe; see above for a query in flight. */
 void dmn_free(struct dmn *d);

@@ -60,6 +60,7 @@ struct hub_config {
 	unsigned rate_burst;          /* bucket size; 0: rate_limit */
 	uint64_t keepalive_ms;        /* app_keepalive_ms(): --keepalive-ms */
 	int64_t edit_window_ms;       /* app_edit_window_ms(): --edit-window-s */
+	int64_t call_ring_ms;         /* app_call_ring_ms(): --call-ring-timeout-s */
 	unsigned max_user_conns;      /* connections of one user in one room; 0: no limit */
 	unsigned game_hz;             /* app_step_default_ms(): --game-hz; 0: 20 */
 	uint64_t seat_grace_ms;       /* app_seat_grace_ms(): --seat-grace-ms */

@@ -61,6 +61,7 @@ struct opts {
 	long max_used_tickets, ticket_ttl;
 	long keepalive_ms;
 	long edit_window_s;
+	long call_ring_s;
 	long game_hz, seat_grace_ms;
 	long wb_compact_every;
 	long parent_pid;
@@ -545,6 +546,8 @@ int main(int argc, char **argv)
 		  "a native client sent nothing for this long gets a heartbeat frame (welcome's heartbeat_ms)" },
 		{ "edit-window-s", "SESSION_EDIT_WINDOW_S", CFG_INT, &o->edit_window_s, "86400", 0,
 		  315360000, "chat: an author may edit a message for this long after sending it (0: never)" },
+		{ "call-ring-timeout-s", "SESSION_CALL_RING_TIMEOUT_S", CFG_INT, &o->call_ring_s, "30", 1,
+		  3600, "chat: a DM's call rings the other member this long before it is missed" },
 		{ "game-hz", "SESSION_GAME_HZ", CFG_INT, &o->game_hz, "20", 1, 1000,
 		  "game: steps a second of a real-time room (app_room_set_step's default)" },
 		{ "seat-grace-ms", "SESSION_SEAT_GRACE_MS", CFG_INT, &o->seat_grace_ms, "30000", 0,
@@ -642,6 +645,7 @@ int main(int argc, char **argv)
 		.rate_burst = (unsigned)o->rate_burst,
 		.keepalive_ms = (uint64_t)o->keepalive_ms,
 		.edit_window_ms = (int64_t)o->edit_window_s * 1000,
+		.call_ring_ms = (int64_t)o->call_ring_s * 1000,
 		.max_user_conns = (unsigned)o->max_user_conns,
 		.game_hz = (unsigned)o->game_hz,
 		.seat_grace_ms = (uint64_t)o->seat_grace_ms,
