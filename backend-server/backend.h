@@ -196,6 +196,13 @@ void api_admin_drain(struct httpd_req *req, const struct route_params *params, v
 void api_admin_webhooks_dead(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_admin_webhooks_replay(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_admin_webhooks_replay_all(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_notify_get(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_notify_put(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_room_notify_get(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_room_notify_put(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_reminders_add(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_reminders_list(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_reminders_remove(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_healthz(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_readyz(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_metrics(struct httpd_req *req, const struct route_params *params, void *ud);
