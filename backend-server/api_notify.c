@@ -503,22 +503,14 @@ void api_room_notify_put(struct httpd_req *req, const struct route_params *param
 
 /* ---- reminders ---------------------------------------------------------- */
 
-#define NTF_REMINDER_JSON(x) \
-	"json_build_object('id', " x ".id, 'roomId', " x ".room_id, 'seq', " x ".seq," \
-	" 'at', " NTF_ISO(x ".due_at") ", 'firedAt', " NTF_ISO(x ".fired_at") ")"
-
-/* The function runs only for a room the caller may see (CASE decides before
- * it is called); OFFSET 0 keeps its row from being expanded into two calls.
- * Its status takes the access's place: the statuses answer alike. */
+/* The new row is not in this statement's snapshot: its answer is made from
+ * what went in. */
 static const char ntf_reminder_add_sql[] =
 	"WITH " NTF_ACCESS
-	" SELECT CASE WHEN x.access = 'ok' THEN (x.res).status ELSE x.access END,"
-	" CASE WHEN (x.res).status = 'ok' THEN"
-	"  (SELECT " NTF_REMINDER_JSON("rm") " FROM reminders rm WHERE rm.id = (x.res).id) END"
-	" FROM (SELECT coalesce((SELECT access FROM a), 'hidden') AS access,"
-	"  CASE WHEN (SELECT access FROM a) = 'ok' THEN"
-	"   stateroom_reminder_add($2, $1, $3::bigint, to_timestamp($4::bigint / 1000.0), $5::integer) END AS res"
-	"  OFFSET 0) x";
+	" SELECT f.status, CASE WHEN f.status = 'ok' THEN json_build_object('id', f.id, 'roomId', $1::text,"
+	"  'seq', $3::bigint, 'at', " NTF_ISO("to_timestamp($4::bigint / 1000.0)") ", 'firedAt', NULL) END"
+	" FROM stateroom_reminder_add(coalesce((SELECT access FROM a), 'hidden'), $2, $1, $3::bigint,"
+	"  to_timestamp($4::bigint / 1000.0), $5::integer) f";
 
 void api_reminders_add(struct httpd_req *req, const struct route_params *params, void *ud)
 {

@@ -62,6 +62,7 @@ struct backend_config {                 /* docs/protocol.md, "stateroom-backend"
 	long webhook_poll_ms, webhook_max_inflight;
 	const char *stun_urls, *turn_urls, *turn_secret;  /* GET /api/ice (ice.h) */
 	long turn_ttl_s;
+	long reminder_poll_ms, notify_sweep_ms;  /* reminders.h */
 };
 
 struct backend {

@@ -2,16 +2,21 @@
 -- Functions only: the tables are migration 026's.
 
 -- Adds a reminder for p_user about message p_seq of p_room at p_at, when
--- that message exists and p_user has fewer than p_max pending. The caller
--- has checked that p_user may see the room. The user's row is locked first,
+-- p_access (the user's access to the room, as the API works it out:
+-- backend-server/room_access.h) is 'ok', the message exists and p_user has
+-- fewer than p_max pending; else the status is p_access. The user's row is locked first,
 -- so two requests at once cannot both pass the count (each statement here
 -- sees what the other committed once the lock is ours). Status: 'ok' (with
 -- the id), 'no_message', 'bad_time' (not in the future, or over a year
 -- ahead), 'limit'.
-CREATE FUNCTION stateroom_reminder_add(p_user text, p_room text, p_seq bigint, p_at timestamptz,
+CREATE FUNCTION stateroom_reminder_add(p_access text, p_user text, p_room text, p_seq bigint, p_at timestamptz,
 				       p_max integer, OUT status text, OUT id bigint)
 LANGUAGE plpgsql AS $$
 BEGIN
+	IF p_access <> 'ok' THEN
+		status := p_access;
+		RETURN;
+	END IF;
 	IF p_at <= now() OR p_at > now() + interval '1 year' THEN
 		status := 'bad_time';
 		RETURN;
