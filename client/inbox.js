@@ -7,7 +7,8 @@
 // and people; friend_request and friends refetch the people (the People
 // button's count), dm, room and mention the conversations (their unread
 // and @N badges), unless that room is the one on screen, which shows its
-// messages itself; presence updates that friend in place. Guests have no
+// messages itself; presence updates that friend in place; reminder (one
+// fired) refetches the reminders (view-notify-settings.js). Guests have no
 // inbox.
 //
 // Presence: the page is "away" after IDLE_MS (5 minutes) without pointer,
@@ -26,6 +27,7 @@ import { RoomConnection, STATE } from './connection.js';
 import { refreshPeople, setPresence } from './people.js';
 import { refreshConversations } from './view-lobby.js';
 import { showing } from './view-room.js';
+import { reminderFired } from './view-notify-settings.js';
 
 const IDLE_MS_DEFAULT = 5 * 60 * 1000;
 // After a fatal refusal (say the ticket refused twice) the inbox starts over
@@ -102,6 +104,9 @@ function onFrame(frame) {
     case 'mention':
       if (typeof event.roomId === 'string' && showing(event.roomId)) break;
       conversations();
+      break;
+    case 'reminder':
+      reminderFired();
       break;
     case 'presence':
       if (typeof event.userId === 'string') setPresence(event.userId, event.state, event.lastSeen);
