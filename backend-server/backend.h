@@ -62,6 +62,7 @@ struct backend_config {                 /* docs/protocol.md, "stateroom-backend"
 	long webhook_poll_ms, webhook_max_inflight;
 	const char *stun_urls, *turn_urls, *turn_secret;  /* GET /api/ice (ice.h) */
 	long turn_ttl_s;
+	long reminder_poll_ms, notify_sweep_ms;  /* reminders.h */
 };
 
 struct backend {
@@ -196,6 +197,13 @@ void api_admin_drain(struct httpd_req *req, const struct route_params *params, v
 void api_admin_webhooks_dead(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_admin_webhooks_replay(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_admin_webhooks_replay_all(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_notify_get(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_notify_put(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_room_notify_get(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_room_notify_put(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_reminders_add(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_reminders_list(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_reminders_remove(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_healthz(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_readyz(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_metrics(struct httpd_req *req, const struct route_params *params, void *ud);

@@ -32,6 +32,7 @@
 #include "static_files.h"
 #include "throttle.h"
 #include "webhooks.h"
+#include "reminders.h"
 
 #ifndef STATEROOM_CLIENT_DIR
 #define STATEROOM_CLIENT_DIR "client"
@@ -56,6 +57,7 @@ struct main_ctx {
 	uv_timer_t timer;       /* migration retries, then the deferred stop */
 	int exit_code;
 	bool sched_stopped;     /* the scheduler let go of what it runs */
+	struct rem *rem;        /* reminders and the outbox sweeper, once migrated */
 };
 
 static void main_migrate(struct main_ctx *m);
@@ -86,6 +88,8 @@ static void main_on_httpd_stopped(void *arg)
 	m->be.hc = NULL;
 	wh_close(m->be.wh);
 	m->be.wh = NULL;
+	rem_close(m->rem);
+	m->rem = NULL;
 	db_close(m->be.db, main_on_db_closed, m);
 	m->be.db = NULL;
 }
@@ -165,6 +169,11 @@ static void main_on_migrated(const char *err, void *arg)
 		if (m->be.sched->start)
 			m->be.sched->start(m->be.sched_state);
 		wh_start(m->be.wh, m->be.loop, m->be.db);
+		if (rem_new(&(struct rem_config){ .poll_ms = m->be.cfg.reminder_poll_ms,
+						  .sweep_ms = m->be.cfg.notify_sweep_ms }, &m->rem) < 0)
+			log_write(LOG_ERROR, "reminders: out of memory; reminders do not fire", NULL);
+		else
+			rem_start(m->rem, m->be.loop, m->be.db);
 		return;
 	}
 	/* An error on a live connection is in the SQL itself and retrying will
@@ -349,6 +358,10 @@ static int main_options(struct backend_config *c, int argc, char **argv)
 		  "the TURN server's static-auth-secret (coturn --use-auth-secret), 16 bytes or more" },
 		{ "turn-ttl-s", "STATEROOM_TURN_TTL_S", CFG_INT, &c->turn_ttl_s, "86400", 60, 2592000,
 		  "how long a TURN credential of GET /api/ice is valid" },
+		{ "reminder-poll-ms", "STATEROOM_REMINDER_POLL_MS", CFG_INT, &c->reminder_poll_ms, "30000",
+		  100, 3600000, "due reminders are looked for at least this often (a new one wakes it sooner)" },
+		{ "notify-sweep-ms", "STATEROOM_NOTIFY_SWEEP_MS", CFG_INT, &c->notify_sweep_ms, "3600000",
+		  1000, 86400000, "how often sent notifications (after 7 days) and fired reminders (after 30) are deleted" },
 	};
 	char err[256];
 	int rc;

@@ -57,6 +57,9 @@ enum mx_route {
 	MX_DEVICES_LIST,
 	MX_DEVICES_REMOVE,
 	MX_ICE,
+	MX_NOTIFY,              /* /api/me/notify (api_notify.c) */
+	MX_ROOM_NOTIFY,
+	MX_REMINDERS,
 	MX_HEALTHZ,
 	MX_READYZ,
 	MX_METRICS,

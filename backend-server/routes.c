@@ -77,6 +77,13 @@ BE_ROUTED(api_admin_drain)
 BE_ROUTED(api_admin_webhooks_dead)
 BE_ROUTED(api_admin_webhooks_replay)
 BE_ROUTED(api_admin_webhooks_replay_all)
+BE_ROUTED(api_notify_get)
+BE_ROUTED(api_notify_put)
+BE_ROUTED(api_room_notify_get)
+BE_ROUTED(api_room_notify_put)
+BE_ROUTED(api_reminders_add)
+BE_ROUTED(api_reminders_list)
+BE_ROUTED(api_reminders_remove)
 BE_ROUTED(status_healthz)
 BE_ROUTED(status_readyz)
 BE_ROUTED(status_metrics)
@@ -141,6 +148,13 @@ static const struct route be_routes[] = {
 	{ HTTP_GET, "/api/admin/webhooks/dead", api_admin_webhooks_dead_routed },
 	{ HTTP_POST, "/api/admin/webhooks/dead/replay", api_admin_webhooks_replay_all_routed },
 	{ HTTP_POST, "/api/admin/webhooks/dead/:id/replay", api_admin_webhooks_replay_routed },
+	{ HTTP_GET, "/api/me/notify", api_notify_get_routed },
+	{ HTTP_PUT, "/api/me/notify", api_notify_put_routed },
+	{ HTTP_GET, "/api/rooms/:id/notify", api_room_notify_get_routed },
+	{ HTTP_PUT, "/api/rooms/:id/notify", api_room_notify_put_routed },
+	{ HTTP_POST, "/api/reminders", api_reminders_add_routed },
+	{ HTTP_GET, "/api/me/reminders", api_reminders_list_routed },
+	{ HTTP_DELETE, "/api/reminders/:id", api_reminders_remove_routed },
 	{ HTTP_GET, "/healthz", status_healthz_routed },
 	{ HTTP_GET, "/readyz", status_readyz_routed },
 	{ HTTP_GET, "/metrics", status_metrics_routed },

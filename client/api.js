@@ -444,3 +444,42 @@ export async function acceptInvite(token, inviteToken) {
   if (typeof data.roomId !== 'string' || !validRoomId(data.roomId)) throw badAnswer();
   return data;
 }
+
+// ---- notifications (docs/protocol.md, "Notifications") ----
+
+// GET /api/me/notify → { dmLevel, roomLevel, push, email, emailDelayS, dnd, tz }.
+export function getNotify(token) {
+  return request('GET', '/api/me/notify', { token });
+}
+
+// PUT /api/me/notify with any of those fields → all of them.
+export function updateNotify(token, fields) {
+  return request('PUT', '/api/me/notify', { token, body: fields });
+}
+
+// GET /api/rooms/:id/notify → { roomId, level, effectiveLevel, muted, mutedUntil }.
+export function getRoomNotify(token, roomId) {
+  return request('GET', `/api/rooms/${encodeURIComponent(roomId)}/notify`, { token });
+}
+
+// PUT /api/rooms/:id/notify with { level } and/or one of { muted, mutedUntil, muteFor }.
+export function updateRoomNotify(token, roomId, fields) {
+  return request('PUT', `/api/rooms/${encodeURIComponent(roomId)}/notify`, { token, body: fields });
+}
+
+// POST /api/reminders → { id, roomId, seq, at, firedAt }.
+export function addReminder(token, roomId, seq, at) {
+  return request('POST', '/api/reminders', { token, body: { roomId, seq, at } });
+}
+
+// GET /api/me/reminders → the list (pending first, then fired).
+export async function listReminders(token) {
+  const data = await request('GET', '/api/me/reminders', { token });
+  if (!Array.isArray(data.reminders)) throw badAnswer();
+  return data.reminders.filter((r) => r !== null && typeof r === 'object' && Number.isInteger(r.id)
+    && validRoomId(r.roomId) && Number.isInteger(r.seq));
+}
+
+export function deleteReminder(token, id) {
+  return request('DELETE', `/api/reminders/${encodeURIComponent(id)}`, { token });
+}

@@ -14,6 +14,7 @@ import * as room from './view-room.js';
 import * as peoplePanel from './view-people.js';
 import * as profileEditor from './view-profile.js';
 import * as roomSettings from './view-room-settings.js';
+import * as notifySettings from './view-notify-settings.js';
 
 const app = {
   session: loadSession(),
@@ -36,6 +37,7 @@ function showView(name, ...args) {
   document.body.dataset.view = name;
   views[name].show(...args);
   roomSettings.roomShown(name === 'room' ? args[0] : null);
+  notifySettings.roomShown(name === 'room' ? args[0] : null);
 }
 
 function saveSession(value) {
@@ -61,6 +63,7 @@ function liveToken() {
 function renderWhoami() {
   const { session } = app;
   syncInbox();
+  notifySettings.sessionChanged();
   setVisible($('whoami'), session !== null);
   if (session === null) return;
   const known = session.registered && me !== null && me.token === session.token ? me : null;
@@ -221,6 +224,7 @@ initInbox(app);
 peoplePanel.init(app);
 profileEditor.init(app);
 roomSettings.init(app);
+notifySettings.init(app);
 
 $('logout').addEventListener('click', () => {
   // Left as the reader sees it, before the top bar changes: its last read

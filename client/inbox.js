@@ -8,7 +8,8 @@
 // button's count), dm, room and mention the conversations (their unread
 // and @N badges), unless that room is the one on screen, which shows its
 // messages itself; presence updates that friend in place; call_ring and
-// call_ring_end show and take away the incoming-call banner (ring.js).
+// call_ring_end show and take away the incoming-call banner (ring.js);
+// reminder (one fired) refetches the reminders (view-notify-settings.js).
 // Guests have no inbox.
 //
 // Presence: the page is "away" after IDLE_MS (5 minutes) without pointer,
@@ -28,6 +29,7 @@ import { refreshPeople, setPresence } from './people.js';
 import { clearRings, initRing, onRingEvent } from './ring.js';
 import { refreshConversations } from './view-lobby.js';
 import { showing } from './view-room.js';
+import { reminderFired } from './view-notify-settings.js';
 
 const IDLE_MS_DEFAULT = 5 * 60 * 1000;
 // After a fatal refusal (say the ticket refused twice) the inbox starts over
@@ -108,6 +110,9 @@ function onFrame(frame) {
     case 'call_ring':
     case 'call_ring_end':
       onRingEvent(event);
+      break;
+    case 'reminder':
+      reminderFired();
       break;
     case 'presence':
       if (typeof event.userId === 'string') setPresence(event.userId, event.state, event.lastSeen);

@@ -13,6 +13,7 @@ import { attachUserMenu, ensurePeople, isBlocked, onPeopleChange } from './peopl
 import {
   applyChange, linkify, openPicker, renderReactions, renderVersions,
 } from './message-actions.js';
+import { remindAbout } from './remind.js';
 import { attachSearch } from './search.js';
 import { attachCall } from './call.js';
 import { attachCompletion, drawMentions, mentions } from './mentions.js';
@@ -745,6 +746,7 @@ class RoomView {
       const r = li.msg.reactions.find((x) => x.emoji === emoji);
       this.react(li, emoji, !(r !== undefined && r.userIds.includes(this.meId)));
     }));
+    if (app.session?.registered) add('Remind me', 'action-remind', () => remindAbout(this.roomId, seq));
     if (mine) {
       add('Edit', 'action-edit', () => this.startEdit(li));
       const del = add('Delete', 'action-delete', () => {
@@ -1375,6 +1377,20 @@ export function hide() {
 
 export function showing(roomId) {
   return current !== null && current.roomId === roomId;
+}
+
+// Once roomId is on screen and connected (its latest messages shown), shows
+// message seq there, loading older pages as needed (a reminder's "Open").
+export async function jumpToMessage(roomId, seq) {
+  const deadline = Date.now() + 15000;
+  while (Date.now() < deadline) {
+    if (current === null || current.roomId !== roomId) return;
+    if ($('status').dataset.state === STATE.CONNECTED) {
+      await current.jumpTo(seq);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 function validReaction(r) {
