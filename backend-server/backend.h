@@ -22,6 +22,7 @@ struct thr;
 struct hc;
 struct st_set;
 struct wh;
+struct push;
 
 struct backend_config {                 /* docs/protocol.md, "stateroom-backend" */
 	const char *host;
@@ -62,6 +63,10 @@ struct backend_config {                 /* docs/protocol.md, "stateroom-backend"
 	long webhook_poll_ms, webhook_max_inflight;
 	const char *stun_urls, *turn_urls, *turn_secret;  /* GET /api/ice (ice.h) */
 	long turn_ttl_s;
+	const char *vapid_public_key, *vapid_private_key, *vapid_subject;  /* push.h */
+	bool push_allow_http;
+	long push_grace_ms, push_timeout_ms, push_max_inflight, push_max_attempts;
+	long push_retry_base_ms, push_retry_max_ms, push_ttl_s;
 };
 
 struct backend {
@@ -78,6 +83,7 @@ struct backend {
 	struct thr *thr;                /* login limits (throttle.h) */
 	struct files_store *store;      /* uploaded files (files.h) */
 	struct wh *wh;                  /* the webhook dispatcher (webhooks.h) */
+	struct push *push;              /* the push sender (push.h) */
 	unsigned upload_types;          /* --upload-types: 1 << enum sniff_type */
 	struct metrics mx;
 	struct hc *hc;                  /* outbound HTTP: the server API, the connect hook */
@@ -196,6 +202,9 @@ void api_admin_drain(struct httpd_req *req, const struct route_params *params, v
 void api_admin_webhooks_dead(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_admin_webhooks_replay(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_admin_webhooks_replay_all(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_push_key(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_push_subscribe(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_push_unsubscribe(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_healthz(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_readyz(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_metrics(struct httpd_req *req, const struct route_params *params, void *ud);
