@@ -404,7 +404,7 @@ static int main_options(struct backend_config *c, int argc, char **argv)
  * proxy's to send (docs/deploy.md): the backend speaks plain HTTP. */
 static const char main_security_headers[] =
 	"Content-Security-Policy: default-src 'self'; script-src 'self'; style-src 'self'; "
-	"img-src 'self' blob: data:; media-src 'self' blob:; connect-src 'self' ws: wss:; "
+	"img-src 'self' blob: data:; media-src 'self' blob:; connect-src 'self' ws: wss:; worker-src 'self'; "
 	"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'\r\n"
 	"X-Content-Type-Options: nosniff\r\n"
 	"Referrer-Policy: no-referrer\r\n"
