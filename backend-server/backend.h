@@ -22,6 +22,7 @@ struct thr;
 struct hc;
 struct st_set;
 struct wh;
+struct push;
 
 struct backend_config {                 /* docs/protocol.md, "stateroom-backend" */
 	const char *host;
@@ -63,6 +64,10 @@ struct backend_config {                 /* docs/protocol.md, "stateroom-backend"
 	const char *stun_urls, *turn_urls, *turn_secret;  /* GET /api/ice (ice.h) */
 	long turn_ttl_s;
 	long reminder_poll_ms, notify_sweep_ms;  /* reminders.h */
+	const char *vapid_public_key, *vapid_private_key, *vapid_subject;  /* push.h */
+	bool push_allow_http;
+	long push_grace_ms, push_timeout_ms, push_max_inflight, push_max_attempts;
+	long push_retry_base_ms, push_retry_max_ms, push_ttl_s;
 };
 
 struct backend {
@@ -79,6 +84,7 @@ struct backend {
 	struct thr *thr;                /* login limits (throttle.h) */
 	struct files_store *store;      /* uploaded files (files.h) */
 	struct wh *wh;                  /* the webhook dispatcher (webhooks.h) */
+	struct push *push;              /* the push sender (push.h) */
 	unsigned upload_types;          /* --upload-types: 1 << enum sniff_type */
 	struct metrics mx;
 	struct hc *hc;                  /* outbound HTTP: the server API, the connect hook */
@@ -204,6 +210,9 @@ void api_room_notify_put(struct httpd_req *req, const struct route_params *param
 void api_reminders_add(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_reminders_list(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_reminders_remove(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_push_key(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_push_subscribe(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_push_unsubscribe(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_healthz(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_readyz(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_metrics(struct httpd_req *req, const struct route_params *params, void *ud);

@@ -31,6 +31,7 @@
 #include "schema.h"
 #include "static_files.h"
 #include "throttle.h"
+#include "push.h"
 #include "webhooks.h"
 #include "reminders.h"
 
@@ -90,6 +91,8 @@ static void main_on_httpd_stopped(void *arg)
 	m->be.wh = NULL;
 	rem_close(m->rem);
 	m->rem = NULL;
+	push_close(m->be.push);
+	m->be.push = NULL;
 	db_close(m->be.db, main_on_db_closed, m);
 	m->be.db = NULL;
 }
@@ -174,6 +177,7 @@ static void main_on_migrated(const char *err, void *arg)
 			log_write(LOG_ERROR, "reminders: out of memory; reminders do not fire", NULL);
 		else
 			rem_start(m->rem, m->be.loop, m->be.db);
+		push_start(m->be.push, m->be.loop, m->be.db);
 		return;
 	}
 	/* An error on a live connection is in the SQL itself and retrying will
@@ -362,6 +366,32 @@ static int main_options(struct backend_config *c, int argc, char **argv)
 		  100, 3600000, "due reminders are looked for at least this often (a new one wakes it sooner)" },
 		{ "notify-sweep-ms", "STATEROOM_NOTIFY_SWEEP_MS", CFG_INT, &c->notify_sweep_ms, "3600000",
 		  1000, 86400000, "how often sent notifications (after 7 days) and fired reminders (after 30) are deleted" },
+		{ "vapid-public-key", "STATEROOM_VAPID_PUBLIC_KEY", CFG_STR, &c->vapid_public_key, NULL, 0, 0,
+		  "Web Push: the server's VAPID public key, a P-256 point (65 bytes) in base64url "
+		  "(with --vapid-private-key; unset: no push, GET /api/push/key is 404)" },
+		{ "vapid-private-key", "STATEROOM_VAPID_PRIVATE_KEY", CFG_STR, &c->vapid_private_key, NULL,
+		  0, 0, "Web Push: its private key, 32 bytes in base64url (scripts/run makes a pair)" },
+		{ "vapid-subject", "STATEROOM_VAPID_SUBJECT", CFG_STR, &c->vapid_subject, NULL, 0, 0,
+		  "Web Push: a mailto: or https: URL where push services can reach the operator "
+		  "(required with the keys)" },
+		{ "push-grace-ms", "STATEROOM_PUSH_GRACE_MS", CFG_INT, &c->push_grace_ms, "5000", 0,
+		  3600000, "a notification waits this long before it is pushed (read meanwhile: none)" },
+		{ "push-timeout-ms", "STATEROOM_PUSH_TIMEOUT_MS", CFG_INT, &c->push_timeout_ms, "10000",
+		  100, 120000, "one request to a push service: slower has failed it (retried)" },
+		{ "push-max-inflight", "STATEROOM_PUSH_MAX_INFLIGHT", CFG_INT, &c->push_max_inflight, "64",
+		  1, 10000, "requests to push services at once, over every user" },
+		{ "push-max-attempts", "STATEROOM_PUSH_MAX_ATTEMPTS", CFG_INT, &c->push_max_attempts, "8",
+		  1, 100, "attempts at a notification before it is given up ('failed')" },
+		{ "push-retry-base-ms", "STATEROOM_PUSH_RETRY_BASE_MS", CFG_INT, &c->push_retry_base_ms,
+		  "5000", 10, 86400000, "wait after a failed attempt, doubled after each further one "
+		  "(with jitter; a longer Retry-After wins)" },
+		{ "push-retry-max-ms", "STATEROOM_PUSH_RETRY_MAX_MS", CFG_INT, &c->push_retry_max_ms,
+		  "600000", 10, 86400000, "the wait between attempts at most" },
+		{ "push-ttl-s", "STATEROOM_PUSH_TTL_S", CFG_INT, &c->push_ttl_s, "86400", 0, 2419200,
+		  "how long a push service keeps a notification for a browser that is offline" },
+		{ "push-allow-http", "STATEROOM_PUSH_ALLOW_HTTP", CFG_BOOL, &c->push_allow_http, "false", 0,
+		  0, "accept http:// endpoints and addresses (a local push service for tests; never in "
+		  "production: anyone could make the backend POST to its network)" },
 	};
 	char err[256];
 	int rc;
@@ -387,7 +417,7 @@ static int main_options(struct backend_config *c, int argc, char **argv)
  * proxy's to send (docs/deploy.md): the backend speaks plain HTTP. */
 static const char main_security_headers[] =
 	"Content-Security-Policy: default-src 'self'; script-src 'self'; style-src 'self'; "
-	"img-src 'self' blob: data:; media-src 'self' blob:; connect-src 'self' ws: wss:; "
+	"img-src 'self' blob: data:; media-src 'self' blob:; connect-src 'self' ws: wss:; worker-src 'self'; "
 	"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'\r\n"
 	"X-Content-Type-Options: nosniff\r\n"
 	"Referrer-Policy: no-referrer\r\n"
@@ -488,15 +518,30 @@ int main(int argc, char **argv)
 		fprintf(stderr, "stateroom-backend: %s\n", err);
 		return 2;
 	}
+	if (push_new(&(struct push_config){
+			.public_key = be->cfg.vapid_public_key, .private_key = be->cfg.vapid_private_key,
+			.subject = be->cfg.vapid_subject, .allow_http = be->cfg.push_allow_http,
+			.grace_ms = be->cfg.push_grace_ms, .timeout_ms = be->cfg.push_timeout_ms,
+			.max_inflight = be->cfg.push_max_inflight,
+			.max_attempts = be->cfg.push_max_attempts,
+			.retry_base_ms = be->cfg.push_retry_base_ms,
+			.retry_max_ms = be->cfg.push_retry_max_ms, .ttl_s = be->cfg.push_ttl_s,
+		     }, &be->push, err, sizeof err) < 0) {
+		fprintf(stderr, "stateroom-backend: %s\n", err);
+		wh_close(be->wh);
+		return 2;
+	}
 	rc = files_open(be->cfg.files_dir, &be->store);
 	if (rc < 0) {
 		fprintf(stderr, "stateroom-backend: --files-dir %s: %s\n", be->cfg.files_dir, strerror(-rc));
+		push_close(be->push);
 		wh_close(be->wh);
 		return 2;
 	}
 	if (thumbs_init(argv[0]) < 0) {
 		fprintf(stderr, "stateroom-backend: libvips did not start\n");
 		files_close(be->store);
+		push_close(be->push);
 		wh_close(be->wh);
 		return 1;
 	}
@@ -624,6 +669,7 @@ out_db:
 	uv_loop_close(be->loop);
 out_files:
 	wh_close(be->wh);
+	push_close(be->push);
 	pw_free(be->pw);
 	thr_free(be->thr);
 	ca_trust_free(be->trust);

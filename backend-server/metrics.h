@@ -60,6 +60,9 @@ enum mx_route {
 	MX_NOTIFY,              /* /api/me/notify (api_notify.c) */
 	MX_ROOM_NOTIFY,
 	MX_REMINDERS,
+	MX_PUSH_KEY,
+	MX_PUSH_SUBSCRIBE,
+	MX_PUSH_UNSUBSCRIBE,
 	MX_HEALTHZ,
 	MX_READYZ,
 	MX_METRICS,

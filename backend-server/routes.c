@@ -84,6 +84,9 @@ BE_ROUTED(api_room_notify_put)
 BE_ROUTED(api_reminders_add)
 BE_ROUTED(api_reminders_list)
 BE_ROUTED(api_reminders_remove)
+BE_ROUTED(api_push_key)
+BE_ROUTED(api_push_subscribe)
+BE_ROUTED(api_push_unsubscribe)
 BE_ROUTED(status_healthz)
 BE_ROUTED(status_readyz)
 BE_ROUTED(status_metrics)
@@ -145,6 +148,9 @@ static const struct route be_routes[] = {
 	{ HTTP_GET, "/api/server/rooms/:id/history", api_server_history_routed },
 	{ HTTP_GET, "/api/admin/servers", api_admin_servers_routed },
 	{ HTTP_POST, "/api/admin/servers/:id/drain", api_admin_drain_routed },
+	{ HTTP_GET, "/api/push/key", api_push_key_routed },
+	{ HTTP_POST, "/api/me/push", api_push_subscribe_routed },
+	{ HTTP_DELETE, "/api/me/push", api_push_unsubscribe_routed },
 	{ HTTP_GET, "/api/admin/webhooks/dead", api_admin_webhooks_dead_routed },
 	{ HTTP_POST, "/api/admin/webhooks/dead/replay", api_admin_webhooks_replay_all_routed },
 	{ HTTP_POST, "/api/admin/webhooks/dead/:id/replay", api_admin_webhooks_replay_routed },

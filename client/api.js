@@ -483,3 +483,20 @@ export async function listReminders(token) {
 export function deleteReminder(token, id) {
   return request('DELETE', `/api/reminders/${encodeURIComponent(id)}`, { token });
 }
+
+// Web Push (docs/protocol.md, "Notifications"): the server's VAPID key
+// (an ApiError with status 404, code push_disabled, when push is off) and
+// this browser's subscription.
+export async function pushKey() {
+  const data = await request('GET', '/api/push/key');
+  if (typeof data.publicKey !== 'string') throw badAnswer();
+  return data.publicKey;
+}
+
+export function savePushSubscription(token, subscription) {
+  return request('POST', '/api/me/push', { token, body: subscription });
+}
+
+export function deletePushSubscription(token, endpoint) {
+  return request('DELETE', '/api/me/push', { token, body: { endpoint } });
+}

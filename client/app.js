@@ -7,6 +7,7 @@ import { APPS, appEntry } from './apps.js';
 import { ApiError, acceptInvite, getMe, lookupRoom, parseRoomInput } from './api.js';
 import { $, fillAvatar, setVisible } from './dom.js';
 import { initInbox, syncInbox } from './inbox.js';
+import { disablePush } from './push.js';
 import { ACCOUNT_KEY, loadSession, storageGet, storeSession } from './session.js';
 import * as login from './view-login.js';
 import * as lobby from './view-lobby.js';
@@ -231,6 +232,8 @@ $('logout').addEventListener('click', () => {
   // mark counts.
   room.hide();
   const previous = app.session;
+  // This browser stops getting the account's pushes (a shared computer).
+  if (previous?.registered) disablePush(previous).catch(() => {});
   saveSession(null);
   history.pushState(null, '', '/');
   showLogin(null, previous?.registered ? { user: previous.user, mode: 'login' } : {});

@@ -96,12 +96,16 @@ static void hc_finish(struct hc_req *r, int err, const char *why)
 {
 	struct hc_response res;
 	long status = 0;
+	curl_off_t retry_after = 0;
 
 	memset(&res, 0, sizeof res);
 	res.err = err;
-	if (err == 0)
+	if (err == 0) {
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+		curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &retry_after);
+	}
 	res.status = status;
+	res.retry_after_s = retry_after > 0 ? (int64_t)retry_after : 0;
 	res.body = r->resp ? r->resp : "";
 	res.body_len = r->resp_len;
 	res.error = err == 0 ? "" : why;

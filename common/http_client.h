@@ -33,6 +33,8 @@ struct hc_response {
 	                              * -ECONNREFUSED, -ETIMEDOUT, -EMSGSIZE (body over the cap),
 	                              * -ECANCELED (hc_close), -EIO (anything else) */
 	long status;                 /* HTTP status when err == 0 */
+	int64_t retry_after_s;       /* its Retry-After in seconds (a date: the wait until
+	                              * then), 0 when none */
 	const char *body;            /* NUL-terminated (never NULL); valid during the callback */
 	size_t body_len;
 	const char *error;           /* one-line reason when err != 0, else "" */

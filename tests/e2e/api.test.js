@@ -328,7 +328,8 @@ test('the backend serves the web client at /', async () => {
 // A module the page imports but the backend does not serve (a subfolder, an
 // unknown extension) breaks the page in every browser; one nothing imports
 // is dead. So: from index.html's module script, follow every import, and
-// meet each .js file of client/ once, served as JavaScript.
+// meet each .js file of client/ once, served as JavaScript (the service
+// worker too, which client/push.js registers).
 test('the backend serves every module of the web client, and each one is used', async () => {
 	const page = await request(h.stack.backendUrl, '/');
 	const entries = [...page.text.matchAll(/<script type="module" src="([^"]+)"/g)].map((m) => m[1]);
@@ -342,7 +343,9 @@ test('the backend serves every module of the web client, and each one is used', 
 		const res = await request(h.stack.backendUrl, file);
 		assert.equal(res.status, 200, file);
 		assert.match(res.headers.get('content-type') ?? '', /^text\/javascript/, file);
-		for (const [, spec] of res.text.matchAll(/\bfrom\s+'([^']+)'/g)) {
+		// Imports, and the service worker a module registers (client/push.js).
+		for (const m of res.text.matchAll(/\bfrom\s+'([^']+)'|serviceWorker\.register\('([^']+)'/g)) {
+			const spec = m[1] ?? m[2];
 			todo.push(new URL(spec, `http://client${file}`).pathname);
 		}
 	}
