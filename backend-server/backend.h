@@ -22,6 +22,7 @@ struct thr;
 struct hc;
 struct st_set;
 struct wh;
+struct em;
 
 struct backend_config {                 /* docs/protocol.md, "stateroom-backend" */
 	const char *host;
@@ -62,6 +63,9 @@ struct backend_config {                 /* docs/protocol.md, "stateroom-backend"
 	long webhook_poll_ms, webhook_max_inflight;
 	const char *stun_urls, *turn_urls, *turn_secret;  /* GET /api/ice (ice.h) */
 	long turn_ttl_s;
+	const char *smtp_url, *smtp_from, *smtp_user, *smtp_password, *public_url;  /* email.h */
+	long email_timeout_ms, email_poll_ms, email_retry_base_ms, email_retry_max_ms;
+	long email_max_inflight, email_test_delay_ms;
 };
 
 struct backend {
@@ -78,6 +82,7 @@ struct backend {
 	struct thr *thr;                /* login limits (throttle.h) */
 	struct files_store *store;      /* uploaded files (files.h) */
 	struct wh *wh;                  /* the webhook dispatcher (webhooks.h) */
+	struct em *em;                  /* email: verification and digests (email.h) */
 	unsigned upload_types;          /* --upload-types: 1 << enum sniff_type */
 	struct metrics mx;
 	struct hc *hc;                  /* outbound HTTP: the server API, the connect hook */
@@ -196,6 +201,11 @@ void api_admin_drain(struct httpd_req *req, const struct route_params *params, v
 void api_admin_webhooks_dead(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_admin_webhooks_replay(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_admin_webhooks_replay_all(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_email_put(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_email_get(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_email_delete(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_email_verify(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_email_unsubscribe(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_healthz(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_readyz(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_metrics(struct httpd_req *req, const struct route_params *params, void *ud);

@@ -53,6 +53,7 @@ static const char *const mx_route_names[MX_N_ROUTES] = {
 	[MX_DEVICES_LIST] = "devices_list",
 	[MX_DEVICES_REMOVE] = "devices_remove",
 	[MX_ICE] = "ice",
+	[MX_EMAIL] = "email",
 	[MX_HEALTHZ] = "healthz",
 	[MX_READYZ] = "readyz",
 	[MX_METRICS] = "metrics",

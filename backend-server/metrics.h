@@ -57,6 +57,7 @@ enum mx_route {
 	MX_DEVICES_LIST,
 	MX_DEVICES_REMOVE,
 	MX_ICE,
+	MX_EMAIL,               /* /api/me/email and the pages of mail links */
 	MX_HEALTHZ,
 	MX_READYZ,
 	MX_METRICS,
