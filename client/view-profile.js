@@ -1,10 +1,12 @@
 // The profile editor, over whatever view is shown: the account's display
 // name, status line and who may start a conversation with it (the limits
 // are the API's, checked here first to say which field to fix), its avatar
-// as others see it, and the users it blocks, each with "Unblock".
+// as others see it, the users it blocks, each with "Unblock", and the email
+// address notifications go to (email-settings.js).
 
 import { getMe, updateMe } from './api.js';
 import { $, setError, setVisible } from './dom.js';
+import { renderEmailSettings } from './email-settings.js';
 import {
   GUEST_TEXT, actionButton, avatarOf, cleanUser, onPeopleChange, people, personElement,
   refreshPeople, showFailure,
@@ -132,12 +134,16 @@ export function open() {
   $('profile-guest').textContent = GUEST_TEXT;
   setVisible($('profile-form'), false);
   setVisible($('blocks-block'), registered);
+  // Email notifications until the notification settings have a page of their own.
+  setVisible($('email-block'), registered);
   setError($('blocks-error'), null);
   const dialog = $('profile-editor');
   if (!dialog.open) dialog.showModal();
   if (registered) {
     renderBlocks();
     load();
+    renderEmailSettings($('email-block'), { token: () => app.liveToken() })
+      .catch((error) => showFailure($('profile-error'), error));
   }
 }
 
