@@ -23,6 +23,7 @@ struct hc;
 struct st_set;
 struct wh;
 struct push;
+struct em;
 
 struct backend_config {                 /* docs/protocol.md, "stateroom-backend" */
 	const char *host;
@@ -68,6 +69,9 @@ struct backend_config {                 /* docs/protocol.md, "stateroom-backend"
 	bool push_allow_http;
 	long push_grace_ms, push_timeout_ms, push_max_inflight, push_max_attempts;
 	long push_retry_base_ms, push_retry_max_ms, push_ttl_s;
+	const char *smtp_url, *smtp_from, *smtp_user, *smtp_password, *public_url;  /* email.h */
+	long email_timeout_ms, email_poll_ms, email_retry_base_ms, email_retry_max_ms;
+	long email_max_inflight, email_test_delay_ms;
 };
 
 struct backend {
@@ -85,6 +89,7 @@ struct backend {
 	struct files_store *store;      /* uploaded files (files.h) */
 	struct wh *wh;                  /* the webhook dispatcher (webhooks.h) */
 	struct push *push;              /* the push sender (push.h) */
+	struct em *em;                  /* email: verification and digests (email.h) */
 	unsigned upload_types;          /* --upload-types: 1 << enum sniff_type */
 	struct metrics mx;
 	struct hc *hc;                  /* outbound HTTP: the server API, the connect hook */
@@ -213,6 +218,11 @@ void api_reminders_remove(struct httpd_req *req, const struct route_params *para
 void api_push_key(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_push_subscribe(struct httpd_req *req, const struct route_params *params, void *ud);
 void api_push_unsubscribe(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_email_put(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_email_get(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_email_delete(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_email_verify(struct httpd_req *req, const struct route_params *params, void *ud);
+void api_email_unsubscribe(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_healthz(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_readyz(struct httpd_req *req, const struct route_params *params, void *ud);
 void status_metrics(struct httpd_req *req, const struct route_params *params, void *ud);

@@ -34,6 +34,7 @@
 #include "push.h"
 #include "webhooks.h"
 #include "reminders.h"
+#include "email.h"
 
 #ifndef STATEROOM_CLIENT_DIR
 #define STATEROOM_CLIENT_DIR "client"
@@ -93,6 +94,8 @@ static void main_on_httpd_stopped(void *arg)
 	m->rem = NULL;
 	push_close(m->be.push);
 	m->be.push = NULL;
+	em_close(m->be.em);
+	m->be.em = NULL;
 	db_close(m->be.db, main_on_db_closed, m);
 	m->be.db = NULL;
 }
@@ -178,6 +181,7 @@ static void main_on_migrated(const char *err, void *arg)
 		else
 			rem_start(m->rem, m->be.loop, m->be.db);
 		push_start(m->be.push, m->be.loop, m->be.db);
+		em_start(m->be.em, m->be.loop, m->be.db);
 		return;
 	}
 	/* An error on a live connection is in the SQL itself and retrying will
@@ -392,6 +396,35 @@ static int main_options(struct backend_config *c, int argc, char **argv)
 		{ "push-allow-http", "STATEROOM_PUSH_ALLOW_HTTP", CFG_BOOL, &c->push_allow_http, "false", 0,
 		  0, "accept http:// endpoints and addresses (a local push service for tests; never in "
 		  "production: anyone could make the backend POST to its network)" },
+		{ "smtp-url", "STATEROOM_SMTP_URL", CFG_STR, &c->smtp_url, NULL, 0, 0,
+		  "mail relay: smtp://HOST[:PORT] (STARTTLS when offered, required with --smtp-user) or "
+		  "smtps://HOST[:PORT] (unset: no email; PUT /api/me/email is 503 email_disabled)" },
+		{ "smtp-from", "STATEROOM_SMTP_FROM", CFG_STR, &c->smtp_from, NULL, 0, 0,
+		  "the address mail comes from (required with --smtp-url)" },
+		{ "smtp-user", "STATEROOM_SMTP_USER", CFG_STR, &c->smtp_user, NULL, 0, 0,
+		  "user name at the relay (unset: no AUTH)" },
+		{ "smtp-password", "STATEROOM_SMTP_PASSWORD", CFG_STR, &c->smtp_password, NULL, 0, 0,
+		  "password at the relay (prefer the environment variable to the flag)" },
+		{ "public-url", "STATEROOM_PUBLIC_URL", CFG_STR, &c->public_url, NULL, 0, 0,
+		  "the http(s) address users open the web client at: links in mail start with it "
+		  "(required with --smtp-url)" },
+		{ "email-timeout-ms", "STATEROOM_EMAIL_TIMEOUT_MS", CFG_INT, &c->email_timeout_ms,
+		  "30000", 100, 600000, "one mail: a relay slower than this has failed it" },
+		{ "email-poll-ms", "STATEROOM_EMAIL_POLL_MS", CFG_INT, &c->email_poll_ms, "30000",
+		  100, 3600000, "digests due are looked for at least this often (NOTIFY and the due "
+		  "time wake it sooner)" },
+		{ "email-retry-base-ms", "STATEROOM_EMAIL_RETRY_BASE_MS", CFG_INT,
+		  &c->email_retry_base_ms, "60000", 10, 86400000,
+		  "wait after a digest the relay did not take, doubled after each further failure "
+		  "(with jitter)" },
+		{ "email-retry-max-ms", "STATEROOM_EMAIL_RETRY_MAX_MS", CFG_INT, &c->email_retry_max_ms,
+		  "3600000", 10, 86400000, "the wait between attempts at a digest at most" },
+		{ "email-max-inflight", "STATEROOM_EMAIL_MAX_INFLIGHT", CFG_INT, &c->email_max_inflight,
+		  "8", 1, 1000, "digests being sent at once" },
+		{ "email-test-delay-ms", "STATEROOM_EMAIL_TEST_DELAY_MS", CFG_INT,
+		  &c->email_test_delay_ms, "0", 0, 86400000,
+		  "for tests: every user's digest delay, in ms, instead of their own (60 s at least); "
+		  "0: off" },
 	};
 	char err[256];
 	int rc;
@@ -527,6 +560,15 @@ int main(int argc, char **argv)
 			.retry_base_ms = be->cfg.push_retry_base_ms,
 			.retry_max_ms = be->cfg.push_retry_max_ms, .ttl_s = be->cfg.push_ttl_s,
 		     }, &be->push, err, sizeof err) < 0) {
+	if (em_new(&(struct em_config){
+			.smtp_url = be->cfg.smtp_url, .from = be->cfg.smtp_from,
+			.user = be->cfg.smtp_user, .password = be->cfg.smtp_password,
+			.public_url = be->cfg.public_url, .timeout_ms = be->cfg.email_timeout_ms,
+			.poll_ms = be->cfg.email_poll_ms, .retry_base_ms = be->cfg.email_retry_base_ms,
+			.retry_max_ms = be->cfg.email_retry_max_ms,
+			.max_inflight = be->cfg.email_max_inflight,
+			.test_delay_ms = be->cfg.email_test_delay_ms,
+		   }, &be->em, err, sizeof err) < 0) {
 		fprintf(stderr, "stateroom-backend: %s\n", err);
 		wh_close(be->wh);
 		return 2;
@@ -536,6 +578,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "stateroom-backend: --files-dir %s: %s\n", be->cfg.files_dir, strerror(-rc));
 		push_close(be->push);
 		wh_close(be->wh);
+		em_close(be->em);
 		return 2;
 	}
 	if (thumbs_init(argv[0]) < 0) {
@@ -543,6 +586,7 @@ int main(int argc, char **argv)
 		files_close(be->store);
 		push_close(be->push);
 		wh_close(be->wh);
+		em_close(be->em);
 		return 1;
 	}
 
@@ -670,6 +714,7 @@ out_db:
 out_files:
 	wh_close(be->wh);
 	push_close(be->push);
+	em_close(be->em);
 	pw_free(be->pw);
 	thr_free(be->thr);
 	ca_trust_free(be->trust);

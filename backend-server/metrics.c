@@ -59,6 +59,7 @@ static const char *const mx_route_names[MX_N_ROUTES] = {
 	[MX_PUSH_KEY] = "push_key",
 	[MX_PUSH_SUBSCRIBE] = "push_subscribe",
 	[MX_PUSH_UNSUBSCRIBE] = "push_unsubscribe",
+	[MX_EMAIL] = "email",
 	[MX_HEALTHZ] = "healthz",
 	[MX_READYZ] = "readyz",
 	[MX_METRICS] = "metrics",

@@ -63,6 +63,7 @@ enum mx_route {
 	MX_PUSH_KEY,
 	MX_PUSH_SUBSCRIBE,
 	MX_PUSH_UNSUBSCRIBE,
+	MX_EMAIL,               /* /api/me/email and the pages of mail links */
 	MX_HEALTHZ,
 	MX_READYZ,
 	MX_METRICS,

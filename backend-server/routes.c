@@ -18,6 +18,8 @@
 		fn(req, p, ud); \
 	}
 
+#define BE_UNSUB_PATH "/api/email/unsubscribe"
+
 BE_ROUTED(api_login)
 BE_ROUTED(api_rooms_create)
 BE_ROUTED(api_rooms_get)
@@ -87,6 +89,11 @@ BE_ROUTED(api_reminders_remove)
 BE_ROUTED(api_push_key)
 BE_ROUTED(api_push_subscribe)
 BE_ROUTED(api_push_unsubscribe)
+BE_ROUTED(api_email_put)
+BE_ROUTED(api_email_get)
+BE_ROUTED(api_email_delete)
+BE_ROUTED(api_email_verify)
+BE_ROUTED(api_email_unsubscribe)
 BE_ROUTED(status_healthz)
 BE_ROUTED(status_readyz)
 BE_ROUTED(status_metrics)
@@ -161,6 +168,12 @@ static const struct route be_routes[] = {
 	{ HTTP_POST, "/api/reminders", api_reminders_add_routed },
 	{ HTTP_GET, "/api/me/reminders", api_reminders_list_routed },
 	{ HTTP_DELETE, "/api/reminders/:id", api_reminders_remove_routed },
+	{ HTTP_PUT, "/api/me/email", api_email_put_routed },
+	{ HTTP_GET, "/api/me/email", api_email_get_routed },
+	{ HTTP_DELETE, "/api/me/email", api_email_delete_routed },
+	{ HTTP_GET, "/api/email/verify", api_email_verify_routed },
+	{ HTTP_GET, "/api/email/unsubscribe", api_email_unsubscribe_routed },
+	{ HTTP_POST, "/api/email/unsubscribe", api_email_unsubscribe_routed },
 	{ HTTP_GET, "/healthz", status_healthz_routed },
 	{ HTTP_GET, "/readyz", status_readyz_routed },
 	{ HTTP_GET, "/metrics", status_metrics_routed },
@@ -258,8 +271,12 @@ void be_on_request(struct httpd_req *req, void *ud)
 		return;
 	}
 	/* Before any route: none takes a body that is not JSON (http_json.h
-	 * says why), whether it reads its body or not. */
-	if (!http_json_content_ok(req)) {
+	 * says why), whether it reads its body or not. Except the unsubscribe
+	 * link's POST, which a mail client (RFC 8058) and a plain form send as
+	 * a form: it reads no body, and its token is its only authority. */
+	if (!http_json_content_ok(req) &&
+	    !(req->method == HTTP_POST && req->path_len == strlen(BE_UNSUB_PATH) &&
+	      memcmp(req->path, BE_UNSUB_PATH, req->path_len) == 0)) {
 		mx_request(&be->mx, MX_OTHER, 415);
 		http_json_unsupported(req);
 		return;

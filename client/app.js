@@ -1,5 +1,5 @@
 // The page's entry: owns the session and which view is shown, routes by the
-// URL (/?room=ID is a share link), and keeps the top bar's "Signed in as".
+// URL (/?room=ID is a share link, &seq=N a message in it), and keeps the top bar's "Signed in as".
 // Each view (view-*.js) exports init(app), show(…) and hide(); app, below,
 // is what they share and how they move from one to another.
 
@@ -113,6 +113,12 @@ function roomParam() {
   return new URLSearchParams(location.search).get('room');
 }
 
+// /?room=ID&seq=N: a notification's link (a push or a digest) to a message.
+function seqParam() {
+  const seq = new URLSearchParams(location.search).get('seq');
+  return seq !== null && /^[1-9][0-9]{0,14}$/.test(seq) ? Number(seq) : null;
+}
+
 function showLogin(message = null, options = {}) {
   showView('login', message, options);
 }
@@ -215,8 +221,13 @@ async function route() {
     showLobby(`“${param}” is not a room ID: room IDs are 12 lower-case letters and digits.`);
     return;
   }
-  if (Object.values(views).some((v) => v.showing?.(roomId))) return;
-  await openRoom(roomId, { push: false });
+  const seq = seqParam();
+  if (!Object.values(views).some((v) => v.showing?.(roomId))) await openRoom(roomId, { push: false });
+  if (seq !== null) {
+    // Shown once: a reload stays at the room's end like any share link.
+    history.replaceState(null, '', `/?room=${encodeURIComponent(roomId)}`);
+    await room.jumpToMessage(roomId, seq);
+  }
 }
 
 for (const view of Object.values(views)) view.init(app);

@@ -2,7 +2,8 @@
 // accounts (guests see none of it):
 // - the settings page (🔔 in the top bar): what DMs and rooms notify by
 //   default, do-not-disturb hours in a time zone (the browser's by default),
-//   the push toggle and the email section, and the account's reminders;
+//   push (the account's switch and this browser's subscription), email (the
+//   address, its switch and the digest's delay), and the account's reminders;
 // - per room or DM (🔔 in the room's header): its own level and a mute (1 h,
 //   8 h, 24 h, or until turned back on);
 // - fired reminders: a bar under the top bar (and a count on 🔔), loaded at
@@ -13,6 +14,8 @@ import {
   deleteReminder, getNotify, getRoomNotify, listReminders, updateNotify, updateRoomNotify,
 } from './api.js';
 import { $, linkButton, setError, setVisible } from './dom.js';
+import { renderEmailSettings } from './email-settings.js';
+import { disablePush, enablePush, pushStatus } from './push.js';
 import { initRemind } from './remind.js';
 import { jumpToMessage } from './view-room.js';
 
@@ -51,12 +54,105 @@ function roomLabel(r) {
 
 // ---- the settings page ----------------------------------------------------
 
-// The push toggle (client/push.js: pushStatus, enablePush, disablePush) and
-// the email section (client/email-settings.js) render into these two
-// places; until they are there, each says what the account has set.
+// ---- channels: push (this browser) and email --------------------------------
+
+const PUSH_TEXT = {
+  unsupported: 'This browser cannot show notifications.',
+  disabled: 'This server sends no push notifications.',
+  denied: 'Notifications are blocked for this site: your browser\'s site settings can allow them.',
+  off: 'This browser does not get notifications.',
+  on: 'This browser gets notifications.',
+};
+
+const DELAYS = [[900, '15 minutes'], [3600, '1 hour'], [14400, '4 hours'], [86400, '1 day']];
+
+function el(tag, props = {}, ...children) {
+  const e = document.createElement(tag);
+  Object.assign(e, props);
+  e.append(...children);
+  return e;
+}
+
+// An account-wide setting saved as soon as it changes (PUT /api/me/notify
+// with that one field): a channel's switch or the digest's delay.
+async function saveField(fields, control) {
+  const t = token();
+  if (t === null) return;
+  control.disabled = true;
+  setError($('notify-error'), null);
+  try {
+    await updateNotify(t, fields);
+  } catch (error) {
+    setError($('notify-error'), error.message);
+  } finally {
+    control.disabled = false;
+  }
+}
+
+function accountSwitch(label, field, on, testid) {
+  const box = el('input', { type: 'checkbox', checked: on });
+  box.dataset.testid = testid;
+  box.addEventListener('change', () => saveField({ [field]: box.checked }, box));
+  return el('label', { className: 'choice' }, box, el('span', { textContent: label }));
+}
+
+// Push: the account's switch (every browser), and this browser's own
+// subscription (push.js), which only a click may ask permission for.
+async function renderPush(prefs) {
+  const text = el('p', { className: 'hint' });
+  const button = el('button', { type: 'button', hidden: true });
+  button.dataset.testid = 'push-toggle';
+  const error = el('p', { className: 'error', hidden: true, role: 'alert' });
+  $('notify-push').replaceChildren(el('h3', { textContent: 'Push' }),
+    accountSwitch('Push notifications to my browsers', 'push', prefs.push, 'notify-push-on'),
+    text, button, error);
+  let status = null;
+  const show = (s) => {
+    status = s;
+    text.textContent = PUSH_TEXT[s] ?? '';
+    button.hidden = s !== 'on' && s !== 'off';
+    button.textContent = s === 'on' ? 'Stop on this browser' : 'Turn on for this browser';
+  };
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    setError(error, null);
+    try {
+      show(status === 'on' ? await disablePush(app.session) : await enablePush(app.session));
+    } catch (e) {
+      setError(error, `This browser could not subscribe: ${e.message}`);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  try {
+    show(await pushStatus(app.session));
+  } catch (e) {
+    setError(error, e.message);
+  }
+}
+
+// Email: the address (email-settings.js), the account's switch (what the
+// unsubscribe link turns off) and the digest's quiet period.
+function renderEmail(prefs) {
+  const address = el('div');
+  const delay = el('select', { id: 'notify-email-delay' });
+  delay.dataset.testid = 'notify-email-delay';
+  const known = DELAYS.some(([s]) => s === prefs.emailDelayS);
+  for (const [seconds, label] of known ? DELAYS : [...DELAYS, [prefs.emailDelayS, `${prefs.emailDelayS} s`]]) {
+    delay.append(el('option', { value: String(seconds), textContent: label }));
+  }
+  delay.value = String(prefs.emailDelayS);
+  delay.addEventListener('change', () => saveField({ emailDelayS: Number(delay.value) }, delay));
+  $('notify-email').replaceChildren(address,
+    accountSwitch('Email me what I have not read', 'email', prefs.email, 'notify-email-on'),
+    el('label', { htmlFor: 'notify-email-delay', textContent: 'Wait before emailing (and at most one email each)' }),
+    delay);
+  renderEmailSettings(address, { token }).catch((e) => setError($('notify-error'), e.message));
+}
+
 function renderChannels(prefs) {
-  $('notify-push').textContent = `Push notifications: ${prefs.push ? 'on' : 'off'}.`;
-  $('notify-email').textContent = `Email digests: ${prefs.email ? 'on' : 'off'}.`;
+  renderPush(prefs);
+  renderEmail(prefs);
 }
 
 function fill(prefs) {

@@ -32,8 +32,10 @@ struct hc_sock {                  /* one socket curl asked us to watch */
 struct hc_req {                   /* one transfer; freed right after its done callback */
 	struct hc *c;
 	CURL *easy;
-	struct curl_slist *headers;
+	struct curl_slist *headers;   /* HTTP headers, or a mail's one recipient */
 	char *body;
+	size_t body_len, body_sent;   /* a mail's upload */
+	bool mail;
 	char *resp;
 	size_t resp_len, resp_cap;
 	bool too_big;
@@ -100,7 +102,8 @@ static void hc_finish(struct hc_req *r, int err, const char *why)
 
 	memset(&res, 0, sizeof res);
 	res.err = err;
-	if (err == 0) {
+	/* A relay's refusal has a reply code worth telling (4xx: try later). */
+	if (err == 0 || r->mail) {
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
 		curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &retry_after);
 	}
@@ -138,6 +141,18 @@ static size_t hc_on_write(char *data, size_t size, size_t n, void *userp)
 	memcpy(r->resp + r->resp_len, data, len);
 	r->resp_len += len;
 	r->resp[r->resp_len] = '\0';
+	return len;
+}
+
+static size_t hc_on_read(char *buf, size_t size, size_t n, void *userp)
+{
+	struct hc_req *r = userp;
+	size_t len = size * n, left = r->body_len - r->body_sent;
+
+	if (len > left)
+		len = left;
+	memcpy(buf, r->body + r->body_sent, len);
+	r->body_sent += len;
 	return len;
 }
 
@@ -401,6 +416,43 @@ static int hc_setup(struct hc_req *r, const struct hc_request *req)
 	return cc == CURLE_OK ? 0 : -EINVAL;
 }
 
+/* A transfer with a copy of body (may be NULL) and its easy handle. */
+static struct hc_req *hc_req_new(struct hc *c, const char *body, size_t body_len, hc_done_fn done,
+				 void *arg)
+{
+	struct hc_req *r = calloc(1, sizeof *r);
+
+	if (!r)
+		return NULL;
+	r->c = c;
+	r->done = done;
+	r->arg = arg;
+	if (body) {
+		r->body = malloc(body_len + 1);
+		if (!r->body)
+			goto fail;
+		memcpy(r->body, body, body_len);
+		r->body[body_len] = '\0';
+		r->body_len = body_len;
+	}
+	r->easy = curl_easy_init();
+	if (r->easy)
+		return r;
+fail:
+	hc_req_free(r);
+	return NULL;
+}
+
+static int hc_start(struct hc *c, struct hc_req *r)
+{
+	if (curl_multi_add_handle(c->multi, r->easy) != CURLM_OK) {
+		hc_req_free(r);
+		return -ENOMEM;
+	}
+	dlist_push_front(&c->reqs, &r->node);
+	return 0;
+}
+
 int hc_request(struct hc *c, const struct hc_request *req, hc_done_fn done, void *arg)
 {
 	struct hc_req *r;
@@ -413,38 +465,87 @@ int hc_request(struct hc *c, const struct hc_request *req, hc_done_fn done, void
 	if (!hc_method_ok(req->method) || !req->url || hc_has_line_break(req->url) ||
 	    (strncasecmp(req->url, "http://", 7) != 0 && strncasecmp(req->url, "https://", 8) != 0))
 		return -EINVAL;
-	r = calloc(1, sizeof *r);
+	r = hc_req_new(c, req->body, req->body_len, done, arg);
 	if (!r)
 		return -ENOMEM;
-	r->c = c;
-	r->done = done;
-	r->arg = arg;
-	if (req->body) {
-		r->body = malloc(req->body_len + 1);
-		if (!r->body) {
-			rc = -ENOMEM;
-			goto out_free;
-		}
-		memcpy(r->body, req->body, req->body_len);
-		r->body[req->body_len] = '\0';
+	if ((rc = hc_build_headers(r, req)) < 0 || (rc = hc_setup(r, req)) < 0) {
+		hc_req_free(r);
+		return rc;
 	}
-	r->easy = curl_easy_init();
-	if (!r->easy) {
-		rc = -ENOMEM;
-		goto out_free;
-	}
-	if ((rc = hc_build_headers(r, req)) < 0 || (rc = hc_setup(r, req)) < 0)
-		goto out_free;
-	if (curl_multi_add_handle(c->multi, r->easy) != CURLM_OK) {
-		rc = -ENOMEM;
-		goto out_free;
-	}
-	dlist_push_front(&c->reqs, &r->node);
-	return 0;
+	return hc_start(c, r);
+}
 
-out_free:
-	hc_req_free(r);
-	return rc;
+/* A bare address for the envelope: curl puts it between < and > itself. */
+static bool hc_mail_addr_ok(const char *s)
+{
+	if (!s || !*s || strlen(s) > 254)
+		return false;
+	for (; *s; s++)
+		if ((unsigned char)*s <= ' ' || *s == 0x7f || *s == '<' || *s == '>')
+			return false;
+	return true;
+}
+
+static int hc_setup_mail(struct hc_req *r, const struct hc_mail *m)
+{
+	CURL *e = r->easy;
+	uint64_t timeout = m->timeout_ms ? m->timeout_ms : HC_DEFAULT_TIMEOUT_MS;
+	bool auth = m->user && *m->user;
+	bool smtps = strncasecmp(m->url, "smtps://", 8) == 0;
+	CURLcode cc = CURLE_OK;
+
+	if (hc_add_header(&r->headers, m->to) < 0)
+		return -ENOMEM;
+#define HC_SET(opt, val) do { if (cc == CURLE_OK) cc = curl_easy_setopt(e, opt, val); } while (0)
+	HC_SET(CURLOPT_URL, m->url);
+	HC_SET(CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+	HC_SET(CURLOPT_NOSIGNAL, 1L);
+	HC_SET(CURLOPT_TIMEOUT_MS, (long)timeout);
+	HC_SET(CURLOPT_PRIVATE, (char *)r);
+	HC_SET(CURLOPT_ERRORBUFFER, r->errbuf);
+	HC_SET(CURLOPT_MAIL_FROM, m->from);
+	HC_SET(CURLOPT_MAIL_RCPT, r->headers);
+	HC_SET(CURLOPT_UPLOAD, 1L);
+	HC_SET(CURLOPT_READFUNCTION, hc_on_read);
+	HC_SET(CURLOPT_READDATA, r);
+	HC_SET(CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->body_len);
+	if (!smtps)
+		HC_SET(CURLOPT_USE_SSL, (long)(auth ? CURLUSESSL_ALL : CURLUSESSL_TRY));
+	if (auth) {
+		HC_SET(CURLOPT_USERNAME, m->user);
+		HC_SET(CURLOPT_PASSWORD, m->password ? m->password : "");
+	}
+	if (m->ca_file && *m->ca_file)
+		HC_SET(CURLOPT_CAINFO, m->ca_file);
+#undef HC_SET
+	if (cc == CURLE_OUT_OF_MEMORY)
+		return -ENOMEM;
+	return cc == CURLE_OK ? 0 : -EINVAL;
+}
+
+int hc_mail(struct hc *c, const struct hc_mail *m, hc_done_fn done, void *arg)
+{
+	struct hc_req *r;
+	int rc;
+
+	if (!c || !m || !done)
+		return -EINVAL;
+	if (c->closing)
+		return -ESHUTDOWN;
+	if (!m->url || hc_has_line_break(m->url) || !m->message ||
+	    (strncasecmp(m->url, "smtp://", 7) != 0 && strncasecmp(m->url, "smtps://", 8) != 0) ||
+	    !hc_mail_addr_ok(m->from) || !hc_mail_addr_ok(m->to) ||
+	    hc_has_line_break(m->user) || hc_has_line_break(m->password))
+		return -EINVAL;
+	r = hc_req_new(c, m->message, m->message_len, done, arg);
+	if (!r)
+		return -ENOMEM;
+	r->mail = true;
+	if ((rc = hc_setup_mail(r, m)) < 0) {
+		hc_req_free(r);
+		return rc;
+	}
+	return hc_start(c, r);
 }
 
 void hc_close(struct hc *c, void (*closed)(void *arg), void *arg)

@@ -5,7 +5,10 @@
  * curl's timeouts. Nothing blocks the loop (name resolution runs in curl's
  * resolver thread). Knows nothing of who it talks to.
  *
- * Contract: hc_request() returns 0 and later calls done exactly once, from
+ * The same engine sends mail over SMTP (hc_mail): one message to one
+ * recipient through a relay, so a slow relay blocks nothing either.
+ *
+ * Contract: hc_request() and hc_mail() return 0 and later calls done exactly once, from
  * the loop and never from inside hc_request(); or returns a negative errno
  * and never calls it. done may start new requests or call hc_close(). */
 #ifndef STATEROOM_HTTP_CLIENT_H
@@ -52,6 +55,29 @@ int hc_new(uv_loop_t *loop, struct hc **out);
  * method or URL, a header or token with a line break, or a URL that is not
  * http(s); -ESHUTDOWN after hc_close; -ENOMEM. */
 int hc_request(struct hc *c, const struct hc_request *req, hc_done_fn done, void *arg);
+
+/* One message for a relay: smtp:// (STARTTLS when the relay offers it, and
+ * required when user is set, so that a password never goes in clear) or
+ * smtps://. message is the whole RFC 5322 text with CRLF line ends (curl
+ * escapes leading dots). */
+struct hc_mail {
+	const char *url;             /* smtp://host[:port] or smtps://host[:port] */
+	const char *from;            /* envelope sender (MAIL FROM), a bare address */
+	const char *to;              /* envelope recipient (RCPT TO), a bare address */
+	const char *user, *password; /* AUTH; NULL or "": none */
+	const char *message;
+	size_t message_len;
+	const char *ca_file;         /* as for hc_request */
+	uint64_t timeout_ms;         /* the whole dialogue; 0: 10000 */
+};
+
+/* Starts sending m; everything is copied. done gets err 0 once the relay
+ * accepted the message (status: its last reply code, e.g. 250), else a
+ * negative errno as for hc_request (-EIO covers a refusal: status is then
+ * the relay's reply code when one came, error its reason). -EINVAL for a
+ * missing field, a line break in an address or credential, or a URL that is
+ * not smtp(s); -ESHUTDOWN after hc_close; -ENOMEM. */
+int hc_mail(struct hc *c, const struct hc_mail *m, hc_done_fn done, void *arg);
 
 /* Fails every pending request (done with -ECANCELED, before hc_close
  * returns), then closes the handles; closed(arg) runs from the loop once c is

@@ -287,6 +287,28 @@ describe('scripts/run', () => {
 		await ctrlC(run);
 	});
 
+	test('STATEROOM_MAIL=1 runs a local mail sink that gets the verification mail, and Ctrl-C stops it', { timeout: 300000 }, async () => {
+		const mailPort = await freePort();
+		const { run, url } = await start({ STATEROOM_MAIL: '1', STATEROOM_MAIL_PORT: String(mailPort) });
+		assert.ok(run.lines.some((l) => l.includes(`Email: to a local sink on 127.0.0.1:${mailPort}`)), 'scripts/run says where mail goes');
+		const userId = `mail${process.pid % 10000}`;
+		const reg = await request(url, '/api/auth/register', { method: 'POST', body: { userId, password: 'correct horse battery' } });
+		assert.equal(reg.status, 200, reg.text);
+		const address = `${userId}.${Date.now()}@example.com`;
+		const put = await request(url, '/api/me/email', { method: 'PUT', token: reg.json.token, body: { address } });
+		assert.equal(put.status, 202, put.text);
+		const dir = path.join(ROOT, '.run/mail');
+		const mail = await until('the verification mail in .run/mail/', () => fs.readdirSync(dir).filter((f) => f.endsWith('.json'))
+			.map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'))).find((m) => m.rcptTos.includes(address)));
+		const link = /(http:\S+\/api\/email\/verify\?token=\S+)/.exec(mail.text)[1];
+		assert.ok(link.startsWith(`${url}/`), link);
+		assert.equal((await fetch(link)).status, 200);
+		const me = await request(url, '/api/me/email', { token: reg.json.token });
+		assert.deepEqual(me.json, { address, verified: true });
+		run.note();
+		await ctrlC(run);
+	});
+
 	test('STATEROOM_SCHEDULER=local: a fixed session server that dies is started again', { timeout: 300000 }, async () => {
 		const { run, stack } = await start({ STATEROOM_SCHEDULER: 'local' });
 		const port = Number(run.env.SESSION_PORTS);

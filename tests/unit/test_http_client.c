@@ -328,6 +328,43 @@ static void on_stopped(void *arg)
 	*(int *)arg = 1;
 }
 
+/* Mail: what hc_mail refuses before anything goes out, and a relay that is
+ * not there (the e2e tests speak SMTP to a real relay, aiosmtpd). */
+static void test_mail(struct hc *c)
+{
+	struct result r = { 0 };
+	struct hc_mail m = { .url = "smtp://127.0.0.1:1", .from = "a@example.com",
+			     .to = "b@example.com", .message = "Subject: x\r\n\r\nhi\r\n",
+			     .message_len = 19, .timeout_ms = 2000 };
+	struct hc_mail bad;
+
+	bad = m;
+	bad.url = "http://127.0.0.1:1";
+	CHECK_EQ_INT(hc_mail(c, &bad, on_done, &r), -EINVAL);
+	bad = m;
+	bad.to = "b@example.com>\r\nRCPT TO:<c@example.com";
+	CHECK_EQ_INT(hc_mail(c, &bad, on_done, &r), -EINVAL);
+	bad = m;
+	bad.from = "";
+	CHECK_EQ_INT(hc_mail(c, &bad, on_done, &r), -EINVAL);
+	bad = m;
+	bad.user = "u";
+	bad.password = "p\r\nQUIT";
+	CHECK_EQ_INT(hc_mail(c, &bad, on_done, &r), -EINVAL);
+	bad = m;
+	bad.message = NULL;
+	CHECK_EQ_INT(hc_mail(c, &bad, on_done, &r), -EINVAL);
+	run_a_little();
+	CHECK_EQ_INT(r.calls, 0);
+
+	CHECK_EQ_INT(hc_mail(c, &m, on_done, &r), 0);
+	CHECK_EQ_INT(r.calls, 0);
+	run_until(&r.calls);
+	CHECK_EQ_INT(r.err, -ECONNREFUSED);
+	run_a_little();
+	CHECK_EQ_INT(r.calls, 1);
+}
+
 int main(void)
 {
 	struct httpd_config cfg = { .host = "127.0.0.1", .port = 0, .on_request = on_request };
@@ -349,6 +386,7 @@ int main(void)
 	test_body_cap(c);
 	test_bad_requests_never_call_back(c);
 	test_request_from_callback(c);
+	test_mail(c);
 	test_close_cancels_pending(c);
 	hc_close(NULL, NULL, NULL);
 
