@@ -458,6 +458,15 @@ static const char main_security_headers[] =
 	"geolocation=(), payment=(), usb=()\r\n"
 	"X-Frame-Options: DENY\r\n";
 
+/* The senders made before the loop runs (each NULL-safe, so that any
+ * not made yet is skipped), on a start that fails. */
+static void main_close_senders(struct backend *be)
+{
+	wh_close(be->wh);
+	push_close(be->push);
+	em_close(be->em);
+}
+
 int main(int argc, char **argv)
 {
 	struct main_ctx m;
@@ -560,6 +569,10 @@ int main(int argc, char **argv)
 			.retry_base_ms = be->cfg.push_retry_base_ms,
 			.retry_max_ms = be->cfg.push_retry_max_ms, .ttl_s = be->cfg.push_ttl_s,
 		     }, &be->push, err, sizeof err) < 0) {
+		fprintf(stderr, "stateroom-backend: %s\n", err);
+		wh_close(be->wh);
+		return 2;
+	}
 	if (em_new(&(struct em_config){
 			.smtp_url = be->cfg.smtp_url, .from = be->cfg.smtp_from,
 			.user = be->cfg.smtp_user, .password = be->cfg.smtp_password,
@@ -570,23 +583,19 @@ int main(int argc, char **argv)
 			.test_delay_ms = be->cfg.email_test_delay_ms,
 		   }, &be->em, err, sizeof err) < 0) {
 		fprintf(stderr, "stateroom-backend: %s\n", err);
-		wh_close(be->wh);
+		main_close_senders(be);
 		return 2;
 	}
 	rc = files_open(be->cfg.files_dir, &be->store);
 	if (rc < 0) {
 		fprintf(stderr, "stateroom-backend: --files-dir %s: %s\n", be->cfg.files_dir, strerror(-rc));
-		push_close(be->push);
-		wh_close(be->wh);
-		em_close(be->em);
+		main_close_senders(be);
 		return 2;
 	}
 	if (thumbs_init(argv[0]) < 0) {
 		fprintf(stderr, "stateroom-backend: libvips did not start\n");
 		files_close(be->store);
-		push_close(be->push);
-		wh_close(be->wh);
-		em_close(be->em);
+		main_close_senders(be);
 		return 1;
 	}
 
@@ -712,9 +721,7 @@ out_db:
 	uv_run(be->loop, UV_RUN_DEFAULT);
 	uv_loop_close(be->loop);
 out_files:
-	wh_close(be->wh);
-	push_close(be->push);
-	em_close(be->em);
+	main_close_senders(be);
 	pw_free(be->pw);
 	thr_free(be->thr);
 	ca_trust_free(be->trust);
