@@ -2,7 +2,8 @@
 // saves what the user picks (the time zone defaults to the browser's);
 // muting a room and choosing its level from the room's header; "Remind me"
 // under a message, and the reminder, once fired, showing in the bar from the
-// inbox and opening the room at that message. What the page set is read
+// inbox and opening the room at that message; the push and email switches
+// and the digest's delay. What the page set is read
 // back through the API: that is what decides the outbox.
 
 import { after, before, test } from 'node:test';
@@ -50,6 +51,41 @@ async function roomWithMessage(owner, text) {
 	const { seq } = await c.next({ type: 'ack', id: 'a' });
 	return { roomId, seq, c };
 }
+
+test('push and email: the account switches and the digest delay save at once; the page says what this server and browser can do', async () => {
+	const carol = await register(shared.stack, 'carol');
+	const page = await pageOf(carol);
+	const open = async () => {
+		await page.getByTestId('notify-button').click();
+		await page.getByTestId('notify-settings').waitFor();
+	};
+	await open();
+	// This stack has no VAPID keys: nothing to subscribe to, and the page says so.
+	const push = page.getByTestId('notify-push');
+	await push.getByText('This server sends no push notifications.').waitFor();
+	assert.equal(await push.getByTestId('push-toggle').isVisible(), false);
+
+	await page.getByTestId('notify-push-on').uncheck();
+	await page.getByTestId('notify-email-delay').selectOption('3600');
+	await page.getByTestId('notify-email-on').uncheck();
+	const saved = async () => (await call(shared.stack, carol, 'GET', '/api/me/notify')).json;
+	// Each saves as it changes: poll until the three are in.
+	const deadline = Date.now() + WAIT_MS;
+	for (let p = await saved(); !(p.push === false && p.email === false && p.emailDelayS === 3600); p = await saved()) {
+		assert.ok(Date.now() < deadline, `not saved: ${JSON.stringify(p)}`);
+		await new Promise((r) => setTimeout(r, 100));
+	}
+
+	// Opened again, the page shows what the server has.
+	await page.getByTestId('notify-close').click();
+	await open();
+	await page.getByTestId('notify-email-delay').waitFor();
+	assert.equal(await page.getByTestId('notify-push-on').isChecked(), false);
+	assert.equal(await page.getByTestId('notify-email-on').isChecked(), false);
+	assert.equal(await page.getByTestId('notify-email-delay').inputValue(), '3600');
+	assert.deepEqual(page.errors, []);
+	await page.context().close();
+});
 
 test('the settings page saves the DM level, do-not-disturb hours and the browser\'s time zone', async () => {
 	const bob = await register(shared.stack, 'bob');
