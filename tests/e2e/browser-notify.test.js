@@ -93,6 +93,8 @@ test('the settings page saves the DM level, do-not-disturb hours and the browser
 	await page.getByTestId('notify-button').click();
 	const sheet = page.getByTestId('notify-settings');
 	await sheet.waitFor();
+	// The form is filled once the settings have come (GET /api/me/notify).
+	await page.waitForFunction(() => document.querySelector('[data-testid="notify-tz"]').value !== '');
 	assert.equal(await page.getByTestId('notify-tz').inputValue(), 'Europe/Paris', 'the browser\'s zone by default');
 	assert.equal(await page.getByTestId('notify-dm-level').inputValue(), 'all');
 	await page.getByTestId('notify-dm-level').selectOption('mentions');
@@ -194,6 +196,24 @@ test('"Remind me" sets a reminder; once it fires the bar shows it, and Open show
 	await page.getByTestId('reminders-bar').waitFor({ state: 'hidden' });
 	const left = await call(shared.stack, bob, 'GET', '/api/me/reminders');
 	assert.deepEqual(left.json.reminders, [], 'opened: dismissed');
+	assert.deepEqual(page.errors, []);
+	await c.close(1000);
+});
+
+test('a notification\'s link (a push\'s url, a digest\'s) opens the room at its message', async () => {
+	const dana = await register(shared.stack, 'dana');
+	const { roomId, seq, c } = await roomWithMessage(dana, 'the one the link is about');
+	// Enough after it that the message is far up, out of the first screen.
+	for (let i = 0; i < 60; i++) {
+		c.send({ type: 'send', id: `g${i}`, text: `later ${i}` });
+		await c.next({ type: 'ack', id: `g${i}` });
+	}
+	const page = await pageOf(dana);
+	await page.goto(url(`/?room=${roomId}&seq=${seq}`));
+	await waitState(page, 'connected');
+	await page.locator(`[data-testid="message"][data-seq="${seq}"][data-flash="true"]`).waitFor();
+	// Once shown, the address is the room's: a reload stays at its end.
+	assert.equal(new URL(page.url()).search, `?room=${roomId}`);
 	assert.deepEqual(page.errors, []);
 	await c.close(1000);
 });
