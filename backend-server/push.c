@@ -339,7 +339,8 @@ static void push_on_response(const struct hc_response *res, void *arg)
 	if (res->err == 0 && res->status >= 200 && res->status < 300) {
 		s->outcome = PUSH_OK;
 	} else {
-		if (res->err == 0 && (res->status == 404 || res->status == 410))
+		if ((res->err == 0 && (res->status == 404 || res->status == 410)) ||
+		    res->err == -EACCES)   /* resolves into our own network: never a push service */
 			s->outcome = PUSH_GONE;
 		else if (res->err != 0 || res->status == 429 || res->status >= 500)
 			s->outcome = PUSH_RETRY;
@@ -390,6 +391,9 @@ static void push_send_one(struct push_job *j, struct push_sub *s)
 				     .method = "POST", .url = s->endpoint, .headers = headers,
 				     .body = (const char *)body, .body_len = n,
 				     .timeout_ms = (uint64_t)p->cfg.timeout_ms,
+				     /* A user's URL: a name resolving into our own
+				      * network is refused at connect time. */
+				     .public_only = !p->cfg.allow_http,
 			     }, push_on_response, sd)) < 0) {
 		free(sd);
 		/* A subscription the API took but that cannot be used (its

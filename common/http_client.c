@@ -8,12 +8,15 @@
  * request or close the client. */
 #include "http_client.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "container.h"
 #include "dlist.h"
@@ -39,6 +42,7 @@ struct hc_req {                   /* one transfer; freed right after its done ca
 	char *resp;
 	size_t resp_len, resp_cap;
 	bool too_big;
+	bool blocked;                 /* public_only refused the address it resolved to */
 	hc_done_fn done;
 	void *arg;
 	char errbuf[CURL_ERROR_SIZE];
@@ -173,6 +177,8 @@ static void hc_check(struct hc *c)
 		curl_multi_remove_handle(c->multi, easy);
 		if (result == CURLE_OK)
 			hc_finish(r, 0, "");
+		else if (r->blocked)
+			hc_finish(r, -EACCES, "the address is not a public one");
 		else
 			hc_finish(r, hc_errno(result, r->too_big),
 				  r->too_big ? "response body too large"
@@ -385,6 +391,84 @@ static int hc_build_headers(struct hc_req *r, const struct hc_request *req)
 	return hc_add_header(&r->headers, "Expect:");
 }
 
+/* Whether addr is one anybody on the Internet could reach: the ranges of RFC
+ * 6890 that are not (this host, private, shared, link-local, loopback,
+ * benchmarking, documentation, multicast, reserved; IPv6 unique-local and
+ * link-local, and IPv4 mapped into IPv6 by the same rules). */
+static bool hc_public_v4(uint32_t a)
+{
+	static const struct { uint32_t net, mask; } no[] = {
+		{ 0x00000000, 0xff000000 }, { 0x0a000000, 0xff000000 }, { 0x64400000, 0xffc00000 },
+		{ 0x7f000000, 0xff000000 }, { 0xa9fe0000, 0xffff0000 }, { 0xac100000, 0xfff00000 },
+		{ 0xc0000000, 0xffffff00 }, { 0xc0000200, 0xffffff00 }, { 0xc0a80000, 0xffff0000 },
+		{ 0xc6120000, 0xfffe0000 }, { 0xc6336400, 0xffffff00 }, { 0xcb007100, 0xffffff00 },
+		{ 0xe0000000, 0xe0000000 },
+	};
+
+	for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+		if ((a & no[i].mask) == no[i].net)
+			return false;
+	return true;
+}
+
+static bool hc_public(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return hc_public_v4(ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr));
+	if (sa->sa_family == AF_INET6) {
+		const uint8_t *b = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+		static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+		if (memcmp(b, mapped, 12) == 0)
+			return hc_public_v4((uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 |
+					    (uint32_t)b[14] << 8 | b[15]);
+		/* Only global unicast (2000::/3) reaches the Internet. */
+		return (b[0] & 0xe0) == 0x20;
+	}
+	return false;
+}
+
+/* curl's socket, opened only toward a public address: the check is on the
+ * address curl resolved, so that a name pointing into our own network is
+ * refused as surely as an address in the URL. */
+static curl_socket_t hc_open_public(void *clientp, curlsocktype purpose,
+				    struct curl_sockaddr *address)
+{
+	struct hc_req *r = clientp;
+
+	(void)purpose;
+	if (!hc_public(&address->addr)) {
+		r->blocked = true;
+		return CURL_SOCKET_BAD;
+	}
+	return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+}
+
+/* And before each request, on the connection it goes out on: a connection
+ * kept alive from another request (one without public_only) to the same
+ * host and port is checked too. */
+static int hc_prereq_public(void *clientp, char *conn_primary_ip, char *conn_local_ip,
+			    int conn_primary_port, int conn_local_port)
+{
+	struct hc_req *r = clientp;
+	struct sockaddr_in v4 = { .sin_family = AF_INET };
+	struct sockaddr_in6 v6 = { .sin6_family = AF_INET6 };
+	bool ok;
+
+	(void)conn_local_ip;
+	(void)conn_primary_port;
+	(void)conn_local_port;
+	if (inet_pton(AF_INET, conn_primary_ip, &v4.sin_addr) == 1)
+		ok = hc_public((const struct sockaddr *)&v4);
+	else
+		ok = inet_pton(AF_INET6, conn_primary_ip, &v6.sin6_addr) == 1 &&
+		     hc_public((const struct sockaddr *)&v6);
+	if (ok)
+		return CURL_PREREQFUNC_OK;
+	r->blocked = true;
+	return CURL_PREREQFUNC_ABORT;
+}
+
 static int hc_setup(struct hc_req *r, const struct hc_request *req)
 {
 	CURL *e = r->easy;
@@ -403,6 +487,14 @@ static int hc_setup(struct hc_req *r, const struct hc_request *req)
 	HC_SET(CURLOPT_HTTPHEADER, r->headers);
 	if (req->ca_file && *req->ca_file)
 		HC_SET(CURLOPT_CAINFO, req->ca_file);
+	if (req->public_only) {
+		HC_SET(CURLOPT_OPENSOCKETFUNCTION, hc_open_public);
+		HC_SET(CURLOPT_OPENSOCKETDATA, r);
+		HC_SET(CURLOPT_PREREQFUNCTION, hc_prereq_public);
+		HC_SET(CURLOPT_PREREQDATA, r);
+		/* A proxy would be the address checked, not the destination. */
+		HC_SET(CURLOPT_PROXY, "");
+	}
 	if (r->body || strcmp(req->method, "GET") != 0) {
 		/* Methods other than GET always send a (possibly empty) body. */
 		HC_SET(CURLOPT_POSTFIELDS, r->body ? r->body : "");

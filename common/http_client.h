@@ -14,6 +14,7 @@
 #ifndef STATEROOM_HTTP_CLIENT_H
 #define STATEROOM_HTTP_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -29,12 +30,16 @@ struct hc_request {
 	const char *bearer;          /* sent as "Authorization: Bearer ..."; NULL or "": none */
 	const char *ca_file;         /* PEM bundle to verify https with; NULL: the system's */
 	uint64_t timeout_ms;         /* whole request; 0: 10000 */
+	bool public_only;            /* connect only to a public address (a URL a user gave:
+	                              * whatever its name resolves to, never loopback, private,
+	                              * link-local, shared or multicast space); else -EACCES */
 };
 
 struct hc_response {
 	int err;                     /* 0: an HTTP answer came (any status); else a negative errno:
 	                              * -ECONNREFUSED, -ETIMEDOUT, -EMSGSIZE (body over the cap),
-	                              * -ECANCELED (hc_close), -EIO (anything else) */
+	                              * -ECANCELED (hc_close), -EACCES (public_only and the
+	                              * address is not public), -EIO (anything else) */
 	long status;                 /* HTTP status when err == 0 */
 	int64_t retry_after_s;       /* its Retry-After in seconds (a date: the wait until
 	                              * then), 0 when none */

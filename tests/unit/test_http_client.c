@@ -87,10 +87,24 @@ static void on_done(const struct hc_response *res, void *arg)
 	snprintf(r->error, sizeof r->error, "%s", res->error);
 }
 
+static void on_tick(uv_timer_t *t)
+{
+	(void)t;
+}
+
+/* A callback run from a timer (a transfer that fails before it has a socket)
+ * leaves UV_RUN_ONCE waiting for I/O that never comes: a ticking timer wakes
+ * the loop to look at the flag again. */
 static void run_until(const int *flag)
 {
+	uv_timer_t tick;
+
+	uv_timer_init(loop, &tick);
+	uv_timer_start(&tick, on_tick, 5, 5);
 	while (!*flag)
 		uv_run(loop, UV_RUN_ONCE);
+	uv_close((uv_handle_t *)&tick, NULL);
+	uv_run(loop, UV_RUN_NOWAIT);
 }
 
 /* A few more loop turns: a second callback would show up here. */
@@ -232,6 +246,39 @@ static void test_refused(struct hc *c)
 	run_until(&r.calls);
 	CHECK_EQ_INT(r.err, -ECONNREFUSED);
 	CHECK_EQ_INT(r.status, 0);
+}
+
+/* A URL a user gave (public_only) never reaches this host's own network,
+ * whether it names an address or a name that resolves to one; the same
+ * server answers a request without the flag, so the refusal is the flag's. */
+static void test_public_only(struct hc *c)
+{
+	static const char *const where[] = { "127.0.0.1", "localhost", "[::1]" };
+
+	for (size_t i = 0; i < sizeof where / sizeof where[0]; i++) {
+		struct result r = { 0 };
+		char u[64];
+		struct hc_request req = { .method = "POST", .url = u, .body = "x", .body_len = 1,
+					  .public_only = true };
+
+		snprintf(u, sizeof u, "http://%s:%d/echo", where[i], port);
+		CHECK_EQ_INT(hc_request(c, &req, on_done, &r), 0);
+		run_until(&r.calls);
+		CHECK_EQ_INT(r.err, -EACCES);
+		CHECK_EQ_INT(r.status, 0);
+	}
+	/* A connection kept alive by a request allowed there is not reused for
+	 * one that is not. */
+	struct result ok = { 0 }, no = { 0 };
+	struct hc_request allowed = { .method = "GET", .url = url("/echo") };
+	struct hc_request refused = { .method = "GET", .url = url("/echo"), .public_only = true };
+
+	CHECK_EQ_INT(hc_request(c, &allowed, on_done, &ok), 0);
+	run_until(&ok.calls);
+	CHECK_EQ_INT(ok.status, 200);
+	CHECK_EQ_INT(hc_request(c, &refused, on_done, &no), 0);
+	run_until(&no.calls);
+	CHECK_EQ_INT(no.err, -EACCES);
 }
 
 static void test_body_cap(struct hc *c)
@@ -383,6 +430,7 @@ int main(void)
 	test_error_status_is_an_answer(c);
 	test_timeout(c);
 	test_refused(c);
+	test_public_only(c);
 	test_body_cap(c);
 	test_bad_requests_never_call_back(c);
 	test_request_from_callback(c);
