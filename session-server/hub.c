@@ -4,10 +4,12 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -413,11 +415,30 @@ static bool log_answered(void *owner)
 	return hub_room_answered(owner);
 }
 
-static void log_committed(void *owner, int64_t seq)
+/* One line of --commit-log; a short write is not retried (the file is for
+ * the lab, which then sees an ack it cannot account for). */
+static void commit_log(struct app_room *r, int64_t from, int64_t to, bool restored)
+{
+	struct hub *h = r->hub;
+	char line[256];
+	int n;
+
+	if (h->cfg.commit_log_fd < 0)
+		return;
+	n = snprintf(line, sizeof(line),
+		     "{\"room\":\"%s\",\"server\":\"%s\",\"epoch\":%" PRId64 ",\"from\":%" PRId64
+		     ",\"to\":%" PRId64 "%s}\n",
+		     r->room.id, h->cfg.server_id, r->epoch, from, to, restored ? ",\"restored\":true" : "");
+	if (n > 0 && (size_t)n < sizeof(line) && write(h->cfg.commit_log_fd, line, (size_t)n) < 0)
+		log_write(LOG_WARN, "commit log write failed", "{s:s}", "error", strerror(errno));
+}
+
+static void log_committed(void *owner, int64_t from, int64_t seq)
 {
 	struct app_room *r = owner;
 	struct hub *h = r->hub;
 
+	commit_log(r, from, seq, false);
 	r->app->committed(r->state, seq);
 	if (r->drain_upto && seq >= r->drain_upto)
 		drain_room(r);
@@ -442,6 +463,7 @@ static void log_restored(void *owner, const struct app_record *recs, size_t n)
 {
 	struct app_room *r = owner;
 
+	commit_log(r, recs[0].seq, recs[n - 1].seq, true);
 	r->app->restore(r->state, recs, n);
 }
 

@@ -63,6 +63,10 @@ struct hub_config {
 	unsigned max_user_conns;      /* connections of one user in one room; 0: no limit */
 	unsigned game_hz;             /* app_step_default_ms(): --game-hz; 0: 20 */
 	uint64_t seat_grace_ms;       /* app_seat_grace_ms(): --seat-grace-ms */
+	/* --commit-log: a descriptor that gets one line per batch committed
+	 * (or found committed on recovery): room, server, epoch, seq range,
+	 * for the failover lab's checker. < 0: none. */
+	int commit_log_fd;
 };
 
 /* Returns 0 and *out, or a negative errno. ws is borrowed. */

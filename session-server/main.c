@@ -14,6 +14,7 @@
  * With --parent-pid (the process scheduler sets it) the death of that
  * parent is a SIGTERM too, so that servers whose backend was killed do not
  * run on unsupervised. */
+#include <fcntl.h>
 #include <errno.h>
 #include <http_parser.h>
 #include <inttypes.h>
@@ -49,6 +50,7 @@
 
 struct opts {
 	const char *host, *advertise, *id, *database_url, *secret, *allowed_origins, *log_level, *apps;
+	const char *commit_log;
 	long agones_sdk_port, agones_health_ms;
 	long drain_grace_ms;
 	long max_inboxes;
@@ -576,6 +578,9 @@ int main(int argc, char **argv)
 		{ "max-pending-handshakes", "SESSION_MAX_PENDING_HANDSHAKES", CFG_INT,
 		  &o->max_pending_handshakes, "1024", 1, 1000000,
 		  "connections not (yet) upgraded to WebSocket; past it the oldest idle one is closed" },
+		{ "commit-log", "SESSION_COMMIT_LOG", CFG_STR, &o->commit_log, "", 0, 0,
+		  "append one JSON line per committed batch (room, server, epoch, seq range) to this file, "
+		  "for the failover lab (scripts/chaos); empty: none" },
 		{ "parent-pid", "SESSION_PARENT_PID", CFG_INT, &o->parent_pid, "0", 0, 2147483647,
 		  "drain and exit when this parent process is gone (0: never; the process scheduler sets it)" },
 	};
@@ -645,6 +650,7 @@ int main(int argc, char **argv)
 		.max_user_conns = (unsigned)o->max_user_conns,
 		.game_hz = (unsigned)o->game_hz,
 		.seat_grace_ms = (uint64_t)o->seat_grace_ms,
+		.commit_log_fd = -1,
 	};
 	struct httpd_config htc = {
 		.host = o->host,
@@ -657,6 +663,11 @@ int main(int argc, char **argv)
 		.ud = s,
 	};
 
+	if (o->commit_log && o->commit_log[0] &&
+	    (hc.commit_log_fd = open(o->commit_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+		fprintf(stderr, "stateroom-session: --commit-log %s: %s\n", o->commit_log, strerror(errno));
+		return 2;
+	}
 	if ((r = db_open(s->loop, &dbc, &s->db)) != 0) {
 		fprintf(stderr, "stateroom-session: database: %s\n", strerror(-r));
 		return 1;
