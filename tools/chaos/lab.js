@@ -62,7 +62,7 @@ class Proc {
 		fs.writeSync(log, `--- start ${new Date().toISOString()}\n`);
 		// ip netns exec execs the command: the child's pid is the server's.
 		const child = spawn('ip', ['netns', 'exec', `${lab}-${this.host}`, ...this.argv], {
-			env: { PATH: process.env.PATH, ...this.env }, stdio: ['ignore', log, log],
+			env: { PATH: process.env.PATH, ...SANITIZER_ENV, ...this.env }, stdio: ['ignore', log, log],
 		});
 		fs.closeSync(log);
 		this.child = child;
@@ -87,7 +87,7 @@ class Proc {
 	}
 }
 
-async function waitFor(what, fn, ms = 30000) {
+async function waitFor(what, fn, ms = 30000 * SLOW) {
 	const deadline = Date.now() + ms;
 	let last;
 	while (Date.now() < deadline) {
@@ -100,6 +100,10 @@ async function waitFor(what, fn, ms = 30000) {
 	}
 	throw new Error(`${what} not ready within ${ms} ms ${last ?? ''}`);
 }
+
+// A sanitizer build's options (scripts/test sets them) reach the servers.
+const SANITIZER_ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => /^(ASAN|UBSAN|LSAN)_OPTIONS$/.test(k)));
+const SLOW = /asan/.test(build) ? 3 : 1;
 
 const httpOk = (url) => fetch(url, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok);
 
@@ -127,7 +131,18 @@ async function startPg() {
 const backends = ['be1', 'be2'].map((h) => Object.assign(new Proc(h, h, [path.join(build, 'backend-server/stateroom-backend')], {
 	BACKEND_HOST: ip(h), BACKEND_PORT: '8080', DATABASE_URL: dbUrl, STATEROOM_SECRET: secret,
 }), { url: `http://${ip(h)}:8080` }));
+// Every session server runs under libfaketime (when installed), its offset
+// read from a file the clock-step fault writes; the monotonic clock is not
+// faked.
+const FAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
+const fakeTimeFile = (h) => path.join(dir, `faketime-${h}`);
+const fakeEnv = (h) => {
+	if (!fs.existsSync(FAKETIME) || SANITIZER_ENV.ASAN_OPTIONS) return {};
+	fs.writeFileSync(fakeTimeFile(h), '+0\n');
+	return { LD_PRELOAD: FAKETIME, FAKETIME_TIMESTAMP_FILE: fakeTimeFile(h), FAKETIME_CACHE_DURATION: '1', FAKETIME_DONT_FAKE_MONOTONIC: '1' };
+};
 const sessions = ['ss1', 'ss2', 'ss3'].map((h) => Object.assign(new Proc(h, h, [path.join(build, 'session-server/stateroom-session')], {
+	...fakeEnv(h),
 	SESSION_HOST: ip(h), SESSION_PORT: '9001', SESSION_ID: h, SESSION_ADVERTISE: `${ip(h)}:9001`,
 	DATABASE_URL: dbUrl, STATEROOM_SECRET: secret, SESSION_COMMIT_LOG: path.join(dir, `commit-${h}.jsonl`),
 }), { url: `http://${ip(h)}:9001` }));
@@ -189,7 +204,7 @@ async function main() {
 	say(`${clients.length} clients in ${nRooms} rooms, sending`);
 	await sleep(3000);
 
-	const ctx = { lab, net, ip, dir, pg, startPg, backends, sessions, psql, run, say, sleep, waitFor, httpOk };
+	const ctx = { lab, net, ip, dir, fs, fakeTimeFile, pg, startPg, backends, sessions, psql, run, say, sleep, waitFor, httpOk };
 	for (const step of plan) {
 		const fault = FAULTS[step.kind];
 		const target = await fault.target(ctx, step);
