@@ -51,6 +51,7 @@
 struct opts {
 	const char *host, *advertise, *id, *database_url, *secret, *allowed_origins, *log_level, *apps;
 	const char *commit_log;
+	long lease_ms;
 	long agones_sdk_port, agones_health_ms;
 	long drain_grace_ms;
 	long max_inboxes;
@@ -578,6 +579,10 @@ int main(int argc, char **argv)
 		{ "max-pending-handshakes", "SESSION_MAX_PENDING_HANDSHAKES", CFG_INT,
 		  &o->max_pending_handshakes, "1024", 1, 1000000,
 		  "connections not (yet) upgraded to WebSocket; past it the oldest idle one is closed" },
+		{ "lease-ms", "SESSION_LEASE_MS", CFG_INT, &o->lease_ms, "3000", 0, 3600000,
+		  "with no registry heartbeat for this long while the database connection is up (its "
+		  "queries hang), let every room go (clients closed 1012 to look it up again): the "
+		  "backends' --dead-after-ms; 0: never" },
 		{ "commit-log", "SESSION_COMMIT_LOG", CFG_STR, &o->commit_log, "", 0, 0,
 		  "append one JSON line per committed batch (room, server, epoch, seq range) to this file, "
 		  "for the failover lab (scripts/chaos); empty: none" },
@@ -651,6 +656,7 @@ int main(int argc, char **argv)
 		.game_hz = (unsigned)o->game_hz,
 		.seat_grace_ms = (uint64_t)o->seat_grace_ms,
 		.commit_log_fd = -1,
+		.lease_ms = (uint64_t)o->lease_ms,
 	};
 	struct httpd_config htc = {
 		.host = o->host,
@@ -663,6 +669,10 @@ int main(int argc, char **argv)
 		.ud = s,
 	};
 
+	if (o->lease_ms > 0 && o->lease_ms < 2 * o->heartbeat_ms) {
+		fprintf(stderr, "stateroom-session: --lease-ms must be 0 or at least twice --heartbeat-ms\n");
+		return 2;
+	}
 	if (o->commit_log && o->commit_log[0] &&
 	    (hc.commit_log_fd = open(o->commit_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644)) < 0) {
 		fprintf(stderr, "stateroom-session: --commit-log %s: %s\n", o->commit_log, strerror(errno));

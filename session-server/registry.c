@@ -231,6 +231,11 @@ bool registry_ready(const struct registry *r)
 	       uv_now(r->loop) - r->last_ok < 3 * r->heartbeat_ms;
 }
 
+uint64_t registry_beat_age(const struct registry *r)
+{
+	return r->last_ok ? uv_now(r->loop) - r->last_ok : UINT64_MAX;
+}
+
 static void fetch_done(PGresult *res, const char *err, const char *sqlstate, void *arg)
 {
 	struct fetch *f = arg;
