@@ -109,6 +109,10 @@ export function check({ dir, rows, faults, endMs }) {
 			case 'pin':
 				pins.add(`${room} ${r.epoch} ${r.server}`);
 				break;
+			case 'stop':
+				// The library gave up for good: its user is locked out.
+				bad('client gave up', `${name} stopped (${r.reason}, close ${r.code}) in ${room}`, r.ms);
+				break;
 			case 'open':
 				socks.set(r.sock, { server: r.server, epoch: r.epoch });
 				if (last !== null && r.since !== last) bad('resumed from the wrong place', `${name} resumed with since=${r.since} after seeing ${last}`, r.ms);

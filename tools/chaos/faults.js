@@ -130,7 +130,12 @@ export const FAULTS = {
 			if (!ctx.fs.existsSync(file)) throw new Error('clock-step needs libfaketime (apt-get install libfaketime) and a build without sanitizers');
 			ctx.fs.writeFileSync(file, '+90\n');
 			try {
-				await ctx.sleep(step.hold ?? 8000);
+				// Someone arrives meanwhile: a join ticket, judged by the
+				// stepped clock.
+				await ctx.sleep(1500);
+				const rooms = roomsOn(await ctx.psql('SELECT id, coalesce(server_id, \'\') FROM rooms'), target);
+				if (rooms.length) await ctx.addClient(rooms[0]);
+				await ctx.sleep((step.hold ?? 8000) - 1500);
 			} finally {
 				ctx.fs.writeFileSync(file, '+0\n');
 			}
@@ -163,8 +168,9 @@ export const FAULTS = {
 
 // The plan: every fault kind once (default), two (short), or a random
 // sequence (long). Each step's draw picks its target.
-export function schedule(mode, rnd) {
+export function schedule(mode, rnd, only) {
 	const kinds = Object.keys(FAULTS);
+	if (only) return only.split(',').map((kind) => ({ kind, draw: rnd() }));
 	if (mode === 'short') return ['kill-session', 'pause-session'].map((kind) => ({ kind, draw: rnd() }));
 	if (mode === 'long') {
 		const steps = [];

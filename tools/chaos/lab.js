@@ -154,7 +154,10 @@ const faults = [];
 let failed = null;
 
 async function main() {
-	const plan = schedule(mode, rng(seed));
+	for (const k of (args.fault || '').split(',').filter(Boolean)) {
+		if (!FAULTS[k]) throw new Error(`no fault ${k}: ${Object.keys(FAULTS).join(', ')}`);
+	}
+	const plan = schedule(mode, rng(seed), args.fault);
 	say(`seed ${seed}, ${mode}: ${plan.map((p) => p.kind).join(', ')}`);
 	await initPg();
 	await startPg();
@@ -177,6 +180,18 @@ async function main() {
 		return (await res.json()).token;
 	};
 	const clientRng = rng(seed ^ 0x5eed);
+	let newcomers = 0;
+	const addClient = async (roomId) => {
+		const user = `new${++newcomers}`;
+		const c = new NativeClient({
+			dir: path.join(dir, 'clients'), name: user, user, token: await login(user), roomId,
+			backends: backendUrls, everyMs: 250, rng: clientRng,
+		});
+		clients.push(c);
+		c.start();
+		c.sending = true;
+		say(`  ${user} joins ${roomId}`);
+	};
 	for (let i = 0; i < nRooms; i++) {
 		const owner = await login(`owner${i}`);
 		const res = await fetch(`${backendUrls[i % 2]}/api/rooms`, {
@@ -204,7 +219,7 @@ async function main() {
 	say(`${clients.length} clients in ${nRooms} rooms, sending`);
 	await sleep(3000);
 
-	const ctx = { lab, net, ip, dir, fs, fakeTimeFile, pg, startPg, backends, sessions, psql, run, say, sleep, waitFor, httpOk };
+	const ctx = { lab, net, ip, dir, fs, fakeTimeFile, addClient, pg, startPg, backends, sessions, psql, run, say, sleep, waitFor, httpOk };
 	for (const step of plan) {
 		const fault = FAULTS[step.kind];
 		const target = await fault.target(ctx, step);
