@@ -262,7 +262,7 @@ static void on_upgrade(struct httpd_req *req, void *ud)
 	}
 	resp_len = hs_response(&hs, resp, sizeof(resp));
 	tr = ticket_from_query(s->jar, req, (const unsigned char *)s->o.secret, strlen(s->o.secret),
-			       s->id, (int64_t)time(NULL), &t);
+			       s->id, registry_now(s->reg), &t);
 	if (tr == TICKET_OK && !s->draining) {
 		s->hs_ok++;
 		rc = hub_accept(s->hub, req, resp, resp_len, &t, hs.protocol, parse_since(req));
