@@ -131,11 +131,13 @@ export const FAULTS = {
 			ctx.fs.writeFileSync(file, '+90\n');
 			try {
 				// Someone arrives meanwhile: a join ticket, judged by the
-				// stepped clock.
-				await ctx.sleep(1500);
+				// stepped clock. (Not at once: the server measures its offset
+				// from PostgreSQL's clock with each heartbeat, and libfaketime
+				// reads the step within a second.)
+				await ctx.sleep(3000);
 				const rooms = roomsOn(await ctx.psql('SELECT id, coalesce(server_id, \'\') FROM rooms'), target);
 				if (rooms.length) await ctx.addClient(rooms[0]);
-				await ctx.sleep((step.hold ?? 8000) - 1500);
+				await ctx.sleep((step.hold ?? 8000) - 3000);
 			} finally {
 				ctx.fs.writeFileSync(file, '+0\n');
 			}

@@ -148,7 +148,7 @@ export class NativeClient {
 
 	send(id, text) {
 		this.outstanding.set(id, text);
-		this.r.rec({ t: 'send', id, text });
+		this.r.rec({ t: 'send', id, text, sock: this.sock });
 		this.room.request({ type: 'send', id, text }).then((seq) => {
 			this.outstanding.delete(id);
 			this.r.rec({ t: 'acked', id, seq });
