@@ -155,6 +155,28 @@ export const FAULTS = {
 			await ctx.waitFor(`${target} again`, () => ctx.httpOk(`${b.url}/readyz`));
 		},
 	},
+	// The PostgreSQL primary lost (--ha): every process of its host killed
+	// (pg_autoctl and PostgreSQL), as a host dies; pg_auto_failover's monitor
+	// promotes the synchronous standby. The servers reach it through their
+	// multi-host URL (target_session_attrs=read-write).
+	'pg-failover': {
+		target: async (ctx) => {
+			if (!ctx.HA) throw new Error('pg-failover needs the pg_auto_failover formation (--ha)');
+			return ctx.haPrimary();
+		},
+		rooms: allRooms,
+		async inject(ctx, target) {
+			const t0 = Date.now();
+			const pids = (await ctx.run('ip', ['netns', 'pids', `${ctx.lab}-${target}`])).split('\n').filter(Boolean);
+			await ctx.run('kill', ['-KILL', ...pids]);
+			let primary;
+			await ctx.waitFor('a new primary', async () => {
+				primary = await ctx.haPrimary();
+				return primary && primary !== target;
+			}, 120000);
+			ctx.say(`  ${primary} promoted ${((Date.now() - t0) / 1000).toFixed(1)} s after ${target} was killed`);
+		},
+	},
 	// PostgreSQL stopped (fast shutdown: every connection cut) and started
 	// again after 3 s.
 	'restart-pg': {
@@ -173,13 +195,15 @@ export const FAULTS = {
 export function schedule(mode, rnd, only) {
 	const kinds = Object.keys(FAULTS);
 	if (only) return only.split(',').map((kind) => ({ kind, draw: rnd() }));
+	if (mode === 'ha') return [{ kind: 'pg-failover', draw: rnd() }];
 	if (mode === 'short') return ['kill-session', 'pause-session'].map((kind) => ({ kind, draw: rnd() }));
+	const single = kinds.filter((k) => k !== 'pg-failover');
 	if (mode === 'long') {
 		const steps = [];
 		for (let i = 0; i < 24; i++) {
-			steps.push({ kind: kinds[Math.floor(rnd() * kinds.length)], draw: rnd(), hold: 4000 + Math.floor(rnd() * 6000), after: 6000 + Math.floor(rnd() * 6000) });
+			steps.push({ kind: single[Math.floor(rnd() * single.length)], draw: rnd(), hold: 4000 + Math.floor(rnd() * 6000), after: 6000 + Math.floor(rnd() * 6000) });
 		}
 		return steps;
 	}
-	return kinds.map((kind) => ({ kind, draw: rnd() }));
+	return kinds.filter((k) => k !== 'pg-failover').map((kind) => ({ kind, draw: rnd() }));
 }

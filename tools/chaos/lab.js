@@ -31,11 +31,16 @@ export function rng(s) {
 	};
 }
 
-const ADDR = { pg: 2, be1: 11, be2: 12, ss1: 21, ss2: 22, ss3: 23, cl: 100 };
+const ADDR = { pg: 2, pg2: 3, mon: 4, be1: 11, be2: 12, ss1: 21, ss2: 22, ss3: 23, cl: 100 };
+// --ha: PostgreSQL as a pg_auto_failover formation (a monitor, a primary and
+// a synchronous standby) that the servers reach through a multi-host URL.
+const HA = args.ha === '1';
 const ip = (h) => `${net}.${ADDR[h]}`;
 const PGBIN = fs.readdirSync('/usr/lib/postgresql').sort((a, b) => a - b).map((v) => `/usr/lib/postgresql/${v}/bin`).pop();
 const secret = crypto.randomBytes(32).toString('hex');
-const dbUrl = `postgresql://postgres@${ip('pg')}:5432/stateroom`;
+const dbUrl = HA
+	? `postgresql://postgres@${ip('pg')}:5432,${ip('pg2')}:5432/stateroom?target_session_attrs=read-write`
+	: `postgresql://postgres@${ip('pg')}:5432/stateroom`;
 fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
 fs.mkdirSync(path.join(dir, 'clients'), { recursive: true });
 
@@ -123,6 +128,52 @@ async function initPg() {
 	fs.appendFileSync(path.join(pgData, 'pg_hba.conf'), `host all all ${net}.0/24 trust\n`);
 }
 
+// pg_auto_failover: every pg_autoctl with a folder of its own for its
+// configuration, state, run files and Unix socket (the namespaces share the
+// file system), and trust for the lab's network.
+const PAF_MONITOR = `postgres://autoctl_node@${ip('mon')}:5432/pg_auto_failover?sslmode=disable`;
+const pafEnv = (h) => {
+	const base = path.join(dir, `paf-${h}`);
+	for (const d of ['cfg', 'data', 'run', 'sock']) fs.mkdirSync(path.join(base, d), { recursive: true });
+	return {
+		PATH: `${PGBIN}:${process.env.PATH}`, HOME: base, XDG_CONFIG_HOME: path.join(base, 'cfg'),
+		XDG_DATA_HOME: path.join(base, 'data'), XDG_RUNTIME_DIR: path.join(base, 'run'), PG_REGRESS_SOCK_DIR: path.join(base, 'sock'),
+	};
+};
+const pafNodes = {};
+let pafMonitor = null;
+async function startHa() {
+	const mon = new Proc('pg-monitor', 'mon', [...asPg, 'pg_autoctl', 'create', 'monitor', '--pgdata', path.join(dir, 'paf-mon', 'pgdata'),
+		'--pgport', '5432', '--hostname', ip('mon'), '--auth', 'trust', '--no-ssl', '--run'], pafEnv('mon'));
+	await run('chown', ['-R', 'postgres:', dir]);
+	pafMonitor = mon;
+	mon.start();
+	await waitFor('the pg_auto_failover monitor', () => psql('SELECT 1', PAF_MONITOR).then(() => true), 60000);
+	for (const h of ['pg', 'pg2']) {
+		const env = pafEnv(h);
+		await run('chown', ['-R', 'postgres:', path.join(dir, `paf-${h}`)]);
+		const node = new Proc(`postgres-${h}`, h, [...asPg, 'pg_autoctl', 'create', 'postgres', '--pgdata', path.join(dir, `paf-${h}`, 'pgdata'),
+			'--pgport', '5432', '--pghost', env.PG_REGRESS_SOCK_DIR, '--hostname', ip(h), '--name', h, '--dbname', 'stateroom',
+			'--monitor', PAF_MONITOR, '--auth', 'trust', '--no-ssl', '--pg-hba-lan', '--run'], env);
+		pafNodes[h] = node;
+		node.start();
+		const want = h === 'pg' ? ['single', 'wait_primary'] : ['secondary'];
+		await waitFor(`pg_auto_failover node ${h}`, async () => {
+			// pg_basebackup waits for a checkpoint: ask for it now.
+			if (h === 'pg2') await psql('CHECKPOINT', `postgresql://postgres@${ip('pg')}:5432/stateroom`).catch(() => {});
+			const rows = await psql(`SELECT reportedstate FROM pgautofailover.node WHERE nodename = '${h}'`, PAF_MONITOR);
+			return rows.length === 1 && want.includes(rows[0][0]);
+		}, 120000);
+	}
+	say(`pg_auto_failover: primary pg, synchronous standby pg2 (${(await psql('SHOW synchronous_standby_names'))[0][0]})`);
+}
+
+// The node pg_auto_failover has as primary now.
+export async function haPrimary() {
+	const rows = await psql("SELECT nodename FROM pgautofailover.node WHERE reportedstate IN ('primary', 'wait_primary', 'single') AND goalstate IN ('primary', 'wait_primary', 'single')", PAF_MONITOR);
+	return rows[0]?.[0];
+}
+
 async function startPg() {
 	pg.start();
 	await waitFor('PostgreSQL', () => psql('SELECT 1', dbUrl.replace(/stateroom$/, 'postgres')).then(() => true));
@@ -159,9 +210,13 @@ async function main() {
 	}
 	const plan = schedule(mode, rng(seed), args.fault);
 	say(`seed ${seed}, ${mode}: ${plan.map((p) => p.kind).join(', ')}`);
-	await initPg();
-	await startPg();
-	await psql('CREATE DATABASE stateroom', dbUrl.replace(/stateroom$/, 'postgres'));
+	if (HA) {
+		await startHa();
+	} else {
+		await initPg();
+		await startPg();
+		await psql('CREATE DATABASE stateroom', dbUrl.replace(/stateroom$/, 'postgres'));
+	}
 	for (const b of backends) b.start();
 	await Promise.all(backends.map((b) => waitFor(b.name, () => httpOk(`${b.url}/readyz`))));
 	for (const s of sessions) s.start();
@@ -219,7 +274,7 @@ async function main() {
 	say(`${clients.length} clients in ${nRooms} rooms, sending`);
 	await sleep(3000);
 
-	const ctx = { lab, net, ip, dir, fs, fakeTimeFile, addClient, pg, startPg, backends, sessions, psql, run, say, sleep, waitFor, httpOk };
+	const ctx = { lab, net, ip, dir, fs, fakeTimeFile, addClient, pg, startPg, HA, pafNodes, haPrimary, PAF_MONITOR, backends, sessions, psql, run, say, sleep, waitFor, httpOk };
 	for (const step of plan) {
 		const fault = FAULTS[step.kind];
 		const target = await fault.target(ctx, step);
@@ -294,6 +349,7 @@ async function shutdown() {
 	await Promise.all([...sessions, ...backends].map((p) => p.stop('SIGTERM', 5000)));
 	pg.signal('SIGCONT');
 	await pg.stop('SIGINT', 10000);
+	for (const p of [...Object.values(pafNodes), ...(pafMonitor ? [pafMonitor] : [])]) await p.stop('SIGTERM', 10000);
 }
 
 let code = 1;
