@@ -180,7 +180,10 @@ export const FAULTS = {
 	// PostgreSQL stopped (fast shutdown: every connection cut) and started
 	// again after 3 s.
 	'restart-pg': {
-		target: async () => 'pg',
+		target: async (ctx) => {
+			if (ctx.HA) throw new Error('restart-pg needs the single PostgreSQL (not --ha)');
+			return 'pg';
+		},
 		rooms: allRooms,
 		async inject(ctx) {
 			await ctx.pg.stop('SIGINT');

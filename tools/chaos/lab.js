@@ -20,7 +20,7 @@ const t0 = Date.now();
 const say = (msg) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${msg}\n`);
 
 // A seeded generator (mulberry32): the same seed, the same schedule.
-export function rng(s) {
+function rng(s) {
 	let a = s >>> 0;
 	return () => {
 		a = (a + 0x6D2B79F5) >>> 0;
@@ -44,7 +44,7 @@ const dbUrl = HA
 fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
 fs.mkdirSync(path.join(dir, 'clients'), { recursive: true });
 
-export function run(cmd, argv, opts = {}) {
+function run(cmd, argv, opts = {}) {
 	return new Promise((resolve, reject) => {
 		execFile(cmd, argv, { encoding: 'utf8', ...opts }, (err, stdout, stderr) => {
 			if (err) reject(new Error(`${cmd} ${argv.join(' ')}: ${stderr.trim() || err.message}`));
@@ -53,7 +53,7 @@ export function run(cmd, argv, opts = {}) {
 	});
 }
 
-export const psql = (sql, url = dbUrl) => run('psql', ['-X', '-q', '-tA', '-F', '\t', '-v', 'ON_ERROR_STOP=1', '-d', url, '-c', sql])
+const psql = (sql, url = dbUrl) => run('psql', ['-X', '-q', '-tA', '-F', '\t', '-v', 'ON_ERROR_STOP=1', '-d', url, '-c', sql])
 	.then((out) => out.split('\n').filter(Boolean).map((l) => l.split('\t')));
 
 // One component: a process in its host's namespace, logging to logs/NAME.log.
@@ -165,11 +165,18 @@ async function startHa() {
 			return rows.length === 1 && want.includes(rows[0][0]);
 		}, 120000);
 	}
-	say(`pg_auto_failover: primary pg, synchronous standby pg2 (${(await psql('SHOW synchronous_standby_names'))[0][0]})`);
+	// Synchronous replication once the standby has caught up: no workload
+	// before it, or an acked message could be the primary's alone.
+	let sync = '';
+	await waitFor('synchronous replication', async () => {
+		sync = (await psql('SHOW synchronous_standby_names'))[0]?.[0] ?? '';
+		return sync !== '';
+	}, 60000);
+	say(`pg_auto_failover: primary pg, synchronous standby pg2 (${sync})`);
 }
 
 // The node pg_auto_failover has as primary now.
-export async function haPrimary() {
+async function haPrimary() {
 	const rows = await psql("SELECT nodename FROM pgautofailover.node WHERE reportedstate IN ('primary', 'wait_primary', 'single') AND goalstate IN ('primary', 'wait_primary', 'single')", PAF_MONITOR);
 	return rows[0]?.[0];
 }
@@ -202,7 +209,6 @@ const sessions = ['ss1', 'ss2', 'ss3'].map((h) => Object.assign(new Proc(h, h, [
 
 const clients = [];
 const faults = [];
-let failed = null;
 
 async function main() {
 	for (const k of (args.fault || '').split(',').filter(Boolean)) {
@@ -357,7 +363,6 @@ try {
 	const res = await main();
 	code = res.violations.length ? 1 : 0;
 } catch (e) {
-	failed = e;
 	process.stderr.write(`lab failed: ${e.stack}\n`);
 	process.stdout.write(`seed ${seed}\nviolations -, worst recovery - (the lab did not complete: ${e.message.split('\n')[0]})\n`);
 	code = 2;
