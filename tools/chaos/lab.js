@@ -46,7 +46,8 @@ fs.mkdirSync(path.join(dir, 'clients'), { recursive: true });
 
 function run(cmd, argv, opts = {}) {
 	return new Promise((resolve, reject) => {
-		execFile(cmd, argv, { encoding: 'utf8', ...opts }, (err, stdout, stderr) => {
+		// The history of a long run is megabytes.
+		execFile(cmd, argv, { encoding: 'utf8', maxBuffer: 1 << 30, ...opts }, (err, stdout, stderr) => {
 			if (err) reject(new Error(`${cmd} ${argv.join(' ')}: ${stderr.trim() || err.message}`));
 			else resolve(stdout);
 		});
