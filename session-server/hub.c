@@ -4,10 +4,12 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -413,11 +415,30 @@ static bool log_answered(void *owner)
 	return hub_room_answered(owner);
 }
 
-static void log_committed(void *owner, int64_t seq)
+/* One line of --commit-log; a short write is not retried (the file is for
+ * the lab, which then sees an ack it cannot account for). */
+static void commit_log(struct app_room *r, int64_t from, int64_t to, bool restored)
+{
+	struct hub *h = r->hub;
+	char line[256];
+	int n;
+
+	if (h->cfg.commit_log_fd < 0)
+		return;
+	n = snprintf(line, sizeof(line),
+		     "{\"room\":\"%s\",\"server\":\"%s\",\"epoch\":%" PRId64 ",\"from\":%" PRId64
+		     ",\"to\":%" PRId64 "%s}\n",
+		     r->room.id, h->cfg.server_id, r->epoch, from, to, restored ? ",\"restored\":true" : "");
+	if (n > 0 && (size_t)n < sizeof(line) && write(h->cfg.commit_log_fd, line, (size_t)n) < 0)
+		log_write(LOG_WARN, "commit log write failed", "{s:s}", "error", strerror(errno));
+}
+
+static void log_committed(void *owner, int64_t from, int64_t seq)
 {
 	struct app_room *r = owner;
 	struct hub *h = r->hub;
 
+	commit_log(r, from, seq, false);
 	r->app->committed(r->state, seq);
 	if (r->drain_upto && seq >= r->drain_upto)
 		drain_room(r);
@@ -442,6 +463,7 @@ static void log_restored(void *owner, const struct app_record *recs, size_t n)
 {
 	struct app_room *r = owner;
 
+	commit_log(r, recs[0].seq, recs[n - 1].seq, true);
 	r->app->restore(r->state, recs, n);
 }
 
@@ -666,10 +688,44 @@ int hub_accept(struct hub *h, struct httpd_req *req, const char *response, size_
 
 /* ------------------------------------------------------------------ timer */
 
+/* The heartbeat is older than the lease while the database connection is
+ * up (its queries hang: a partition, a frozen database): whoever the
+ * backends chose for these rooms since, it may not be us. Lets every
+ * client go to find out. A connection that is down (refused, reset) is
+ * PostgreSQL stopped or restarting, for the backends too: the clients stay,
+ * and their sends are answered unavailable until it is back. */
+static void check_lease(struct hub *h)
+{
+	uint64_t age;
+
+	if (!h->reg || !h->cfg.lease_ms)
+		return;
+	age = registry_beat_age(h->reg);
+	if (age == UINT64_MAX || age <= h->cfg.lease_ms) {
+		if (h->lease_lost)
+			log_write(LOG_INFO, "heartbeat back: taking rooms again", NULL);
+		h->lease_lost = false;
+		return;
+	}
+	if (!db_connected(h->db))
+		return;
+	if (!h->lease_lost)
+		log_write(LOG_WARN, "no heartbeat within the lease: letting every room go", "{s:I,s:I}",
+			  "age_ms", (json_int_t)age, "lease_ms", (json_int_t)h->cfg.lease_ms);
+	h->lease_lost = true;
+	for (size_t i = 0; i < h->table.n; i++) {
+		struct app_room *r = container_of(h->table.rooms[i], struct app_room, room);
+		if (r->life == LIFE_READY)
+			kill_room(r, WIRE_CLOSE_RESTART, "cut off from the database: look the room up again");
+	}
+}
+
 static void on_tick(uv_timer_t *t)
 {
 	struct hub *h = container_of(t, struct hub, timer);
 	uint64_t now = uv_now(h->loop);
+
+	check_lease(h);
 
 	/* Backwards: room_free() moves the last room into the freed slot. */
 	for (size_t i = h->table.n; i-- > 0;) {

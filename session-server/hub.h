@@ -20,6 +20,12 @@
  *
  * A room left empty for room_idle_ms is unloaded and unpinned.
  *
+ * Once the registry's heartbeat has been missing for longer than lease_ms
+ * while the database connection is up (its queries hang: cut off from
+ * PostgreSQL, or frozen), every room is unloaded and its clients closed
+ * with 1012: they look the room up again, and the backends, which take this
+ * server for dead by then, place it on a live one.
+ *
  * Each connection has a token bucket (rate_limit frames a second, up to
  * rate_burst at once; pace.h): once it is empty the connection is not read
  * until a token has come back, so a fast sender is slowed down (TCP pushes
@@ -64,6 +70,16 @@ struct hub_config {
 	unsigned max_user_conns;      /* connections of one user in one room; 0: no limit */
 	unsigned game_hz;             /* app_step_default_ms(): --game-hz; 0: 20 */
 	uint64_t seat_grace_ms;       /* app_seat_grace_ms(): --seat-grace-ms */
+	/* --commit-log: a descriptor that gets one line per batch committed
+	 * (or found committed on recovery): room, server, epoch, seq range,
+	 * for the failover lab's checker. < 0: none. */
+	int commit_log_fd;
+	/* --lease-ms: with no heartbeat for longer than this while the
+	 * database connection is up (hung), the backends may have re-pinned
+	 * every room here, and this server cannot tell: every room's clients
+	 * are closed with 1012, to look it up again, and the room is
+	 * unloaded. 0: never. */
+	uint64_t lease_ms;
 };
 
 /* Returns 0 and *out, or a negative errno. ws is borrowed. */

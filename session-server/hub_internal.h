@@ -113,6 +113,7 @@ struct hub {
 	unsigned timers_open;
 	bool draining, closing;
 	bool listening;               /* on stateroom_room (rules.h) */
+	bool lease_lost;              /* cfg.lease_ms passed with no heartbeat */
 	void (*drain_done)(void *arg);  /* hub_drain's, until it has run */
 	void *drain_arg;
 	size_t n_clients;

@@ -14,6 +14,7 @@
  * With --parent-pid (the process scheduler sets it) the death of that
  * parent is a SIGTERM too, so that servers whose backend was killed do not
  * run on unsupervised. */
+#include <fcntl.h>
 #include <errno.h>
 #include <http_parser.h>
 #include <inttypes.h>
@@ -49,6 +50,8 @@
 
 struct opts {
 	const char *host, *advertise, *id, *database_url, *secret, *allowed_origins, *log_level, *apps;
+	const char *commit_log;
+	long lease_ms;
 	long agones_sdk_port, agones_health_ms;
 	long drain_grace_ms;
 	long max_inboxes;
@@ -260,7 +263,7 @@ static void on_upgrade(struct httpd_req *req, void *ud)
 	}
 	resp_len = hs_response(&hs, resp, sizeof(resp));
 	tr = ticket_from_query(s->jar, req, (const unsigned char *)s->o.secret, strlen(s->o.secret),
-			       s->id, (int64_t)time(NULL), &t);
+			       s->id, registry_now(s->reg), &t);
 	if (tr == TICKET_OK && !s->draining) {
 		s->hs_ok++;
 		rc = hub_accept(s->hub, req, resp, resp_len, &t, hs.protocol, parse_since(req));
@@ -579,6 +582,13 @@ int main(int argc, char **argv)
 		{ "max-pending-handshakes", "SESSION_MAX_PENDING_HANDSHAKES", CFG_INT,
 		  &o->max_pending_handshakes, "1024", 1, 1000000,
 		  "connections not (yet) upgraded to WebSocket; past it the oldest idle one is closed" },
+		{ "lease-ms", "SESSION_LEASE_MS", CFG_INT, &o->lease_ms, "3000", 0, 3600000,
+		  "with no registry heartbeat for this long while the database connection is up (its "
+		  "queries hang), let every room go (clients closed 1012 to look it up again): the "
+		  "backends' --dead-after-ms; 0: never" },
+		{ "commit-log", "SESSION_COMMIT_LOG", CFG_STR, &o->commit_log, "", 0, 0,
+		  "append one JSON line per committed batch (room, server, epoch, seq range) to this file, "
+		  "for the failover lab (scripts/chaos); empty: none" },
 		{ "parent-pid", "SESSION_PARENT_PID", CFG_INT, &o->parent_pid, "0", 0, 2147483647,
 		  "drain and exit when this parent process is gone (0: never; the process scheduler sets it)" },
 	};
@@ -649,6 +659,8 @@ int main(int argc, char **argv)
 		.max_user_conns = (unsigned)o->max_user_conns,
 		.game_hz = (unsigned)o->game_hz,
 		.seat_grace_ms = (uint64_t)o->seat_grace_ms,
+		.commit_log_fd = -1,
+		.lease_ms = (uint64_t)o->lease_ms,
 	};
 	struct httpd_config htc = {
 		.host = o->host,
@@ -661,6 +673,15 @@ int main(int argc, char **argv)
 		.ud = s,
 	};
 
+	if (o->lease_ms > 0 && o->lease_ms < 2 * o->heartbeat_ms) {
+		fprintf(stderr, "stateroom-session: --lease-ms must be 0 or at least twice --heartbeat-ms\n");
+		return 2;
+	}
+	if (o->commit_log && o->commit_log[0] &&
+	    (hc.commit_log_fd = open(o->commit_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+		fprintf(stderr, "stateroom-session: --commit-log %s: %s\n", o->commit_log, strerror(errno));
+		return 2;
+	}
 	if ((r = db_open(s->loop, &dbc, &s->db)) != 0) {
 		fprintf(stderr, "stateroom-session: database: %s\n", strerror(-r));
 		return 1;

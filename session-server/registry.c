@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "container.h"
 #include "log.h"
@@ -35,10 +36,22 @@ struct registry {
 	uv_timer_t timer;
 	bool registered, draining, stopping, timer_open, beat_in_flight;
 	uint64_t last_ok;
+	int64_t clock_offset_ms;     /* PostgreSQL's clock minus ours, at the last heartbeat */
 	unsigned beats, pending;
 };
 
 static void on_beat(uv_timer_t *t);
+
+/* PostgreSQL's clock, in ms since the Unix epoch, read with each heartbeat. */
+#define DB_CLOCK_MS "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 struct fetch {
 	struct registry *r;
@@ -102,6 +115,8 @@ static void beat_done(PGresult *res, const char *err, const char *sqlstate, void
 				log_write(LOG_INFO, "registered", "{s:s,s:s}", "id", r->id, "address", r->address);
 			r->registered = true;
 			r->last_ok = uv_now(r->loop);
+			if (PQntuples(res) == 1 && PQnfields(res) == 2)
+				r->clock_offset_ms = strtoll(PQgetvalue(res, 0, 1), NULL, 10) - wall_ms();
 			if (!r->draining && r->on_drain && PQntuples(res) == 1 &&
 			    strcmp(PQgetvalue(res, 0, 0), "draining") == 0) {
 				log_write(LOG_INFO, "drain requested in the registry", NULL);
@@ -158,7 +173,8 @@ static void on_beat(uv_timer_t *t)
 			     " connections = EXCLUDED.connections, state = EXCLUDED.state,"
 			     " boot = EXCLUDED.boot, inbox_capacity = EXCLUDED.inbox_capacity,"
 			     " inboxes = EXCLUDED.inboxes, apps = EXCLUDED.apps, started_at = now(),"
-			     " heartbeat_at = now()",
+			     " heartbeat_at = now()"
+			     " RETURNING state, " DB_CLOCK_MS,
 			  10, p, beat_done, r) == 0)
 			r->beat_in_flight = true;
 	} else {
@@ -171,7 +187,7 @@ static void on_beat(uv_timer_t *t)
 			     " connections = $3,"
 			     " state = CASE WHEN state = 'draining' THEN state ELSE $4 END, boot = $5,"
 			     " inboxes = $6, inbox_capacity = $7"
-			     " WHERE id = $1 RETURNING state",
+			     " WHERE id = $1 RETURNING state, " DB_CLOCK_MS,
 			  7, p, beat_done, r) == 0)
 			r->beat_in_flight = true;
 		if (++r->beats % SWEEP_EVERY == 0 && ids[0] == '{') {
@@ -229,6 +245,18 @@ bool registry_ready(const struct registry *r)
 {
 	return r && r->registered && !r->draining && !r->stopping &&
 	       uv_now(r->loop) - r->last_ok < 3 * r->heartbeat_ms;
+}
+
+int64_t registry_now(const struct registry *r)
+{
+	int64_t ms = wall_ms() + (r ? r->clock_offset_ms : 0);
+
+	return ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+}
+
+uint64_t registry_beat_age(const struct registry *r)
+{
+	return r->last_ok ? uv_now(r->loop) - r->last_ok : UINT64_MAX;
 }
 
 static void fetch_done(PGresult *res, const char *err, const char *sqlstate, void *arg)

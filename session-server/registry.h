@@ -68,6 +68,21 @@ int registry_start(uv_loop_t *loop, struct db *db, const struct registry_config 
 /* Registered, the last heartbeat succeeded recently, and not draining. */
 bool registry_ready(const struct registry *r);
 
+/* Seconds since the Unix epoch by PostgreSQL's clock, the one heartbeats
+ * and placement are judged by: this host's clock corrected by the offset
+ * between the two measured at the last heartbeat (to within its round
+ * trip), so that a host whose clock is off or stepped still judges join
+ * tickets as the backend that signed them (whose clock is assumed right).
+ * This host's clock until a heartbeat has succeeded; r may be NULL. */
+int64_t registry_now(const struct registry *r);
+
+/* Milliseconds since a heartbeat last succeeded (the answer came back);
+ * UINT64_MAX before the first. The backends take this server for dead, and
+ * re-pin its rooms at their next look-up, once the heartbeat_at of its row
+ * (the commit's time, no later than that answer) is older than their
+ * --dead-after-ms. */
+uint64_t registry_beat_age(const struct registry *r);
+
 /* Reads a room's row; cb runs exactly once, later. Returns 0 or a negative
  * errno (cb never runs). */
 int registry_fetch_room(struct registry *r, const char *room_id, registry_room_fn cb, void *arg);

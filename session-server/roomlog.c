@@ -77,6 +77,7 @@ static void fail(struct rlog *l);
 static void on_appended(void *arg, int status)
 {
 	struct rlog *l = arg;
+	int64_t from = l->n_batch > 0 ? l->batch[0].seq : 0;
 	int64_t upto = l->n_batch > 0 ? l->batch[l->n_batch - 1].seq : 0;
 
 	assert(l->query == RLOG_WRITE);
@@ -94,7 +95,7 @@ static void on_appended(void *arg, int status)
 		return;
 	}
 	l->durable = upto;
-	l->ops->committed(l->owner, upto);
+	l->ops->committed(l->owner, from, upto);
 	/* committed() may have appended, and so started the next batch. */
 	if (l->n_pend > 0 && l->phase == RLOG_OPEN && l->query == RLOG_IDLE)
 		flush(l);

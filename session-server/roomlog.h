@@ -20,8 +20,8 @@
 #include "db.h"
 
 struct rlog_ops {
-	/* Every record up to seq is durable. */
-	void (*committed)(void *owner, int64_t seq);
+	/* Every record up to seq is durable; from..seq were this batch's. */
+	void (*committed)(void *owner, int64_t from, int64_t seq);
 	/* The records after seq are dropped (app.h: rollback). */
 	void (*rolled_back)(void *owner, int64_t seq);
 	/* Records rolled back that turned out durable (app.h: restore). */

@@ -8,9 +8,9 @@
 
 static int reports;
 
-static void on_committed(void *owner, int64_t seq)
+static void on_committed(void *owner, int64_t from, int64_t seq)
 {
-	(void)owner, (void)seq;
+	(void)owner, (void)from, (void)seq;
 	reports++;
 }
 
