@@ -10,7 +10,7 @@
 #include "strpack.h"
 
 #define DB_BACKOFF_MIN_MS 100
-#define DB_BACKOFF_MAX_MS 5000
+#define DB_BACKOFF_MAX_MS 1000
 /* libpq does not enforce connect_timeout in PQconnectPoll mode, and a
  * black-holed address would otherwise hang the attempt for minutes. */
 #define DB_CONNECT_TIMEOUT_MS 10000
