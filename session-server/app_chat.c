@@ -1726,6 +1726,15 @@ static void ring_follow(struct chat *ch, struct app_client *c)
 				 call_has_video(ch->call, c), now_ms()), NULL);
 }
 
+/* The room is known to be a DM: a call joined before rings now. */
+static void on_dm_known(void *arg)
+{
+	struct chat *ch = arg;
+
+	if (ch->cr.state == CR_IDLE && call_active(ch->call))
+		ring_follow(ch, call_first(ch->call));
+}
+
 /* {"type":"call","op":"decline"}: the callee turns the ring down, from any
  * of its connections to the DM (it need not be in the call). */
 static void on_decline(struct chat *ch, struct app_client *c)
@@ -1856,7 +1865,7 @@ static int chat_create(struct app_room *room, const struct app_record *recent, s
 		note_committed(ch, msg_at(ch, i));
 	/* Only committed messages are announced; an ephemeral room has none. */
 	if (app_room_persistent(room))
-		ch->dm = dmn_new(app_db(room), app_room_id(room));
+		ch->dm = dmn_new(app_db(room), app_room_id(room), on_dm_known, ch);
 	*state = ch;
 	return 0;
 }
@@ -2155,9 +2164,6 @@ static void chat_tick(void *state, uint64_t loop_ms)
 			app_send_frame(c, ch->heartbeat);
 	/* The ring's times are the wall clock's, as the records' are. */
 	ring_event(ch, cr_tick(&ch->cr, now_ms(), app_call_ring_ms(ch->room)), NULL);
-	/* A call joined before the room was known to be a DM rings now. */
-	if (ch->cr.state == CR_IDLE && call_active(ch->call))
-		ring_follow(ch, call_first(ch->call));
 	marks_flush(ch->marks, app_db(ch->room));
 }
 

@@ -21,6 +21,8 @@ struct dmn {
 	int64_t pending[2];
 	int inflight;   /* queries not answered */
 	bool orphan;
+	void (*known)(void *arg);
+	void *known_arg;
 };
 
 static void dmn_flush(struct dmn *d);
@@ -96,6 +98,8 @@ static void dmn_on_looked_up(PGresult *res, const char *err, const char *sqlstat
 	}
 	dmn_release(d);
 	dmn_flush(d);
+	if (d->kind == DMN_DM && d->known)
+		d->known(d->known_arg);
 }
 
 static void dmn_look_up(struct dmn *d)
@@ -109,13 +113,15 @@ static void dmn_look_up(struct dmn *d)
 	d->kind = DMN_LOOKING;
 }
 
-struct dmn *dmn_new(struct db *db, const char *room)
+struct dmn *dmn_new(struct db *db, const char *room, void (*known)(void *arg), void *arg)
 {
 	struct dmn *d = calloc(1, sizeof(*d));
 
 	if (!d)
 		return NULL;
 	d->db = db;
+	d->known = known;
+	d->known_arg = arg;
 	snprintf(d->room, sizeof d->room, "%s", room);
 	dmn_look_up(d);
 	return d;

@@ -28,8 +28,11 @@
 
 struct dmn;
 
-/* Starts the look-up of room (id copied). NULL on ENOMEM (no events). */
-struct dmn *dmn_new(struct db *db, const char *room);
+/* Starts the look-up of room (id copied). known(arg), if not NULL, is
+ * called once when the look-up finds a DM (from the query's callback; never
+ * after dmn_free), so that what waited for it (a call's ring) goes at once.
+ * NULL on ENOMEM (no events). */
+struct dmn *dmn_new(struct db *db, const char *room, void (*known)(void *arg), void *arg);
 
 /* user's message at seq is committed. NULL-safe. */
 void dmn_sent(struct dmn *d, const char *user, int64_t seq);
