@@ -87,7 +87,7 @@ static void inbox_on_row(PGresult *res, const char *err, const char *sqlstate, v
 		inbox_done(c);
 		return;
 	}
-	if (be->sched->locate(be->sched_state, c->room, inbox_on_located, c) < 0) {
+	if (be->sched->locate(be->sched_state, c->room, NULL, inbox_on_located, c) < 0) {
 		be->mx.locate[mx_sched_index(SCHED_UNAVAIL)]++;
 		be_unavailable(be, c->req, MX_INBOX, "the inbox is unavailable; try again shortly");
 		inbox_done(c);

@@ -117,7 +117,14 @@ struct rooms_call {             /* one request waiting on the scheduler */
 	struct room_opts opts;  /* create only */
 	char room[WIRE_ROOM_ID_MAX + 1];
 	int tries;
+	int64_t suspect;        /* get: the epoch the client found silent; 0: none */
 };
+
+/* How long users' suspicions of one epoch add up to the quorum: longer than
+ * a client takes to notice silence (the largest of its timeouts) and look
+ * the room up, short enough that two unrelated blips hours apart do not
+ * count together. */
+#define ROOMS_SUSPECT_WINDOW_MS 10000
 
 /* Answers a scheduler failure (never SCHED_OK). */
 static void rooms_sched_error(struct rooms_call *c, enum sched_result err)
@@ -449,8 +456,8 @@ static void rooms_on_located(enum sched_result err, const struct sched_placement
 		goto out;
 	}
 	tok = rooms_public_host(be, p->address, host, sizeof host) == 0 ? rooms_ticket(c, p) : NULL;
-	out = tok ? json_pack("{s:s,s:s,s:s?,s:s}", "host", host, "token", tok, "name", p->name,
-			      "app", c->opts.app)
+	out = tok ? json_pack("{s:s,s:s,s:s?,s:s,s:I}", "host", host, "token", tok, "name", p->name,
+			      "app", c->opts.app, "epoch", (json_int_t)p->epoch)
 		  : NULL;
 	free(tok);
 	if (!out) {
@@ -466,7 +473,12 @@ static void rooms_locate(struct rooms_call *c)
 {
 	struct backend *be = c->be;
 
-	if (be->sched->locate(be->sched_state, c->room, rooms_on_located, c) == 0)
+	struct sched_suspect s = {
+		.epoch = c->suspect, .user = c->user.sub, .after_ms = be->cfg.suspect_after_ms,
+		.quorum = (int)be->cfg.suspect_quorum, .window_ms = ROOMS_SUSPECT_WINDOW_MS,
+	};
+
+	if (be->sched->locate(be->sched_state, c->room, c->suspect > 0 ? &s : NULL, rooms_on_located, c) == 0)
 		return;
 	be->mx.locate[mx_sched_index(SCHED_UNAVAIL)]++;
 	rooms_sched_error(c, SCHED_UNAVAIL);
@@ -551,15 +563,42 @@ out:
 	rooms_call_done(c);
 }
 
+/* ?suspect=EPOCH: 0 and *out (0 when absent), or -1 for anything but a
+ * positive decimal integer. */
+static int rooms_suspect_param(const struct httpd_req *req, int64_t *out)
+{
+	char buf[24], *end;
+	long long v;
+	int n = httpd_query(req, "suspect", buf, sizeof buf);
+
+	*out = 0;
+	if (n == -1)
+		return 0;
+	if (n <= 0 || buf[0] < '1' || buf[0] > '9')
+		return -1;
+	errno = 0;
+	v = strtoll(buf, &end, 10);
+	if (errno || *end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
 void api_rooms_get(struct httpd_req *req, const struct route_params *params, void *ud)
 {
 	struct backend *be = ud;
 	struct rooms_call *c;
 	struct auth_user user;
 	const char *q[2];
+	int64_t suspect;
 
 	if (auth_user(be, req, MX_ROOMS_GET, &user) < 0 || !be_require_ready(be, req, MX_ROOMS_GET))
 		return;
+	if (rooms_suspect_param(req, &suspect) < 0) {
+		be_error(be, req, MX_ROOMS_GET, 400, "bad_request", "suspect must be an epoch (a positive integer)",
+			 NULL);
+		return;
+	}
 	/* An id we could never have made is simply not a room: the seed answers
 	 * unknown rooms with nulls, and so do we, without asking the database. */
 	if (params->n < 1 || !wire_room_id_valid(params->v[0].s, params->v[0].len)) {
@@ -582,6 +621,7 @@ void api_rooms_get(struct httpd_req *req, const struct route_params *params, voi
 	c->req = req;
 	c->route = MX_ROOMS_GET;
 	c->user = user;
+	c->suspect = suspect;
 	memcpy(c->room, params->v[0].s, params->v[0].len);
 	c->room[params->v[0].len] = '\0';
 	q[0] = c->room;

@@ -185,7 +185,7 @@ static void srv_forward(struct srv_call *c)
 {
 	struct backend *be = c->be;
 
-	if (be->sched->locate(be->sched_state, c->room, srv_on_located, c) == 0)
+	if (be->sched->locate(be->sched_state, c->room, NULL, srv_on_located, c) == 0)
 		return;
 	be->mx.locate[mx_sched_index(SCHED_UNAVAIL)]++;
 	be_unavailable(be, c->req, MX_OTHER, "the room directory is unavailable; try again shortly");

@@ -33,6 +33,8 @@ struct backend_config {                 /* docs/protocol.md, "stateroom-backend"
 	const char *scheduler;
 	const char *session_servers;
 	long dead_after_ms;
+	long suspect_after_ms;          /* a suspected server this quiet is dead for the room */
+	long suspect_quorum;            /* users whose suspicion moves a room from a live server */
 	long room_capacity;
 	long ticket_ttl;
 	long token_ttl;

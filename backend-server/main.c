@@ -234,6 +234,11 @@ static int main_options(struct backend_config *c, int argc, char **argv)
 		  "local: comma-separated host:port list (empty: every registered server)" },
 		{ "dead-after-ms", "STATEROOM_DEAD_AFTER_MS", CFG_INT, &c->dead_after_ms, "3000",
 		  100, 3600000, "a session server whose heartbeat is older is dead" },
+		{ "suspect-after-ms", "STATEROOM_SUSPECT_AFTER_MS", CFG_INT, &c->suspect_after_ms, "1500",
+		  100, 3600000, "a client found the room's server silent (?suspect=EPOCH): a heartbeat older "
+		  "than this is dead for that room" },
+		{ "suspect-quorum", "STATEROOM_SUSPECT_QUORUM", CFG_INT, &c->suspect_quorum, "2", 1, 1000,
+		  "users who found a room's server silent within 10 s move the room however alive the server" },
 		{ "room-capacity", "STATEROOM_ROOM_CAPACITY", CFG_INT, &c->room_capacity, "100",
 		  1, 1000000, "users per room unless the create asks for fewer" },
 		{ "ticket-ttl", "STATEROOM_TICKET_TTL", CFG_INT, &c->ticket_ttl, WIRE_TICKET_TTL_DEFAULT, 1,

@@ -840,13 +840,15 @@ static int ag_place(void *state, const struct sched_room *room, sched_cb cb, voi
 	return 0;
 }
 
-static int ag_locate(void *state, const char *room_id, sched_cb cb, void *arg)
+static int ag_locate(void *state, const char *room_id, const struct sched_suspect *suspect, sched_cb cb,
+		     void *arg)
 {
 	struct agones *a = state;
 	struct ag_op *op = ag_op_new(a, room_id, cb, arg);
 	const char *params[2];
 	int rc;
 
+	(void)suspect; /* an allocated GameServer is judged by its heartbeats alone */
 	if (!op)
 		return -ENOMEM;
 	params[0] = op->room;

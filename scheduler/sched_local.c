@@ -163,7 +163,8 @@ static int local_place(void *state, const struct sched_room *room, sched_cb cb, 
 	return rc;
 }
 
-static int local_locate(void *state, const char *room_id, sched_cb cb, void *arg)
+static int local_locate(void *state, const char *room_id, const struct sched_suspect *suspect, sched_cb cb,
+			void *arg)
 {
 	struct local *l = state;
 	struct local_call *call;
@@ -175,7 +176,7 @@ static int local_locate(void *state, const char *room_id, sched_cb cb, void *arg
 	call = local_call_new("locate", cb, arg);
 	if (!call)
 		return -ENOMEM;
-	rc = sched_sql_locate(l->env->db, room_id, l->servers, l->dead_ms, local_on_result, call);
+	rc = sched_sql_locate(l->env->db, room_id, l->servers, l->dead_ms, suspect, local_on_result, call);
 	if (rc < 0)
 		free(call);
 	return rc;

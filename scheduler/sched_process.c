@@ -97,6 +97,8 @@ struct proc_op {                  /* one place or locate until it is answered */
 	const char *room, *owner, *owner_name, *name, *visibility, *app;  /* in buf */
 	int capacity;
 	bool ephemeral;
+	bool suspected;           /* locate: suspect holds a client's suspicion */
+	struct sched_suspect suspect;  /* its user in buf */
 	char buf[];
 };
 
@@ -666,19 +668,20 @@ static void proc_op_try(struct proc_op *op)
 
 		rc = sched_sql_place(p->env->db, &room, NULL, p->dead_ms, proc_on_placed, op);
 	} else {
-		rc = sched_sql_locate(p->env->db, op->room, NULL, p->dead_ms, proc_on_placed, op);
+		rc = sched_sql_locate(p->env->db, op->room, NULL, p->dead_ms, op->suspected ? &op->suspect : NULL,
+				      proc_on_placed, op);
 	}
 	if (rc < 0)
 		proc_op_finish(op, SCHED_UNAVAIL, NULL);
 }
 
 static struct proc_op *proc_op_new(struct proc *p, const char *room, const struct sched_room *r,
-				   sched_cb cb, void *arg)
+				   const struct sched_suspect *s, sched_cb cb, void *arg)
 {
-	const char *strs[6] = { room, r ? r->owner : NULL, r ? r->owner_name : NULL,
+	const char *strs[7] = { room, r ? r->owner : NULL, r ? r->owner_name : NULL,
 				r ? r->name : NULL, r ? r->visibility : NULL,
-				r ? (r->app ? r->app : "chat") : NULL }, *at[6];
-	struct proc_op *op = calloc(1, sizeof *op + strpack_size(strs, 6));
+				r ? (r->app ? r->app : "chat") : NULL, s ? s->user : NULL }, *at[7];
+	struct proc_op *op = calloc(1, sizeof *op + strpack_size(strs, 7));
 
 	if (!op)
 		return NULL;
@@ -686,13 +689,18 @@ static struct proc_op *proc_op_new(struct proc *p, const char *room, const struc
 	op->cb = cb;
 	op->arg = arg;
 	op->deadline = uv_now(p->loop) + (uint64_t)p->env->spawn_wait_ms;
-	strpack(op->buf, strs, 6, at);
+	strpack(op->buf, strs, 7, at);
 	op->room = at[0];
 	op->owner = at[1];
 	op->owner_name = at[2];
 	op->name = at[3];
 	op->visibility = at[4];
 	op->app = at[5];
+	if (s) {
+		op->suspected = true;
+		op->suspect = *s;
+		op->suspect.user = at[6];
+	}
 	return op;
 }
 
@@ -705,7 +713,7 @@ static int proc_place(void *state, const struct sched_room *room, sched_cb cb, v
 		return -EINVAL;
 	if (p->stopping)
 		return -ESHUTDOWN;
-	op = proc_op_new(p, room->id, room, cb, arg);
+	op = proc_op_new(p, room->id, room, NULL, cb, arg);
 	if (!op)
 		return -ENOMEM;
 	op->place = true;
@@ -716,7 +724,8 @@ static int proc_place(void *state, const struct sched_room *room, sched_cb cb, v
 	return 0;
 }
 
-static int proc_locate(void *state, const char *room_id, sched_cb cb, void *arg)
+static int proc_locate(void *state, const char *room_id, const struct sched_suspect *suspect, sched_cb cb,
+		       void *arg)
 {
 	struct proc *p = state;
 	struct proc_op *op;
@@ -725,7 +734,7 @@ static int proc_locate(void *state, const char *room_id, sched_cb cb, void *arg)
 		return -EINVAL;
 	if (p->stopping)
 		return -ESHUTDOWN;
-	op = proc_op_new(p, room_id, NULL, cb, arg);
+	op = proc_op_new(p, room_id, NULL, suspect, cb, arg);
 	if (!op)
 		return -ENOMEM;
 	p->n_ops++;

@@ -2,9 +2,11 @@
  * stateroom_locate, schema/migrations/002_placement.sql, 003_locate.sql,
  * 007_ephemeral_rooms.sql, 008_boot.sql, 009_owners_and_room_quota.sql and
  * 015_inbox_capacity.sql, where an inbox is placed against its own bound, and
- * 022_apps.sql, where a room goes only to a server that hosts its application),
+ * 022_apps.sql, where a room goes only to a server that hosts its application,
+ * and 029_suspect.sql, where a client's suspicion moves a room sooner),
  * called the same way by the `local` and `process` backends. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,10 +31,28 @@ int sched_sql_place(struct db *db, const struct sched_room *room, const char *se
 }
 
 int sched_sql_locate(struct db *db, const char *room_id, const char *servers, const char *dead_ms,
-		     db_result_fn cb, void *arg)
+		     const struct sched_suspect *suspect, db_result_fn cb, void *arg)
 {
-	const char *params[3] = { room_id, servers, dead_ms };
+	const char *params[8] = { room_id, servers, dead_ms };
+	char epoch[24], after[24], quorum[16], window[24];
 
+	if (suspect) {
+		snprintf(epoch, sizeof epoch, "%" PRId64, suspect->epoch);
+		snprintf(after, sizeof after, "%" PRId64, suspect->after_ms);
+		snprintf(quorum, sizeof quorum, "%d", suspect->quorum);
+		snprintf(window, sizeof window, "%" PRId64, suspect->window_ms);
+		params[3] = epoch;
+		params[4] = suspect->user;
+		params[5] = after;
+		params[6] = quorum;
+		params[7] = window;
+		return db_query(db,
+				"SELECT status, server_id, address, epoch,"
+				" (SELECT name FROM rooms WHERE id = $1), boot FROM stateroom_locate_suspect("
+				"$1, string_to_array($2, ','), $3::bigint, $4::bigint, $5, $6::bigint, $7::integer,"
+				" $8::bigint)",
+				8, params, cb, arg);
+	}
 	return db_query(db,
 			"SELECT status, server_id, address, epoch,"
 			" (SELECT name FROM rooms WHERE id = $1), boot FROM stateroom_locate("

@@ -38,6 +38,19 @@ struct sched_placement {
 	const char *name;     /* the room's name, or NULL; valid as long as p */
 };
 
+/* A look-up from a client that found the room's server silent in epoch
+ * (GET /api/rooms/:id?suspect=EPOCH, docs/protocol.md "Liveness"): the room
+ * moves at once to another live server if its server has not heartbeaten for
+ * after_ms, or if quorum users suspected that epoch within window_ms
+ * (schema/migrations/029_suspect.sql). */
+struct sched_suspect {
+	int64_t epoch;
+	const char *user;             /* the suspecting user's subject */
+	int64_t after_ms;
+	int quorum;
+	int64_t window_ms;
+};
+
 /* p is valid only during the call and only when res == SCHED_OK. */
 typedef void (*sched_cb)(enum sched_result res, const struct sched_placement *p, void *arg);
 
@@ -87,8 +100,11 @@ struct sched_ops {
 	 * atomic step: SCHED_FULL leaves no row behind. */
 	int (*place)(void *state, const struct sched_room *room, sched_cb cb, void *arg);
 	/* Where the room lives now. If its server is dead, draining or gone, or
-	 * the room is unpinned, re-pins it to a live server with epoch + 1. */
-	int (*locate)(void *state, const char *room_id, sched_cb cb, void *arg);
+	 * the room is unpinned, re-pins it to a live server with epoch + 1.
+	 * suspect (NULL: none; borrowed for the call) may move it sooner; the
+	 * agones backend judges by heartbeats alone and ignores it. */
+	int (*locate)(void *state, const char *room_id, const struct sched_suspect *suspect, sched_cb cb,
+		      void *arg);
 	/* Optional (NULL: nothing to stop). Before destroy: fails the requests
 	 * still waiting, lets go of what the backend runs (the process backend
 	 * drains its children and waits for them), then calls done(arg) once. */

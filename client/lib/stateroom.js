@@ -43,7 +43,10 @@ const DEFAULTS = {
 	welcomeTimeoutMs: 10000,  // a socket that brings no welcome by then is left
 	lookupTimeoutMs: 10000,
 	silenceGraceMs: 2000,     // left after 2 x heartbeat_ms + this of silence
-	ackTimeoutMs: 15000,      // and after a send unanswered this long with nothing heard
+	ackTimeoutMs: 15000,      // and after a send unanswered this long with nothing heard:
+	ackTimeoutMinMs: 1000,    // once acks have been timed, their smoothed time + 4 deviations, at least this
+	suspectWaitMs: 4000,      // a server found silent: while the backend still sends us back to it, wait
+	suspectRetryMs: 250,      // this long between look-ups, for so long at most (docs/protocol.md, "Liveness")
 	busyRetryMs: 5000,        // 4029: the server is taking too many joins
 };
 const HEARTBEAT_MAX_MS = 3600000;
@@ -67,8 +70,10 @@ export function newId() {
 // Asks the backend where room roomId lives: { host, ticket, name }, or null
 // for no such room. Rejects with a StateroomError whose status is the HTTP
 // status (0: no answer) and retryAfter the seconds of a Retry-After.
-export async function lookup({ backend, token, roomId, fetch = globalThis.fetch, timeoutMs = DEFAULTS.lookupTimeoutMs }) {
-	const url = `${String(backend).replace(/\/+$/, '')}/api/rooms/${encodeURIComponent(roomId)}`;
+// suspect: the epoch of a connection that found the server silent, or null.
+export async function lookup({ backend, token, roomId, fetch = globalThis.fetch, timeoutMs = DEFAULTS.lookupTimeoutMs, suspect = null }) {
+	let url = `${String(backend).replace(/\/+$/, '')}/api/rooms/${encodeURIComponent(roomId)}`;
+	if (Number.isInteger(suspect) && suspect > 0) url += `?suspect=${suspect}`;
 	const bearer = typeof token === 'function' ? await token() : token;
 	let res;
 	let body = null;
@@ -90,7 +95,10 @@ export async function lookup({ backend, token, roomId, fetch = globalThis.fetch,
 	if (typeof body.host !== 'string' || typeof body.token !== 'string') {
 		throw new StateroomError('bad_answer', 'the backend answered no host and ticket', { status: 200 });
 	}
-	return { host: body.host, ticket: body.token, name: typeof body.name === 'string' ? body.name : null };
+	return {
+		host: body.host, ticket: body.token, name: typeof body.name === 'string' ? body.name : null,
+		epoch: Number.isInteger(body.epoch) ? body.epoch : null,
+	};
 }
 
 // One room, kept open until close(). Options:
@@ -101,8 +109,8 @@ export async function lookup({ backend, token, roomId, fetch = globalThis.fetch,
 //               before 22, pass the ws package's)
 //   fetch       (default: the global one)
 //   since       resume after this seq from the first connection on
-//   lookup(roomId) instead of GET /api/rooms/:id: a promise of { host,
-//               ticket } or null (no such room), rejected with an error
+//   lookup(roomId, { suspect }) instead of GET /api/rooms/:id: a promise
+//               of { host, ticket, epoch? } or null (no such room), rejected with an error
 //               whose status is the HTTP status (0: no answer) and
 //               retryAfter seconds, as lookup() below (an inbox's own
 //               look-up, a ticket the page already holds)
@@ -139,6 +147,10 @@ export class Room {
 		this._welcomedAt = 0;
 		this._heartbeatMs = null;
 		this._ticketRetried = false;
+		this._epoch = null;       // the room's epoch as the look-up of this socket gave it
+		this._suspect = null;     // { epoch, since }: that epoch's server went silent on us
+		this._srtt = null;        // acks' smoothed round trip and its deviation (RFC 6298)
+		this._rttvar = 0;
 	}
 
 	on(type, fn) {
@@ -288,9 +300,10 @@ export class Room {
 		this._setState(this._welcomedAt ? 'reconnecting' : 'connecting');
 		let target;
 		try {
-			target = this.opts.lookup ? await this.opts.lookup(this.roomId) : await lookup({
+			const suspect = this._suspect?.epoch ?? null;
+			target = this.opts.lookup ? await this.opts.lookup(this.roomId, { suspect }) : await lookup({
 				backend: this.opts.backend, token: this.opts.token, roomId: this.roomId,
-				fetch: this.fetch, timeoutMs: this.opts.lookupTimeoutMs,
+				fetch: this.fetch, timeoutMs: this.opts.lookupTimeoutMs, suspect,
 			});
 		} catch (e) {
 			if (socket !== this._socket || this.state === 'stopped') return;
@@ -306,6 +319,21 @@ export class Room {
 			this._stop('no_such_room', null, 'no such room');
 			return;
 		}
+		const epoch = Number.isInteger(target.epoch) ? target.epoch : null;
+		if (this._suspect !== null) {
+			// Sent back to the server we found silent: the backends still
+			// think it alive (its heartbeat is recent, and too few users
+			// said so to outvote it). A paused server would take the socket
+			// and never answer, so ask again shortly, for a while; then try
+			// it after all (it may be only our path to it that broke).
+			if (epoch === this._suspect.epoch && Date.now() - this._suspect.since < this.opts.suspectWaitMs) {
+				this._setState('reconnecting', 'waiting for the room to move', Date.now() + this.opts.suspectRetryMs);
+				this._retryTimer = setTimeout(() => this._connect(), this.opts.suspectRetryMs);
+				return;
+			}
+			this._suspect = null;
+		}
+		this._epoch = epoch;
 		this.host = target.host;
 		let url = `${this._wsUrl(target.host)}/?token=${encodeURIComponent(target.ticket)}`;
 		if (this.lastSeq !== null) url += `&since=${this.lastSeq}`;
@@ -352,6 +380,7 @@ export class Room {
 		};
 		this._welcomeTimer = setTimeout(() => {
 			if (ws === this._ws && !welcomed) {
+				this._suspectServer();
 				this._drop(ws);
 				this._retry('no welcome from the server');
 			}
@@ -385,21 +414,52 @@ export class Room {
 		if (ws !== this._ws || !this._welcomedAt) return;
 		const now = Date.now();
 		let why = null;
+		const ackTimeout = this._ackTimeout();
 		if (this._heartbeatMs !== null && now - this._heardAt > 2 * this._heartbeatMs + this.opts.silenceGraceMs) {
 			why = 'the server went silent';
 		} else {
 			for (const e of this.pending.values()) {
-				if (e.writtenOn === this._socket && now - e.writtenAt > this.opts.ackTimeoutMs && this._heardAt < e.writtenAt) {
+				if (e.writtenOn === this._socket && now - e.writtenAt > ackTimeout && this._heardAt < e.writtenAt) {
 					why = 'the server did not acknowledge a send';
 					break;
 				}
 			}
 		}
 		if (why === null) return;
+		this._suspectServer();
 		this._drop(ws);
 		this._emit('silent', { reason: why });
 		if (now - this._welcomedAt >= this.opts.stableMs) this._attempt = 0;
 		this._retry(why);
+	}
+
+	// How long a send may go unanswered while nothing else is heard: RFC
+	// 6298's retransmission timeout over the acks timed so far, so that a
+	// frozen server is noticed in about a second where acks take
+	// milliseconds, and a slow link is not taken for a dead server.
+	_ackTimeout() {
+		if (this._srtt === null) return this.opts.ackTimeoutMs;
+		const rto = this._srtt + 4 * this._rttvar;
+		return Math.min(this.opts.ackTimeoutMs, Math.max(this.opts.ackTimeoutMinMs, rto));
+	}
+
+	_timeAck(e) {
+		if (e.writtenOn !== this._socket) return;
+		const r = Date.now() - e.writtenAt;
+		if (this._srtt === null) {
+			this._srtt = r;
+			this._rttvar = r / 2;
+		} else {
+			this._rttvar = 0.75 * this._rttvar + 0.25 * Math.abs(this._srtt - r);
+			this._srtt = 0.875 * this._srtt + 0.125 * r;
+		}
+	}
+
+	// The next look-up tells the backend that this epoch's server went
+	// silent on us (GET /api/rooms/:id?suspect=EPOCH), so the room may move
+	// before the backends would judge the server dead by themselves.
+	_suspectServer() {
+		if (this._epoch !== null && this._suspect === null) this._suspect = { epoch: this._epoch, since: Date.now() };
 	}
 
 	_onClose(code, reason, welcomed) {
@@ -422,6 +482,9 @@ export class Room {
 		} else if (code === 4029) {
 			this._retry('the server is busy', this.opts.busyRetryMs);
 		} else {
+			// Cut off without a close frame, or no connection at all: the
+			// server may be dead. A close it sent says it is not.
+			if (code === 1006 || !welcomed) this._suspectServer();
 			this._retry(welcomed ? `connection lost (${code})` : `could not connect (${code})`);
 		}
 	}
@@ -476,6 +539,7 @@ export class Room {
 			const e = this.pending.get(frame.id);
 			if (e) {
 				this.pending.delete(frame.id);
+				this._timeAck(e);
 				e.resolve(frame.seq);
 			}
 		} else if (frame.type === 'error' && typeof frame.id === 'string') {

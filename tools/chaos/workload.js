@@ -25,19 +25,20 @@ export function ticketClaims(ticket) {
 }
 
 // Asks the backends in turn (a client behind a load balancer): the first
-// that answers. Records the pin it was given (server, epoch).
+// that answers, passing on the library's suspicion of a silent server.
+// Records the pin it was given (server, epoch).
 function makeLookup(backends, token, roomId, rec) {
 	let next = 0;
-	return async () => {
+	return async (_id, { suspect = null } = {}) => {
 		let err;
 		for (let i = 0; i < backends.length; i++) {
 			const backend = backends[(next + i) % backends.length];
 			try {
-				const t = await lookup({ backend, token, roomId, timeoutMs: 3000 });
+				const t = await lookup({ backend, token, roomId, timeoutMs: 3000, suspect });
 				next = (next + i + 1) % backends.length;
 				if (t) {
 					const c = ticketClaims(t.ticket);
-					rec({ t: 'pin', host: t.host, server: c.aud, epoch: c.epoch });
+					rec({ t: 'pin', host: t.host, server: c.aud, epoch: c.epoch, suspect });
 				}
 				return t;
 			} catch (e) {
