@@ -365,11 +365,18 @@ static void on_fetched(void *arg, int status, const struct registry_room *row)
 			code = WIRE_CLOSE_INTERNAL;
 			reason = "room could not be loaded";
 		}
+	} else if (row->epoch > r->epoch) {
+		/* Pinned here again at a newer epoch: the room may have lived on
+		 * other servers meanwhile (moved away on a suspicion, then back),
+		 * and what we hold is what it was when it left: records since
+		 * would be missing from its welcomes and its seqs would be taken
+		 * again (found by the failover lab). Let it go as if fenced; its
+		 * clients look it up again and find it loaded afresh here. */
+		code = WIRE_CLOSE_NOT_HERE;
+		reason = "room moved: look it up again";
+		log_write(LOG_INFO, "room pinned here again: loading it afresh", "{s:s}", "room", r->room.id);
+		kill_room(r, code, reason);
 	} else {
-		if (row->epoch > r->epoch) {
-			r->epoch = row->epoch;
-			rlog_repin(&r->log, r->epoch);
-		}
 		room_set_capacity(&r->room, row->capacity > 0 ? (unsigned)row->capacity : 0,
 				  h->cfg.max_room_users);
 	}

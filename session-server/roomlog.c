@@ -227,11 +227,6 @@ static void fail(struct rlog *l)
 	recover(l);
 }
 
-void rlog_repin(struct rlog *l, int64_t epoch)
-{
-	l->epoch = epoch;
-}
-
 void rlog_tick(struct rlog *l)
 {
 	if (l->phase == RLOG_FAILED)

@@ -74,8 +74,6 @@ int64_t rlog_append(struct rlog *l, const struct app_record *rec);
  * query in flight still answers. Idempotent. */
 void rlog_stop(struct rlog *l);
 
-/* The room was re-pinned here at a newer epoch: batches are fenced at it. */
-void rlog_repin(struct rlog *l, int64_t epoch);
 
 /* About once a second: retries a rollback or a read-back that could not be
  * started. */

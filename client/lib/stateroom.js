@@ -409,7 +409,7 @@ export class Room {
 	// docs/protocol.md, "Liveness": a live server sends something at least
 	// every heartbeat_ms, so silence past twice that means it is gone (frozen,
 	// or cut off without a close). Without heartbeat_ms (an older server), a
-	// send unanswered with nothing heard since it went out means the same.
+	// send unanswered, with nothing heard for as long, means the same.
 	_checkLiveness(ws) {
 		if (ws !== this._ws || !this._welcomedAt) return;
 		const now = Date.now();
@@ -419,7 +419,7 @@ export class Room {
 			why = 'the server went silent';
 		} else {
 			for (const e of this.pending.values()) {
-				if (e.writtenOn === this._socket && now - e.writtenAt > ackTimeout && this._heardAt < e.writtenAt) {
+				if (e.writtenOn === this._socket && now - e.writtenAt > ackTimeout && now - this._heardAt > ackTimeout) {
 					why = 'the server did not acknowledge a send';
 					break;
 				}

@@ -27,32 +27,6 @@ const ask = async (roomId, user, suspect) => {
 	return request(h.stack.backendUrl, `/api/rooms/${roomId}${query}`, { token });
 };
 
-test('a client whose server froze has its send acknowledged on another server while the first is still frozen', { timeout: 60000 }, async () => {
-	const roomId = await newRoom(h.stack, 'alice');
-	const token = await tokenFor(h.stack, 'alice');
-	const room = new Room({ backend: h.stack.backendUrl, token, roomId, WebSocket });
-	opened.add(room);
-	room.connect();
-	await room.ready();
-	for (let i = 0; i < 5; i++) await room.send(`before ${i}`);
-	const first = room.host;
-	const victim = h.stack.sessions.find((s) => s.address === first);
-	assert.ok(victim, `the room is on ${first}`);
-
-	process.kill(victim.pid, 'SIGSTOP');
-	try {
-		const seq = await room.send('while frozen');
-		assert.notEqual(room.host, first, 'acknowledged by the other server');
-		assert.equal(seq, 6, 'the next seq, after the five before');
-		const now = await lookup(h.stack.backendUrl, token, roomId);
-		assert.equal(now.json.host, room.host, 'the room is pinned there now');
-	} finally {
-		process.kill(victim.pid, 'SIGCONT');
-	}
-	const rows = await h.stack.sql(`SELECT seq, body FROM messages WHERE room_id = '${roomId}' ORDER BY seq`);
-	assert.deepEqual(rows.map((r) => r[1]), ['before 0', 'before 1', 'before 2', 'before 3', 'before 4', 'while frozen']);
-});
-
 test('a live server keeps its room when one user suspects it, and loses it when a second does', async () => {
 	const roomId = await newRoom(h.stack, 'carol');
 	const start = await ask(roomId, 'carol');
@@ -82,4 +56,68 @@ test('a suspect that is no epoch is refused', async () => {
 		assert.equal(res.status, 400, `suspect=${bad}: ${res.status}`);
 		assert.equal(res.json.error.code, 'bad_request');
 	}
+});
+
+test('a room moved away and back is loaded afresh: the records made elsewhere meanwhile are in its welcome', { timeout: 60000 }, async () => {
+	const open = async (user, roomId) => {
+		const room = new Room({ backend: h.stack.backendUrl, token: await tokenFor(h.stack, user), roomId, WebSocket });
+		opened.add(room);
+		room.connect();
+		await room.ready();
+		return room;
+	};
+	const moveAway = async (roomId) => {
+		const { json } = await ask(roomId, 'carol');
+		await ask(roomId, 'carol', json.epoch);
+		const moved = await ask(roomId, 'dave', json.epoch);
+		assert.equal(moved.json.epoch, json.epoch + 1, 'two suspicions moved it');
+		return moved.json.host;
+	};
+	const roomId = await newRoom(h.stack, 'alice');
+	const alice = await open('alice', roomId);
+	const home = alice.host;
+	for (let i = 1; i <= 3; i++) await alice.send(`on the first server ${i}`);
+
+	// alice stays connected to the first server, which keeps the room in
+	// memory: it is alive, only outvoted.
+	assert.notEqual(await moveAway(roomId), home);
+	const bob = await open('bob', roomId);
+	assert.notEqual(bob.host, home);
+	for (let i = 1; i <= 3; i++) await bob.send(`on the second server ${i}`);
+	assert.equal(await moveAway(roomId), home, 'back to the first server (there are two)');
+
+	const erin = await open('erin', roomId);
+	assert.equal(erin.host, home);
+	assert.equal(erin.welcome.seq, 6, 'the welcome counts the records made on the second server');
+	assert.deepEqual(erin.welcome.messages.map((m) => m.text), [1, 2, 3].map((i) => `on the first server ${i}`)
+		.concat([1, 2, 3].map((i) => `on the second server ${i}`)));
+	assert.equal(await erin.send('after the return'), 7, 'a new seq, not one taken already');
+	await alice.once('message', (m) => m.text === 'after the return');
+	assert.equal(alice.lastSeq, 7, 'alice, moved along, saw everything up to it');
+});
+
+test('a client whose server froze has its send acknowledged on another server while the first is still frozen', { timeout: 60000 }, async () => {
+	const roomId = await newRoom(h.stack, 'alice');
+	const token = await tokenFor(h.stack, 'alice');
+	const room = new Room({ backend: h.stack.backendUrl, token, roomId, WebSocket });
+	opened.add(room);
+	room.connect();
+	await room.ready();
+	for (let i = 0; i < 5; i++) await room.send(`before ${i}`);
+	const first = room.host;
+	const victim = h.stack.sessions.find((s) => s.address === first);
+	assert.ok(victim, `the room is on ${first}`);
+
+	process.kill(victim.pid, 'SIGSTOP');
+	try {
+		const seq = await room.send('while frozen');
+		assert.notEqual(room.host, first, 'acknowledged by the other server');
+		assert.equal(seq, 6, 'the next seq, after the five before');
+		const now = await lookup(h.stack.backendUrl, token, roomId);
+		assert.equal(now.json.host, room.host, 'the room is pinned there now');
+	} finally {
+		process.kill(victim.pid, 'SIGCONT');
+	}
+	const rows = await h.stack.sql(`SELECT seq, body FROM messages WHERE room_id = '${roomId}' ORDER BY seq`);
+	assert.deepEqual(rows.map((r) => r[1]), ['before 0', 'before 1', 'before 2', 'before 3', 'before 4', 'while frozen']);
 });
