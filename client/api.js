@@ -165,14 +165,17 @@ export async function listRooms(token, signal = undefined) {
     }));
 }
 
-// GET /api/rooms/:id → { host, ticket, name }, or null when no such room
-// exists. name is null when the backend does not say.
-export async function lookupRoom(token, roomId) {
-  const data = await request('GET', `/api/rooms/${encodeURIComponent(roomId)}`, { token });
+// GET /api/rooms/:id → { host, ticket, name, app, epoch }, or null when no
+// such room exists. name is null when the backend does not say. suspect: the
+// epoch whose server the page found silent (docs/protocol.md, "Liveness").
+export async function lookupRoom(token, roomId, { suspect = null } = {}) {
+  const query = Number.isInteger(suspect) && suspect > 0 ? `?suspect=${suspect}` : '';
+  const data = await request('GET', `/api/rooms/${encodeURIComponent(roomId)}${query}`, { token });
   if (data.host === null || data.token === null) return null;
   if (typeof data.host !== 'string' || typeof data.token !== 'string') throw badAnswer();
   return { host: data.host, ticket: data.token, name: typeof data.name === 'string' ? data.name : null,
-    app: typeof data.app === 'string' ? data.app : 'chat' };
+    app: typeof data.app === 'string' ? data.app : 'chat',
+    epoch: Number.isInteger(data.epoch) ? data.epoch : null };
 }
 
 // GET /api/me/inbox → { host, ticket }: a ticket for the account's inbox

@@ -88,8 +88,8 @@ export function textBytes(text) {
 }
 
 export class RoomConnection extends EventTarget {
-  // lookup(roomId) resolves to { host, ticket } or null (no such room) and
-  // rejects with an ApiError. first, if given, is a lookup result the lobby
+  // lookup(roomId, { suspect }) resolves to { host, ticket, epoch } or null
+  // (no such room) and rejects with an ApiError. first, if given, is a lookup result the lobby
   // already holds: tickets are single use, so it is used for the first try.
   constructor({ roomId, lookup, first = null }) {
     super();
@@ -103,10 +103,10 @@ export class RoomConnection extends EventTarget {
     this._room = new Room({
       roomId,
       backend: location.origin,
-      lookup: (id) => {
+      lookup: (id, opts) => {
         const target = next;
         next = null;
-        return target ?? lookup(id);
+        return target ?? lookup(id, opts);
       },
     });
     this._everConnected = false;

@@ -40,7 +40,7 @@ function decline(roomId) {
   if (shown !== null && shown.sendFrame({ type: 'call', op: 'decline' })) return;
   const token = app.liveToken();
   if (token === null) return;
-  const conn = new RoomConnection({ roomId, lookup: (id) => lookupRoom(token, id) });
+  const conn = new RoomConnection({ roomId, lookup: (id, opts) => lookupRoom(token, id, opts) });
   const done = () => {
     clearTimeout(giveUp);
     conn.close();

@@ -121,7 +121,7 @@ class RoomView {
     this.conn = new RoomConnection({
       roomId,
       first,
-      lookup: (id) => lookupRoom(app.session.token, id),
+      lookup: (id, opts) => lookupRoom(app.session.token, id, opts),
     });
     const on = (type, handler) => this.conn.addEventListener(type, (e) => handler.call(this, e.detail));
     on('state', this.onState);

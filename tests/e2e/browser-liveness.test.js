@@ -162,3 +162,15 @@ test('with the default keepalive too: a page that waits for an ack and one that 
 		await stack.stop();
 	}
 });
+
+// The backends here take a server for dead only after a minute: the room
+// moves because the pages, finding the server silent, said so on their
+// next look-up (?suspect=, docs/protocol.md "Liveness", suspicions).
+test('the pages\' own suspicion moves the room, long before the backends would find the server dead', async () => {
+	const stack = await startStack({ sessions: 2, backends: 1, backendEnv: { STATEROOM_DEAD_AFTER_MS: '60000' } });
+	try {
+		await frozenServer(stack, { quietBob: false });
+	} finally {
+		await stack.stop();
+	}
+});
