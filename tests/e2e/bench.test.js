@@ -118,6 +118,46 @@ test('every server is measured at every point of the matrix, nothing lost', () =
 	}
 });
 
+// --quick makes one run per point (a full bench three, by rounds); each
+// server's point keeps its runs, their spread, and against Bun the pairwise
+// ratios with a verdict.
+test('each matrix point carries its runs, their spread and the verdict against Bun', () => {
+	const r = results();
+	for (const p of r.matrix) {
+		for (const [s, v] of Object.entries(p.servers)) {
+			const where = `${s} at ${p.shape} ${p.rate} msg/s`;
+			assert.equal(v.n_runs, 1, `${where}: one run in --quick`);
+			assert.equal(v.runs.length, v.n_runs, `${where}: every run kept`);
+			assert.deepEqual(v.runs.map((x) => x.mrun), [1]);
+			for (const k of ['cpu_us_per_delivery', 'e2e_p99_ms']) {
+				const sp = v[k];
+				for (const q of ['median', 'min', 'max']) positive(sp[q], `${where} ${k}.${q}`);
+				assert.ok(sp.min <= sp.median && sp.median <= sp.max, `${where} ${k} in order: ${JSON.stringify(sp)}`);
+			}
+			assert.equal(v.cpu_us_per_delivery.median, v.runs[0].server_cpu_us_per_delivery);
+			assert.equal(v.e2e_p99_ms.median, v.runs[0].e2e_ms.p99);
+			assert.equal(v.kept_runs, v.runs.filter((x) => x.keeps_up).length, `${where} kept_runs`);
+			assert.equal(v.keeps_up, v.kept_runs === v.n_runs, `${where} keeps_up`);
+		}
+		if (!p.servers.bun) continue;
+		for (const s of Object.keys(p.servers).filter((x) => x.startsWith('stateroom'))) {
+			for (const k of ['cpu', 'e2e_p99']) {
+				const vs = p.vs_bun[s][k];
+				const where = `${s} ÷ bun ${k} at ${p.shape} ${p.rate} msg/s`;
+				assert.equal(vs.pairs, 1, where);
+				positive(vs.median, where);
+				assert.ok(['tie', 'ahead', 'behind'].includes(vs.verdict), `${where}: ${vs.verdict}`);
+				const f = k === 'cpu' ? (x) => x.server_cpu_us_per_delivery : (x) => x.e2e_ms.p99;
+				const ratio = f(p.servers[s].runs[0]) / f(p.servers.bun.runs[0]);
+				assert.ok(Math.abs(vs.median - ratio) < 1e-9 * ratio, `${where}: ${vs.median} is ${ratio}`);
+				// One run each: a tie only when the two figures are equal.
+				assert.equal(vs.verdict, ratio === 1 ? 'tie' : ratio < 1 ? 'ahead' : 'behind', where);
+			}
+		}
+	}
+	assert.match(run.stdout, /cpu vs bun/);
+});
+
 test('idle memory and handshakes are measured for each server', () => {
 	const r = results();
 	const matrixOnly = ['stateroom-ephemeral', 'stateroom-nodelay'];

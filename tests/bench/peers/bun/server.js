@@ -1,11 +1,12 @@
 // What a developer picks for speed: Bun's built-in server (uWebSockets
-// inside) with its pub/sub, one topic per room, so a message is framed once
-// and queued to every subscriber by Bun itself. scripts/bench measures it
-// beside Stateroom. Usage: bun server.js --port PORT
-import { joinOf, onFrame, welcome, portArg } from '../common.js';
+// inside) with its pub/sub, one topic per room, so a frame is built once
+// and queued to every subscriber by Bun itself. It does for each room what
+// our session server does for an ephemeral one (../common.js: welcome with
+// the members, presence, ack and message with the room's seq, the ring).
+// scripts/bench measures it beside Stateroom. Usage: bun server.js --port PORT
+import { PROTOCOL, Room, joinOf, portArg } from '../common.js';
 
-const PROTOCOL = 'stateroom.v1';
-const rooms = new Map(); // id -> { seq }
+const rooms = new Map(); // id -> Room
 
 const server = Bun.serve({
 	hostname: '127.0.0.1',
@@ -21,21 +22,29 @@ const server = Bun.serve({
 		perMessageDeflate: false,
 		maxPayloadLength: 64 * 1024,
 		open(ws) {
-			const { room: id, user } = ws.data;
-			let room = rooms.get(id);
+			const who = ws.data;
+			let room = rooms.get(who.room);
 			if (!room) {
-				room = { seq: 0 };
-				rooms.set(id, room);
+				room = new Room(who.room);
+				rooms.set(who.room, room);
 			}
-			ws.data.state = room;
-			ws.subscribe(id);
-			ws.send(welcome(id, user, room));
+			who.state = room;
+			const { welcome, presence } = room.join(who);
+			ws.send(welcome);
+			// Before subscribing: the joiner's own connections are not told.
+			if (presence) server.publish(who.room, presence);
+			ws.subscribe(who.room);
 		},
 		message(ws, data) {
 			if (typeof data !== 'string') return;
-			const { reply, broadcast } = onFrame(data, ws.data.state, ws.data.user);
+			const { reply, broadcast } = ws.data.state.onFrame(data, ws.data);
 			ws.send(reply);
 			if (broadcast) server.publish(ws.data.room, broadcast);
+		},
+		close(ws) {
+			// Bun has unsubscribed ws already.
+			const left = ws.data.state?.leave(ws.data);
+			if (left) server.publish(ws.data.room, left);
 		},
 	},
 });

@@ -1,12 +1,13 @@
 // The seed's stack, as a developer would write a room server with it: Node
-// and the npm `ws` package, one Set of sockets per room, each message
-// serialised once and sent to every member. scripts/bench measures it beside
-// Stateroom. Usage: node server.js --port PORT
+// and the npm `ws` package, one Set of sockets per room, each frame
+// serialised once and sent to every member. It does for each room what our
+// session server does for an ephemeral one (../common.js: welcome with the
+// members, presence, ack and message with the room's seq, the ring).
+// scripts/bench measures it beside Stateroom. Usage: node server.js --port PORT
 import { WebSocketServer } from 'ws';
-import { joinOf, onFrame, welcome, portArg } from '../common.js';
+import { PROTOCOL, Room, joinOf, portArg } from '../common.js';
 
-const PROTOCOL = 'stateroom.v1';
-const rooms = new Map(); // id -> { seq, members: Set<WebSocket> }
+const rooms = new Map(); // id -> { room: Room, members: Set<WebSocket> }
 
 const wss = new WebSocketServer({
 	host: '127.0.0.1',
@@ -18,21 +19,28 @@ const wss = new WebSocketServer({
 });
 
 wss.on('connection', (ws, req) => {
-	const { room: id, user } = joinOf(req.url);
-	let room = rooms.get(id);
-	if (!room) {
-		room = { seq: 0, members: new Set() };
-		rooms.set(id, room);
+	const who = joinOf(req.url);
+	let r = rooms.get(who.room);
+	if (!r) {
+		r = { room: new Room(who.room), members: new Set() };
+		rooms.set(who.room, r);
 	}
-	room.members.add(ws);
-	ws.send(welcome(id, user, room));
+	const { welcome, presence } = r.room.join(who);
+	ws.send(welcome);
+	// Before adding ws: the joiner's own connections are not told.
+	if (presence) for (const m of r.members) m.send(presence);
+	r.members.add(ws);
 	ws.on('message', (data, isBinary) => {
 		if (isBinary) return;
-		const { reply, broadcast } = onFrame(data.toString(), room, user);
+		const { reply, broadcast } = r.room.onFrame(data.toString(), who);
 		ws.send(reply);
-		if (broadcast) for (const m of room.members) m.send(broadcast);
+		if (broadcast) for (const m of r.members) m.send(broadcast);
 	});
-	ws.on('close', () => room.members.delete(ws));
+	ws.on('close', () => {
+		r.members.delete(ws);
+		const left = r.room.leave(who);
+		if (left) for (const m of r.members) m.send(left);
+	});
 	ws.on('error', () => {});
 });
 wss.on('listening', () => console.error(`node-ws: listening on ${wss.address().port}`));
