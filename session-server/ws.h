@@ -35,6 +35,7 @@
 #include <uv.h>
 
 #include "httpd.h"
+#include "uring.h"
 
 struct ws_frame;
 struct ws_conn;
@@ -55,6 +56,7 @@ struct ws_config {
 	size_t max_queued;    /* unsent bytes behind the frame being written before 1008 */
 	uint64_t max_write_delay_ms; /* longest a busy server holds frames back to send them together; 0: never */
 	unsigned hold_load_pct;      /* busy: sending each frame at once would take more than this % of the time */
+	enum uring_mode io_uring;    /* a loop turn's sends in one io_uring submission (uring.h) */
 };
 
 /* A text frame carrying payload[0..len) (copied), with one reference.
