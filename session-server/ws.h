@@ -9,7 +9,8 @@
  * Outgoing data frames are struct ws_frame: framed once, reference-counted,
  * and the same bytes are queued to every connection they go to. What a
  * connection has queued in one loop turn leaves in one send (only what the
- * kernel does not take waits for one uv_write); a server too busy to keep
+ * kernel does not take waits for one uv_write), and with io_uring
+ * (cfg.io_uring, uring.h) the sends of a turn go in one submission; a server too busy to keep
  * that up holds frames back for a few milliseconds (at most
  * max_write_delay_ms) so that more leave in each send. A connection
  * with more than max_queued bytes waiting behind the frame being written is
