@@ -61,6 +61,7 @@ struct opts {
 	long max_send_buffer;
 	long max_write_delay_ms;
 	long hold_load_pct;
+	const char *io_uring;
 	long max_used_tickets, ticket_ttl;
 	long keepalive_ms;
 	long edit_window_s;
@@ -542,6 +543,8 @@ int main(int argc, char **argv)
 		  WIRE_TICKET_TTL_MAX, "seconds join tickets live (the backend's --ticket-ttl); longer ones are refused" },
 		{ "hold-load-pct", "SESSION_HOLD_LOAD_PCT", CFG_INT, &o->hold_load_pct, "85", 0, 1000,
 		  "busy means: sending every frame at once would take more than this % of the time" },
+		{ "io-uring", "SESSION_IO_URING", CFG_STR, &o->io_uring, "auto", 0, 0,
+		  "send a loop turn's frames in one io_uring submission: auto (when the kernel allows), on (or do not start), off" },
 		{ "ping-ms", "SESSION_PING_MS", CFG_INT, &o->ping_ms, "25000", 10, 3600000,
 		  "ping after this much silence; no answer within another period closes" },
 		{ "keepalive-ms", "SESSION_KEEPALIVE_MS", CFG_INT, &o->keepalive_ms, "10000", 1000,
@@ -594,6 +597,7 @@ int main(int argc, char **argv)
 	};
 	char err[256];
 	enum log_level level;
+	enum uring_mode io_uring;
 	int r;
 
 	r = cfg_parse(opts, sizeof(opts) / sizeof(opts[0]), argc, argv,
@@ -633,6 +637,17 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile(o->max_conns);
 
+	if (strcmp(o->io_uring, "auto") == 0) {
+		io_uring = URING_AUTO;
+	} else if (strcmp(o->io_uring, "on") == 0) {
+		io_uring = URING_ON;
+	} else if (strcmp(o->io_uring, "off") == 0) {
+		io_uring = URING_OFF;
+	} else {
+		fprintf(stderr, "stateroom-session: --io-uring must be auto, on or off\n");
+		return 2;
+	}
+
 	s->loop = uv_default_loop();
 	struct db_config dbc = { .conninfo = o->database_url };
 	struct ws_config wsc = {
@@ -641,6 +656,7 @@ int main(int argc, char **argv)
 		.max_queued = (size_t)o->max_send_buffer,
 		.max_write_delay_ms = (uint64_t)o->max_write_delay_ms,
 		.hold_load_pct = (unsigned)o->hold_load_pct,
+		.io_uring = io_uring,
 	};
 	struct hub_config hc = {
 		.server_id = s->id,

@@ -12,6 +12,7 @@
 #include "container.h"
 #include "dlist.h"
 #include "log.h"
+#include "uring.h"
 #include "wire.h"
 #include "ws_codec.h"
 
@@ -26,6 +27,9 @@
 #define WS_Q_INLINE 3
 /* Buffers per send. */
 #define WS_IOV 64
+/* Sends one io_uring submission carries at most (a broadcast to more
+ * members takes more than one). */
+#define WS_RING_ENTRIES 256
 #define WS_MAX_CLOSE_CODES 32
 /* What a connection that was paused reads at once: it keeps what it cannot
  * deliver yet, so a throttled sender holds a little memory, not the whole
@@ -88,7 +92,8 @@ struct ws_conn {
 	uint64_t mark;               /* live: last input or ping; closing: since when */
 
 	/* Output: q[0..nq) in order; the first n_writing are in the one
-	 * uv_write in flight; off bytes of q[0] went out by try_send. */
+	 * uv_write or ring send (ring_busy) in flight; off bytes of q[0] went
+	 * out by try_send or an earlier ring send. */
 	struct ws_frame **q;
 	struct ws_frame *q_inline[WS_Q_INLINE];
 	uint32_t nq, cap_q, n_writing, off;
@@ -110,6 +115,9 @@ struct ws_conn {
 	 * stream_closed, at any of the later states); pinged and not heard from
 	 * since. */
 	bool dirty : 1, gone_notified : 1, ping_outstanding : 1;
+	/* A ring send is in flight: the socket must stay open until it
+	 * completes, so the connection does not close or free before then. */
+	bool ring_busy : 1;
 	struct wsc_decoder dec;
 };
 
@@ -122,6 +130,7 @@ struct ws_server {
 	uv_timer_t timer;            /* the next ping or linger deadline */
 	uint64_t timer_due;          /* 0: not armed */
 	uv_timer_t coalesce;         /* the deferred flush of the dirty connections */
+	struct uring *ring;          /* NULL: each connection is sent to by send() */
 	uint64_t flush_at;           /* uv_hrtime() before which no flush starts */
 	bool hold;                   /* busy: flushes are spaced out (flush_dirty) */
 	uint64_t frames, sends;      /* queued to connections, send calls: since start */
@@ -148,7 +157,7 @@ struct ws_server {
 
 static void arm_timer(struct ws_server *s, uint64_t due);
 static void server_maybe_close(struct ws_server *s);
-static int flush(struct ws_conn *c);
+static int flush(struct ws_conn *c, bool ring);
 
 /* ---------------------------------------------------------------- frames */
 
@@ -421,40 +430,32 @@ static ssize_t try_send(struct ws_conn *c, uv_buf_t *bufs, uint32_t n)
 	return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : uv_translate_sys_error(errno);
 }
 
-/* Writes what the kernel takes now, one send per WS_IOV frames, and hands
- * the rest to one uv_write; while that is in flight, new frames wait in q
- * for its callback, which flushes again. Returns 0 or a negative libuv
- * error. */
-static int flush(struct ws_conn *c)
+/* Deducts wrote bytes, sent from bufs[0..n) (q's first frames), and
+ * releases the frames that left whole. Returns how many did. */
+static uint32_t sent(struct ws_conn *c, const uv_buf_t *bufs, uint32_t n, size_t wrote)
+{
+	uint32_t done;
+
+	c->q_bytes -= wrote;
+	for (done = 0; done < n && wrote >= bufs[done].len; done++)
+		wrote -= bufs[done].len;
+	if (done > 0)
+		c->off = 0;
+	c->off += (uint32_t)wrote;
+	q_release(c, done);
+	return done;
+}
+
+/* Hands the frames the kernel has not taken to one uv_write; while that is
+ * in flight, new frames wait in q for its callback, which flushes again.
+ * Returns 0 or a negative libuv error. */
+static int write_rest(struct ws_conn *c)
 {
 	uv_buf_t bufs[WS_IOV];
-	size_t bytes, wrote;
-	ssize_t sent;
-	uint32_t n, done;
-	struct ws_write *w;
+	struct ws_write *w = malloc(sizeof(*w));
+	uint32_t n;
 	int r;
 
-	if (c->n_writing)
-		return 0;
-	while (c->nq > 0) {
-		n = fill_bufs(c, bufs, &bytes);
-		sent = try_send(c, bufs, n);
-		if (sent < 0)
-			return (int)sent;
-		wrote = (size_t)sent;
-		c->q_bytes -= wrote;
-		for (done = 0; done < n && wrote >= bufs[done].len; done++)
-			wrote -= bufs[done].len;
-		if (done > 0)
-			c->off = 0;
-		c->off += (uint32_t)wrote;
-		q_release(c, done);
-		if (done < n)
-			break;
-	}
-	if (c->nq == 0)
-		return 0;
-	w = malloc(sizeof(*w));
 	if (!w)
 		return UV_ENOMEM;
 	n = fill_bufs(c, bufs, &w->bytes);
@@ -466,6 +467,67 @@ static int flush(struct ws_conn *c)
 	}
 	c->n_writing = n;
 	return 0;
+}
+
+/* Writes what the kernel takes now: with ring, the first WS_IOV frames go
+ * in the server's next io_uring submission (ring_done takes it from
+ * there); otherwise, or when the ring is full, one send per WS_IOV frames,
+ * and write_rest for what is left. Returns 0 or a negative libuv error. */
+static int flush(struct ws_conn *c, bool ring)
+{
+	uv_buf_t bufs[WS_IOV];
+	size_t bytes;
+	ssize_t r;
+	uint32_t n;
+
+	if (c->n_writing)
+		return 0;
+	if (ring && c->srv->ring && c->nq > 0) {
+		n = fill_bufs(c, bufs, &bytes);
+		if (uring_send(c->srv->ring, c->fd, (const struct iovec *)bufs, n, c) == 0) {
+			c->srv->sends++;
+			c->n_writing = n;
+			c->ring_busy = true;
+			return 0;
+		}
+	}
+	while (c->nq > 0) {
+		n = fill_bufs(c, bufs, &bytes);
+		r = try_send(c, bufs, n);
+		if (r < 0)
+			return (int)r;
+		if (sent(c, bufs, n, (size_t)r) < n)
+			break;
+	}
+	return c->nq == 0 ? 0 : write_rest(c);
+}
+
+/* A ring send of c's first n_writing frames completed with res: the bytes
+ * sent, or a negative errno (-EAGAIN: none, the socket is full). What the
+ * kernel did not take goes to write_rest, as from flush; an error ends the
+ * connection, as from flush. */
+static void ring_done(void *owner, int res)
+{
+	struct ws_conn *c = owner;
+	uv_buf_t bufs[WS_IOV];
+	size_t bytes;
+	uint32_t n = c->n_writing;
+
+	assert(c->ring_busy && n > 0 && c->state != WS_CLOSED);
+	c->ring_busy = false;
+	c->n_writing = 0;
+	if (res == -EAGAIN)
+		res = 0;
+	if (res < 0) {
+		drop(c);
+	} else {
+		fill_bufs(c, bufs, &bytes);
+		if (sent(c, bufs, n, (size_t)res) < n && c->state < WS_DEAD && write_rest(c) != 0)
+			drop(c);
+	}
+	/* More to send, or a close or shutdown that waited for this send. */
+	if (c->nq > c->n_writing || c->state != WS_OPEN)
+		mark_dirty(c);
 }
 
 /* Past the bound: whatever has not started to leave is dropped, a close
@@ -494,7 +556,7 @@ static int send_frame(struct ws_conn *c, struct ws_frame *f)
 	if (q_behind(c) > c->srv->cfg.max_queued) {
 		/* A burst larger than the bound may still be read at once: try
 		 * the kernel before judging. */
-		if (flush(c) != 0)
+		if (flush(c, false) != 0)
 			drop(c);
 		else if (q_behind(c) > c->srv->cfg.max_queued)
 			too_slow(c);
@@ -673,6 +735,7 @@ static void conn_free(struct ws_conn *c)
 {
 	struct ws_server *s = c->srv;
 
+	assert(!c->ring_busy);
 	for (uint32_t i = 0; i < c->nq; i++)
 		ws_frame_unref(c->q[i]);
 	if (c->q != c->q_inline)
@@ -742,11 +805,12 @@ static void proceed(struct ws_conn *c)
 	 * a reset that could destroy our close frame in flight. */
 	if (c->state != WS_OPEN && c->state < WS_DEAD && c->input != IN_DRAIN)
 		set_input(c, IN_DRAIN);
-	if (c->state < WS_DEAD && c->nq > 0 && flush(c) != 0)
+	if (c->state < WS_DEAD && c->nq > 0 && flush(c, true) != 0)
 		set_state(c, WS_DEAD);  /* the peer is gone (a write failed at once) */
 	/* Shut down once everything up to the close frame is with libuv, which
-	 * writes it before the FIN. */
-	if (c->state == WS_CLOSING && c->nq == c->n_writing)
+	 * writes it before the FIN (a ring send is not: its completion comes
+	 * back here). */
+	if (c->state == WS_CLOSING && c->nq == c->n_writing && !c->ring_busy)
 		start_shutdown(c);
 	/* Last before the socket closes, whatever above changed the state. */
 	if (c->state != WS_OPEN && !c->gone_notified) {
@@ -754,9 +818,10 @@ static void proceed(struct ws_conn *c)
 		if (c->h)
 			c->h->on_gone(c, c->ud);
 	}
-	if (c->state == WS_DEAD) {
-		if (c->input != IN_OFF)
-			set_input(c, IN_OFF);
+	if (c->state == WS_DEAD && c->input != IN_OFF)
+		set_input(c, IN_OFF);
+	/* The socket outlives a ring send on it: ring_done comes back here. */
+	if (c->state == WS_DEAD && !c->ring_busy) {
 		set_state(c, WS_CLOSED);
 		httpd_conn_close(c->hc);
 	}
@@ -806,6 +871,9 @@ static void flush_dirty(struct ws_server *s)
 		proceed(c);
 	}
 	uv_idle_stop(&s->idle);
+	/* After the idle stop: a completion may mark its connection dirty. */
+	if (s->ring)
+		uring_submit(s->ring);
 	end = uv_hrtime();
 	took = end - start;
 	s->win_flush_ns += took;
@@ -1000,9 +1068,25 @@ int ws_server_new(uv_loop_t *loop, const struct ws_config *cfg, struct ws_server
 		free(s);
 		return UV_ENOMEM;
 	}
+	if (cfg->io_uring != URING_OFF &&
+	    (r = uring_new(loop, WS_RING_ENTRIES, WS_IOV, ring_done, &s->ring)) != 0) {
+		/* Said once, at start: every send then takes the path without. */
+		log_write(cfg->io_uring == URING_ON ? LOG_ERROR : LOG_WARN, "io_uring unavailable",
+			  "{s:s,s:s}", "error", strerror(-r), "io_uring",
+			  cfg->io_uring == URING_ON ? "on: not starting" : "auto: sending with send()");
+		if (cfg->io_uring == URING_ON) {
+			ws_frame_unref(s->ping);
+			free(s);
+			return r;
+		}
+		s->ring = NULL;
+	}
 	if ((r = uv_check_init(loop, &s->check)) != 0) {
 		ws_frame_unref(s->ping);
-		free(s);
+		if (s->ring)
+			uring_close(s->ring, free, s);
+		else
+			free(s);
 		return r;
 	}
 	uv_idle_init(loop, &s->idle);
@@ -1018,9 +1102,9 @@ int ws_server_new(uv_loop_t *loop, const struct ws_config *cfg, struct ws_server
 	return 0;
 }
 
-static void server_closed(uv_handle_t *h)
+static void server_release(void *server)
 {
-	struct ws_server *s = h->data;
+	struct ws_server *s = server;
 
 	if (--s->pending_closes == 0) {
 		void (*done)(void *) = s->done;
@@ -1032,11 +1116,20 @@ static void server_closed(uv_handle_t *h)
 	}
 }
 
+static void server_closed(uv_handle_t *h)
+{
+	server_release(h->data);
+}
+
 static void server_maybe_close(struct ws_server *s)
 {
 	if (!s->closing || s->n_conns > 0 || s->pending_closes > 0)
 		return;
-	s->pending_closes = 4;
+	/* No ring send is in flight: each holds its connection open. */
+	assert(!s->ring || uring_in_flight(s->ring) == 0);
+	s->pending_closes = s->ring ? 5 : 4;
+	if (s->ring)
+		uring_close(s->ring, server_release, s);
 	uv_close((uv_handle_t *)&s->check, server_closed);
 	uv_close((uv_handle_t *)&s->idle, server_closed);
 	uv_close((uv_handle_t *)&s->timer, server_closed);

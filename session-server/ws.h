@@ -9,7 +9,8 @@
  * Outgoing data frames are struct ws_frame: framed once, reference-counted,
  * and the same bytes are queued to every connection they go to. What a
  * connection has queued in one loop turn leaves in one send (only what the
- * kernel does not take waits for one uv_write); a server too busy to keep
+ * kernel does not take waits for one uv_write), and with io_uring
+ * (cfg.io_uring, uring.h) the sends of a turn go in one submission; a server too busy to keep
  * that up holds frames back for a few milliseconds (at most
  * max_write_delay_ms) so that more leave in each send. A connection
  * with more than max_queued bytes waiting behind the frame being written is
@@ -35,6 +36,7 @@
 #include <uv.h>
 
 #include "httpd.h"
+#include "uring.h"
 
 struct ws_frame;
 struct ws_conn;
@@ -55,6 +57,7 @@ struct ws_config {
 	size_t max_queued;    /* unsent bytes behind the frame being written before 1008 */
 	uint64_t max_write_delay_ms; /* longest a busy server holds frames back to send them together; 0: never */
 	unsigned hold_load_pct;      /* busy: sending each frame at once would take more than this % of the time */
+	enum uring_mode io_uring;    /* a loop turn's sends in one io_uring submission (uring.h) */
 };
 
 /* A text frame carrying payload[0..len) (copied), with one reference.

@@ -355,6 +355,8 @@ export async function startStack({
 				// Tests send as fast as they can; abuse.test.js sets its own limit.
 				SESSION_RATE_LIMIT: '0',
 				STATEROOM_LOG_LEVEL: logLevel,
+				// The whole suite on one send path: STATEROOM_E2E_IO_URING=on|off.
+				...(process.env.STATEROOM_E2E_IO_URING ? { SESSION_IO_URING: process.env.STATEROOM_E2E_IO_URING } : {}),
 				...sessionEnv,
 				...(sessionEnvs[i] ?? {}),
 			};
