@@ -15,7 +15,8 @@ test('the room lookup answers the room name, or null for a room without one', as
 	for (const [roomId, name] of [[named, 'Café “Ünïcode”'], [unnamed, null], [ephemeral, 'Game']]) {
 		const res = await lookup(h.stack.backendUrl, token, roomId);
 		assert.equal(res.status, 200, res.text);
-		assert.deepEqual(Object.keys(res.json).sort(), ['app', 'host', 'name', 'token']);
+		assert.deepEqual(Object.keys(res.json).sort(), ['app', 'epoch', 'host', 'name', 'token']);
+		assert.ok(Number.isInteger(res.json.epoch) && res.json.epoch >= 1, 'the placement a suspicion names');
 		assert.equal(res.json.app, 'chat', 'the application a client should open');
 		assert.equal(typeof res.json.host, 'string');
 		assert.equal(typeof res.json.token, 'string');
