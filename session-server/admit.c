@@ -119,6 +119,19 @@ static void on_message(struct ws_conn *ws, void *ud, bool binary, const uint8_t 
 	c->room->app->frame(c->room->state, c, binary, data, len);
 }
 
+/* The member of c's user held c's strings: another of its tabs in r lends
+ * its own before c is freed (room.h). */
+static void lend_strings(struct app_room *r, struct app_client *c)
+{
+	struct app_client *o;
+
+	dlist_for_each(o, &r->clients.l, node)
+		if (strcmp(o->strs, c->strs) == 0) {
+			room_rebind(&r->room, c->strs, o->strs, o->name);
+			return;
+		}
+}
+
 static void on_gone(struct ws_conn *ws, void *ud)
 {
 	struct app_client *c = ud;
@@ -131,8 +144,11 @@ static void on_gone(struct ws_conn *ws, void *ud)
 	if (c->where == CL_WAITING) {
 		client_list_remove(&r->waiters, c);
 	} else if (c->where == CL_IN) {
-		bool last = room_leave(&r->room, c->strs) == ROOM_LEFT;
+		enum room_leave_result left = room_leave(&r->room, c->strs);
+		bool last = left == ROOM_LEFT;
 		client_list_remove(&r->clients, c);
+		if (left == ROOM_TABS_REMAIN && room_holds(&r->room, c->strs))
+			lend_strings(r, c);
 		h->n_clients--;
 		if (last && !r->inbox)
 			hev_left(h->hev, r->room.id, c->strs, c->name);

@@ -826,6 +826,30 @@ static void broadcast_native(struct chat *ch, json_t *j, const char *skip_user)
 	}
 }
 
+/* {"type":"presence",verb:c's name,"userId":c's user} likewise, written in
+ * ch->out: a join's or a leave's only allocation is the frame, not the
+ * objects and the string a json_pack would leave as holes between the
+ * connections' structs during a burst of joins. */
+static void broadcast_presence(struct chat *ch, struct app_client *c, const char *verb,
+			       const char *skip_user)
+{
+	struct ws_frame *f;
+
+	jbuf_reset(&ch->out);
+	jbuf_puts(&ch->out, "{\"type\":\"presence\",\"");
+	jbuf_puts(&ch->out, verb);
+	jbuf_puts(&ch->out, "\":");
+	jbuf_strz(&ch->out, app_client_name(c));
+	jbuf_puts(&ch->out, ",\"userId\":");
+	jbuf_strz(&ch->out, app_client_user(c));
+	jbuf_put(&ch->out, "}", 1);
+	f = out_frame(ch);
+	if (f) {
+		broadcast_frame(ch, f, skip_user);
+		app_frame_unref(f);
+	}
+}
+
 /* The live frame of ring record m to every welcomed native client. */
 static void broadcast_msg(struct chat *ch, const struct chat_msg *m)
 {
@@ -2089,8 +2113,7 @@ static void chat_join(void *state, struct app_client *c, bool first)
 					       (json_int_t)(app_call_ring_ms(ch->room) / 1000)));
 	}
 	if (first)
-		broadcast_native(ch, json_pack("{s:s,s:s,s:s}", "type", "presence", "joined",
-					       app_client_name(c), "userId", app_client_user(c)), app_client_user(c));
+		broadcast_presence(ch, c, "joined", app_client_user(c));
 	broadcast_snapshot(ch);
 }
 
@@ -2149,8 +2172,7 @@ static void chat_leave(void *state, struct app_client *c, bool last)
 	}
 
 	if (last)
-		broadcast_native(ch, json_pack("{s:s,s:s,s:s}", "type", "presence", "left",
-					       app_client_name(c), "userId", app_client_user(c)), NULL);
+		broadcast_presence(ch, c, "left", NULL);
 	broadcast_snapshot(ch);
 }
 

@@ -70,10 +70,32 @@ enum room_join_result room_join(struct room *r, const char *user, const char *na
 		r->cap_members = cap;
 	}
 	m = &r->members[r->n_members++];
-	memcpy(m->user, user, len + 1);
-	memcpy(m->name, name, nlen + 1);
+	m->user = user;
+	m->name = name;
 	m->tabs = 1;
 	return ROOM_JOINED_FIRST;
+}
+
+static struct room_member *holder(const struct room *r, const char *user)
+{
+	for (size_t i = 0; i < r->n_members; i++)
+		if (r->members[i].user == user)
+			return &r->members[i];
+	return NULL;
+}
+
+bool room_holds(const struct room *r, const char *user)
+{
+	return holder(r, user) != NULL;
+}
+
+void room_rebind(struct room *r, const char *old, const char *user, const char *name)
+{
+	struct room_member *m = holder(r, old);
+
+	assert(m && strcmp(user, old) == 0);
+	m->user = user;
+	m->name = name ? name : user;
 }
 
 enum room_leave_result room_leave(struct room *r, const char *user)

@@ -4,6 +4,10 @@
  * A member is a distinct user with a count of their connections (tabs):
  * capacity counts members, a further tab of a member is always admitted,
  * and the member list keeps the order in which users first joined.
+ * A member holds its user id and name by pointer, not by copy: they are one
+ * of its connections' strings (an idle connection paid 104 bytes for the
+ * copies, issue 18), which the caller keeps valid, handing another tab's
+ * over (room_rebind) when the connection they belong to leaves first.
  *
  * The struct room is embedded in its owner's struct (the hub's); the table
  * holds pointers and never frees rooms. A server may hold ten thousand
@@ -19,8 +23,8 @@
 #include "wire.h"
 
 struct room_member {
-	char user[WIRE_SUB_MAX + 1];    /* the key */
-	char name[WIRE_NAME_MAX + 1];   /* as shown: the first connection's */
+	const char *user;               /* the key */
+	const char *name;               /* as shown: the first connection's, then a remaining tab's */
 	unsigned tabs;
 };
 
@@ -58,8 +62,17 @@ enum room_join_result {
 	ROOM_NO_MEMORY,
 };
 
-/* Adds a connection of user, shown as name (NULL: the user id). */
+/* Adds a connection of user, shown as name (NULL: the user id). A new
+ * member keeps the two pointers: they stay valid until it leaves or they
+ * are replaced by room_rebind. */
 enum room_join_result room_join(struct room *r, const char *user, const char *name);
+
+/* True when a member holds user (this very pointer, not an equal string):
+ * its connection may not go while tabs remain without a room_rebind. */
+bool room_holds(const struct room *r, const char *user);
+/* The member holding old (a pointer room_join was given) now holds user
+ * and name (NULL: user), an equal user id of another of its tabs. */
+void room_rebind(struct room *r, const char *old, const char *user, const char *name);
 
 enum room_leave_result {
 	ROOM_LEFT,          /* the user's last connection (presence "left"; the member is gone) */

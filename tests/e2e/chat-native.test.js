@@ -206,6 +206,26 @@ test('two tabs of one user count once: one member, one joined, one left', async 
 	await closeAll([bob, carol]);
 });
 
+// The room's member list holds a tab's strings, not copies (issue 18): when
+// the tab that joined first leaves, the one that stays must go on naming it.
+test('the first tab leaving while another stays: the user is still listed by name and id', async () => {
+	const roomId = await newRoom(h.stack, 'alice');
+	const [alice1] = await join(h.stack, 'alice', roomId);
+	const [alice2] = await join(h.stack, 'alice', roomId);
+	const [bob] = await join(h.stack, 'bob', roomId);
+	await alice1.close(1000);
+	await bob.none({ type: 'presence', left: 'alice' }, 300);
+	const [carol, welcome] = await join(h.stack, 'carol', roomId);
+	assert.deepEqual(welcome.members, ['alice', 'bob', 'carol']);
+	assert.deepEqual(welcome.memberIds, [await idOf('alice'), await idOf('bob'), await idOf('carol')]);
+	await alice2.close(1000);
+	assert.deepEqual(await carol.next({ type: 'presence', left: 'alice' }),
+		{ type: 'presence', left: 'alice', userId: await idOf('alice') });
+	const [dave, welcome2] = await join(h.stack, 'dave', roomId);
+	assert.deepEqual(welcome2.members, ['bob', 'carol', 'dave']);
+	await closeAll([bob, carol, dave]);
+});
+
 test('a message from one tab reaches the other tab of the same user', async () => {
 	const roomId = await newRoom(h.stack, 'alice');
 	const [tab1] = await join(h.stack, 'alice', roomId);

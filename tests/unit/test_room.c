@@ -1,6 +1,7 @@
 /* Room limits: distinct users, tabs, presence, member order, rooms per server. */
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "check.h"
 #include "room.h"
@@ -51,14 +52,14 @@ static void test_tabs_of_one_user_capped(void)
 static void test_capacity_never_over_server_limit(void)
 {
 	struct room r;
-	char user[8];
+	char users[3][2];  /* one each: a member keeps its pointer */
 
 	room_init(&r, "abc", 500, 3);
 	CHECK_EQ_INT(r.capacity, 3);
 	for (int i = 0; i < 3; i++) {
-		user[0] = (char)('a' + i);
-		user[1] = '\0';
-		CHECK_EQ_INT(room_join(&r, user, NULL), ROOM_JOINED_FIRST);
+		users[i][0] = (char)('a' + i);
+		users[i][1] = '\0';
+		CHECK_EQ_INT(room_join(&r, users[i], NULL), ROOM_JOINED_FIRST);
 	}
 	CHECK_EQ_INT(room_join(&r, "z", NULL), ROOM_FULL);
 	room_set_capacity(&r, 2, 100);
@@ -126,6 +127,32 @@ static void test_members_keyed_by_user_shown_by_name(void)
 	CHECK_EQ_INT(room_join(&r, "alice", NULL), ROOM_JOINED_FIRST);
 	CHECK_EQ_STR(room_member_name(&r, 1), "alice");
 	CHECK_EQ_INT(room_join(&r, "carol", ""), ROOM_BAD_USER);
+	room_fini(&r);
+}
+
+/* A member holds its first tab's strings; when that tab leaves first,
+ * another's take their place, and the member reads the same. */
+static void test_member_strings_handed_to_remaining_tab(void)
+{
+	struct room r;
+	char tab1[] = "alice", name1[] = "Alice", tab2[] = "alice", name2[] = "Alice";
+
+	room_init(&r, "abc", 10, 100);
+	CHECK_EQ_INT(room_join(&r, tab1, name1), ROOM_JOINED_FIRST);
+	CHECK_EQ_INT(room_join(&r, tab2, name2), ROOM_JOINED_AGAIN);
+	CHECK(room_holds(&r, tab1));
+	CHECK(!room_holds(&r, tab2));
+	CHECK_EQ_INT(room_leave(&r, tab1), ROOM_TABS_REMAIN);
+	CHECK(room_holds(&r, tab1));
+	room_rebind(&r, tab1, tab2, name2);
+	memset(tab1, 'x', sizeof tab1 - 1);  /* the first tab's strings are gone */
+	memset(name1, 'x', sizeof name1 - 1);
+	CHECK(!room_holds(&r, tab1));
+	CHECK(room_holds(&r, tab2));
+	CHECK_EQ_STR(room_member(&r, 0), "alice");
+	CHECK_EQ_STR(room_member_name(&r, 0), "Alice");
+	CHECK_EQ_INT(room_leave(&r, tab2), ROOM_LEFT);
+	CHECK_EQ_INT(r.n_members, 0);
 	room_fini(&r);
 }
 
@@ -207,6 +234,7 @@ int main(void)
 	test_presence_on_first_join_and_last_leave();
 	test_members_keyed_by_user_shown_by_name();
 	test_member_list_keeps_join_order();
+	test_member_strings_handed_to_remaining_tab();
 	test_bad_user_ids_refused();
 	test_max_rooms();
 	test_many_rooms();
