@@ -356,17 +356,15 @@ describe('agones scheduler', () => {
 // ---- the session server and its SDK sidecar ---------------------------------
 
 const sdkPort = await freePort();
-const SIDECAR_LATE_MS = 1500;
 const HEALTH_MS = 300;
-const sdk = new FakeSdk({ port: sdkPort, refuseForMs: SIDECAR_LATE_MS });
+const sdk = new FakeSdk({ port: sdkPort, late: true });
 
 describe('session server with an Agones SDK sidecar', () => {
-	let startedAt;
+	let openedAt;
 	const h = { stack: null };
-	// The sidecar starts late: the server is up (and registered) before
-	// anything listens on the SDK port.
+	// The sidecar starts late: the server is up (and registered), and has
+	// found nothing answering on the SDK port, before anything listens there.
 	before(async () => {
-		startedAt = Date.now();
 		await sdk.start();
 		h.stack = await startStack({
 			sessions: 1,
@@ -376,6 +374,12 @@ describe('session server with an Agones SDK sidecar', () => {
 				SESSION_ROOM_IDLE_MS: '500',
 			},
 		});
+		const deadline = Date.now() + 10000;
+		while (!/does not answer Ready yet, retrying/.test(h.stack.allLogs()) && Date.now() < deadline) {
+			await sleep(25);
+		}
+		openedAt = Date.now();
+		await sdk.open();
 	});
 	after(async () => {
 		await h.stack?.stop();
@@ -386,7 +390,7 @@ describe('session server with an Agones SDK sidecar', () => {
 		await sdk.waitFor((calls) => calls.some((c) => c.path === '/ready'), 'Ready');
 		const ready = sdk.callsTo('POST', '/ready');
 		assert.equal(ready.length, 1);
-		assert.ok(ready[0].at >= startedAt + SIDECAR_LATE_MS - 50, 'Ready came once the sidecar listened');
+		assert.ok(ready[0].at >= openedAt, 'Ready came once the sidecar listened');
 		assert.equal(ready[0].headers['content-type'], 'application/json');
 		assert.deepEqual(ready[0].body, {});
 		assert.match(h.stack.allLogs(), /does not answer Ready yet, retrying/);

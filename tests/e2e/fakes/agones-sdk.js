@@ -6,8 +6,8 @@
 // strings; adding a value already there is 409, removing one that is not is
 // 404, as grpc-gateway maps AlreadyExists and NotFound).
 //
-// refuseForMs: the sidecar starts late; until then every connection to its
-// port is closed unanswered (the port is held meanwhile, so that no other
+// late: the sidecar starts late, when open() is called; until then every
+// connection to its port is closed unanswered (the port is held meanwhile, so that no other
 // process on the machine can take it and answer in the sidecar's place).
 import http from 'node:http';
 import net from 'node:net';
@@ -17,9 +17,9 @@ const COUNTER = /^\/v1beta1\/counters\/([A-Za-z0-9_-]+)$/;
 const LIST = /^\/v1beta1\/lists\/([A-Za-z0-9_-]+)(?::(addValue|removeValue))?$/;
 
 export class FakeSdk {
-	constructor({ port, refuseForMs = 0, capacity = 10, name = 'gs-1' } = {}) {
+	constructor({ port, late = false, capacity = 10, name = 'gs-1' } = {}) {
 		this.port = port;
-		this.refuseForMs = refuseForMs;
+		this.lateStart = late;
 		this.name = name;
 		this.calls = [];
 		this.counters = new Map([['rooms', { count: 0, capacity }]]);
@@ -29,31 +29,40 @@ export class FakeSdk {
 		this.server = http.createServer((req, res) => this.handle(req, res));
 	}
 
-	// Resolves at once; the port listens after refuseForMs.
+	// Listens, or with late only holds the port until open().
 	async start() {
-		const listen = () => new Promise((resolve) => this.server.listen(this.port, '127.0.0.1', () => {
-			this.listening = true;
-			this.listenedAt = Date.now();
-			resolve();
-		}));
 		this.startedAt = Date.now();
-		if (this.refuseForMs > 0) {
-			const holder = net.createServer((socket) => socket.destroy());
+		if (this.lateStart) {
+			this.holder = net.createServer((socket) => socket.destroy());
 			await new Promise((resolve, reject) => {
-				holder.once('error', reject);
-				holder.listen(this.port, '127.0.0.1', resolve);
+				this.holder.once('error', reject);
+				this.holder.listen(this.port, '127.0.0.1', resolve);
 			});
-			this.late = new Promise((r) => setTimeout(r, this.refuseForMs))
-				.then(() => new Promise((resolve) => holder.close(resolve)))
-				.then(listen);
 		} else {
-			await listen();
+			await this._listen();
 		}
 		return this;
 	}
 
+	// The late sidecar starts listening.
+	open() {
+		const holder = this.holder;
+		this.holder = null;
+		this.opening = new Promise((resolve) => holder.close(resolve)).then(() => this._listen());
+		return this.opening;
+	}
+
+	_listen() {
+		return new Promise((resolve) => this.server.listen(this.port, '127.0.0.1', () => {
+			this.listening = true;
+			this.listenedAt = Date.now();
+			resolve();
+		}));
+	}
+
 	async stop() {
-		await this.late;
+		if (this.holder) await new Promise((resolve) => this.holder.close(resolve));
+		await this.opening;
 		this.server.closeAllConnections?.();
 		await new Promise((resolve) => this.server.close(resolve));
 	}
